@@ -1,0 +1,71 @@
+// One line per event, logfmt (`key=value`), to stderr or syslog.
+// Never used on the child path (after fork nothing but system calls run).
+#pragma once
+
+#include <syslog.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hinetd::base {
+
+// Builds one logfmt line: LogLine("accept").Add("service", name)...
+class LogLine {
+ public:
+  explicit LogLine(std::string_view event);
+
+  LogLine& Add(std::string_view key, std::string_view value);
+  LogLine& Add(std::string_view key, const char* value) {
+    return Add(key, std::string_view(value));
+  }
+  LogLine& Add(std::string_view key, const std::string& value) {
+    return Add(key, std::string_view(value));
+  }
+  LogLine& Add(std::string_view key, int64_t value);
+  LogLine& Add(std::string_view key, int value) {
+    return Add(key, static_cast<int64_t>(value));
+  }
+  LogLine& Add(std::string_view key, unsigned value) {
+    return Add(key, static_cast<int64_t>(value));
+  }
+  LogLine& Add(std::string_view key, unsigned long value) {
+    return Add(key, static_cast<int64_t>(value));
+  }
+  LogLine& Add(std::string_view key, long long value) {
+    return Add(key, static_cast<int64_t>(value));
+  }
+
+  [[nodiscard]] const std::string& str() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+// Appends `value` to `out`, quoted and escaped when logfmt requires it
+// (empty, or holding a space, '=', '"', '\' or a control character).
+void AppendLogfmtValue(std::string& out, std::string_view value);
+
+enum class LogSink { kStderr, kSyslog };
+
+class Logger {
+ public:
+  // kStderr writes to `fd` (2 unless a test captures it elsewhere).
+  explicit Logger(LogSink sink = LogSink::kStderr, int fd = 2);
+  ~Logger();
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
+
+  void Write(const LogLine& line, int priority = LOG_INFO);
+  void Info(const LogLine& line) { Write(line, LOG_INFO); }
+  void Warning(const LogLine& line) { Write(line, LOG_WARNING); }
+  void Error(const LogLine& line) { Write(line, LOG_ERR); }
+
+  [[nodiscard]] LogSink sink() const { return sink_; }
+
+ private:
+  LogSink sink_;
+  int fd_;
+};
+
+}  // namespace hinetd::base

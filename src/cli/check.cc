@@ -1,0 +1,134 @@
+// `hinetd check`: everything the daemon would refuse, it refuses here too
+// (the same loader and plan builder), without binding or starting anything.
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <set>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "config/config.h"
+#include "spawn/plan.h"
+
+namespace hinetd::cli {
+
+namespace {
+
+// Syscalls an auditor wants to see called out when a policy allows them:
+// each is a way to reach beyond the connection the service was given.
+const std::set<std::string>& NotableSyscalls() {
+  static const std::set<std::string> kNotable = {
+      "socket",   "socketpair", "connect",  "bind",          "listen",     "accept",
+      "accept4",  "ptrace",     "mount",    "umount2",       "pivot_root", "chroot",
+      "setns",    "unshare",    "bpf",      "perf_event_open", "kexec_load", "init_module",
+      "finit_module", "keyctl", "add_key",  "request_key",   "userfaultfd", "process_vm_readv",
+      "process_vm_writev", "kill", "tgkill", "clone",       "clone3",     "fork",
+      "vfork",    "ioctl",      "prctl",    "setuid",        "setgid",     "setresuid",
+      "setresgid", "capset",    "personality", "io_uring_setup", "memfd_create",
+      "name_to_handle_at", "open_by_handle_at", "reboot", "swapon", "settimeofday"};
+  return kNotable;
+}
+
+std::string LimitText(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v); }
+
+void PrintService(const config::Config& config, const config::Service& s,
+                  const spawn::PlanSet& plans, std::vector<std::string>& warnings) {
+  printf("service \"%s\"\n", s.name.c_str());
+  for (const auto& l : s.listen) {
+    std::string eps;
+    for (const auto& ep : l.endpoints) eps += (eps.empty() ? "" : ", ") + net::ToString(ep);
+    printf("  listen    %s (%s) -> %s\n", l.text.c_str(), net::TransportName(s.transport),
+           eps.c_str());
+  }
+  if (s.internal != config::Internal::kNone) {
+    printf("  runs      internal %s (%s, executed by descriptor)\n",
+           config::InternalName(s.internal), plans.internal_helper_path.c_str());
+  } else {
+    std::string argv;
+    for (const auto& a : s.exec) argv += (argv.empty() ? "" : " ") + a;
+    printf("  runs      %s\n", argv.c_str());
+  }
+  std::string groups;
+  for (gid_t g : s.groups) groups += (groups.empty() ? "" : ",") + std::to_string(g);
+  printf("  user      %s (uid %u), group %s (gid %u), supplementary groups: %s\n",
+         s.user.c_str(), s.uid, s.group.c_str(), s.gid, groups.empty() ? "none" : groups.c_str());
+  if (s.chroot) {
+    printf("  chroot    %s%s\n", s.chroot->c_str(),
+           s.implicit_chroot ? " (empty; created at start)" : "");
+  } else {
+    printf("  chroot    none: the child sees the whole file system\n");
+  }
+  printf("  workdir   %s\n", s.workdir.c_str());
+  if (s.sandbox == "none") {
+    printf("  sandbox   none: no seccomp filter (unconfined)\n");
+  } else {
+    const auto& spec = config.policies.at(s.sandbox);
+    auto rules = sandbox::ExpandRules(spec);
+    size_t allowed = 0;
+    size_t errnos = 0;
+    std::string notable;
+    if (rules.ok()) {
+      for (const auto& [name, action] : *rules) {
+        if (action.kind == sandbox::ActionKind::kAllow) {
+          ++allowed;
+          if (NotableSyscalls().count(name) != 0) notable += (notable.empty() ? "" : ", ") + name;
+        } else if (action.kind == sandbox::ActionKind::kErrno) {
+          ++errnos;
+        }
+      }
+    }
+    const auto& program = plans.programs.at(s.sandbox);
+    printf("  sandbox   %s: %zu syscalls allowed, %zu fail with an errno, anything else: %s "
+           "(%zu BPF instructions)\n",
+           s.sandbox.c_str(), allowed, errnos, spec.default_action.ToString().c_str(),
+           program->insns().size());
+    std::string files;
+    for (const auto& f : spec.files) files += (files.empty() ? "" : ", ") + f;
+    printf("            from %s\n", files.c_str());
+    if (!notable.empty()) {
+      printf("            allows, of note: %s\n", notable.c_str());
+      warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox +
+                         "\" allows " + notable);
+    }
+    if (spec.default_action.kind == sandbox::ActionKind::kLog) {
+      warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox +
+                         "\" only logs what it does not allow (default_action = \"log\")");
+    }
+  }
+  std::string limits;
+  for (const auto& r : s.rlimits) {
+    limits += (limits.empty() ? "" : " ") + r.key + "=" + LimitText(r.soft);
+    if (r.hard != r.soft) limits += ":" + LimitText(r.hard);
+  }
+  printf("  limits    %s; umask %04o\n", limits.c_str(), s.umask);
+  printf("  stderr    %s\n", config::StderrModeName(s.stderr_mode));
+  std::string env = "PROTO TCPREMOTEIP TCPREMOTEPORT TCPLOCALIP TCPLOCALPORT";
+  for (const auto& [k, v] : s.env) env += " " + k + "=" + v;
+  printf("  env       %s\n", env.c_str());
+}
+
+}  // namespace
+
+int RunCheck(const Args& args) {
+  auto config = config::LoadConfig(args.config);
+  if (!config.ok()) {
+    fprintf(stderr, "hinetd: %s\n", config.error().ToString().c_str());
+    return kExitConfig;
+  }
+  auto plans = spawn::BuildPlans(*config);
+  if (!plans.ok()) {
+    fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
+    return kExitConfig;
+  }
+  std::vector<std::string> warnings = config->warnings;
+  printf("%s: %zu service%s, max_children %d, policies from %s\n", args.config.c_str(),
+         config->services.size(), config->services.size() == 1 ? "" : "s",
+         config->daemon.max_children, config->daemon.sandbox_dir.c_str());
+  for (const auto& s : config->services) PrintService(*config, s, **plans, warnings);
+  for (const auto& w : warnings) printf("warning: %s\n", w.c_str());
+  printf("ok\n");
+  return kExitOk;
+}
+
+}  // namespace hinetd::cli

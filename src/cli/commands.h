@@ -1,0 +1,14 @@
+#pragma once
+
+#include "cli/args.h"
+
+namespace hinetd::cli {
+
+// `hinetd check`: validate, print each service's plan, warn on weak
+// sandboxes. Returns the exit code.
+int RunCheck(const Args& args);
+
+// `hinetd [-f]`: serve until stopped. Returns the exit code.
+int RunServe(const Args& args);
+
+}  // namespace hinetd::cli

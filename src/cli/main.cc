@@ -1,0 +1,31 @@
+#include <stdio.h>
+
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+
+int main(int argc, char** argv) {
+  using namespace hinetd::cli;
+  std::vector<std::string> words(argv, argv + argc);
+  auto args = ParseArgs(words);
+  if (!args.ok()) {
+    fprintf(stderr, "hinetd: %s\n%s", args.error().message().c_str(), UsageText());
+    return kExitUsage;
+  }
+  switch (args->command) {
+    case Command::kHelp:
+      fputs(UsageText(), stdout);
+      return kExitOk;
+    case Command::kVersion:
+      printf("hinetd %s\n", HINETD_VERSION);
+      return kExitOk;
+    case Command::kCheck:
+      return RunCheck(*args);
+    case Command::kServe:
+      return RunServe(*args);
+  }
+  return kExitUsage;
+}

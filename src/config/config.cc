@@ -1,0 +1,635 @@
+#include "config/config.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/fs.h"
+#include "config/policy_file.h"
+#include "config/system_checks.h"
+#include "config/toml_reader.h"
+#include "config/units.h"
+
+namespace hinetd::config {
+
+using base::Error;
+using base::Result;
+using base::SourceLoc;
+using base::Status;
+
+const char* InternalName(Internal i) {
+  switch (i) {
+    case Internal::kEcho: return "echo";
+    case Internal::kDiscard: return "discard";
+    case Internal::kChargen: return "chargen";
+    case Internal::kDaytime: return "daytime";
+    case Internal::kTime: return "time";
+    case Internal::kNone: break;
+  }
+  return "";
+}
+
+const char* StderrModeName(StderrMode m) {
+  switch (m) {
+    case StderrMode::kNull: return "null";
+    case StderrMode::kSocket: return "socket";
+    case StderrMode::kLog: return "log";
+  }
+  return "";
+}
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"daemon", "defaults", "service"};
+const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir"};
+// Every per-service key; [defaults] takes all but the first four.
+const std::vector<std::string> kServiceKeys = {
+    "name",    "listen",  "exec",          "internal",   "protocol", "wait",
+    "user",    "group",   "groups",        "chroot",     "workdir",  "env",
+    "sandbox", "stderr",  "timeout",       "rlimits",    "umask",    "pdeathsig",
+    "unconfined", "max_instances", "per_source", "rate",  "backoff",  "allow",
+    "deny"};
+const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
+                                              "core",  "nofile", "nproc", "memlock"};
+// Variables hinetd sets for every child; a service's env may not replace them.
+const std::vector<std::string> kReservedEnv = {"PROTO",         "TCPREMOTEIP",  "TCPREMOTEPORT",
+                                               "TCPLOCALIP",    "TCPLOCALPORT", "UNIXREMOTEUID",
+                                               "UNIXREMOTEGID", "UNIXREMOTEPID"};
+
+std::vector<std::string> DefaultsKeys() {
+  std::vector<std::string> keys;
+  for (const auto& k : kServiceKeys) {
+    if (k != "name" && k != "listen" && k != "exec" && k != "internal") keys.push_back(k);
+  }
+  return keys;
+}
+
+// Keys whose behaviour arrives with a later piece of work. Accepting and
+// ignoring them would be a lie, so they are refused with a clear message.
+Error NotSupportedYet(const Found& f, const std::string& what) {
+  return f.Err("not supported yet (" + what + "); remove it for now");
+}
+
+struct ListenOwner {
+  net::Endpoint ep;
+  std::string service;
+  std::string text;
+  net::Transport transport;
+};
+
+class Loader {
+ public:
+  Loader(std::string path) : path_(std::move(path)) {}
+
+  Result<Config> Run(std::string_view text);
+
+ private:
+  Status LoadDaemon(const toml::table& doc);
+  Status LoadService(const TableReader& svc, const TableReader* defaults);
+  Status LoadIdentity(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadJailAndProgram(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadEnv(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadRlimits(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
+
+  std::string path_;
+  Config config_;
+  std::vector<ListenOwner> bound_;
+  std::unique_ptr<PolicyLoader> policies_;
+};
+
+Result<Config> Loader::Run(std::string_view text) {
+  config_.path = path_;
+  auto doc = ParseToml(text, path_);
+  if (!doc.ok()) return doc.error();
+  TableReader top(*doc, path_, "");
+  if (auto s = top.CheckKeys(kTopKeys); !s.ok()) return s.error();
+  if (auto s = LoadDaemon(*doc); !s.ok()) return s.error();
+
+  std::unique_ptr<TableReader> defaults;
+  if (const toml::node* d = doc->get("defaults")) {
+    if (!d->is_table()) {
+      return top.Err(*d, "defaults", "expected a table ([defaults]), got " + TypeName(*d));
+    }
+    defaults = std::make_unique<TableReader>(*d->as_table(), path_, "[defaults]");
+    if (auto s = defaults->CheckKeys(DefaultsKeys()); !s.ok()) return s.error();
+  }
+
+  const toml::node* services = doc->get("service");
+  if (services == nullptr) {
+    return Error(SourceLoc{path_, 1, 1},
+                 "no services: add at least one [[service]] table with name, listen and exec "
+                 "(or internal)");
+  }
+  const toml::array* arr = services->as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    return top.Err(*services, "service",
+                   "expected [[service]] tables (an array of tables), got " + TypeName(*services));
+  }
+  for (const toml::node& node : *arr) {
+    TableReader svc(*node.as_table(), path_, "service #" +
+                                                 std::to_string(config_.services.size() + 1));
+    if (auto s = LoadService(svc, defaults.get()); !s.ok()) return s.error();
+  }
+  return std::move(config_);
+}
+
+Status Loader::LoadDaemon(const toml::table& doc) {
+  std::string dir = base::DirName(path_);
+  config_.daemon.sandbox_dir = base::JoinPath(dir, "sandbox");
+  if (const toml::node* d = doc.get("daemon")) {
+    TableReader top(doc, path_, "");
+    if (!d->is_table()) return top.Err(*d, "daemon", "expected a table ([daemon])");
+    TableReader daemon(*d->as_table(), path_, "[daemon]");
+    if (auto s = daemon.CheckKeys(kDaemonKeys); !s.ok()) return s;
+    std::vector<const TableReader*> scope{&daemon};
+    if (auto f = Lookup(scope, "user")) {
+      return NotSupportedYet(f, "the listener runs under its own account once privilege "
+                                "separation lands");
+    }
+    if (auto f = Lookup(scope, "max_children")) {
+      auto v = AsInt(f, 1, 1'000'000);
+      if (!v.ok()) return v.error();
+      config_.daemon.max_children = static_cast<int>(*v);
+    }
+    if (auto f = Lookup(scope, "sandbox_dir")) {
+      auto v = AsString(f);
+      if (!v.ok()) return v.error();
+      config_.daemon.sandbox_dir = base::JoinPath(dir, *v);
+    }
+  }
+  // Policies are found relative to the config file; store it absolute so a
+  // daemon that has changed directory still finds them on reload.
+  if (!config_.daemon.sandbox_dir.empty() && config_.daemon.sandbox_dir[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) {
+      config_.daemon.sandbox_dir = std::string(cwd) + "/" + config_.daemon.sandbox_dir;
+    }
+  }
+  policies_ = std::make_unique<PolicyLoader>(config_.daemon.sandbox_dir);
+  return Status();
+}
+
+Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) {
+  if (auto s = raw.CheckKeys(kServiceKeys); !s.ok()) return s;
+  Service s;
+  s.loc = raw.TableLoc();
+
+  // The name first, so every later error can say which service it is about.
+  Found name = Lookup({&raw}, "name");
+  if (!name) return Error(s.loc, raw.context() + ": name: required (e.g. name = \"echo\")");
+  auto n = AsString(name);
+  if (!n.ok()) return n.error();
+  if (!IsValidName(*n)) {
+    return name.Err("'" + *n + "' is not a valid name (letters, digits, '_' and '-', at most 64)");
+  }
+  for (const auto& other : config_.services) {
+    if (other.name == *n) {
+      return name.Err("a service named '" + *n + "' is already defined at " +
+                      other.loc.ToString());
+    }
+  }
+  s.name = *n;
+  TableReader svc(raw.table(), path_, "service \"" + s.name + "\"");
+  std::vector<const TableReader*> scope{&svc};
+  if (defaults != nullptr) scope.push_back(defaults);
+  auto required = [&](const std::string& key, const std::string& example) {
+    return Error(s.loc, svc.context() + ": " + key + ": required (e.g. " + example + ")");
+  };
+
+  if (auto f = Lookup(scope, "protocol")) {
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    if (*v == "udp") return NotSupportedYet(f, "UDP services arrive with datagram support");
+    if (*v != "tcp") return f.Err("'" + *v + "' is not a protocol (expected \"tcp\" or \"udp\")");
+  }
+  if (auto f = Lookup(scope, "wait")) {
+    auto v = AsBool(f);
+    if (!v.ok()) return v.error();
+    if (*v) {
+      return f.Err(
+          "wait = true is for udp services (a tcp service gets one child per connection); "
+          "set wait = false or remove it");
+    }
+  }
+  for (const char* key : {"timeout", "max_instances", "per_source", "rate", "backoff", "allow",
+                          "deny"}) {
+    if (auto f = Lookup(scope, key)) {
+      return NotSupportedYet(f, "admission control and timeouts arrive in their own change");
+    }
+  }
+
+  // listen
+  Found listen = Lookup({&svc}, "listen");
+  if (!listen) return required("listen", "listen = [\"127.0.0.1:7007\"]");
+  auto items = AsStringOrArray(listen);
+  if (!items.ok()) return items.error();
+  if (items->empty()) return listen.Err("needs at least one address");
+  for (const auto& item : *items) {
+    if (item.value.starts_with("unix:")) {
+      return Error(item.loc, svc.context() +
+                                 ": listen: not supported yet (UNIX sockets arrive with local "
+                                 "services); remove it for now");
+    }
+    auto eps = net::ParseListen(item.value, s.transport);
+    if (!eps.ok()) return Error(item.loc, svc.context() + ": listen: " + eps.error().message());
+    for (const auto& ep : *eps) {
+      for (const auto& owner : bound_) {
+        if (owner.transport != s.transport || !net::Overlaps(owner.ep, ep)) continue;
+        std::string what = owner.ep == ep ? "is the same as" : "overlaps";
+        return Error(item.loc, svc.context() + ": listen: '" + item.value + "' " + what + " '" +
+                                   owner.text + "' of service \"" + owner.service +
+                                   "\" (each address and port can be bound once)");
+      }
+      bound_.push_back({ep, s.name, item.value, s.transport});
+    }
+    s.listen.push_back({item.value, *eps, item.loc});
+  }
+
+  // exactly one of internal / exec
+  Found internal = Lookup({&svc}, "internal");
+  Found exec = Lookup({&svc}, "exec");
+  if (internal && exec) {
+    return exec.Err("a service has either exec or internal, not both (internal is set at " +
+                    internal.Loc().ToString() + ")");
+  }
+  if (!internal && !exec) {
+    return required("exec", "exec = [\"/usr/bin/prog\", \"arg\"], or internal = \"echo\"");
+  }
+  if (internal) {
+    auto v = AsString(internal);
+    if (!v.ok()) return v.error();
+    for (Internal i : {Internal::kEcho, Internal::kDiscard, Internal::kChargen,
+                       Internal::kDaytime, Internal::kTime}) {
+      if (*v == InternalName(i)) s.internal = i;
+    }
+    if (s.internal == Internal::kNone) {
+      return internal.Err("'" + *v +
+                          "' is not an internal service (expected echo, discard, chargen, "
+                          "daytime or time)");
+    }
+    s.sandbox = "internal";
+  } else {
+    auto argv = AsStringArray(exec);
+    if (!argv.ok()) return argv.error();
+    if (argv->empty()) return exec.Err("needs the program's path, e.g. [\"/usr/bin/prog\"]");
+    for (const auto& a : *argv) s.exec.push_back(a.value);
+    if (s.exec[0].empty() || s.exec[0][0] != '/') {
+      return Error((*argv)[0].loc, svc.context() + ": exec: the program '" + s.exec[0] +
+                                       "' must be an absolute path (no PATH search is done)");
+    }
+  }
+
+  if (auto f = Lookup(scope, "unconfined")) {
+    auto v = AsBool(f);
+    if (!v.ok()) return v.error();
+    s.unconfined = *v;
+  }
+  if (auto st = LoadIdentity(s, scope); !st.ok()) return st;
+  if (auto st = LoadJailAndProgram(s, scope); !st.ok()) return st;
+  if (auto st = LoadEnv(s, scope); !st.ok()) return st;
+  if (auto st = LoadSandbox(s, scope); !st.ok()) return st;
+  if (auto f = Lookup(scope, "stderr")) {
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    if (*v == "null") {
+      s.stderr_mode = StderrMode::kNull;
+    } else if (*v == "socket") {
+      s.stderr_mode = StderrMode::kSocket;
+    } else if (*v == "log") {
+      s.stderr_mode = StderrMode::kLog;
+    } else {
+      return f.Err("'" + *v + "' is not valid (expected \"null\", \"socket\" or \"log\")");
+    }
+  }
+  if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
+  if (auto f = Lookup(scope, "umask")) {
+    // "022" (a string, read as octal) or 18 (an integer, as TOML writes 0o022).
+    int64_t v = -1;
+    if (f.node->is_integer()) {
+      auto i = AsInt(f, 0, 0777);
+      if (!i.ok()) return i.error();
+      v = *i;
+    } else {
+      auto str = AsString(f);
+      if (!str.ok()) return f.Err("expected an octal string such as \"022\" or 0o022");
+      if (str->empty() || str->size() > 4 || str->find_first_not_of("01234567") != std::string::npos) {
+        return f.Err("'" + *str + "' is not an octal mode (e.g. \"022\" or \"077\")");
+      }
+      v = std::stol(*str, nullptr, 8);
+      if (v > 0777) return f.Err("'" + *str + "' is larger than 0777");
+    }
+    s.umask = static_cast<mode_t>(v);
+  }
+  if (auto f = Lookup(scope, "pdeathsig")) {
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    auto sig = ParseSignal(*v);
+    if (!sig.ok()) return f.Err(sig.error().message());
+    s.pdeathsig = *sig;
+  }
+  config_.services.push_back(std::move(s));
+  return Status();
+}
+
+Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& scope) {
+  Found user = Lookup(scope, "user");
+  std::string user_text = "nobody";
+  if (user) {
+    if (user.node->is_integer()) {
+      auto v = AsInt(user, 0, 4294967294LL);
+      if (!v.ok()) return v.error();
+      user_text = std::to_string(*v);
+    } else {
+      auto v = AsString(user);
+      if (!v.ok()) return user.Err("expected a user name or a uid, got " + TypeName(*user.node));
+      user_text = *v;
+    }
+  } else if (s.internal == Internal::kNone) {
+    return Error(s.loc, "service \"" + s.name +
+                            "\": user: required for an exec service (e.g. user = \"nobody\", "
+                            "here or in [defaults])");
+  }
+  auto account = ResolveUser(user_text);
+  if (!account.ok()) {
+    if (user) return user.Err(account.error().message());
+    return Error(s.loc, "service \"" + s.name + "\": user: " + account.error().message());
+  }
+  s.uid = account->uid;
+  s.user = account->name;
+  if (s.uid == 0 && !s.unconfined) {
+    return user.Err("runs as uid 0 (root); a service that must run as root needs "
+                    "unconfined = true, every other service a dedicated unprivileged user");
+  }
+
+  if (Found group = Lookup(scope, "group")) {
+    std::string text;
+    if (group.node->is_integer()) {
+      auto v = AsInt(group, 0, 4294967294LL);
+      if (!v.ok()) return v.error();
+      text = std::to_string(*v);
+    } else {
+      auto v = AsString(group);
+      if (!v.ok()) return group.Err("expected a group name or a gid, got " + TypeName(*group.node));
+      text = *v;
+    }
+    auto gid = ResolveGroup(text, s.group);
+    if (!gid.ok()) return group.Err(gid.error().message());
+    s.gid = *gid;
+  } else if (account->has_entry) {
+    s.gid = account->primary_gid;
+    std::string name;
+    auto gid = ResolveGroup(std::to_string(s.gid), name);
+    s.group = gid.ok() ? name : std::to_string(s.gid);
+  } else {
+    return user.Err("uid " + user_text + " has no passwd entry, so it has no primary group: "
+                    "set group as well");
+  }
+
+  if (Found groups = Lookup(scope, "groups")) {
+    const toml::array* arr = groups.node->as_array();
+    if (arr == nullptr) {
+      return groups.Err("expected an array of group names or gids, got " + TypeName(*groups.node));
+    }
+    for (const toml::node& el : *arr) {
+      std::string text;
+      if (el.is_integer()) {
+        text = std::to_string(el.as_integer()->get());
+      } else if (el.is_string()) {
+        text = el.as_string()->get();
+      } else {
+        return groups.reader->Err(el, "groups", "expected a group name or gid, got " + TypeName(el));
+      }
+      std::string ignored;
+      auto gid = ResolveGroup(text, ignored);
+      if (!gid.ok()) return groups.reader->Err(el, "groups", gid.error().message());
+      if (*gid == 0 && !s.unconfined) {
+        return groups.reader->Err(el, "groups",
+                                  "group 0 (root) as a supplementary group needs unconfined = true");
+      }
+      s.groups.push_back(*gid);
+    }
+  }
+  return Status();
+}
+
+Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReader*>& scope) {
+  Found chroot = Lookup(scope, "chroot");
+  if (chroot) {
+    auto v = AsString(chroot);
+    if (!v.ok()) return v.error();
+    auto canonical = CheckChroot(*v);
+    if (!canonical.ok()) return chroot.Err(canonical.error().message());
+    s.chroot = *canonical;
+  } else if (s.internal != Internal::kNone) {
+    s.chroot = kEmptyChroot;
+    s.implicit_chroot = true;
+  }
+  Identity who{s.uid, s.gid, s.groups};
+  Found workdir = Lookup(scope, "workdir");
+  if (workdir) {
+    auto v = AsString(workdir);
+    if (!v.ok()) return v.error();
+    if (v->empty() || (*v)[0] != '/') {
+      return workdir.Err("'" + *v + "' must be an absolute path (inside the chroot, if any)");
+    }
+    s.workdir = *v;
+  }
+  // The implicit empty jail of internal services is created at start; there
+  // is nothing in it to check.
+  std::string root = s.chroot.value_or("/");
+  if (!s.implicit_chroot && workdir) {
+    if (auto st = CheckDirectory(root, s.workdir, who); !st.ok()) {
+      return workdir.Err(st.error().message());
+    }
+  }
+  if (!s.exec.empty()) {
+    if (auto st = CheckProgram(root, s.exec[0], who); !st.ok()) {
+      Found exec = Lookup({scope[0]}, "exec");
+      return exec.Err(st.error().message());
+    }
+  }
+  return Status();
+}
+
+Status Loader::LoadEnv(Service& s, const std::vector<const TableReader*>& scope) {
+  Found env = Lookup(scope, "env");
+  if (!env) return Status();
+  const toml::table* t = env.node->as_table();
+  if (t == nullptr) {
+    return env.Err("expected a table such as { LANG = \"C\" }, got " + TypeName(*env.node));
+  }
+  TableReader reader(*t, env.reader->file(), env.reader->context() + ": env");
+  for (auto&& [key, node] : *t) {
+    std::string name(key.str());
+    Found f{&node, &reader, name};
+    bool valid = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+                 std::all_of(name.begin(), name.end(), [](char c) {
+                   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '_';
+                 });
+    if (!valid) return f.Err("not a valid variable name (letters, digits and '_')");
+    if (std::find(kReservedEnv.begin(), kReservedEnv.end(), name) != kReservedEnv.end()) {
+      return f.Err("set by hinetd for every connection; it cannot be overridden");
+    }
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    if (v->find('\0') != std::string::npos) return f.Err("a value cannot hold a NUL byte");
+    s.env.emplace_back(name, *v);
+  }
+  std::sort(s.env.begin(), s.env.end());
+  return Status();
+}
+
+Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& scope) {
+  struct Spec {
+    const char* key;
+    int resource;
+    enum { kSeconds, kBytes, kCount } unit;
+  };
+  static constexpr Spec kSpecs[] = {
+      {"cpu", RLIMIT_CPU, Spec::kSeconds},       {"as", RLIMIT_AS, Spec::kBytes},
+      {"data", RLIMIT_DATA, Spec::kBytes},       {"stack", RLIMIT_STACK, Spec::kBytes},
+      {"fsize", RLIMIT_FSIZE, Spec::kBytes},     {"core", RLIMIT_CORE, Spec::kBytes},
+      {"nofile", RLIMIT_NOFILE, Spec::kCount},   {"nproc", RLIMIT_NPROC, Spec::kCount},
+      {"memlock", RLIMIT_MEMLOCK, Spec::kBytes}};
+
+  // Defaults every child gets unless the service says otherwise: no core
+  // dumps (they would land in the jail and may hold secrets), and the
+  // classic 1024 descriptors (select() breaks above FD_SETSIZE) whatever
+  // hinetd raised its own limit to.
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  s.rlimits = {{"core", RLIMIT_CORE, 0, 0},
+               {"nofile", RLIMIT_NOFILE, std::min<rlim_t>(1024, nofile.rlim_max), nofile.rlim_max}};
+
+  Found f = Lookup(scope, "rlimits");
+  if (!f) return Status();
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    return f.Err("expected a table such as { cpu = \"10s\", nofile = 64 }, got " +
+                 TypeName(*f.node));
+  }
+  TableReader reader(*t, f.reader->file(), f.reader->context() + ": rlimits");
+  if (auto st = reader.CheckKeys(kRlimitKeys); !st.ok()) return st;
+  for (auto&& [key, node] : *t) {
+    std::string name(key.str());
+    Found entry{&node, &reader, name};
+    const Spec* spec = nullptr;
+    for (const auto& sp : kSpecs) {
+      if (name == sp.key) spec = &sp;
+    }
+    rlim_t value = 0;
+    if (node.is_string() && node.as_string()->get() == "unlimited") {
+      value = RLIM_INFINITY;
+    } else if (node.is_integer()) {
+      auto v = AsInt(entry, 0, INT64_MAX);
+      if (!v.ok()) return v.error();
+      value = static_cast<rlim_t>(*v);
+    } else if (node.is_string() && spec->unit != Spec::kCount) {
+      std::string text = node.as_string()->get();
+      if (spec->unit == Spec::kSeconds) {
+        auto d = ParseDuration(text);
+        if (!d.ok()) return entry.Err(d.error().message());
+        if (d->count() % 1000 != 0) {
+          return entry.Err("the CPU limit has a resolution of whole seconds");
+        }
+        value = static_cast<rlim_t>(d->count() / 1000);
+      } else {
+        auto sz = ParseSize(text);
+        if (!sz.ok()) return entry.Err(sz.error().message());
+        value = *sz;
+      }
+    } else {
+      return entry.Err(std::string("expected ") +
+                       (spec->unit == Spec::kCount ? "an integer"
+                        : spec->unit == Spec::kSeconds
+                            ? "a duration such as \"10s\" or an integer (seconds)"
+                            : "a size such as \"256M\" or an integer (bytes)") +
+                       " or \"unlimited\", got " + TypeName(node));
+    }
+    if (spec->resource == RLIMIT_CPU && value == 0) {
+      return entry.Err("0 seconds would kill the child at once; use at least 1s");
+    }
+    // hinetd does not keep CAP_SYS_RESOURCE: a child can lower limits, never
+    // raise them above hinetd's own hard limit.
+    rlimit own{};
+    getrlimit(spec->resource, &own);
+    if (own.rlim_max != RLIM_INFINITY && (value == RLIM_INFINITY || value > own.rlim_max)) {
+      return entry.Err("exceeds hinetd's own hard limit " + std::to_string(own.rlim_max) +
+                       " (raise it where hinetd starts, e.g. LimitNOFILE= in the systemd unit)");
+    }
+    auto it = std::find_if(s.rlimits.begin(), s.rlimits.end(),
+                           [&](const Rlimit& r) { return r.resource == spec->resource; });
+    if (it != s.rlimits.end()) {
+      it->soft = it->hard = value;
+    } else {
+      s.rlimits.push_back({name, spec->resource, value, value});
+    }
+  }
+  return Status();
+}
+
+Status Loader::LoadSandbox(Service& s, const std::vector<const TableReader*>& scope) {
+  Found f = Lookup(scope, "sandbox");
+  // An internal service's policy is its own unless the service itself names
+  // one ([defaults] is meant for exec services).
+  if (s.internal != Internal::kNone && f && f.reader != scope[0]) f = Found{};
+  if (f) {
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    s.sandbox = *v;
+  }
+  if (s.sandbox == "none") {
+    if (!s.unconfined) {
+      return f.Err("\"none\" runs the service without a seccomp filter; that needs "
+                   "unconfined = true");
+    }
+    config_.warnings.push_back("service \"" + s.name + "\" runs without a seccomp filter");
+    return Status();
+  }
+  SourceLoc where = f ? f.Loc() : s.loc;
+  if (config_.policies.count(s.sandbox) == 0) {
+    auto spec = policies_->Load(s.sandbox, where);
+    if (!spec.ok()) {
+      Error e = spec.error();
+      if (!f) {
+        return Error(e.loc(), "service \"" + s.name + "\": sandbox (default \"" + s.sandbox +
+                                  "\"): " + e.message());
+      }
+      return e.loc().known() && e.loc().file != path_ ? e
+                                                       : Error(e.loc(), "service \"" + s.name +
+                                                                            "\": sandbox: " +
+                                                                            e.message());
+    }
+    config_.policies[s.sandbox] = std::move(*spec);
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<Config> LoadConfigText(std::string_view text, const std::string& path) {
+  Loader loader(path);
+  auto config = loader.Run(text);
+  if (!config.ok()) return config.error();
+  for (const Service& s : config->services) {
+    if (!s.chroot) {
+      config->warnings.push_back("service \"" + s.name +
+                                 "\" has no chroot: the child sees the whole file system");
+    }
+    if (s.uid == 0) config->warnings.push_back("service \"" + s.name + "\" runs as root");
+  }
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  auto text = base::ReadFile(path);
+  if (!text.ok()) return text.error();
+  return LoadConfigText(*text, path);
+}
+
+}  // namespace hinetd::config

@@ -1,0 +1,19 @@
+// Loading the services table: TOML -> validated Config, or one error that
+// names file:line:column, the key, and what would be valid.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "config/types.h"
+
+namespace hinetd::config {
+
+// Reads and validates `path` and every policy its services use. Nothing is
+// bound or started here; the result is complete or an error.
+[[nodiscard]] base::Result<Config> LoadConfig(const std::string& path);
+
+// Same, from text; `path` is used for messages and to resolve sandbox_dir.
+[[nodiscard]] base::Result<Config> LoadConfigText(std::string_view text, const std::string& path);
+
+}  // namespace hinetd::config

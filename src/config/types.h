@@ -1,0 +1,88 @@
+// The validated services table. Everything here has been checked against
+// the system at load time (users, groups, chroot, programs), so the spawn
+// plan can be built from it without another lookup.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "net/address.h"
+#include "sandbox/policy.h"
+
+namespace hinetd::config {
+
+using Millis = std::chrono::milliseconds;
+
+enum class StderrMode { kNull, kSocket, kLog };
+enum class Internal { kNone, kEcho, kDiscard, kChargen, kDaytime, kTime };
+
+[[nodiscard]] const char* InternalName(Internal i);
+[[nodiscard]] const char* StderrModeName(StderrMode m);
+
+struct ListenAddr {
+  std::string text;                      // as written
+  std::vector<net::Endpoint> endpoints;  // "*:7" gives two
+  base::SourceLoc loc;
+};
+
+struct Rlimit {
+  std::string key;  // "cpu", "nofile", ...
+  int resource = 0;
+  rlim_t soft = 0;
+  rlim_t hard = 0;
+};
+
+// The chroot every internal service uses unless it sets `chroot`: an empty,
+// root-owned directory hinetd creates at start.
+inline constexpr const char* kEmptyChroot = "/run/hinetd/empty";
+
+struct Service {
+  std::string name;
+  base::SourceLoc loc;
+  std::vector<ListenAddr> listen;
+  net::Transport transport = net::Transport::kTcp;
+  Internal internal = Internal::kNone;
+  std::vector<std::string> exec;  // argv; exec[0] absolute, inside the chroot
+
+  std::string user;  // as resolved: name, or the number
+  uid_t uid = 0;
+  std::string group;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+
+  std::optional<std::string> chroot;  // canonical absolute path; none = no chroot
+  bool implicit_chroot = false;       // internal service in kEmptyChroot
+  std::string workdir = "/";
+  std::vector<std::pair<std::string, std::string>> env;  // sorted by name
+  std::string sandbox = "default";                       // policy name, or "none"
+  StderrMode stderr_mode = StderrMode::kNull;
+  std::vector<Rlimit> rlimits;  // every limit the child gets, defaults included
+  mode_t umask = 022;
+  int pdeathsig = 0;  // 0 = none
+  bool unconfined = false;
+};
+
+struct Daemon {
+  int max_children = 1024;
+  std::string sandbox_dir;  // absolute
+};
+
+struct Config {
+  std::string path;
+  Daemon daemon;
+  std::vector<Service> services;
+  // Every policy some service uses, includes flattened.
+  std::map<std::string, sandbox::PolicySpec> policies;
+  // Things that load but deserve a look (weak sandboxes); `check` prints them.
+  std::vector<std::string> warnings;
+};
+
+}  // namespace hinetd::config

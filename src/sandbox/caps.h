@@ -1,0 +1,26 @@
+// Capability helpers for the daemon's own process (libcap-ng). The child's
+// drop happens with raw system calls in spawn/child.cc.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace hinetd::sandbox {
+
+// Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
+[[nodiscard]] int LastCap();
+
+// "net_bind_service" for CAP_NET_BIND_SERVICE, or "cap_N".
+[[nodiscard]] std::string CapName(int cap);
+
+// Reduces this process's permitted, effective and bounding sets to exactly
+// `keep`, and empties the inheritable and ambient sets. Fails if any of
+// `keep` is not held now.
+[[nodiscard]] base::Status LimitOwnCapabilities(const std::vector<int>& keep);
+
+// Bit mask of the capabilities in `caps` (as /proc/PID/status prints them).
+[[nodiscard]] unsigned long long CapMask(const std::vector<int>& caps);
+
+}  // namespace hinetd::sandbox

@@ -1,0 +1,96 @@
+// The child, from clone to execve (DESIGN.md §2). Everything it needs is in
+// a ChildSpec of plain pointers into memory the parent prepared; the child
+// makes only system calls: no allocation, no locks, no name lookups, no
+// logging. It shares the parent's memory (vfork-style spawn), so it must not
+// write anything but its own stack.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace hinetd::spawn {
+
+// The steps, in order. Values are part of the status-pipe protocol.
+enum class Step : int32_t {
+  kSignals = 1,    // reset dispositions, empty the mask
+  kSetsid,         // new session: the service's process group is its own
+  kStdio,          // socket on 0/1, stderr on 2, blocking mode
+  kCloseFds,       // nothing else survives, before chroot
+  kRlimits,        // rlimits and umask
+  kCapBounding,    // empty bounding and ambient sets
+  kChroot,         // chroot + chdir
+  kSetgroups,      //
+  kSetgid,         // setresgid
+  kSetuid,         // setresuid, then empty the capability sets
+  kVerify,         // ids are the target, root cannot be regained, no caps
+  kPdeathsig,      // only if configured
+  kNoNewPrivs,     //
+  kSeccomp,        // the precompiled filter, last
+  kExec,           // execve / execveat
+};
+
+// "signals", "setsid", ... for logs.
+[[nodiscard]] const char* StepName(int32_t step);
+
+// What the child writes to the status pipe when a step fails. EOF on the
+// pipe (close-on-exec) means execve succeeded.
+struct StatusReport {
+  int32_t step;
+  int32_t err;
+};
+
+// Exit statuses of a child that never became the service (DESIGN.md §5).
+inline constexpr int kExitSetupFailed = 125;
+inline constexpr int kExitNotExecutable = 126;
+inline constexpr int kExitNotFound = 127;
+
+struct ChildRlimit {
+  int resource;
+  rlim_t soft;
+  rlim_t hard;
+};
+
+struct ChildSpec {
+  // Step 1: signals whose disposition is not SIG_DFL in the parent (a
+  // handler, or SIG_IGN, which survives execve).
+  const int* signals_to_reset;
+  int n_signals_to_reset;
+  // Step 3.
+  int conn_fd;   // becomes 0 and 1
+  int stderr_fd;  // becomes 2 (/dev/null, the socket, or a log pipe)
+  // Step 4: these two survive (both close-on-exec); -1 if unused.
+  int status_fd;
+  int exec_fd;
+  // Step 5.
+  const ChildRlimit* rlimits;
+  int n_rlimits;
+  mode_t umask;
+  // Step 6/11: capabilities in the parent's bounding set (only those can be
+  // in the child's).
+  const int* bounding_caps;
+  int n_bounding_caps;
+  // Step 7: nullptr = no chroot.
+  const char* chroot_dir;
+  const char* workdir;
+  // Steps 8-10.
+  const gid_t* groups;
+  int n_groups;
+  gid_t gid;
+  uid_t uid;
+  // Step 12: 0 = not configured.
+  int pdeathsig;
+  // Step 14: nullptr = unconfined.
+  const sock_fprog* filter;
+  // Step 15: path (absolute, inside the chroot), or exec_fd when path is null.
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+};
+
+// Runs the steps and execs; never returns.
+[[noreturn]] void RunChild(const ChildSpec& spec);
+
+}  // namespace hinetd::spawn

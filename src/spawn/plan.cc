@@ -1,0 +1,105 @@
+#include "spawn/plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+
+namespace hinetd::spawn {
+
+using base::Error;
+using base::Result;
+
+std::vector<std::string> InternalHelperCandidates() {
+  std::vector<std::string> out;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    out.push_back(base::DirName(self) + "/hinetd-internal");
+  }
+  out.push_back(std::string(HINETD_LIBEXEC_DIR) + "/hinetd-internal");
+  return out;
+}
+
+namespace {
+
+Result<base::UniqueFd> OpenHelper(const PlanOptions& options, std::string& found) {
+  std::vector<std::string> candidates;
+  if (!options.internal_helper.empty()) {
+    candidates.push_back(options.internal_helper);
+  } else {
+    candidates = InternalHelperCandidates();
+  }
+  for (const auto& path : candidates) {
+    base::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // It runs in every internal child: only root may be able to change it.
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return Error("internal services: " + path +
+                   " must be owned by root and not group- or world-writable");
+    }
+    found = path;
+    return fd;
+  }
+  std::string tried;
+  for (const auto& c : candidates) tried += " " + c;
+  return Error("internal services need the helper hinetd-internal; not found (tried" + tried +
+               "); build or install it next to hinetd");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
+                                            const PlanOptions& options) {
+  auto set = std::make_unique<PlanSet>();
+  for (const auto& [name, spec] : config.policies) {
+    auto program = sandbox::Compile(spec);
+    if (!program.ok()) return program.error().Wrap("policy \"" + name + "\"");
+    set->programs[name] = std::move(*program);
+  }
+  // Plans are built in place: argv holds pointers into argv_storage, which
+  // a move could invalidate (short strings live inside std::string).
+  set->plans.reserve(config.services.size());
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const config::Service& svc = config.services[i];
+    SpawnPlan& p = set->plans.emplace_back();
+    p.index = i;
+    p.service = svc.name;
+    p.internal = svc.internal;
+    if (svc.internal != config::Internal::kNone) {
+      if (!set->internal_helper) {
+        auto fd = OpenHelper(options, set->internal_helper_path);
+        if (!fd.ok()) return Error(svc.loc, "service \"" + svc.name + "\": " + fd.error().message());
+        set->internal_helper = std::move(*fd);
+      }
+      p.exec_fd = set->internal_helper.get();
+      p.argv_storage = {"hinetd-internal", config::InternalName(svc.internal)};
+    } else {
+      p.path = svc.exec[0];
+      p.argv_storage = svc.exec;
+    }
+    for (auto& a : p.argv_storage) p.argv.push_back(a.data());
+    p.argv.push_back(nullptr);
+    for (const auto& [k, v] : svc.env) p.env_storage.push_back(k + "=" + v);
+    p.uid = svc.uid;
+    p.gid = svc.gid;
+    p.groups = svc.groups;
+    p.chroot = svc.chroot.value_or("");
+    p.workdir = svc.workdir;
+    for (const auto& r : svc.rlimits) p.rlimits.push_back({r.resource, r.soft, r.hard});
+    p.umask = svc.umask;
+    p.pdeathsig = svc.pdeathsig;
+    p.stderr_mode = svc.stderr_mode;
+    p.policy = svc.sandbox;
+    if (svc.sandbox != "none") p.filter = set->programs.at(svc.sandbox);
+  }
+  return set;
+}
+
+}  // namespace hinetd::spawn

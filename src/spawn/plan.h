@@ -1,0 +1,65 @@
+// Spawn plans: everything a child needs, computed once at config load and
+// immutable afterwards. The per-connection path only reads them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "config/types.h"
+#include "sandbox/policy.h"
+#include "spawn/child.h"
+
+namespace hinetd::spawn {
+
+struct SpawnPlan {
+  size_t index = 0;
+  std::string service;
+  config::Internal internal = config::Internal::kNone;
+
+  // execve target: `path` inside the jail, or `exec_fd` (internal services).
+  std::string path;
+  int exec_fd = -1;  // owned by the PlanSet
+  std::vector<std::string> argv_storage;
+  std::vector<char*> argv;  // null-terminated, points into argv_storage
+  // "NAME=value" for the service's own env; the spawner appends the
+  // per-connection UCSPI variables.
+  std::vector<std::string> env_storage;
+
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string chroot;  // empty = none
+  std::string workdir = "/";
+  std::vector<ChildRlimit> rlimits;
+  mode_t umask = 022;
+  int pdeathsig = 0;
+  config::StderrMode stderr_mode = config::StderrMode::kNull;
+  std::shared_ptr<const sandbox::BpfProgram> filter;  // null = unconfined
+  std::string policy;                                 // name, or "none"
+};
+
+// All plans of one configuration generation, and what they share.
+struct PlanSet {
+  std::vector<SpawnPlan> plans;  // same order as config.services
+  std::map<std::string, std::shared_ptr<const sandbox::BpfProgram>> programs;
+  base::UniqueFd internal_helper;  // hinetd-internal, opened once
+  std::string internal_helper_path;
+};
+
+struct PlanOptions {
+  // Where to look for hinetd-internal; empty = next to this executable,
+  // then the compiled-in libexec directory.
+  std::string internal_helper;
+};
+
+// Compiles every policy once and resolves everything else the children need.
+[[nodiscard]] base::Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
+                                                                const PlanOptions& options = {});
+
+// Where hinetd-internal was looked for, in order.
+[[nodiscard]] std::vector<std::string> InternalHelperCandidates();
+
+}  // namespace hinetd::spawn

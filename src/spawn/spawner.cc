@@ -1,0 +1,185 @@
+#include "spawn/spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sandbox/caps.h"
+
+namespace hinetd::spawn {
+
+using base::ErrnoError;
+using base::Error;
+using base::Result;
+using base::UniqueFd;
+
+namespace {
+
+// The child's stack. It runs only RunChild (a few hundred bytes of frames),
+// but libc calls may use more; 256 KiB plus a guard page costs nothing
+// until touched.
+constexpr size_t kStackSize = 256 * 1024;
+
+struct KernelSigaction {
+  __sighandler_t handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+int ChildEntry(void* arg) { RunChild(*static_cast<const ChildSpec*>(arg)); }
+
+// "NAME=" + value into buf.
+char* SetVar(char* buf, size_t size, const char* name, const char* value) {
+  snprintf(buf, size, "%s=%s", name, value);
+  return buf;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Spawner>> Spawner::Create() {
+  std::unique_ptr<Spawner> s(new Spawner());
+  long page = sysconf(_SC_PAGESIZE);
+  s->stack_size_ = kStackSize + static_cast<size_t>(page);
+  s->stack_ = mmap(nullptr, s->stack_size_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (s->stack_ == MAP_FAILED) {
+    s->stack_ = nullptr;
+    return ErrnoError("mmap of the spawn stack", errno);
+  }
+  // Guard page at the low end: a stack overflow faults instead of writing
+  // into whatever lies below.
+  if (mprotect(s->stack_, static_cast<size_t>(page), PROT_NONE) != 0) {
+    return ErrnoError("mprotect of the spawn stack guard", errno);
+  }
+  s->dev_null_.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!s->dev_null_) return ErrnoError("open /dev/null", errno);
+
+  // Signals the child must reset: anything not SIG_DFL now (SIG_IGN
+  // survives execve; a handler must never run in the child).
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction old{};
+    if (syscall(SYS_rt_sigaction, sig, nullptr, &old, sizeof(uint64_t)) != 0) continue;
+    if (old.handler != SIG_DFL) s->signals_to_reset_.push_back(sig);
+  }
+  int last = sandbox::LastCap();
+  for (int cap = 0; cap <= last; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) s->bounding_caps_.push_back(cap);
+  }
+  s->envp_.reserve(256);
+  return s;
+}
+
+Spawner::~Spawner() {
+  if (stack_ != nullptr) munmap(stack_, stack_size_);
+}
+
+Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn) {
+  SpawnOutcome out;
+
+  // The environment: the service's own variables, then the UCSPI ones.
+  envp_.clear();
+  for (const auto& e : plan.env_storage) envp_.push_back(const_cast<char*>(e.c_str()));
+  char ip[64];
+  char port[16];
+  envp_.push_back(const_cast<char*>("PROTO=TCP"));
+  if (conn.peer != nullptr && net::FormatIp(conn.peer->sa(), ip, sizeof ip) &&
+      net::FormatPort(conn.peer->sa(), port, sizeof port)) {
+    envp_.push_back(SetVar(env_buf_[0], sizeof env_buf_[0], "TCPREMOTEIP", ip));
+    envp_.push_back(SetVar(env_buf_[1], sizeof env_buf_[1], "TCPREMOTEPORT", port));
+  }
+  if (conn.local != nullptr && net::FormatIp(conn.local->sa(), ip, sizeof ip) &&
+      net::FormatPort(conn.local->sa(), port, sizeof port)) {
+    envp_.push_back(SetVar(env_buf_[2], sizeof env_buf_[2], "TCPLOCALIP", ip));
+    envp_.push_back(SetVar(env_buf_[3], sizeof env_buf_[3], "TCPLOCALPORT", port));
+  }
+  envp_.push_back(nullptr);
+
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe2 (status)", errno);
+  UniqueFd status_read(status_pipe[0]);
+  UniqueFd status_write(status_pipe[1]);
+
+  int stderr_fd = dev_null_.get();
+  UniqueFd log_write;
+  if (plan.stderr_mode == config::StderrMode::kSocket) {
+    stderr_fd = conn.fd;
+  } else if (plan.stderr_mode == config::StderrMode::kLog) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return ErrnoError("pipe2 (stderr)", errno);
+    out.stderr_pipe.reset(p[0]);
+    log_write.reset(p[1]);
+    stderr_fd = p[1];
+    // The daemon reads it from its event loop.
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+  }
+
+  ChildSpec spec{};
+  spec.signals_to_reset = signals_to_reset_.data();
+  spec.n_signals_to_reset = static_cast<int>(signals_to_reset_.size());
+  spec.conn_fd = conn.fd;
+  spec.stderr_fd = stderr_fd;
+  spec.status_fd = status_write.get();
+  spec.exec_fd = plan.exec_fd;
+  spec.rlimits = plan.rlimits.data();
+  spec.n_rlimits = static_cast<int>(plan.rlimits.size());
+  spec.umask = plan.umask;
+  spec.bounding_caps = bounding_caps_.data();
+  spec.n_bounding_caps = static_cast<int>(bounding_caps_.size());
+  spec.chroot_dir = plan.chroot.empty() ? nullptr : plan.chroot.c_str();
+  spec.workdir = plan.workdir.c_str();
+  spec.groups = plan.groups.data();
+  spec.n_groups = static_cast<int>(plan.groups.size());
+  spec.gid = plan.gid;
+  spec.uid = plan.uid;
+  spec.pdeathsig = plan.pdeathsig;
+  spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
+  spec.path = plan.path.empty() ? nullptr : plan.path.c_str();
+  spec.argv = plan.argv.data();
+  spec.envp = envp_.data();
+
+  // Block every signal across the clone so that nothing can run on the
+  // child's stack with the parent's dispositions; the child sets its own
+  // (empty) mask in step 1.
+  sigset_t all;
+  sigset_t saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  // CLONE_VM | CLONE_VFORK: no copy of the parent's page tables (the cost of
+  // fork grows with the parent's memory); the parent sleeps until the child
+  // has called execve or exited, so the shared memory is never raced.
+  char* stack_top = static_cast<char*>(stack_) + stack_size_;
+  pid_t pid = clone(ChildEntry, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) return ErrnoError("clone", clone_errno);
+  out.pid = pid;
+
+  // Our copy of the write end must go, or EOF never comes. The child's copy
+  // closes on execve (close-on-exec) or exit, so this read ends promptly.
+  status_write.reset();
+  log_write.reset();
+  StatusReport report{};
+  ssize_t n;
+  do {
+    n = read(status_read.get(), &report, sizeof report);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof report)) {
+    out.failed_step = report.step;
+    out.failed_errno = report.err;
+    out.stderr_pipe.reset();
+  }
+  return out;
+}
+
+}  // namespace hinetd::spawn

@@ -1,0 +1,518 @@
+#include "supervisor/supervisor.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/errno_name.h"
+#include "config/config.h"
+#include "config/system_checks.h"
+#include "net/socket.h"
+#include "sandbox/caps.h"
+#include "sandbox/policy.h"
+#include "supervisor/child_status.h"
+
+namespace hinetd::supervisor {
+
+using base::Error;
+using base::ErrnoError;
+using base::LogLine;
+using base::Result;
+using base::Status;
+using base::UniqueFd;
+
+std::vector<int> DaemonCapabilities() {
+  return {CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT, CAP_SETPCAP, CAP_KILL};
+}
+
+namespace {
+
+// epoll tags: kind in the high 32 bits, fd in the low.
+enum Kind : uint64_t { kSignal = 1, kListener = 2, kStderr = 3, kKmsg = 4 };
+uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
+
+constexpr int kAcceptBurst = 16;        // per readiness event, for fairness
+constexpr size_t kStderrLineMax = 1024;  // longer lines are split
+constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(base::Logger& log, Options options)
+    : log_(log), options_(std::move(options)) {}
+
+Supervisor::~Supervisor() = default;
+
+Status Supervisor::EnsureEmptyChroot(const config::Config& config) {
+  bool needed = std::any_of(config.services.begin(), config.services.end(),
+                            [](const config::Service& s) { return s.implicit_chroot; });
+  if (!needed) return Status();
+  std::string dir = config::kEmptyChroot;
+  std::string parent = dir.substr(0, dir.rfind('/'));
+  if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + parent + " (the empty jail of internal services)", errno);
+  }
+  if (mkdir(dir.c_str(), 0555) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + dir + " (the empty jail of internal services)", errno);
+  }
+  auto checked = config::CheckChroot(dir);
+  if (!checked.ok()) return checked.error().Wrap("the empty jail of internal services");
+  return Status();
+}
+
+Result<std::vector<std::unique_ptr<Supervisor::Listener>>> Supervisor::BindNew(
+    const config::Config& config, std::vector<std::unique_ptr<Listener>>& reuse) {
+  // Every socket of the new table: taken over from `reuse` when the same
+  // address is already bound (a reload keeps it, and its backlog), bound
+  // fresh otherwise. On error the taken sockets are handed back untouched.
+  std::vector<std::unique_ptr<Listener>> out;
+  auto give_back = [&]() {
+    for (auto& l : out) {
+      if (l->fd && listener_by_fd_.count(l->fd.get()) != 0) reuse.push_back(std::move(l));
+    }
+  };
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const config::Service& svc = config.services[i];
+    for (const auto& addr : svc.listen) {
+      for (const auto& ep : addr.endpoints) {
+        auto it = std::find_if(reuse.begin(), reuse.end(), [&](const auto& l) {
+          return l && l->transport == svc.transport && l->ep == ep;
+        });
+        if (it != reuse.end()) {
+          std::unique_ptr<Listener> l = std::move(*it);
+          reuse.erase(it);
+          l->service = i;
+          out.push_back(std::move(l));
+          continue;
+        }
+        auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog);
+        if (!fd.ok()) {
+          give_back();
+          return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
+        }
+        auto l = std::make_unique<Listener>();
+        l->ep = ep;
+        l->transport = svc.transport;
+        l->fd = std::move(*fd);
+        l->service = i;
+        out.push_back(std::move(l));
+      }
+    }
+  }
+  return out;
+}
+
+void Supervisor::Install(std::unique_ptr<config::Config> config,
+                         std::unique_ptr<spawn::PlanSet> plans,
+                         std::vector<std::unique_ptr<Listener>> listeners) {
+  // Old sockets nobody took over are closed; their epoll registration goes
+  // with the fd.
+  for (auto& l : listeners_) {
+    if (l) listener_by_fd_.erase(l->fd.get());
+  }
+  listeners_ = std::move(listeners);
+  for (auto& l : listeners_) {
+    if (listener_by_fd_.count(l->fd.get()) == 0) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = Tag(kListener, l->fd.get());
+      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev);
+      l->polling = true;
+      listener_by_fd_[l->fd.get()] = l.get();
+    }
+  }
+  std::vector<std::shared_ptr<ServiceState>> states;
+  for (const auto& svc : config->services) {
+    auto it = std::find_if(services_.begin(), services_.end(),
+                           [&](const auto& s) { return s->name == svc.name; });
+    states.push_back(it != services_.end() ? *it : std::make_shared<ServiceState>());
+    states.back()->name = svc.name;
+  }
+  services_ = std::move(states);
+  config_ = std::move(config);
+  plans_ = std::move(plans);
+  ++generation_;
+  for (const auto& l : listeners_) {
+    log_.Info(LogLine("listen")
+                  .Add("service", config_->services[l->service].name)
+                  .Add("address", net::ToString(l->ep))
+                  .Add("protocol", net::TransportName(l->transport)));
+  }
+  UpdatePolling();
+}
+
+Status Supervisor::Start(std::unique_ptr<config::Config> config,
+                         std::unique_ptr<spawn::PlanSet> plans) {
+  // Signals become data before anything else can send them.
+  sigset_t handled = HandledSignals();
+  if (sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) return ErrnoError("sigprocmask", errno);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_.reset(signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) return ErrnoError("signalfd", errno);
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) return ErrnoError("epoll_create1", errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = Tag(kSignal, signal_fd_.get());
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev) != 0) {
+    return ErrnoError("epoll_ctl", errno);
+  }
+
+  // While still fully root: the kernel log (reading it may need
+  // CAP_SYSLOG, checked at open only), the empty jail, the sockets.
+  seccomp_log_.Open();
+  if (seccomp_log_.available()) {
+    ev.data.u64 = Tag(kKmsg, seccomp_log_.fd());
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, seccomp_log_.fd(), &ev);
+  } else {
+    log_.Warning(LogLine("warning").Add(
+        "message", "cannot read /dev/kmsg; seccomp kills will be logged without the syscall"));
+  }
+  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return s;
+  std::vector<std::unique_ptr<Listener>> none;
+  auto listeners = BindNew(*config, none);
+  if (!listeners.ok()) return listeners.error();
+
+  // From here on the daemon keeps only what it needs to bind again and to
+  // spawn (DESIGN.md §1 until privilege separation splits the roles).
+  if (auto s = sandbox::LimitOwnCapabilities(DaemonCapabilities()); !s.ok()) return s;
+  auto spawner = spawn::Spawner::Create();
+  if (!spawner.ok()) return spawner.error();
+  spawner_ = std::move(*spawner);
+
+  size_t count = config->services.size();
+  Install(std::move(config), std::move(plans), std::move(*listeners));
+  log_.Info(LogLine("start")
+                .Add("version", HINETD_VERSION)
+                .Add("services", count)
+                .Add("listeners", listeners_.size())
+                .Add("max_children", config_->daemon.max_children));
+  return Status();
+}
+
+int Supervisor::NextTimeoutMs() const {
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
+  if (stopping_) next = std::min(next, stop_deadline_);
+  if (accept_pause_until_ > Clock::now()) next = std::min(next, accept_pause_until_);
+  if (next == Clock::time_point::max()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
+}
+
+int Supervisor::Run() {
+  epoll_event events[64];
+  for (;;) {
+    if (stopping_ && children_.empty() && pending_seccomp_.empty()) break;
+    int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log_.Error(LogLine("error").Add("message", ErrnoError("epoll_wait", errno).message()));
+      return 71;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      int fd = static_cast<int>(tag & 0xffffffffu);
+      switch (static_cast<Kind>(tag >> 32)) {
+        case kSignal: OnSignal(); break;
+        case kKmsg: seccomp_log_.Drain(); break;
+        case kListener:
+          if (auto it = listener_by_fd_.find(fd); it != listener_by_fd_.end()) {
+            OnListener(*it->second);
+          }
+          break;
+        case kStderr: OnStderr(fd); break;
+      }
+    }
+    FlushPendingSeccomp(false);
+    if (stopping_ && !killed_ && Clock::now() >= stop_deadline_) {
+      // Grace is over: KILL what is left, each child's whole process group.
+      for (const auto& [pid, c] : children_) kill(-pid, SIGKILL);
+      killed_ = true;
+      stop_deadline_ = Clock::now() + options_.stop_grace;
+    } else if (stopping_ && killed_ && Clock::now() >= stop_deadline_) {
+      log_.Error(LogLine("stop").Add("message", "children did not exit after SIGKILL")
+                     .Add("children", children_.size()));
+      break;
+    }
+    UpdatePolling();
+  }
+  FlushPendingSeccomp(true);
+  log_.Info(LogLine("stop").Add("status", "done"));
+  return 0;
+}
+
+void Supervisor::OnSignal() {
+  for (int i = 0; i < 64; ++i) {
+    signalfd_siginfo info{};
+    ssize_t n = read(signal_fd_.get(), &info, sizeof info);
+    if (n != static_cast<ssize_t>(sizeof info)) return;
+    switch (info.ssi_signo) {
+      case SIGCHLD: Reap(); break;
+      case SIGHUP:
+        if (!stopping_) Reload();
+        break;
+      case SIGTERM:
+      case SIGINT: BeginStop(); break;
+      case SIGUSR1: DumpStatus(); break;
+      default: break;
+    }
+  }
+}
+
+void Supervisor::UpdatePolling() {
+  bool full = static_cast<int>(children_.size()) >= config_->daemon.max_children;
+  bool want = !stopping_ && !full && Clock::now() >= accept_pause_until_;
+  for (auto& l : listeners_) {
+    if (l->polling == want) continue;
+    // At capacity the sockets stay open and connections wait in the kernel
+    // backlog (back-pressure), instead of being accepted and dropped.
+    epoll_event ev{};
+    ev.events = want ? static_cast<uint32_t>(EPOLLIN) : 0u;
+    ev.data.u64 = Tag(kListener, l->fd.get());
+    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l->fd.get(), &ev);
+    l->polling = want;
+  }
+}
+
+void Supervisor::OnListener(Listener& l) {
+  const spawn::SpawnPlan& plan = plans_->plans[l.service];
+  const std::shared_ptr<ServiceState>& state = services_[l.service];
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    if (static_cast<int>(children_.size()) >= config_->daemon.max_children) return;
+    net::Endpoint peer;
+    peer.len = sizeof peer.addr;
+    int fd = accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      // EMFILE/ENFILE/ENOBUFS: the connection stays in the backlog; stop
+      // polling for a moment instead of spinning on it.
+      log_.Error(LogLine("accept-failed")
+                     .Add("service", state->name)
+                     .Add("error", base::ErrnoName(errno)));
+      accept_pause_until_ = Clock::now() + kAcceptErrorPause;
+      return;
+    }
+    UniqueFd conn(fd);
+    net::Endpoint local = l.ep;
+    if (l.ep.IsWildcard()) {
+      local.len = sizeof local.addr;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local.addr), &local.len);
+    }
+    auto outcome = spawner_->Spawn(plan, spawn::Connection{fd, &peer, &local});
+    if (!outcome.ok()) {
+      log_.Error(LogLine("spawn-failed")
+                     .Add("service", state->name)
+                     .Add("peer", net::ToString(peer))
+                     .Add("error", outcome.error().message()));
+      continue;
+    }
+    pid_t pid = outcome->pid;
+    Child& child = children_[pid];
+    child.state = state;
+    child.peer = net::ToString(peer);
+    child.started = Clock::now();
+    if (outcome->failed()) {
+      child.setup_failed = true;
+      ++state->setup_failures;
+      log_.Error(LogLine("setup-failed")
+                     .Add("service", state->name)
+                     .Add("peer", child.peer)
+                     .Add("pid", pid)
+                     .Add("step", spawn::StepName(outcome->failed_step))
+                     .Add("errno", base::ErrnoName(outcome->failed_errno)));
+      continue;
+    }
+    ++state->active;
+    ++state->accepted;
+    if (outcome->stderr_pipe) {
+      child.stderr_fd = outcome->stderr_pipe.release();
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = Tag(kStderr, child.stderr_fd);
+      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, child.stderr_fd, &ev);
+      stderr_owner_[child.stderr_fd] = pid;
+    }
+    log_.Info(LogLine("accept")
+                  .Add("service", state->name)
+                  .Add("peer", child.peer)
+                  .Add("pid", pid)
+                  .Add("active", state->active));
+  }
+}
+
+void Supervisor::LogStderrLine(const Child& c, pid_t pid, std::string_view line) {
+  log_.Info(LogLine("stderr").Add("service", c.state->name).Add("pid", pid).Add("line", line));
+}
+
+void Supervisor::OnStderr(int fd) {
+  auto owner = stderr_owner_.find(fd);
+  if (owner == stderr_owner_.end()) return;
+  pid_t pid = owner->second;
+  Child& c = children_.at(pid);
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    CloseStderr(c, pid);
+    return;
+  }
+  c.stderr_partial.append(buf, static_cast<size_t>(n));
+  size_t start = 0;
+  for (;;) {
+    size_t nl = c.stderr_partial.find('\n', start);
+    if (nl == std::string::npos) break;
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, nl - start));
+    start = nl + 1;
+  }
+  c.stderr_partial.erase(0, start);
+  while (c.stderr_partial.size() >= kStderrLineMax) {
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(0, kStderrLineMax));
+    c.stderr_partial.erase(0, kStderrLineMax);
+  }
+}
+
+void Supervisor::CloseStderr(Child& c, pid_t pid) {
+  if (c.stderr_fd < 0) return;
+  // Whatever is still in the pipe belongs to the child's last words.
+  char buf[4096];
+  for (int i = 0; i < 16; ++i) {
+    ssize_t n = read(c.stderr_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    c.stderr_partial.append(buf, static_cast<size_t>(n));
+  }
+  size_t start = 0;
+  while (start < c.stderr_partial.size()) {
+    size_t nl = c.stderr_partial.find('\n', start);
+    size_t end = nl == std::string::npos ? c.stderr_partial.size() : nl;
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, end - start));
+    start = end + 1;
+  }
+  c.stderr_partial.clear();
+  stderr_owner_.erase(c.stderr_fd);
+  close(c.stderr_fd);  // also removes it from the epoll set
+  c.stderr_fd = -1;
+}
+
+void Supervisor::Reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    EndChild(pid, status);
+  }
+}
+
+void Supervisor::EndChild(pid_t pid, int status) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& c = it->second;
+  CloseStderr(c, pid);
+  double seconds = SecondsSince(c.started);
+  std::shared_ptr<ServiceState> state = c.state;
+  bool setup_failed = c.setup_failed;
+  children_.erase(it);
+  if (setup_failed) return;  // its setup-failed line said it all
+  --state->active;
+  if (KilledBySeccomp(status)) {
+    ++state->seccomp_kills;
+    // The kernel's audit record may trail the SIGCHLD by a moment.
+    pending_seccomp_.push_back({pid, state, seconds, Clock::now() + options_.seccomp_record_wait});
+    FlushPendingSeccomp(false);
+    return;
+  }
+  log_.Info(LogLine("end")
+                .Add("service", state->name)
+                .Add("pid", pid)
+                .Add("status", DescribeWaitStatus(status))
+                .Add("duration", FormatSeconds(seconds)));
+}
+
+void Supervisor::FlushPendingSeccomp(bool all) {
+  if (pending_seccomp_.empty()) return;
+  seccomp_log_.Drain();
+  auto now = Clock::now();
+  for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
+    auto record = seccomp_log_.Take(it->pid);
+    if (!record && !all && now < it->deadline && seccomp_log_.available()) {
+      ++it;
+      continue;
+    }
+    LogLine line("end");
+    line.Add("service", it->state->name).Add("pid", it->pid).Add("status", "seccomp");
+    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
+                               : std::string("unknown"));
+    line.Add("duration", FormatSeconds(it->seconds));
+    log_.Warning(line);
+    it = pending_seccomp_.erase(it);
+  }
+}
+
+void Supervisor::Reload() {
+  auto fail = [&](const Error& e) {
+    log_.Error(LogLine("reload-failed")
+                   .Add("error", e.ToString())
+                   .Add("kept", "generation " + std::to_string(generation_)));
+  };
+  auto config = config::LoadConfig(options_.config_path);
+  if (!config.ok()) return fail(config.error());
+  auto plans = spawn::BuildPlans(*config, options_.plan_options);
+  if (!plans.ok()) return fail(plans.error());
+  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return fail(s.error());
+  auto listeners = BindNew(*config, listeners_);
+  if (!listeners.ok()) return fail(listeners.error());
+  size_t count = config->services.size();
+  Install(std::make_unique<config::Config>(std::move(*config)), std::move(*plans),
+          std::move(*listeners));
+  log_.Info(LogLine("reload")
+                .Add("generation", generation_)
+                .Add("services", count)
+                .Add("listeners", listeners_.size()));
+}
+
+void Supervisor::BeginStop() {
+  if (stopping_) return;
+  stopping_ = true;
+  // Stop accepting at once: the listening sockets close, so new clients are
+  // refused rather than left waiting in a backlog nobody will read.
+  for (auto& l : listeners_) listener_by_fd_.erase(l->fd.get());
+  listeners_.clear();
+  for (const auto& [pid, c] : children_) kill(-pid, SIGTERM);
+  stop_deadline_ = Clock::now() + options_.stop_grace;
+  log_.Info(LogLine("stop").Add("children", children_.size()));
+}
+
+void Supervisor::DumpStatus() {
+  log_.Info(LogLine("status")
+                .Add("generation", generation_)
+                .Add("children", children_.size())
+                .Add("max_children", config_->daemon.max_children));
+  for (const auto& s : services_) {
+    log_.Info(LogLine("status")
+                  .Add("service", s->name)
+                  .Add("active", s->active)
+                  .Add("accepted", s->accepted)
+                  .Add("setup_failures", s->setup_failures)
+                  .Add("seccomp_kills", s->seccomp_kills));
+  }
+}
+
+}  // namespace hinetd::supervisor
