@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <set>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -14,21 +13,6 @@
 namespace hinetd::cli {
 
 namespace {
-
-// Syscalls an auditor wants to see called out when a policy allows them:
-// each is a way to reach beyond the connection the service was given.
-const std::set<std::string>& NotableSyscalls() {
-  static const std::set<std::string> kNotable = {
-      "socket",   "socketpair", "connect",  "bind",          "listen",     "accept",
-      "accept4",  "ptrace",     "mount",    "umount2",       "pivot_root", "chroot",
-      "setns",    "unshare",    "bpf",      "perf_event_open", "kexec_load", "init_module",
-      "finit_module", "keyctl", "add_key",  "request_key",   "userfaultfd", "process_vm_readv",
-      "process_vm_writev", "kill", "tgkill", "clone",       "clone3",     "fork",
-      "vfork",    "ioctl",      "prctl",    "setuid",        "setgid",     "setresuid",
-      "setresgid", "capset",    "personality", "io_uring_setup", "memfd_create",
-      "name_to_handle_at", "open_by_handle_at", "reboot", "swapon", "settimeofday"};
-  return kNotable;
-}
 
 std::string LimitText(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v); }
 
@@ -72,7 +56,7 @@ void PrintService(const config::Config& config, const config::Service& s,
       for (const auto& [name, action] : *rules) {
         if (action.kind == sandbox::ActionKind::kAllow) {
           ++allowed;
-          if (NotableSyscalls().count(name) != 0) notable += (notable.empty() ? "" : ", ") + name;
+          if (sandbox::IsDangerous(name)) notable += (notable.empty() ? "" : ", ") + name;
         } else if (action.kind == sandbox::ActionKind::kErrno) {
           ++errnos;
         }

@@ -115,7 +115,11 @@ Result<Config> Loader::Run(std::string_view text) {
       return top.Err(*d, "defaults", "expected a table ([defaults]), got " + TypeName(*d));
     }
     defaults = std::make_unique<TableReader>(*d->as_table(), path_, "[defaults]");
-    if (auto s = defaults->CheckKeys(DefaultsKeys()); !s.ok()) return s.error();
+    std::vector<std::pair<std::string, std::string>> per_service;
+    for (const char* k : {"name", "listen", "exec", "internal"}) {
+      per_service.emplace_back(k, "cannot have a default: it belongs in each [[service]]");
+    }
+    if (auto s = defaults->CheckKeys(DefaultsKeys(), per_service); !s.ok()) return s.error();
   }
 
   const toml::node* services = doc->get("service");
@@ -465,15 +469,15 @@ Status Loader::LoadEnv(Service& s, const std::vector<const TableReader*>& scope)
   TableReader reader(*t, env.reader->file(), env.reader->context() + ": env");
   for (auto&& [key, node] : *t) {
     std::string name(key.str());
-    Found f{&node, &reader, name};
+    Found f = Entry(reader, key, node);
     bool valid = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
                  std::all_of(name.begin(), name.end(), [](char c) {
                    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                           (c >= '0' && c <= '9') || c == '_';
                  });
-    if (!valid) return f.Err("not a valid variable name (letters, digits and '_')");
+    if (!valid) return f.KeyErr("not a valid variable name (letters, digits and '_')");
     if (std::find(kReservedEnv.begin(), kReservedEnv.end(), name) != kReservedEnv.end()) {
-      return f.Err("set by hinetd for every connection; it cannot be overridden");
+      return f.KeyErr("set by hinetd for every connection; it cannot be overridden");
     }
     auto v = AsString(f);
     if (!v.ok()) return v.error();
@@ -517,7 +521,7 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
   if (auto st = reader.CheckKeys(kRlimitKeys); !st.ok()) return st;
   for (auto&& [key, node] : *t) {
     std::string name(key.str());
-    Found entry{&node, &reader, name};
+    Found entry = Entry(reader, key, node);
     const Spec* spec = nullptr;
     for (const auto& sp : kSpecs) {
       if (name == sp.key) spec = &sp;
@@ -595,15 +599,12 @@ Status Loader::LoadSandbox(Service& s, const std::vector<const TableReader*>& sc
   if (config_.policies.count(s.sandbox) == 0) {
     auto spec = policies_->Load(s.sandbox, where);
     if (!spec.ok()) {
-      Error e = spec.error();
-      if (!f) {
-        return Error(e.loc(), "service \"" + s.name + "\": sandbox (default \"" + s.sandbox +
-                                  "\"): " + e.message());
-      }
-      return e.loc().known() && e.loc().file != path_ ? e
-                                                       : Error(e.loc(), "service \"" + s.name +
-                                                                            "\": sandbox: " +
-                                                                            e.message());
+      const Error& e = spec.error();
+      // An error inside a policy file speaks for itself; one about the
+      // reference (no such policy) says which service and key made it.
+      if (e.loc().file != path_) return e;
+      std::string key = f ? "sandbox" : "sandbox (default \"" + s.sandbox + "\")";
+      return Error(e.loc(), "service \"" + s.name + "\": " + key + ": " + e.message());
     }
     config_.policies[s.sandbox] = std::move(*spec);
   }

@@ -169,9 +169,9 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
     TableReader errnos(*t, path, "errno");
     for (auto&& [key, node] : *t) {
       std::string sys(key.str());
-      Found entry{&node, &errnos, sys};
+      Found entry = Entry(errnos, key, node);
       if (own.count(sys) != 0) {
-        return entry.Err("'" + sys + "' is also in allow; list it in one place only");
+        return entry.KeyErr("'" + sys + "' is also in allow; list it in one place only");
       }
       own.insert(sys);
       auto e = ParseErrnoValue(entry);

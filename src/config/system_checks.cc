@@ -206,13 +206,14 @@ Result<std::string> CheckChroot(const std::string& path) {
 }
 
 Status CheckProgram(const std::string& root, const std::string& path, const Identity& who) {
-  if (auto s = CheckSearchable(root, path, who); !s.ok()) return s;
   UniqueFd fd(OpenInRoot(root, path, O_RDONLY));
   if (!fd) {
     int err = errno;
     if (err == ENOENT) return Error(Shown(root, path) + " does not exist");
     return Error(Shown(root, path) + ": " + Errno(err));
   }
+  // hinetd opened it as root; the child opens it as the service's user.
+  if (auto s = CheckSearchable(root, path, who); !s.ok()) return s;
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return Error(Shown(root, path) + ": " + Errno(errno));
   if (!S_ISREG(st.st_mode)) return Error(Shown(root, path) + " is not a regular file");

@@ -21,23 +21,38 @@ Error TableReader::Err(const toml::node& node, std::string_view key,
   return Error(Loc(node), text + ": " + message);
 }
 
-Status TableReader::CheckKeys(const std::vector<std::string>& known) const {
+SourceLoc TableReader::Loc(const toml::key& key) const {
+  const auto& src = key.source();
+  return SourceLoc{file_, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)};
+}
+
+Found Entry(const TableReader& reader, const toml::key& key, const toml::node& node) {
+  return Found{&node, &reader, std::string(key.str()), reader.Loc(key)};
+}
+
+Status TableReader::CheckKeys(
+    const std::vector<std::string>& known,
+    const std::vector<std::pair<std::string, std::string>>& misplaced) const {
   for (auto&& [key, node] : *table_) {
     std::string name(key.str());
     bool ok = false;
     for (const auto& k : known) ok = ok || k == name;
     if (ok) continue;
     std::string message = "unknown key '" + name + "'";
+    for (const auto& [k, why] : misplaced) {
+      if (k == name) message = "'" + name + "' " + why;
+    }
     std::string close = ClosestMatch(name, known);
-    if (!close.empty()) {
+    if (message[0] == '\'') {
+      // A misplaced key: the explanation says where it belongs.
+    } else if (!close.empty()) {
       message += " (did you mean '" + close + "'?)";
     } else {
       message += " (valid keys:";
       for (const auto& k : known) message += " " + k;
       message += ")";
     }
-    const auto& src = key.source();
-    SourceLoc loc{file_, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)};
+    SourceLoc loc = Loc(key);
     if (loc.line == 0) loc = Loc(node);
     return Error(loc, (context_.empty() ? "" : context_ + ": ") + message);
   }
@@ -48,9 +63,9 @@ const toml::node* TableReader::Find(std::string_view key) const { return table_-
 
 Found Lookup(const std::vector<const TableReader*>& scope, std::string_view key) {
   for (const TableReader* r : scope) {
-    if (const toml::node* n = r->Find(key)) return Found{n, r, std::string(key)};
+    if (const toml::node* n = r->Find(key)) return Found{n, r, std::string(key), {}};
   }
-  return Found{nullptr, nullptr, std::string(key)};
+  return Found{nullptr, nullptr, std::string(key), {}};
 }
 
 std::string TypeName(const toml::node& node) {

@@ -21,8 +21,11 @@ class TableReader {
   TableReader(const toml::table& table, std::string file, std::string context)
       : table_(&table), file_(std::move(file)), context_(std::move(context)) {}
 
-  // First key not in `known`, as an error with a did-you-mean.
-  [[nodiscard]] base::Status CheckKeys(const std::vector<std::string>& known) const;
+  // First key not in `known`, as an error with a did-you-mean. A key in
+  // `misplaced` is valid elsewhere; its error is the given explanation.
+  [[nodiscard]] base::Status CheckKeys(
+      const std::vector<std::string>& known,
+      const std::vector<std::pair<std::string, std::string>>& misplaced = {}) const;
 
   [[nodiscard]] const toml::node* Find(std::string_view key) const;
   [[nodiscard]] const toml::table& table() const { return *table_; }
@@ -30,6 +33,7 @@ class TableReader {
   [[nodiscard]] const std::string& context() const { return context_; }
 
   [[nodiscard]] base::SourceLoc Loc(const toml::node& node) const;
+  [[nodiscard]] base::SourceLoc Loc(const toml::key& key) const;
   [[nodiscard]] base::SourceLoc TableLoc() const { return Loc(*table_); }
   // "<context>: <key>: <message>" at the node's position.
   [[nodiscard]] base::Error Err(const toml::node& node, std::string_view key,
@@ -46,13 +50,22 @@ struct Found {
   const toml::node* node = nullptr;
   const TableReader* reader = nullptr;
   std::string key;
+  base::SourceLoc key_loc;  // where the key itself is written, when known
 
   explicit operator bool() const { return node != nullptr; }
   [[nodiscard]] base::Error Err(const std::string& message) const {
     return reader->Err(*node, key, message);
   }
   [[nodiscard]] base::SourceLoc Loc() const { return reader->Loc(*node); }
+  // An error about the key (its name), at the key's position.
+  [[nodiscard]] base::Error KeyErr(const std::string& message) const {
+    base::Error e = Err(message);
+    return key_loc.line > 0 ? base::Error(key_loc, e.message()) : e;
+  }
 };
+
+// A table entry as a Found, with the key's own position.
+[[nodiscard]] Found Entry(const TableReader& reader, const toml::key& key, const toml::node& node);
 
 // Looks `key` up in each reader in turn; the first that has it wins.
 [[nodiscard]] Found Lookup(const std::vector<const TableReader*>& scope, std::string_view key);

@@ -1,11 +1,12 @@
 // The @groups a policy's allow list may name. Each group is a set of
-// syscalls that are only useful together; the dangerous ones (those that
-// create sockets, change ids, touch other processes, map executable memory)
-// are in groups of their own so that allowing them is always a visible,
-// deliberate line in a policy. Names that do not exist on the native
-// architecture are skipped at compile time.
+// syscalls that are only useful together, and none of them is dangerous:
+// a policy that allows a dangerous syscall (see IsDangerous) must name it,
+// so that every such grant is a visible line with its justification.
+// Names that do not exist on the native architecture are skipped at compile
+// time.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "sandbox/policy.h"
 
@@ -32,14 +33,10 @@ const Table& Groups() {
       {"@network-io",
        {"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "recvmmsg_time64",
         "shutdown", "getsockname", "getpeername", "getsockopt", "setsockopt"}},
-      // Creating and connecting new sockets: a way out of the jail over the
-      // network. Kept apart so that a policy allowing it says so.
-      {"@network-create",
-       {"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4"}},
       // Heap and anonymous memory.
-      {"@memory",
-       {"brk", "mmap", "mmap2", "munmap", "mremap", "mprotect", "madvise", "mincore",
-        "msync", "membarrier"}},
+      // Heap and memory the process already has mapped. mmap and mprotect
+      // can make memory executable: they are named, never grouped.
+      {"@memory", {"brk", "munmap", "mremap", "madvise", "mincore", "msync", "membarrier"}},
       // Clocks and sleeping.
       {"@time",
        {"clock_gettime", "clock_gettime64", "clock_getres", "clock_getres_time64",
@@ -78,13 +75,9 @@ const Table& Groups() {
         "renameat2", "link", "linkat", "symlink", "symlinkat", "truncate", "truncate64",
         "chmod", "fchmod", "fchmodat", "utime", "utimes", "utimensat", "futimesat",
         "umask", "fallocate", "mknod", "mknodat"}},
-      // Starting programs: needed by every service, since the filter is
-      // installed before hinetd's own execve of the service.
-      {"@exec", {"execve", "execveat"}},
-      // Creating processes and threads, and waiting for them.
-      {"@process-create",
-       {"fork", "vfork", "clone", "clone3", "wait4", "waitid", "waitpid", "kill", "tgkill",
-        "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setpgid", "setsid"}},
+      // Waiting for child processes and arranging process groups. Creating
+      // processes (clone, fork) and signalling them (kill) are named.
+      {"@process-wait", {"wait4", "waitid", "waitpid", "setpgid", "setsid"}},
   };
   return kGroups;
 }
@@ -95,6 +88,29 @@ const std::vector<std::string>* FindGroup(const std::string& name) {
   const auto& groups = Groups();
   auto it = groups.find(name);
   return it == groups.end() ? nullptr : &it->second;
+}
+
+bool IsDangerous(const std::string& name) {
+  // After minijail's lint list: each reaches beyond the connection the
+  // service was given (other processes, the network, the kernel's
+  // attack surface), or makes memory executable.
+  static const std::set<std::string> kDangerous = {
+      "execve", "execveat", "mmap", "mmap2", "mprotect", "pkey_mprotect", "ioctl", "prctl",
+      "clone", "clone3", "fork", "vfork", "kill", "tgkill", "tkill", "rt_sigqueueinfo",
+      "rt_tgsigqueueinfo", "socket", "socketpair", "connect", "bind", "listen", "accept",
+      "accept4", "ptrace", "mount", "umount2", "pivot_root", "chroot", "setns", "unshare",
+      "bpf", "personality", "process_vm_readv", "process_vm_writev", "memfd_create",
+      "userfaultfd", "keyctl", "add_key", "request_key", "perf_event_open", "io_uring_setup",
+      "io_uring_enter", "init_module", "finit_module", "delete_module", "kexec_load",
+      "kexec_file_load", "reboot", "swapon", "swapoff", "setuid", "setgid", "setreuid",
+      "setregid", "setresuid", "setresgid", "setgroups", "capset", "seccomp", "quotactl",
+      "name_to_handle_at", "open_by_handle_at", "settimeofday", "clock_settime", "adjtimex",
+      "clock_adjtime", "sethostname", "setdomainname", "acct", "iopl", "ioperm",
+      "lookup_dcookie", "fanotify_init", "move_pages", "migrate_pages", "mbind",
+      "set_mempolicy", "vmsplice", "fsopen", "fsmount", "fsconfig", "move_mount", "open_tree",
+      "mount_setattr", "pidfd_getfd", "pidfd_open", "pidfd_send_signal", "syslog", "uselib",
+      "vhangup", "nfsservctl", "kcmp"};
+  return kDangerous.count(name) != 0;
 }
 
 std::vector<std::string> GroupNames() {

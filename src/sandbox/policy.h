@@ -48,6 +48,10 @@ struct PolicySpec {
 
 // The syscalls a group stands for, or nullptr if there is no such group.
 [[nodiscard]] const std::vector<std::string>* FindGroup(const std::string& name);
+// True for syscalls that reach beyond the service's own connection (other
+// processes, new sockets, namespaces, executable memory, ...). No group
+// contains one; `hinetd check` lists the ones a policy allows.
+[[nodiscard]] bool IsDangerous(const std::string& name);
 // All group names, sorted (for error messages and documentation).
 [[nodiscard]] std::vector<std::string> GroupNames();
 

@@ -1,0 +1,138 @@
+#include "common/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hinetd::testing {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool MakeAddr(const std::string& ip, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ip.find(':') != std::string::npos) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    len = sizeof *s6;
+    return inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1;
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(port);
+  len = sizeof *s4;
+  return inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1;
+}
+
+int WaitMs(Clock::time_point deadline) {
+  auto ms = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+  return ms < 0 ? 0 : static_cast<int>(ms);
+}
+
+}  // namespace
+
+uint16_t FreeTcpPort(const std::string& ip) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!MakeAddr(ip, 0, ss, len)) return 0;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                    : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+int ConnectTcpFrom(const std::string& source_ip, const std::string& ip, uint16_t port,
+                   milliseconds timeout) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!MakeAddr(ip, port, ss, len)) return -1;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (!source_ip.empty()) {
+    sockaddr_storage src;
+    socklen_t slen;
+    if (!MakeAddr(source_ip, 0, src, slen) ||
+        bind(fd, reinterpret_cast<sockaddr*>(&src), slen) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  auto deadline = Clock::now() + timeout;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (errno != EINPROGRESS) {
+      close(fd);
+      return -1;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (poll(&p, 1, WaitMs(deadline)) != 1 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  fcntl(fd, F_SETFL, 0);  // blocking again; reads below poll with deadlines
+  return fd;
+}
+
+int ConnectTcp(const std::string& ip, uint16_t port, milliseconds timeout) {
+  return ConnectTcpFrom("", ip, port, timeout);
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string ReadN(int fd, size_t max, milliseconds timeout) {
+  std::string out;
+  auto deadline = Clock::now() + timeout;
+  char buf[8192];
+  while (out.size() < max) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, WaitMs(deadline)) != 1) break;
+    ssize_t n = read(fd, buf, std::min(sizeof buf, max - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string ReadAll(int fd, milliseconds timeout, size_t max) { return ReadN(fd, max, timeout); }
+
+std::string Exchange(const std::string& ip, uint16_t port, const std::string& request,
+                     bool half_close, milliseconds timeout) {
+  int fd = ConnectTcp(ip, port, timeout);
+  if (fd < 0) return "<connect failed>";
+  if (!request.empty()) WriteAll(fd, request);
+  if (half_close) shutdown(fd, SHUT_WR);
+  std::string out = ReadAll(fd, timeout);
+  close(fd);
+  return out;
+}
+
+bool HaveLoopback(const std::string& ip) { return FreeTcpPort(ip) != 0; }
+
+}  // namespace hinetd::testing

@@ -1,0 +1,61 @@
+// Shared fixture for end-to-end tests: a scratch directory with the shipped
+// policies (plus the probe's), a jail holding the static probe, free
+// loopback ports, and the real hinetd binary.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/jail.h"
+#include "common/net.h"
+#include "common/process.h"
+#include "common/test_env.h"
+
+namespace hinetd::testing {
+
+inline constexpr const char* kProbePolicy = R"(description = "what hinetd-probe does to report"
+include = ["runtime"]
+allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "getresuid",
+         "getresgid", "umask", "clock_nanosleep",
+  # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
+  "prctl"]
+)";
+
+class E2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HINETD_REQUIRE_ROOT();
+    ASSERT_TRUE(jail_.ok()) << jail_.error();
+    ASSERT_TRUE(jail_.Install(BinDir() + "/hinetd-probe", "/probe"));
+    ASSERT_TRUE(CopyShippedPolicies(dir_.path() + "/sandbox"));
+    dir_.Write("sandbox/probe.toml", kProbePolicy);
+  }
+
+  // Writes hinetd.toml (with [daemon] pointing at our policies) and returns
+  // its path.
+  std::string WriteConfig(const std::string& services, const std::string& daemon_extra = "") {
+    return dir_.Write("hinetd.toml",
+                      "[daemon]\nsandbox_dir = \"sandbox\"\n" + daemon_extra + "\n" + services);
+  }
+
+  // A [[service]] running the probe in the jail.
+  std::string ProbeService(const std::string& name, uint16_t port, const std::string& args,
+                           const std::string& extra = "") {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+           "\"\nexec = [\"/probe\"" + args + "]\nuser = \"nobody\"\nchroot = \"" + jail_.path() +
+           "\"\nsandbox = \"probe\"\n" + extra + "\n";
+  }
+
+  std::string InternalService(const std::string& name, const std::string& kind,
+                              const std::string& listen) {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = [" + listen + "]\ninternal = \"" +
+           kind + "\"\n\n";
+  }
+
+  Jail jail_;
+  TempDir dir_;
+  DaemonProcess daemon_;
+};
+
+}  // namespace hinetd::testing

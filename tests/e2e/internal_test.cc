@@ -1,0 +1,128 @@
+// The five internal services over TCP, byte for byte, through the real daemon.
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "e2e/e2e.h"
+
+namespace hinetd::testing {
+namespace {
+
+class InternalTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (auto* p : {&echo_, &discard_, &chargen_, &daytime_, &time_}) *p = FreeTcpPort();
+    std::string v6 = HaveLoopback("::1") ? ", \"[::1]:" + std::to_string(echo_) + "\"" : "";
+    auto l = [](uint16_t port) { return "\"127.0.0.1:" + std::to_string(port) + "\""; };
+    std::string cfg = InternalService("echo", "echo", l(echo_) + v6) +
+                      InternalService("discard", "discard", l(discard_)) +
+                      InternalService("chargen", "chargen", l(chargen_)) +
+                      InternalService("daytime", "daytime", l(daytime_)) +
+                      InternalService("time", "time", l(time_));
+    ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  }
+  uint16_t echo_ = 0, discard_ = 0, chargen_ = 0, daytime_ = 0, time_ = 0;
+};
+
+TEST_F(InternalTest, EchoReturnsEveryByte) {
+  std::string data;
+  for (int i = 0; i < 100000; ++i) data.push_back(static_cast<char>(i * 7 + i / 256));
+  EXPECT_EQ(Exchange("127.0.0.1", echo_, data), data);
+  auto end = daemon_.WaitForLine({"event=end", "service=echo", "status=exit:0"}, milliseconds(5000));
+  EXPECT_TRUE(end.has_value()) << daemon_.LogText();
+}
+
+TEST_F(InternalTest, EchoOverIpv6) {
+  if (!HaveLoopback("::1")) GTEST_SKIP() << "IPv6 loopback is not available on this host";
+  EXPECT_EQ(Exchange("::1", echo_, "over v6\n"), "over v6\n");
+  EXPECT_TRUE(daemon_.WaitForLine({"event=accept", "service=echo", "peer=[::1]:"},
+                                  milliseconds(5000)));
+}
+
+TEST_F(InternalTest, DiscardAnswersNothing) {
+  EXPECT_EQ(Exchange("127.0.0.1", discard_, std::string(50000, 'x')), "");
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=discard", "status=exit:0"},
+                                  milliseconds(5000)));
+}
+
+TEST_F(InternalTest, ChargenIsTheRfc864Pattern) {
+  int fd = ConnectTcp("127.0.0.1", chargen_);
+  ASSERT_GE(fd, 0);
+  std::string got = ReadN(fd, 74 * 200, milliseconds(5000));
+  close(fd);
+  ASSERT_EQ(got.size(), 74u * 200);
+  for (size_t line = 0; line < 200; ++line) {
+    std::string want;
+    for (size_t i = 0; i < 72; ++i) want.push_back(static_cast<char>(' ' + (line + i) % 95));
+    want += "\r\n";
+    ASSERT_EQ(got.substr(line * 74, 74), want) << "line " << line;
+  }
+  // The client went away: chargen ends normally, not by SIGPIPE.
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=chargen", "status=exit:0"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+}
+
+TEST_F(InternalTest, DaytimeIsCtimeFormatInUtc) {
+  time_t before = time(nullptr);
+  std::string got = Exchange("127.0.0.1", daytime_, "");
+  time_t after = time(nullptr);
+  ASSERT_EQ(got.size(), 26u) << got;
+  EXPECT_EQ(got.substr(24), "\r\n");
+  // Compare with what ctime would print in UTC for a second in [before, after].
+  bool matched = false;
+  for (time_t t = before; t <= after; ++t) {
+    tm utc{};
+    gmtime_r(&t, &utc);
+    char want[64];
+    strftime(want, sizeof want, "%a %b %e %H:%M:%S %Y\r\n", &utc);
+    matched = matched || got == want;
+  }
+  EXPECT_TRUE(matched) << got;
+}
+
+TEST_F(InternalTest, TimeIsSecondsSince1900BigEndian) {
+  time_t before = time(nullptr);
+  std::string got = Exchange("127.0.0.1", time_, "");
+  time_t after = time(nullptr);
+  ASSERT_EQ(got.size(), 4u);
+  uint32_t be;
+  memcpy(&be, got.data(), 4);
+  uint32_t secs = ntohl(be);
+  uint32_t lo = static_cast<uint32_t>(before + 2208988800LL);
+  uint32_t hi = static_cast<uint32_t>(after + 2208988800LL);
+  EXPECT_GE(secs, lo);
+  EXPECT_LE(secs, hi);
+}
+
+TEST_F(InternalTest, ChildrenAreSandboxedNotTheDaemon) {
+  // A long-running chargen child: look at it from outside while it runs.
+  int fd = ConnectTcp("127.0.0.1", chargen_);
+  ASSERT_GE(fd, 0);
+  auto line = daemon_.WaitForLine({"event=accept", "service=chargen"}, milliseconds(5000));
+  ASSERT_TRUE(line.has_value());
+  std::string pid = LogField(*line, "pid");
+  ASSERT_FALSE(pid.empty());
+  ASSERT_NE(pid, std::to_string(daemon_.pid()));
+  std::string status;
+  {
+    CommandResult r = RunCommand({"/bin/cat", "/proc/" + pid + "/status"}, milliseconds(5000));
+    status = r.out;
+  }
+  close(fd);
+  EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
+  EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
+  EXPECT_NE(status.find("CapBnd:\t0000000000000000"), std::string::npos);
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
+  EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos);
+  char root[256] = {};
+  ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_STREQ(root, "/run/hinetd/empty");
+}
+
+}  // namespace
+}  // namespace hinetd::testing

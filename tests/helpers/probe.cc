@@ -1,0 +1,653 @@
+// hinetd-probe: reports what the hinetd sandbox left a service.
+//
+// Integration tests run it through the daemon's real spawn path (chroot,
+// uid drop, capability drop, no_new_privs, seccomp) and parse its report.
+// The chroot holds nothing but this static binary, so everything is read
+// with direct syscalls: no /proc, no stdio, no locale, no heap.
+//
+// The report goes to fd 1 as "key=value" lines and ends with "end=1":
+//   fds fd0 fd1 fd2 nonblock0 pid ppid sid pgid uid gid groups
+//   cap_eff cap_prm cap_inh cap_bnd cap_amb (16 hex digits)
+//   no_new_privs seccomp dumpable keepcaps securebits pdeathsig
+//   sigmask (16 hex digits, bit N-1 = signal N) sigign (list)
+//   cwd cwd_dev cwd_ino root_dev root_ino umask (4 octal digits)
+//   rlimit_NAME=soft,hard ("inf" = unlimited) for core nofile nproc cpu as
+//     fsize data stack memlock locks sigpending msgqueue nice rtprio rttime
+//     rss
+//   argc, one "arg=" line per argv entry, one "env=NAME=VALUE" per variable
+// Lists are comma-separated and may be empty. A value that could not be
+// read is "err:ENAME" (e.g. "cap_eff=err:EPERM").
+//
+// Usage:
+//   hinetd-probe                  report, exit 0
+//   hinetd-probe echo             report, then copy fd 0 to fd 1 until EOF
+//   hinetd-probe syscall NAME     report, then make a syscall a tight policy
+//                                 forbids and print "after=NAME rc=R errno=E"
+//                                 (errno as a number, 0 on success):
+//                                   socket: socket(AF_INET, SOCK_STREAM, 0)
+//                                   ptrace: ptrace(PTRACE_TRACEME)
+//                                   mount: mount("none", "/", "tmpfs", 0, 0),
+//                                     undone at once if it succeeds (then an
+//                                     "undo_mount=" line comes first)
+//                                   kill-self: kill(getpid(), 0)
+//   hinetd-probe exit N           exit with status N at once, print nothing
+//   hinetd-probe sleep S          report, sleep S seconds, exit 0
+//   hinetd-probe stderr TEXT      report, write TEXT and "\n" to fd 2
+// Bad usage: a line on fd 2, exit 64.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 64;    // EX_USAGE from sysexits.h.
+constexpr int kExitIoError = 74;  // EX_IOERR from sysexits.h.
+
+constexpr int kIn = 0;
+constexpr int kOut = 1;
+constexpr int kErr = 2;
+
+// fds reported in "fds=": anything a leak could plausibly produce.
+constexpr int kMaxFdScanned = 1024;
+constexpr int kMaxCap = 64;
+constexpr int kMaxSignal = 64;
+// The kernel's sigset_t is 64 bits on every Linux architecture.
+constexpr size_t kKernelSigsetBytes = 8;
+
+// Blocks until fd is ready. Only reached on a non-blocking fd, whose flag
+// we must not clear: it is shared with whoever else holds the socket.
+bool WaitFor(int fd, short events) {
+  pollfd pfd = {fd, events, 0};
+  for (;;) {
+    if (poll(&pfd, 1, -1) >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+// Writes all of buf to fd. Returns false with errno set on failure.
+bool WriteAll(int fd, const char* buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      if (!WaitFor(fd, POLLOUT)) return false;
+      continue;
+    }
+    buf += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Line-oriented report buffer; flushed when full and when a mode is about
+// to do something the reader may wait on.
+class Report {
+ public:
+  Report& Str(const char* s) {
+    while (*s != '\0') Char(*s++);
+    return *this;
+  }
+  Report& Char(char c) {
+    if (len_ == sizeof(buf_)) Flush();
+    buf_[len_++] = c;
+    return *this;
+  }
+  Report& Key(const char* key) { return Str(key).Char('='); }
+  Report& Dec(int64_t value) {
+    if (value < 0) Char('-');
+    return UDec(value < 0 ? 0 - static_cast<uint64_t>(value)
+                          : static_cast<uint64_t>(value));
+  }
+  Report& UDec(uint64_t value) {
+    char digits[24];
+    size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value != 0);
+    while (n > 0) Char(digits[--n]);
+    return *this;
+  }
+  // Exactly 16 lower-case hex digits, e.g. capability and signal masks.
+  Report& Hex16(uint64_t value) {
+    for (int shift = 60; shift >= 0; shift -= 4) {
+      Char("0123456789abcdef"[(value >> shift) & 0xf]);
+    }
+    return *this;
+  }
+  // Exactly 4 octal digits, as umask values are usually written.
+  Report& Oct4(unsigned value) {
+    for (int shift = 9; shift >= 0; shift -= 3) {
+      Char(static_cast<char>('0' + ((value >> shift) & 7)));
+    }
+    return *this;
+  }
+  // "err:ENAME" for a value the probe could not read.
+  Report& Errno(int err) {
+    const char* name = strerrorname_np(err);
+    if (name != nullptr) return Str("err:").Str(name);
+    return Str("err:E").Dec(err);
+  }
+  Report& Comma(bool* first) {
+    if (!*first) Char(',');
+    *first = false;
+    return *this;
+  }
+  Report& End() { return Char('\n'); }
+
+  // Writes out what is buffered. Without fd 1 nobody hears the probe, so
+  // a failure ends it.
+  void Flush() {
+    if (!WriteAll(kOut, buf_, len_)) _exit(kExitIoError);
+    len_ = 0;
+  }
+
+ private:
+  char buf_[1 << 16];
+  size_t len_ = 0;
+};
+
+Report g_report;  // Static storage: 64 KiB is too much for a sandbox stack.
+
+// --- Identity ---
+
+void ReportIds() {
+  Report& r = g_report;
+  r.Key("pid").Dec(getpid()).End();
+  r.Key("ppid").Dec(getppid()).End();
+  // sid == pid shows that setsid() made the service a session leader.
+  r.Key("sid").Dec(getsid(0)).End();
+  r.Key("pgid").Dec(getpgid(0)).End();
+
+  uid_t ruid, euid, suid;
+  r.Key("uid");
+  if (getresuid(&ruid, &euid, &suid) == 0) {
+    r.UDec(ruid).Char(',').UDec(euid).Char(',').UDec(suid);
+  } else {
+    r.Errno(errno);
+  }
+  r.End();
+  gid_t rgid, egid, sgid;
+  r.Key("gid");
+  if (getresgid(&rgid, &egid, &sgid) == 0) {
+    r.UDec(rgid).Char(',').UDec(egid).Char(',').UDec(sgid);
+  } else {
+    r.Errno(errno);
+  }
+  r.End();
+}
+
+void ReportGroups() {
+  static gid_t groups[65536];  // NGROUPS_MAX on Linux.
+  Report& r = g_report;
+  r.Key("groups");
+  int count =
+      getgroups(static_cast<int>(sizeof(groups) / sizeof(groups[0])), groups);
+  if (count < 0) {
+    r.Errno(errno);
+  } else {
+    bool first = true;
+    for (int i = 0; i < count; ++i) r.Comma(&first).UDec(groups[i]);
+  }
+  r.End();
+}
+
+// --- Capabilities and process flags ---
+
+// Raw capget (no libcap in the chroot): three 64-bit sets built from the
+// two 32-bit words of _LINUX_CAPABILITY_VERSION_3.
+void ReportCapSets() {
+  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  Report& r = g_report;
+  if (syscall(SYS_capget, &header, data) != 0) {
+    int err = errno;
+    r.Key("cap_eff").Errno(err).End();
+    r.Key("cap_prm").Errno(err).End();
+    r.Key("cap_inh").Errno(err).End();
+    return;
+  }
+  auto join = [](uint32_t low, uint32_t high) {
+    return static_cast<uint64_t>(high) << 32 | low;
+  };
+  r.Key("cap_eff").Hex16(join(data[0].effective, data[1].effective)).End();
+  r.Key("cap_prm").Hex16(join(data[0].permitted, data[1].permitted)).End();
+  r.Key("cap_inh").Hex16(join(data[0].inheritable, data[1].inheritable)).End();
+}
+
+int BoundingSetHas(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
+
+int AmbientSetHas(int cap) {
+  return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0);
+}
+
+// Builds a mask from a per-capability query (1 = in the set). The kernel
+// answers EINVAL past its last capability, which ends the scan.
+void ReportCapMask(const char* key, int (*has)(int cap)) {
+  Report& r = g_report;
+  r.Key(key);
+  uint64_t mask = 0;
+  for (int cap = 0; cap < kMaxCap; ++cap) {
+    int rc = has(cap);
+    if (rc > 0) mask |= uint64_t{1} << cap;
+    if (rc < 0) {
+      if (errno == EINVAL && cap > 0) break;
+      r.Errno(errno).End();
+      return;
+    }
+  }
+  r.Hex16(mask).End();
+}
+
+// One "key=N" line from a prctl getter that returns its answer.
+void ReportPrctl(const char* key, int option) {
+  Report& r = g_report;
+  int rc = prctl(option, 0, 0, 0, 0);
+  r.Key(key);
+  if (rc < 0) {
+    r.Errno(errno);
+  } else {
+    r.Dec(rc);
+  }
+  r.End();
+}
+
+void ReportPdeathsig() {
+  Report& r = g_report;
+  int sig = 0;
+  r.Key("pdeathsig");
+  if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) < 0) {
+    r.Errno(errno);
+  } else {
+    r.Dec(sig);
+  }
+  r.End();
+}
+
+void ReportCapabilitiesAndFlags() {
+  ReportCapSets();
+  ReportCapMask("cap_bnd", BoundingSetHas);
+  ReportCapMask("cap_amb", AmbientSetHas);
+  ReportPrctl("no_new_privs", PR_GET_NO_NEW_PRIVS);
+  // Under a seccomp filter this is 2 (provided prctl itself is allowed).
+  ReportPrctl("seccomp", PR_GET_SECCOMP);
+  ReportPrctl("dumpable", PR_GET_DUMPABLE);
+  ReportPrctl("keepcaps", PR_GET_KEEPCAPS);
+  ReportPrctl("securebits", PR_GET_SECUREBITS);
+  ReportPdeathsig();
+}
+
+// --- File descriptors ---
+
+const char* FdKind(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno == EBADF ? "closed" : "error";
+  switch (st.st_mode & S_IFMT) {
+    case S_IFSOCK:
+      return "socket";
+    case S_IFCHR:
+      return "chr";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFREG:
+      return "file";
+    case S_IFDIR:
+      return "dir";
+    case S_IFBLK:
+      return "blk";
+    default:
+      return "other";  // e.g. anonymous inodes (eventfd, epoll).
+  }
+}
+
+void ReportFds() {
+  Report& r = g_report;
+  r.Key("fds");
+  bool first = true;
+  for (int fd = 0; fd < kMaxFdScanned; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) r.Comma(&first).Dec(fd);
+  }
+  r.End();
+  r.Key("fd0").Str(FdKind(0)).End();
+  r.Key("fd1").Str(FdKind(1)).End();
+  r.Key("fd2").Str(FdKind(2)).End();
+  int flags = fcntl(kIn, F_GETFL);
+  r.Key("nonblock0");
+  if (flags < 0) {
+    r.Errno(errno);
+  } else {
+    r.Dec((flags & O_NONBLOCK) != 0 ? 1 : 0);
+  }
+  r.End();
+}
+
+// --- Signals ---
+
+// The kernel's struct sigaction. Only the handler is read, and it comes
+// first on every architecture but MIPS; the tail pads for the rest.
+struct KernelSigaction {
+  uintptr_t handler;
+  unsigned long flags;
+  uintptr_t restorer;
+  uint64_t mask;
+  uint64_t spare[4];
+};
+
+// Raw syscalls: glibc's wrappers hide signals 32 and 33, which it keeps
+// for itself, and a service may well have inherited those blocked.
+void ReportSignals() {
+  Report& r = g_report;
+  uint64_t blocked = 0;
+  r.Key("sigmask");
+  if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &blocked,
+              kKernelSigsetBytes) != 0) {
+    r.Errno(errno);
+  } else {
+    r.Hex16(blocked);
+  }
+  r.End();
+
+  r.Key("sigign");
+  bool first = true;
+  for (int sig = 1; sig <= kMaxSignal; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction old = {};
+    if (syscall(SYS_rt_sigaction, sig, nullptr, &old, kKernelSigsetBytes) ==
+            0 &&
+        old.handler == reinterpret_cast<uintptr_t>(SIG_IGN)) {
+      r.Comma(&first).Dec(sig);
+    }
+  }
+  r.End();
+}
+
+// --- File system view ---
+
+// Raw getcwd: the kernel prefixes "(unreachable)" when the cwd lies outside
+// the root (a chroot escape hazard), which glibc's wrapper turns into
+// ENOENT. The test wants to see it.
+void ReportCwd() {
+  static char cwd[4096 + 1];
+  Report& r = g_report;
+  r.Key("cwd");
+  long len = syscall(SYS_getcwd, cwd, sizeof(cwd) - 1);
+  if (len < 0) {
+    r.Errno(errno);
+  } else {
+    cwd[len] = '\0';  // The kernel's length includes its own NUL.
+    r.Str(cwd);
+  }
+  r.End();
+}
+
+// "PREFIX_dev=N" and "PREFIX_ino=N" for path; st_dev is glibc's encoding,
+// the same number Python's os.stat().st_dev gives outside the chroot.
+void ReportInode(const char* dev_key, const char* ino_key, const char* path) {
+  Report& r = g_report;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int err = errno;
+    r.Key(dev_key).Errno(err).End();
+    r.Key(ino_key).Errno(err).End();
+    return;
+  }
+  r.Key(dev_key).UDec(st.st_dev).End();
+  r.Key(ino_key).UDec(st.st_ino).End();
+}
+
+void ReportFileSystem() {
+  ReportCwd();
+  ReportInode("cwd_dev", "cwd_ino", ".");
+  ReportInode("root_dev", "root_ino", "/");
+  // umask can only be read by setting it; put the old value back.
+  mode_t mask = umask(0);
+  umask(mask);
+  g_report.Key("umask").Oct4(mask).End();
+}
+
+// --- Resource limits ---
+
+void ReportLimitValue(rlim_t value) {
+  if (value == RLIM_INFINITY) {
+    g_report.Str("inf");
+  } else {
+    g_report.UDec(value);
+  }
+}
+
+// "rlimit_NAME=soft,hard", "inf" for RLIM_INFINITY.
+void ReportRlimit(const char* name, __rlimit_resource_t resource) {
+  Report& r = g_report;
+  r.Str("rlimit_").Key(name);
+  rlimit limit;
+  if (getrlimit(resource, &limit) != 0) {
+    r.Errno(errno).End();
+    return;
+  }
+  ReportLimitValue(limit.rlim_cur);
+  r.Char(',');
+  ReportLimitValue(limit.rlim_max);
+  r.End();
+}
+
+void ReportRlimits() {
+  static const struct {
+    const char* name;
+    __rlimit_resource_t resource;
+  } kLimits[] = {
+      {"core", RLIMIT_CORE},
+      {"nofile", RLIMIT_NOFILE},
+      {"nproc", RLIMIT_NPROC},
+      {"cpu", RLIMIT_CPU},
+      {"as", RLIMIT_AS},
+      {"fsize", RLIMIT_FSIZE},
+      {"data", RLIMIT_DATA},
+      {"stack", RLIMIT_STACK},
+      {"memlock", RLIMIT_MEMLOCK},
+      {"locks", RLIMIT_LOCKS},
+      {"sigpending", RLIMIT_SIGPENDING},
+      {"msgqueue", RLIMIT_MSGQUEUE},
+      {"nice", RLIMIT_NICE},
+      {"rtprio", RLIMIT_RTPRIO},
+      {"rttime", RLIMIT_RTTIME},
+      {"rss", RLIMIT_RSS},
+  };
+  for (const auto& limit : kLimits) ReportRlimit(limit.name, limit.resource);
+}
+
+// --- Arguments and environment ---
+
+void ReportArgsAndEnv(int argc, char** argv) {
+  Report& r = g_report;
+  r.Key("argc").Dec(argc).End();
+  for (int i = 0; i < argc; ++i) r.Key("arg").Str(argv[i]).End();
+  for (char** env = environ; env != nullptr && *env != nullptr; ++env) {
+    r.Key("env").Str(*env).End();
+  }
+}
+
+// Writes the whole report, ending with "end=1", and flushes it.
+void WriteReport(int argc, char** argv) {
+  // First, before anything else could possibly open a descriptor.
+  ReportFds();
+  ReportIds();
+  ReportGroups();
+  ReportCapabilitiesAndFlags();
+  ReportSignals();
+  ReportFileSystem();
+  ReportRlimits();
+  ReportArgsAndEnv(argc, argv);
+  g_report.Key("end").Dec(1).End();
+  g_report.Flush();
+}
+
+// --- Modes ---
+
+void Complain(const char* message) {
+  char line[256];
+  size_t len = 0;
+  for (const char* s = "hinetd-probe: "; *s != '\0'; ++s) line[len++] = *s;
+  while (*message != '\0' && len < sizeof(line) - 1) line[len++] = *message++;
+  line[len++] = '\n';
+  ssize_t ignored = write(kErr, line, len);
+  (void)ignored;
+}
+
+int Usage() {
+  Complain(
+      "usage: hinetd-probe [echo | syscall socket|ptrace|mount|kill-self | "
+      "exit N | sleep S | stderr TEXT]");
+  return kExitUsage;
+}
+
+// Parses a decimal number in [0, max]; false for anything else.
+bool ParseNumber(const char* text, long max, long* value) {
+  if (*text == '\0') return false;
+  long result = 0;
+  for (; *text != '\0'; ++text) {
+    if (*text < '0' || *text > '9') return false;
+    result = result * 10 + (*text - '0');
+    if (result > max) return false;
+  }
+  *value = result;
+  return true;
+}
+
+// Copies fd 0 to fd 1 until EOF, so a test can talk through the sandbox.
+int Echo() {
+  static char buf[65536];
+  for (;;) {
+    ssize_t n = read(kIn, buf, sizeof(buf));
+    if (n == 0) return kExitOk;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && WaitFor(kIn, POLLIN)) {
+        continue;
+      }
+      return errno == ECONNRESET ? kExitOk : kExitIoError;
+    }
+    if (!WriteAll(kOut, buf, static_cast<size_t>(n))) {
+      return errno == EPIPE || errno == ECONNRESET ? kExitOk : kExitIoError;
+    }
+  }
+}
+
+bool IsForbiddenSyscallName(const char* name) {
+  return strcmp(name, "socket") == 0 || strcmp(name, "ptrace") == 0 ||
+         strcmp(name, "mount") == 0 || strcmp(name, "kill-self") == 0;
+}
+
+// Undoes the tmpfs that "syscall mount" stacked on "/" when nothing stopped
+// it (run as root without a sandbox): left there, it outlives the probe and
+// pins the test's chroot directory. "/.." reaches the top mount stacked on
+// "/" while "/" itself does not, and umount("/") would even remount the
+// real root read-only. So only unmount what is provably not our root.
+// Reports "undo_mount=0" or "undo_mount=err:ENAME".
+void UndoRootMount() {
+  struct stat root, above;
+  Report& r = g_report;
+  r.Key("undo_mount");
+  if (stat("/", &root) != 0 || stat("/..", &above) != 0) {
+    r.Errno(errno).End();
+    return;
+  }
+  if (root.st_dev == above.st_dev && root.st_ino == above.st_ino) {
+    r.Str("err:ENOENT").End();  // Nothing stacked on "/" after all.
+    return;
+  }
+  if (umount2("/..", 0) != 0) {
+    r.Errno(errno).End();
+    return;
+  }
+  r.Dec(0).End();
+}
+
+// Makes a syscall a tight policy forbids. Reached "after=" only if the
+// filter allowed the call or failed it with an errno instead of killing.
+int TryForbiddenSyscall(const char* name) {
+  long rc = -1;
+  errno = 0;
+  if (strcmp(name, "socket") == 0) {
+    rc = socket(AF_INET, SOCK_STREAM, 0);
+  } else if (strcmp(name, "ptrace") == 0) {
+    rc = ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+  } else if (strcmp(name, "mount") == 0) {
+    rc = mount("none", "/", "tmpfs", 0, nullptr);
+    if (rc == 0) UndoRootMount();
+  } else {
+    // Signal 0 only checks that we may signal ourselves, so an allowed
+    // call returns 0 and the "after=" line still gets written.
+    rc = kill(getpid(), 0);
+  }
+  int err = rc < 0 ? errno : 0;
+  g_report.Key("after").Str(name).Str(" rc=").Dec(rc).Str(" errno=").Dec(err);
+  g_report.End().Flush();
+  return kExitOk;
+}
+
+int Sleep(long seconds) {
+  timespec left = {seconds, 0};
+  while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+  }
+  return kExitOk;
+}
+
+int WriteStderr(const char* text) {
+  size_t len = strlen(text);
+  if (!WriteAll(kErr, text, len) || !WriteAll(kErr, "\n", 1)) {
+    return kExitIoError;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 1) {
+    WriteReport(argc, argv);
+    return kExitOk;
+  }
+  const char* mode = argv[1];
+  if (strcmp(mode, "echo") == 0 && argc == 2) {
+    WriteReport(argc, argv);
+    return Echo();
+  }
+  if (argc != 3) return Usage();
+  const char* arg = argv[2];
+  long number = 0;
+  if (strcmp(mode, "exit") == 0) {
+    if (!ParseNumber(arg, 255, &number)) return Usage();
+    _exit(static_cast<int>(number));
+  }
+  if (strcmp(mode, "syscall") == 0 && IsForbiddenSyscallName(arg)) {
+    WriteReport(argc, argv);
+    return TryForbiddenSyscall(arg);
+  }
+  if (strcmp(mode, "sleep") == 0 && ParseNumber(arg, 1L << 30, &number)) {
+    WriteReport(argc, argv);
+    return Sleep(number);
+  }
+  if (strcmp(mode, "stderr") == 0) {
+    WriteReport(argc, argv);
+    return WriteStderr(arg);
+  }
+  return Usage();
+}

@@ -1,0 +1,41 @@
+#include "supervisor/kmsg.h"
+
+#include <gtest/gtest.h>
+
+#include "sandbox/policy.h"
+
+namespace hinetd::supervisor {
+namespace {
+
+TEST(ParseSeccompRecord, AuditLine) {
+  auto r = ParseSeccompRecord(
+      "5,1234,147891273,-;audit: type=1326 audit(1795317502.932:2): auid=4294967295 uid=65534 "
+      "gid=65534 ses=4294967295 pid=2403 comm=\"k\" exe=\"/k\" sig=31 arch=c000003e syscall=41 "
+      "compat=0 ip=0x7fce8d8eadc7 code=0x80000000\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->pid, 2403);
+  EXPECT_EQ(r->arch, 0xc000003eu);
+  EXPECT_EQ(r->syscall, 41);
+  EXPECT_EQ(sandbox::SyscallNameForAuditArch(r->arch, r->syscall), "socket");
+}
+
+TEST(ParseSeccompRecord, IgnoresOtherRecords) {
+  EXPECT_FALSE(ParseSeccompRecord("6,1,2,-;EXT4-fs (vda): mounted filesystem").has_value());
+  EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1400 apparmor=\"DENIED\" pid=1").has_value());
+  // A comm that looks like a field must not fool the parser.
+  auto r = ParseSeccompRecord(
+      "5,1,2,-;audit: type=1326 audit(1:2): uid=0 pid=77 comm=\"x pid=5\" sig=31 arch=c000003e "
+      "syscall=101 compat=0");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->pid, 77);
+  EXPECT_EQ(r->syscall, 101);
+}
+
+TEST(ParseSeccompRecord, MalformedNumbers) {
+  EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=x arch=c000003e syscall=1"));
+  EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=1 arch=zz syscall=1"));
+  EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=1 arch=c000003e"));
+}
+
+}  // namespace
+}  // namespace hinetd::supervisor
