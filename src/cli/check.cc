@@ -14,6 +14,14 @@ namespace hinetd::cli {
 
 namespace {
 
+// Dangerous syscalls that every program needs (hinetd installs the filter
+// before its execve of the service; the loader maps libraries executable).
+// `check` lists them but does not warn about them.
+bool NeededToStart(const std::string& name) {
+  return name == "execve" || name == "execveat" || name == "mmap" || name == "mmap2" ||
+         name == "mprotect";
+}
+
 std::string LimitText(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v); }
 
 void PrintService(const config::Config& config, const config::Service& s,
@@ -52,11 +60,14 @@ void PrintService(const config::Config& config, const config::Service& s,
     size_t allowed = 0;
     size_t errnos = 0;
     std::string notable;
+    std::string beyond_start;
     if (rules.ok()) {
       for (const auto& [name, action] : *rules) {
         if (action.kind == sandbox::ActionKind::kAllow) {
           ++allowed;
-          if (sandbox::IsDangerous(name)) notable += (notable.empty() ? "" : ", ") + name;
+          if (!sandbox::IsDangerous(name)) continue;
+          notable += (notable.empty() ? "" : ", ") + name;
+          if (!NeededToStart(name)) beyond_start += (beyond_start.empty() ? "" : ", ") + name;
         } else if (action.kind == sandbox::ActionKind::kErrno) {
           ++errnos;
         }
@@ -70,10 +81,10 @@ void PrintService(const config::Config& config, const config::Service& s,
     std::string files;
     for (const auto& f : spec.files) files += (files.empty() ? "" : ", ") + f;
     printf("            from %s\n", files.c_str());
-    if (!notable.empty()) {
-      printf("            allows, of note: %s\n", notable.c_str());
-      warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox +
-                         "\" allows " + notable);
+    if (!notable.empty()) printf("            allows, of note: %s\n", notable.c_str());
+    if (!beyond_start.empty()) {
+      warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox + "\" allows " +
+                         beyond_start);
     }
     if (spec.default_action.kind == sandbox::ActionKind::kLog) {
       warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox +

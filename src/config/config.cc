@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -165,9 +166,13 @@ Status Loader::LoadDaemon(const toml::table& doc) {
       config_.daemon.sandbox_dir = base::JoinPath(dir, *v);
     }
   }
-  // Policies are found relative to the config file; store it absolute so a
-  // daemon that has changed directory still finds them on reload.
-  if (!config_.daemon.sandbox_dir.empty() && config_.daemon.sandbox_dir[0] != '/') {
+  // Policies are found relative to the config file; store the path
+  // absolute and canonical so a daemon that has changed directory still finds
+  // them on reload, and messages name them plainly.
+  if (char* real = realpath(config_.daemon.sandbox_dir.c_str(), nullptr)) {
+    config_.daemon.sandbox_dir = real;
+    free(real);
+  } else if (config_.daemon.sandbox_dir[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd) != nullptr) {
       config_.daemon.sandbox_dir = std::string(cwd) + "/" + config_.daemon.sandbox_dir;

@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# Side-by-side connection-rate benchmark on 127.0.0.1: tcpserver (ucspi-tcp)
+# and hinetd both serve the same static "hello\n" program, and
+# hinetd-loadclient measures each at concurrency 1 and 16.
+#
+# usage: sudo bash bench/run.sh [BUILD_DIR]     (default: build, relative to
+#                                               the repository root)
+# environment:
+#   BENCH_SECONDS=5          measured seconds per run
+#   BENCH_WARMUP=1           unmeasured warmup seconds per run
+#   BENCH_CONCURRENCY="1 16" concurrency levels
+#   BENCH_TCPSERVER_PORT=18021, BENCH_HINETD_PORT=18022
+#   BENCH_TUNE_SYSCTL=0      leave the kernel's port settings alone
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+cd "$REPO"
+
+readonly BUILD=${1:-build}
+readonly SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+readonly WARMUP=${BENCH_WARMUP:-1}
+readonly CONCURRENCY=${BENCH_CONCURRENCY:-1 16}
+readonly TCPSERVER_PORT=${BENCH_TCPSERVER_PORT:-18021}
+readonly HINETD_PORT=${BENCH_HINETD_PORT:-18022}
+readonly TUNE_SYSCTL=${BENCH_TUNE_SYSCTL:-1}
+# Above the default ports, so ephemeral client ports never collide with them.
+readonly WIDE_PORT_RANGE="20000 64999"
+readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
+
+readonly LOADCLIENT=$BUILD/bin/hinetd-loadclient
+readonly REPLY=$BUILD/bin/hinetd-bench-reply
+readonly HINETD=$BUILD/bin/hinetd
+
+# Everything the EXIT trap undoes.
+PIDS=()
+TMP=""
+JAIL_PARENT=""
+SYSCTL_RESTORE=()
+declare -A RESULT=()  # "server c" -> "conn/s p50 p99 errors"
+
+log() { echo "run.sh: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# --- cleanup ----------------------------------------------------------------
+
+# SIGTERM, then SIGKILL after ~3 s, so a wedged server cannot hang the exit.
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid setting
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  for setting in "${SYSCTL_RESTORE[@]}"; do
+    sysctl -q -w "$setting" >/dev/null || log "could not restore $setting"
+  done
+  [[ -n $TMP ]] && rm -rf -- "$TMP"
+  [[ -n $JAIL_PARENT ]] && rm -rf -- "$JAIL_PARENT"
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM  # Turn signals into an exit so the trap runs.
+
+# --- preparation -------------------------------------------------------------
+
+require_root() {
+  [[ $EUID -eq 0 ]] ||
+    die "must run as root: hinetd needs root to chroot and drop privileges," \
+      "and the run may tune sysctls (try: sudo bash bench/run.sh)"
+}
+
+ensure_tcpserver() {
+  command -v tcpserver >/dev/null && return 0
+  log "tcpserver not found; installing ucspi-tcp"
+  apt-get install -y ucspi-tcp >&2 ||
+    { apt-get update >&2 && apt-get install -y ucspi-tcp >&2; } ||
+    die "could not install ucspi-tcp"
+}
+
+ensure_built() {
+  [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $BUILD/bin/hinetd-internal ]] && return 0
+  log "building the project in $BUILD"
+  bash scripts/deps.sh build >&2
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHINETD_BUILD_TESTS=OFF >&2
+  cmake --build "$BUILD" -j"$(nproc)" >&2
+  [[ -x $HINETD ]] || die "$HINETD was not built"
+}
+
+# Many short connections leave sockets in TIME_WAIT; on a small ephemeral
+# port range the client then fails with EADDRNOTAVAIL (reported as
+# addr_not_avail). Widen the range and allow TIME_WAIT reuse for the run only.
+# SO_LINGER {1,0} would avoid TIME_WAIT too, but by sending RST, which changes
+# what the servers see, so the client does not do that.
+set_sysctl() {
+  local key=$1 value=$2 old
+  old=$(sysctl -n "$key" | tr -s '[:space:]' ' ')
+  old=${old% }
+  [[ $old == "$value" ]] && return 0
+  if sysctl -q -w "$key=$value" >/dev/null; then
+    SYSCTL_RESTORE+=("$key=$old")
+    log "set $key=$value for this run (was $old)"
+  else
+    log "warning: could not set $key=$value"
+  fi
+}
+
+tune_sysctls() {
+  [[ $TUNE_SYSCTL == 1 ]] || return 0
+  local lo hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+  ((hi - lo >= 40000)) || set_sysctl net.ipv4.ip_local_port_range \
+    "$WIDE_PORT_RANGE"
+  # 2 (the default since Linux 4.19) already means "on for loopback".
+  [[ $(sysctl -n net.ipv4.tcp_tw_reuse) != 0 ]] ||
+    set_sysctl net.ipv4.tcp_tw_reuse 1
+}
+
+# --- servers ------------------------------------------------------------------
+
+# ss looks at the listen table without connecting, so probing does not spawn
+# (and, for hinetd, log) a service instance.
+port_listening() {
+  if command -v ss >/dev/null; then
+    [[ -n $(ss -Hltn "sport = :$1") ]]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+require_port_free() {
+  ! port_listening "$1" ||
+    die "port $1 is already in use; choose another with $2"
+}
+
+show_log() {
+  log "last lines of $1:"
+  tail -n 20 "$1" >&2 || true
+}
+
+# At most ~5 s; fails early if the server has already exited.
+wait_listening() {
+  local name=$1 pid=$2 port=$3 logfile=$4
+  for _ in $(seq 50); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      show_log "$logfile"
+      die "$name exited before listening on port $port"
+    fi
+    port_listening "$port" && return 0
+    sleep 0.1
+  done
+  show_log "$logfile"
+  die "$name is not listening on port $port after 5 s"
+}
+
+start_tcpserver() {
+  require_port_free "$TCPSERVER_PORT" BENCH_TCPSERVER_PORT
+  # -H -R -l 0: no DNS or ident lookups per connection; -c 1000: allow far
+  # more simultaneous children than the load client ever has in flight.
+  tcpserver -c 1000 -H -R -l 0 127.0.0.1 "$TCPSERVER_PORT" "$REPLY" \
+    </dev/null >"$TMP/tcpserver.log" 2>&1 &
+  PIDS+=("$!")
+  wait_listening tcpserver "$!" "$TCPSERVER_PORT" "$TMP/tcpserver.log"
+}
+
+# hinetd refuses a chroot unless it and every directory above it is owned by
+# root and not group/world-writable (like OpenSSH's ChrootDirectory), so the
+# jail lives under /var/lib, not /tmp.
+make_jail() {
+  JAIL_PARENT=$(mktemp -d /var/lib/hinetd-bench.XXXXXX)
+  chmod 0755 "$JAIL_PARENT"
+  install -d -m 0755 -o root -g root "$JAIL_PARENT/jail"
+  install -m 0755 -o root -g root "$REPLY" "$JAIL_PARENT/jail/reply"
+  local dir=$JAIL_PARENT/jail
+  while :; do
+    [[ $(stat -c '%u' "$dir") == 0 && $(($(stat -c '0%a' "$dir") & 022)) == 0 ]] ||
+      die "$dir must be root-owned and not group/world-writable for a chroot"
+    [[ $dir == / ]] && break
+    dir=$(dirname "$dir")
+  done
+}
+
+write_hinetd_config() {
+  cat >"$TMP/hinetd.toml" <<EOF
+[daemon]
+sandbox_dir = "$REPO/sandbox"
+
+[[service]]
+name = "bench"
+listen = ["127.0.0.1:$HINETD_PORT"]
+exec = ["/reply"]
+user = "nobody"
+group = "nogroup"
+chroot = "$JAIL_PARENT/jail"
+sandbox = "stdio"
+EOF
+}
+
+start_hinetd() {
+  require_port_free "$HINETD_PORT" BENCH_HINETD_PORT
+  make_jail
+  write_hinetd_config
+  # It logs one line per connection: keep that off the terminal.
+  "$HINETD" -f -c "$TMP/hinetd.toml" </dev/null >"$TMP/hinetd.log" 2>&1 &
+  PIDS+=("$!")
+  wait_listening hinetd "$!" "$HINETD_PORT" "$TMP/hinetd.log"
+}
+
+stop_last_server() {
+  local pid=${PIDS[-1]}
+  kill -0 "$pid" 2>/dev/null || die "$1 died during the benchmark"
+  stop_pid "$pid"
+  unset 'PIDS[-1]'
+}
+
+# --- measuring ----------------------------------------------------------------
+
+# The load client's --json output has one "key": value per line.
+json_value() {
+  awk -v key="\"$2\":" '$1 == key { v = $2; gsub(/[",]/, "", v); print v; exit }' "$1"
+}
+
+# "reset=3 timeout=1" from the nonzero entries of the "errors" object.
+json_error_kinds() {
+  awk '/"errors": \{/ { inside = 1; next }
+       inside && /}/ { exit }
+       inside { k = $1; v = $2; gsub(/[",:]/, "", k); gsub(/,/, "", v)
+                if (v != 0) { printf "%s%s=%s", sep, k, v; sep = " " } }' "$1"
+}
+
+measure() {
+  local server=$1 port=$2 c=$3 out="$TMP/$1-c$3.json"
+  log "measuring $server at concurrency $c (${WARMUP}s warmup + ${SECONDS_PER_RUN}s)"
+  # Exit status 1 means nothing succeeded; the numbers still tell why.
+  "$LOADCLIENT" --host 127.0.0.1 --port "$port" --concurrency "$c" \
+    --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --expect "$EXPECT" \
+    --json --label "$server" >"$out" || [[ $? == 1 ]] ||
+    die "load client failed"
+  local rate p50 p99 errors kinds
+  rate=$(json_value "$out" conn_per_s)
+  p50=$(json_value "$out" latency_p50_us)
+  p99=$(json_value "$out" latency_p99_us)
+  errors=$(json_value "$out" errors_total)
+  kinds=$(json_error_kinds "$out")
+  RESULT["$server $c"]="$rate $p50 $p99 $errors"
+  printf '%-10s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
+    "$server" "$c" "$rate" "$p50" "$p99" "$errors" "${kinds:+ ($kinds)}"
+}
+
+bench_server() {
+  local server=$1 port=$2 c
+  for c in $CONCURRENCY; do measure "$server" "$port" "$c"; done
+}
+
+print_summary() {
+  local servers=(tcpserver) server c
+  servers+=(hinetd)
+  echo
+  printf '%-10s %5s %10s %9s %9s %7s\n' server conc conn/s p50_us p99_us errors
+  for server in "${servers[@]}"; do
+    for c in $CONCURRENCY; do
+      # shellcheck disable=SC2086  # Split the stored fields on purpose.
+      printf '%-10s %5s %10s %9s %9s %7s\n' "$server" "$c" \
+        ${RESULT["$server $c"]}
+    done
+  done
+  echo
+  for c in $CONCURRENCY; do
+    local h t
+    read -r h _ <<<"${RESULT["hinetd $c"]}"
+    read -r t _ <<<"${RESULT["tcpserver $c"]}"
+    awk -v c="$c" -v h="$h" -v t="$t" 'BEGIN {
+      printf "hinetd/tcpserver conn/s at c=%s: %s\n", c,
+             (t > 0 ? sprintf("%.2f", h / t) : "n/a") }'
+  done
+}
+
+main() {
+  require_root
+  ensure_tcpserver
+  ensure_built
+  TMP=$(mktemp -d /tmp/hinetd-bench.XXXXXX)
+  tune_sysctls
+  echo "hinetd benchmark: $(uname -r), $(nproc) CPUs," \
+    "${SECONDS_PER_RUN}s per run after ${WARMUP}s warmup, service prints hello"
+
+  start_tcpserver
+  bench_server tcpserver "$TCPSERVER_PORT"
+  stop_last_server tcpserver
+
+  start_hinetd
+  bench_server hinetd "$HINETD_PORT"
+  stop_last_server hinetd
+  print_summary
+}
+
+main "$@"
