@@ -42,7 +42,7 @@ struct Rlimit {
 
 // The chroot every internal service uses unless it sets `chroot`: an empty,
 // root-owned directory hinetd creates at start.
-inline constexpr const char* kEmptyChroot = "/run/hinetd/empty";
+inline constexpr const char* kEmptyChroot = "/var/lib/hinetd/empty";
 
 struct Service {
   std::string name;

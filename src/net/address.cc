@@ -4,7 +4,9 @@
 #include <netdb.h>
 #include <string.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 namespace hinetd::net {
@@ -36,6 +38,27 @@ Endpoint Endpoint::Inet6(const in6_addr& a, uint16_t port) {
   sin6.sin6_addr = a;
   sin6.sin6_port = htons(port);
   return FromSockaddr(reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6);
+}
+
+Endpoint Endpoint::Unix(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), std::min(path.size(), sizeof sun.sun_path - 1));
+  return FromSockaddr(reinterpret_cast<const sockaddr*>(&sun),
+                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                             strnlen(sun.sun_path, sizeof sun.sun_path) + 1));
+}
+
+std::string Endpoint::UnixPath() const {
+  if (!IsUnix()) return "";
+  const auto* sun = reinterpret_cast<const sockaddr_un*>(&addr);
+  size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+  return std::string(sun->sun_path, strnlen(sun->sun_path, std::min(max, sizeof sun->sun_path)));
+}
+
+const char* ProtocolName(const Endpoint& ep, Transport transport) {
+  if (ep.IsUnix()) return "unix";
+  return TransportName(transport);
 }
 
 uint16_t Endpoint::port() const {
@@ -70,6 +93,7 @@ bool Endpoint::operator==(const Endpoint& other) const {
            std::memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0 &&
            a->sin6_scope_id == b->sin6_scope_id;
   }
+  if (family() == AF_UNIX) return UnixPath() == other.UnixPath();
   return len == other.len && std::memcmp(&addr, &other.addr, len) == 0;
 }
 
@@ -118,6 +142,7 @@ std::string IpString(const Endpoint& ep) {
 }
 
 std::string ToString(const Endpoint& ep) {
+  if (ep.IsUnix()) return "unix:" + ep.UnixPath();
   char ip[INET6_ADDRSTRLEN];
   if (!FormatIp(ep.sa(), ip, sizeof ip)) return "?";
   std::string out;
@@ -157,11 +182,28 @@ Result<uint16_t> ParsePort(std::string_view text, Transport transport) {
 }
 
 constexpr const char* kListenForms =
-    " (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", or \"*:PORT\")";
+    " (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", \"*:PORT\", or "
+    "\"unix:/PATH\")";
 
 }  // namespace
 
 Result<std::vector<Endpoint>> ParseListen(std::string_view text, Transport transport) {
+  if (text.starts_with("unix:")) {
+    std::string path(text.substr(5));
+    if (transport != Transport::kTcp) {
+      return Error("'" + std::string(text) +
+                   "': unix: addresses are stream sockets; they need protocol = \"tcp\"");
+    }
+    if (path.empty() || path[0] != '/') {
+      return Error("'" + std::string(text) + "': the socket path must be absolute, as unix:/run/NAME.sock");
+    }
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return Error("'" + std::string(text) + "': the socket path is longer than " +
+                   std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+    }
+    if (path.find('\0') != std::string::npos) return Error("the socket path holds a NUL byte");
+    return std::vector<Endpoint>{Endpoint::Unix(path)};
+  }
   std::string_view host;
   std::string_view port;
   if (!text.empty() && text.front() == '[') {

@@ -3,28 +3,102 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/fs.h"
 
 namespace hinetd::net {
 
+using base::Error;
 using base::ErrnoError;
 using base::Result;
+using base::Status;
 using base::UniqueFd;
 
-Result<UniqueFd> BindListener(const Endpoint& ep, Transport transport, int backlog) {
-  int type = transport == Transport::kTcp ? SOCK_STREAM : SOCK_DGRAM;
+namespace {
+
+// True if someone accepts connections on the UNIX socket at `ep` now.
+bool UnixSocketInUse(const Endpoint& ep) {
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) return false;
+  return ::connect(probe.get(), ep.sa(), ep.len) == 0 || errno == EAGAIN;
+}
+
+Status PrepareUnixPath(const Endpoint& ep) {
+  std::string path = ep.UnixPath();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status();
+    return ErrnoError(path, errno);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return Error(path + " exists and is not a socket; hinetd never removes it (move it, or "
+                        "choose another path)");
+  }
+  if (UnixSocketInUse(ep)) return Error(path + " is in use: another process listens on it");
+  // A socket file nobody listens on: left by a process that died. Replace it.
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("removing the stale socket " + path, errno);
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status CheckUnixSocketPath(const std::string& path) {
+  std::string dir = base::DirName(path);
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Error("the directory " + dir + " does not exist");
+  }
+  if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return Error(path + " exists and is not a socket; hinetd never removes it (move it, or "
+                        "choose another path)");
+  }
+  return Status();
+}
+
+Result<UniqueFd> BindListener(const Endpoint& ep, Transport transport, int backlog,
+                              const UnixSocketFile& file) {
+  int type = transport == Transport::kUdp ? SOCK_DGRAM : SOCK_STREAM;
   UniqueFd fd(::socket(ep.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  std::string where = std::string(TransportName(transport)) + " " + ToString(ep);
+  std::string where = std::string(ProtocolName(ep, transport)) + " " + ToString(ep);
   if (!fd) return ErrnoError("socket for " + where, errno);
   int one = 1;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    return ErrnoError("SO_REUSEADDR on " + where, errno);
+  if (ep.IsUnix()) {
+    if (auto s = PrepareUnixPath(ep); !s.ok()) return s.error();
+    // The file appears with mode 0600 and only then widens to `file.mode`:
+    // never briefly more open than configured. hinetd is single-threaded,
+    // so the process-wide umask is ours to change for one call.
+    mode_t old = umask(0177);
+    int rc = ::bind(fd.get(), ep.sa(), ep.len);
+    int err = errno;
+    umask(old);
+    if (rc != 0) return ErrnoError("bind " + where, err);
+    std::string path = ep.UnixPath();
+    if (chown(path.c_str(), file.uid, file.gid) != 0) {
+      return ErrnoError("chown " + path, errno);
+    }
+    if (chmod(path.c_str(), file.mode) != 0) return ErrnoError("chmod " + path, errno);
+  } else {
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+      return ErrnoError("SO_REUSEADDR on " + where, errno);
+    }
+    if (ep.family() == AF_INET6 &&
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+      return ErrnoError("IPV6_V6ONLY on " + where, errno);
+    }
+    if (transport == Transport::kUdp && ep.IsWildcard()) {
+      int rc = ep.family() == AF_INET
+                   ? ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one)
+                   : ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+      if (rc != 0) return ErrnoError("IP_PKTINFO on " + where, errno);
+    }
+    if (::bind(fd.get(), ep.sa(), ep.len) != 0) return ErrnoError("bind " + where, errno);
   }
-  if (ep.family() == AF_INET6 &&
-      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
-    return ErrnoError("IPV6_V6ONLY on " + where, errno);
-  }
-  if (::bind(fd.get(), ep.sa(), ep.len) != 0) return ErrnoError("bind " + where, errno);
-  if (transport == Transport::kTcp && ::listen(fd.get(), backlog) != 0) {
+  if (type == SOCK_STREAM && ::listen(fd.get(), backlog) != 0) {
     return ErrnoError("listen " + where, errno);
   }
   return fd;

@@ -1,15 +1,35 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "net/address.h"
 
 namespace hinetd::net {
 
-// A bound, non-blocking, close-on-exec socket: listening for TCP, ready to
-// receive for UDP. SO_REUSEADDR is set so a restart does not wait for
-// TIME_WAIT; IPv6 sockets are IPV6_V6ONLY so "*:PORT" can bind both families.
+// Owner and mode of a UNIX socket's file (the socket_user, socket_group and
+// socket_mode keys).
+struct UnixSocketFile {
+  mode_t mode = 0666;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// A bound, non-blocking, close-on-exec socket: listening for streams, ready
+// to receive for UDP. SO_REUSEADDR is set so a restart does not wait for
+// TIME_WAIT (and so UDP nowait can bind a second socket on the address);
+// IPv6 sockets are IPV6_V6ONLY so "*:PORT" can bind both families; UDP
+// sockets on a wildcard address report each datagram's destination
+// (IP_PKTINFO). A UNIX socket replaces a stale socket file (one nobody
+// listens on) but never a file of another kind, and gets `file`'s owner and
+// mode with no window in which it is more open.
 [[nodiscard]] base::Result<base::UniqueFd> BindListener(const Endpoint& ep, Transport transport,
-                                                        int backlog);
+                                                        int backlog,
+                                                        const UnixSocketFile& file = {});
+
+// Load-time check of a unix: path: its directory exists, and the path is
+// free or holds a socket (which BindListener may replace if stale).
+[[nodiscard]] base::Status CheckUnixSocketPath(const std::string& path);
 
 }  // namespace hinetd::net

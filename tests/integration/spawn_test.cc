@@ -316,7 +316,7 @@ TEST_F(SpawnTest, NonExecutableProgramIsExecveEACCESExit126) {
 }
 
 TEST_F(SpawnTest, InternalEchoRunsByDescriptorInAnEmptyJail) {
-  // An empty directory inside the (root-owned) jail stands in for /run/hinetd/empty.
+  // An empty directory inside the (root-owned) jail stands in for /var/lib/hinetd/empty.
   ASSERT_TRUE(jail_.MakeDir("/empty"));
   std::string text = "[[service]]\nname = \"echo\"\nlisten = \"127.0.0.1:7007\"\ninternal = \"echo\"\n"
          "chroot = \"" + jail_.path() + "/empty\"\n";

@@ -44,7 +44,8 @@ TEST(ParseListen, ServiceNameFromEtcServices) {
 
 TEST(ParseListen, Errors) {
   const char* forms =
-      " (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", or \"*:PORT\")";
+      " (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", \"*:PORT\", or "
+      "\"unix:/PATH\")";
   struct {
     const char* in;
     std::string err;

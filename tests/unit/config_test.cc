@@ -145,6 +145,9 @@ struct BadCase {
   std::string error;
 };
 
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<BadCase> {};
 
 TEST_P(ConfigErrorTest, ExactMessageAndPosition) {
@@ -212,15 +215,15 @@ const BadCase kBadCases[] = {
      "3:10: service \"s\": listen: expected a string or an array of strings, got an integer"},
     {"ListenHostname", "[[service]]\nname = \"s\"\nlisten = [\"localhost:7\"]\n",
      "3:11: service \"s\": listen: 'localhost' is not a numeric IPv4 address (hostnames are not "
-     "resolved) (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", or "
-     "\"*:PORT\")"},
+     "resolved) (expected \"HOST:PORT\" with a numeric IPv4 HOST, \"[IPV6]:PORT\", \"*:PORT\", or "
+     "\"unix:/PATH\")"},
     {"ListenPortZero", "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:0\"\n",
      "3:10: service \"s\": listen: port 0 is out of range (expected 1-65535)"},
     {"ListenPortTooBig", "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:70000\"\n",
      "3:10: service \"s\": listen: port 70000 is out of range (expected 1-65535)"},
     {"ListenNoPort", "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1\"\n",
      "3:10: service \"s\": listen: '127.0.0.1': missing ':PORT' (expected \"HOST:PORT\" with a "
-     "numeric IPv4 HOST, \"[IPV6]:PORT\", or \"*:PORT\")"},
+     "numeric IPv4 HOST, \"[IPV6]:PORT\", \"*:PORT\", or \"unix:/PATH\")"},
     {"ListenV6NoBrackets", "[[service]]\nname = \"s\"\nlisten = \"::1:7\"\n",
      "3:10: service \"s\": listen: '::1:7': an IPv6 address must be in brackets, as [::1]:7"},
     {"ListenUnknownServiceName",
