@@ -15,7 +15,7 @@ const char* UsageText() {
          "      --log SINK      stderr or syslog (default: stderr with -f, else syslog)\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
-         "Exit: 0 ok, 64 usage, 71 system error at start, 78 configuration error.\n"
+         "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n";
 }
 
@@ -65,6 +65,9 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
     }
   }
   if (args.config.empty()) return Error("-c needs a file name");
+  if (args.command == Command::kServe && !args.foreground && args.log == base::LogSink::kStderr) {
+    return Error("--log stderr needs -f: a detached daemon has no terminal to write to");
+  }
   return args;
 }
 

@@ -1,9 +1,9 @@
 // `hinetd check`: everything the daemon would refuse, it refuses here too
 // (the same loader and plan builder), without binding or starting anything.
 #include <stdio.h>
+#include <algorithm>
 #include <sys/resource.h>
 
-#include <algorithm>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -15,14 +15,37 @@ namespace hinetd::cli {
 namespace {
 
 // Dangerous syscalls that every program needs (hinetd installs the filter
-// before its execve of the service; the loader maps libraries executable).
-// `check` lists them but does not warn about them.
+// before its execve of the service; the loader maps libraries executable;
+// glibc reads its limits with prlimit64). `check` lists them but does not
+// warn about them.
 bool NeededToStart(const std::string& name) {
   return name == "execve" || name == "execveat" || name == "mmap" || name == "mmap2" ||
-         name == "mprotect";
+         name == "mprotect" || name == "prlimit64";
 }
 
-std::string LimitText(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v); }
+// A limit as the configuration would write it: sizes in K/M/G when exact.
+std::string LimitText(const config::Rlimit& r, rlim_t v) {
+  if (v == RLIM_INFINITY) return "unlimited";
+  bool size = r.key == "as" || r.key == "data" || r.key == "stack" || r.key == "fsize" ||
+              r.key == "core" || r.key == "memlock";
+  if (size && v != 0) {
+    for (auto [unit, shift] : {std::pair{"G", 30}, {"M", 20}, {"K", 10}}) {
+      if (v % (rlim_t{1} << shift) == 0) return std::to_string(v >> shift) + unit;
+    }
+  }
+  if (r.key == "cpu") return std::to_string(v) + "s";
+  return std::to_string(v);
+}
+
+// An argument as a shell would need it, so that the printed argv is exact.
+std::string Quoted(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`") == std::string::npos) return arg;
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+const char* Plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
 void PrintService(const config::Config& config, const config::Service& s,
                   const spawn::PlanSet& plans, std::vector<std::string>& warnings) {
@@ -30,15 +53,23 @@ void PrintService(const config::Config& config, const config::Service& s,
   for (const auto& l : s.listen) {
     std::string eps;
     for (const auto& ep : l.endpoints) eps += (eps.empty() ? "" : ", ") + net::ToString(ep);
-    printf("  listen    %s (%s) -> %s\n", l.text.c_str(), net::TransportName(s.transport),
-           eps.c_str());
+    std::string proto = net::ProtocolName(l.endpoints[0], s.transport);
+    if (s.transport == net::Transport::kUdp) {
+      proto += s.wait ? ", wait: one child holds the socket" : ", nowait: one child per peer";
+    }
+    if (l.endpoints[0].IsUnix()) {
+      char mode[8];
+      snprintf(mode, sizeof mode, "%04o", s.unix_file.mode);
+      proto += std::string(", file ") + s.unix_user + ":" + s.unix_group + " " + mode;
+    }
+    printf("  listen    %s (%s) -> %s\n", l.text.c_str(), proto.c_str(), eps.c_str());
   }
   if (s.internal != config::Internal::kNone) {
     printf("  runs      internal %s (%s, executed by descriptor)\n",
            config::InternalName(s.internal), plans.internal_helper_path.c_str());
   } else {
     std::string argv;
-    for (const auto& a : s.exec) argv += (argv.empty() ? "" : " ") + a;
+    for (const auto& a : s.exec) argv += (argv.empty() ? "" : " ") + Quoted(a);
     printf("  runs      %s\n", argv.c_str());
   }
   std::string groups;
@@ -74,9 +105,11 @@ void PrintService(const config::Config& config, const config::Service& s,
       }
     }
     const auto& program = plans.programs.at(s.sandbox);
-    printf("  sandbox   %s: %zu syscalls allowed, %zu fail with an errno, anything else: %s "
-           "(%zu BPF instructions)\n",
-           s.sandbox.c_str(), allowed, errnos, spec.default_action.ToString().c_str(),
+    printf("  sandbox   %s: %zu %s allowed, %zu %s with an errno, anything else: %s\n",
+           s.sandbox.c_str(), allowed, Plural(allowed, "syscall", "syscalls"), errnos,
+           Plural(errnos, "fails", "fail"), spec.default_action.ToString().c_str());
+    if (!spec.description.empty()) printf("            \"%s\"\n", spec.description.c_str());
+    printf("            %zu BPF instructions, native architecture only\n",
            program->insns().size());
     std::string files;
     for (const auto& f : spec.files) files += (files.empty() ? "" : ", ") + f;
@@ -93,12 +126,19 @@ void PrintService(const config::Config& config, const config::Service& s,
   }
   std::string limits;
   for (const auto& r : s.rlimits) {
-    limits += (limits.empty() ? "" : " ") + r.key + "=" + LimitText(r.soft);
-    if (r.hard != r.soft) limits += ":" + LimitText(r.hard);
+    limits += (limits.empty() ? "" : " ") + r.key + "=" + LimitText(r, r.soft);
+    if (r.hard != r.soft) limits += ":" + LimitText(r, r.hard);
   }
   printf("  limits    %s; umask %04o\n", limits.c_str(), s.umask);
   printf("  stderr    %s\n", config::StderrModeName(s.stderr_mode));
-  std::string env = "PROTO TCPREMOTEIP TCPREMOTEPORT TCPLOCALIP TCPLOCALPORT";
+  bool unix_only = std::all_of(s.listen.begin(), s.listen.end(),
+                               [](const auto& l) { return l.endpoints[0].IsUnix(); });
+  std::string env = unix_only ? "PROTO UNIXREMOTEUID UNIXREMOTEGID UNIXREMOTEPID"
+                              : "PROTO TCPREMOTEIP TCPREMOTEPORT TCPLOCALIP TCPLOCALPORT";
+  if (!unix_only && std::any_of(s.listen.begin(), s.listen.end(),
+                                [](const auto& l) { return l.endpoints[0].IsUnix(); })) {
+    env += " (unix: UNIXREMOTEUID UNIXREMOTEGID UNIXREMOTEPID)";
+  }
   for (const auto& [k, v] : s.env) env += " " + k + "=" + v;
   printf("  env       %s\n", env.c_str());
 }

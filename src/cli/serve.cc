@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "base/log.h"
 #include "cli/commands.h"
@@ -45,27 +48,38 @@ void RaiseFdLimit() {
 }
 
 // Detaches from the terminal. The parent stays until the daemon reports
-// that it is serving (or why not), so its exit code means something.
-// Returns -1 in the daemon, or the exit code the parent should return.
+// that it is serving, or why not: the first byte on the pipe is the exit
+// code, the rest an error message the parent prints (the daemon's stderr is
+// /dev/null by then). Returns -1 in the daemon, or the exit code the parent
+// should return.
 int Daemonize(int& ready_fd) {
   int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return kExitSystem;
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    fprintf(stderr, "hinetd: cannot detach: pipe2: %s\n", strerror(errno));
+    return kExitSystem;
+  }
   pid_t pid = fork();
-  if (pid < 0) return kExitSystem;
+  if (pid < 0) {
+    fprintf(stderr, "hinetd: cannot detach: fork: %s\n", strerror(errno));
+    return kExitSystem;
+  }
   if (pid > 0) {
     close(p[1]);
-    unsigned char code = kExitSystem;
-    ssize_t n;
-    do {
-      n = read(p[0], &code, 1);
-    } while (n < 0 && errno == EINTR);
+    std::string report;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(p[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      report.append(buf, static_cast<size_t>(n));
+    }
     close(p[0]);
-    if (n != 1) {
-      int status = 0;
-      waitpid(pid, &status, WNOHANG);
+    if (report.empty()) {
+      fprintf(stderr, "hinetd: the daemon exited before it was ready\n");
       return kExitSystem;
     }
-    return code;
+    if (report.size() > 1) fprintf(stderr, "hinetd: %s\n", report.c_str() + 1);
+    return static_cast<unsigned char>(report[0]);
   }
   close(p[0]);
   setsid();
@@ -83,10 +97,11 @@ int Daemonize(int& ready_fd) {
   return -1;
 }
 
-void Report(int ready_fd, int code) {
+void Report(int ready_fd, int code, const std::string& message = "") {
   if (ready_fd < 0) return;
-  unsigned char c = static_cast<unsigned char>(code);
-  ssize_t ignored = write(ready_fd, &c, 1);
+  std::string out(1, static_cast<char>(code));
+  out += message;
+  ssize_t ignored = write(ready_fd, out.data(), out.size());
   (void)ignored;
   close(ready_fd);
 }
@@ -135,10 +150,10 @@ int RunServe(const Args& args) {
                            std::move(*plans));
   if (!started.ok()) {
     log.Error(base::LogLine("start-failed").Add("error", started.error().ToString()));
-    if (sink != base::LogSink::kStderr || !args.foreground) {
+    if (args.foreground && sink != base::LogSink::kStderr) {
       fprintf(stderr, "hinetd: %s\n", started.error().ToString().c_str());
     }
-    Report(ready_fd, kExitSystem);
+    Report(ready_fd, kExitSystem, started.error().ToString());
     return kExitSystem;
   }
   Report(ready_fd, kExitOk);

@@ -48,17 +48,18 @@ const std::vector<std::string> kTopKeys = {"daemon", "defaults", "service"};
 const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir"};
 // Every per-service key; [defaults] takes all but the first four.
 const std::vector<std::string> kServiceKeys = {
-    "name",    "listen",  "exec",          "internal",   "protocol", "wait",
-    "user",    "group",   "groups",        "chroot",     "workdir",  "env",
-    "sandbox", "stderr",  "timeout",       "rlimits",    "umask",    "pdeathsig",
-    "unconfined", "max_instances", "per_source", "rate",  "backoff",  "allow",
-    "deny"};
+    "name",       "listen",        "exec",        "internal",    "protocol", "wait",
+    "socket_mode", "socket_user",  "socket_group", "user",       "group",    "groups",
+    "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
+    "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
+    "per_source", "rate",          "backoff",     "allow",       "deny"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // Variables hinetd sets for every child; a service's env may not replace them.
-const std::vector<std::string> kReservedEnv = {"PROTO",         "TCPREMOTEIP",  "TCPREMOTEPORT",
-                                               "TCPLOCALIP",    "TCPLOCALPORT", "UNIXREMOTEUID",
-                                               "UNIXREMOTEGID", "UNIXREMOTEPID"};
+const std::vector<std::string> kReservedEnv = {
+    "PROTO",         "TCPREMOTEIP",   "TCPREMOTEPORT",  "TCPLOCALIP",     "TCPLOCALPORT",
+    "UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID",  "UNIXREMOTEEUID", "UNIXREMOTEEGID",
+    "UNIXLOCALPATH"};
 
 std::vector<std::string> DefaultsKeys() {
   std::vector<std::string> keys;
@@ -95,6 +96,7 @@ class Loader {
   Status LoadEnv(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadRlimits(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope, bool has_unix);
 
   std::string path_;
   Config config_;
@@ -183,9 +185,16 @@ Status Loader::LoadDaemon(const toml::table& doc) {
 }
 
 Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) {
-  if (auto s = raw.CheckKeys(kServiceKeys); !s.ok()) return s;
   Service s;
   s.loc = raw.TableLoc();
+  // Errors about unknown keys already name the service when its name is a
+  // plain string; otherwise "service #N" says which table it is.
+  if (const toml::node* n = raw.Find("name"); n != nullptr && n->is_string()) {
+    TableReader named(raw.table(), path_, "service \"" + n->as_string()->get() + "\"");
+    if (auto st = named.CheckKeys(kServiceKeys); !st.ok()) return st;
+  } else if (auto st = raw.CheckKeys(kServiceKeys); !st.ok()) {
+    return st;
+  }
 
   // The name first, so every later error can say which service it is about.
   Found name = Lookup({&raw}, "name");
@@ -212,17 +221,21 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   if (auto f = Lookup(scope, "protocol")) {
     auto v = AsString(f);
     if (!v.ok()) return v.error();
-    if (*v == "udp") return NotSupportedYet(f, "UDP services arrive with datagram support");
-    if (*v != "tcp") return f.Err("'" + *v + "' is not a protocol (expected \"tcp\" or \"udp\")");
+    if (*v == "udp") {
+      s.transport = net::Transport::kUdp;
+    } else if (*v != "tcp") {
+      return f.Err("'" + *v + "' is not a protocol (expected \"tcp\" or \"udp\")");
+    }
   }
   if (auto f = Lookup(scope, "wait")) {
     auto v = AsBool(f);
     if (!v.ok()) return v.error();
-    if (*v) {
+    if (*v && s.transport == net::Transport::kTcp) {
       return f.Err(
           "wait = true is for udp services (a tcp service gets one child per connection); "
           "set wait = false or remove it");
     }
+    s.wait = *v;
   }
   for (const char* key : {"timeout", "max_instances", "per_source", "rate", "backoff", "allow",
                           "deny"}) {
@@ -237,14 +250,16 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   auto items = AsStringOrArray(listen);
   if (!items.ok()) return items.error();
   if (items->empty()) return listen.Err("needs at least one address");
+  bool has_unix = false;
   for (const auto& item : *items) {
-    if (item.value.starts_with("unix:")) {
-      return Error(item.loc, svc.context() +
-                                 ": listen: not supported yet (UNIX sockets arrive with local "
-                                 "services); remove it for now");
-    }
     auto eps = net::ParseListen(item.value, s.transport);
     if (!eps.ok()) return Error(item.loc, svc.context() + ": listen: " + eps.error().message());
+    if ((*eps)[0].IsUnix()) {
+      has_unix = true;
+      if (auto st = net::CheckUnixSocketPath((*eps)[0].UnixPath()); !st.ok()) {
+        return Error(item.loc, svc.context() + ": listen: " + st.error().message());
+      }
+    }
     for (const auto& ep : *eps) {
       for (const auto& owner : bound_) {
         if (owner.transport != s.transport || !net::Overlaps(owner.ep, ep)) continue;
@@ -281,6 +296,11 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
                           "daytime or time)");
     }
     s.sandbox = "internal";
+    if (s.wait) {
+      Found wait = Lookup(scope, "wait");
+      return wait.Err("internal services over udp answer each peer from a child of its own; "
+                      "remove wait = true");
+    }
   } else {
     auto argv = AsStringArray(exec);
     if (!argv.ok()) return argv.error();
@@ -292,6 +312,7 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     }
   }
 
+  if (auto st = LoadSocketFile(s, scope, has_unix); !st.ok()) return st;
   if (auto f = Lookup(scope, "unconfined")) {
     auto v = AsBool(f);
     if (!v.ok()) return v.error();
@@ -344,6 +365,49 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   return Status();
 }
 
+Status Loader::LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope,
+                              bool has_unix) {
+  for (const char* key : {"socket_mode", "socket_user", "socket_group"}) {
+    Found f = Lookup(scope, key);
+    if (!f) continue;
+    // From [defaults] they simply do not apply to services without a
+    // unix: address; written in a service, they must have one.
+    if (!has_unix) {
+      if (f.reader != scope[0]) continue;
+      return f.Err("applies to unix: listen addresses, and this service has none");
+    }
+    if (std::string(key) == "socket_mode") {
+      // "0660" (a string, read as octal) or 0o660 (an integer).
+      int64_t mode = -1;
+      if (f.node->is_integer()) {
+        mode = f.node->as_integer()->get();
+      } else if (auto str = AsString(f); str.ok() && !str->empty() && str->size() <= 4 &&
+                                         str->find_first_not_of("01234567") == std::string::npos) {
+        mode = std::stol(*str, nullptr, 8);
+      }
+      if (mode < 0 || mode > 0777) {
+        return f.Err("not a file mode (expected an octal string such as \"0660\", or 0o660)");
+      }
+      s.unix_file.mode = static_cast<mode_t>(mode);
+      continue;
+    }
+    auto v = f.node->is_integer() ? Result<std::string>(std::to_string(f.node->as_integer()->get()))
+                                  : AsString(f);
+    if (!v.ok()) return v.error();
+    if (std::string(key) == "socket_user") {
+      auto account = ResolveUser(*v);
+      if (!account.ok()) return f.Err(account.error().message());
+      s.unix_file.uid = account->uid;
+      s.unix_user = account->name;
+    } else {
+      auto gid = ResolveGroup(*v, s.unix_group);
+      if (!gid.ok()) return f.Err(gid.error().message());
+      s.unix_file.gid = *gid;
+    }
+  }
+  return Status();
+}
+
 Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& scope) {
   Found user = Lookup(scope, "user");
   std::string user_text = "nobody";
@@ -387,12 +451,19 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& s
     }
     auto gid = ResolveGroup(text, s.group);
     if (!gid.ok()) return group.Err(gid.error().message());
+    if (*gid == 0 && !s.unconfined) {
+      return group.Err("group 0 (root) needs unconfined = true, like uid 0");
+    }
     s.gid = *gid;
   } else if (account->has_entry) {
     s.gid = account->primary_gid;
     std::string name;
     auto gid = ResolveGroup(std::to_string(s.gid), name);
     s.group = gid.ok() ? name : std::to_string(s.gid);
+    if (s.gid == 0 && !s.unconfined) {
+      return user.Err("the primary group of '" + s.user +
+                      "' is 0 (root); set group to another group, or unconfined = true");
+    }
   } else {
     return user.Err("uid " + user_text + " has no passwd entry, so it has no primary group: "
                     "set group as well");
@@ -439,6 +510,14 @@ Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReade
   }
   Identity who{s.uid, s.gid, s.groups};
   Found workdir = Lookup(scope, "workdir");
+  if (workdir && s.internal != Internal::kNone) {
+    // The helper needs no working directory; [defaults] is for exec services.
+    if (workdir.reader != scope[0]) {
+      workdir = Found{};
+    } else {
+      return workdir.Err("does not apply to internal services (they run in an empty jail)");
+    }
+  }
   if (workdir) {
     auto v = AsString(workdir);
     if (!v.ok()) return v.error();

@@ -102,7 +102,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
   if (!text.ok()) return text.error();
   auto doc = ParseToml(*text, path);
   if (!doc.ok()) return doc.error();
-  TableReader top(*doc, path, "");
+  TableReader top(*doc, path, "policy \"" + name + "\"");
   if (auto s = top.CheckKeys({"description", "default_action", "include", "allow", "errno"});
       !s.ok()) {
     return s.error();
@@ -141,7 +141,13 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
     if (!items.ok()) return items.error();
     for (const auto& item : *items) {
       auto inc = Load(item.value, item.loc);
-      if (!inc.ok()) return inc.error();
+      if (!inc.ok()) {
+        // About the reference written here (no such policy, a cycle): say
+        // where; an error inside the included file already names it.
+        const base::Error& e = inc.error();
+        if (e.loc().file != path) return e;
+        return base::Error(e.loc(), top.context() + ": include: " + e.message());
+      }
       spec.rules.insert(spec.rules.end(), inc->rules.begin(), inc->rules.end());
       for (const auto& file : inc->files) {
         if (std::find(spec.files.begin(), spec.files.end(), file) == spec.files.end()) {
@@ -156,7 +162,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
     if (!items.ok()) return items.error();
     for (const auto& item : *items) {
       if (!own.insert(item.value).second) {
-        return Error(item.loc, "allow: '" + item.value + "' is listed twice");
+        return Error(item.loc, top.context() + ": allow: '" + item.value + "' is listed twice");
       }
       spec.rules.push_back(Rule{item.value, Action{ActionKind::kAllow, 0}, item.loc});
     }
@@ -166,7 +172,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
     if (t == nullptr) {
       return f.Err("expected a table such as { socket = \"EACCES\" }, got " + TypeName(*f.node));
     }
-    TableReader errnos(*t, path, "errno");
+    TableReader errnos(*t, path, top.context() + ": errno");
     for (auto&& [key, node] : *t) {
       std::string sys(key.str());
       Found entry = Entry(errnos, key, node);

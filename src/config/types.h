@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "net/address.h"
+#include "net/socket.h"
 #include "sandbox/policy.h"
 
 namespace hinetd::config {
@@ -49,6 +50,13 @@ struct Service {
   base::SourceLoc loc;
   std::vector<ListenAddr> listen;
   net::Transport transport = net::Transport::kTcp;
+  // udp only: true = the listening socket itself goes to one child at a
+  // time; false = one child per peer.
+  bool wait = false;
+  // Owner and mode of the socket files of unix: addresses.
+  net::UnixSocketFile unix_file;
+  std::string unix_user = "root";
+  std::string unix_group = "root";
   Internal internal = Internal::kNone;
   std::vector<std::string> exec;  // argv; exec[0] absolute, inside the chroot
 

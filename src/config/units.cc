@@ -64,7 +64,7 @@ Result<uint64_t> ParseSize(std::string_view text) {
   uint64_t mul;
   if (unit.empty()) {
     mul = 1;
-  } else if (unit == "K" || unit == "k") {
+  } else if (unit == "K") {
     mul = 1ULL << 10;
   } else if (unit == "M") {
     mul = 1ULL << 20;

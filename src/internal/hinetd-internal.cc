@@ -9,7 +9,7 @@
 //    few and fixed. glibc's static startup makes execve(at), brk,
 //    arch_prctl, set_tid_address, set_robust_list, rseq, prlimit64,
 //    readlink ("/proc/self/exe", ENOENT in the chroot is fine), getrandom
-//    and mprotect; this file adds getsockopt, recvfrom, sendto, poll,
+//    and mprotect; this file adds getsockopt, getpeername, recvfrom, sendto, poll,
 //    getrandom, write (fd 2, errors only) and exit_group. clock_gettime
 //    normally goes through the vDSO, but the vDSO falls back to the real
 //    syscall on some clock sources, so a policy should allow it too;
@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -406,11 +407,36 @@ void ReplyDatagram(Service service, size_t len, const sockaddr* from,
   }
 }
 
+// True if two IP socket addresses name the same address and port.
+bool SameEndpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET) {
+    const auto& x = reinterpret_cast<const sockaddr_in&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in&>(b);
+    return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
+  }
+  if (a.ss_family == AF_INET6) {
+    const auto& x = reinterpret_cast<const sockaddr_in6&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in6&>(b);
+    return x.sin6_port == y.sin6_port &&
+           memcmp(&x.sin6_addr, &y.sin6_addr, sizeof(x.sin6_addr)) == 0;
+  }
+  return false;
+}
+
 // Serves datagrams until none arrives for kIdleMs. Works for a socket
 // connected to one peer ("nowait") and for the shared listening socket
-// ("wait"): recvfrom names the source either way.
+// ("wait"): recvfrom names the source either way. On a connected socket
+// only the peer is answered: datagrams of other peers that were already
+// queued when hinetd handed the socket over were never checked against the
+// reflection rules (source port 0, the small services' ports, broadcast).
 int ServeDatagrams(Service service) {
   if (service == Service::kChargen) BuildChargenCycle();
+  sockaddr_storage peer;
+  socklen_t peer_len = sizeof(peer);
+  bool connected =
+      getpeername(kIn, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0 &&
+      (peer.ss_family == AF_INET || peer.ss_family == AF_INET6);
   for (;;) {
     pollfd pfd = {kIn, POLLIN, 0};
     int ready = poll(&pfd, 1, kIdleMs);
@@ -434,6 +460,7 @@ int ServeDatagrams(Service service) {
       }
       return EndOnError("recvfrom");
     }
+    if (connected && !SameEndpoint(from, peer)) continue;
     ReplyDatagram(service, static_cast<size_t>(n),
                   reinterpret_cast<const sockaddr*>(&from), from_len);
   }

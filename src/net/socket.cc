@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -69,32 +70,66 @@ Result<UniqueFd> BindListener(const Endpoint& ep, Transport transport, int backl
   int one = 1;
   if (ep.IsUnix()) {
     if (auto s = PrepareUnixPath(ep); !s.ok()) return s.error();
-    // The file appears with mode 0600 and only then widens to `file.mode`:
-    // never briefly more open than configured. hinetd is single-threaded,
-    // so the process-wide umask is ours to change for one call.
-    mode_t old = umask(0177);
+    // The file appears with mode 0600 and the configured group (fsgid at
+    // bind time; CAP_SETGID is kept), and only then gets its owner and
+    // mode: never briefly more open than configured. hinetd is single-
+    // threaded, so the process-wide umask and fsgid are ours for one call.
+    mode_t old_umask = umask(0177);
+    int old_fsgid = setfsgid(file.gid);
     int rc = ::bind(fd.get(), ep.sa(), ep.len);
     int err = errno;
-    umask(old);
+    setfsgid(static_cast<gid_t>(old_fsgid));
+    umask(old_umask);
     if (rc != 0) return ErrnoError("bind " + where, err);
     std::string path = ep.UnixPath();
-    if (chown(path.c_str(), file.uid, file.gid) != 0) {
-      return ErrnoError("chown " + path, errno);
+    auto fail = [&](const base::Error& e) {
+      unlink(path.c_str());  // leave nothing behind
+      return e;
+    };
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return fail(ErrnoError("stat " + path, errno));
+    if ((st.st_uid != file.uid || st.st_gid != file.gid) &&
+        chown(path.c_str(), file.uid, file.gid) != 0) {
+      int e = errno;
+      base::Error error = ErrnoError("chown " + path, e);
+      if (e == EPERM) {
+        error = base::Error(error.message() +
+                            "; a socket_user other than root is set when the socket is created "
+                            "at start, while hinetd still holds CAP_CHOWN: restart hinetd to "
+                            "create this socket");
+      }
+      return fail(error);
     }
-    if (chmod(path.c_str(), file.mode) != 0) return ErrnoError("chmod " + path, errno);
+    if (chmod(path.c_str(), file.mode) != 0) return fail(ErrnoError("chmod " + path, errno));
+  } else if (transport == Transport::kUdp) {
+    // SO_REUSEPORT, not SO_REUSEADDR: a udp nowait handover binds a second
+    // socket on the address, and SO_REUSEPORT allows that only to sockets of
+    // the same uid (with SO_REUSEADDR any local user could bind a port above
+    // 1023 and receive the service's datagrams). A connected socket is not
+    // part of the port's load-balancing group; it keeps its own peer.
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      return ErrnoError("SO_REUSEPORT on " + where, errno);
+    }
+    if (ep.family() == AF_INET6 &&
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+      return ErrnoError("IPV6_V6ONLY on " + where, errno);
+    }
+    if (ep.IsWildcard()) {
+      int rc = ep.family() == AF_INET
+                   ? ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one)
+                   : ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+      if (rc != 0) return ErrnoError("IP_PKTINFO on " + where, errno);
+    }
+    if (::bind(fd.get(), ep.sa(), ep.len) != 0) return ErrnoError("bind " + where, errno);
   } else {
+    // TCP: restart without waiting for TIME_WAIT. (SO_REUSEADDR never lets a
+    // second socket listen on the same address.)
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
       return ErrnoError("SO_REUSEADDR on " + where, errno);
     }
     if (ep.family() == AF_INET6 &&
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
       return ErrnoError("IPV6_V6ONLY on " + where, errno);
-    }
-    if (transport == Transport::kUdp && ep.IsWildcard()) {
-      int rc = ep.family() == AF_INET
-                   ? ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one)
-                   : ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
-      if (rc != 0) return ErrnoError("IP_PKTINFO on " + where, errno);
     }
     if (::bind(fd.get(), ep.sa(), ep.len) != 0) return ErrnoError("bind " + where, errno);
   }

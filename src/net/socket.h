@@ -17,13 +17,14 @@ struct UnixSocketFile {
 };
 
 // A bound, non-blocking, close-on-exec socket: listening for streams, ready
-// to receive for UDP. SO_REUSEADDR is set so a restart does not wait for
-// TIME_WAIT (and so UDP nowait can bind a second socket on the address);
-// IPv6 sockets are IPV6_V6ONLY so "*:PORT" can bind both families; UDP
-// sockets on a wildcard address report each datagram's destination
-// (IP_PKTINFO). A UNIX socket replaces a stale socket file (one nobody
-// listens on) but never a file of another kind, and gets `file`'s owner and
-// mode with no window in which it is more open.
+// to receive for UDP. TCP sockets set SO_REUSEADDR (a restart does not wait
+// for TIME_WAIT); UDP sockets SO_REUSEPORT (a udp nowait handover binds a
+// second socket on the address, which only the same uid may do); IPv6
+// sockets are IPV6_V6ONLY so "*:PORT" can bind both families; UDP sockets on
+// a wildcard address report each datagram's destination (IP_PKTINFO). A
+// UNIX socket replaces a stale socket file (one nobody listens on) but never
+// a file of another kind, and gets `file`'s owner and mode with no window in
+// which it is more open; if that fails, the file is removed again.
 [[nodiscard]] base::Result<base::UniqueFd> BindListener(const Endpoint& ep, Transport transport,
                                                         int backlog,
                                                         const UnixSocketFile& file = {});

@@ -33,7 +33,6 @@ const Table& Groups() {
       {"@network-io",
        {"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "recvmmsg_time64",
         "shutdown", "getsockname", "getpeername", "getsockopt", "setsockopt"}},
-      // Heap and anonymous memory.
       // Heap and memory the process already has mapped. mmap and mprotect
       // can make memory executable: they are named, never grouped.
       {"@memory", {"brk", "munmap", "mremap", "madvise", "mincore", "msync", "membarrier"}},
@@ -57,11 +56,13 @@ const Table& Groups() {
         "sched_yield", "getpriority", "capget"}},
       // Ending the process.
       {"@exit", {"exit", "exit_group"}},
-      // What the C library does at start-up and for threads-within-reason:
-      // TLS setup, robust futex lists, restartable sequences, futexes.
+      // What the C library does at start-up and for its threads: TLS setup,
+      // robust futex lists, restartable sequences, futexes, its random seed.
+      // (prlimit64, which glibc also calls, can change the limits of other
+      // processes of the same uid, so it is named, not grouped.)
       {"@libc-runtime",
        {"arch_prctl", "set_tid_address", "set_robust_list", "get_robust_list", "rseq",
-        "futex", "futex_time64", "futex_waitv", "getrandom", "prlimit64"}},
+        "futex", "futex_time64", "futex_waitv", "getrandom"}},
       // Looking up and reading files (inside the chroot).
       {"@file-read",
        {"open", "openat", "openat2", "stat", "stat64", "lstat", "lstat64", "newfstatat",
@@ -103,7 +104,9 @@ bool IsDangerous(const std::string& name) {
       "userfaultfd", "keyctl", "add_key", "request_key", "perf_event_open", "io_uring_setup",
       "io_uring_enter", "init_module", "finit_module", "delete_module", "kexec_load",
       "kexec_file_load", "reboot", "swapon", "swapoff", "setuid", "setgid", "setreuid",
-      "setregid", "setresuid", "setresgid", "setgroups", "capset", "seccomp", "quotactl",
+      "setregid", "setresuid", "setresgid", "setgroups", "setuid32", "setgid32", "setreuid32",
+      "setregid32", "setresuid32", "setresgid32", "setgroups32", "socketcall", "ipc",
+      "prlimit64", "process_madvise", "capset", "seccomp", "quotactl",
       "name_to_handle_at", "open_by_handle_at", "settimeofday", "clock_settime", "adjtimex",
       "clock_adjtime", "sethostname", "setdomainname", "acct", "iopl", "ioperm",
       "lookup_dcookie", "fanotify_init", "move_pages", "migrate_pages", "mbind",

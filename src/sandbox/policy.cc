@@ -64,6 +64,11 @@ Error LibError(const std::string& what, int rc) {
   return base::ErrnoError("libseccomp: " + what, -rc);
 }
 
+// The policy key a rule was written under, for error messages.
+std::string RuleKey(const Rule& rule) {
+  return rule.action.kind == ActionKind::kAllow ? "allow" : "errno";
+}
+
 }  // namespace
 
 std::string SyscallName(int nr) {
@@ -83,7 +88,9 @@ Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec) {
       if (members == nullptr) {
         std::string valid;
         for (const auto& g : GroupNames()) valid += (valid.empty() ? "" : ", ") + g;
-        return Error(rule.loc, "unknown syscall group '" + rule.name + "' (groups: " + valid + ")");
+        return Error(rule.loc, "policy \"" + spec.name + "\": " + RuleKey(rule) +
+                                   ": unknown syscall group '" + rule.name + "' (groups: " +
+                                   valid + ")");
       }
       for (const auto& name : *members) {
         if (NativeSyscallNumber(name) >= 0) out[name] = rule.action;
@@ -91,7 +98,8 @@ Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec) {
       continue;
     }
     if (!IsKnownSyscall(rule.name)) {
-      return Error(rule.loc, "unknown system call '" + rule.name +
+      return Error(rule.loc, "policy \"" + spec.name + "\": " + RuleKey(rule) +
+                                 ": unknown system call '" + rule.name +
                                  "' (names are those of the kernel, e.g. \"openat\", "
                                  "\"newfstatat\"; see syscalls(2))");
     }

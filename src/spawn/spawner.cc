@@ -90,9 +90,25 @@ Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& con
   // The environment: the service's own variables, then the UCSPI ones.
   envp_.clear();
   for (const auto& e : plan.env_storage) envp_.push_back(const_cast<char*>(e.c_str()));
+  static constexpr const char* kProto[] = {"PROTO=TCP", "PROTO=UDP", "PROTO=UNIX"};
+  envp_.push_back(const_cast<char*>(kProto[static_cast<int>(conn.kind)]));
   char ip[64];
   char port[16];
-  envp_.push_back(const_cast<char*>("PROTO=TCP"));
+  if (conn.cred != nullptr) {
+    snprintf(env_buf_[0], sizeof env_buf_[0], "UNIXREMOTEUID=%u", conn.cred->uid);
+    snprintf(env_buf_[1], sizeof env_buf_[1], "UNIXREMOTEGID=%u", conn.cred->gid);
+    snprintf(env_buf_[2], sizeof env_buf_[2], "UNIXREMOTEPID=%d", conn.cred->pid);
+    // The names ucspi-unix's unixserver uses for the same values.
+    snprintf(env_buf_[3], sizeof env_buf_[3], "UNIXREMOTEEUID=%u", conn.cred->uid);
+    snprintf(env_buf_[4], sizeof env_buf_[4], "UNIXREMOTEEGID=%u", conn.cred->gid);
+    for (int i = 0; i < 5; ++i) envp_.push_back(env_buf_[i]);
+    if (conn.local != nullptr && conn.local->IsUnix()) {
+      // A path is at most 107 bytes (sun_path), which fits the buffer.
+      snprintf(env_buf_[5], sizeof env_buf_[5], "UNIXLOCALPATH=%s",
+               conn.local->UnixPath().c_str());
+      envp_.push_back(env_buf_[5]);
+    }
+  }
   if (conn.peer != nullptr && net::FormatIp(conn.peer->sa(), ip, sizeof ip) &&
       net::FormatPort(conn.peer->sa(), port, sizeof port)) {
     envp_.push_back(SetVar(env_buf_[0], sizeof env_buf_[0], "TCPREMOTEIP", ip));

@@ -4,6 +4,7 @@
 // local addresses into a buffer it owns.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <vector>
@@ -27,11 +28,18 @@ struct SpawnOutcome {
   [[nodiscard]] bool failed() const { return failed_step != 0; }
 };
 
-// What the child's environment says about the connection.
+// What the child gets: the socket, and what its environment says about it.
 struct Connection {
+  enum class Kind { kTcp, kUdp, kUnix };
   int fd = -1;
+  Kind kind = Kind::kTcp;
+  // TCP and UDP: TCPREMOTEIP/PORT and TCPLOCALIP/PORT (UCSPI; UDP uses the
+  // same names). Either may be null, and the variables are then left out.
   const net::Endpoint* peer = nullptr;
   const net::Endpoint* local = nullptr;
+  // UNIX: UNIXREMOTEUID/GID/PID from SO_PEERCRED (and ucspi-unix's
+  // UNIXREMOTEEUID/EGID), UNIXLOCALPATH from `local`.
+  const ucred* cred = nullptr;
 };
 
 class Spawner {
@@ -58,7 +66,7 @@ class Spawner {
   std::vector<int> bounding_caps_;
   // Scratch for the per-connection environment (reused; capacity reserved).
   std::vector<char*> envp_;
-  char env_buf_[5][96] = {};
+  char env_buf_[6][160] = {};
 };
 
 }  // namespace hinetd::spawn

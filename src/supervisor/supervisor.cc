@@ -1,7 +1,10 @@
 #include "supervisor/supervisor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -40,6 +43,8 @@ enum Kind : uint64_t { kSignal = 1, kListener = 2, kStderr = 3, kKmsg = 4 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr int kAcceptBurst = 16;        // per readiness event, for fairness
+// Refusals of reflection-prone datagrams are logged once per peer per this.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
 constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
 
@@ -54,7 +59,96 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// Reads and throws away one datagram (the one at the head of the queue).
+void DropDatagram(int fd) {
+  static char sink[65536];
+  ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+  (void)n;
+}
+
+// The peer of the datagram at the head of the queue, and the address it was
+// sent to (IP_PKTINFO, for sockets on a wildcard address), without taking
+// it off the queue. False if the queue is empty.
+bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[256];
+  msghdr msg{};
+  peer = net::Endpoint();
+  msg.msg_name = &peer.addr;
+  msg.msg_namelen = sizeof peer.addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0) return false;
+  peer.len = msg.msg_namelen;
+  local = bound;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof info);
+      local = net::Endpoint::Inet4(info.ipi_addr, bound.port());
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof info);
+      local = net::Endpoint::Inet6(info.ipi6_addr, bound.port());
+    }
+  }
+  return true;
+}
+
+// A source no answer should go to: port 0, a broadcast or multicast address,
+// or the unspecified address (FreeBSD inetd's loop and reflection checks).
+bool BadSource(const net::Endpoint& peer) {
+  if (peer.port() == 0) return true;
+  if (peer.family() == AF_INET) {
+    uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&peer.addr)->sin_addr.s_addr);
+    return a == INADDR_BROADCAST || a == INADDR_ANY || IN_MULTICAST(a) ||
+           (a & 0xff) == 0xff;  // the broadcast of a /24, the common case
+  }
+  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&peer.addr)->sin6_addr;
+  if (IN6_IS_ADDR_MULTICAST(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6)) return true;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    uint32_t a;
+    memcpy(&a, &a6.s6_addr[12], 4);
+    a = ntohl(a);
+    return a == INADDR_BROADCAST || a == INADDR_ANY || IN_MULTICAST(a);
+  }
+  return false;
+}
+
+std::string CredString(const ucred& c) {
+  return "uid:" + std::to_string(c.uid) + ",gid:" + std::to_string(c.gid) + ",pid:" +
+         std::to_string(c.pid);
+}
+
 }  // namespace
+
+Supervisor::Listener::~Listener() {
+  // Remove the socket file this listener created, unless something else
+  // has replaced it since.
+  if (unix_ino == 0) return;
+  std::string path = ep.UnixPath();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == unix_ino) {
+    unlink(path.c_str());
+  }
+}
+
+void Supervisor::Watch(int fd, uint64_t tag, bool readable) {
+  epoll_event ev{};
+  ev.events = readable ? static_cast<uint32_t>(EPOLLIN) : 0u;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+// An epoll registration belongs to the open file description, not to the
+// fd: a child holding a dup of a socket would keep it alive after our
+// close(). So every watched socket is removed explicitly before it goes.
+void Supervisor::Unwatch(int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
 Supervisor::Supervisor(base::Logger& log, Options options)
     : log_(log), options_(std::move(options)) {}
@@ -78,15 +172,15 @@ Status Supervisor::EnsureEmptyChroot(const config::Config& config) {
   return Status();
 }
 
-Result<std::vector<std::unique_ptr<Supervisor::Listener>>> Supervisor::BindNew(
-    const config::Config& config, std::vector<std::unique_ptr<Listener>>& reuse) {
+Result<Supervisor::ListenerList> Supervisor::BindNew(const config::Config& config,
+                                                     ListenerList& reuse) {
   // Every socket of the new table: taken over from `reuse` when the same
   // address is already bound (a reload keeps it, and its backlog), bound
   // fresh otherwise. On error the taken sockets are handed back untouched.
-  std::vector<std::unique_ptr<Listener>> out;
+  ListenerList out;
   auto give_back = [&]() {
     for (auto& l : out) {
-      if (l->fd && listener_by_fd_.count(l->fd.get()) != 0) reuse.push_back(std::move(l));
+      if (listener_by_fd_.count(l->fd.get()) != 0) reuse.push_back(std::move(l));
     }
   };
   for (size_t i = 0; i < config.services.size(); ++i) {
@@ -96,23 +190,45 @@ Result<std::vector<std::unique_ptr<Supervisor::Listener>>> Supervisor::BindNew(
         auto it = std::find_if(reuse.begin(), reuse.end(), [&](const auto& l) {
           return l && l->transport == svc.transport && l->ep == ep;
         });
+        std::shared_ptr<Listener> l;
         if (it != reuse.end()) {
-          std::unique_ptr<Listener> l = std::move(*it);
+          l = std::move(*it);
           reuse.erase(it);
-          l->service = i;
-          out.push_back(std::move(l));
-          continue;
+          if (ep.IsUnix()) {
+            // A kept socket keeps its file as it is: its owner and mode are
+            // set when it is created (changing the owner needs CAP_CHOWN,
+            // which hinetd no longer holds), and a reload must not half-apply.
+            struct stat st {};
+            std::string path = ep.UnixPath();
+            if (stat(path.c_str(), &st) == 0 &&
+                (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
+                 (st.st_mode & 07777) != svc.unix_file.mode)) {
+              log_.Warning(LogLine("warning")
+                               .Add("service", svc.name)
+                               .Add("message", "socket_user, socket_group and socket_mode of " +
+                                                   path +
+                                                   " apply when the socket is created; the "
+                                                   "file keeps its owner and mode until "
+                                                   "hinetd restarts"));
+            }
+          }
+        } else {
+          auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog, svc.unix_file);
+          if (!fd.ok()) {
+            give_back();
+            return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
+          }
+          l = std::make_shared<Listener>();
+          l->ep = ep;
+          l->transport = svc.transport;
+          l->fd = std::move(*fd);
+          if (ep.IsUnix()) {
+            struct stat st {};
+            if (stat(ep.UnixPath().c_str(), &st) == 0) l->unix_ino = st.st_ino;
+          }
         }
-        auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog);
-        if (!fd.ok()) {
-          give_back();
-          return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
-        }
-        auto l = std::make_unique<Listener>();
-        l->ep = ep;
-        l->transport = svc.transport;
-        l->fd = std::move(*fd);
         l->service = i;
+        l->wait = svc.wait;
         out.push_back(std::move(l));
       }
     }
@@ -121,22 +237,22 @@ Result<std::vector<std::unique_ptr<Supervisor::Listener>>> Supervisor::BindNew(
 }
 
 void Supervisor::Install(std::unique_ptr<config::Config> config,
-                         std::unique_ptr<spawn::PlanSet> plans,
-                         std::vector<std::unique_ptr<Listener>> listeners) {
-  // Old sockets nobody took over are closed; their epoll registration goes
-  // with the fd.
+                         std::unique_ptr<spawn::PlanSet> plans, ListenerList listeners) {
+  // Old sockets nobody took over are closed (a busy udp wait socket stays
+  // open, held by its child's record, until that child ends).
   for (auto& l : listeners_) {
-    if (l) listener_by_fd_.erase(l->fd.get());
+    bool kept = std::find(listeners.begin(), listeners.end(), l) != listeners.end();
+    if (!kept) {
+      Unwatch(l->fd.get());
+      listener_by_fd_.erase(l->fd.get());
+    }
   }
   listeners_ = std::move(listeners);
   for (auto& l : listeners_) {
     if (listener_by_fd_.count(l->fd.get()) == 0) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = Tag(kListener, l->fd.get());
-      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev);
-      l->polling = true;
-      listener_by_fd_[l->fd.get()] = l.get();
+      listener_by_fd_[l->fd.get()] = l;
+      l->polling = false;
+      Watch(l->fd.get(), Tag(kListener, l->fd.get()), false);
     }
   }
   std::vector<std::shared_ptr<ServiceState>> states;
@@ -147,15 +263,26 @@ void Supervisor::Install(std::unique_ptr<config::Config> config,
     states.back()->name = svc.name;
   }
   services_ = std::move(states);
+  small_service_ports_ = {7, 9, 13, 19, 37};
+  for (const auto& svc : config->services) {
+    if (svc.internal == config::Internal::kNone) continue;
+    for (const auto& addr : svc.listen) {
+      for (const auto& ep : addr.endpoints) small_service_ports_.insert(ep.port());
+    }
+  }
   config_ = std::move(config);
   plans_ = std::move(plans);
   ++generation_;
   for (const auto& l : listeners_) {
-    log_.Info(LogLine("listen")
-                  .Add("service", config_->services[l->service].name)
-                  .Add("address", net::ToString(l->ep))
-                  .Add("protocol", net::TransportName(l->transport)));
+    const config::Service& svc = config_->services[l->service];
+    LogLine line("listen");
+    line.Add("service", svc.name)
+        .Add("address", net::ToString(l->ep))
+        .Add("protocol", net::ProtocolName(l->ep, l->transport));
+    if (l->transport == net::Transport::kUdp) line.Add("wait", l->wait ? "true" : "false");
+    log_.Info(line);
   }
+  for (const auto& w : config_->warnings) log_.Warning(LogLine("warning").Add("message", w));
   UpdatePolling();
 }
 
@@ -187,7 +314,7 @@ Status Supervisor::Start(std::unique_ptr<config::Config> config,
         "message", "cannot read /dev/kmsg; seccomp kills will be logged without the syscall"));
   }
   if (auto s = EnsureEmptyChroot(*config); !s.ok()) return s;
-  std::vector<std::unique_ptr<Listener>> none;
+  ListenerList none;
   auto listeners = BindNew(*config, none);
   if (!listeners.ok()) return listeners.error();
 
@@ -236,7 +363,10 @@ int Supervisor::Run() {
         case kKmsg: seccomp_log_.Drain(); break;
         case kListener:
           if (auto it = listener_by_fd_.find(fd); it != listener_by_fd_.end()) {
-            OnListener(*it->second);
+            // A copy, not a reference into the map: a udp nowait handover
+            // replaces the listener's map entry while handling it.
+            std::shared_ptr<Listener> l = it->second;
+            OnListener(l);
           }
           break;
         case kStderr: OnStderr(fd); break;
@@ -278,26 +408,83 @@ void Supervisor::OnSignal() {
   }
 }
 
+bool Supervisor::AtCapacity() const {
+  return static_cast<int>(children_.size()) >= config_->daemon.max_children;
+}
+
 void Supervisor::UpdatePolling() {
-  bool full = static_cast<int>(children_.size()) >= config_->daemon.max_children;
-  bool want = !stopping_ && !full && Clock::now() >= accept_pause_until_;
+  bool want = !stopping_ && !AtCapacity() && Clock::now() >= accept_pause_until_;
   for (auto& l : listeners_) {
-    if (l->polling == want) continue;
     // At capacity the sockets stay open and connections wait in the kernel
-    // backlog (back-pressure), instead of being accepted and dropped.
-    epoll_event ev{};
-    ev.events = want ? static_cast<uint32_t>(EPOLLIN) : 0u;
-    ev.data.u64 = Tag(kListener, l->fd.get());
-    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l->fd.get(), &ev);
-    l->polling = want;
+    // backlog (back-pressure), instead of being accepted and dropped. A udp
+    // wait socket is not watched while its child holds it.
+    bool poll = want && !l->busy;
+    if (l->polling == poll) continue;
+    Watch(l->fd.get(), Tag(kListener, l->fd.get()), poll);
+    l->polling = poll;
   }
 }
 
-void Supervisor::OnListener(Listener& l) {
+void Supervisor::OnListener(const std::shared_ptr<Listener>& l) {
+  if (l->transport == net::Transport::kTcp) {
+    OnStream(*l);
+  } else if (l->wait) {
+    OnUdpWait(l);
+  } else {
+    OnUdpNowait(l);
+  }
+}
+
+bool Supervisor::StartChild(Listener& l, const spawn::Connection& conn, const std::string& peer,
+                            const std::shared_ptr<Listener>& wait_listener) {
   const spawn::SpawnPlan& plan = plans_->plans[l.service];
   const std::shared_ptr<ServiceState>& state = services_[l.service];
+  auto outcome = spawner_->Spawn(plan, conn);
+  if (!outcome.ok()) {
+    log_.Error(LogLine("spawn-failed")
+                   .Add("service", state->name)
+                   .Add("peer", peer)
+                   .Add("error", outcome.error().message()));
+    return false;
+  }
+  pid_t pid = outcome->pid;
+  Child& child = children_[pid];
+  child.state = state;
+  child.peer = peer;
+  child.started = Clock::now();
+  if (outcome->failed()) {
+    child.setup_failed = true;
+    ++state->setup_failures;
+    log_.Error(LogLine("setup-failed")
+                   .Add("service", state->name)
+                   .Add("peer", peer)
+                   .Add("pid", pid)
+                   .Add("step", spawn::StepName(outcome->failed_step))
+                   .Add("errno", base::ErrnoName(outcome->failed_errno)));
+    return false;
+  }
+  ++state->active;
+  ++state->accepted;
+  child.wait_listener = wait_listener;
+  if (outcome->stderr_pipe) {
+    child.stderr_fd = outcome->stderr_pipe.release();
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = Tag(kStderr, child.stderr_fd);
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, child.stderr_fd, &ev);
+    stderr_owner_[child.stderr_fd] = pid;
+  }
+  log_.Info(LogLine("accept")
+                .Add("service", state->name)
+                .Add("peer", peer)
+                .Add("pid", pid)
+                .Add("active", state->active));
+  return true;
+}
+
+void Supervisor::OnStream(Listener& l) {
   for (int i = 0; i < kAcceptBurst; ++i) {
-    if (static_cast<int>(children_.size()) >= config_->daemon.max_children) return;
+    if (AtCapacity()) return;
     net::Endpoint peer;
     peer.len = sizeof peer.addr;
     int fd = accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len, SOCK_CLOEXEC);
@@ -306,56 +493,121 @@ void Supervisor::OnListener(Listener& l) {
       // EMFILE/ENFILE/ENOBUFS: the connection stays in the backlog; stop
       // polling for a moment instead of spinning on it.
       log_.Error(LogLine("accept-failed")
-                     .Add("service", state->name)
+                     .Add("service", services_[l.service]->name)
                      .Add("error", base::ErrnoName(errno)));
       accept_pause_until_ = Clock::now() + kAcceptErrorPause;
       return;
     }
     UniqueFd conn(fd);
+    if (l.ep.IsUnix()) {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+      StartChild(l, spawn::Connection{fd, spawn::Connection::Kind::kUnix, nullptr, &l.ep, &cred},
+                 CredString(cred), nullptr);
+      continue;
+    }
     net::Endpoint local = l.ep;
     if (l.ep.IsWildcard()) {
       local.len = sizeof local.addr;
       getsockname(fd, reinterpret_cast<sockaddr*>(&local.addr), &local.len);
     }
-    auto outcome = spawner_->Spawn(plan, spawn::Connection{fd, &peer, &local});
-    if (!outcome.ok()) {
-      log_.Error(LogLine("spawn-failed")
-                     .Add("service", state->name)
+    StartChild(l, spawn::Connection{fd, spawn::Connection::Kind::kTcp, &peer, &local, nullptr},
+               net::ToString(peer), nullptr);
+  }
+}
+
+void Supervisor::OnUdpWait(const std::shared_ptr<Listener>& l) {
+  if (l->busy || AtCapacity()) return;
+  // The child gets the listening socket itself and reads every datagram
+  // from it until it exits; the environment names the peer of the first.
+  net::Endpoint peer;
+  net::Endpoint local;
+  if (!PeekDatagram(l->fd.get(), l->ep, peer, local)) return;
+  if (!StartChild(*l, spawn::Connection{l->fd.get(), spawn::Connection::Kind::kUdp, &peer, &local,
+                                        nullptr},
+                  net::ToString(peer), l)) {
+    // Nothing will read the datagram that woke us: drop it, or the loop
+    // would spin on it. (A child that failed its setup may have made the
+    // shared socket blocking; hinetd's reads never block.)
+    int fl = fcntl(l->fd.get(), F_GETFL);
+    if (fl >= 0) fcntl(l->fd.get(), F_SETFL, fl | O_NONBLOCK);
+    DropDatagram(l->fd.get());
+    log_.Warning(LogLine("drop")
+                     .Add("service", services_[l->service]->name)
                      .Add("peer", net::ToString(peer))
-                     .Add("error", outcome.error().message()));
+                     .Add("reason", "spawn-failed"));
+    return;
+  }
+  l->busy = true;
+  UpdatePolling();
+}
+
+bool Supervisor::ReflectionRisk(const Listener& l, const net::Endpoint& peer) {
+  if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
+  // Log once per peer and interval: a flood of such datagrams must not turn
+  // into a flood of log lines.
+  std::string key = net::ToString(peer);
+  auto now = Clock::now();
+  auto it = refusal_logged_.find(key);
+  if (it == refusal_logged_.end() || now - it->second >= kRefusalLogInterval) {
+    if (refusal_logged_.size() > 4096) {
+      std::erase_if(refusal_logged_,
+                    [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
+    }
+    refusal_logged_[key] = now;
+    log_.Warning(LogLine("reject")
+                     .Add("service", services_[l.service]->name)
+                     .Add("peer", key)
+                     .Add("reason", "reflection"));
+  }
+  return true;
+}
+
+void Supervisor::OnUdpNowait(const std::shared_ptr<Listener>& shared) {
+  Listener& l = *shared;
+  const spawn::SpawnPlan& plan = plans_->plans[l.service];
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    if (AtCapacity()) return;
+    net::Endpoint peer;
+    net::Endpoint local;
+    if (!PeekDatagram(l.fd.get(), l.ep, peer, local)) return;
+    if (plan.internal != config::Internal::kNone && ReflectionRisk(l, peer)) {
+      DropDatagram(l.fd.get());
       continue;
     }
-    pid_t pid = outcome->pid;
-    Child& child = children_[pid];
-    child.state = state;
-    child.peer = net::ToString(peer);
-    child.started = Clock::now();
-    if (outcome->failed()) {
-      child.setup_failed = true;
-      ++state->setup_failures;
-      log_.Error(LogLine("setup-failed")
-                     .Add("service", state->name)
-                     .Add("peer", child.peer)
-                     .Add("pid", pid)
-                     .Add("step", spawn::StepName(outcome->failed_step))
-                     .Add("errno", base::ErrnoName(outcome->failed_errno)));
+    // One child per peer: the socket holding the datagram is connected to
+    // the peer and handed over, after a fresh socket on the same address
+    // (SO_REUSEADDR) has taken its place. The connected socket is the more
+    // specific match, so the peer's next datagrams reach its child.
+    auto fresh = net::BindListener(l.ep, net::Transport::kUdp, options_.listen_backlog);
+    if (!fresh.ok()) {
+      log_.Error(LogLine("spawn-failed")
+                     .Add("service", services_[l.service]->name)
+                     .Add("peer", net::ToString(peer))
+                     .Add("error", fresh.error().message()));
+      DropDatagram(l.fd.get());
+      accept_pause_until_ = Clock::now() + kAcceptErrorPause;
+      return;
+    }
+    if (connect(l.fd.get(), peer.sa(), peer.len) != 0) {
+      log_.Error(LogLine("spawn-failed")
+                     .Add("service", services_[l.service]->name)
+                     .Add("peer", net::ToString(peer))
+                     .Add("error", ErrnoError("connect", errno).message()));
+      DropDatagram(l.fd.get());
       continue;
     }
-    ++state->active;
-    ++state->accepted;
-    if (outcome->stderr_pipe) {
-      child.stderr_fd = outcome->stderr_pipe.release();
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = Tag(kStderr, child.stderr_fd);
-      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, child.stderr_fd, &ev);
-      stderr_owner_[child.stderr_fd] = pid;
-    }
-    log_.Info(LogLine("accept")
-                  .Add("service", state->name)
-                  .Add("peer", child.peer)
-                  .Add("pid", pid)
-                  .Add("active", state->active));
+    Unwatch(l.fd.get());
+    listener_by_fd_.erase(l.fd.get());
+    UniqueFd conn(l.fd.release());
+    l.fd = std::move(*fresh);
+    listener_by_fd_[l.fd.get()] = shared;
+    l.polling = false;
+    UpdatePolling();
+    StartChild(l, spawn::Connection{conn.get(), spawn::Connection::Kind::kUdp, &peer, &local,
+                                    nullptr},
+               net::ToString(peer), nullptr);
   }
 }
 
@@ -429,9 +681,23 @@ void Supervisor::EndChild(pid_t pid, int status) {
   double seconds = SecondsSince(c.started);
   std::shared_ptr<ServiceState> state = c.state;
   bool setup_failed = c.setup_failed;
+  std::shared_ptr<Listener> wait_listener = std::move(c.wait_listener);
   children_.erase(it);
   if (setup_failed) return;  // its setup-failed line said it all
   --state->active;
+  if (wait_listener) {
+    // The socket is ours to watch again. The child shared its open file
+    // description and may have made it blocking; hinetd's reads never block.
+    wait_listener->busy = false;
+    int fl = fcntl(wait_listener->fd.get(), F_GETFL);
+    if (fl >= 0) fcntl(wait_listener->fd.get(), F_SETFL, fl | O_NONBLOCK);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      // A child that failed may have left the datagram that started it
+      // unread; dropping it keeps a failing service from respawning on the
+      // same datagram forever.
+      DropDatagram(wait_listener->fd.get());
+    }
+  }
   if (KilledBySeccomp(status)) {
     ++state->seccomp_kills;
     // The kernel's audit record may trail the SIGCHLD by a moment.
@@ -493,7 +759,10 @@ void Supervisor::BeginStop() {
   stopping_ = true;
   // Stop accepting at once: the listening sockets close, so new clients are
   // refused rather than left waiting in a backlog nobody will read.
-  for (auto& l : listeners_) listener_by_fd_.erase(l->fd.get());
+  for (auto& l : listeners_) {
+    Unwatch(l->fd.get());
+    listener_by_fd_.erase(l->fd.get());
+  }
   listeners_.clear();
   for (const auto& [pid, c] : children_) kill(-pid, SIGTERM);
   stop_deadline_ = Clock::now() + options_.stop_grace;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,12 +64,18 @@ class Supervisor {
   int Run();
 
  private:
+  // One listening socket. Shared: a udp wait child keeps its listener
+  // (the socket it was given) alive across a reload until it ends.
   struct Listener {
     net::Endpoint ep;
     net::Transport transport = net::Transport::kTcp;
     base::UniqueFd fd;
     size_t service = 0;
+    bool wait = false;    // udp wait: the socket itself goes to the child
+    bool busy = false;    // a wait child holds it now
     bool polling = false;
+    ino_t unix_ino = 0;   // the socket file this listener created, if unix
+    ~Listener();          // removes that file if it is still ours
   };
   struct Child {
     std::shared_ptr<ServiceState> state;
@@ -77,6 +84,7 @@ class Supervisor {
     bool setup_failed = false;
     int stderr_fd = -1;
     std::string stderr_partial;
+    std::shared_ptr<Listener> wait_listener;  // udp wait: resume it at exit
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
     pid_t pid;
@@ -85,14 +93,25 @@ class Supervisor {
     Clock::time_point deadline;
   };
 
-  [[nodiscard]] base::Result<std::vector<std::unique_ptr<Listener>>> BindNew(
-      const config::Config& config, std::vector<std::unique_ptr<Listener>>& reuse);
+  using ListenerList = std::vector<std::shared_ptr<Listener>>;
+  [[nodiscard]] base::Result<ListenerList> BindNew(const config::Config& config,
+                                                   ListenerList& reuse);
   [[nodiscard]] base::Status EnsureEmptyChroot(const config::Config& config);
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
-               std::vector<std::unique_ptr<Listener>> listeners);
+               ListenerList listeners);
 
   void OnSignal();
-  void OnListener(Listener& l);
+  void OnListener(const std::shared_ptr<Listener>& l);
+  void OnStream(Listener& l);
+  void OnUdpWait(const std::shared_ptr<Listener>& l);
+  void OnUdpNowait(const std::shared_ptr<Listener>& l);
+  // Starts a child and records it; false if none is running afterwards.
+  bool StartChild(Listener& l, const spawn::Connection& conn, const std::string& peer,
+                  const std::shared_ptr<Listener>& wait_listener);
+  [[nodiscard]] bool AtCapacity() const;
+  [[nodiscard]] bool ReflectionRisk(const Listener& l, const net::Endpoint& peer);
+  void Watch(int fd, uint64_t tag, bool readable);
+  void Unwatch(int fd);
   void OnStderr(int fd);
   void Reap();
   void EndChild(pid_t pid, int status);
@@ -110,8 +129,14 @@ class Supervisor {
   std::unique_ptr<config::Config> config_;
   std::unique_ptr<spawn::PlanSet> plans_;
   std::vector<std::shared_ptr<ServiceState>> services_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<int, Listener*> listener_by_fd_;
+  ListenerList listeners_;
+  std::unordered_map<int, std::shared_ptr<Listener>> listener_by_fd_;
+  // Ports of the small services (and of every internal service here): an
+  // internal udp service never answers a datagram from one of them.
+  std::set<uint16_t> small_service_ports_;
+  // When a refused peer was last logged (refusals are logged once per peer
+  // and interval, not per datagram).
+  std::unordered_map<std::string, Clock::time_point> refusal_logged_;
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<int, pid_t> stderr_owner_;
   std::vector<PendingEnd> pending_seccomp_;

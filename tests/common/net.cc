@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -134,5 +135,74 @@ std::string Exchange(const std::string& ip, uint16_t port, const std::string& re
 }
 
 bool HaveLoopback(const std::string& ip) { return FreeTcpPort(ip) != 0; }
+
+int UdpSocket(const std::string& ip, uint16_t port) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!MakeAddr(ip, port, ss, len)) return -1;
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint16_t LocalPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  return ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                  : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+uint16_t FreeUdpPort(const std::string& ip) {
+  int fd = UdpSocket(ip, 0);
+  if (fd < 0) return 0;
+  uint16_t port = LocalPort(fd);
+  close(fd);
+  return port;
+}
+
+bool SendTo(int fd, const std::string& ip, uint16_t port, const std::string& data) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!MakeAddr(ip, port, ss, len)) return false;
+  return sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) ==
+         static_cast<ssize_t>(data.size());
+}
+
+std::optional<std::string> RecvDatagram(int fd, milliseconds timeout, uint16_t* from_port) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+  char buf[65536];
+  sockaddr_storage src{};
+  socklen_t slen = sizeof src;
+  ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&src), &slen);
+  if (n < 0) return std::nullopt;
+  if (from_port != nullptr) {
+    *from_port = src.ss_family == AF_INET6
+                     ? ntohs(reinterpret_cast<sockaddr_in6*>(&src)->sin6_port)
+                     : ntohs(reinterpret_cast<sockaddr_in*>(&src)->sin_port);
+  }
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+int ConnectUnix(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) return -1;
+  memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 }  // namespace hinetd::testing

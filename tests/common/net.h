@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace hinetd::testing {
@@ -31,5 +32,20 @@ std::string Exchange(const std::string& ip, uint16_t port, const std::string& re
 
 // True if `ip` can be bound here (IPv6 may be disabled on a host).
 bool HaveLoopback(const std::string& ip);
+
+// A UDP free port (bound to port 0, closed).
+uint16_t FreeUdpPort(const std::string& ip = "127.0.0.1");
+
+// UDP client socket bound to ip:port (port 0 = any), or -1.
+int UdpSocket(const std::string& ip = "127.0.0.1", uint16_t port = 0);
+// Local port of a bound socket.
+uint16_t LocalPort(int fd);
+bool SendTo(int fd, const std::string& ip, uint16_t port, const std::string& data);
+// One datagram, or nullopt at the deadline. `from_port` gets its source port.
+std::optional<std::string> RecvDatagram(int fd, milliseconds timeout,
+                                        uint16_t* from_port = nullptr);
+
+// Connected UNIX stream socket, or -1.
+int ConnectUnix(const std::string& path);
 
 }  // namespace hinetd::testing

@@ -61,7 +61,7 @@ TEST_F(DaemonTest, BadConfigExits78WithPositionAndBindsNothing) {
                                  "internal = \"echo\"\nlisen = 3\n");
   CommandResult r = RunCommand({BinDir() + "/hinetd", "-f", "-c", path}, milliseconds(10000));
   EXPECT_EQ(r.exit_code, 78);
-  EXPECT_NE(r.err.find(path + ":16:1: service #2: unknown key 'lisen' (did you mean 'listen'?)"),
+  EXPECT_NE(r.err.find(path + ":16:1: service \"bad\": unknown key 'lisen' (did you mean 'listen'?)"),
             std::string::npos)
       << r.err;
   // Nothing was bound: the good service's port is still free.
@@ -94,6 +94,10 @@ TEST_F(DaemonTest, UsageErrorsExit64) {
   CommandResult r = RunCommand({BinDir() + "/hinetd", "--bogus"}, milliseconds(5000));
   EXPECT_EQ(r.exit_code, 64);
   EXPECT_NE(r.err.find("unknown argument '--bogus'"), std::string::npos) << r.err;
+  CommandResult no_tty =
+      RunCommand({BinDir() + "/hinetd", "--log", "stderr", "-c", "/nonexistent"}, milliseconds(5000));
+  EXPECT_EQ(no_tty.exit_code, 64);
+  EXPECT_NE(no_tty.err.find("--log stderr needs -f"), std::string::npos) << no_tty.err;
   CommandResult v = RunCommand({BinDir() + "/hinetd", "--version"}, milliseconds(5000));
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_EQ(v.out.rfind("hinetd ", 0), 0u);

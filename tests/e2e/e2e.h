@@ -17,7 +17,7 @@ namespace hinetd::testing {
 inline constexpr const char* kProbePolicy = R"(description = "what hinetd-probe does to report"
 include = ["runtime"]
 allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "getresuid",
-         "getresgid", "umask", "clock_nanosleep",
+         "getresgid", "umask", "clock_nanosleep", "recvfrom", "sendto", "poll",
   # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
   "prctl"]
 )";

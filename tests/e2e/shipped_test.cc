@@ -45,6 +45,12 @@ TEST(ShippedConfig, EveryServiceAnswersAsTheReadmeSays) {
   std::string hello = Exchange("127.0.0.1", 10101, "you\n");
   EXPECT_EQ(hello.rfind("hello, you, from 127.0.0.1:", 0), 0u) << hello;
   EXPECT_NE(hello.find(" to 10101\n"), std::string::npos) << hello;
+  int udp = UdpSocket();
+  ASSERT_TRUE(SendTo(udp, "127.0.0.1", 10007, "over udp"));
+  EXPECT_EQ(RecvDatagram(udp, milliseconds(5000)).value_or("<none>"), "over udp");
+  ASSERT_TRUE(SendTo(udp, "127.0.0.1", 10013, ""));
+  EXPECT_EQ(RecvDatagram(udp, milliseconds(5000)).value_or("").size(), 26u);
+  close(udp);
   EXPECT_TRUE(daemon.WaitForCount({"event=end", "status=exit:0"}, 7, milliseconds(10000)))
       << daemon.LogText();
   EXPECT_EQ(daemon.CountLines({"event=setup-failed"}), 0u);
@@ -113,6 +119,9 @@ TEST_F(DaemonModeTest, BindFailureAtStartExits71) {
   std::string path = WriteConfig(InternalService("e", "echo", "\"127.0.0.1:" + std::to_string(port) + "\""));
   CommandResult detached = RunCommand({BinDir() + "/hinetd", "-c", path}, milliseconds(10000));
   EXPECT_EQ(detached.exit_code, 71);
+  // The detached daemon has no terminal; its parent prints why it failed.
+  EXPECT_NE(detached.err.find("Address already in use (EADDRINUSE)"), std::string::npos)
+      << detached.err;
   CommandResult fg = RunCommand({BinDir() + "/hinetd", "-f", "-c", path}, milliseconds(10000));
   EXPECT_EQ(fg.exit_code, 71);
   EXPECT_NE(fg.err.find("event=start-failed"), std::string::npos) << fg.err;

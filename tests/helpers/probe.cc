@@ -33,6 +33,12 @@
 //   hinetd-probe exit N           exit with status N at once, print nothing
 //   hinetd-probe sleep S          report, sleep S seconds, exit 0
 //   hinetd-probe stderr TEXT      report, write TEXT and "\n" to fd 2
+//   hinetd-probe udp N            no report: answer up to N datagrams on fd 0
+//                                 (connected or not), each with one datagram
+//                                 "pid=P proto=PROTO remote=IP:PORT got=DATA"
+//                                 (remote from TCPREMOTEIP/TCPREMOTEPORT) sent
+//                                 to its source; exit 0 after N, or after 3 s
+//                                 without a datagram
 // Bad usage: a line on fd 2, exit 64.
 
 #include <errno.h>
@@ -42,6 +48,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -618,6 +625,54 @@ int WriteStderr(const char* text) {
   return kExitOk;
 }
 
+// Appends the NUL-terminated `text` to buf at *len (bounded by cap).
+void Append(char* buf, size_t cap, size_t* len, const char* text) {
+  while (*text != '\0' && *len + 1 < cap) buf[(*len)++] = *text++;
+}
+
+const char* EnvOr(const char* name, const char* fallback) {
+  const char* v = getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+// Decimal text of a non-negative number.
+void FormatPid(char* out, size_t cap, long value) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && n < sizeof digits);
+  size_t i = 0;
+  while (n > 0 && i + 1 < cap) out[i++] = digits[--n];
+  out[i] = '\0';
+}
+
+int ServeUdp(long count) {
+  char pid_text[24];
+  FormatPid(pid_text, sizeof pid_text, static_cast<long>(getpid()));
+  for (long served = 0; served < count; ++served) {
+    pollfd p{0, POLLIN, 0};
+    if (poll(&p, 1, 3000) != 1) return kExitOk;  // idle: done
+    char data[1024];
+    sockaddr_storage src{};
+    socklen_t src_len = sizeof src;
+    ssize_t n = recvfrom(0, data, sizeof data - 1, 0, reinterpret_cast<sockaddr*>(&src), &src_len);
+    if (n < 0) return kExitIoError;
+    data[n] = '\0';
+    char reply[1400];
+    size_t len = 0;
+    const char* parts[] = {"pid=", pid_text, " proto=", EnvOr("PROTO", "-"), " remote=",
+                           EnvOr("TCPREMOTEIP", "-"), ":", EnvOr("TCPREMOTEPORT", "-"), " got=",
+                           data};
+    for (const char* part : parts) Append(reply, sizeof reply, &len, part);
+    if (sendto(0, reply, len, 0, reinterpret_cast<sockaddr*>(&src), src_len) < 0) {
+      return kExitIoError;
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -648,6 +703,9 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "stderr") == 0) {
     WriteReport(argc, argv);
     return WriteStderr(arg);
+  }
+  if (strcmp(mode, "udp") == 0 && ParseNumber(arg, 1L << 30, &number)) {
+    return ServeUdp(number);
   }
   return Usage();
 }

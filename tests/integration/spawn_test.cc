@@ -142,7 +142,7 @@ class SpawnTest : public ::testing::Test {
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     net::Endpoint peer = Ep("192.0.2.1", 4242);
     net::Endpoint local = Ep("127.0.0.1", 7007);
-    auto outcome = spawner_->Spawn(plan, spawn::Connection{sv[0], &peer, &local});
+    auto outcome = spawner_->Spawn(plan, spawn::Connection{sv[0], spawn::Connection::Kind::kTcp, &peer, &local, nullptr});
     close(sv[0]);
     EXPECT_TRUE(outcome.ok()) << (outcome.ok() ? "" : outcome.error().ToString());
     if (!outcome.ok()) {

@@ -120,6 +120,52 @@ rlimits = { cpu = "10s", as = "256M", nofile = 64 }
   EXPECT_FALSE(c->warnings.empty());  // no chroot, runs as root group
 }
 
+TEST_F(ConfigTest, UdpAndUnixServices) {
+  auto c = Load(R"([defaults]
+socket_mode = "0600"
+
+[[service]]
+name = "tftp"
+protocol = "udp"
+wait = true
+listen = "127.0.0.1:6969"
+exec = ["/bin/true"]
+user = "nobody"
+
+[[service]]
+name = "echo-udp"
+protocol = "udp"
+listen = ["127.0.0.1:7007", "[::1]:7007"]
+internal = "echo"
+
+[[service]]
+name = "echo-tcp"
+listen = ["127.0.0.1:7007"]
+internal = "echo"
+
+[[service]]
+name = "local"
+listen = ["unix:/tmp/hinetd-config-test.sock"]
+internal = "echo"
+socket_user = "nobody"
+socket_group = 65534
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  ASSERT_EQ(c->services.size(), 4u);
+  EXPECT_EQ(c->services[0].transport, net::Transport::kUdp);
+  EXPECT_TRUE(c->services[0].wait);
+  EXPECT_EQ(c->services[1].transport, net::Transport::kUdp);
+  EXPECT_FALSE(c->services[1].wait);
+  // The udp and tcp echo share 127.0.0.1:7007: different protocols do not collide.
+  EXPECT_EQ(c->services[2].transport, net::Transport::kTcp);
+  const Service& local = c->services[3];
+  ASSERT_TRUE(local.listen[0].endpoints[0].IsUnix());
+  EXPECT_EQ(local.listen[0].endpoints[0].UnixPath(), "/tmp/hinetd-config-test.sock");
+  EXPECT_EQ(local.unix_file.mode, 0600u);  // from [defaults]
+  EXPECT_EQ(local.unix_file.uid, 65534u);
+  EXPECT_EQ(local.unix_file.gid, 65534u);
+}
+
 TEST_F(ConfigTest, DefaultNofileIsTheClassic1024) {
   auto c = Load(kEcho);
   ASSERT_TRUE(c.ok());
@@ -193,11 +239,12 @@ const BadCase kBadCases[] = {
     {"DefaultsListen", "[defaults]\nlisten = \"x\"\n" + std::string(kEcho),
      "2:1: [defaults]: 'listen' cannot have a default: it belongs in each [[service]]"},
     {"ServiceUnknownKeyDidYouMean", Svc("internal = \"echo\"\nlistn = 1\n"),
-     "5:1: service #1: unknown key 'listn' (did you mean 'listen'?)"},
+     "5:1: service \"s\": unknown key 'listn' (did you mean 'listen'?)"},
     {"ServiceUnknownKeyNoClose", Svc("internal = \"echo\"\nzzzzzzzzzzzz = 1\n"),
-     "5:1: service #1: unknown key 'zzzzzzzzzzzz' (valid keys: name listen exec internal "
-     "protocol wait user group groups chroot workdir env sandbox stderr timeout rlimits umask "
-     "pdeathsig unconfined max_instances per_source rate backoff allow deny)"},
+     "5:1: service \"s\": unknown key 'zzzzzzzzzzzz' (valid keys: name listen exec internal "
+     "protocol wait socket_mode socket_user socket_group user group groups chroot workdir env "
+     "sandbox stderr timeout rlimits umask pdeathsig unconfined max_instances per_source rate "
+     "backoff allow deny)"},
     {"MissingName", "[[service]]\nlisten = \"127.0.0.1:1\"\ninternal = \"echo\"\n",
      "1:1: service #1: name: required (e.g. name = \"echo\")"},
     {"BadName", "[[service]]\nname = \"a b\"\n",
@@ -238,12 +285,34 @@ const BadCase kBadCases[] = {
      std::string(kEcho) + "[[service]]\nname = \"t\"\nlisten = \"*:7007\"\n",
      "7:10: service \"t\": listen: '*:7007' overlaps '127.0.0.1:7007' of service \"echo\" (each "
      "address and port can be bound once)"},
-    {"ListenUnixLater", "[[service]]\nname = \"s\"\nlisten = \"unix:/run/x.sock\"\n",
-     "3:10: service \"s\": listen: not supported yet (UNIX sockets arrive with local services); "
-     "remove it for now"},
-    {"ProtocolUdpLater", Svc("protocol = \"udp\"\n"),
-     "4:12: service \"s\": protocol: not supported yet (UDP services arrive with datagram "
-     "support); remove it for now"},
+    {"UnixWithUdp", "[[service]]\nname = \"s\"\nprotocol = \"udp\"\nlisten = \"unix:/run/x.sock\"\n",
+     "4:10: service \"s\": listen: 'unix:/run/x.sock': unix: addresses are stream sockets; "
+     "they need protocol = \"tcp\""},
+    {"UnixRelative", "[[service]]\nname = \"s\"\nlisten = \"unix:x.sock\"\n",
+     "3:10: service \"s\": listen: 'unix:x.sock': the socket path must be absolute, as "
+     "unix:/run/NAME.sock"},
+    {"UnixMissingDirectory", "[[service]]\nname = \"s\"\nlisten = \"unix:/no/such/dir/x.sock\"\n",
+     "3:10: service \"s\": listen: the directory /no/such/dir does not exist"},
+    {"UnixNotASocket", "[[service]]\nname = \"s\"\nlisten = \"unix:/etc/passwd\"\n",
+     "3:10: service \"s\": listen: /etc/passwd exists and is not a socket; hinetd never removes "
+     "it (move it, or choose another path)"},
+    {"SocketModeWithoutUnix", Svc("internal = \"echo\"\nsocket_mode = \"0600\"\n"),
+     "5:15: service \"s\": socket_mode: applies to unix: listen addresses, and this service has "
+     "none"},
+    {"SocketModeBad",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "socket_mode = \"rw\"\n",
+     "5:15: service \"s\": socket_mode: not a file mode (expected an octal string such as "
+     "\"0660\", or 0o660)"},
+    {"SocketUserUnknown",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "socket_user = \"no-such-user\"\n",
+     "5:15: service \"s\": socket_user: no user 'no-such-user' on this system (check /etc/passwd, "
+     "or give a uid)"},
+    {"InternalUdpWait",
+     Svc("protocol = \"udp\"\nwait = true\ninternal = \"echo\"\n"),
+     "5:8: service \"s\": wait: internal services over udp answer each peer from a child of its "
+     "own; remove wait = true"},
     {"ProtocolInvalid", Svc("protocol = \"sctp\"\n"),
      "4:12: service \"s\": protocol: 'sctp' is not a protocol (expected \"tcp\" or \"udp\")"},
     {"WaitTcp", Svc("wait = true\n"),
@@ -333,8 +402,15 @@ const BadCase kBadCases[] = {
      "directory of a chroot path must not be (chmod go-w /tmp)"},
     {"ChrootNotDirectory", Svc("internal = \"echo\"\nchroot = \"/etc/passwd\"\n"),
      "5:10: service \"s\": chroot: '/etc/passwd' is not a directory"},
-    {"WorkdirRelative", Svc("internal = \"echo\"\nworkdir = \"tmp\"\n"),
-     "5:11: service \"s\": workdir: 'tmp' must be an absolute path (inside the chroot, if any)"},
+    {"WorkdirRelative", Svc("exec = [\"/bin/true\"]\nuser = \"nobody\"\nworkdir = \"tmp\"\n"),
+     "6:11: service \"s\": workdir: 'tmp' must be an absolute path (inside the chroot, if any)"},
+    {"WorkdirOnInternal", Svc("internal = \"echo\"\nworkdir = \"/tmp\"\n"),
+     "5:11: service \"s\": workdir: does not apply to internal services (they run in an empty "
+     "jail)"},
+    {"GroupRoot", Svc("internal = \"echo\"\ngroup = \"root\"\n"),
+     "5:9: service \"s\": group: group 0 (root) needs unconfined = true, like uid 0"},
+    {"UnknownKeyBeforeAValidName", "[[service]]\nname = 3\nlistn = 1\n",
+     "3:1: service #1: unknown key 'listn' (did you mean 'listen'?)"},
     {"WorkdirMissing",
      Svc("exec = [\"/bin/true\"]\nuser = \"nobody\"\nworkdir = \"/no-such-dir\"\n"),
      "6:11: service \"s\": workdir: /no-such-dir: No such file or directory (ENOENT)"},

@@ -97,34 +97,34 @@ TEST_F(PolicyTest, IncludesAreMergedAndTheIncluderWins) {
 TEST_F(PolicyTest, Errors) {
   dir_.Write("unknown_syscall.toml", "allow = [\"read\",\n  \"reed\"]\n");
   EXPECT_EQ(Err("unknown_syscall"),
-            "unknown_syscall.toml:2:3: unknown system call 'reed' (names are those of the kernel, "
+            "unknown_syscall.toml:2:3: policy \"unknown_syscall\": allow: unknown system call 'reed' (names are those of the kernel, "
             "e.g. \"openat\", \"newfstatat\"; see syscalls(2))");
   dir_.Write("unknown_group.toml", "allow = [\"@nope\"]\n");
-  EXPECT_EQ(Err("unknown_group").substr(0, 60),
-            "unknown_group.toml:1:10: unknown syscall group '@nope' (grou");
+  EXPECT_EQ(Err("unknown_group").substr(0, 77),
+            "unknown_group.toml:1:10: policy \"unknown_group\": allow: unknown syscall group");
   dir_.Write("a.toml", "include = [\"b\"]\n");
   dir_.Write("b.toml", "include = [\"a\"]\n");
-  EXPECT_EQ(Err("a"), "b.toml:1:12: policy include cycle: a -> b -> a");
+  EXPECT_EQ(Err("a"), "b.toml:1:12: policy \"b\": include: policy include cycle: a -> b -> a");
   dir_.Write("missing_include.toml", "include = \"nothere\"\n");
-  EXPECT_EQ(Err("missing_include").substr(0, 53),
-            "missing_include.toml:1:11: no policy 'nothere' (no fi");
+  EXPECT_EQ(Err("missing_include").substr(0, 87),
+            "missing_include.toml:1:11: policy \"missing_include\": include: no policy 'nothere' (no f");
   dir_.Write("twice.toml", "allow = [\"read\", \"read\"]\n");
-  EXPECT_EQ(Err("twice"), "twice.toml:1:18: allow: 'read' is listed twice");
+  EXPECT_EQ(Err("twice"), "twice.toml:1:18: policy \"twice\": allow: 'read' is listed twice");
   dir_.Write("both.toml", "allow = [\"read\"]\nerrno = { read = \"EPERM\" }\n");
-  EXPECT_EQ(Err("both"), "both.toml:2:11: errno: read: 'read' is also in allow; list it in one "
+  EXPECT_EQ(Err("both"), "both.toml:2:11: policy \"both\": errno: read: 'read' is also in allow; list it in one "
                          "place only");
   dir_.Write("bad_errno.toml", "errno = { read = \"EWHAT\" }\n");
-  EXPECT_EQ(Err("bad_errno"), "bad_errno.toml:1:18: errno: read: 'EWHAT' is not an errno name "
+  EXPECT_EQ(Err("bad_errno"), "bad_errno.toml:1:18: policy \"bad_errno\": errno: read: 'EWHAT' is not an errno name "
                               "(e.g. \"EPERM\", \"EACCES\")");
   dir_.Write("allow_default.toml", "default_action = \"allow\"\n");
   EXPECT_EQ(Err("allow_default"),
-            "allow_default.toml:1:18: default_action: \"allow\" is not a sandbox; a policy "
+            "allow_default.toml:1:18: policy \"allow_default\": default_action: \"allow\" is not a sandbox; a policy "
             "denies by default (use \"kill\", \"errno:NAME\", or \"log\" to only record)");
   dir_.Write("bad_action.toml", "default_action = \"deny\"\n");
-  EXPECT_EQ(Err("bad_action"), "bad_action.toml:1:18: default_action: 'deny' is not an action "
+  EXPECT_EQ(Err("bad_action"), "bad_action.toml:1:18: policy \"bad_action\": default_action: 'deny' is not an action "
                                "(expected \"kill\", \"log\" or \"errno:NAME\")");
   dir_.Write("typo.toml", "alow = [\"read\"]\n");
-  EXPECT_EQ(Err("typo"), "typo.toml:1:1: unknown key 'alow' (did you mean 'allow'?)");
+  EXPECT_EQ(Err("typo"), "typo.toml:1:1: policy \"typo\": unknown key 'alow' (did you mean 'allow'?)");
   dir_.Write("syntax.toml", "allow = [\n");
   EXPECT_EQ(Err("syntax").substr(0, 35), "syntax.toml:1:11: TOML syntax error");
   EXPECT_EQ(Err("nosuch").substr(0, 39), "hinetd.toml:1:1: no policy 'nosuch' (no");

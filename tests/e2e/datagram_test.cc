@@ -1,0 +1,434 @@
+// UDP wait and nowait, the internal services over UDP with their loop
+// protection, and UNIX stream sockets — through the real daemon.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "e2e/e2e.h"
+
+namespace hinetd::testing {
+namespace {
+
+std::string Field(const std::string& reply, const std::string& key) {
+  std::string needle = key + "=";
+  size_t pos = reply.rfind(needle, 0) == 0 ? 0 : reply.find(" " + needle);
+  if (pos == std::string::npos) return "<missing>";
+  pos = reply.find('=', pos) + 1;
+  size_t end = key == "got" ? std::string::npos : reply.find(' ', pos);
+  return reply.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+class UdpTest : public E2eTest {
+ protected:
+  std::string UdpProbe(const std::string& name, uint16_t port, bool wait, int count,
+                       const std::string& extra = "") {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+           "\"\nprotocol = \"udp\"\nwait = " + (wait ? "true" : "false") +
+           "\nexec = [\"/probe\", \"udp\", \"" + std::to_string(count) +
+           "\"]\nuser = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"probe\"\n" +
+           extra + "\n";
+  }
+  // Sends `data` from `fd` and returns the one reply (or "<none>").
+  std::string Ask(int fd, uint16_t port, const std::string& data,
+                  milliseconds timeout = milliseconds(5000)) {
+    if (!SendTo(fd, "127.0.0.1", port, data)) return "<send failed>";
+    return RecvDatagram(fd, timeout).value_or("<none>");
+  }
+};
+
+TEST_F(UdpTest, WaitServiceGetsTheSocketItselfAndServesPeersInTurn) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("tftp-like", port, true, 3))))
+      << daemon_.LogText();
+  int a = UdpSocket(), b = UdpSocket(), c = UdpSocket();
+  ASSERT_GE(a, 0);
+  std::string ra = Ask(a, port, "from a");
+  std::string rb = Ask(b, port, "from b");
+  std::string rc = Ask(c, port, "from c");
+  // One child answered all three (its third datagram ends it): hinetd did
+  // not watch the socket, or it would have started others.
+  EXPECT_EQ(Field(ra, "got"), "from a") << ra;
+  EXPECT_EQ(Field(rb, "got"), "from b") << rb;
+  EXPECT_EQ(Field(rc, "got"), "from c") << rc;
+  EXPECT_EQ(Field(ra, "pid"), Field(rb, "pid"));
+  EXPECT_EQ(Field(ra, "pid"), Field(rc, "pid"));
+  EXPECT_EQ(Field(ra, "proto"), "UDP");
+  // The environment names the peer of the datagram that woke hinetd.
+  EXPECT_EQ(Field(ra, "remote"), "127.0.0.1:" + std::to_string(LocalPort(a)));
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=tftp-like", "status=exit:0"}, 1,
+                                   milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=tftp-like"}), 1u) << daemon_.LogText();
+  // Watched again once the child is gone: the next datagram starts a new one.
+  std::string rd = Ask(a, port, "again");
+  EXPECT_EQ(Field(rd, "got"), "again");
+  EXPECT_NE(Field(rd, "pid"), Field(ra, "pid"));
+  for (int fd : {a, b, c}) close(fd);
+}
+
+TEST_F(UdpTest, NowaitGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("per-peer", port, false, 2))))
+      << daemon_.LogText();
+  int a = UdpSocket();
+  int b = UdpSocket();
+  // Interleaved: a, b, a, b — two children, each serving only its peer.
+  std::string a1 = Ask(a, port, "a1");
+  std::string b1 = Ask(b, port, "b1");
+  std::string a2 = Ask(a, port, "a2");
+  std::string b2 = Ask(b, port, "b2");
+  EXPECT_EQ(Field(a1, "got"), "a1") << a1;
+  EXPECT_EQ(Field(a2, "got"), "a2") << a2;
+  EXPECT_EQ(Field(b1, "got"), "b1") << b1;
+  EXPECT_EQ(Field(b2, "got"), "b2") << b2;
+  EXPECT_EQ(Field(a1, "pid"), Field(a2, "pid"));
+  EXPECT_EQ(Field(b1, "pid"), Field(b2, "pid"));
+  EXPECT_NE(Field(a1, "pid"), Field(b1, "pid"));
+  EXPECT_EQ(Field(a1, "remote"), "127.0.0.1:" + std::to_string(LocalPort(a)));
+  EXPECT_EQ(Field(b1, "remote"), "127.0.0.1:" + std::to_string(LocalPort(b)));
+  // Nothing else arrived at either peer.
+  EXPECT_FALSE(RecvDatagram(a, milliseconds(200)).has_value());
+  EXPECT_FALSE(RecvDatagram(b, milliseconds(200)).has_value());
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=per-peer", "status=exit:0"}, 2,
+                                   milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=per-peer"}), 2u);
+  close(a);
+  close(b);
+}
+
+TEST_F(UdpTest, FailingWaitServiceDoesNotSpin) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"broken\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+      "\"\nprotocol = \"udp\"\nwait = true\nexec = [\"/probe\", \"exit\", \"1\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"probe\"\n")))
+      << daemon_.LogText();
+  int a = UdpSocket();
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "one datagram"));
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=broken", "status=exit:1"}, 1,
+                                   milliseconds(5000)));
+  // Over the next second, no respawn on the same datagram.
+  EXPECT_FALSE(daemon_.WaitForCount({"event=accept", "service=broken"}, 2, milliseconds(1000)))
+      << daemon_.LogText();
+  // A setup failure drops its datagram too.
+  std::string moved = jail_.path() + ".moved";
+  ASSERT_EQ(rename(jail_.path().c_str(), moved.c_str()), 0);
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "another"));
+  bool failed = daemon_.WaitForCount({"event=setup-failed", "service=broken"}, 1,
+                                     milliseconds(5000));
+  bool spun = daemon_.WaitForCount({"event=setup-failed", "service=broken"}, 2, milliseconds(1000));
+  ASSERT_EQ(rename(moved.c_str(), jail_.path().c_str()), 0);
+  EXPECT_TRUE(failed) << daemon_.LogText();
+  EXPECT_FALSE(spun) << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=drop", "reason=spawn-failed"}), 1u) << daemon_.LogText();
+  close(a);
+}
+
+class InternalUdpTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (auto* p : {&echo_, &discard_, &chargen_, &daytime_, &time_}) *p = FreeUdpPort();
+    std::string v6 = HaveLoopback("::1") ? ", \"[::1]:" + std::to_string(echo_) + "\"" : "";
+    auto svc = [](const std::string& kind, uint16_t port, const std::string& more = "") {
+      return "[[service]]\nname = \"" + kind + "\"\nprotocol = \"udp\"\nlisten = [\"127.0.0.1:" +
+             std::to_string(port) + "\"" + more + "]\ninternal = \"" + kind + "\"\n\n";
+    };
+    ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(svc("echo", echo_, v6) + svc("discard", discard_) +
+                                                 svc("chargen", chargen_) +
+                                                 svc("daytime", daytime_) + svc("time", time_))))
+        << daemon_.LogText();
+  }
+  uint16_t echo_ = 0, discard_ = 0, chargen_ = 0, daytime_ = 0, time_ = 0;
+};
+
+TEST_F(InternalUdpTest, EchoAnswersEachDatagram) {
+  int fd = UdpSocket();
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", echo_, "ping 1"));
+  EXPECT_EQ(RecvDatagram(fd, milliseconds(5000)).value_or("<none>"), "ping 1");
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", echo_, "ping 2"));
+  EXPECT_EQ(RecvDatagram(fd, milliseconds(5000)).value_or("<none>"), "ping 2");
+  close(fd);
+  if (HaveLoopback("::1")) {
+    int fd6 = UdpSocket("::1");
+    ASSERT_TRUE(SendTo(fd6, "::1", echo_, "over v6"));
+    EXPECT_EQ(RecvDatagram(fd6, milliseconds(5000)).value_or("<none>"), "over v6");
+    close(fd6);
+  }
+}
+
+TEST_F(InternalUdpTest, DiscardAnswersNothing) {
+  int fd = UdpSocket();
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", discard_, "into the void"));
+  ASSERT_TRUE(daemon_.WaitForLine({"event=accept", "service=discard"}, milliseconds(5000)));
+  EXPECT_FALSE(RecvDatagram(fd, milliseconds(500)).has_value());
+  close(fd);
+}
+
+TEST_F(InternalUdpTest, ChargenIsOneDatagramOfAtMost512PatternBytes) {
+  int fd = UdpSocket();
+  std::string pattern;
+  for (int line = 0; line < 8; ++line) {
+    for (int i = 0; i < 72; ++i) pattern.push_back(static_cast<char>(' ' + (line + i) % 95));
+    pattern += "\r\n";
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(SendTo(fd, "127.0.0.1", chargen_, "x"));
+    auto got = RecvDatagram(fd, milliseconds(5000));
+    ASSERT_TRUE(got.has_value());
+    EXPECT_LE(got->size(), 512u);
+    EXPECT_EQ(*got, pattern.substr(0, got->size()));
+  }
+  close(fd);
+}
+
+TEST_F(InternalUdpTest, DaytimeAndTimeFormats) {
+  int fd = UdpSocket();
+  time_t before = time(nullptr);
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", daytime_, ""));
+  std::string day = RecvDatagram(fd, milliseconds(5000)).value_or("");
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", time_, ""));
+  std::string t = RecvDatagram(fd, milliseconds(5000)).value_or("");
+  time_t after = time(nullptr);
+  ASSERT_EQ(day.size(), 26u) << day;
+  bool matched = false;
+  for (time_t s = before; s <= after; ++s) {
+    tm utc{};
+    gmtime_r(&s, &utc);
+    char want[64];
+    strftime(want, sizeof want, "%a %b %e %H:%M:%S %Y\r\n", &utc);
+    matched = matched || day == want;
+  }
+  EXPECT_TRUE(matched) << day;
+  ASSERT_EQ(t.size(), 4u);
+  uint32_t be;
+  memcpy(&be, t.data(), 4);
+  EXPECT_GE(ntohl(be), static_cast<uint32_t>(before + 2208988800LL));
+  EXPECT_LE(ntohl(be), static_cast<uint32_t>(after + 2208988800LL));
+  close(fd);
+}
+
+TEST_F(InternalUdpTest, NoAnswerToASmallServicePortAndOneLogLinePerPeer) {
+  // A datagram "from" the echo port of another host's echo service is how
+  // two echo services get each other into an endless loop.
+  int from7 = UdpSocket("127.0.0.1", 7);
+  ASSERT_GE(from7, 0) << "binding port 7 needs root";
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(SendTo(from7, "127.0.0.1", echo_, "loop?"));
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reject", "service=echo", "peer=127.0.0.1:7",
+                                   "reason=reflection"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_FALSE(RecvDatagram(from7, milliseconds(500)).has_value());
+  EXPECT_EQ(daemon_.CountLines({"event=reject", "peer=127.0.0.1:7"}), 1u) << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=echo"}), 0u);
+  // An ordinary peer still gets its answer.
+  int fd = UdpSocket();
+  ASSERT_TRUE(SendTo(fd, "127.0.0.1", echo_, "fine"));
+  EXPECT_EQ(RecvDatagram(fd, milliseconds(5000)).value_or("<none>"), "fine");
+  close(fd);
+  close(from7);
+}
+
+TEST_F(InternalUdpTest, DatagramsOfOtherPeersQueuedAtTheHandoverGetNoAnswer) {
+  // Freeze hinetd so that two datagrams queue on the socket: one from an
+  // ordinary peer, one from the chargen port (a reflection attempt). The
+  // socket holding both goes to the ordinary peer's child, which must answer
+  // its peer only.
+  int ordinary = UdpSocket();
+  int from19 = UdpSocket("127.0.0.1", 19);
+  ASSERT_GE(from19, 0) << "binding port 19 needs root";
+  daemon_.Signal(SIGSTOP);
+  ASSERT_TRUE(SendTo(ordinary, "127.0.0.1", echo_, "first"));
+  ASSERT_TRUE(SendTo(from19, "127.0.0.1", echo_, "reflect me"));
+  daemon_.Signal(SIGCONT);
+  EXPECT_EQ(RecvDatagram(ordinary, milliseconds(5000)).value_or("<none>"), "first");
+  EXPECT_FALSE(RecvDatagram(from19, milliseconds(500)).has_value());
+  close(ordinary);
+  close(from19);
+}
+
+TEST_F(UdpTest, AnotherUserCannotBindTheServiceAddress) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("svc", port, false, 1))))
+      << daemon_.LogText();
+  // As nobody, try to share the port the way SO_REUSEADDR would allow.
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    int bound = 0;
+    for (int opt : {SO_REUSEADDR, SO_REUSEPORT}) {
+      int fd = socket(AF_INET, SOCK_DGRAM, 0);
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, opt, &one, sizeof one);
+      sockaddr_in sin{};
+      sin.sin_family = AF_INET;
+      sin.sin_port = htons(port);
+      sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0) ++bound;
+      close(fd);
+    }
+    _exit(bound);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "another user bound the service's address";
+}
+
+class UnixTest : public E2eTest {};
+
+TEST_F(UnixTest, ChildSeesThePeerCredentials) {
+  // The client below runs as nobody: let it reach the socket's directory.
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+  std::string path = dir_.path() + "/probe.sock";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"local\"\nlisten = \"unix:" + path +
+      "\"\nexec = [\"/probe\"]\nuser = \"nobody\"\nchroot = \"" + jail_.path() +
+      "\"\nsandbox = \"probe\"\nsocket_mode = \"0660\"\nsocket_group = \"nogroup\"\n")))
+      << daemon_.LogText();
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  // Connect from a process running as nobody, and read what the child saw.
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t client = fork();
+  if (client == 0) {
+    close(p[0]);
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    int fd = ConnectUnix(path);
+    if (fd < 0) _exit(3);
+    std::string out = ReadAll(fd);
+    // A pipe: write(2), not the socket helpers' send(2).
+    for (size_t off = 0; off < out.size();) {
+      ssize_t n = write(p[1], out.data() + off, out.size() - off);
+      if (n <= 0) _exit(4);
+      off += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  std::string report = ReadAll(p[0], milliseconds(10000));
+  close(p[0]);
+  int status = 0;
+  waitpid(client, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_NE(report.find("env=PROTO=UNIX\n"), std::string::npos) << report;
+  EXPECT_NE(report.find("env=UNIXREMOTEUID=65534\n"), std::string::npos) << report;
+  EXPECT_NE(report.find("env=UNIXREMOTEGID=65534\n"), std::string::npos) << report;
+  EXPECT_NE(report.find("env=UNIXREMOTEPID=" + std::to_string(client) + "\n"), std::string::npos)
+      << report;
+  // ucspi-unix's names for the same values, and the socket's path.
+  EXPECT_NE(report.find("env=UNIXREMOTEEUID=65534\nenv=UNIXREMOTEEGID=65534\nenv=UNIXLOCALPATH=" +
+                        path + "\n"),
+            std::string::npos)
+      << report;
+  EXPECT_EQ(report.find("TCPREMOTEIP"), std::string::npos);
+  EXPECT_TRUE(daemon_.WaitForLine({"event=accept", "service=local",
+                                   "peer=uid:65534,gid:65534,pid:" + std::to_string(client)},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  // A clean stop removes the socket file it created.
+  daemon_.Stop();
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(UnixTest, ReloadKeepsSocketFilesAndCannotGiveANewOneToAnotherUser) {
+  std::string a = dir_.path() + "/a.sock";
+  std::string b = dir_.path() + "/b.sock";
+  auto svc = [](const std::string& name, const std::string& path, const std::string& extra) {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"unix:" + path +
+           "\"\ninternal = \"echo\"\n" + extra + "\n";
+  };
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(svc("a", a, "socket_mode = \"0600\"\n"))));
+  struct stat before {};
+  ASSERT_EQ(stat(a.c_str(), &before), 0);
+  // A new mode for a kept socket: the file is left alone, and the log says so.
+  WriteConfig(svc("a", a, "socket_mode = \"0666\"\n"));
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=2"}, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"event=warning", "service=a", "apply when the socket is created"},
+                                  milliseconds(1000)));
+  struct stat after {};
+  ASSERT_EQ(stat(a.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_mode & 0777, 0600u);
+  // A new socket owned by another user needs CAP_CHOWN, which hinetd gave up
+  // at start: the reload fails, says why, and leaves no file behind.
+  WriteConfig(svc("a", a, "socket_mode = \"0600\"\n") + svc("b", b, "socket_user = \"nobody\"\n"));
+  daemon_.Signal(SIGHUP);
+  EXPECT_TRUE(daemon_.WaitForLine({"event=reload-failed", "restart hinetd to create this socket"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_NE(access(b.c_str(), F_OK), 0);
+  // A new socket with the default owner is fine on reload, with its group.
+  WriteConfig(svc("a", a, "socket_mode = \"0600\"\n") +
+              svc("b", b, "socket_group = \"nogroup\"\nsocket_mode = \"0660\"\n"));
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=3"}, milliseconds(5000)))
+      << daemon_.LogText();
+  struct stat st_b {};
+  ASSERT_EQ(stat(b.c_str(), &st_b), 0);
+  EXPECT_EQ(st_b.st_uid, 0u);
+  EXPECT_EQ(st_b.st_gid, 65534u);
+  EXPECT_EQ(st_b.st_mode & 0777, 0660u);
+  int fd = ConnectUnix(b);
+  ASSERT_GE(fd, 0);
+  WriteAll(fd, "b\n");
+  shutdown(fd, SHUT_WR);
+  EXPECT_EQ(ReadAll(fd), "b\n");
+  close(fd);
+}
+
+TEST_F(UnixTest, StaleSocketIsReplacedButARegularFileIsRefused) {
+  std::string path = dir_.path() + "/stale.sock";
+  {
+    // What a killed hinetd leaves behind: a socket file nobody listens on.
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+    close(fd);
+  }
+  std::string svc = "[[service]]\nname = \"local\"\nlisten = \"unix:" + path +
+                    "\"\ninternal = \"echo\"\n";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(svc))) << daemon_.LogText();
+  int fd = ConnectUnix(path);
+  ASSERT_GE(fd, 0);
+  WriteAll(fd, "through a replaced socket\n");
+  shutdown(fd, SHUT_WR);
+  EXPECT_EQ(ReadAll(fd), "through a replaced socket\n");
+  close(fd);
+  daemon_.Stop();
+
+  std::string file = dir_.path() + "/precious.txt";
+  dir_.Write("precious.txt", "do not delete\n");
+  std::string cfg = WriteConfig("[[service]]\nname = \"local\"\nlisten = \"unix:" + file +
+                                "\"\ninternal = \"echo\"\n");
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "-f", "-c", cfg}, milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 78);
+  EXPECT_NE(r.err.find("hinetd.toml:6:10: service \"local\": listen: " + file +
+                       " exists and is not a socket; hinetd never removes it"),
+            std::string::npos)
+      << r.err;
+  int keep = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_EQ(ReadAll(keep), "do not delete\n");
+  close(keep);
+}
+
+}  // namespace
+}  // namespace hinetd::testing
