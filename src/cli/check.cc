@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "config/config.h"
+#include "config/units.h"
 #include "spawn/plan.h"
 
 namespace hinetd::cli {
@@ -130,6 +131,23 @@ void PrintService(const config::Config& config, const config::Service& s,
     if (r.hard != r.soft) limits += ":" + LimitText(r, r.hard);
   }
   printf("  limits    %s; umask %04o\n", limits.c_str(), s.umask);
+  std::string admit;
+  auto add = [&](const std::string& part) { admit += (admit.empty() ? "" : "; ") + part; };
+  auto cidrs = [](const std::vector<net::Cidr>& list) {
+    std::string out;
+    for (const auto& c : list) out += (out.empty() ? "" : ", ") + c.ToString();
+    return out.empty() ? std::string("nobody") : out;
+  };
+  if (s.acl.allow()) add("allow " + cidrs(*s.acl.allow()));
+  if (!s.acl.deny().empty()) add("deny " + cidrs(s.acl.deny()));
+  if (s.max_instances > 0) add("max_instances " + std::to_string(s.max_instances));
+  if (s.per_source > 0) add("per_source " + std::to_string(s.per_source));
+  if (s.rate) {
+    add("rate " + std::to_string(s.rate->count) + (s.rate->period.count() == 1000 ? "/s" : "/m"));
+  }
+  if (s.timeout) add("timeout " + config::FormatDuration(*s.timeout));
+  add("backoff " + config::FormatDuration(s.backoff));
+  printf("  admit     %s\n", admit.c_str());
   printf("  stderr    %s\n", config::StderrModeName(s.stderr_mode));
   bool unix_only = std::all_of(s.listen.begin(), s.listen.end(),
                                [](const auto& l) { return l.endpoints[0].IsUnix(); });

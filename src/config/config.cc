@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 
 #include "base/fs.h"
@@ -45,7 +46,7 @@ const char* StderrModeName(StderrMode m) {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"daemon", "defaults", "service"};
-const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir"};
+const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir", "log_peers"};
 // Every per-service key; [defaults] takes all but the first four.
 const std::vector<std::string> kServiceKeys = {
     "name",       "listen",        "exec",        "internal",    "protocol", "wait",
@@ -97,6 +98,7 @@ class Loader {
   Status LoadRlimits(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope, bool has_unix);
+  Status LoadAdmission(Service& s, const std::vector<const TableReader*>& scope);
 
   std::string path_;
   Config config_;
@@ -123,6 +125,19 @@ Result<Config> Loader::Run(std::string_view text) {
       per_service.emplace_back(k, "cannot have a default: it belongs in each [[service]]");
     }
     if (auto s = defaults->CheckKeys(DefaultsKeys(), per_service); !s.ok()) return s.error();
+    // Checked here too, so that a bad block is reported even when no service
+    // it would apply to exists yet.
+    for (const char* key : {"allow", "deny"}) {
+      Found f = Lookup({defaults.get()}, key);
+      if (!f) continue;
+      auto items = AsStringArray(f);
+      if (!items.ok()) return items.error();
+      for (const auto& item : *items) {
+        if (auto c = net::ParseCidr(item.value); !c.ok()) {
+          return Error(item.loc, "[defaults]: " + std::string(key) + ": " + c.error().message());
+        }
+      }
+    }
   }
 
   const toml::node* services = doc->get("service");
@@ -156,6 +171,11 @@ Status Loader::LoadDaemon(const toml::table& doc) {
     if (auto f = Lookup(scope, "user")) {
       return NotSupportedYet(f, "the listener runs under its own account once privilege "
                                 "separation lands");
+    }
+    if (auto f = Lookup(scope, "log_peers")) {
+      auto v = AsBool(f);
+      if (!v.ok()) return v.error();
+      config_.daemon.log_peers = *v;
     }
     if (auto f = Lookup(scope, "max_children")) {
       auto v = AsInt(f, 1, 1'000'000);
@@ -237,12 +257,6 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     }
     s.wait = *v;
   }
-  for (const char* key : {"timeout", "max_instances", "per_source", "rate", "backoff", "allow",
-                          "deny"}) {
-    if (auto f = Lookup(scope, key)) {
-      return NotSupportedYet(f, "admission control and timeouts arrive in their own change");
-    }
-  }
 
   // listen
   Found listen = Lookup({&svc}, "listen");
@@ -313,6 +327,7 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   }
 
   if (auto st = LoadSocketFile(s, scope, has_unix); !st.ok()) return st;
+  if (auto st = LoadAdmission(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "unconfined")) {
     auto v = AsBool(f);
     if (!v.ok()) return v.error();
@@ -362,6 +377,119 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     s.pdeathsig = *sig;
   }
   config_.services.push_back(std::move(s));
+  return Status();
+}
+
+// "30s", "500ms", ... or an integer (seconds).
+Result<Millis> AsDuration(const Found& f) {
+  if (f.node->is_integer()) {
+    auto v = AsInt(f, 1, 86'400);
+    if (!v.ok()) return v.error();
+    return Millis(*v * 1000);
+  }
+  auto text = AsString(f);
+  if (!text.ok()) return f.Err("expected a duration such as \"30s\", got " + TypeName(*f.node));
+  auto d = ParseDuration(*text);
+  if (!d.ok()) return f.Err(d.error().message());
+  return *d;
+}
+
+// "100/s", "600/m", or an integer (per second).
+Result<Service::Rate> ParseRate(const Found& f) {
+  const std::string forms =
+      " (expected new children per second or minute: \"100/s\", \"600/m\", or an integer per "
+      "second)";
+  if (f.node->is_integer()) {
+    auto v = AsInt(f, 1, 1'000'000);
+    if (!v.ok()) return v.error();
+    return Service::Rate{static_cast<uint32_t>(*v), Millis(1000)};
+  }
+  auto text = AsString(f);
+  if (!text.ok()) return f.Err("expected a rate such as \"100/s\", got " + TypeName(*f.node));
+  auto slash = text->find('/');
+  std::string count = text->substr(0, slash);
+  std::string unit = slash == std::string::npos ? "" : text->substr(slash + 1);
+  uint32_t n = 0;
+  auto [ptr, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+  if (count.empty() || ec != std::errc() || ptr != count.data() + count.size() || n == 0 ||
+      n > 1'000'000 || (unit != "s" && unit != "m")) {
+    return f.Err("'" + *text + "' is not a rate" + forms);
+  }
+  return Service::Rate{n, Millis(unit == "s" ? 1000 : 60'000)};
+}
+
+Status Loader::LoadAdmission(Service& s, const std::vector<const TableReader*>& scope) {
+  bool ip = std::any_of(s.listen.begin(), s.listen.end(),
+                        [](const ListenAddr& l) { return !l.endpoints[0].IsUnix(); });
+  // A udp wait child reads every datagram from the socket itself: limits
+  // per connection cannot be enforced for it, so they are refused rather
+  // than half-applied.
+  bool udp_wait = s.transport == net::Transport::kUdp && s.wait;
+  auto not_for_wait = [&](const Found& f) {
+    return f.Err("does not apply to a udp wait service: its one child reads every datagram "
+                 "itself (use wait = false for one child per peer)");
+  };
+  std::optional<std::vector<net::Cidr>> allow;
+  std::vector<net::Cidr> deny;
+  for (const char* key : {"allow", "deny"}) {
+    Found f = Lookup(scope, key);
+    if (!f) continue;
+    if (udp_wait) {
+      if (f.reader != scope[0]) continue;  // from [defaults]: not for a udp wait service
+      return not_for_wait(f);
+    }
+    if (!ip) {
+      if (f.reader != scope[0]) continue;  // from [defaults]: not for unix-only services
+      return f.Err("applies to IP addresses, and this service listens on unix: only (its "
+                   "socket file's owner and mode decide who may connect)");
+    }
+    auto items = AsStringArray(f);
+    if (!items.ok()) return items.error();
+    std::vector<net::Cidr> list;
+    for (const auto& item : *items) {
+      auto cidr = net::ParseCidr(item.value);
+      if (!cidr.ok()) {
+        return Error(item.loc, f.reader->context() + ": " + key + ": " + cidr.error().message());
+      }
+      list.push_back(*cidr);
+    }
+    if (std::string(key) == "allow") {
+      allow = std::move(list);
+    } else {
+      deny = std::move(list);
+    }
+  }
+  s.acl = net::AccessList(std::move(allow), std::move(deny));
+  for (const char* key : {"max_instances", "per_source"}) {
+    Found f = Lookup(scope, key);
+    if (!f) continue;
+    if (udp_wait) {
+      if (f.reader != scope[0]) continue;
+      return not_for_wait(f);
+    }
+    auto v = AsInt(f, 1, 1'000'000);
+    if (!v.ok()) return v.error();
+    (std::string(key) == "max_instances" ? s.max_instances : s.per_source) = static_cast<int>(*v);
+  }
+  if (Found f = Lookup(scope, "rate")) {
+    auto r = ParseRate(f);
+    if (!r.ok()) return r.error();
+    s.rate = *r;
+  }
+  for (const char* key : {"backoff", "timeout"}) {
+    Found f = Lookup(scope, key);
+    if (!f) continue;
+    auto d = AsDuration(f);
+    if (!d.ok()) return d.error();
+    if (d->count() < 100 || d->count() > 86'400'000) {
+      return f.Err("must be between 100ms and 24h");
+    }
+    if (std::string(key) == "backoff") {
+      s.backoff = *d;
+    } else {
+      s.timeout = *d;
+    }
+  }
   return Status();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "net/acl.h"
 #include "net/address.h"
 #include "net/socket.h"
 #include "sandbox/policy.h"
@@ -76,10 +77,23 @@ struct Service {
   mode_t umask = 022;
   int pdeathsig = 0;  // 0 = none
   bool unconfined = false;
+
+  // Admission control.
+  net::AccessList acl;       // allow / deny
+  int max_instances = 0;     // concurrent children; 0 = no limit but max_children
+  int per_source = 0;        // concurrent children per client address; 0 = none
+  struct Rate {
+    uint32_t count;
+    Millis period;
+  };
+  std::optional<Rate> rate;  // new children per period
+  Millis backoff{10000};     // pause after the rate is exceeded or children keep failing
+  std::optional<Millis> timeout;  // children are stopped after this long
 };
 
 struct Daemon {
   int max_children = 1024;
+  bool log_peers = true;  // false: no client addresses in the log
   std::string sandbox_dir;  // absolute
 };
 

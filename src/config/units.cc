@@ -54,6 +54,14 @@ Result<Millis> ParseDuration(std::string_view text) {
   return Millis(static_cast<int64_t>(n * ms_per));
 }
 
+std::string FormatDuration(Millis d) {
+  int64_t ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 Result<uint64_t> ParseSize(std::string_view text) {
   const std::string valid =
       " (expected a whole number of bytes with an optional unit K, M or G: \"64K\", "

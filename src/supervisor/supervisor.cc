@@ -48,10 +48,6 @@ constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
 constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
 
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 sigset_t HandledSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -260,7 +256,22 @@ void Supervisor::Install(std::unique_ptr<config::Config> config,
     auto it = std::find_if(services_.begin(), services_.end(),
                            [&](const auto& s) { return s->name == svc.name; });
     states.push_back(it != services_.end() ? *it : std::make_shared<ServiceState>());
-    states.back()->name = svc.name;
+    ServiceState& st = *states.back();
+    st.name = svc.name;
+    // A changed rate starts a fresh bucket; an unchanged one keeps its
+    // tokens (and a running pause) across the reload.
+    bool same = st.rate_config.has_value() == svc.rate.has_value() &&
+                (!svc.rate || (st.rate_config->count == svc.rate->count &&
+                               st.rate_config->period == svc.rate->period));
+    if (!same) {
+      st.rate_config = svc.rate;
+      st.rate.reset();
+      if (svc.rate) st.rate.emplace(svc.rate->count, svc.rate->period, Clock::now());
+      // A pause of the old rate does not outlive it.
+      if (st.pause == Pause::kRate) st.paused_until = Clock::now();
+    }
+    // A running pause follows the new backoff (ResumeExpired ends it).
+    if (st.pause != Pause::kNone) st.paused_until = std::min(st.paused_until, st.paused_at + svc.backoff);
   }
   services_ = std::move(states);
   small_service_ports_ = {7, 9, 13, 19, 37};
@@ -338,6 +349,10 @@ Status Supervisor::Start(std::unique_ptr<config::Config> config,
 int Supervisor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
   for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  for (const auto& st : services_) {
+    if (st->pause != Pause::kNone) next = std::min(next, st->paused_until);
+  }
   if (stopping_) next = std::min(next, stop_deadline_);
   if (accept_pause_until_ > Clock::now()) next = std::min(next, accept_pause_until_);
   if (next == Clock::time_point::max()) return -1;
@@ -373,6 +388,8 @@ int Supervisor::Run() {
       }
     }
     FlushPendingSeccomp(false);
+    EnforceTimeouts();
+    ResumeExpired();
     if (stopping_ && !killed_ && Clock::now() >= stop_deadline_) {
       // Grace is over: KILL what is left, each child's whole process group.
       for (const auto& [pid, c] : children_) kill(-pid, SIGKILL);
@@ -412,13 +429,87 @@ bool Supervisor::AtCapacity() const {
   return static_cast<int>(children_.size()) >= config_->daemon.max_children;
 }
 
+void Supervisor::AddPeer(LogLine& line, const std::string& peer) const {
+  if (config_->daemon.log_peers) line.Add("peer", peer);
+}
+
+bool Supervisor::LogOncePer(const std::string& key) {
+  // A flood of refusals must not turn into a flood of log lines: once per
+  // key (peer, reason) and interval. The table is pruned as it grows.
+  auto now = Clock::now();
+  auto it = refusal_logged_.find(key);
+  if (it != refusal_logged_.end() && now - it->second < kRefusalLogInterval) return false;
+  if (refusal_logged_.size() > 4096) {
+    std::erase_if(refusal_logged_,
+                  [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
+  }
+  refusal_logged_[key] = now;
+  return true;
+}
+
+void Supervisor::PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length) {
+  auto now = Clock::now();
+  state.pause = why;
+  state.paused_at = now;
+  state.paused_until = now + length;
+  (why == Pause::kRate ? state.paused_rate : state.paused_failing)++;
+  log_.Warning(LogLine("pause")
+                   .Add("service", state.name)
+                   .Add("reason", why == Pause::kRate ? "rate" : "failing")
+                   .Add("for", FormatSeconds(std::chrono::duration<double>(length).count())));
+  UpdatePolling();
+}
+
+void Supervisor::ResumeExpired() {
+  auto now = Clock::now();
+  for (const auto& st : services_) {
+    if (st->pause == Pause::kNone || now < st->paused_until) continue;
+    log_.Info(LogLine("resume")
+                  .Add("service", st->name)
+                  .Add("reason", st->pause == Pause::kRate ? "rate" : "failing")
+                  .Add("paused", FormatSeconds(
+                                     std::chrono::duration<double>(now - st->paused_at).count())));
+    st->pause = Pause::kNone;
+  }
+}
+
+void Supervisor::EnforceTimeouts() {
+  auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    pid_t pid = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    Child& c = it->second;
+    // The whole process group: the service's own children go too.
+    if (!c.timed_out) {
+      c.timed_out = true;
+      kill(-pid, SIGTERM);
+      deadlines_.emplace(now + options_.kill_grace, pid);
+    } else {
+      kill(-pid, SIGKILL);
+    }
+  }
+}
+
 void Supervisor::UpdatePolling() {
   bool want = !stopping_ && !AtCapacity() && Clock::now() >= accept_pause_until_;
+  if (!stopping_ && AtCapacity() && Clock::now() - children_full_logged_ >= kRefusalLogInterval) {
+    children_full_logged_ = Clock::now();
+    log_.Warning(LogLine("pause")
+                     .Add("reason", "max_children")
+                     .Add("children", std::to_string(children_.size()) + "/" +
+                                          std::to_string(config_->daemon.max_children)));
+  }
   for (auto& l : listeners_) {
-    // At capacity the sockets stay open and connections wait in the kernel
-    // backlog (back-pressure), instead of being accepted and dropped. A udp
-    // wait socket is not watched while its child holds it.
-    bool poll = want && !l->busy;
+    // At capacity (all services, or this one), or paused, the sockets stay
+    // open and connections wait in the kernel's backlog (back-pressure)
+    // instead of being accepted and dropped. A udp wait socket is not
+    // watched while its child holds it.
+    const ServiceState& st = *services_[l->service];
+    int max = config_->services[l->service].max_instances;
+    bool full = max > 0 && st.active >= max;
+    bool poll = want && !l->busy && !full && st.pause == Pause::kNone;
     if (l->polling == poll) continue;
     Watch(l->fd.get(), Tag(kListener, l->fd.get()), poll);
     l->polling = poll;
@@ -435,16 +526,76 @@ void Supervisor::OnListener(const std::shared_ptr<Listener>& l) {
   }
 }
 
+bool Supervisor::MayStart(size_t service, bool waiting) {
+  if (AtCapacity()) return false;
+  ServiceState& st = *services_[service];
+  const config::Service& svc = config_->services[service];
+  if (st.pause != Pause::kNone) return false;
+  // `waiting`: the socket was reported readable, so a client is there now.
+  // Later rounds of an accept burst do not know, and must neither count a
+  // held connection nor pause the service for one that may not exist.
+  if (svc.max_instances > 0 && st.active >= svc.max_instances) {
+    if (!waiting) return false;
+    ++st.held_capacity;
+    if (Clock::now() - st.capacity_logged >= kRefusalLogInterval) {
+      st.capacity_logged = Clock::now();
+      log_.Warning(LogLine("pause")
+                       .Add("service", st.name)
+                       .Add("reason", "max_instances")
+                       .Add("active", std::to_string(st.active) + "/" +
+                                          std::to_string(svc.max_instances)));
+    }
+    return false;
+  }
+  if (st.rate && !st.rate->Available(Clock::now())) {
+    if (waiting) PauseService(st, Pause::kRate, svc.backoff);
+    return false;
+  }
+  return true;
+}
+
+bool Supervisor::Admit(size_t service, const net::Endpoint* peer, const std::string& source,
+                       const std::string& peer_text) {
+  ServiceState& st = *services_[service];
+  const config::Service& svc = config_->services[service];
+  const char* reason = nullptr;
+  if (peer != nullptr && !svc.acl.Admits(*peer)) {
+    reason = "acl";
+    ++st.refused_acl;
+  } else if (svc.per_source > 0) {
+    auto it = st.per_source.find(source);
+    if (it != st.per_source.end() && it->second >= svc.per_source) {
+      reason = "per_source";
+      ++st.refused_per_source;
+    }
+  }
+  if (reason == nullptr) return true;
+  if (LogOncePer(st.name + " " + reason + " " + source)) {
+    LogLine line("reject");
+    line.Add("service", st.name);
+    AddPeer(line, peer_text);
+    line.Add("reason", reason);
+    log_.Warning(line);
+  }
+  return false;
+}
+
 bool Supervisor::StartChild(Listener& l, const spawn::Connection& conn, const std::string& peer,
+                            const std::string& source,
                             const std::shared_ptr<Listener>& wait_listener) {
   const spawn::SpawnPlan& plan = plans_->plans[l.service];
+  const config::Service& svc = config_->services[l.service];
   const std::shared_ptr<ServiceState>& state = services_[l.service];
+  if (state->rate) {
+    bool granted = state->rate->TryAcquire(Clock::now());
+    (void)granted;  // MayStart checked a token is there
+  }
   auto outcome = spawner_->Spawn(plan, conn);
   if (!outcome.ok()) {
-    log_.Error(LogLine("spawn-failed")
-                   .Add("service", state->name)
-                   .Add("peer", peer)
-                   .Add("error", outcome.error().message()));
+    LogLine line("spawn-failed");
+    line.Add("service", state->name);
+    AddPeer(line, peer);
+    log_.Error(line.Add("error", outcome.error().message()));
     return false;
   }
   pid_t pid = outcome->pid;
@@ -452,13 +603,19 @@ bool Supervisor::StartChild(Listener& l, const spawn::Connection& conn, const st
   child.state = state;
   child.peer = peer;
   child.started = Clock::now();
+  // The per_source slot is taken for as long as the child exists, however
+  // it ends (setup failure included): it is given back when it is reaped.
+  if (svc.per_source > 0) {
+    child.source = source;
+    ++state->per_source[source];
+  }
   if (outcome->failed()) {
     child.setup_failed = true;
     ++state->setup_failures;
-    log_.Error(LogLine("setup-failed")
-                   .Add("service", state->name)
-                   .Add("peer", peer)
-                   .Add("pid", pid)
+    LogLine line("setup-failed");
+    line.Add("service", state->name);
+    AddPeer(line, peer);
+    log_.Error(line.Add("pid", pid)
                    .Add("step", spawn::StepName(outcome->failed_step))
                    .Add("errno", base::ErrnoName(outcome->failed_errno)));
     return false;
@@ -466,6 +623,7 @@ bool Supervisor::StartChild(Listener& l, const spawn::Connection& conn, const st
   ++state->active;
   ++state->accepted;
   child.wait_listener = wait_listener;
+  if (svc.timeout) deadlines_.emplace(child.started + *svc.timeout, pid);
   if (outcome->stderr_pipe) {
     child.stderr_fd = outcome->stderr_pipe.release();
     epoll_event ev{};
@@ -474,17 +632,34 @@ bool Supervisor::StartChild(Listener& l, const spawn::Connection& conn, const st
     epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, child.stderr_fd, &ev);
     stderr_owner_[child.stderr_fd] = pid;
   }
-  log_.Info(LogLine("accept")
-                .Add("service", state->name)
-                .Add("peer", peer)
-                .Add("pid", pid)
-                .Add("active", state->active));
+  LogLine line("accept");
+  line.Add("service", state->name);
+  AddPeer(line, peer);
+  line.Add("pid", pid);
+  if (svc.max_instances > 0) {
+    line.Add("active", std::to_string(state->active) + "/" + std::to_string(svc.max_instances));
+  } else {
+    line.Add("active", state->active);
+  }
+  log_.Info(line);
   return true;
+}
+
+// The per_source key of an IP peer: its address, as bytes (IPv4-mapped
+// IPv6 as IPv4), without the port.
+std::string SourceKey(const net::Endpoint& peer) {
+  if (peer.family() == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in*>(&peer.addr)->sin_addr;
+    return std::string(reinterpret_cast<const char*>(&a), 4);
+  }
+  const auto& a6 = reinterpret_cast<const sockaddr_in6*>(&peer.addr)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) return std::string(reinterpret_cast<const char*>(&a6) + 12, 4);
+  return std::string(reinterpret_cast<const char*>(&a6), 16);
 }
 
 void Supervisor::OnStream(Listener& l) {
   for (int i = 0; i < kAcceptBurst; ++i) {
-    if (AtCapacity()) return;
+    if (!MayStart(l.service, i == 0)) return;
     net::Endpoint peer;
     peer.len = sizeof peer.addr;
     int fd = accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len, SOCK_CLOEXEC);
@@ -503,22 +678,29 @@ void Supervisor::OnStream(Listener& l) {
       ucred cred{};
       socklen_t len = sizeof cred;
       getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+      std::string peer_text = CredString(cred);
+      // Per source means per user on a unix: socket.
+      std::string source = "uid:" + std::to_string(cred.uid);
+      if (!Admit(l.service, nullptr, source, peer_text)) continue;  // closed at once
       StartChild(l, spawn::Connection{fd, spawn::Connection::Kind::kUnix, nullptr, &l.ep, &cred},
-                 CredString(cred), nullptr);
+                 peer_text, source, nullptr);
       continue;
     }
+    std::string peer_text = net::ToString(peer);
+    std::string source = SourceKey(peer);
+    if (!Admit(l.service, &peer, source, peer_text)) continue;  // closed at once
     net::Endpoint local = l.ep;
     if (l.ep.IsWildcard()) {
       local.len = sizeof local.addr;
       getsockname(fd, reinterpret_cast<sockaddr*>(&local.addr), &local.len);
     }
     StartChild(l, spawn::Connection{fd, spawn::Connection::Kind::kTcp, &peer, &local, nullptr},
-               net::ToString(peer), nullptr);
+               peer_text, source, nullptr);
   }
 }
 
 void Supervisor::OnUdpWait(const std::shared_ptr<Listener>& l) {
-  if (l->busy || AtCapacity()) return;
+  if (l->busy || !MayStart(l->service, true)) return;
   // The child gets the listening socket itself and reads every datagram
   // from it until it exits; the environment names the peer of the first.
   net::Endpoint peer;
@@ -526,17 +708,17 @@ void Supervisor::OnUdpWait(const std::shared_ptr<Listener>& l) {
   if (!PeekDatagram(l->fd.get(), l->ep, peer, local)) return;
   if (!StartChild(*l, spawn::Connection{l->fd.get(), spawn::Connection::Kind::kUdp, &peer, &local,
                                         nullptr},
-                  net::ToString(peer), l)) {
+                  net::ToString(peer), "", l)) {
     // Nothing will read the datagram that woke us: drop it, or the loop
     // would spin on it. (A child that failed its setup may have made the
     // shared socket blocking; hinetd's reads never block.)
     int fl = fcntl(l->fd.get(), F_GETFL);
     if (fl >= 0) fcntl(l->fd.get(), F_SETFL, fl | O_NONBLOCK);
     DropDatagram(l->fd.get());
-    log_.Warning(LogLine("drop")
-                     .Add("service", services_[l->service]->name)
-                     .Add("peer", net::ToString(peer))
-                     .Add("reason", "spawn-failed"));
+    LogLine line("drop");
+    line.Add("service", services_[l->service]->name);
+    AddPeer(line, net::ToString(peer));
+    log_.Warning(line.Add("reason", "spawn-failed"));
     return;
   }
   l->busy = true;
@@ -545,21 +727,13 @@ void Supervisor::OnUdpWait(const std::shared_ptr<Listener>& l) {
 
 bool Supervisor::ReflectionRisk(const Listener& l, const net::Endpoint& peer) {
   if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
-  // Log once per peer and interval: a flood of such datagrams must not turn
-  // into a flood of log lines.
+  ++services_[l.service]->refused_reflection;
   std::string key = net::ToString(peer);
-  auto now = Clock::now();
-  auto it = refusal_logged_.find(key);
-  if (it == refusal_logged_.end() || now - it->second >= kRefusalLogInterval) {
-    if (refusal_logged_.size() > 4096) {
-      std::erase_if(refusal_logged_,
-                    [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
-    }
-    refusal_logged_[key] = now;
-    log_.Warning(LogLine("reject")
-                     .Add("service", services_[l.service]->name)
-                     .Add("peer", key)
-                     .Add("reason", "reflection"));
+  if (LogOncePer("reflection " + key)) {
+    LogLine line("reject");
+    line.Add("service", services_[l.service]->name);
+    AddPeer(line, key);
+    log_.Warning(line.Add("reason", "reflection"));
   }
   return true;
 }
@@ -568,7 +742,7 @@ void Supervisor::OnUdpNowait(const std::shared_ptr<Listener>& shared) {
   Listener& l = *shared;
   const spawn::SpawnPlan& plan = plans_->plans[l.service];
   for (int i = 0; i < kAcceptBurst; ++i) {
-    if (AtCapacity()) return;
+    if (!MayStart(l.service, i == 0)) return;
     net::Endpoint peer;
     net::Endpoint local;
     if (!PeekDatagram(l.fd.get(), l.ep, peer, local)) return;
@@ -576,25 +750,31 @@ void Supervisor::OnUdpNowait(const std::shared_ptr<Listener>& shared) {
       DropDatagram(l.fd.get());
       continue;
     }
+    std::string peer_text = net::ToString(peer);
+    std::string source = SourceKey(peer);
+    if (!Admit(l.service, &peer, source, peer_text)) {
+      DropDatagram(l.fd.get());
+      continue;
+    }
     // One child per peer: the socket holding the datagram is connected to
     // the peer and handed over, after a fresh socket on the same address
-    // (SO_REUSEADDR) has taken its place. The connected socket is the more
+    // (SO_REUSEPORT) has taken its place. The connected socket is the more
     // specific match, so the peer's next datagrams reach its child.
     auto fresh = net::BindListener(l.ep, net::Transport::kUdp, options_.listen_backlog);
     if (!fresh.ok()) {
-      log_.Error(LogLine("spawn-failed")
-                     .Add("service", services_[l.service]->name)
-                     .Add("peer", net::ToString(peer))
-                     .Add("error", fresh.error().message()));
+      LogLine line("spawn-failed");
+      line.Add("service", services_[l.service]->name);
+      AddPeer(line, peer_text);
+      log_.Error(line.Add("error", fresh.error().message()));
       DropDatagram(l.fd.get());
       accept_pause_until_ = Clock::now() + kAcceptErrorPause;
       return;
     }
     if (connect(l.fd.get(), peer.sa(), peer.len) != 0) {
-      log_.Error(LogLine("spawn-failed")
-                     .Add("service", services_[l.service]->name)
-                     .Add("peer", net::ToString(peer))
-                     .Add("error", ErrnoError("connect", errno).message()));
+      LogLine line("spawn-failed");
+      line.Add("service", services_[l.service]->name);
+      AddPeer(line, peer_text);
+      log_.Error(line.Add("error", ErrnoError("connect", errno).message()));
       DropDatagram(l.fd.get());
       continue;
     }
@@ -607,7 +787,7 @@ void Supervisor::OnUdpNowait(const std::shared_ptr<Listener>& shared) {
     UpdatePolling();
     StartChild(l, spawn::Connection{conn.get(), spawn::Connection::Kind::kUdp, &peer, &local,
                                     nullptr},
-               net::ToString(peer), nullptr);
+               peer_text, source, nullptr);
   }
 }
 
@@ -678,25 +858,57 @@ void Supervisor::EndChild(pid_t pid, int status) {
   if (it == children_.end()) return;
   Child& c = it->second;
   CloseStderr(c, pid);
-  double seconds = SecondsSince(c.started);
+  auto lifetime = Clock::now() - c.started;
+  double seconds = std::chrono::duration<double>(lifetime).count();
   std::shared_ptr<ServiceState> state = c.state;
   bool setup_failed = c.setup_failed;
+  bool timed_out = c.timed_out;
   std::shared_ptr<Listener> wait_listener = std::move(c.wait_listener);
+  if (!c.source.empty()) {
+    auto slot = state->per_source.find(c.source);
+    if (slot != state->per_source.end() && --slot->second <= 0) state->per_source.erase(slot);
+  }
   children_.erase(it);
-  if (setup_failed) return;  // its setup-failed line said it all
-  --state->active;
+  bool failed = setup_failed || !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!setup_failed) {
+    --state->active;
+    LogEnd(pid, status, state, seconds, timed_out, wait_listener, failed);
+  }
+  // Loop protection: a service whose children keep failing at once is
+  // paused instead of respawning at full speed (after the end is logged).
+  if (state->failures.Record(failed && !timed_out, lifetime) && !stopping_) {
+    auto svc = std::find_if(config_->services.begin(), config_->services.end(),
+                            [&](const config::Service& s) { return s.name == state->name; });
+    PauseService(*state, Pause::kFailing,
+                 svc != config_->services.end() ? svc->backoff : std::chrono::milliseconds(10000));
+  }
+}
+
+void Supervisor::LogEnd(pid_t pid, int status, const std::shared_ptr<ServiceState>& state,
+                        double seconds, bool timed_out,
+                        const std::shared_ptr<Listener>& wait_listener, bool failed) {
   if (wait_listener) {
     // The socket is ours to watch again. The child shared its open file
     // description and may have made it blocking; hinetd's reads never block.
     wait_listener->busy = false;
     int fl = fcntl(wait_listener->fd.get(), F_GETFL);
     if (fl >= 0) fcntl(wait_listener->fd.get(), F_SETFL, fl | O_NONBLOCK);
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    if (failed) {
       // A child that failed may have left the datagram that started it
       // unread; dropping it keeps a failing service from respawning on the
       // same datagram forever.
       DropDatagram(wait_listener->fd.get());
     }
+  }
+  if (timed_out) {
+    ++state->timeouts;
+    log_.Warning(LogLine("end")
+                     .Add("service", state->name)
+                     .Add("pid", pid)
+                     .Add("status", "timeout")
+                     .Add("signal", WIFSIGNALED(status) ? SignalName(WTERMSIG(status)) : "none")
+                     .Add("duration", FormatSeconds(seconds)));
+    return;
   }
   if (KilledBySeccomp(status)) {
     ++state->seccomp_kills;
@@ -774,13 +986,27 @@ void Supervisor::DumpStatus() {
                 .Add("generation", generation_)
                 .Add("children", children_.size())
                 .Add("max_children", config_->daemon.max_children));
-  for (const auto& s : services_) {
+  for (size_t i = 0; i < services_.size(); ++i) {
+    const ServiceState& s = *services_[i];
+    const config::Service& svc = config_->services[i];
+    const char* state = s.pause == Pause::kRate      ? "paused:rate"
+                        : s.pause == Pause::kFailing ? "paused:failing"
+                        : svc.max_instances > 0 && s.active >= svc.max_instances ? "full"
+                                                                                 : "serving";
     log_.Info(LogLine("status")
-                  .Add("service", s->name)
-                  .Add("active", s->active)
-                  .Add("accepted", s->accepted)
-                  .Add("setup_failures", s->setup_failures)
-                  .Add("seccomp_kills", s->seccomp_kills));
+                  .Add("service", s.name)
+                  .Add("state", state)
+                  .Add("active", s.active)
+                  .Add("accepted", s.accepted)
+                  .Add("refused_acl", s.refused_acl)
+                  .Add("refused_per_source", s.refused_per_source)
+                  .Add("refused_reflection", s.refused_reflection)
+                  .Add("paused_rate", s.paused_rate)
+                  .Add("paused_failing", s.paused_failing)
+                  .Add("held_capacity", s.held_capacity)
+                  .Add("setup_failures", s.setup_failures)
+                  .Add("seccomp_kills", s.seccomp_kills)
+                  .Add("timeouts", s.timeouts));
   }
 }
 

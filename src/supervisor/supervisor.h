@@ -5,7 +5,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -18,6 +20,7 @@
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/kmsg.h"
+#include "supervisor/limits.h"
 
 namespace hinetd::supervisor {
 
@@ -35,16 +38,39 @@ struct Options {
   // How long an `end` line for a seccomp kill waits for the kernel's audit
   // record naming the syscall.
   std::chrono::milliseconds seccomp_record_wait{250};
+  // Between TERM and KILL for a child past its timeout.
+  std::chrono::milliseconds kill_grace{2000};
   int listen_backlog = 1024;
 };
 
-// Per-service state that outlives a reload (matched by name).
+// Why a service is not accepting for now.
+enum class Pause { kNone, kRate, kFailing };
+
+// Per-service state that outlives a reload (matched by name): what is
+// running, the limits' memory, and the counters SIGUSR1 reports.
 struct ServiceState {
   std::string name;
   int active = 0;
+  // Children per client address (binary key), or per uid for unix:.
+  std::unordered_map<std::string, int> per_source;
+  std::optional<RateLimiter> rate;
+  std::optional<config::Service::Rate> rate_config;  // what `rate` was built from
+  FailureStreak failures{10, std::chrono::milliseconds(1000)};
+  Pause pause = Pause::kNone;
+  Clock::time_point paused_until{};
+  Clock::time_point paused_at{};
+  Clock::time_point capacity_logged{};
+
   uint64_t accepted = 0;
+  uint64_t refused_acl = 0;
+  uint64_t refused_per_source = 0;
+  uint64_t refused_reflection = 0;
+  uint64_t paused_rate = 0;      // times the rate paused the service
+  uint64_t paused_failing = 0;   // times loop protection paused it
+  uint64_t held_capacity = 0;    // times max_instances held connections back
   uint64_t setup_failures = 0;
   uint64_t seccomp_kills = 0;
+  uint64_t timeouts = 0;
 };
 
 class Supervisor {
@@ -80,8 +106,10 @@ class Supervisor {
   struct Child {
     std::shared_ptr<ServiceState> state;
     std::string peer;
+    std::string source;  // per_source key; empty = not counted
     Clock::time_point started;
     bool setup_failed = false;
+    bool timed_out = false;
     int stderr_fd = -1;
     std::string stderr_partial;
     std::shared_ptr<Listener> wait_listener;  // udp wait: resume it at exit
@@ -107,14 +135,28 @@ class Supervisor {
   void OnUdpNowait(const std::shared_ptr<Listener>& l);
   // Starts a child and records it; false if none is running afterwards.
   bool StartChild(Listener& l, const spawn::Connection& conn, const std::string& peer,
-                  const std::shared_ptr<Listener>& wait_listener);
+                  const std::string& source, const std::shared_ptr<Listener>& wait_listener);
   [[nodiscard]] bool AtCapacity() const;
+  // The service may start a child now (not paused, not full); checks the
+  // rate without spending it, and pauses the service if it is exceeded.
+  [[nodiscard]] bool MayStart(size_t service, bool waiting);
+  // allow/deny and per_source for one client; logs and counts a refusal.
+  [[nodiscard]] bool Admit(size_t service, const net::Endpoint* peer, const std::string& source,
+                           const std::string& peer_text);
+  void PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length);
+  void ResumeExpired();
+  void EnforceTimeouts();
+  [[nodiscard]] bool LogOncePer(const std::string& key);
+  // "peer=..." unless [daemon] log_peers = false.
+  void AddPeer(base::LogLine& line, const std::string& peer) const;
   [[nodiscard]] bool ReflectionRisk(const Listener& l, const net::Endpoint& peer);
   void Watch(int fd, uint64_t tag, bool readable);
   void Unwatch(int fd);
   void OnStderr(int fd);
   void Reap();
   void EndChild(pid_t pid, int status);
+  void LogEnd(pid_t pid, int status, const std::shared_ptr<ServiceState>& state, double seconds,
+              bool timed_out, const std::shared_ptr<Listener>& wait_listener, bool failed);
   void FlushPendingSeccomp(bool all);
   void Reload();
   void BeginStop();
@@ -140,6 +182,10 @@ class Supervisor {
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<int, pid_t> stderr_owner_;
   std::vector<PendingEnd> pending_seccomp_;
+  // Children with a timeout: when each gets TERM (then, `kill_grace` later,
+  // KILL). Ordered, so the next deadline is the first.
+  std::multimap<Clock::time_point, pid_t> deadlines_;
+  Clock::time_point children_full_logged_{};
   std::unique_ptr<spawn::Spawner> spawner_;
   SeccompLog seccomp_log_;
   base::UniqueFd epoll_;

@@ -18,6 +18,7 @@ inline constexpr const char* kProbePolicy = R"(description = "what hinetd-probe 
 include = ["runtime"]
 allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "getresuid",
          "getresgid", "umask", "clock_nanosleep", "recvfrom", "sendto", "poll",
+         "getdents64", "unlink", "unlinkat",
   # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
   "prctl"]
 )";

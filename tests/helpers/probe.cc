@@ -33,6 +33,11 @@
 //   hinetd-probe exit N           exit with status N at once, print nothing
 //   hinetd-probe sleep S          report, sleep S seconds, exit 0
 //   hinetd-probe stderr TEXT      report, write TEXT and "\n" to fd 2
+//   hinetd-probe concurrency DIR MS  no report: create DIR/<pid>, count the
+//                                 entries of DIR (the children alive now),
+//                                 print "concurrency=N", hold MS milliseconds,
+//                                 remove DIR/<pid>, exit 0
+//   hinetd-probe ignore-term S    report, ignore SIGTERM, sleep S seconds
 //   hinetd-probe udp N            no report: answer up to N datagrams on fd 0
 //                                 (connected or not), each with one datagram
 //                                 "pid=P proto=PROTO remote=IP:PORT got=DATA"
@@ -673,6 +678,63 @@ int ServeUdp(long count) {
   return kExitOk;
 }
 
+// Entries of `dir` other than "." and "..", read with getdents64 directly
+// (no opendir: no heap in this program).
+long CountEntries(const char* dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long count = 0;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const char* name = buf + off + 19;  // d_ino(8) d_off(8) d_reclen(2) d_type(1)
+      unsigned short reclen;
+      memcpy(&reclen, buf + off + 16, sizeof reclen);
+      if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))) ++count;
+      off += reclen;
+    }
+  }
+  close(fd);
+  return count;
+}
+
+int Concurrency(const char* dir, long hold_ms) {
+  char pid_text[24];
+  FormatPid(pid_text, sizeof pid_text, static_cast<long>(getpid()));
+  char path[512];
+  size_t len = 0;
+  Append(path, sizeof path, &len, dir);
+  Append(path, sizeof path, &len, "/");
+  Append(path, sizeof path, &len, pid_text);
+  path[len] = '\0';
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return kExitIoError;
+  close(fd);
+  long count = CountEntries(dir);
+  char line[64];
+  size_t n = 0;
+  char count_text[24];
+  FormatPid(count_text, sizeof count_text, count < 0 ? 0 : count);
+  Append(line, sizeof line, &n, "concurrency=");
+  Append(line, sizeof line, &n, count_text);
+  Append(line, sizeof line, &n, "\n");
+  bool ok = count >= 0 && WriteAll(kOut, line, n);
+  timespec ts{hold_ms / 1000, (hold_ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  unlink(path);
+  return ok ? kExitOk : kExitIoError;
+}
+
+int IgnoreTermAndSleep(long seconds) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  if (sigaction(SIGTERM, &ignore, nullptr) != 0) return kExitIoError;
+  return Sleep(seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -684,6 +746,11 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "echo") == 0 && argc == 2) {
     WriteReport(argc, argv);
     return Echo();
+  }
+  if (strcmp(mode, "concurrency") == 0 && argc == 4) {
+    long hold = 0;
+    if (!ParseNumber(argv[3], 60000, &hold)) return Usage();
+    return Concurrency(argv[2], hold);
   }
   if (argc != 3) return Usage();
   const char* arg = argv[2];
@@ -706,6 +773,10 @@ int main(int argc, char** argv) {
   }
   if (strcmp(mode, "udp") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     return ServeUdp(number);
+  }
+  if (strcmp(mode, "ignore-term") == 0 && ParseNumber(arg, 1L << 30, &number)) {
+    WriteReport(argc, argv);
+    return IgnoreTermAndSleep(number);
   }
   return Usage();
 }

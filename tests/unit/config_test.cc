@@ -166,6 +166,59 @@ socket_group = 65534
   EXPECT_EQ(local.unix_file.gid, 65534u);
 }
 
+TEST_F(ConfigTest, AdmissionKeys) {
+  auto c = Load(R"([daemon]
+log_peers = false
+
+[defaults]
+timeout = "30s"
+allow = ["127.0.0.0/8", "::1"]
+
+[[service]]
+name = "echo"
+listen = ["127.0.0.1:7007"]
+internal = "echo"
+deny = ["127.0.0.2"]
+max_instances = 4
+per_source = 2
+rate = "100/s"
+backoff = "5s"
+
+[[service]]
+name = "slow"
+listen = ["127.0.0.1:7008"]
+internal = "echo"
+rate = 600
+timeout = 2
+
+[[service]]
+name = "local"
+listen = ["unix:/tmp/hinetd-config-test.sock"]
+internal = "echo"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_FALSE(c->daemon.log_peers);
+  const Service& echo = c->services[0];
+  EXPECT_EQ(echo.max_instances, 4);
+  EXPECT_EQ(echo.per_source, 2);
+  ASSERT_TRUE(echo.rate.has_value());
+  EXPECT_EQ(echo.rate->count, 100u);
+  EXPECT_EQ(echo.rate->period.count(), 1000);
+  EXPECT_EQ(echo.backoff.count(), 5000);
+  ASSERT_TRUE(echo.timeout.has_value());
+  EXPECT_EQ(echo.timeout->count(), 30'000);  // from [defaults]
+  ASSERT_TRUE(echo.acl.allow().has_value());
+  EXPECT_EQ(echo.acl.allow()->size(), 2u);
+  EXPECT_EQ(echo.acl.deny().size(), 1u);
+  const Service& slow = c->services[1];
+  EXPECT_EQ(slow.rate->count, 600u);
+  EXPECT_EQ(slow.timeout->count(), 2000);
+  EXPECT_EQ(slow.backoff.count(), 10'000);  // the default
+  EXPECT_EQ(slow.max_instances, 0);
+  // [defaults]' allow does not apply to a unix:-only service.
+  EXPECT_TRUE(c->services[2].acl.empty());
+}
+
 TEST_F(ConfigTest, DefaultNofileIsTheClassic1024) {
   auto c = Load(kEcho);
   ASSERT_TRUE(c.ok());
@@ -320,27 +373,44 @@ const BadCase kBadCases[] = {
      "per connection); set wait = false or remove it"},
     {"WaitNotBool", Svc("wait = 1\n"),
      "4:8: service \"s\": wait: expected true or false, got an integer"},
-    {"TimeoutLater", Svc("timeout = \"30s\"\n"),
-     "4:11: service \"s\": timeout: not supported yet (admission control and timeouts arrive in "
-     "their own change); remove it for now"},
-    {"MaxInstancesLater", Svc("max_instances = 3\n"),
-     "4:17: service \"s\": max_instances: not supported yet (admission control and timeouts "
-     "arrive in their own change); remove it for now"},
-    {"PerSourceLater", Svc("per_source = 3\n"),
-     "4:14: service \"s\": per_source: not supported yet (admission control and timeouts arrive "
-     "in their own change); remove it for now"},
-    {"RateLater", Svc("rate = \"10/s\"\n"),
-     "4:8: service \"s\": rate: not supported yet (admission control and timeouts arrive in "
-     "their own change); remove it for now"},
-    {"BackoffLater", Svc("backoff = \"1s\"\n"),
-     "4:11: service \"s\": backoff: not supported yet (admission control and timeouts arrive in "
-     "their own change); remove it for now"},
-    {"AllowLater", Svc("allow = [\"127.0.0.1\"]\n"),
-     "4:9: service \"s\": allow: not supported yet (admission control and timeouts arrive in "
-     "their own change); remove it for now"},
-    {"DenyLater", Svc("deny = [\"127.0.0.1\"]\n"),
-     "4:8: service \"s\": deny: not supported yet (admission control and timeouts arrive in "
-     "their own change); remove it for now"},
+    {"TimeoutBad", Svc("internal = \"echo\"\ntimeout = \"soon\"\n"),
+     "5:11: service \"s\": timeout: 'soon' is not a duration (expected a whole number with a "
+     "unit: \"500ms\", \"30s\", \"5m\", \"2h\"; a bare number is seconds)"},
+    {"TimeoutTooShort", Svc("internal = \"echo\"\ntimeout = \"10ms\"\n"),
+     "5:11: service \"s\": timeout: must be between 100ms and 24h"},
+    {"MaxInstancesZero", Svc("internal = \"echo\"\nmax_instances = 0\n"),
+     "5:17: service \"s\": max_instances: 0 is out of range (expected 1 to 1000000)"},
+    {"PerSourceString", Svc("internal = \"echo\"\nper_source = \"4\"\n"),
+     "5:14: service \"s\": per_source: expected an integer, got a string"},
+    {"RateBad", Svc("internal = \"echo\"\nrate = \"10/h\"\n"),
+     "5:8: service \"s\": rate: '10/h' is not a rate (expected new children per second or "
+     "minute: \"100/s\", \"600/m\", or an integer per second)"},
+    {"RateZero", Svc("internal = \"echo\"\nrate = \"0/s\"\n"),
+     "5:8: service \"s\": rate: '0/s' is not a rate (expected new children per second or "
+     "minute: \"100/s\", \"600/m\", or an integer per second)"},
+    {"BackoffBad", Svc("internal = \"echo\"\nbackoff = true\n"),
+     "5:11: service \"s\": backoff: expected a duration such as \"30s\", got a boolean"},
+    {"AllowBadCidr", Svc("internal = \"echo\"\nallow = [\"127.0.0.0/8\", \"10.1.0.0/8\"]\n"),
+     "5:25: service \"s\": allow: '10.1.0.0/8' has host bits set below /8 (did you mean "
+     "10.0.0.0/8?)"},
+    {"DenyNotArray", Svc("internal = \"echo\"\ndeny = \"10.0.0.1\"\n"),
+     "5:8: service \"s\": deny: expected an array of strings, got a string"},
+    {"AllowOnUnixOnly",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "allow = [\"127.0.0.1\"]\n",
+     "5:9: service \"s\": allow: applies to IP addresses, and this service listens on unix: "
+     "only (its socket file's owner and mode decide who may connect)"},
+    {"PerSourceOnUdpWait",
+     Svc("protocol = \"udp\"\nwait = true\nexec = [\"/bin/true\"]\nuser = \"nobody\"\n"
+         "per_source = 2\n"),
+     "8:14: service \"s\": per_source: does not apply to a udp wait service: its one child "
+     "reads every datagram itself (use wait = false for one child per peer)"},
+    {"DefaultsBadCidrUnused", "[defaults]\ndeny = [\"10.0.0.1/8\"]\n" + std::string(kEcho),
+     "2:9: [defaults]: deny: '10.0.0.1/8' has host bits set below /8 (did you mean 10.0.0.0/8?)"},
+    {"TimeoutZeroSeconds", Svc("internal = \"echo\"\ntimeout = 0\n"),
+     "5:11: service \"s\": timeout: 0 is out of range (expected 1 to 86400)"},
+    {"LogPeersNotBool", "[daemon]\nlog_peers = \"no\"\n" + std::string(kEcho),
+     "2:13: [daemon]: log_peers: expected true or false, got a string"},
     {"NeitherExecNorInternal", Svc(""),
      "1:1: service \"s\": exec: required (e.g. exec = [\"/usr/bin/prog\", \"arg\"], or internal "
      "= \"echo\")"},

@@ -28,6 +28,12 @@ TEST(ParseDuration, Errors) {
   EXPECT_EQ(ParseDuration("99999999999999999h").error().message(), "'99999999999999999h' is too long");
 }
 
+TEST(FormatDuration, ReadsBackExactly) {
+  for (const char* text : {"500ms", "10s", "5m", "2h", "90s", "1500ms", "0s"}) {
+    EXPECT_EQ(FormatDuration(*ParseDuration(text)), text);
+  }
+}
+
 TEST(ParseSize, Units) {
   EXPECT_EQ(*ParseSize("1024"), 1024u);
   EXPECT_EQ(*ParseSize("64K"), 64u << 10);

@@ -1,0 +1,44 @@
+#include "supervisor/limits.h"
+
+#include <algorithm>
+
+namespace hinetd::supervisor {
+
+RateLimiter::RateLimiter(uint32_t count, std::chrono::milliseconds period, Clock::time_point now)
+    : capacity_(count),
+      tokens_(count),
+      tokens_per_ns_(static_cast<double>(count) /
+                     static_cast<double>(std::chrono::nanoseconds(period).count())),
+      last_(now) {}
+
+void RateLimiter::Refill(Clock::time_point now) {
+  if (now <= last_) return;
+  double elapsed = static_cast<double>(std::chrono::nanoseconds(now - last_).count());
+  tokens_ = std::min(capacity_, tokens_ + elapsed * tokens_per_ns_);
+  last_ = now;
+}
+
+bool RateLimiter::TryAcquire(Clock::time_point now) {
+  Refill(now);
+  // A whole token is needed; the small epsilon absorbs rounding of the refill.
+  if (tokens_ + 1e-9 < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+bool RateLimiter::Available(Clock::time_point now) {
+  Refill(now);
+  return tokens_ + 1e-9 >= 1.0;
+}
+
+bool FailureStreak::Record(bool failed, std::chrono::nanoseconds lifetime) {
+  if (!failed || lifetime > fast_) {
+    streak_ = 0;
+    return false;
+  }
+  if (++streak_ < limit_) return false;
+  streak_ = 0;
+  return true;
+}
+
+}  // namespace hinetd::supervisor

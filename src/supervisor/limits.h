@@ -1,0 +1,52 @@
+// Pure admission-control building blocks, with time passed in so that tests
+// can drive them with an injected clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace hinetd::supervisor {
+
+// A token bucket: `count` new children per `period`, in bursts of at most
+// `count`. Smooth (a token comes back every period/count), unlike a counter
+// reset at each whole second (openSUSE/xinetd#24).
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  RateLimiter(uint32_t count, std::chrono::milliseconds period, Clock::time_point now);
+
+  // True, and one token fewer, if another child may start at `now`.
+  [[nodiscard]] bool TryAcquire(Clock::time_point now);
+  // True if TryAcquire would succeed at `now` (spends nothing).
+  [[nodiscard]] bool Available(Clock::time_point now);
+
+ private:
+  void Refill(Clock::time_point now);
+
+  double capacity_;
+  double tokens_;
+  double tokens_per_ns_;
+  Clock::time_point last_;
+};
+
+// Loop protection: a service whose children keep failing at once (setup
+// failures, or a non-zero exit or a signal within `fast` of the start) is
+// paused after `limit` such ends in a row; one ordinary end clears the
+// streak.
+class FailureStreak {
+ public:
+  FailureStreak(int limit, std::chrono::milliseconds fast) : limit_(limit), fast_(fast) {}
+
+  // Records one end; true when the streak has just reached the limit (the
+  // caller pauses the service, and the streak starts over).
+  [[nodiscard]] bool Record(bool failed, std::chrono::nanoseconds lifetime);
+  [[nodiscard]] int streak() const { return streak_; }
+
+ private:
+  int limit_;
+  std::chrono::milliseconds fast_;
+  int streak_ = 0;
+};
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,55 @@
+#include "supervisor/limits.h"
+
+#include <gtest/gtest.h>
+
+namespace hinetd::supervisor {
+namespace {
+
+using std::chrono::milliseconds;
+using TimePoint = RateLimiter::Clock::time_point;
+
+TEST(RateLimiter, BurstThenOneTokenPerInterval) {
+  TimePoint t0{};
+  RateLimiter r(4, milliseconds(1000), t0);  // 4 per second
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(r.TryAcquire(t0)) << i;
+  EXPECT_FALSE(r.TryAcquire(t0));
+  EXPECT_FALSE(r.TryAcquire(t0 + milliseconds(249)));
+  EXPECT_TRUE(r.TryAcquire(t0 + milliseconds(250)));  // one token back every 250 ms
+  EXPECT_FALSE(r.TryAcquire(t0 + milliseconds(260)));
+  // A long pause refills up to the burst, never beyond.
+  TimePoint later = t0 + milliseconds(60'000);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(r.TryAcquire(later)) << i;
+  EXPECT_FALSE(r.TryAcquire(later));
+}
+
+TEST(RateLimiter, PerMinuteRates) {
+  TimePoint t0{};
+  RateLimiter r(2, milliseconds(60'000), t0);
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_FALSE(r.TryAcquire(t0 + milliseconds(29'999)));
+  EXPECT_TRUE(r.TryAcquire(t0 + milliseconds(30'000)));
+}
+
+TEST(RateLimiter, TimeGoingBackwardsAddsNothing) {
+  TimePoint t0 = TimePoint{} + milliseconds(5000);
+  RateLimiter r(1, milliseconds(1000), t0);
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_FALSE(r.TryAcquire(t0 - milliseconds(4000)));
+}
+
+TEST(FailureStreak, PausesAfterTheLimitAndAnOrdinaryEndClearsIt) {
+  FailureStreak f(3, milliseconds(1000));
+  EXPECT_FALSE(f.Record(true, milliseconds(5)));
+  EXPECT_FALSE(f.Record(true, milliseconds(5)));
+  EXPECT_TRUE(f.Record(true, milliseconds(5)));  // third in a row
+  EXPECT_EQ(f.streak(), 0);                      // starts over
+  EXPECT_FALSE(f.Record(true, milliseconds(5)));
+  EXPECT_FALSE(f.Record(false, milliseconds(5)));  // a success clears it
+  EXPECT_FALSE(f.Record(true, milliseconds(5)));
+  EXPECT_FALSE(f.Record(true, milliseconds(2000)));  // slow failures do not count
+  EXPECT_EQ(f.streak(), 0);
+}
+
+}  // namespace
+}  // namespace hinetd::supervisor
