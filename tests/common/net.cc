@@ -4,12 +4,17 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
 
 namespace hinetd::testing {
 
@@ -38,9 +43,29 @@ int WaitMs(Clock::time_point deadline) {
   return ms < 0 ? 0 : static_cast<int>(ms);
 }
 
-}  // namespace
+// A port the kernel just gave out and took back can come again from the
+// next bind to port 0: in this process (a test asking for several ports
+// before it binds any) and in the other test processes ctest runs at the
+// same time. Two daemons of the same user could then both bind one UDP port
+// (SO_REUSEPORT) and share its datagrams. So a port is handed out once per
+// process, and held with a lock file until the process exits.
+bool Reserve(uint16_t port) {
+  static std::mutex mu;
+  static std::set<uint16_t> given;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!given.insert(port).second) return false;
+  std::string dir = "/tmp/hinetd-test-ports." + std::to_string(getuid());
+  mkdir(dir.c_str(), 0700);  // EEXIST: another test made it
+  int fd = open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return true;  // no lock to take: this process's own record still holds
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return false;  // another running test has it
+  }
+  return true;  // fd stays open: the lock goes when this process does
+}
 
-uint16_t FreeTcpPort(const std::string& ip) {
+uint16_t KernelTcpPort(const std::string& ip) {
   sockaddr_storage ss;
   socklen_t len;
   if (!MakeAddr(ip, 0, ss, len)) return 0;
@@ -54,6 +79,16 @@ uint16_t FreeTcpPort(const std::string& ip) {
   }
   close(fd);
   return port;
+}
+
+}  // namespace
+
+uint16_t FreeTcpPort(const std::string& ip) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    uint16_t port = KernelTcpPort(ip);
+    if (port == 0 || Reserve(port)) return port;
+  }
+  return 0;
 }
 
 int ConnectTcpFrom(const std::string& source_ip, const std::string& ip, uint16_t port,
@@ -160,11 +195,14 @@ uint16_t LocalPort(int fd) {
 }
 
 uint16_t FreeUdpPort(const std::string& ip) {
-  int fd = UdpSocket(ip, 0);
-  if (fd < 0) return 0;
-  uint16_t port = LocalPort(fd);
-  close(fd);
-  return port;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    int fd = UdpSocket(ip, 0);
+    if (fd < 0) return 0;
+    uint16_t port = LocalPort(fd);
+    close(fd);
+    if (port == 0 || Reserve(port)) return port;
+  }
+  return 0;
 }
 
 bool SendTo(int fd, const std::string& ip, uint16_t port, const std::string& data) {

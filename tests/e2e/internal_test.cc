@@ -115,14 +115,15 @@ TEST_F(InternalTest, ChildrenAreSandboxedNotTheDaemon) {
     CommandResult r = RunCommand({"/bin/cat", "/proc/" + pid + "/status"}, milliseconds(5000));
     status = r.out;
   }
+  // While the connection is open: closing it ends the child.
+  char root[256] = {};
+  ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
   close(fd);
   EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
   EXPECT_NE(status.find("CapBnd:\t0000000000000000"), std::string::npos);
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
   EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos);
-  char root[256] = {};
-  ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
   ASSERT_GT(n, 0);
   EXPECT_STREQ(root, "/var/lib/hinetd/empty");
 }
