@@ -9,6 +9,8 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 bash scripts/deps.sh demo
+# The account the network-facing listener runs as ([daemon] user).
+bash scripts/daemon-user.sh hinetd
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHINETD_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target hinetd hinetd-internal >/dev/null
 # The jail of the wrapped programs (see chroot in etc/hinetd.toml).

@@ -70,6 +70,12 @@ Logger::Logger(LogSink sink, int fd) : sink_(sink), fd_(fd) {
   if (sink_ == LogSink::kSyslog) openlog("hinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+void Logger::ReopenAfterFork() {
+  if (sink_ != LogSink::kSyslog) return;
+  closelog();
+  openlog("hinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
 Logger::~Logger() {
   if (sink_ == LogSink::kSyslog) closelog();
 }

@@ -62,6 +62,9 @@ class Logger {
   void Error(const LogLine& line) { Write(line, LOG_ERR); }
 
   [[nodiscard]] LogSink sink() const { return sink_; }
+  // In a forked process that closed its inherited descriptors: syslog
+  // reconnects (stderr needs nothing).
+  void ReopenAfterFork();
 
  private:
   LogSink sink_;

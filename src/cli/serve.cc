@@ -16,7 +16,7 @@
 #include "cli/exit_codes.h"
 #include "config/config.h"
 #include "spawn/plan.h"
-#include "supervisor/supervisor.h"
+#include "supervisor/monitor.h"
 
 namespace hinetd::cli {
 
@@ -129,6 +129,10 @@ int RunServe(const Args& args) {
     fprintf(stderr, "hinetd: %s\n", config.error().ToString().c_str());
     return kExitConfig;
   }
+  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) {
+    fprintf(stderr, "hinetd: %s\n", s.error().ToString().c_str());
+    return kExitConfig;
+  }
   auto plans = spawn::BuildPlans(*config);
   if (!plans.ok()) {
     fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
@@ -145,7 +149,7 @@ int RunServe(const Args& args) {
   base::Logger log(sink);
   supervisor::Options options;
   options.config_path = path;
-  supervisor::Supervisor sup(log, options);
+  supervisor::Monitor sup(log, options);
   auto started = sup.Start(std::make_unique<config::Config>(std::move(*config)),
                            std::move(*plans));
   if (!started.ok()) {

@@ -70,12 +70,6 @@ std::vector<std::string> DefaultsKeys() {
   return keys;
 }
 
-// Keys whose behaviour arrives with a later piece of work. Accepting and
-// ignoring them would be a lie, so they are refused with a clear message.
-Error NotSupportedYet(const Found& f, const std::string& what) {
-  return f.Err("not supported yet (" + what + "); remove it for now");
-}
-
 struct ListenOwner {
   net::Endpoint ep;
   std::string service;
@@ -169,8 +163,12 @@ Status Loader::LoadDaemon(const toml::table& doc) {
     if (auto s = daemon.CheckKeys(kDaemonKeys); !s.ok()) return s;
     std::vector<const TableReader*> scope{&daemon};
     if (auto f = Lookup(scope, "user")) {
-      return NotSupportedYet(f, "the listener runs under its own account once privilege "
-                                "separation lands");
+      auto v = f.node->is_integer()
+                   ? Result<std::string>(std::to_string(f.node->as_integer()->get()))
+                   : AsString(f);
+      if (!v.ok()) return f.Err("expected a user name or a uid, got " + TypeName(*f.node));
+      config_.daemon.user = *v;
+      config_.daemon.user_loc = f.Loc();
     }
     if (auto f = Lookup(scope, "log_peers")) {
       auto v = AsBool(f);
@@ -837,6 +835,36 @@ Result<Config> LoadConfigText(std::string_view text, const std::string& path) {
     if (s.uid == 0) config->warnings.push_back("service \"" + s.name + "\" runs as root");
   }
   return config;
+}
+
+Status ResolveDaemonUser(Config& config) {
+  base::SourceLoc where = config.daemon.user_loc.known() ? config.daemon.user_loc
+                                                          : SourceLoc{config.path, 1, 1};
+  std::string key = config.daemon.user_loc.known() ? "[daemon]: user: "
+                                                   : "[daemon]: user (default \"hinetd\"): ";
+  auto account = ResolveUser(config.daemon.user);
+  if (!account.ok()) {
+    return Error(where, key + account.error().message() +
+                            "; the listener needs an account of its own: create it "
+                            "(useradd --system --no-create-home --shell /usr/sbin/nologin " +
+                            config.daemon.user + ") or set [daemon] user");
+  }
+  if (account->uid == 0) {
+    return Error(where, key + "the listener must not run as root; give it an account of its own");
+  }
+  if (!account->has_entry) {
+    return Error(where, key + "uid " + config.daemon.user + " has no passwd entry");
+  }
+  config.daemon.uid = account->uid;
+  config.daemon.gid = account->primary_gid;
+  for (const Service& s : config.services) {
+    if (s.uid == config.daemon.uid) {
+      return Error(s.loc, "service \"" + s.name + "\": user: runs as '" + s.user +
+                              "', the listener's own account ([daemon] user); a service could "
+                              "then signal the listener: give it an account of its own");
+    }
+  }
+  return Status();
 }
 
 Result<Config> LoadConfig(const std::string& path) {

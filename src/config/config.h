@@ -13,6 +13,11 @@ namespace hinetd::config {
 // bound or started here; the result is complete or an error.
 [[nodiscard]] base::Result<Config> LoadConfig(const std::string& path);
 
+// Resolves [daemon] user, the listener's account: it must exist, must not be
+// root, and no service may run as it (a service could signal its own uid).
+// Separate from loading so that the loader needs no account of hinetd's.
+[[nodiscard]] base::Status ResolveDaemonUser(Config& config);
+
 // Same, from text; `path` is used for messages and to resolve sandbox_dir.
 [[nodiscard]] base::Result<Config> LoadConfigText(std::string_view text, const std::string& path);
 

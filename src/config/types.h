@@ -92,6 +92,12 @@ struct Service {
 };
 
 struct Daemon {
+  // The listener's account (privilege separation): resolved by
+  // ResolveDaemonUser, not by the loader.
+  std::string user = "hinetd";
+  base::SourceLoc user_loc;  // where [daemon] user is set; unknown if defaulted
+  uid_t uid = 0;
+  gid_t gid = 0;
   int max_children = 1024;
   bool log_peers = true;  // false: no client addresses in the log
   std::string sandbox_dir;  // absolute

@@ -62,9 +62,15 @@ Status CheckUnixSocketPath(const std::string& path) {
 }
 
 Result<UniqueFd> BindListener(const Endpoint& ep, Transport transport, int backlog,
-                              const UnixSocketFile& file) {
+                              const UnixSocketFile& file, uid_t udp_owner) {
   int type = transport == Transport::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+  // A socket's owner for SO_REUSEPORT is the file system uid at socket().
+  bool own = transport == Transport::kUdp && udp_owner != static_cast<uid_t>(-1);
+  int old_fsuid = own ? setfsuid(udp_owner) : -1;
   UniqueFd fd(::socket(ep.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  int socket_errno = errno;
+  if (own) setfsuid(static_cast<uid_t>(old_fsuid));
+  errno = socket_errno;
   std::string where = std::string(ProtocolName(ep, transport)) + " " + ToString(ep);
   if (!fd) return ErrnoError("socket for " + where, errno);
   int one = 1;

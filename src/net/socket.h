@@ -25,9 +25,11 @@ struct UnixSocketFile {
 // UNIX socket replaces a stale socket file (one nobody listens on) but never
 // a file of another kind, and gets `file`'s owner and mode with no window in
 // which it is more open; if that fails, the file is removed again.
-[[nodiscard]] base::Result<base::UniqueFd> BindListener(const Endpoint& ep, Transport transport,
-                                                        int backlog,
-                                                        const UnixSocketFile& file = {});
+// `udp_owner`: a UDP socket is created under this uid (as file system uid),
+// which owns it for SO_REUSEPORT; -1 = the caller's.
+[[nodiscard]] base::Result<base::UniqueFd> BindListener(
+    const Endpoint& ep, Transport transport, int backlog, const UnixSocketFile& file = {},
+    uid_t udp_owner = static_cast<uid_t>(-1));
 
 // Load-time check of a unix: path: its directory exists, and the path is
 // free or holds a socket (which BindListener may replace if stale).

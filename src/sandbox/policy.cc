@@ -135,11 +135,15 @@ Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec) {
     if (rc != 0) return LibError("adding a rule for " + name, rc);
   }
 
+  return ExportBpf(ctx.get(), "policy '" + spec.name + "'");
+}
+
+Result<std::unique_ptr<BpfProgram>> ExportBpf(void* ctx, const std::string& what) {
   // libseccomp 2.5 exports only to a file descriptor; a memfd keeps it in
   // memory.
   base::UniqueFd mem(memfd_create("hinetd-bpf", MFD_CLOEXEC));
   if (!mem) return base::ErrnoError("memfd_create", errno);
-  rc = seccomp_export_bpf(ctx.get(), mem.get());
+  int rc = seccomp_export_bpf(ctx, mem.get());
   if (rc != 0) return LibError("exporting the filter", rc);
   off_t size = lseek(mem.get(), 0, SEEK_END);
   if (size < 0 || size % sizeof(sock_filter) != 0) {
@@ -150,7 +154,7 @@ Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec) {
     return base::ErrnoError("reading the exported filter", errno);
   }
   if (insns.empty() || insns.size() > BPF_MAXINSNS) {
-    return Error("policy '" + spec.name + "' compiles to " + std::to_string(insns.size()) +
+    return Error(what + " compiles to " + std::to_string(insns.size()) +
                  " BPF instructions; the kernel accepts 1 to " + std::to_string(BPF_MAXINSNS));
   }
   return std::make_unique<BpfProgram>(std::move(insns));

@@ -96,4 +96,9 @@ class BpfProgram {
 // (including x32 on x86_64) kill the process.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec);
 
+// The BPF program of a libseccomp filter context (a scmp_filter_ctx,
+// passed as void* to keep libseccomp's header out of this one).
+[[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ExportBpf(void* ctx,
+                                                                 const std::string& what);
+
 }  // namespace hinetd::sandbox

@@ -31,6 +31,16 @@ bool RateLimiter::Available(Clock::time_point now) {
   return tokens_ + 1e-9 >= 1.0;
 }
 
+double RateLimiter::tokens(Clock::time_point now) {
+  Refill(now);
+  return tokens_;
+}
+
+void RateLimiter::SetTokens(double tokens, Clock::time_point now) {
+  tokens_ = std::clamp(tokens, 0.0, capacity_);
+  last_ = now;
+}
+
 bool FailureStreak::Record(bool failed, std::chrono::nanoseconds lifetime) {
   if (!failed || lifetime > fast_) {
     streak_ = 0;

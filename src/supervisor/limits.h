@@ -20,6 +20,10 @@ class RateLimiter {
   [[nodiscard]] bool TryAcquire(Clock::time_point now);
   // True if TryAcquire would succeed at `now` (spends nothing).
   [[nodiscard]] bool Available(Clock::time_point now);
+  // The tokens at `now`, and setting them (carrying a bucket across a
+  // listener restart).
+  [[nodiscard]] double tokens(Clock::time_point now);
+  void SetTokens(double tokens, Clock::time_point now);
 
  private:
   void Refill(Clock::time_point now);
@@ -42,6 +46,7 @@ class FailureStreak {
   // caller pauses the service, and the streak starts over).
   [[nodiscard]] bool Record(bool failed, std::chrono::nanoseconds lifetime);
   [[nodiscard]] int streak() const { return streak_; }
+  void Restore(int streak) { streak_ = streak < 0 ? 0 : (streak < limit_ ? streak : limit_ - 1); }
 
  private:
   int limit_;

@@ -197,6 +197,24 @@ void DaemonProcess::Signal(int sig) {
   if (pid_ > 0 && !reaped_) kill(pid_, sig);
 }
 
+std::string DaemonProcess::DumpStatus(const std::string& service, milliseconds timeout) {
+  size_t from = Lines().size();
+  Signal(SIGUSR1);
+  auto line = WaitForLine({"event=status", "service=" + service + " "}, timeout, from);
+  return line.value_or("");
+}
+
+bool DaemonProcess::WaitForStatus(const std::string& service, const std::string& key,
+                                  const std::string& value, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (int i = 0; i < 1000 && Clock::now() < deadline; ++i) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    std::string line = DumpStatus(service, std::min(left, milliseconds(2000)));
+    if (!line.empty() && LogField(line, key) == value) return true;
+  }
+  return false;
+}
+
 std::optional<int> DaemonProcess::WaitExit(milliseconds timeout) {
   if (pid_ <= 0) return std::nullopt;
   if (reaped_) return status_;

@@ -50,6 +50,13 @@ class DaemonProcess {
   std::string LogText();
 
   void Signal(int sig);
+  // Asks for a status dump (SIGUSR1) and returns the service's line from it,
+  // or "" if none came in time.
+  std::string DumpStatus(const std::string& service, milliseconds timeout = milliseconds(2000));
+  // Dumps the status until the service's `key` reads `value` (the listener
+  // learns of a child's end after the monitor logs it); false at the deadline.
+  bool WaitForStatus(const std::string& service, const std::string& key, const std::string& value,
+                     milliseconds timeout);
   // Waits for the daemon to exit; its wait status, or nullopt on timeout.
   std::optional<int> WaitExit(milliseconds timeout);
   // SIGTERM, then SIGKILL if it has not exited after `grace`. Returns the

@@ -153,11 +153,12 @@ TEST_F(AdmissionTest, AllowAndDenyForIpv4AndIpv6) {
     EXPECT_EQ(Exchange("::1", v4, "hi\n"), "");
     EXPECT_EQ(Exchange("::1", v6, "six\n"), "six\n");
   }
+  // Logged by the monitor once each child runs (possibly after it answered).
+  EXPECT_TRUE(daemon_.WaitForCount({"event=accept", "service=guarded"}, 2, milliseconds(5000)));
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=guarded"}), 2u) << daemon_.LogText();
-  daemon_.Signal(SIGUSR1);
-  auto status = daemon_.WaitForLine({"event=status", "service=guarded"}, milliseconds(5000));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(LogField(*status, "refused_acl"), have6 ? "3" : "2");
+  std::string status = daemon_.DumpStatus("guarded");
+  ASSERT_FALSE(status.empty()) << daemon_.LogText();
+  EXPECT_EQ(LogField(status, "refused_acl"), have6 ? "3" : "2");
 }
 
 TEST_F(AdmissionTest, UdpDatagramsFromDeniedPeersAreDropped) {
@@ -172,7 +173,8 @@ TEST_F(AdmissionTest, UdpDatagramsFromDeniedPeersAreDropped) {
   ASSERT_TRUE(SendTo(good, "127.0.0.1", port, "ok"));
   EXPECT_EQ(RecvDatagram(good, milliseconds(5000)).value_or("<none>"), "ok");
   EXPECT_FALSE(RecvDatagram(bad, milliseconds(300)).has_value());
-  EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "reason=acl"}, milliseconds(1000)));
+  EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "reason=acl"}, milliseconds(1000)))
+      << daemon_.LogText();
   close(bad);
   close(good);
 }
@@ -221,8 +223,15 @@ TEST_F(AdmissionTest, PerSourceRefusesOverTheLimitAndFreesSlotsWhateverTheEnd) {
   // Slots taken by children that failed their setup are given back too.
   std::string moved = jail_.path() + ".moved";
   ASSERT_EQ(rename(jail_.path().c_str(), moved.c_str()), 0);
-  for (int i = 0; i < 3; ++i) Exchange("127.0.0.1", port, "");
-  bool failed = daemon_.WaitForCount({"event=setup-failed", "service=ps"}, 3, milliseconds(5000));
+  // One at a time: a slot comes back when the listener gets the end report,
+  // which follows the monitor's setup-failed line. Three failures would
+  // hold more than per_source = 2 slots if they were not given back.
+  bool failed = true;
+  for (int i = 0; i < 3 && failed; ++i) {
+    Exchange("127.0.0.1", port, "");
+    failed = daemon_.WaitForCount({"event=setup-failed", "service=ps"}, i + 1, milliseconds(5000)) &&
+             daemon_.WaitForStatus("ps", "active", "0", milliseconds(5000));
+  }
   ASSERT_EQ(rename(moved.c_str(), jail_.path().c_str()), 0);
   ASSERT_TRUE(failed) << daemon_.LogText();
   int d = ConnectTcp("127.0.0.1", port);
@@ -231,11 +240,10 @@ TEST_F(AdmissionTest, PerSourceRefusesOverTheLimitAndFreesSlotsWhateverTheEnd) {
       << daemon_.LogText();
   close(d);
   close(e);
-  daemon_.Signal(SIGUSR1);
-  auto status = daemon_.WaitForLine({"event=status", "service=ps"}, milliseconds(5000));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(LogField(*status, "refused_per_source"), "1");
-  EXPECT_EQ(LogField(*status, "setup_failures"), "3");
+  std::string status = daemon_.DumpStatus("ps");
+  ASSERT_FALSE(status.empty());
+  EXPECT_EQ(LogField(status, "refused_per_source"), "1");
+  EXPECT_EQ(LogField(status, "setup_failures"), "3");
 }
 
 TEST_F(AdmissionTest, RatePausesTheServiceAndItResumesByItself) {
@@ -286,11 +294,10 @@ TEST_F(AdmissionTest, TimeoutStopsAChildAndSlowClientsAreCleanedUp) {
                                    milliseconds(10000)))
       << daemon_.LogText();
   for (int fd : idle) close(fd);
-  daemon_.Signal(SIGUSR1);
-  auto status = daemon_.WaitForLine({"event=status", "service=reader"}, milliseconds(5000));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(LogField(*status, "timeouts"), "5");
-  EXPECT_EQ(LogField(*status, "active"), "0");
+  std::string status = daemon_.DumpStatus("reader");
+  ASSERT_FALSE(status.empty()) << daemon_.LogText();
+  EXPECT_EQ(LogField(status, "timeouts"), "5");
+  EXPECT_EQ(LogField(status, "active"), "0");
 }
 
 TEST_F(AdmissionTest, FailingServiceBacksOffAndRecovers) {
@@ -321,9 +328,11 @@ TEST_F(AdmissionTest, FailingServiceBacksOffAndRecovers) {
   EXPECT_EQ(std::count_if(lines.begin(), pause,
                           [](const std::string& l) { return l.rfind("event=end", 0) == 0; }),
             10);
-  EXPECT_EQ(std::count_if(pause, resume,
+  // The listener pauses when the monitor reports the tenth failure; a
+  // connection it had accepted before that report may still start a child.
+  EXPECT_LE(std::count_if(pause, resume,
                           [](const std::string& l) { return l.rfind("event=accept", 0) == 0; }),
-            0)
+            1)
       << daemon_.LogText();
 }
 
@@ -380,18 +389,7 @@ TEST_F(AdmissionTest, FloodLeavesNothingBehind) {
   // settled = no child active and nothing accepted or refused between two
   // status dumps 200 ms apart (a momentary active=0 may still have
   // connections waiting in the backlog).
-  auto status = [&]() -> std::string {
-    size_t before = daemon_.CountLines({"event=status", "service=flood"});
-    daemon_.Signal(SIGUSR1);
-    if (!daemon_.WaitForCount({"event=status", "service=flood"}, before + 1, milliseconds(2000))) {
-      return "";
-    }
-    auto lines = daemon_.Lines();
-    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-      if (it->find("event=status service=flood") != std::string::npos) return *it;
-    }
-    return "";
-  };
+  auto status = [&] { return daemon_.DumpStatus("flood"); };
   auto handled = [](const std::string& line) {
     return std::stoull(LogField(line, "accepted")) +
            std::stoull(LogField(line, "refused_per_source"));

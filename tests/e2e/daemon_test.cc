@@ -16,18 +16,6 @@
 namespace hinetd::testing {
 namespace {
 
-std::string ProcStatusField(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) {
-      std::string v = line.substr(field.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "<missing>";
-}
-
 // Children of `parent` in state Z (zombies), from /proc.
 int CountZombies(pid_t parent) {
   int zombies = 0;
@@ -101,18 +89,6 @@ TEST_F(DaemonTest, UsageErrorsExit64) {
   CommandResult v = RunCommand({BinDir() + "/hinetd", "--version"}, milliseconds(5000));
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_EQ(v.out.rfind("hinetd ", 0), 0u);
-}
-
-TEST_F(DaemonTest, DaemonKeepsOnlyTheCapabilitiesSpawningNeeds) {
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(ProbeService("probe", FreeTcpPort(), ""))))
-      << daemon_.LogText();
-  // KILL(5) SETGID(6) SETUID(7) SETPCAP(8) NET_BIND_SERVICE(10) SYS_CHROOT(18)
-  const std::string want = "00000000000405e0";
-  EXPECT_EQ(ProcStatusField(daemon_.pid(), "CapPrm"), want);
-  EXPECT_EQ(ProcStatusField(daemon_.pid(), "CapEff"), want);
-  EXPECT_EQ(ProcStatusField(daemon_.pid(), "CapBnd"), want);
-  EXPECT_EQ(ProcStatusField(daemon_.pid(), "CapInh"), "0000000000000000");
-  EXPECT_EQ(ProcStatusField(daemon_.pid(), "CapAmb"), "0000000000000000");
 }
 
 TEST_F(DaemonTest, WrappedProgramGetsTheConnectionAndTheUcspiEnvironment) {

@@ -128,7 +128,11 @@ TEST_F(UdpTest, FailingWaitServiceDoesNotSpin) {
   ASSERT_EQ(rename(moved.c_str(), jail_.path().c_str()), 0);
   EXPECT_TRUE(failed) << daemon_.LogText();
   EXPECT_FALSE(spun) << daemon_.LogText();
-  EXPECT_EQ(daemon_.CountLines({"event=drop", "reason=spawn-failed"}), 1u) << daemon_.LogText();
+  // The listener drops the datagram when the monitor's end report arrives.
+  EXPECT_TRUE(daemon_.WaitForCount({"event=drop", "reason=setup-failed"}, 1, milliseconds(5000)));
+  EXPECT_EQ(daemon_.CountLines({"event=drop", "reason=setup-failed"}), 1u) << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForCount({"event=drop", "reason=child-failed"}, 1, milliseconds(5000)));
+  EXPECT_EQ(daemon_.CountLines({"event=drop", "reason=child-failed"}), 1u) << daemon_.LogText();
   close(a);
 }
 

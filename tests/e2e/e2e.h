@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 
 #include <string>
 
@@ -27,6 +28,12 @@ class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HINETD_REQUIRE_ROOT();
+    // The listener's account ([daemon] user's default); scripts/test.sh
+    // creates it.
+    if (getpwnam("hinetd") == nullptr) {
+      GTEST_SKIP() << "needs the system user 'hinetd' (the listener's account); scripts/test.sh "
+                      "creates it";
+    }
     ASSERT_TRUE(jail_.ok()) << jail_.error();
     ASSERT_TRUE(jail_.Install(BinDir() + "/hinetd-probe", "/probe"));
     ASSERT_TRUE(CopyShippedPolicies(dir_.path() + "/sandbox"));

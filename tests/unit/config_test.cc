@@ -219,6 +219,38 @@ internal = "echo"
   EXPECT_TRUE(c->services[2].acl.empty());
 }
 
+// [daemon] user is resolved apart from loading (the loader needs no account
+// of hinetd's); "daemon" (uid 1) stands in for a dedicated account here.
+TEST_F(ConfigTest, DaemonUserIsResolvedAndKeptApartFromServices) {
+  auto c = Load("[daemon]\nuser = \"daemon\"\n" + std::string(kEcho));
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  ASSERT_TRUE(ResolveDaemonUser(*c).ok());
+  EXPECT_EQ(c->daemon.uid, 1u);
+
+  auto unknown = Load("[daemon]\nuser = \"no-such-user\"\n" + std::string(kEcho));
+  ASSERT_TRUE(unknown.ok());
+  auto st = ResolveDaemonUser(*unknown);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().ToString(),
+            path_ + ":2:8: [daemon]: user: no user 'no-such-user' on this system (check "
+                    "/etc/passwd, or give a uid); the listener needs an account of its own: "
+                    "create it (useradd --system --no-create-home --shell /usr/sbin/nologin "
+                    "no-such-user) or set [daemon] user");
+
+  auto root = Load("[daemon]\nuser = \"root\"\n" + std::string(kEcho));
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(ResolveDaemonUser(*root).error().ToString(),
+            path_ + ":2:8: [daemon]: user: the listener must not run as root; give it an "
+                    "account of its own");
+
+  auto shared = Load("[daemon]\nuser = \"nobody\"\n" + std::string(kEcho));
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(ResolveDaemonUser(*shared).error().ToString(),
+            path_ + ":3:1: service \"echo\": user: runs as 'nobody', the listener's own account "
+                    "([daemon] user); a service could then signal the listener: give it an "
+                    "account of its own");
+}
+
 TEST_F(ConfigTest, DefaultNofileIsTheClassic1024) {
   auto c = Load(kEcho);
   ASSERT_TRUE(c.ok());
@@ -278,9 +310,8 @@ const BadCase kBadCases[] = {
      "1:11: service: expected [[service]] tables (an array of tables), got an integer"},
     {"DaemonUnknownKey", "[daemon]\nmax_childs = 3\n" + std::string(kEcho),
      "2:1: [daemon]: unknown key 'max_childs' (did you mean 'max_children'?)"},
-    {"DaemonUserLater", "[daemon]\nuser = \"hinetd\"\n" + std::string(kEcho),
-     "2:8: [daemon]: user: not supported yet (the listener runs under its own account once "
-     "privilege separation lands); remove it for now"},
+    {"DaemonUserWrongType", "[daemon]\nuser = true\n" + std::string(kEcho),
+     "2:8: [daemon]: user: expected a user name or a uid, got a boolean"},
     {"MaxChildrenZero", "[daemon]\nmax_children = 0\n" + std::string(kEcho),
      "2:16: [daemon]: max_children: 0 is out of range (expected 1 to 1000000)"},
     {"MaxChildrenString", "[daemon]\nmax_children = \"5\"\n" + std::string(kEcho),

@@ -1,0 +1,707 @@
+#include "supervisor/listener.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <unordered_map>
+
+#include "base/errno_name.h"
+#include "net/socket.h"
+#include "sandbox/caps.h"
+#include "supervisor/child_status.h"
+
+namespace hinetd::supervisor {
+
+using base::ErrnoError;
+using base::Error;
+using base::LogLine;
+using base::Status;
+using base::UniqueFd;
+
+std::vector<int> ListenerCapabilities() { return {CAP_NET_BIND_SERVICE}; }
+
+namespace {
+
+enum Kind : uint64_t { kSignal = 1, kSocket = 2, kControl = 3 };
+uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
+
+constexpr int kAcceptBurst = 16;  // per readiness event, for fairness
+constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
+constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
+
+// Closes every descriptor but those in `keep` (close_range over the gaps).
+void CloseAllExcept(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 0;
+  for (int fd : keep) {
+    if (fd < 0) continue;
+    if (static_cast<unsigned>(fd) > next) syscall(SYS_close_range, next, fd - 1, 0);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  syscall(SYS_close_range, next, ~0U, 0);
+}
+
+// [daemon] user, only CAP_NET_BIND_SERVICE (bounding set included), not
+// dumpable, no_new_privs, dies with the monitor; then the filter, last.
+Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* filter,
+                      pid_t monitor_pid) {
+  // The bounding set first, while CAP_SETPCAP is still effective.
+  int last = sandbox::LastCap();
+  for (int cap = 0; cap <= last; ++cap) {
+    if (cap != CAP_NET_BIND_SERVICE && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+        errno != EINVAL) {
+      return ErrnoError("dropping the bounding set", errno);
+    }
+  }
+  // Keep the permitted set across the id change, then narrow it.
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return ErrnoError("PR_SET_KEEPCAPS", errno);
+  if (setgroups(0, nullptr) != 0) return ErrnoError("setgroups", errno);
+  if (setresgid(daemon.gid, daemon.gid, daemon.gid) != 0) return ErrnoError("setresgid", errno);
+  if (setresuid(daemon.uid, daemon.uid, daemon.uid) != 0) return ErrnoError("setresuid", errno);
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  capng_clear(CAPNG_SELECT_BOTH);
+  capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED),
+               CAP_NET_BIND_SERVICE);
+  if (capng_apply(CAPNG_SELECT_CAPS) != 0) return Error("libcap-ng: cannot set the listener's capabilities");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return ErrnoError("clearing ambient capabilities", errno);
+  }
+  // Verify, as for children: ids, and exactly the one capability.
+  uid_t r, e, s;
+  if (getresuid(&r, &e, &s) != 0 || r != daemon.uid || e != daemon.uid || s != daemon.uid ||
+      setresuid(0, 0, 0) == 0) {
+    return Error("the listener's ids are not what they should be");
+  }
+  capng_get_caps_process();
+  for (int cap = 0; cap <= last; ++cap) {
+    bool want = cap == CAP_NET_BIND_SERVICE;
+    if (capng_have_capability(CAPNG_EFFECTIVE, static_cast<unsigned>(cap)) != want ||
+        capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap)) != want ||
+        (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) != want) {
+      return Error("the listener still holds " + sandbox::CapName(cap));
+    }
+  }
+  // No core dumps or ptrace by its own uid; no gains through execve; gone
+  // with the monitor (the id change cleared any earlier setting).
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ErrnoError("PR_SET_DUMPABLE", errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoError("PR_SET_NO_NEW_PRIVS", errno);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return ErrnoError("PR_SET_PDEATHSIG", errno);
+  if (getppid() != monitor_pid) return Error("the monitor is gone");
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter->fprog()) != 0) {
+    return ErrnoError("installing the listener's seccomp filter", errno);
+  }
+  return Status();
+}
+
+class Listener {
+ public:
+  Listener(ListenerSetup setup, base::Logger& log)
+      : setup_(std::move(setup)), config_(*setup_.config), log_(log),
+        channel_(UniqueFd(setup_.control_fd)) {}
+
+  [[noreturn]] void Run();
+
+ private:
+  bool Init();
+  void OnSignal();
+  void OnControl();
+  void OnSocket(const std::shared_ptr<ListenSocket>& s);
+  void OnStream(ListenSocket& s);
+  void OnUdpWait(const std::shared_ptr<ListenSocket>& s);
+  void OnUdpNowait(const std::shared_ptr<ListenSocket>& s);
+  void OnEnd(const EndReport& end);
+  bool MayStart(size_t service, bool waiting);
+  bool Admit(size_t service, const net::Endpoint* peer, const SourceKey& source,
+             const std::string& peer_text);
+  bool ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer);
+  // Returns the request id.
+  uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
+             const SourceKey& source, const net::Endpoint* peer, const net::Endpoint* local);
+  void PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length);
+  void ResumeExpired();
+  void UpdatePolling();
+  void Watch(int fd, uint64_t tag, uint32_t events);
+  void Unwatch(int fd);
+  void LogStatus();
+  [[noreturn]] void Exit(int code);
+  [[nodiscard]] bool LogOncePer(const std::string& key);
+  void AddPeer(LogLine& line, const std::string& peer) const;
+  [[nodiscard]] int NextTimeoutMs() const;
+  [[nodiscard]] bool CountsPerSource(size_t service) const {
+    return config_.services[service].per_source > 0;
+  }
+
+  ListenerSetup setup_;
+  const config::Config& config_;
+  base::Logger& log_;
+  Channel channel_;
+  UniqueFd epoll_;
+  UniqueFd signal_fd_;
+  std::unordered_map<int, std::shared_ptr<ListenSocket>> by_fd_;
+  std::set<uint16_t> small_service_ports_;
+  std::unordered_map<std::string, Clock::time_point> refusal_logged_;
+  Clock::time_point accept_pause_until_{};
+  Clock::time_point children_full_logged_{};
+  int children_ = 0;  // all services: for [daemon] max_children
+  bool control_out_ = false;
+  uint64_t next_request_ = 1;
+  // Outstanding udp wait requests: a refused one must give its socket back.
+  std::unordered_map<uint64_t, std::weak_ptr<ListenSocket>> wait_requests_;
+};
+
+void Listener::Watch(int fd, uint64_t tag, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+// An epoll registration belongs to the open file description, which a child
+// may share: every watched socket is removed explicitly before it goes.
+void Listener::Unwatch(int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+void Listener::Exit(int code) {
+  // Spawn requests still queued carry accepted connections, and the state of
+  // a handover: the monitor gets them all before this process goes.
+  channel_.FlushBlocking(std::chrono::seconds(2));
+  _exit(code);
+}
+
+bool Listener::Init() {
+  // Only what the listener needs stays open: stdio (the log), the control
+  // channel and the listening sockets. Nothing of the monitor's.
+  std::vector<int> keep = {0, 1, 2, channel_.fd()};
+  for (const auto& s : setup_.sockets) keep.push_back(s->fd.get());
+  CloseAllExcept(keep);
+  log_.ReopenAfterFork();  // syslog's own socket was among those closed
+  // A datagram socket left connected by a listener that died in the middle
+  // of a handover would only hear from that one peer: undo it.
+  for (const auto& s : setup_.sockets) {
+    if (s->transport == net::Transport::kUdp && !s->busy) {
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      connect(s->fd.get(), &unspec, sizeof unspec);
+    }
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  // The monitor alone reloads and reports (send HUP and USR1 there).
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  for (int sig : {SIGHUP, SIGUSR1, SIGCHLD}) sigaddset(&unblock, sig);
+  sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+  signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!signal_fd_ || !epoll_) return false;
+  Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
+  Watch(channel_.fd(), Tag(kControl, channel_.fd()), EPOLLIN);
+  small_service_ports_ = {7, 9, 13, 19, 37};
+  for (const auto& svc : config_.services) {
+    if (svc.internal == config::Internal::kNone) continue;
+    for (const auto& addr : svc.listen) {
+      for (const auto& ep : addr.endpoints) small_service_ports_.insert(ep.port());
+    }
+  }
+  // Every running child counts against max_children, also those of a
+  // service a reload removed: each sends its end report here.
+  children_ = setup_.children;
+  for (auto& s : setup_.sockets) {
+    s->polling = false;
+    by_fd_[s->fd.get()] = s;
+  }
+  auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid);
+  if (!dropped.ok()) {
+    log_.Error(LogLine("listener-failed").Add("error", dropped.error().message()));
+    return false;
+  }
+  log_.Info(LogLine("listener-ready")
+                .Add("pid", static_cast<int64_t>(getpid()))
+                .Add("user", config_.daemon.user)
+                .Add("capabilities", "net_bind_service"));
+  UpdatePolling();
+  return true;
+}
+
+void Listener::Run() {
+  if (!Init()) _exit(71);
+  epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
+    if (n < 0 && errno != EINTR) Exit(71);
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      int fd = static_cast<int>(tag & 0xffffffffu);
+      switch (static_cast<Kind>(tag >> 32)) {
+        case kSignal: OnSignal(); break;
+        case kControl:
+          if (events[i].events & EPOLLOUT) channel_.Flush();
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl();
+          break;
+        case kSocket:
+          if (auto it = by_fd_.find(fd); it != by_fd_.end()) {
+            std::shared_ptr<ListenSocket> s = it->second;  // a nowait handover replaces the entry
+            OnSocket(s);
+          }
+          break;
+      }
+    }
+    ResumeExpired();
+    UpdatePolling();
+    // Writable interest only while messages wait for the monitor's buffer.
+    if (channel_.pending() != control_out_) {
+      control_out_ = channel_.pending();
+      Watch(channel_.fd(), Tag(kControl, channel_.fd()),
+            EPOLLIN | (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+    }
+  }
+}
+
+int Listener::NextTimeoutMs() const {
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& st : setup_.services) {
+    if (st->pause != Pause::kNone) next = std::min(next, st->paused_until);
+  }
+  if (accept_pause_until_ > Clock::now()) next = std::min(next, accept_pause_until_);
+  if (next == Clock::time_point::max()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
+}
+
+void Listener::OnSignal() {
+  signalfd_siginfo info{};
+  while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
+      // Stopping is the monitor's work: ask it, and go.
+      Simple stop{{kMagic, MsgType::kStop}};
+      channel_.Send(&stop, sizeof stop);
+      Exit(0);
+    }
+  }
+}
+
+void Listener::OnControl() {
+  for (int i = 0; i < 256; ++i) {
+    Channel::Received msg;
+    auto status = channel_.Recv(msg);
+    if (status == Channel::RecvStatus::kAgain) return;
+    if (status == Channel::RecvStatus::kClosed) Exit(0);  // the monitor is gone
+    if (msg.data.size() < sizeof(MsgHeader)) continue;
+    MsgHeader h;
+    std::memcpy(&h, msg.data.data(), sizeof h);
+    if (h.magic != kMagic) continue;
+    if (h.type == MsgType::kEnd && msg.data.size() == sizeof(EndReport)) {
+      EndReport end;
+      std::memcpy(&end, msg.data.data(), sizeof end);
+      OnEnd(end);
+    } else if (h.type == MsgType::kStatus) {
+      LogStatus();
+    } else if (h.type == MsgType::kHandover) {
+      // A reload: the next listener continues from this state.
+      std::string state = SerializeState(setup_.services);
+      std::string out(sizeof(MsgHeader), '\0');
+      MsgHeader sh{kMagic, MsgType::kState};
+      std::memcpy(out.data(), &sh, sizeof sh);
+      out += state;
+      channel_.Send(out.data(), out.size());
+      Exit(0);
+    }
+  }
+}
+
+void Listener::AddPeer(LogLine& line, const std::string& peer) const {
+  if (config_.daemon.log_peers) line.Add("peer", peer);
+}
+
+bool Listener::LogOncePer(const std::string& key) {
+  // A flood of refusals must not become a flood of log lines: once per key
+  // (service, reason, source) and interval; the table is pruned as it grows.
+  auto now = Clock::now();
+  auto it = refusal_logged_.find(key);
+  if (it != refusal_logged_.end() && now - it->second < kRefusalLogInterval) return false;
+  if (refusal_logged_.size() > 4096) {
+    std::erase_if(refusal_logged_,
+                  [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
+  }
+  refusal_logged_[key] = now;
+  return true;
+}
+
+void Listener::PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length) {
+  auto now = Clock::now();
+  state.pause = why;
+  state.paused_at = now;
+  state.paused_until = now + length;
+  (why == Pause::kRate ? state.paused_rate : state.paused_failing)++;
+  log_.Warning(LogLine("pause")
+                   .Add("service", state.name)
+                   .Add("reason", why == Pause::kRate ? "rate" : "failing")
+                   .Add("for", FormatSeconds(std::chrono::duration<double>(length).count())));
+  UpdatePolling();
+}
+
+void Listener::ResumeExpired() {
+  auto now = Clock::now();
+  for (const auto& st : setup_.services) {
+    if (st->pause == Pause::kNone || now < st->paused_until) continue;
+    log_.Info(LogLine("resume")
+                  .Add("service", st->name)
+                  .Add("reason", st->pause == Pause::kRate ? "rate" : "failing")
+                  .Add("paused", FormatSeconds(
+                                     std::chrono::duration<double>(now - st->paused_at).count())));
+    st->pause = Pause::kNone;
+  }
+}
+
+void Listener::UpdatePolling() {
+  bool full = children_ >= config_.daemon.max_children;
+  bool want = !full && Clock::now() >= accept_pause_until_;
+  if (full && Clock::now() - children_full_logged_ >= kRefusalLogInterval) {
+    children_full_logged_ = Clock::now();
+    log_.Warning(LogLine("pause")
+                     .Add("reason", "max_children")
+                     .Add("children", std::to_string(children_) + "/" +
+                                          std::to_string(config_.daemon.max_children)));
+  }
+  for (auto& s : setup_.sockets) {
+    // Paused or full (this service, or all of them): the sockets stay open
+    // and connections wait in the kernel's backlog (back-pressure), instead
+    // of being accepted and dropped. A udp wait socket is not watched while
+    // its child holds it.
+    const ServiceState& st = *setup_.services[s->service];
+    int max = config_.services[s->service].max_instances;
+    bool svc_full = max > 0 && st.active >= max;
+    bool poll = want && !s->busy && !svc_full && st.pause == Pause::kNone;
+    if (s->polling == poll) continue;
+    Watch(s->fd.get(), Tag(kSocket, s->fd.get()), poll ? static_cast<uint32_t>(EPOLLIN) : 0u);
+    s->polling = poll;
+  }
+}
+
+void Listener::OnSocket(const std::shared_ptr<ListenSocket>& s) {
+  if (s->transport == net::Transport::kTcp) {
+    OnStream(*s);
+  } else if (s->wait) {
+    OnUdpWait(s);
+  } else {
+    OnUdpNowait(s);
+  }
+}
+
+bool Listener::MayStart(size_t service, bool waiting) {
+  if (children_ >= config_.daemon.max_children) return false;
+  ServiceState& st = *setup_.services[service];
+  const config::Service& svc = config_.services[service];
+  if (st.pause != Pause::kNone) return false;
+  // `waiting`: the socket was reported readable, so a client is there now.
+  // Later rounds of an accept burst do not know, and must neither count a
+  // held connection nor pause the service for one that may not exist.
+  if (svc.max_instances > 0 && st.active >= svc.max_instances) {
+    if (!waiting) return false;
+    ++st.held_capacity;
+    if (Clock::now() - st.capacity_logged >= kRefusalLogInterval) {
+      st.capacity_logged = Clock::now();
+      log_.Warning(LogLine("pause")
+                       .Add("service", st.name)
+                       .Add("reason", "max_instances")
+                       .Add("active", std::to_string(st.active) + "/" +
+                                          std::to_string(svc.max_instances)));
+    }
+    return false;
+  }
+  if (st.rate && !st.rate->Available(Clock::now())) {
+    if (waiting) PauseService(st, Pause::kRate, svc.backoff);
+    return false;
+  }
+  return true;
+}
+
+bool Listener::Admit(size_t service, const net::Endpoint* peer, const SourceKey& source,
+                     const std::string& peer_text) {
+  ServiceState& st = *setup_.services[service];
+  const config::Service& svc = config_.services[service];
+  const char* reason = nullptr;
+  if (peer != nullptr && !svc.acl.Admits(*peer)) {
+    reason = "acl";
+    ++st.refused_acl;
+  } else if (svc.per_source > 0) {
+    auto it = st.per_source.find(source.str());
+    if (it != st.per_source.end() && it->second >= svc.per_source) {
+      reason = "per_source";
+      ++st.refused_per_source;
+    }
+  }
+  if (reason == nullptr) return true;
+  if (LogOncePer(st.name + " " + reason + " " + source.str())) {
+    LogLine line("reject");
+    line.Add("service", st.name);
+    AddPeer(line, peer_text);
+    log_.Warning(line.Add("reason", reason));
+  }
+  return false;
+}
+
+uint64_t Listener::Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
+                     const SourceKey& source, const net::Endpoint* peer,
+                     const net::Endpoint* local) {
+  ServiceState& st = *setup_.services[s.service];
+  if (st.rate) {
+    bool granted = st.rate->TryAcquire(Clock::now());
+    (void)granted;  // MayStart saw a token
+  }
+  SpawnRequest req;
+  req.id = next_request_++;
+  req.generation = setup_.generation;
+  req.service = static_cast<uint32_t>(s.service);
+  req.flags = flags;
+  req.source = source;
+  if (peer != nullptr) {
+    std::memcpy(&req.peer, &peer->addr, peer->len);
+    req.peer_len = peer->len;
+  }
+  if (local != nullptr) {
+    std::memcpy(&req.local, &local->addr, local->len);
+    req.local_len = local->len;
+  }
+  if (!channel_.Send(&req, sizeof req, fds)) Exit(71);  // the monitor is gone
+  // Counted now; the monitor's end report for this request gives it back.
+  ++st.active;
+  ++st.accepted;
+  ++children_;
+  if (CountsPerSource(s.service)) ++st.per_source[source.str()];
+  if (flags & SpawnRequest::kUdpWait) s.busy = true;
+  return req.id;
+}
+
+void Listener::OnStream(ListenSocket& s) {
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    if (!MayStart(s.service, i == 0)) return;
+    net::Endpoint peer;
+    peer.len = sizeof peer.addr;
+    int fd = accept4(s.fd.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      // EMFILE/ENFILE/ENOBUFS: the connection stays in the backlog; stop
+      // polling for a moment instead of spinning on it.
+      log_.Error(LogLine("accept-failed")
+                     .Add("service", setup_.services[s.service]->name)
+                     .Add("error", base::ErrnoName(errno)));
+      accept_pause_until_ = Clock::now() + kAcceptErrorPause;
+      return;
+    }
+    UniqueFd conn(fd);
+    if (s.ep.IsUnix()) {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+      SourceKey source = SourceKeyOfUid(cred.uid);  // per source = per user here
+      if (!Admit(s.service, nullptr, source, CredString(cred))) continue;  // closed at once
+      Spawn(s, {fd}, 0, source, nullptr, nullptr);
+      continue;
+    }
+    SourceKey source = SourceKeyOf(peer);
+    if (!Admit(s.service, &peer, source, net::ToString(peer))) continue;  // closed at once
+    Spawn(s, {fd}, 0, source, nullptr, nullptr);
+  }
+}
+
+void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
+  if (s->busy || !MayStart(s->service, true)) return;
+  // The child gets the listening socket itself and reads every datagram
+  // from it until it exits; its environment names the first one's peer.
+  net::Endpoint peer;
+  net::Endpoint local;
+  if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) return;
+  uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
+  wait_requests_[id] = s;
+}
+
+bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) {
+  if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
+  ++setup_.services[s.service]->refused_reflection;
+  std::string key = net::ToString(peer);
+  if (LogOncePer("reflection " + key)) {
+    LogLine line("reject");
+    line.Add("service", setup_.services[s.service]->name);
+    AddPeer(line, key);
+    log_.Warning(line.Add("reason", "reflection"));
+  }
+  return true;
+}
+
+void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
+  ListenSocket& s = *shared;
+  const config::Service& svc = config_.services[s.service];
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    if (!MayStart(s.service, i == 0)) return;
+    net::Endpoint peer;
+    net::Endpoint local;
+    if (!PeekDatagram(s.fd.get(), s.ep, peer, local)) return;
+    if (svc.internal != config::Internal::kNone && ReflectionRisk(s, peer)) {
+      DropDatagram(s.fd.get());
+      continue;
+    }
+    std::string peer_text = net::ToString(peer);
+    SourceKey source = SourceKeyOf(peer);
+    if (!Admit(s.service, &peer, source, peer_text)) {
+      DropDatagram(s.fd.get());
+      continue;
+    }
+    // One child per peer: a fresh socket on the same address (SO_REUSEPORT;
+    // binding a port below 1024 is why the listener keeps
+    // CAP_NET_BIND_SERVICE) takes over, and the socket holding the datagram
+    // is connected to the peer and handed over. The monitor gets both: the
+    // fresh one replaces its copy of the old.
+    auto fresh = net::BindListener(s.ep, net::Transport::kUdp, 0);
+    int connect_errno = 0;
+    if (fresh.ok() && connect(s.fd.get(), peer.sa(), peer.len) != 0) connect_errno = errno;
+    if (!fresh.ok() || connect_errno != 0) {
+      LogLine line("drop");
+      line.Add("service", setup_.services[s.service]->name);
+      AddPeer(line, peer_text);
+      line.Add("reason", "handover-failed")
+          .Add("error", fresh.ok() ? ErrnoError("connect", connect_errno).message()
+                                   : fresh.error().message());
+      log_.Error(line);
+      DropDatagram(s.fd.get());
+      if (!fresh.ok()) accept_pause_until_ = Clock::now() + kAcceptErrorPause;
+      return;
+    }
+    Unwatch(s.fd.get());
+    by_fd_.erase(s.fd.get());
+    UniqueFd conn(s.fd.release());
+    s.fd = std::move(*fresh);
+    by_fd_[s.fd.get()] = shared;
+    s.polling = false;
+    Spawn(s, {conn.get(), s.fd.get()}, SpawnRequest::kUdpHandover, source, nullptr, nullptr);
+    UpdatePolling();
+  }
+}
+
+void Listener::OnEnd(const EndReport& end) {
+  std::string name(end.service, strnlen(end.service, sizeof end.service));
+  if (end.outcome == Outcome::kRefused) {
+    // A refused udp wait request: no child holds the socket; watch it again,
+    // without the datagram that would only be refused again.
+    auto req = wait_requests_.find(end.request);
+    if (req != wait_requests_.end()) {
+      if (auto s = req->second.lock()) {
+        s->busy = false;
+        DropDatagram(s->fd.get());
+        log_.Warning(LogLine("drop")
+                         .Add("service", setup_.services[s->service]->name)
+                         .Add("reason", "refused"));
+      }
+      wait_requests_.erase(req);
+    }
+  }
+  auto it = std::find_if(setup_.services.begin(), setup_.services.end(),
+                         [&](const auto& s) { return s->name == name; });
+  if (children_ > 0) --children_;
+  if (it == setup_.services.end()) return;  // a service removed by a reload
+  ServiceState& st = **it;
+  size_t index = static_cast<size_t>(it - setup_.services.begin());
+  if (st.active > 0) --st.active;
+  if (end.source.len > 0) {
+    auto slot = st.per_source.find(end.source.str());
+    if (slot != st.per_source.end() && --slot->second <= 0) st.per_source.erase(slot);
+  }
+  bool exited_ok = end.outcome == Outcome::kExited && WIFEXITED(end.status) &&
+                   WEXITSTATUS(end.status) == 0;
+  switch (end.outcome) {
+    case Outcome::kSetupFailed: ++st.setup_failures; break;
+    case Outcome::kTimedOut: ++st.timeouts; break;
+    case Outcome::kExited:
+      if (KilledBySeccomp(end.status)) ++st.seccomp_kills;
+      break;
+    default: break;
+  }
+  if (end.wait != 0) {
+    net::Endpoint ep = net::Endpoint::FromSockaddr(reinterpret_cast<const sockaddr*>(&end.wait_ep),
+                                                   end.wait_ep_len);
+    std::erase_if(wait_requests_, [&](const auto& r) {
+      auto s = r.second.lock();
+      return !s || (s->transport == net::Transport::kUdp && s->ep == ep);
+    });
+    for (auto& s : setup_.sockets) {
+      if (s->transport != net::Transport::kUdp || !(s->ep == ep)) continue;
+      s->busy = false;
+      // The child shared the socket's file description and may have made it
+      // blocking; this process's reads never block.
+      int fl = fcntl(s->fd.get(), F_GETFL);
+      if (fl >= 0) fcntl(s->fd.get(), F_SETFL, fl | O_NONBLOCK);
+      // A child that failed may have left the datagram that started it
+      // unread; dropping it keeps a failing service from respawning on the
+      // same datagram forever.
+      if (!exited_ok && end.outcome != Outcome::kTimedOut) {
+        DropDatagram(s->fd.get());
+        log_.Warning(LogLine("drop")
+                         .Add("service", st.name)
+                         .Add("reason", end.outcome == Outcome::kExited ? "child-failed"
+                                                                         : "setup-failed"));
+      }
+    }
+  }
+  // Loop protection: ten children in a row failing at once pause the
+  // service (an end by timeout is no such failure).
+  bool failed = !exited_ok && end.outcome != Outcome::kTimedOut;
+  if (st.failures.Record(failed, std::chrono::nanoseconds(end.lifetime_ns))) {
+    PauseService(st, Pause::kFailing, config_.services[index].backoff);
+  }
+}
+
+void Listener::LogStatus() {
+  for (size_t i = 0; i < setup_.services.size(); ++i) {
+    const ServiceState& s = *setup_.services[i];
+    const config::Service& svc = config_.services[i];
+    const char* state = s.pause == Pause::kRate      ? "paused:rate"
+                        : s.pause == Pause::kFailing ? "paused:failing"
+                        : svc.max_instances > 0 && s.active >= svc.max_instances ? "full"
+                                                                                 : "serving";
+    log_.Info(LogLine("status")
+                  .Add("service", s.name)
+                  .Add("state", state)
+                  .Add("active", s.active)
+                  .Add("accepted", s.accepted)
+                  .Add("refused_acl", s.refused_acl)
+                  .Add("refused_per_source", s.refused_per_source)
+                  .Add("refused_reflection", s.refused_reflection)
+                  .Add("paused_rate", s.paused_rate)
+                  .Add("paused_failing", s.paused_failing)
+                  .Add("held_capacity", s.held_capacity)
+                  .Add("setup_failures", s.setup_failures)
+                  .Add("seccomp_kills", s.seccomp_kills)
+                  .Add("timeouts", s.timeouts));
+  }
+}
+
+}  // namespace
+
+void RunListener(ListenerSetup setup, base::Logger& log) {
+  Listener listener(std::move(setup), log);
+  listener.Run();
+}
+
+}  // namespace hinetd::supervisor

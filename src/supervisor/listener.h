@@ -1,0 +1,42 @@
+// The listener: the one process that faces the network. It runs as
+// [daemon] user with CapPrm = CapEff = CapBnd = {CAP_NET_BIND_SERVICE},
+// no_new_privs, not dumpable, under its own seccomp filter. It accepts
+// connections and peeks at datagrams, applies every admission limit, and
+// hands each admitted connection to the monitor, which alone can start a
+// child. It holds no power to change a uid, chroot, or gain a capability.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "base/log.h"
+#include "config/types.h"
+#include "sandbox/policy.h"
+#include "supervisor/service_state.h"
+#include "supervisor/sockets.h"
+
+namespace hinetd::supervisor {
+
+// What a listener starts with; prepared by the monitor before the fork, so
+// it is the listener's own copy afterwards.
+struct ListenerSetup {
+  const config::Config* config = nullptr;
+  uint64_t generation = 0;
+  SocketList sockets;      // busy marks set for wait sockets a child holds
+  ServiceStates services;  // counters, pauses; active and per_source rebuilt
+  int children = 0;        // the monitor's children, of every service, even removed ones
+  int control_fd = -1;     // the listener's end of the control channel
+  const sandbox::BpfProgram* filter = nullptr;
+  pid_t monitor_pid = 0;
+};
+
+// Drops privileges, installs the filter and serves until the monitor goes
+// away, asks for a handover, or TERM/INT arrives. Runs in the forked child;
+// never returns.
+[[noreturn]] void RunListener(ListenerSetup setup, base::Logger& log);
+
+// The capabilities the listener keeps.
+[[nodiscard]] std::vector<int> ListenerCapabilities();
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,924 @@
+#include "supervisor/monitor.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/errno_name.h"
+#include "config/config.h"
+#include "config/system_checks.h"
+#include "net/socket.h"
+#include "sandbox/caps.h"
+#include "sandbox/daemon_filters.h"
+#include "supervisor/child_status.h"
+#include "supervisor/listener.h"
+
+namespace hinetd::supervisor {
+
+using base::ErrnoError;
+using base::Error;
+using base::LogLine;
+using base::Result;
+using base::Status;
+using base::UniqueFd;
+
+std::vector<int> MonitorCapabilities() {
+  return {CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT, CAP_SETPCAP, CAP_KILL};
+}
+
+namespace {
+
+enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4 };
+uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
+
+constexpr size_t kStderrLineMax = 1024;  // longer lines are split
+// A listener that ran this long before dying starts its back-off afresh.
+constexpr auto kListenerStable = std::chrono::seconds(30);
+constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
+
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+// Raises or lowers CAP_NET_BIND_SERVICE in this process's effective set
+// (it stays permitted): effective only while binding.
+void BindCapability(bool on) {
+  capng_get_caps_process();
+  capng_update(on ? CAPNG_ADD : CAPNG_DROP, CAPNG_EFFECTIVE, CAP_NET_BIND_SERVICE);
+  capng_apply(CAPNG_SELECT_CAPS);
+}
+
+// Where a descriptor's socket is bound.
+bool LocalOf(int fd, net::Endpoint& ep) {
+  ep = net::Endpoint();
+  ep.len = sizeof ep.addr;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&ep.addr), &ep.len) == 0;
+}
+
+int SockOpt(int fd, int opt) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0) return -1;
+  return v;
+}
+
+// True if a connection whose socket is bound to `local` belongs to a
+// listening socket bound to `listening` (equal, or that one a wildcard of
+// the same family and port).
+bool Belongs(const net::Endpoint& local, const net::Endpoint& listening) {
+  if (listening.IsUnix()) return local.IsUnix() && local.UnixPath() == listening.UnixPath();
+  if (local.family() != listening.family() || local.port() != listening.port()) return false;
+  return listening.IsWildcard() || local == listening;
+}
+
+}  // namespace
+
+Monitor::Monitor(base::Logger& log, Options options) : log_(log), options_(std::move(options)) {}
+
+Monitor::~Monitor() = default;
+
+void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+Status Monitor::EnsureEmptyChroot(const config::Config& config) {
+  bool needed = std::any_of(config.services.begin(), config.services.end(),
+                            [](const config::Service& s) { return s.implicit_chroot; });
+  if (!needed) return Status();
+  std::string dir = config::kEmptyChroot;
+  std::string parent = dir.substr(0, dir.rfind('/'));
+  if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + parent + " (the empty jail of internal services)", errno);
+  }
+  if (mkdir(dir.c_str(), 0555) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + dir + " (the empty jail of internal services)", errno);
+  }
+  auto checked = config::CheckChroot(dir);
+  if (!checked.ok()) return checked.error().Wrap("the empty jail of internal services");
+  return Status();
+}
+
+Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketList& keep) {
+  // Every socket of the new table: the one already bound to the address (a
+  // reload keeps it, and its backlog), or a fresh one. On error nothing of
+  // the running table has changed; the fresh ones close with the list.
+  SocketList out;
+  std::vector<bool> taken(keep.size(), false);
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const config::Service& svc = config.services[i];
+    for (const auto& addr : svc.listen) {
+      for (const auto& ep : addr.endpoints) {
+        std::shared_ptr<ListenSocket> s;
+        for (size_t k = 0; k < keep.size(); ++k) {
+          if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
+            taken[k] = true;
+            s = keep[k];
+            break;
+          }
+        }
+        if (s && ep.IsUnix()) {
+          // A kept socket keeps its file as it is: its owner and mode are set
+          // when it is created (a new owner needs CAP_CHOWN, which hinetd no
+          // longer holds), and a reload must not half-apply.
+          struct stat st {};
+          std::string path = ep.UnixPath();
+          if (stat(path.c_str(), &st) == 0 &&
+              (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
+               (st.st_mode & 07777) != svc.unix_file.mode)) {
+            log_.Warning(LogLine("warning")
+                             .Add("service", svc.name)
+                             .Add("message", "socket_user, socket_group and socket_mode of " +
+                                                 path +
+                                                 " apply when the socket is created; the file "
+                                                 "keeps its owner and mode until hinetd "
+                                                 "restarts"));
+          }
+        }
+        if (!s) {
+          // UDP sockets belong to the listener's account, so that it may
+          // bind the fresh socket of a udp nowait handover next to them
+          // (SO_REUSEPORT is shared by one uid only).
+          auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog, svc.unix_file,
+                                      config.daemon.uid);
+          if (!fd.ok()) {
+            return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
+          }
+          s = std::make_shared<ListenSocket>();
+          s->ep = ep;
+          s->transport = svc.transport;
+          s->fd = std::move(*fd);
+          if (ep.IsUnix()) {
+            struct stat st {};
+            if (stat(ep.UnixPath().c_str(), &st) == 0) s->unix_ino = st.st_ino;
+          }
+        }
+        out.push_back(std::move(s));
+      }
+    }
+  }
+  return out;
+}
+
+void Monitor::Install(std::unique_ptr<config::Config> config,
+                      std::unique_ptr<spawn::PlanSet> plans, SocketList sockets) {
+  // The new table's view of each socket (in the order BindNew made them).
+  // Set only now: until the switch, the running listener's requests are
+  // checked against the old view.
+  size_t n = 0;
+  for (size_t i = 0; i < config->services.size(); ++i) {
+    for (const auto& addr : config->services[i].listen) {
+      for (size_t e = 0; e < addr.endpoints.size(); ++e, ++n) {
+        sockets[n]->service = i;
+        sockets[n]->wait = config->services[i].wait;
+      }
+    }
+  }
+  sockets_ = std::move(sockets);  // sockets no longer listed close here
+  services_ = CarryOver(services_, config->services);
+  config_ = std::move(config);
+  plans_ = std::move(plans);
+  ++generation_;
+  for (const auto& s : sockets_) {
+    const config::Service& svc = config_->services[s->service];
+    LogLine line("listen");
+    line.Add("service", svc.name)
+        .Add("address", net::ToString(s->ep))
+        .Add("protocol", net::ProtocolName(s->ep, s->transport));
+    if (s->transport == net::Transport::kUdp) line.Add("wait", s->wait ? "true" : "false");
+    log_.Info(line);
+  }
+  for (const auto& w : config_->warnings) log_.Warning(LogLine("warning").Add("message", w));
+}
+
+Status Monitor::Start(std::unique_ptr<config::Config> config,
+                      std::unique_ptr<spawn::PlanSet> plans) {
+  // Signals become data before anything else can send them.
+  sigset_t handled = HandledSignals();
+  if (sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) return ErrnoError("sigprocmask", errno);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_.reset(signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) return ErrnoError("signalfd", errno);
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) return ErrnoError("epoll_create1", errno);
+  Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
+
+  // While still fully root: the kernel log (reading it may need CAP_SYSLOG,
+  // checked at open only), the empty jail, the sockets.
+  seccomp_log_.Open();
+  if (seccomp_log_.available()) {
+    Watch(seccomp_log_.fd(), Tag(kKmsg, seccomp_log_.fd()), EPOLLIN);
+  } else {
+    log_.Warning(LogLine("warning").Add(
+        "message", "cannot read /dev/kmsg; seccomp kills will be logged without the syscall"));
+  }
+  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return s;
+  auto sockets = BindNew(*config, {});
+  if (!sockets.ok()) return sockets.error();
+  auto filter = sandbox::ListenerFilter();
+  if (!filter.ok()) return filter.error();
+  listener_filter_ = std::move(*filter);
+
+  if (options_.harden_self) {
+    // From here on: what starting children and the listener needs, bounding
+    // set included; CAP_NET_BIND_SERVICE not effective (the listener binds).
+    if (auto s = sandbox::LimitOwnCapabilities(MonitorCapabilities()); !s.ok()) return s;
+    BindCapability(false);
+    // A deny list, since every child inherits it (see daemon_filters.h);
+    // installing it needs no_new_privs, which children set anyway.
+    auto monitor_filter = sandbox::MonitorFilter();
+    if (!monitor_filter.ok()) return monitor_filter.error();
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*monitor_filter)->fprog()) != 0) {
+      return ErrnoError("installing the monitor's seccomp filter", errno);
+    }
+  }
+  auto spawner = spawn::Spawner::Create();
+  if (!spawner.ok()) return spawner.error();
+  spawner_ = std::move(*spawner);
+
+  size_t count = config->services.size();
+  Install(std::move(config), std::move(plans), std::move(*sockets));
+  log_.Info(LogLine("start")
+                .Add("version", HINETD_VERSION)
+                .Add("services", count)
+                .Add("listeners", sockets_.size())
+                .Add("max_children", config_->daemon.max_children));
+  if (options_.external_listener_fd >= 0) {
+    channel_ = std::make_unique<Channel>(UniqueFd(options_.external_listener_fd));
+    Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
+  } else {
+    StartListener();
+  }
+  return Status();
+}
+
+void Monitor::StartListener() {
+  listener_restart_at_ = Clock::time_point::max();
+  auto pair = ControlPair();
+  if (!pair.ok()) {
+    log_.Error(LogLine("listener-failed").Add("error", pair.error().message()));
+    listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+    return;
+  }
+  // The listener starts from the monitor's table: the sockets, the state
+  // the last listener handed over, and the children now running (their
+  // end reports will come to this listener).
+  ListenerSetup setup;
+  setup.config = config_.get();
+  setup.generation = generation_;
+  setup.sockets = sockets_;
+  setup.services = services_;
+  setup.control_fd = pair->second.get();
+  setup.filter = listener_filter_.get();
+  setup.monitor_pid = getpid();
+  for (auto& s : setup.sockets) s->busy = false;
+  for (auto& st : setup.services) {
+    st->active = 0;
+    st->per_source.clear();
+  }
+  setup.children = static_cast<int>(children_.size());
+  for (const auto& [pid, c] : children_) {
+    auto st = std::find_if(setup.services.begin(), setup.services.end(),
+                           [&](const auto& s) { return s->name == c.service; });
+    if (st == setup.services.end()) continue;
+    ++(*st)->active;
+    if (c.source.len > 0) ++(*st)->per_source[c.source.str()];
+    if (c.wait) {
+      for (auto& s : setup.sockets) {
+        if (s->transport == net::Transport::kUdp && s->ep == c.wait_ep) s->busy = true;
+      }
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    log_.Error(LogLine("listener-failed").Add("error", ErrnoError("fork", errno).message()));
+    listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+    return;
+  }
+  if (pid == 0) {
+    pair->first.release();  // closed by the listener's own descriptor sweep
+    RunListener(std::move(setup), log_);
+  }
+  listener_pid_ = pid;
+  listener_started_ = Clock::now();
+  ++listener_starts_;
+  channel_ = std::make_unique<Channel>(std::move(pair->first));
+  control_out_ = false;
+  Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
+  log_.Info(LogLine("listener-start")
+                .Add("pid", pid)
+                .Add("generation", generation_)
+                .Add("user", config_->daemon.user));
+}
+
+void Monitor::OnListenerExit(int status) {
+  listener_last_pid_ = listener_pid_;
+  listener_pid_ = -1;
+  // What it sent before it died is still in the channel: spawn requests for
+  // connections it had accepted, and at a reload its state. The SIGCHLD can
+  // come before the channel is read; read it all now.
+  if (channel_) OnControl(/*drain=*/true);
+  channel_.reset();  // also leaves the epoll set
+  if (stopping_) return;
+  if (reload_) {
+    // It handed over (or died doing so): the reload goes on.
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      log_.Error(LogLine("listener-exit").Add("status", DescribeWaitStatus(status)).Add("during", "reload"));
+    }
+    FinishReload();
+    return;
+  }
+  // A crash. Sockets, children and the backlog are untouched; start another
+  // at once, and back off if they keep dying.
+  bool stable = Clock::now() - listener_started_ >= kListenerStable;
+  listener_restarts_ = stable ? 1 : listener_restarts_ + 1;
+  auto delay = listener_restarts_ <= 1
+                   ? std::chrono::milliseconds(0)
+                   : std::min<std::chrono::milliseconds>(
+                         kListenerMaxBackoff,
+                         std::chrono::milliseconds(100 << std::min(listener_restarts_ - 2, 10)));
+  LogLine line("listener-exit");
+  line.Add("status", DescribeWaitStatus(status));
+  if (KilledBySeccomp(status)) {
+    // Its own filter killed it: the kernel's audit record names the syscall.
+    seccomp_log_.Drain();
+    auto record = seccomp_log_.Take(listener_last_pid_);
+    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
+                               : std::string("unknown"));
+  }
+  line.Add("restart_in", FormatSeconds(std::chrono::duration<double>(delay).count()))
+      .Add("restarts", listener_restarts_);
+  log_.Error(line);
+  listener_restart_at_ = Clock::now() + delay;
+}
+
+void Monitor::OnControl(bool drain) {
+  for (int i = 0; (drain || i < 256) && channel_; ++i) {
+    Channel::Received msg;
+    auto status = channel_->Recv(msg);
+    if (status == Channel::RecvStatus::kAgain) return;
+    if (status == Channel::RecvStatus::kClosed) {
+      if (options_.external_listener_fd >= 0) {
+        BeginStop();
+      } else {
+        // The listener's end closed; its exit status comes with SIGCHLD.
+        channel_.reset();
+      }
+      return;
+    }
+    MsgHeader h{};
+    if (msg.data.size() >= sizeof h) std::memcpy(&h, msg.data.data(), sizeof h);
+    if (msg.data.size() < sizeof h || h.magic != kMagic) {
+      Refuse(nullptr, "malformed message");
+      continue;
+    }
+    switch (h.type) {
+      case MsgType::kSpawn: OnSpawn(msg); break;
+      case MsgType::kStop: BeginStop(); return;
+      case MsgType::kState:
+        if (reload_) {
+          ApplySerializedState(msg.data.substr(sizeof h), services_);
+        }
+        break;
+      default: Refuse(nullptr, "unexpected message"); break;
+    }
+  }
+}
+
+void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
+  // Only a broken or subverted listener sends such requests: say so, and
+  // give it its end report so that its counts stay exact.
+  LogLine line("refuse-request");
+  line.Add("reason", reason);
+  if (req != nullptr) {
+    line.Add("service", static_cast<int64_t>(req->service)).Add("generation", req->generation);
+  }
+  log_.Error(line);
+  if (req == nullptr || !channel_) return;
+  EndReport end;
+  if (req->service < config_->services.size() && req->generation == generation_) {
+    std::snprintf(end.service, sizeof end.service, "%s",
+                  config_->services[req->service].name.c_str());
+  }
+  end.source = req->source;
+  end.outcome = Outcome::kRefused;
+  end.request = req->id;
+  channel_->Send(&end, sizeof end);
+}
+
+void Monitor::OnSpawn(Channel::Received& msg) {
+  if (msg.data.size() != sizeof(SpawnRequest) || msg.truncated) {
+    Refuse(nullptr, msg.truncated ? "too many descriptors" : "malformed spawn request");
+    return;
+  }
+  SpawnRequest req;
+  std::memcpy(&req, msg.data.data(), sizeof req);
+  if (req.source.len > sizeof req.source.bytes) req.source.len = 0;
+  // Everything below is checked against the monitor's own table: the index,
+  // the generation, and the descriptors themselves.
+  if (req.generation != generation_) return Refuse(&req, "stale generation");
+  if (req.service >= config_->services.size()) return Refuse(&req, "no such service");
+  const config::Service& svc = config_->services[req.service];
+  // Admission is the listener's, but the two limits that bound how many
+  // processes a subverted listener could have started are held here too.
+  // The listener counts a child until its end report arrives, the monitor
+  // until it is reaped, so an honest listener never meets these.
+  if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
+    return Refuse(&req, "over max_children");
+  }
+  if (svc.max_instances > 0) {
+    auto running = running_.find(svc.name);
+    if (running != running_.end() && running->second >= svc.max_instances) {
+      return Refuse(&req, "over max_instances");
+    }
+  }
+  bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
+  bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
+  size_t want_fds = handover ? 2 : 1;
+  if (msg.fds.size() < want_fds) return Refuse(&req, "missing descriptor");
+  if (msg.fds.size() > want_fds) return Refuse(&req, "too many descriptors");
+  int conn = msg.fds[0].get();
+  bool udp = svc.transport == net::Transport::kUdp;
+  if (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover)) {
+    return Refuse(&req, "request does not match the service's protocol");
+  }
+  int type = SockOpt(conn, SO_TYPE);
+  if (type != (udp ? SOCK_DGRAM : SOCK_STREAM)) return Refuse(&req, "descriptor is not the right kind of socket");
+  // The listening socket this connection came from.
+  std::shared_ptr<ListenSocket> from;
+  net::Endpoint conn_local;  // stream connections: their local address
+  if (udp) {
+    // A wait child gets, and a handover hands over, one of the service's
+    // listening sockets itself.
+    ino_t ino = SocketInode(conn);
+    for (const auto& s : sockets_) {
+      if (s->service == req.service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
+    }
+  } else {
+    if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, conn_local)) {
+      return Refuse(&req, "descriptor is not a connection");
+    }
+    for (const auto& s : sockets_) {
+      if (s->service == req.service && Belongs(conn_local, s->ep)) from = s;
+    }
+  }
+  if (!from) return Refuse(&req, "descriptor does not belong to the service");
+  if (handover) {
+    // The fresh socket replaces the old one in the monitor's table: it must
+    // be a datagram socket bound to exactly the same address.
+    net::Endpoint fresh_ep;
+    int fresh = msg.fds[1].get();
+    if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from->ep)) {
+      return Refuse(&req, "handover socket is not bound to the service's address");
+    }
+    // Taken, not copied: nothing can fail between the check and the swap,
+    // so the monitor's table never keeps the old, now connected, socket.
+    from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  }
+
+  // The environment, from the descriptor itself where it can tell.
+  net::Endpoint peer;
+  net::Endpoint local;
+  ucred cred{};
+  spawn::Connection c;
+  c.fd = conn;
+  std::string peer_text;
+  if (from->ep.IsUnix()) {
+    socklen_t len = sizeof cred;
+    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    c.kind = spawn::Connection::Kind::kUnix;
+    c.cred = &cred;
+    c.local = &from->ep;
+    peer_text = CredString(cred);
+  } else {
+    if (wait) {
+      // The listening socket has no peer: the listener peeked at the first
+      // datagram, and says whose it is.
+      peer = net::Endpoint::FromSockaddr(reinterpret_cast<const sockaddr*>(&req.peer),
+                                         std::min<socklen_t>(req.peer_len, sizeof req.peer));
+      local = net::Endpoint::FromSockaddr(reinterpret_cast<const sockaddr*>(&req.local),
+                                          std::min<socklen_t>(req.local_len, sizeof req.local));
+    } else {
+      peer.len = sizeof peer.addr;
+      getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len);
+      if (udp) {
+        LocalOf(conn, local);
+      } else {
+        local = conn_local;  // read once, when it was checked
+      }
+    }
+    c.kind = udp ? spawn::Connection::Kind::kUdp : spawn::Connection::Kind::kTcp;
+    c.peer = &peer;
+    c.local = &local;
+    peer_text = net::ToString(peer);
+  }
+
+  const spawn::SpawnPlan& plan = plans_->plans[req.service];
+  Child child;
+  child.service = svc.name;
+  child.source = req.source;
+  child.wait = wait;
+  child.wait_ep = from->ep;
+  child.peer = peer_text;
+  child.started = Clock::now();
+  auto outcome = spawner_->Spawn(plan, c);
+  auto add_peer = [&](LogLine& line) {
+    if (config_->daemon.log_peers) line.Add("peer", peer_text);
+  };
+  if (!outcome.ok()) {
+    LogLine line("spawn-failed");
+    line.Add("service", svc.name);
+    add_peer(line);
+    log_.Error(line.Add("error", outcome.error().message()));
+    SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
+    return;
+  }
+  pid_t pid = outcome->pid;
+  if (outcome->failed()) {
+    child.setup_failed = true;
+    LogLine line("setup-failed");
+    line.Add("service", svc.name);
+    add_peer(line);
+    log_.Error(line.Add("pid", pid)
+                   .Add("step", spawn::StepName(outcome->failed_step))
+                   .Add("errno", base::ErrnoName(outcome->failed_errno)));
+    children_[pid] = std::move(child);
+    return;  // reaped soon; its end report goes out then
+  }
+  int active = ++running_[svc.name];
+  if (svc.timeout) deadlines_.emplace(child.started + *svc.timeout, pid);
+  if (outcome->stderr_pipe) {
+    child.stderr_fd = outcome->stderr_pipe.release();
+    Watch(child.stderr_fd, Tag(kStderr, child.stderr_fd), EPOLLIN);
+    stderr_owner_[child.stderr_fd] = pid;
+  }
+  children_[pid] = std::move(child);
+  LogLine line("accept");
+  line.Add("service", svc.name);
+  add_peer(line);
+  line.Add("pid", pid);
+  if (svc.max_instances > 0) {
+    line.Add("active", std::to_string(active) + "/" + std::to_string(svc.max_instances));
+  } else {
+    line.Add("active", active);
+  }
+  log_.Info(line);
+}
+
+void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
+  // No listener (it is being restarted): the next one counts the children
+  // that are still running, so nothing is lost.
+  if (!channel_) return;
+  EndReport end;
+  std::snprintf(end.service, sizeof end.service, "%s", c.service.c_str());
+  end.source = c.source;
+  end.wait = c.wait ? 1 : 0;
+  if (c.wait) {
+    std::memcpy(&end.wait_ep, &c.wait_ep.addr, c.wait_ep.len);
+    end.wait_ep_len = c.wait_ep.len;
+  }
+  end.outcome = outcome;
+  end.status = status;
+  end.lifetime_ns = static_cast<uint64_t>(std::chrono::nanoseconds(lifetime).count());
+  channel_->Send(&end, sizeof end);
+}
+
+int Monitor::NextTimeoutMs() const {
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  if (stopping_) next = std::min(next, stop_deadline_);
+  if (reload_) next = std::min(next, handover_deadline_);
+  if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
+  if (next == Clock::time_point::max()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
+}
+
+int Monitor::Run() {
+  epoll_event events[64];
+  for (;;) {
+    if (stopping_ && children_.empty() && pending_seccomp_.empty() && listener_pid_ < 0) break;
+    int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log_.Error(LogLine("error").Add("message", ErrnoError("epoll_wait", errno).message()));
+      return 71;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      int fd = static_cast<int>(tag & 0xffffffffu);
+      switch (static_cast<Kind>(tag >> 32)) {
+        case kSignal: OnSignal(); break;
+        case kKmsg: seccomp_log_.Drain(); break;
+        case kControl:
+          if (channel_ && fd == channel_->fd()) {
+            if (events[i].events & EPOLLOUT) channel_->Flush();
+            if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
+          }
+          break;
+        case kStderr: OnStderr(fd); break;
+      }
+    }
+    FlushPendingSeccomp(false);
+    EnforceTimeouts();
+    auto now = Clock::now();
+    if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
+      // The listener did not hand over in time: it goes, the reload goes on
+      // (its state is lost, its children are not).
+      kill(listener_pid_, SIGKILL);
+      handover_deadline_ = Clock::time_point::max();
+    }
+    if (!stopping_ && listener_pid_ < 0 && !reload_ && options_.external_listener_fd < 0 &&
+        now >= listener_restart_at_) {
+      StartListener();
+    }
+    if (stopping_ && !killed_ && now >= stop_deadline_) {
+      // Grace is over: KILL what is left, each child's whole process group.
+      for (const auto& [pid, c] : children_) kill(-pid, SIGKILL);
+      if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
+      killed_ = true;
+      stop_deadline_ = now + options_.stop_grace;
+    } else if (stopping_ && killed_ && now >= stop_deadline_) {
+      log_.Error(LogLine("stop").Add("message", "children did not exit after SIGKILL")
+                     .Add("children", children_.size()));
+      break;
+    }
+    if (channel_ && channel_->pending() != control_out_) {
+      control_out_ = channel_->pending();
+      Watch(channel_->fd(), Tag(kControl, channel_->fd()),
+            EPOLLIN | (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+    }
+  }
+  FlushPendingSeccomp(true);
+  log_.Info(LogLine("stop").Add("status", "done"));
+  return 0;
+}
+
+void Monitor::OnSignal() {
+  for (int i = 0; i < 64; ++i) {
+    signalfd_siginfo info{};
+    ssize_t n = read(signal_fd_.get(), &info, sizeof info);
+    if (n != static_cast<ssize_t>(sizeof info)) return;
+    switch (info.ssi_signo) {
+      case SIGCHLD: Reap(); break;
+      case SIGHUP:
+        if (!stopping_) Reload();
+        break;
+      case SIGTERM:
+      case SIGINT: BeginStop(); break;
+      case SIGUSR1: DumpStatus(); break;
+      default: break;
+    }
+  }
+}
+
+void Monitor::LogStderrLine(const Child& c, pid_t pid, std::string_view line) {
+  log_.Info(LogLine("stderr").Add("service", c.service).Add("pid", pid).Add("line", line));
+}
+
+void Monitor::OnStderr(int fd) {
+  auto owner = stderr_owner_.find(fd);
+  if (owner == stderr_owner_.end()) return;
+  pid_t pid = owner->second;
+  Child& c = children_.at(pid);
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    CloseStderr(c, pid);
+    return;
+  }
+  c.stderr_partial.append(buf, static_cast<size_t>(n));
+  size_t start = 0;
+  for (;;) {
+    size_t nl = c.stderr_partial.find('\n', start);
+    if (nl == std::string::npos) break;
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, nl - start));
+    start = nl + 1;
+  }
+  c.stderr_partial.erase(0, start);
+  while (c.stderr_partial.size() >= kStderrLineMax) {
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(0, kStderrLineMax));
+    c.stderr_partial.erase(0, kStderrLineMax);
+  }
+}
+
+void Monitor::CloseStderr(Child& c, pid_t pid) {
+  if (c.stderr_fd < 0) return;
+  // Whatever is still in the pipe belongs to the child's last words.
+  char buf[4096];
+  for (int i = 0; i < 16; ++i) {
+    ssize_t n = read(c.stderr_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    c.stderr_partial.append(buf, static_cast<size_t>(n));
+  }
+  size_t start = 0;
+  while (start < c.stderr_partial.size()) {
+    size_t nl = c.stderr_partial.find('\n', start);
+    size_t end = nl == std::string::npos ? c.stderr_partial.size() : nl;
+    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, end - start));
+    start = end + 1;
+  }
+  c.stderr_partial.clear();
+  stderr_owner_.erase(c.stderr_fd);
+  close(c.stderr_fd);  // also removes it from the epoll set
+  c.stderr_fd = -1;
+}
+
+void Monitor::Reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    if (pid == listener_pid_) {
+      OnListenerExit(status);
+    } else {
+      EndChild(pid, status);  // an old listener after a handover is simply gone
+    }
+  }
+}
+
+void Monitor::EnforceTimeouts() {
+  auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    pid_t pid = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    Child& c = it->second;
+    // The whole process group: the service's own children go too.
+    if (!c.timed_out) {
+      c.timed_out = true;
+      kill(-pid, SIGTERM);
+      deadlines_.emplace(now + options_.kill_grace, pid);
+    } else {
+      kill(-pid, SIGKILL);
+    }
+  }
+}
+
+void Monitor::EndChild(pid_t pid, int status) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& c = it->second;
+  CloseStderr(c, pid);
+  auto lifetime = Clock::now() - c.started;
+  double seconds = std::chrono::duration<double>(lifetime).count();
+  if (!c.setup_failed) {
+    if (--running_[c.service] <= 0) running_.erase(c.service);
+    LogEnd(pid, status, c, seconds);
+  }
+  Outcome outcome = c.setup_failed ? Outcome::kSetupFailed
+                    : c.timed_out  ? Outcome::kTimedOut
+                                   : Outcome::kExited;
+  SendEnd(c, outcome, status, lifetime);
+  children_.erase(it);
+}
+
+void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
+  if (c.timed_out) {
+    log_.Warning(LogLine("end")
+                     .Add("service", c.service)
+                     .Add("pid", pid)
+                     .Add("status", "timeout")
+                     .Add("signal", WIFSIGNALED(status) ? SignalName(WTERMSIG(status)) : "none")
+                     .Add("duration", FormatSeconds(seconds)));
+    return;
+  }
+  if (KilledBySeccomp(status)) {
+    // The kernel's audit record may trail the SIGCHLD by a moment.
+    pending_seccomp_.push_back(
+        {pid, c.service, seconds, Clock::now() + options_.seccomp_record_wait});
+    FlushPendingSeccomp(false);
+    return;
+  }
+  log_.Info(LogLine("end")
+                .Add("service", c.service)
+                .Add("pid", pid)
+                .Add("status", DescribeWaitStatus(status))
+                .Add("duration", FormatSeconds(seconds)));
+}
+
+void Monitor::FlushPendingSeccomp(bool all) {
+  if (pending_seccomp_.empty()) return;
+  seccomp_log_.Drain();
+  auto now = Clock::now();
+  for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
+    auto record = seccomp_log_.Take(it->pid);
+    if (!record && !all && now < it->deadline && seccomp_log_.available()) {
+      ++it;
+      continue;
+    }
+    LogLine line("end");
+    line.Add("service", it->service).Add("pid", it->pid).Add("status", "seccomp");
+    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
+                               : std::string("unknown"));
+    line.Add("duration", FormatSeconds(it->seconds));
+    log_.Warning(line);
+    it = pending_seccomp_.erase(it);
+  }
+}
+
+void Monitor::Reload() {
+  if (reload_) {
+    log_.Warning(LogLine("reload-failed").Add("error", "a reload is already in progress"));
+    return;
+  }
+  auto fail = [&](const Error& e) {
+    log_.Error(LogLine("reload-failed")
+                   .Add("error", e.ToString())
+                   .Add("kept", "generation " + std::to_string(generation_)));
+  };
+  auto config = config::LoadConfig(options_.config_path);
+  if (!config.ok()) return fail(config.error());
+  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) return fail(s.error());
+  if (config->daemon.uid != config_->daemon.uid) {
+    return fail(Error("[daemon] user cannot change on a reload (the listener's account); "
+                      "restart hinetd"));
+  }
+  auto plans = spawn::BuildPlans(*config, options_.plan_options);
+  if (!plans.ok()) return fail(plans.error());
+  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return fail(s.error());
+  if (options_.harden_self) BindCapability(true);
+  auto sockets = BindNew(*config, sockets_);
+  if (options_.harden_self) BindCapability(false);
+  if (!sockets.ok()) return fail(sockets.error());
+  // Everything is ready. The running listener hands over its state and
+  // exits; connections wait in the backlog for the one started next.
+  reload_ = PendingReload{std::make_unique<config::Config>(std::move(*config)),
+                          std::move(*plans), std::move(*sockets)};
+  if (listener_pid_ > 0 && channel_) {
+    Simple handover{{kMagic, MsgType::kHandover}};
+    channel_->Send(&handover, sizeof handover);
+    handover_deadline_ = Clock::now() + options_.handover_wait;
+  } else {
+    FinishReload();
+  }
+}
+
+void Monitor::FinishReload() {
+  if (!reload_) return;
+  PendingReload pending = std::move(*reload_);
+  reload_.reset();
+  handover_deadline_ = Clock::time_point::max();
+  size_t count = pending.config->services.size();
+  Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
+  log_.Info(LogLine("reload")
+                .Add("generation", generation_)
+                .Add("services", count)
+                .Add("listeners", sockets_.size()));
+  if (!stopping_ && options_.external_listener_fd < 0) StartListener();
+}
+
+void Monitor::BeginStop() {
+  if (stopping_) return;
+  stopping_ = true;
+  reload_.reset();
+  // The listener goes first, then the listening sockets: new clients are
+  // refused rather than left waiting in a backlog nobody will read.
+  if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
+  channel_.reset();
+  sockets_.clear();
+  for (const auto& [pid, c] : children_) kill(-pid, SIGTERM);
+  stop_deadline_ = Clock::now() + options_.stop_grace;
+  log_.Info(LogLine("stop").Add("children", children_.size()));
+}
+
+void Monitor::DumpStatus() {
+  log_.Info(LogLine("status")
+                .Add("generation", generation_)
+                .Add("children", children_.size())
+                .Add("max_children", config_->daemon.max_children)
+                .Add("listener", listener_pid_)
+                .Add("listener_starts", listener_starts_));
+  // The per-service lines come from the listener, which owns the counters.
+  if (channel_) {
+    Simple status{{kMagic, MsgType::kStatus}};
+    channel_->Send(&status, sizeof status);
+  }
+}
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,157 @@
+// The monitor: hinetd's privileged half (DESIGN.md §1). uid 0, capabilities
+// bounded to what starting children and the listener needs, a seccomp deny
+// list; it never accepts or reads from a network socket. It owns the parsed
+// configuration and the spawn plans, starts every child from them on a
+// descriptor the listener passes it, reaps and times children out, reloads,
+// restarts a listener that died, and stops everything.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/log.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "config/types.h"
+#include "sandbox/policy.h"
+#include "spawn/plan.h"
+#include "spawn/spawner.h"
+#include "supervisor/kmsg.h"
+#include "supervisor/protocol.h"
+#include "supervisor/service_state.h"
+#include "supervisor/sockets.h"
+
+namespace hinetd::supervisor {
+
+// The monitor's capability bounding and permitted sets: what spawning needs,
+// and CAP_NET_BIND_SERVICE, which it holds only to hand it to the listener
+// it starts (and to bind addresses a reload adds); not in its effective set.
+[[nodiscard]] std::vector<int> MonitorCapabilities();
+
+struct Options {
+  std::string config_path;
+  spawn::PlanOptions plan_options;
+  // Between SIGTERM and SIGKILL for children at shutdown.
+  std::chrono::milliseconds stop_grace{5000};
+  // How long an `end` line for a seccomp kill waits for the kernel's audit
+  // record naming the syscall.
+  std::chrono::milliseconds seccomp_record_wait{250};
+  // Between TERM and KILL for a child past its timeout.
+  std::chrono::milliseconds kill_grace{2000};
+  // How long a listener has to hand over its state at a reload.
+  std::chrono::milliseconds handover_wait{2000};
+  int listen_backlog = 1024;
+  // Tests: the control channel of a listener played by the test itself; the
+  // monitor then starts no listener, and stops when the channel closes.
+  int external_listener_fd = -1;
+  // Tests: keep this process's capabilities and install no filter.
+  bool harden_self = true;
+};
+
+class Monitor {
+ public:
+  Monitor(base::Logger& log, Options options);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Binds every listening socket, reduces this process's privileges, starts
+  // the listener. An error is a system error at start (exit 71).
+  [[nodiscard]] base::Status Start(std::unique_ptr<config::Config> config,
+                                   std::unique_ptr<spawn::PlanSet> plans);
+  // Serves until stopped and every child is gone. Returns the exit code.
+  int Run();
+
+ private:
+  struct Child {
+    std::string service;
+    SourceKey source;
+    bool wait = false;
+    net::Endpoint wait_ep;
+    std::string peer;
+    Clock::time_point started;
+    bool setup_failed = false;
+    bool timed_out = false;
+    int stderr_fd = -1;
+    std::string stderr_partial;
+  };
+  struct PendingEnd {  // a seccomp kill waiting for its audit record
+    pid_t pid;
+    std::string service;
+    double seconds;
+    Clock::time_point deadline;
+  };
+  struct PendingReload {
+    std::unique_ptr<config::Config> config;
+    std::unique_ptr<spawn::PlanSet> plans;
+    SocketList sockets;
+  };
+
+  [[nodiscard]] base::Result<SocketList> BindNew(const config::Config& config,
+                                                 const SocketList& keep);
+  [[nodiscard]] base::Status EnsureEmptyChroot(const config::Config& config);
+  void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
+               SocketList sockets);
+  void StartListener();
+  void OnListenerExit(int status);
+  // Reads the listener's messages; `drain`: all of them, else a fair share.
+  void OnControl(bool drain);
+  void OnSpawn(Channel::Received& msg);
+  void Refuse(const SpawnRequest* req, const std::string& reason);
+  void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
+  void OnSignal();
+  void OnStderr(int fd);
+  void Reap();
+  void EndChild(pid_t pid, int status);
+  void LogEnd(pid_t pid, int status, const Child& c, double seconds);
+  void FlushPendingSeccomp(bool all);
+  void EnforceTimeouts();
+  void Reload();
+  void FinishReload();
+  void BeginStop();
+  void DumpStatus();
+  void CloseStderr(Child& c, pid_t pid);
+  void LogStderrLine(const Child& c, pid_t pid, std::string_view line);
+  void Watch(int fd, uint64_t tag, uint32_t events);
+  [[nodiscard]] int NextTimeoutMs() const;
+
+  base::Logger& log_;
+  Options options_;
+  std::unique_ptr<config::Config> config_;
+  std::unique_ptr<spawn::PlanSet> plans_;
+  ServiceStates services_;  // the listener's state as last handed over
+  SocketList sockets_;
+  std::unordered_map<pid_t, Child> children_;
+  std::unordered_map<std::string, int> running_;  // per service, for `active`
+  std::unordered_map<int, pid_t> stderr_owner_;
+  std::multimap<Clock::time_point, pid_t> deadlines_;
+  std::vector<PendingEnd> pending_seccomp_;
+  std::unique_ptr<spawn::Spawner> spawner_;
+  std::unique_ptr<sandbox::BpfProgram> listener_filter_;
+  SeccompLog seccomp_log_;
+  base::UniqueFd epoll_;
+  base::UniqueFd signal_fd_;
+  std::unique_ptr<Channel> channel_;
+  bool control_out_ = false;
+  pid_t listener_pid_ = -1;
+  pid_t listener_last_pid_ = -1;
+  Clock::time_point listener_started_{};
+  int listener_restarts_ = 0;    // in a row, for the back-off
+  uint64_t listener_starts_ = 0;  // in all, for the status line
+  Clock::time_point listener_restart_at_ = Clock::time_point::max();
+  std::optional<PendingReload> reload_;
+  Clock::time_point handover_deadline_ = Clock::time_point::max();
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  bool killed_ = false;
+  Clock::time_point stop_deadline_{};
+};
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,134 @@
+#include "supervisor/protocol.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace hinetd::supervisor {
+
+using base::ErrnoError;
+using base::Result;
+using base::UniqueFd;
+
+namespace {
+
+// At most two descriptors travel with a message.
+constexpr size_t kMaxFds = 2;
+constexpr size_t kMaxMessage = 64 * 1024;
+
+}  // namespace
+
+Result<std::pair<UniqueFd, UniqueFd>> ControlPair() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
+    return ErrnoError("socketpair (control channel)", errno);
+  }
+  // Room for bursts of spawn requests and end reports.
+  int size = 1 << 20;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
+}
+
+bool Channel::SendOne(const Queued& q, bool& again) {
+  again = false;
+  iovec iov{const_cast<char*>(q.data.data()), q.data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  if (!q.fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * q.fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * q.fds.size());
+    int* out = reinterpret_cast<int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < q.fds.size(); ++i) out[i] = q.fds[i].get();
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return true;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == ENOBUFS) {
+      again = true;
+      return true;
+    }
+    return false;
+  }
+}
+
+bool Channel::Send(const void* msg, size_t len, const std::vector<int>& fds) {
+  Queued q;
+  q.data.assign(static_cast<const char*>(msg), len);
+  for (int fd : fds) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return false;
+    q.fds.emplace_back(copy);
+  }
+  queue_.push_back(std::move(q));
+  return Flush();
+}
+
+bool Channel::Flush() {
+  while (!queue_.empty()) {
+    bool again = false;
+    if (!SendOne(queue_.front(), again)) return false;
+    if (again) return true;  // the rest waits for EPOLLOUT
+    queue_.pop_front();
+  }
+  return true;
+}
+
+bool Channel::FlushBlocking(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!queue_.empty()) {
+    if (!Flush()) return false;
+    if (queue_.empty()) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return false;
+    pollfd p{fd_.get(), POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+  }
+  return true;
+}
+
+Channel::RecvStatus Channel::Recv(Received& out) {
+  out = Received();
+  std::string buf(kMaxMessage, '\0');
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  // ECONNRESET: the peer closed while messages to it were unread. The
+  // kernel reports that error before the messages the peer had sent us,
+  // which are still queued (the last spawn requests of a listener, its
+  // state): read on; only the end of the queue means closed.
+  for (int tries = 0;; ++tries) {
+    n = recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n >= 0 || (errno != EINTR && (errno != ECONNRESET || tries > 0))) break;
+  }
+  if (n < 0) return errno == EAGAIN ? RecvStatus::kAgain : RecvStatus::kClosed;
+  if (n == 0 && msg.msg_controllen == 0) return RecvStatus::kClosed;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
+  }
+  out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+  out.data.assign(buf.data(), static_cast<size_t>(n));
+  return RecvStatus::kMessage;
+}
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,132 @@
+// The control channel between the monitor and the listener: a
+// SOCK_SEQPACKET socketpair, fixed-size messages, descriptors passed with
+// SCM_RIGHTS. The monitor trusts nothing in a listener's message beyond a
+// service index, a generation and the descriptors, and checks those.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace hinetd::supervisor {
+
+inline constexpr uint32_t kMagic = 0x68696e64;  // "hind"
+
+enum class MsgType : uint32_t {
+  kSpawn = 1,     // listener -> monitor: start a child on this connection
+  kEnd = 2,       // monitor -> listener: a child (or a request) is over
+  kStop = 3,      // listener -> monitor: stop everything (it got TERM/INT)
+  kHandover = 4,  // monitor -> listener: send your state and exit (reload)
+  kState = 5,     // listener -> monitor: counters, pauses, rate tokens
+  kStatus = 6,    // monitor -> listener: log your status lines (SIGUSR1)
+};
+
+struct MsgHeader {
+  uint32_t magic = kMagic;
+  MsgType type;
+};
+
+// Per-connection key of per_source, opaque to the monitor (it only stores
+// and echoes it back).
+struct SourceKey {
+  uint8_t len = 0;
+  uint8_t bytes[32] = {};
+  [[nodiscard]] std::string str() const { return std::string(reinterpret_cast<const char*>(bytes), len); }
+};
+
+struct SpawnRequest {
+  MsgHeader h{kMagic, MsgType::kSpawn};
+  uint64_t id = 0;  // the listener's own; a refusal names it
+  uint64_t generation = 0;
+  uint32_t service = 0;
+  uint32_t flags = 0;
+  SourceKey source;
+  // udp wait only: the first datagram's peer and destination, which the
+  // monitor cannot see (it never reads from a network socket).
+  sockaddr_storage peer{};
+  uint32_t peer_len = 0;
+  sockaddr_storage local{};
+  uint32_t local_len = 0;
+
+  // fds[0]: the connection (udp: the socket holding the datagram).
+  // kHandover: fds[1] is the fresh listening socket that replaces it.
+  static constexpr uint32_t kUdpWait = 1;
+  static constexpr uint32_t kUdpHandover = 2;
+};
+
+enum class Outcome : uint32_t {
+  kExited = 1,       // ran, and exited or was killed (status)
+  kSetupFailed = 2,  // failed before or at execve
+  kSpawnFailed = 3,  // no child could be created
+  kRefused = 4,      // the monitor refused the request
+  kTimedOut = 5,     // stopped by the service's timeout
+};
+
+struct EndReport {
+  MsgHeader h{kMagic, MsgType::kEnd};
+  char service[72] = {};
+  SourceKey source;
+  uint32_t wait = 0;                // a udp wait child: resume its socket
+  sockaddr_storage wait_ep{};       // the listening address of that socket
+  uint32_t wait_ep_len = 0;
+  Outcome outcome = Outcome::kExited;
+  int32_t status = 0;               // wait status, for kExited / kTimedOut
+  uint64_t lifetime_ns = 0;
+  uint64_t request = 0;             // kRefused: the id of the refused request
+};
+
+struct Simple {
+  MsgHeader h;
+};
+
+// One end of the channel: sends whole messages (queued while the peer's
+// buffer is full, so neither side ever blocks on the other) and receives
+// them with their descriptors.
+class Channel {
+ public:
+  explicit Channel(base::UniqueFd fd) : fd_(std::move(fd)) {}
+
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  // Queues a message with descriptors (dup'ed now; the caller keeps its
+  // own) and sends what it can. False if the channel is broken.
+  bool Send(const void* msg, size_t len, const std::vector<int>& fds = {});
+  // Sends queued messages; call when the fd is writable.
+  bool Flush();
+  // Sends every queued message, waiting for the peer to read (a process
+  // about to exit must not drop what it queued: an AF_UNIX datagram queue
+  // holds only net.unix.max_dgram_qlen messages, often 10). Bounded by
+  // `timeout`; false if something could not be sent.
+  bool FlushBlocking(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool pending() const { return !queue_.empty(); }
+
+  struct Received {
+    std::string data;
+    std::vector<base::UniqueFd> fds;
+    bool truncated = false;  // more descriptors or bytes than fit: refuse
+  };
+  // One message, or nullopt-like: empty data with eof/again flags.
+  enum class RecvStatus { kMessage, kAgain, kClosed };
+  RecvStatus Recv(Received& out);
+
+ private:
+  struct Queued {
+    std::string data;
+    std::vector<base::UniqueFd> fds;
+  };
+  bool SendOne(const Queued& q, bool& again);
+
+  base::UniqueFd fd_;
+  std::deque<Queued> queue_;
+};
+
+// A connected, non-blocking, close-on-exec SOCK_SEQPACKET pair.
+[[nodiscard]] base::Result<std::pair<base::UniqueFd, base::UniqueFd>> ControlPair();
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,90 @@
+#include "supervisor/service_state.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace hinetd::supervisor {
+
+ServiceStates CarryOver(const ServiceStates& old, const std::vector<config::Service>& services) {
+  ServiceStates states;
+  auto now = Clock::now();
+  for (const auto& svc : services) {
+    auto it = std::find_if(old.begin(), old.end(),
+                           [&](const auto& s) { return s->name == svc.name; });
+    states.push_back(it != old.end() ? *it : std::make_shared<ServiceState>());
+    ServiceState& st = *states.back();
+    st.name = svc.name;
+    bool same = st.rate_config.has_value() == svc.rate.has_value() &&
+                (!svc.rate || (st.rate_config->count == svc.rate->count &&
+                               st.rate_config->period == svc.rate->period));
+    if (!same) {
+      st.rate_config = svc.rate;
+      st.rate.reset();
+      if (svc.rate) st.rate.emplace(svc.rate->count, svc.rate->period, now);
+      // A pause of the old rate does not outlive it.
+      if (st.pause == Pause::kRate) st.paused_until = now;
+    }
+    if (st.pause != Pause::kNone) {
+      st.paused_until = std::min(st.paused_until, st.paused_at + svc.backoff);
+    }
+  }
+  return states;
+}
+
+std::string SerializeState(const ServiceStates& states) {
+  // Times travel as "milliseconds from now": both processes share the clock.
+  auto now = Clock::now();
+  auto ms = [&](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
+  };
+  std::ostringstream out;
+  for (const auto& s : states) {
+    out << s->name << ' ' << s->accepted << ' ' << s->refused_acl << ' ' << s->refused_per_source
+        << ' ' << s->refused_reflection << ' ' << s->paused_rate << ' ' << s->paused_failing << ' '
+        << s->held_capacity << ' ' << s->setup_failures << ' ' << s->seccomp_kills << ' '
+        << s->timeouts << ' ' << static_cast<int>(s->pause) << ' ' << ms(s->paused_at) << ' '
+        << ms(s->paused_until) << ' ' << s->failures.streak() << ' '
+        << (s->rate ? s->rate->tokens(now) : -1.0) << '\n';
+  }
+  return out.str();
+}
+
+void ApplySerializedState(const std::string& text, ServiceStates& states) {
+  auto now = Clock::now();
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string name;
+    ServiceState v;
+    int pause = 0;
+    int64_t paused_at = 0;
+    int64_t paused_until = 0;
+    int streak = 0;
+    double tokens = -1;
+    f >> name >> v.accepted >> v.refused_acl >> v.refused_per_source >> v.refused_reflection >>
+        v.paused_rate >> v.paused_failing >> v.held_capacity >> v.setup_failures >>
+        v.seccomp_kills >> v.timeouts >> pause >> paused_at >> paused_until >> streak >> tokens;
+    if (!f || pause < 0 || pause > 2) continue;  // malformed: ignore the line
+    auto it = std::find_if(states.begin(), states.end(),
+                           [&](const auto& s) { return s->name == name; });
+    if (it == states.end()) continue;
+    ServiceState& s = **it;
+    s.accepted = v.accepted;
+    s.refused_acl = v.refused_acl;
+    s.refused_per_source = v.refused_per_source;
+    s.refused_reflection = v.refused_reflection;
+    s.paused_rate = v.paused_rate;
+    s.paused_failing = v.paused_failing;
+    s.held_capacity = v.held_capacity;
+    s.setup_failures = v.setup_failures;
+    s.seccomp_kills = v.seccomp_kills;
+    s.timeouts = v.timeouts;
+    s.pause = static_cast<Pause>(pause);
+    s.paused_at = now + std::chrono::milliseconds(paused_at);
+    s.paused_until = now + std::chrono::milliseconds(paused_until);
+    s.failures.Restore(streak);
+    if (s.rate && tokens >= 0) s.rate->SetTokens(tokens, now);
+  }
+}
+
+}  // namespace hinetd::supervisor

@@ -1,0 +1,109 @@
+#include "supervisor/sockets.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace hinetd::supervisor {
+
+ListenSocket::~ListenSocket() {
+  if (unix_ino == 0) return;
+  std::string path = ep.UnixPath();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == unix_ino) {
+    unlink(path.c_str());
+  }
+}
+
+void DropDatagram(int fd) {
+  static char sink[65536];
+  ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+  (void)n;
+}
+
+bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[256];
+  msghdr msg{};
+  peer = net::Endpoint();
+  msg.msg_name = &peer.addr;
+  msg.msg_namelen = sizeof peer.addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0) return false;
+  peer.len = msg.msg_namelen;
+  local = bound;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      local = net::Endpoint::Inet4(info.ipi_addr, bound.port());
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      local = net::Endpoint::Inet6(info.ipi6_addr, bound.port());
+    }
+  }
+  return true;
+}
+
+bool BadSource(const net::Endpoint& peer) {
+  if (peer.port() == 0) return true;
+  if (peer.family() == AF_INET) {
+    uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&peer.addr)->sin_addr.s_addr);
+    return a == INADDR_BROADCAST || a == INADDR_ANY || IN_MULTICAST(a) ||
+           (a & 0xff) == 0xff;  // the broadcast of a /24, the common case
+  }
+  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&peer.addr)->sin6_addr;
+  if (IN6_IS_ADDR_MULTICAST(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6)) return true;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    uint32_t a;
+    std::memcpy(&a, &a6.s6_addr[12], 4);
+    a = ntohl(a);
+    return a == INADDR_BROADCAST || a == INADDR_ANY || IN_MULTICAST(a);
+  }
+  return false;
+}
+
+std::string CredString(const ucred& c) {
+  return "uid:" + std::to_string(c.uid) + ",gid:" + std::to_string(c.gid) + ",pid:" +
+         std::to_string(c.pid);
+}
+
+SourceKey SourceKeyOf(const net::Endpoint& peer) {
+  SourceKey k;
+  const void* bytes = nullptr;
+  if (peer.family() == AF_INET) {
+    bytes = &reinterpret_cast<const sockaddr_in*>(&peer.addr)->sin_addr;
+    k.len = 4;
+  } else if (peer.family() == AF_INET6) {
+    const auto& a6 = reinterpret_cast<const sockaddr_in6*>(&peer.addr)->sin6_addr;
+    bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
+    bytes = mapped ? static_cast<const void*>(&a6.s6_addr[12]) : &a6;
+    k.len = mapped ? 4 : 16;
+  }
+  if (bytes != nullptr) std::memcpy(k.bytes, bytes, k.len);
+  return k;
+}
+
+SourceKey SourceKeyOfUid(uid_t uid) {
+  SourceKey k;
+  k.bytes[0] = 'u';
+  std::memcpy(k.bytes + 1, &uid, sizeof uid);
+  k.len = 1 + sizeof uid;
+  return k;
+}
+
+ino_t SocketInode(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
+  return st.st_ino;
+}
+
+}  // namespace hinetd::supervisor

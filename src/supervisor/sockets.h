@@ -1,0 +1,55 @@
+// Listening sockets and the datagram helpers both processes use.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "net/address.h"
+#include "supervisor/protocol.h"
+
+namespace hinetd::supervisor {
+
+// One listening socket of a service.
+struct ListenSocket {
+  net::Endpoint ep;
+  net::Transport transport = net::Transport::kTcp;
+  base::UniqueFd fd;
+  size_t service = 0;
+  bool wait = false;     // udp wait: the socket itself goes to the child
+  bool busy = false;     // listener: a wait child holds it now
+  bool polling = false;  // listener: watched by epoll for reading
+  ino_t unix_ino = 0;    // monitor: the socket file it created, if unix
+  ~ListenSocket();       // removes that file if it is still the same one
+};
+
+using SocketList = std::vector<std::shared_ptr<ListenSocket>>;
+
+// Reads and throws away the datagram at the head of the queue.
+void DropDatagram(int fd);
+
+// The peer of the datagram at the head of the queue, and the address it was
+// sent to (IP_PKTINFO, on sockets bound to a wildcard address), without
+// taking it off the queue. False if the queue is empty.
+bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local);
+
+// A source no answer should go to: port 0, a broadcast or multicast address,
+// or the unspecified address (FreeBSD inetd's loop and reflection checks).
+[[nodiscard]] bool BadSource(const net::Endpoint& peer);
+
+// "uid:1000,gid:1000,pid:4321", the peer of a unix: connection in logs.
+[[nodiscard]] std::string CredString(const ucred& c);
+
+// The per_source key of an IP peer: its address as bytes (IPv4-mapped IPv6
+// as IPv4), without the port; of a unix: peer, its uid.
+[[nodiscard]] SourceKey SourceKeyOf(const net::Endpoint& peer);
+[[nodiscard]] SourceKey SourceKeyOfUid(uid_t uid);
+
+// The socket's inode in sockfs: the same socket, whatever descriptor.
+[[nodiscard]] ino_t SocketInode(int fd);
+
+}  // namespace hinetd::supervisor

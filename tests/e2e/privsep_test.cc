@@ -1,0 +1,294 @@
+// Privilege separation through the real daemon: what each process holds,
+// a listener killed under load, twenty reloads under load, reloads that
+// add, change and remove, a privileged udp nowait port, and stopping.
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "e2e/e2e.h"
+
+namespace hinetd::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::string v = line.substr(field.size() + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "<missing>";
+}
+
+bool Gone(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  size_t close = stat.rfind(')');
+  return close != std::string::npos && stat[close + 2] == 'Z';
+}
+
+// Clients that connect over and over until stopped, counting what they got.
+class ClientLoop {
+ public:
+  ClientLoop(uint16_t port) : thread_([this, port] {
+      while (!stop_) {
+        // A generous timeout: a connection waiting in the backlog during a
+        // listener restart must not count as failed.
+        std::string got = Exchange("127.0.0.1", port, "ping\n", true, milliseconds(10000));
+        (got == "ping\n" ? ok_ : failed_)++;
+      }
+    }) {}
+  ~ClientLoop() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+  // Waits until `n` more exchanges succeeded (bounded).
+  bool WaitForMore(int n, milliseconds timeout) {
+    int target = ok_ + n;
+    auto deadline = Clock::now() + timeout;
+    while (ok_ < target && Clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));  // polling a counter; bounded
+    }
+    return ok_ >= target;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0};
+  std::atomic<int> failed_{0};
+  std::thread thread_;
+};
+
+class PrivsepTest : public E2eTest {
+ protected:
+  // The pid of the nth listener, once it has dropped its privileges.
+  pid_t ListenerPid(size_t nth = 1) {
+    if (!daemon_.WaitForCount({"event=listener-ready"}, nth, milliseconds(10000))) return -1;
+    size_t seen = 0;
+    for (const auto& l : daemon_.Lines()) {
+      if (l.rfind("event=listener-ready", 0) == 0 && ++seen == nth) {
+        return std::stoi(LogField(l, "pid"));
+      }
+    }
+    return -1;
+  }
+  std::string Echo(uint16_t port) {
+    return InternalService("echo", "echo", "\"127.0.0.1:" + std::to_string(port) + "\"");
+  }
+};
+
+TEST_F(PrivsepTest, EachProcessHoldsExactlyItsPrivileges) {
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(Echo(FreeTcpPort())))) << daemon_.LogText();
+  pid_t monitor = daemon_.pid();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0) << daemon_.LogText();
+  passwd* hinetd = getpwnam("hinetd");
+  ASSERT_NE(hinetd, nullptr);
+  std::string uid = std::to_string(hinetd->pw_uid);
+
+  // The listener: the daemon user, CAP_NET_BIND_SERVICE alone, in every set.
+  EXPECT_EQ(ProcStatusField(listener, "Uid"), uid + "\t" + uid + "\t" + uid + "\t" + uid);
+  EXPECT_EQ(ProcStatusField(listener, "Groups"), "");
+  for (const char* set : {"CapPrm", "CapEff", "CapBnd"}) {
+    EXPECT_EQ(ProcStatusField(listener, set), "0000000000000400") << set;
+  }
+  EXPECT_EQ(ProcStatusField(listener, "CapInh"), "0000000000000000");
+  EXPECT_EQ(ProcStatusField(listener, "CapAmb"), "0000000000000000");
+  EXPECT_EQ(ProcStatusField(listener, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatusField(listener, "Seccomp"), "2");
+  // Not dumpable: the kernel then gives the files under /proc/PID to root.
+  struct stat st {};
+  ASSERT_EQ(stat(("/proc/" + std::to_string(listener) + "/status").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "the listener is dumpable";
+
+  // The monitor: uid 0, what spawning needs; NET_BIND_SERVICE permitted and
+  // bounding only (it hands it to the listener), not effective.
+  EXPECT_EQ(ProcStatusField(monitor, "Uid"), "0\t0\t0\t0");
+  // KILL(5) SETGID(6) SETUID(7) SETPCAP(8) NET_BIND_SERVICE(10) SYS_CHROOT(18)
+  EXPECT_EQ(ProcStatusField(monitor, "CapPrm"), "00000000000405e0");
+  EXPECT_EQ(ProcStatusField(monitor, "CapBnd"), "00000000000405e0");
+  EXPECT_EQ(ProcStatusField(monitor, "CapEff"), "00000000000401e0");
+  EXPECT_EQ(ProcStatusField(monitor, "CapInh"), "0000000000000000");
+  EXPECT_EQ(ProcStatusField(monitor, "CapAmb"), "0000000000000000");
+  EXPECT_EQ(ProcStatusField(monitor, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatusField(monitor, "Seccomp"), "2");
+}
+
+TEST_F(PrivsepTest, KillingTheListenerLosesNoConnection) {
+  uint16_t port = FreeTcpPort();
+  std::string cfg = Echo(port) + ProbeService("long", FreeTcpPort(), ", \"sleep\", \"3\"");
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  // A child that runs across the crash.
+  uint16_t long_port = 0;
+  for (const auto& l : daemon_.Lines()) {
+    if (l.find("service=long") != std::string::npos && l.find("event=listen") == 0) {
+      long_port = static_cast<uint16_t>(std::stoi(l.substr(l.rfind(':') + 1)));
+    }
+  }
+  int running = ConnectTcp("127.0.0.1", long_port);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=accept", "service=long"}, milliseconds(5000)));
+  pid_t first = ListenerPid();
+  ClientLoop clients(port);
+  ASSERT_TRUE(clients.WaitForMore(20, milliseconds(10000)));
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=listener-exit", "status=signal:KILL"}, milliseconds(5000)))
+      << daemon_.LogText();
+  pid_t second = ListenerPid(2);
+  ASSERT_GT(second, 0) << daemon_.LogText();
+  EXPECT_NE(second, first);
+  ASSERT_TRUE(clients.WaitForMore(20, milliseconds(10000)));
+  clients.Stop();
+  EXPECT_EQ(clients.failed(), 0) << "refused or failed connections around the restart";
+  // The child that was running is untouched and ends normally.
+  std::string out = ReadAll(running, milliseconds(10000));
+  close(running);
+  EXPECT_NE(out.find("end=1"), std::string::npos);
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=long", "status=exit:0"},
+                                  milliseconds(10000)))
+      << daemon_.LogText();
+}
+
+TEST_F(PrivsepTest, ListenerThatKeepsDyingBacksOff) {
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(Echo(FreeTcpPort())))) << daemon_.LogText();
+  std::vector<std::string> delays;
+  for (size_t n = 1; n <= 4; ++n) {
+    pid_t pid = ListenerPid(n);
+    ASSERT_GT(pid, 0) << daemon_.LogText();
+    kill(pid, SIGKILL);
+    ASSERT_TRUE(daemon_.WaitForCount({"event=listener-exit"}, n, milliseconds(5000)));
+  }
+  for (const auto& l : daemon_.Lines()) {
+    if (l.rfind("event=listener-exit", 0) == 0) delays.push_back(LogField(l, "restart_in"));
+  }
+  EXPECT_EQ(delays, (std::vector<std::string>{"0.000s", "0.100s", "0.200s", "0.400s"}));
+  // It is serving again after the back-off.
+  ASSERT_GT(ListenerPid(5), 0);
+}
+
+TEST_F(PrivsepTest, TwentyReloadsUnderLoadLoseNoConnection) {
+  uint16_t port = FreeTcpPort();
+  std::string path = WriteConfig(Echo(port));
+  ASSERT_TRUE(daemon_.StartAndWait(path)) << daemon_.LogText();
+  ClientLoop clients(port);
+  ASSERT_TRUE(clients.WaitForMore(10, milliseconds(10000)));
+  for (int i = 0; i < 20; ++i) {
+    daemon_.Signal(SIGHUP);
+    ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=" + std::to_string(i + 2) + " "},
+                                    milliseconds(10000)))
+        << daemon_.LogText();
+    ASSERT_TRUE(clients.WaitForMore(3, milliseconds(10000)));
+  }
+  clients.Stop();
+  EXPECT_EQ(clients.failed(), 0) << "refused or failed connections during the reloads";
+  EXPECT_EQ(daemon_.CountLines({"event=listener-start"}), 21u);
+  EXPECT_EQ(daemon_.CountLines({"event=refuse-request"}), 0u) << daemon_.LogText();
+  // The counters went from listener to listener.
+  daemon_.Signal(SIGUSR1);
+  auto status = daemon_.WaitForLine({"event=status", "service=echo"}, milliseconds(5000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(LogField(*status, "accepted"), std::to_string(clients.ok()));
+}
+
+TEST_F(PrivsepTest, ReloadChangesApplyToNewChildrenOnly) {
+  uint16_t port = FreeTcpPort();
+  std::string path = WriteConfig(ProbeService("p", port, ", \"sleep\", \"2\"", "env = { V = \"1\" }\n"));
+  ASSERT_TRUE(daemon_.StartAndWait(path)) << daemon_.LogText();
+  int before = ConnectTcp("127.0.0.1", port);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=accept"}, milliseconds(5000)));
+  WriteConfig(ProbeService("p", port, ", \"sleep\", \"2\"", "env = { V = \"2\" }\n"));
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=2"}, milliseconds(5000)))
+      << daemon_.LogText();
+  int after = ConnectTcp("127.0.0.1", port);
+  std::string out_after = ReadAll(after, milliseconds(10000));
+  std::string out_before = ReadAll(before, milliseconds(10000));
+  close(before);
+  close(after);
+  EXPECT_NE(out_before.find("env=V=1\n"), std::string::npos) << out_before;
+  EXPECT_NE(out_after.find("env=V=2\n"), std::string::npos) << out_after;
+  // The reload killed nobody.
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=p", "status=exit:0"}, 2,
+                                   milliseconds(10000)))
+      << daemon_.LogText();
+}
+
+TEST_F(PrivsepTest, UdpNowaitRebindsAPrivilegedPortInTheListener) {
+  // A free UDP port below 1024: binding it needs CAP_NET_BIND_SERVICE, which
+  // only the listener holds effective, and each new peer needs a new bind.
+  uint16_t port = 0;
+  for (uint16_t p = 900; p < 1000 && port == 0; ++p) {
+    int fd = UdpSocket("127.0.0.1", p);
+    if (fd >= 0) {
+      port = p;
+      close(fd);
+    }
+  }
+  ASSERT_NE(port, 0) << "no free privileged UDP port";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"e\"\nprotocol = \"udp\"\nlisten = \"127.0.0.1:" +
+      std::to_string(port) + "\"\ninternal = \"echo\"\n")))
+      << daemon_.LogText();
+  for (int peer = 0; peer < 3; ++peer) {
+    int fd = UdpSocket();
+    std::string msg = "peer " + std::to_string(peer);
+    ASSERT_TRUE(SendTo(fd, "127.0.0.1", port, msg));
+    EXPECT_EQ(RecvDatagram(fd, milliseconds(5000)).value_or("<none>"), msg);
+    close(fd);
+  }
+  // The monitor logs the accept once the child runs, which can be after the
+  // child has answered.
+  EXPECT_TRUE(daemon_.WaitForCount({"event=accept", "service=e"}, 3, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"reason=handover-failed"}), 0u) << daemon_.LogText();
+}
+
+TEST_F(PrivsepTest, TermToTheListenerStopsEverything) {
+  std::string cfg = ProbeService("p", FreeTcpPort(), ", \"sleep\", \"60\"");
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  uint16_t port = 0;
+  for (const auto& l : daemon_.Lines()) {
+    if (l.rfind("event=listen ", 0) == 0) port = static_cast<uint16_t>(std::stoi(l.substr(l.rfind(':') + 1)));
+  }
+  int fd = ConnectTcp("127.0.0.1", port);
+  auto accept = daemon_.WaitForLine({"event=accept"}, milliseconds(5000));
+  ASSERT_TRUE(accept.has_value());
+  pid_t child = std::stoi(LogField(*accept, "pid"));
+  pid_t listener = ListenerPid();
+  kill(listener, SIGTERM);
+  auto status = daemon_.WaitExit(milliseconds(15000));
+  close(fd);
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_TRUE(Gone(child));
+  EXPECT_TRUE(Gone(listener));
+  EXPECT_EQ(daemon_.CountLines({"event=listener-exit"}), 0u) << "a stop is not a crash";
+}
+
+TEST_F(PrivsepTest, ServiceRunningAsTheListenersAccountIsRefused) {
+  std::string path = WriteConfig("[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:" +
+                                 std::to_string(FreeTcpPort()) +
+                                 "\"\ninternal = \"echo\"\nuser = \"hinetd\"\n");
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 78);
+  EXPECT_NE(r.err.find("service \"s\": user: runs as 'hinetd', the listener's own account"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace hinetd::testing
