@@ -21,6 +21,7 @@ cat <<'TRY'
 
 hinetd is starting on 127.0.0.1. In another terminal, try:
   echo hello | nc -q1 127.0.0.1 10007      echo (RFC 862)
+  echo hello | nc -u -w1 127.0.0.1 10007   echo over UDP: a child per peer
   echo hello | nc -q1 127.0.0.1 10009      discard (RFC 863): no answer
   nc 127.0.0.1 10019 | head -3             chargen (RFC 864)
   nc 127.0.0.1 10013                       daytime (RFC 867), UTC
@@ -28,7 +29,7 @@ hinetd is starting on 127.0.0.1. In another terminal, try:
   echo hello | nc -q1 127.0.0.1 10100      /usr/bin/tr in a chroot: HELLO
   echo you | nc -q1 127.0.0.1 10101        /bin/sh in a chroot, with the peer's address
   build/bin/hinetd check -c etc/hinetd.toml   what each child gets
-Each connection is one log line below; Ctrl-C stops hinetd.
+Each connection is an accept and an end line below; Ctrl-C stops hinetd.
 
 TRY
 exec build/bin/hinetd -f -c etc/hinetd.toml
