@@ -164,27 +164,20 @@ void PrintService(const config::Config& config, const config::Service& s,
 }  // namespace
 
 int RunCheck(const Args& args) {
-  auto config = config::LoadConfig(args.config);
-  if (!config.ok()) {
-    fprintf(stderr, "hinetd: %s\n", config.error().ToString().c_str());
+  auto table = spawn::LoadTable(args.config);
+  if (!table.ok()) {
+    fprintf(stderr, "hinetd: %s\n", table.error().ToString().c_str());
     return kExitConfig;
   }
-  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) {
-    fprintf(stderr, "hinetd: %s\n", s.error().ToString().c_str());
-    return kExitConfig;
-  }
-  auto plans = spawn::BuildPlans(*config);
-  if (!plans.ok()) {
-    fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
-    return kExitConfig;
-  }
+  const auto& config = table->config;
+  const auto& plans = table->plans;
   std::vector<std::string> warnings = config->warnings;
   printf("%s: %zu service%s, max_children %d, policies from %s\n", args.config.c_str(),
          config->services.size(), config->services.size() == 1 ? "" : "s",
          config->daemon.max_children, config->daemon.sandbox_dir.c_str());
   printf("listener  runs as %s (uid %u, gid %u) with CAP_NET_BIND_SERVICE only\n",
          config->daemon.user.c_str(), config->daemon.uid, config->daemon.gid);
-  for (const auto& s : config->services) PrintService(*config, s, **plans, warnings);
+  for (const auto& s : config->services) PrintService(*config, s, *plans, warnings);
   for (const auto& w : warnings) printf("warning: %s\n", w.c_str());
   printf("ok\n");
   return kExitOk;

@@ -124,18 +124,9 @@ int RunServe(const Args& args) {
     if (getcwd(cwd, sizeof cwd) != nullptr) path = std::string(cwd) + "/" + path;
   }
   RaiseFdLimit();
-  auto config = config::LoadConfig(path);
-  if (!config.ok()) {
-    fprintf(stderr, "hinetd: %s\n", config.error().ToString().c_str());
-    return kExitConfig;
-  }
-  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) {
-    fprintf(stderr, "hinetd: %s\n", s.error().ToString().c_str());
-    return kExitConfig;
-  }
-  auto plans = spawn::BuildPlans(*config);
-  if (!plans.ok()) {
-    fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
+  auto table = spawn::LoadTable(path);
+  if (!table.ok()) {
+    fprintf(stderr, "hinetd: %s\n", table.error().ToString().c_str());
     return kExitConfig;
   }
 
@@ -150,8 +141,7 @@ int RunServe(const Args& args) {
   supervisor::Options options;
   options.config_path = path;
   supervisor::Monitor sup(log, options);
-  auto started = sup.Start(std::make_unique<config::Config>(std::move(*config)),
-                           std::move(*plans));
+  auto started = sup.Start(std::move(table->config), std::move(table->plans));
   if (!started.ok()) {
     log.Error(base::LogLine("start-failed").Add("error", started.error().ToString()));
     if (args.foreground && sink != base::LogSink::kStderr) {

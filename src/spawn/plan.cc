@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "config/config.h"
 
 namespace hinetd::spawn {
 
@@ -100,6 +101,15 @@ Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
     if (svc.sandbox != "none") p.filter = set->programs.at(svc.sandbox);
   }
   return set;
+}
+
+base::Result<LoadedTable> LoadTable(const std::string& path, const PlanOptions& options) {
+  auto config = config::LoadConfig(path);
+  if (!config.ok()) return config.error();
+  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) return s.error();
+  auto plans = BuildPlans(*config, options);
+  if (!plans.ok()) return plans.error();
+  return LoadedTable{std::make_unique<config::Config>(std::move(*config)), std::move(*plans)};
 }
 
 }  // namespace hinetd::spawn

@@ -59,6 +59,16 @@ struct PlanOptions {
 [[nodiscard]] base::Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
                                                                 const PlanOptions& options = {});
 
+// A services table ready to serve: loaded and validated, the listener's
+// account resolved, every plan built. What start, `check` and a reload do
+// with a file before anything is bound.
+struct LoadedTable {
+  std::unique_ptr<config::Config> config;
+  std::unique_ptr<PlanSet> plans;
+};
+[[nodiscard]] base::Result<LoadedTable> LoadTable(const std::string& path,
+                                                  const PlanOptions& options = {});
+
 // Where hinetd-internal was looked for, in order.
 [[nodiscard]] std::vector<std::string> InternalHelperCandidates();
 

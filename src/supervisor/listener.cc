@@ -24,6 +24,7 @@
 #include "net/socket.h"
 #include "sandbox/caps.h"
 #include "supervisor/child_status.h"
+#include "supervisor/epoll_util.h"
 
 namespace hinetd::supervisor {
 
@@ -165,12 +166,7 @@ class Listener {
 };
 
 void Listener::Watch(int fd, uint64_t tag, uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = tag;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
-  }
+  EpollSet(epoll_.get(), fd, tag, events);
 }
 
 // An epoll registration belongs to the open file description, which a child

@@ -25,6 +25,7 @@
 #include "sandbox/caps.h"
 #include "sandbox/daemon_filters.h"
 #include "supervisor/child_status.h"
+#include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
 
 namespace hinetd::supervisor {
@@ -95,12 +96,7 @@ Monitor::Monitor(base::Logger& log, Options options) : log_(log), options_(std::
 Monitor::~Monitor() = default;
 
 void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = tag;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
-  }
+  EpollSet(epoll_.get(), fd, tag, events);
 }
 
 Status Monitor::EnsureEmptyChroot(const config::Config& config) {
@@ -852,15 +848,13 @@ void Monitor::Reload() {
                    .Add("error", e.ToString())
                    .Add("kept", "generation " + std::to_string(generation_)));
   };
-  auto config = config::LoadConfig(options_.config_path);
-  if (!config.ok()) return fail(config.error());
-  if (auto s = config::ResolveDaemonUser(*config); !s.ok()) return fail(s.error());
+  auto table = spawn::LoadTable(options_.config_path, options_.plan_options);
+  if (!table.ok()) return fail(table.error());
+  auto& config = table->config;
   if (config->daemon.uid != config_->daemon.uid) {
     return fail(Error("[daemon] user cannot change on a reload (the listener's account); "
                       "restart hinetd"));
   }
-  auto plans = spawn::BuildPlans(*config, options_.plan_options);
-  if (!plans.ok()) return fail(plans.error());
   if (auto s = EnsureEmptyChroot(*config); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
   auto sockets = BindNew(*config, sockets_);
@@ -868,8 +862,7 @@ void Monitor::Reload() {
   if (!sockets.ok()) return fail(sockets.error());
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
-  reload_ = PendingReload{std::make_unique<config::Config>(std::move(*config)),
-                          std::move(*plans), std::move(*sockets)};
+  reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};
   if (listener_pid_ > 0 && channel_) {
     Simple handover{{kMagic, MsgType::kHandover}};
     channel_->Send(&handover, sizeof handover);

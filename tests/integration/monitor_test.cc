@@ -140,6 +140,17 @@ class ForgedListenerTest : public ::testing::Test {
     return req;
   }
 
+  // As a listener does: accepts the next connection on `listening` and
+  // passes it on in a valid spawn request, which it returns.
+  SpawnRequest AcceptAndRequest(int listening) {
+    int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(conn, 0);
+    auto req = Request(1, 0);
+    Send(&req, sizeof req, {conn});
+    close(conn);
+    return req;
+  }
+
   TempDir dir_;
   uint16_t port_ = 0;
   pid_t monitor_ = -1;
@@ -171,51 +182,29 @@ TEST_F(ForgedListenerTest, EveryForgedRequestIsRefusedAndLogged) {
   Send(garbage, sizeof garbage, {});
   EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"malformed message\"")) << log_;
 
-  auto stale = Request(99, 0);
-  Send(&stale, sizeof stale, {foreign});
-  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"stale generation\" service=0 generation=99"))
-      << log_;
-  EXPECT_TRUE(ReceivesRefusal(stale));
-
-  auto no_service = Request(1, 7);
-  Send(&no_service, sizeof no_service, {foreign});
-  EXPECT_TRUE(WaitForLog("reason=\"no such service\" service=7")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(no_service));
-
-  auto no_fd = Request(1, 0);
-  Send(&no_fd, sizeof no_fd, {});
-  EXPECT_TRUE(WaitForLog("reason=\"missing descriptor\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(no_fd));
-
-  auto two_fds = Request(1, 0);
-  Send(&two_fds, sizeof two_fds, {foreign, pair[0]});
-  EXPECT_TRUE(WaitForLog("reason=\"too many descriptors\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(two_fds));
-
-  auto a_pipe = Request(1, 0);
-  Send(&a_pipe, sizeof a_pipe, {pipes[0]});
-  EXPECT_TRUE(WaitForLog("reason=\"descriptor is not the right kind of socket\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(a_pipe));
-
-  auto unix_pair = Request(1, 0);
-  Send(&unix_pair, sizeof unix_pair, {pair[0]});
-  EXPECT_TRUE(WaitForLog("reason=\"descriptor does not belong to the service\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(unix_pair));
-
-  auto elsewhere = Request(1, 0);
-  Send(&elsewhere, sizeof elsewhere, {foreign});
-  EXPECT_TRUE(WaitForLog("reason=\"descriptor does not belong to the service\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(elsewhere));
-
-  auto listening = Request(1, 0);
-  Send(&listening, sizeof listening, {other_listen});
-  EXPECT_TRUE(WaitForLog("reason=\"descriptor is not a connection\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(listening));
-
-  auto udp_on_tcp = Request(1, 0, SpawnRequest::kUdpWait);
-  Send(&udp_on_tcp, sizeof udp_on_tcp, {foreign});
-  EXPECT_TRUE(WaitForLog("reason=\"request does not match the service's protocol\"")) << log_;
-  EXPECT_TRUE(ReceivesRefusal(udp_on_tcp));
+  // Each forged request, its descriptors, and what the log must say.
+  struct Forged {
+    SpawnRequest req;
+    std::vector<int> fds;
+    std::string logged;
+  };
+  const std::vector<Forged> forged = {
+      {Request(99, 0), {foreign}, "reason=\"stale generation\" service=0 generation=99"},
+      {Request(1, 7), {foreign}, "reason=\"no such service\" service=7"},
+      {Request(1, 0), {}, "reason=\"missing descriptor\""},
+      {Request(1, 0), {foreign, pair[0]}, "reason=\"too many descriptors\""},
+      {Request(1, 0), {pipes[0]}, "reason=\"descriptor is not the right kind of socket\""},
+      {Request(1, 0), {pair[0]}, "reason=\"descriptor does not belong to the service\""},
+      {Request(1, 0), {foreign}, "reason=\"descriptor does not belong to the service\""},
+      {Request(1, 0), {other_listen}, "reason=\"descriptor is not a connection\""},
+      {Request(1, 0, SpawnRequest::kUdpWait), {foreign},
+       "reason=\"request does not match the service's protocol\""},
+  };
+  for (const Forged& f : forged) {
+    Send(&f.req, sizeof f.req, f.fds);
+    EXPECT_TRUE(WaitForLog("event=refuse-request " + f.logged)) << log_;
+    EXPECT_TRUE(ReceivesRefusal(f.req)) << f.logged;
+  }
 
   // Nothing was started for any of them.
   EXPECT_EQ(log_.find("event=accept"), std::string::npos) << log_;
@@ -250,11 +239,7 @@ TEST_F(ForgedListenerTest, AValidRequestStillSpawns) {
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   int client = testing::ConnectTcp("127.0.0.1", port_);
   ASSERT_GE(client, 0);
-  int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
-  ASSERT_GE(conn, 0);
-  auto req = Request(1, 0);
-  Send(&req, sizeof req, {conn});
-  close(conn);
+  AcceptAndRequest(listening);
   EXPECT_TRUE(WaitForLog("event=accept service=echo")) << log_;
   ASSERT_EQ(write(client, "still served\n", 13), 13);
   shutdown(client, SHUT_WR);
@@ -273,18 +258,10 @@ TEST_F(ForgedListenerTest, MonitorHoldsMaxInstancesItself) {
   int second = testing::ConnectTcp("127.0.0.1", port_);
   ASSERT_GE(first, 0);
   ASSERT_GE(second, 0);
-  int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
-  ASSERT_GE(conn, 0);
-  auto one = Request(1, 0);
-  Send(&one, sizeof one, {conn});
-  close(conn);
+  AcceptAndRequest(listening);
   ASSERT_TRUE(WaitForLog("event=accept service=echo")) << log_;
   // The first child still runs (its client is connected): max_instances = 1.
-  conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
-  ASSERT_GE(conn, 0);
-  auto two = Request(1, 0);
-  Send(&two, sizeof two, {conn});
-  close(conn);
+  auto two = AcceptAndRequest(listening);
   EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"over max_instances\"")) << log_;
   EXPECT_TRUE(ReceivesRefusal(two));
   EXPECT_EQ(testing::ReadAll(second, milliseconds(5000)), "") << "closed, not served";
