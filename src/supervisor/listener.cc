@@ -127,8 +127,10 @@ class Listener {
   void OnUdpNowait(const std::shared_ptr<ListenSocket>& s);
   void OnEnd(const EndReport& end);
   bool MayStart(size_t service, bool waiting);
-  bool Admit(size_t service, const net::Endpoint* peer, const SourceKey& source,
-             const std::string& peer_text);
+  // `peer` (an address) or `cred` (a unix: client) names the client in a
+  // refusal's log line; formatted only then.
+  bool Admit(size_t service, const net::Endpoint* peer, const ucred* cred,
+             const SourceKey& source);
   bool ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer);
   // Returns the request id.
   uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
@@ -373,7 +375,10 @@ void Listener::ResumeExpired() {
 
 void Listener::UpdatePolling() {
   bool full = children_ >= config_.daemon.max_children;
-  bool want = !full && Clock::now() >= accept_pause_until_;
+  // While a request waits here for room in the monitor's queue, accept
+  // nothing more: a connection in the kernel's backlog survives a crash of
+  // this process, one held here would not.
+  bool want = !full && !channel_.pending() && Clock::now() >= accept_pause_until_;
   if (full && Clock::now() - children_full_logged_ >= kRefusalLogInterval) {
     children_full_logged_ = Clock::now();
     log_.Warning(LogLine("pause")
@@ -407,7 +412,7 @@ void Listener::OnSocket(const std::shared_ptr<ListenSocket>& s) {
 }
 
 bool Listener::MayStart(size_t service, bool waiting) {
-  if (children_ >= config_.daemon.max_children) return false;
+  if (children_ >= config_.daemon.max_children || channel_.pending()) return false;
   ServiceState& st = *setup_.services[service];
   const config::Service& svc = config_.services[service];
   if (st.pause != Pause::kNone) return false;
@@ -434,8 +439,8 @@ bool Listener::MayStart(size_t service, bool waiting) {
   return true;
 }
 
-bool Listener::Admit(size_t service, const net::Endpoint* peer, const SourceKey& source,
-                     const std::string& peer_text) {
+bool Listener::Admit(size_t service, const net::Endpoint* peer, const ucred* cred,
+                     const SourceKey& source) {
   ServiceState& st = *setup_.services[service];
   const config::Service& svc = config_.services[service];
   const char* reason = nullptr;
@@ -453,7 +458,7 @@ bool Listener::Admit(size_t service, const net::Endpoint* peer, const SourceKey&
   if (LogOncePer(st.name + " " + reason + " " + source.str())) {
     LogLine line("reject");
     line.Add("service", st.name);
-    AddPeer(line, peer_text);
+    AddPeer(line, peer != nullptr ? net::ToString(*peer) : CredString(*cred));
     log_.Warning(line.Add("reason", reason));
   }
   return false;
@@ -513,12 +518,12 @@ void Listener::OnStream(ListenSocket& s) {
       socklen_t len = sizeof cred;
       getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
       SourceKey source = SourceKeyOfUid(cred.uid);  // per source = per user here
-      if (!Admit(s.service, nullptr, source, CredString(cred))) continue;  // closed at once
+      if (!Admit(s.service, nullptr, &cred, source)) continue;  // closed at once
       Spawn(s, {fd}, 0, source, nullptr, nullptr);
       continue;
     }
     SourceKey source = SourceKeyOf(peer);
-    if (!Admit(s.service, &peer, source, net::ToString(peer))) continue;  // closed at once
+    if (!Admit(s.service, &peer, nullptr, source)) continue;  // closed at once
     Spawn(s, {fd}, 0, source, nullptr, nullptr);
   }
 }
@@ -559,9 +564,8 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
       DropDatagram(s.fd.get());
       continue;
     }
-    std::string peer_text = net::ToString(peer);
     SourceKey source = SourceKeyOf(peer);
-    if (!Admit(s.service, &peer, source, peer_text)) {
+    if (!Admit(s.service, &peer, nullptr, source)) {
       DropDatagram(s.fd.get());
       continue;
     }
@@ -576,7 +580,7 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
     if (!fresh.ok() || connect_errno != 0) {
       LogLine line("drop");
       line.Add("service", setup_.services[s.service]->name);
-      AddPeer(line, peer_text);
+      AddPeer(line, net::ToString(peer));
       line.Add("reason", "handover-failed")
           .Add("error", fresh.ok() ? ErrnoError("connect", connect_errno).message()
                                    : fresh.error().message());

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace hinetd::supervisor {
@@ -33,22 +34,22 @@ Result<std::pair<UniqueFd, UniqueFd>> ControlPair() {
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
-bool Channel::SendOne(const Queued& q, bool& again) {
+bool Channel::SendNow(const void* data, size_t len, const int* fds, size_t nfds, bool& again) {
   again = false;
-  iovec iov{const_cast<char*>(q.data.data()), q.data.size()};
+  if (nfds > kMaxFds) return false;
+  iovec iov{const_cast<void*>(data), len};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  if (!q.fds.empty()) {
+  if (nfds > 0) {
     msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * q.fds.size());
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * q.fds.size());
-    int* out = reinterpret_cast<int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < q.fds.size(); ++i) out[i] = q.fds[i].get();
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
   for (;;) {
     ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -62,7 +63,21 @@ bool Channel::SendOne(const Queued& q, bool& again) {
   }
 }
 
+bool Channel::SendOne(const Queued& q, bool& again) {
+  int fds[kMaxFds];
+  size_t n = std::min(q.fds.size(), kMaxFds);
+  for (size_t i = 0; i < n; ++i) fds[i] = q.fds[i].get();
+  return SendNow(q.data.data(), q.data.size(), fds, q.fds.size(), again);
+}
+
 bool Channel::Send(const void* msg, size_t len, const std::vector<int>& fds) {
+  if (queue_.empty()) {
+    // The usual case, and the one on every connection's path: straight
+    // out with the caller's descriptors, nothing copied.
+    bool again = false;
+    if (!SendNow(msg, len, fds.data(), fds.size(), again)) return false;
+    if (!again) return true;
+  }
   Queued q;
   q.data.assign(static_cast<const char*>(msg), len);
   for (int fd : fds) {
@@ -101,8 +116,8 @@ bool Channel::FlushBlocking(std::chrono::milliseconds timeout) {
 
 Channel::RecvStatus Channel::Recv(Received& out) {
   out = Received();
-  std::string buf(kMaxMessage, '\0');
-  iovec iov{buf.data(), buf.size()};
+  if (recv_buf_.empty()) recv_buf_.resize(kMaxMessage);
+  iovec iov{recv_buf_.data(), recv_buf_.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -127,7 +142,7 @@ Channel::RecvStatus Channel::Recv(Received& out) {
     for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
   }
   out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
-  out.data.assign(buf.data(), static_cast<size_t>(n));
+  out.data.assign(recv_buf_.data(), static_cast<size_t>(n));
   return RecvStatus::kMessage;
 }
 

@@ -94,8 +94,9 @@ class Channel {
   explicit Channel(base::UniqueFd fd) : fd_(std::move(fd)) {}
 
   [[nodiscard]] int fd() const { return fd_.get(); }
-  // Queues a message with descriptors (dup'ed now; the caller keeps its
-  // own) and sends what it can. False if the channel is broken.
+  // Sends a message with descriptors, or queues it (with copies of the
+  // descriptors) behind earlier ones or while the peer's buffer is full;
+  // the caller keeps its own. False if the channel is broken.
   bool Send(const void* msg, size_t len, const std::vector<int>& fds = {});
   // Sends queued messages; call when the fd is writable.
   bool Flush();
@@ -120,10 +121,12 @@ class Channel {
     std::string data;
     std::vector<base::UniqueFd> fds;
   };
+  bool SendNow(const void* data, size_t len, const int* fds, size_t nfds, bool& again);
   bool SendOne(const Queued& q, bool& again);
 
   base::UniqueFd fd_;
   std::deque<Queued> queue_;
+  std::string recv_buf_;  // one message; allocated at the first receive
 };
 
 // A connected, non-blocking, close-on-exec SOCK_SEQPACKET pair.
