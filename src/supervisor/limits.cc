@@ -1,6 +1,7 @@
 #include "supervisor/limits.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace hinetd::supervisor {
 
@@ -29,6 +30,13 @@ bool RateLimiter::TryAcquire(Clock::time_point now) {
 bool RateLimiter::Available(Clock::time_point now) {
   Refill(now);
   return tokens_ + 1e-9 >= 1.0;
+}
+
+std::chrono::nanoseconds RateLimiter::UntilNext(Clock::time_point now) {
+  Refill(now);
+  double missing = 1.0 - tokens_;
+  if (missing <= 1e-9) return std::chrono::nanoseconds(0);
+  return std::chrono::nanoseconds(static_cast<int64_t>(std::ceil(missing / tokens_per_ns_)));
 }
 
 double RateLimiter::tokens(Clock::time_point now) {

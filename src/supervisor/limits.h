@@ -20,6 +20,8 @@ class RateLimiter {
   [[nodiscard]] bool TryAcquire(Clock::time_point now);
   // True if TryAcquire would succeed at `now` (spends nothing).
   [[nodiscard]] bool Available(Clock::time_point now);
+  // How long from `now` until TryAcquire would succeed (zero if it would now).
+  [[nodiscard]] std::chrono::nanoseconds UntilNext(Clock::time_point now);
   // The tokens at `now`, and setting them (carrying a bucket across a
   // listener restart).
   [[nodiscard]] double tokens(Clock::time_point now);

@@ -3,6 +3,7 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
@@ -43,6 +44,10 @@ uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_
 
 constexpr int kAcceptBurst = 16;  // per readiness event, for fairness
 constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
+// Refusals are logged once per service, reason and source and interval; past
+// this many distinct keys in one interval (a spread-out flood) they are only
+// counted, and one line per service and interval says how many went unlogged.
+constexpr size_t kMaxRefusalKeys = 4096;
 constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
 
 // Closes every descriptor but those in `keep` (close_range over the gaps).
@@ -139,10 +144,13 @@ class Listener {
   void ResumeExpired();
   void UpdatePolling();
   void Watch(int fd, uint64_t tag, uint32_t events);
-  void Unwatch(int fd);
+  void SetWatch(ListenSocket& s, ListenSocket::Watch want);
+  void HoldBack(size_t service, const char* reason);
+  void RepairWaitSocket(ListenSocket& s);
+  void PruneRefusalLog();
   void LogStatus();
   [[noreturn]] void Exit(int code);
-  [[nodiscard]] bool LogOncePer(const std::string& key);
+  [[nodiscard]] bool LogOncePer(const std::string& service, const std::string& key);
   void AddPeer(LogLine& line, const std::string& peer) const;
   [[nodiscard]] int NextTimeoutMs() const;
   [[nodiscard]] bool CountsPerSource(size_t service) const {
@@ -158,6 +166,8 @@ class Listener {
   std::unordered_map<int, std::shared_ptr<ListenSocket>> by_fd_;
   std::set<uint16_t> small_service_ports_;
   std::unordered_map<std::string, Clock::time_point> refusal_logged_;
+  std::unordered_map<std::string, uint64_t> refusals_unlogged_;  // per service, this interval
+  Clock::time_point refusal_log_pruned_ = Clock::now();
   Clock::time_point accept_pause_until_{};
   Clock::time_point children_full_logged_{};
   int children_ = 0;  // all services: for [daemon] max_children
@@ -172,8 +182,20 @@ void Listener::Watch(int fd, uint64_t tag, uint32_t events) {
 }
 
 // An epoll registration belongs to the open file description, which a child
-// may share: every watched socket is removed explicitly before it goes.
-void Listener::Unwatch(int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+// may share: a socket that is not watched is not registered at all (a
+// registration with no events still reports EPOLLHUP and EPOLLERR, which a
+// wait child can cause), and every socket is removed before it goes.
+void Listener::SetWatch(ListenSocket& s, ListenSocket::Watch want) {
+  using W = ListenSocket::Watch;
+  if (s.watch == want) return;
+  if (want == W::kNone) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.fd.get(), nullptr);
+  } else if (want != W::kProbed) {  // kProbed: the one-shot fired, the kernel disarmed it
+    uint32_t events = EPOLLIN | (want == W::kProbe ? static_cast<uint32_t>(EPOLLONESHOT) : 0u);
+    Watch(s.fd.get(), Tag(kSocket, s.fd.get()), events);
+  }
+  s.watch = want;
+}
 
 void Listener::Exit(int code) {
   // Spawn requests still queued carry accepted connections, and the state of
@@ -189,15 +211,6 @@ bool Listener::Init() {
   for (const auto& s : setup_.sockets) keep.push_back(s->fd.get());
   CloseAllExcept(keep);
   log_.ReopenAfterFork();  // syslog's own socket was among those closed
-  // A datagram socket left connected by a listener that died in the middle
-  // of a handover would only hear from that one peer: undo it.
-  for (const auto& s : setup_.sockets) {
-    if (s->transport == net::Transport::kUdp && !s->busy) {
-      sockaddr unspec{};
-      unspec.sa_family = AF_UNSPEC;
-      connect(s->fd.get(), &unspec, sizeof unspec);
-    }
-  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -227,8 +240,11 @@ bool Listener::Init() {
   // service a reload removed: each sends its end report here.
   children_ = setup_.children;
   for (auto& s : setup_.sockets) {
-    s->polling = false;
+    s->watch = ListenSocket::Watch::kNone;
     by_fd_[s->fd.get()] = s;
+    // A datagram socket left connected by a listener that died in the middle
+    // of a handover, or damaged by a wait child while no listener ran.
+    if (s->transport == net::Transport::kUdp && !s->busy) RepairWaitSocket(*s);
   }
   auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid);
   if (!dropped.ok()) {
@@ -261,12 +277,17 @@ void Listener::Run() {
         case kSocket:
           if (auto it = by_fd_.find(fd); it != by_fd_.end()) {
             std::shared_ptr<ListenSocket> s = it->second;  // a nowait handover replaces the entry
+            // A probe that fired: a client waits while the service (or
+            // hinetd) was full. The kernel disarmed it; MayStart counts the
+            // client held back, or takes it if room came in this round.
+            if (s->watch == ListenSocket::Watch::kProbe) s->watch = ListenSocket::Watch::kProbed;
             OnSocket(s);
           }
           break;
       }
     }
     ResumeExpired();
+    PruneRefusalLog();
     UpdatePolling();
     // Writable interest only while messages wait for the monitor's buffer.
     if (channel_.pending() != control_out_) {
@@ -283,6 +304,7 @@ int Listener::NextTimeoutMs() const {
     if (st->pause != Pause::kNone) next = std::min(next, st->paused_until);
   }
   if (accept_pause_until_ > Clock::now()) next = std::min(next, accept_pause_until_);
+  if (!refusals_unlogged_.empty()) next = std::min(next, refusal_log_pruned_ + kRefusalLogInterval);
   if (next == Clock::time_point::max()) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
@@ -333,18 +355,67 @@ void Listener::AddPeer(LogLine& line, const std::string& peer) const {
   if (config_.daemon.log_peers) line.Add("peer", peer);
 }
 
-bool Listener::LogOncePer(const std::string& key) {
-  // A flood of refusals must not become a flood of log lines: once per key
-  // (service, reason, source) and interval; the table is pruned as it grows.
+bool Listener::LogOncePer(const std::string& service, const std::string& key) {
+  // A flood of refusals must not become a flood of log lines, nor a table
+  // without bound: once per key (service, reason, source) and interval, and
+  // past kMaxRefusalKeys keys in an interval, only counted.
   auto now = Clock::now();
+  PruneRefusalLog();
   auto it = refusal_logged_.find(key);
-  if (it != refusal_logged_.end() && now - it->second < kRefusalLogInterval) return false;
-  if (refusal_logged_.size() > 4096) {
-    std::erase_if(refusal_logged_,
-                  [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
+  if (it != refusal_logged_.end()) {
+    if (now - it->second < kRefusalLogInterval) return false;
+    it->second = now;
+    return true;
   }
-  refusal_logged_[key] = now;
+  if (refusal_logged_.size() >= kMaxRefusalKeys) {
+    if (refusals_unlogged_[service]++ == 0) {
+      log_.Warning(LogLine("reject-throttled")
+                       .Add("service", service)
+                       .Add("sources", static_cast<uint64_t>(kMaxRefusalKeys)));
+    }
+    return false;
+  }
+  refusal_logged_.emplace(key, now);
   return true;
+}
+
+void Listener::PruneRefusalLog() {
+  auto now = Clock::now();
+  if (now - refusal_log_pruned_ < kRefusalLogInterval) return;
+  refusal_log_pruned_ = now;
+  std::erase_if(refusal_logged_,
+                [&](const auto& e) { return now - e.second >= kRefusalLogInterval; });
+  for (const auto& [service, count] : refusals_unlogged_) {
+    log_.Warning(LogLine("reject-unlogged").Add("service", service).Add("count", count).Add(
+        "interval", FormatSeconds(std::chrono::duration<double>(kRefusalLogInterval).count())));
+  }
+  refusals_unlogged_.clear();
+}
+
+void Listener::RepairWaitSocket(ListenSocket& s) {
+  // A wait child shares the socket's open file description, and what it did
+  // to it outlives it. Undo what can be undone: a connect() to one peer, its
+  // blocking mode, a pending error.
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  connect(s.fd.get(), &unspec, sizeof unspec);
+  int fl = fcntl(s.fd.get(), F_GETFL);
+  if (fl >= 0) fcntl(s.fd.get(), F_SETFL, fl | O_NONBLOCK);
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  // A shutdown() cannot be undone on a datagram socket (the kernel keeps
+  // sk_shutdown): it would read as always readable and never deliver. Stop
+  // watching it rather than spin; a restart of hinetd binds it anew.
+  pollfd p{s.fd.get(), POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) != 0) {
+    s.broken = true;
+    SetWatch(s, ListenSocket::Watch::kNone);
+    log_.Error(LogLine("socket-broken")
+                   .Add("service", setup_.services[s.service]->name)
+                   .Add("listen", net::ToString(s.ep))
+                   .Add("error", "shut down by a wait child; not served until hinetd restarts"));
+  }
 }
 
 void Listener::PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length) {
@@ -374,13 +445,15 @@ void Listener::ResumeExpired() {
 }
 
 void Listener::UpdatePolling() {
-  bool full = children_ >= config_.daemon.max_children;
+  using W = ListenSocket::Watch;
+  auto now = Clock::now();
+  bool all_full = children_ >= config_.daemon.max_children;
   // While a request waits here for room in the monitor's queue, accept
   // nothing more: a connection in the kernel's backlog survives a crash of
   // this process, one held here would not.
-  bool want = !full && !channel_.pending() && Clock::now() >= accept_pause_until_;
-  if (full && Clock::now() - children_full_logged_ >= kRefusalLogInterval) {
-    children_full_logged_ = Clock::now();
+  bool accepting = !channel_.pending() && now >= accept_pause_until_;
+  if (all_full && now - children_full_logged_ >= kRefusalLogInterval) {
+    children_full_logged_ = now;
     log_.Warning(LogLine("pause")
                      .Add("reason", "max_children")
                      .Add("children", std::to_string(children_) + "/" +
@@ -393,12 +466,30 @@ void Listener::UpdatePolling() {
     // its child holds it.
     const ServiceState& st = *setup_.services[s->service];
     int max = config_.services[s->service].max_instances;
-    bool svc_full = max > 0 && st.active >= max;
-    bool poll = want && !s->busy && !svc_full && st.pause == Pause::kNone;
-    if (s->polling == poll) continue;
-    Watch(s->fd.get(), Tag(kSocket, s->fd.get()), poll ? static_cast<uint32_t>(EPOLLIN) : 0u);
-    s->polling = poll;
+    bool full = all_full || (max > 0 && st.active >= max);
+    W want = W::kNone;
+    if (!s->busy && !s->broken && accepting && st.pause == Pause::kNone) {
+      want = !full ? W::kAccept : (s->watch == W::kProbed ? W::kProbed : W::kProbe);
+    }
+    SetWatch(*s, want);
   }
+}
+
+void Listener::HoldBack(size_t service, const char* reason) {
+  ServiceState& st = *setup_.services[service];
+  ++st.held_capacity;
+  if (Clock::now() - st.capacity_logged < kRefusalLogInterval) return;
+  st.capacity_logged = Clock::now();
+  LogLine line("pause");
+  line.Add("service", st.name).Add("reason", reason);
+  if (std::strcmp(reason, "max_instances") == 0) {
+    line.Add("active", std::to_string(st.active) + "/" +
+                           std::to_string(config_.services[service].max_instances));
+  } else {
+    line.Add("children", std::to_string(children_) + "/" +
+                             std::to_string(config_.daemon.max_children));
+  }
+  log_.Warning(line);
 }
 
 void Listener::OnSocket(const std::shared_ptr<ListenSocket>& s) {
@@ -412,28 +503,27 @@ void Listener::OnSocket(const std::shared_ptr<ListenSocket>& s) {
 }
 
 bool Listener::MayStart(size_t service, bool waiting) {
-  if (children_ >= config_.daemon.max_children || channel_.pending()) return false;
+  if (channel_.pending()) return false;
   ServiceState& st = *setup_.services[service];
   const config::Service& svc = config_.services[service];
   if (st.pause != Pause::kNone) return false;
-  // `waiting`: the socket was reported readable, so a client is there now.
+  // `waiting`: the socket was reported readable, so a client is there now
+  // (e.g. on the second address of a service the first one just filled).
   // Later rounds of an accept burst do not know, and must neither count a
-  // held connection nor pause the service for one that may not exist.
-  if (svc.max_instances > 0 && st.active >= svc.max_instances) {
-    if (!waiting) return false;
-    ++st.held_capacity;
-    if (Clock::now() - st.capacity_logged >= kRefusalLogInterval) {
-      st.capacity_logged = Clock::now();
-      log_.Warning(LogLine("pause")
-                       .Add("service", st.name)
-                       .Add("reason", "max_instances")
-                       .Add("active", std::to_string(st.active) + "/" +
-                                          std::to_string(svc.max_instances)));
-    }
+  // held connection nor pause the service for one that may not exist; the
+  // socket's probe (UpdatePolling) counts those.
+  bool all_full = children_ >= config_.daemon.max_children;
+  if (all_full || (svc.max_instances > 0 && st.active >= svc.max_instances)) {
+    if (waiting) HoldBack(service, all_full ? "max_children" : "max_instances");
     return false;
   }
-  if (st.rate && !st.rate->Available(Clock::now())) {
-    if (waiting) PauseService(st, Pause::kRate, svc.backoff);
+  auto now = Clock::now();
+  if (st.rate && !st.rate->Available(now)) {
+    // Paused until a token is back, and for at least `backoff`.
+    if (waiting) {
+      auto until_token = std::chrono::ceil<std::chrono::milliseconds>(st.rate->UntilNext(now));
+      PauseService(st, Pause::kRate, std::max(svc.backoff, until_token));
+    }
     return false;
   }
   return true;
@@ -455,7 +545,7 @@ bool Listener::Admit(size_t service, const net::Endpoint* peer, const ucred* cre
     }
   }
   if (reason == nullptr) return true;
-  if (LogOncePer(st.name + " " + reason + " " + source.str())) {
+  if (LogOncePer(st.name, st.name + " " + reason + " " + source.str())) {
     LogLine line("reject");
     line.Add("service", st.name);
     AddPeer(line, peer != nullptr ? net::ToString(*peer) : CredString(*cred));
@@ -537,13 +627,14 @@ void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
   if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) return;
   uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
   wait_requests_[id] = s;
+  SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
 }
 
 bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) {
   if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
   ++setup_.services[s.service]->refused_reflection;
   std::string key = net::ToString(peer);
-  if (LogOncePer("reflection " + key)) {
+  if (LogOncePer(setup_.services[s.service]->name, "reflection " + key)) {
     LogLine line("reject");
     line.Add("service", setup_.services[s.service]->name);
     AddPeer(line, key);
@@ -589,12 +680,11 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
       if (!fresh.ok()) accept_pause_until_ = Clock::now() + kAcceptErrorPause;
       return;
     }
-    Unwatch(s.fd.get());
+    SetWatch(s, ListenSocket::Watch::kNone);
     by_fd_.erase(s.fd.get());
     UniqueFd conn(s.fd.release());
     s.fd = std::move(*fresh);
     by_fd_[s.fd.get()] = shared;
-    s.polling = false;
     Spawn(s, {conn.get(), s.fd.get()}, SpawnRequest::kUdpHandover, source, nullptr, nullptr);
     UpdatePolling();
   }
@@ -648,10 +738,7 @@ void Listener::OnEnd(const EndReport& end) {
     for (auto& s : setup_.sockets) {
       if (s->transport != net::Transport::kUdp || !(s->ep == ep)) continue;
       s->busy = false;
-      // The child shared the socket's file description and may have made it
-      // blocking; this process's reads never block.
-      int fl = fcntl(s->fd.get(), F_GETFL);
-      if (fl >= 0) fcntl(s->fd.get(), F_SETFL, fl | O_NONBLOCK);
+      RepairWaitSocket(*s);
       // A child that failed may have left the datagram that started it
       // unread; dropping it keeps a failing service from respawning on the
       // same datagram forever.

@@ -22,7 +22,13 @@ struct ListenSocket {
   size_t service = 0;
   bool wait = false;     // udp wait: the socket itself goes to the child
   bool busy = false;     // listener: a wait child holds it now
-  bool polling = false;  // listener: watched by epoll for reading
+  // listener: what epoll watches it for. kProbe is one EPOLLONESHOT
+  // readiness while the service is full, to count a client held back;
+  // kProbed, once that fired. Not watched at all otherwise (a wait socket
+  // shared with a child must not even report its hang-ups).
+  enum class Watch : uint8_t { kNone, kAccept, kProbe, kProbed };
+  Watch watch = Watch::kNone;
+  bool broken = false;   // listener: shut down by a wait child; never watched again
   ino_t unix_ino = 0;    // monitor: the socket file it created, if unix
   ~ListenSocket();       // removes that file if it is still the same one
 };

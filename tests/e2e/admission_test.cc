@@ -198,6 +198,13 @@ TEST_F(AdmissionTest, MaxInstancesNeverExceededAndEveryConnectionServed) {
   EXPECT_GE(max_seen, 2) << "the test did run children concurrently";
   EXPECT_LE(max_seen, 4) << "more than max_instances children ran at once";
   EXPECT_EQ(daemon_.CountLines({"event=reject"}), 0u);
+  // The clients held back were seen and counted, not refused.
+  EXPECT_GE(daemon_.CountLines({"event=pause", "service=limited", "reason=max_instances"}), 1u)
+      << daemon_.LogText();
+  std::string status = daemon_.DumpStatus("limited");
+  ASSERT_FALSE(status.empty());
+  EXPECT_GE(std::stoull(LogField(status, "held_capacity")), 1u) << status;
+  EXPECT_EQ(LogField(status, "accepted"), "200") << status;
 }
 
 TEST_F(AdmissionTest, PerSourceRefusesOverTheLimitAndFreesSlotsWhateverTheEnd) {
@@ -259,10 +266,45 @@ TEST_F(AdmissionTest, RatePausesTheServiceAndItResumesByItself) {
       << daemon_.LogText();
   EXPECT_GE(daemon_.CountLines({"event=pause", "service=r", "reason=rate", "for=1.000s"}), 1u);
   EXPECT_GE(daemon_.CountLines({"event=resume", "service=r", "reason=rate"}), 1u);
+  // Pauses and resumes alternate: a pause ends before the next one begins.
+  // (Accept lines are the monitor's and may follow a pause that came after
+  // the listener took those connections, so they say nothing here.)
+  bool paused = false;
+  for (const auto& l : daemon_.Lines()) {
+    if (l.find("service=r") == std::string::npos) continue;
+    if (l.rfind("event=pause", 0) == 0) {
+      EXPECT_FALSE(paused) << "two pauses without a resume: " << daemon_.LogText();
+      paused = true;
+    } else if (l.rfind("event=resume", 0) == 0) {
+      EXPECT_TRUE(paused) << "a resume without a pause: " << daemon_.LogText();
+      paused = false;
+    }
+  }
   // No connection was refused: the paused ones waited in the backlog.
   EXPECT_EQ(daemon_.CountLines({"event=reject"}), 0u);
   // And the service answers normally afterwards.
   EXPECT_EQ(Exchange("127.0.0.1", port, "").size(), 26u);
+}
+
+TEST_F(AdmissionTest, RatePauseLastsUntilATokenComesBack) {
+  // 2 per minute: after two children the next token is 30 s away; a pause
+  // of just `backoff` would resume, find no token, and pause again.
+  uint16_t port = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"slow\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+      "\"\ninternal = \"daytime\"\nrate = \"2/m\"\nbackoff = \"1s\"\n")))
+      << daemon_.LogText();
+  EXPECT_EQ(Exchange("127.0.0.1", port, "").size(), 26u);
+  EXPECT_EQ(Exchange("127.0.0.1", port, "").size(), 26u);
+  int held = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(held, 0);
+  auto pause = daemon_.WaitForLine({"event=pause", "service=slow", "reason=rate"},
+                                   milliseconds(5000));
+  ASSERT_TRUE(pause) << daemon_.LogText();
+  double seconds = std::stod(LogField(*pause, "for"));
+  EXPECT_GT(seconds, 25.0) << *pause;
+  EXPECT_LE(seconds, 30.001) << *pause;
+  close(held);
 }
 
 TEST_F(AdmissionTest, TimeoutStopsAChildAndSlowClientsAreCleanedUp) {
@@ -372,8 +414,13 @@ TEST_F(AdmissionTest, FloodLeavesNothingBehind) {
   // Warm up once so that lazily allocated state exists before the baseline.
   EXPECT_EQ(Exchange("127.0.0.1", port, "warm\n"), "warm\n");
   ASSERT_TRUE(daemon_.WaitForCount({"event=end"}, 1, milliseconds(5000)));
+  // Both processes: the listener accepts and refuses, the monitor spawns.
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0) << daemon_.LogText();
   int fds_before = OpenFds(daemon_.pid());
   long rss_before = RssKb(daemon_.pid());
+  int listener_fds_before = OpenFds(listener);
+  long listener_rss_before = RssKb(listener);
   // Bursts of connections opened and dropped at once, thousands in all.
   constexpr int kBursts = 10;
   constexpr int kPerBurst = 300;
@@ -419,6 +466,47 @@ TEST_F(AdmissionTest, FloodLeavesNothingBehind) {
   EXPECT_LE(rss_after, rss_before + 1024) << "RSS grew from " << rss_before << " kB to "
                                           << rss_after << " kB";
   EXPECT_EQ(Zombies(daemon_.pid()), 0);
+  EXPECT_EQ(OpenFds(listener), listener_fds_before);
+  long listener_rss_after = RssKb(listener);
+  EXPECT_LE(listener_rss_after, listener_rss_before + 1024)
+      << "the listener's RSS grew from " << listener_rss_before << " kB to "
+      << listener_rss_after << " kB";
+  // The same listener all along: it never crashed under the flood.
+  EXPECT_EQ(daemon_.CountLines({"event=listener-ready"}), 1u);
+}
+
+TEST_F(AdmissionTest, RefusalsFromManySourcesAreCountedButTheirLogIsBounded) {
+  // More distinct sources than the refusal log keeps in an interval (4096):
+  // a spread-out flood must not grow the listener or become a log flood.
+  uint16_t port = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"guarded\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+      "\"\ninternal = \"echo\"\nallow = [\"127.0.0.1\"]\n")))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0) << daemon_.LogText();
+  long rss_before = RssKb(listener);
+  constexpr int kSources = 5000;
+  int connected = 0;
+  for (int i = 0; i < kSources; ++i) {
+    std::string source = "127.1." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250);
+    int fd = ConnectTcpFrom(source, "127.0.0.1", port, milliseconds(2000));
+    if (fd < 0) continue;
+    ++connected;
+    close(fd);
+  }
+  ASSERT_EQ(connected, kSources);
+  ASSERT_TRUE(daemon_.WaitForStatus("guarded", "refused_acl", std::to_string(kSources),
+                                    milliseconds(20000)))
+      << daemon_.DumpStatus("guarded");
+  EXPECT_EQ(daemon_.CountLines({"event=reject", "service=guarded", "reason=acl"}), 4096u);
+  EXPECT_EQ(daemon_.CountLines({"event=reject-throttled", "service=guarded", "sources=4096"}), 1u)
+      << daemon_.LogText().substr(0, 2000);
+  long rss_after = RssKb(listener);
+  EXPECT_LE(rss_after, rss_before + 2048)
+      << "the listener's RSS grew from " << rss_before << " kB to " << rss_after << " kB";
+  // Still serving the allowed source.
+  EXPECT_EQ(Exchange("127.0.0.1", port, "ok\n"), "ok\n");
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "e2e/e2e.h"
 
@@ -25,15 +28,38 @@ std::string Field(const std::string& reply, const std::string& key) {
   return reply.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
+// User plus system CPU time of `pid`, in clock ticks (/proc/PID/stat).
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close_paren + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) {
+      stime = std::stol(field);
+      break;
+    }
+  }
+  return utime + stime;
+}
+
 class UdpTest : public E2eTest {
  protected:
   std::string UdpProbe(const std::string& name, uint16_t port, bool wait, int count,
                        const std::string& extra = "") {
+    return UdpService(name, port, wait, "\"udp\", \"" + std::to_string(count) + "\"", extra);
+  }
+  // A udp service running the probe with `args` (quoted, comma-separated).
+  std::string UdpService(const std::string& name, uint16_t port, bool wait,
+                         const std::string& args, const std::string& extra = "") {
     return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
            "\"\nprotocol = \"udp\"\nwait = " + (wait ? "true" : "false") +
-           "\nexec = [\"/probe\", \"udp\", \"" + std::to_string(count) +
-           "\"]\nuser = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"probe\"\n" +
-           extra + "\n";
+           "\nexec = [\"/probe\", " + args + "]\nuser = \"nobody\"\nchroot = \"" +
+           jail_.path() + "\"\nsandbox = \"probe\"\n" + extra + "\n";
   }
   // Sends `data` from `fd` and returns the one reply (or "<none>").
   std::string Ask(int fd, uint16_t port, const std::string& data,
@@ -243,21 +269,79 @@ TEST_F(InternalUdpTest, NoAnswerToASmallServicePortAndOneLogLinePerPeer) {
 }
 
 TEST_F(InternalUdpTest, DatagramsOfOtherPeersQueuedAtTheHandoverGetNoAnswer) {
-  // Freeze hinetd so that two datagrams queue on the socket: one from an
+  // Freeze the listener so that two datagrams queue on the socket: one from an
   // ordinary peer, one from the chargen port (a reflection attempt). The
   // socket holding both goes to the ordinary peer's child, which must answer
   // its peer only.
   int ordinary = UdpSocket();
   int from19 = UdpSocket("127.0.0.1", 19);
   ASSERT_GE(from19, 0) << "binding port 19 needs root";
-  daemon_.Signal(SIGSTOP);
+  // The listener reads the socket; stopping it queues both datagrams.
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
   ASSERT_TRUE(SendTo(ordinary, "127.0.0.1", echo_, "first"));
   ASSERT_TRUE(SendTo(from19, "127.0.0.1", echo_, "reflect me"));
-  daemon_.Signal(SIGCONT);
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
   EXPECT_EQ(RecvDatagram(ordinary, milliseconds(5000)).value_or("<none>"), "first");
   EXPECT_FALSE(RecvDatagram(from19, milliseconds(500)).has_value());
   close(ordinary);
   close(from19);
+}
+
+TEST_F(UdpTest, WaitChildThatConnectsTheSharedSocketDoesNotLockOthersOut) {
+  // The child connect()s the listening socket to its peer and exits: left
+  // so, the socket would hear from that peer only.
+  uint16_t port = FreeUdpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      UdpService("spoilt", port, true, "\"udp-spoil\", \"connect\""))))
+      << daemon_.LogText();
+  int a = UdpSocket(), b = UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  EXPECT_EQ(Ask(a, port, "first"), "first");
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=spoilt", "status=exit:0"}, 1,
+                                   milliseconds(5000)))
+      << daemon_.LogText();
+  // The end line is the monitor's; the listener repairs the socket when the
+  // end report reaches it, and a datagram sent before that is lost (UDP):
+  // ask again, a bounded number of times. Unrepaired, none is answered.
+  std::string reply;
+  for (int i = 0; i < 5 && reply != "second"; ++i) reply = Ask(b, port, "second", milliseconds(1000));
+  EXPECT_EQ(reply, "second") << daemon_.LogText();
+  close(a);
+  close(b);
+}
+
+TEST_F(UdpTest, WaitChildThatShutsTheSharedSocketDownCannotMakeHinetdSpin) {
+  uint16_t port = FreeUdpPort();
+  uint16_t other = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      UdpService("spoilt", port, true, "\"udp-spoil\", \"shutdown\"") +
+      InternalService("echo", "echo", "\"127.0.0.1:" + std::to_string(other) + "\""))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  int a = UdpSocket();
+  ASSERT_GE(a, 0);
+  EXPECT_EQ(Ask(a, port, "first"), "first");
+  ASSERT_TRUE(daemon_.WaitForLine({"event=socket-broken", "service=spoilt"}, milliseconds(5000)))
+      << daemon_.LogText();
+  // A socket that reads as forever readable, watched, would keep the
+  // listener busy: over a second it must stay nearly idle (a spin takes
+  // every tick of it).
+  long before = CpuTicks(listener);
+  ASSERT_GE(before, 0);
+  int idle = ConnectTcp("127.0.0.1", other);  // something to wait on, bounded
+  std::string none = ReadAll(idle, milliseconds(1000));
+  close(idle);
+  long used = CpuTicks(listener) - before;
+  EXPECT_LT(used, sysconf(_SC_CLK_TCK) / 4) << "the listener spun on the broken socket";
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=spoilt"}), 1u) << daemon_.LogText();
+  // The listener is the same, and the other services still answer.
+  EXPECT_EQ(ListenerPid(), listener);
+  EXPECT_EQ(Exchange("127.0.0.1", other, "still\n"), "still\n");
+  close(a);
 }
 
 TEST_F(UdpTest, AnotherUserCannotBindTheServiceAddress) {

@@ -20,6 +20,8 @@ include = ["runtime"]
 allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "getresuid",
          "getresgid", "umask", "clock_nanosleep", "recvfrom", "sendto", "poll",
          "getdents64", "unlink", "unlinkat",
+  # udp-spoil: what a wait child may do to the socket it shares with hinetd
+  "connect", "shutdown",
   # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
   "prctl"]
 )";
@@ -59,6 +61,18 @@ class E2eTest : public ::testing::Test {
                               const std::string& listen) {
     return "[[service]]\nname = \"" + name + "\"\nlisten = [" + listen + "]\ninternal = \"" +
            kind + "\"\n\n";
+  }
+
+  // The pid of the nth listener started (event=listener-ready), or -1.
+  pid_t ListenerPid(size_t nth = 1) {
+    if (!daemon_.WaitForCount({"event=listener-ready"}, nth, milliseconds(10000))) return -1;
+    size_t seen = 0;
+    for (const auto& l : daemon_.Lines()) {
+      if (l.rfind("event=listener-ready", 0) == 0 && ++seen == nth) {
+        return std::stoi(LogField(l, "pid"));
+      }
+    }
+    return -1;
   }
 
   Jail jail_;

@@ -44,6 +44,11 @@
 //                                 (remote from TCPREMOTEIP/TCPREMOTEPORT) sent
 //                                 to its source; exit 0 after N, or after 3 s
 //                                 without a datagram
+//   hinetd-probe udp-spoil HOW    answer one datagram as "udp 1" does, then
+//                                 leave fd 0 (a udp wait service's shared
+//                                 socket) damaged and exit 0: HOW is
+//                                 "connect" (to that datagram's source) or
+//                                 "shutdown" (SHUT_RDWR)
 // Bad usage: a line on fd 2, exit 64.
 
 #include <errno.h>
@@ -678,6 +683,29 @@ int ServeUdp(long count) {
   return kExitOk;
 }
 
+// A wait child that answers once and then damages the socket it shares with
+// hinetd: what hinetd must repair, or at least survive.
+int SpoilUdp(const char* how) {
+  bool do_connect = strcmp(how, "connect") == 0;
+  if (!do_connect && strcmp(how, "shutdown") != 0) return Usage();
+  pollfd p{0, POLLIN, 0};
+  if (poll(&p, 1, 3000) != 1) return kExitOk;
+  char data[512];
+  sockaddr_storage src{};
+  socklen_t src_len = sizeof src;
+  ssize_t n = recvfrom(0, data, sizeof data, 0, reinterpret_cast<sockaddr*>(&src), &src_len);
+  if (n < 0) return kExitIoError;
+  if (sendto(0, data, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&src), src_len) < 0) {
+    return kExitIoError;
+  }
+  int rc = do_connect ? connect(0, reinterpret_cast<sockaddr*>(&src), src_len)
+                      : shutdown(0, SHUT_RDWR);
+  // shutdown() of an unconnected datagram socket says ENOTCONN, and shuts
+  // it down all the same.
+  if (rc != 0 && !(errno == ENOTCONN && !do_connect)) return kExitIoError;
+  return kExitOk;
+}
+
 // Entries of `dir` other than "." and "..", read with getdents64 directly
 // (no opendir: no heap in this program).
 long CountEntries(const char* dir) {
@@ -774,6 +802,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "udp") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     return ServeUdp(number);
   }
+  if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
   if (strcmp(mode, "ignore-term") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     WriteReport(argc, argv);
     return IgnoreTermAndSleep(number);

@@ -38,6 +38,35 @@ TEST(RateLimiter, TimeGoingBackwardsAddsNothing) {
   EXPECT_FALSE(r.TryAcquire(t0 - milliseconds(4000)));
 }
 
+TEST(RateLimiter, AvailableSpendsNothingAndUntilNextSaysWhen) {
+  TimePoint t0{};
+  RateLimiter r(2, milliseconds(1000), t0);  // a token every 500 ms
+  EXPECT_TRUE(r.Available(t0));
+  EXPECT_TRUE(r.Available(t0));  // looking is free
+  EXPECT_EQ(r.UntilNext(t0), std::chrono::nanoseconds(0));
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_FALSE(r.Available(t0));
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(r.UntilNext(t0)), milliseconds(500));
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(r.UntilNext(t0 + milliseconds(200))),
+            milliseconds(300));
+  EXPECT_FALSE(r.Available(t0 + milliseconds(499)));
+  EXPECT_TRUE(r.Available(t0 + milliseconds(500)));
+}
+
+TEST(RateLimiter, SetTokensIsClampedToTheBurst) {
+  TimePoint t0{};
+  RateLimiter r(3, milliseconds(1000), t0);
+  r.SetTokens(10.0, t0);
+  EXPECT_DOUBLE_EQ(r.tokens(t0), 3.0);
+  r.SetTokens(-4.0, t0);
+  EXPECT_DOUBLE_EQ(r.tokens(t0), 0.0);
+  EXPECT_FALSE(r.TryAcquire(t0));
+  r.SetTokens(1.0, t0);
+  EXPECT_TRUE(r.TryAcquire(t0));
+  EXPECT_FALSE(r.TryAcquire(t0));
+}
+
 TEST(FailureStreak, PausesAfterTheLimitAndAnOrdinaryEndClearsIt) {
   FailureStreak f(3, milliseconds(1000));
   EXPECT_FALSE(f.Record(true, milliseconds(5)));
