@@ -92,7 +92,7 @@ ensure_built() {
   [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $BUILD/bin/hinetd-internal ]] && return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHINETD_BUILD_TESTS=OFF >&2
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHINETD_BUILD_TESTS=OFF >&2
   cmake --build "$BUILD" -j"$(nproc)" >&2
   [[ -x $HINETD ]] || die "$HINETD was not built"
 }

@@ -222,6 +222,14 @@ Result<std::vector<Endpoint>> ParseListen(std::string_view text, Transport trans
     if (inet_pton(AF_INET6, std::string(host).c_str(), &a6) != 1) {
       return Error("'" + std::string(host) + "' is not a numeric IPv6 address" + kListenForms);
     }
+    // Every IPv6 socket is IPV6_V6ONLY (so that *:PORT can bind both
+    // families), and such a socket cannot bind an IPv4-mapped address.
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+      char v4[INET_ADDRSTRLEN] = "";
+      inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof v4);
+      return Error("'" + std::string(text) + "': an IPv4-mapped address cannot be listened on; use " +
+                   v4 + ":" + std::string(port));
+    }
     auto p = ParsePort(port, transport);
     if (!p.ok()) return p.error();
     return std::vector<Endpoint>{Endpoint::Inet6(a6, *p)};

@@ -62,6 +62,8 @@ TEST(ParseListen, Errors) {
       {"[::1]7", "'[::1]7': missing ':PORT' after ']'" + std::string(forms)},
       {"[1.2.3.4]:7", "'1.2.3.4' is not a numeric IPv6 address" + std::string(forms)},
       {"fe80::1:7", "'fe80::1:7': an IPv6 address must be in brackets, as [fe80::1]:7"},
+      {"[::ffff:127.0.0.1]:7",
+       "'[::ffff:127.0.0.1]:7': an IPv4-mapped address cannot be listened on; use 127.0.0.1:7"},
   };
   for (const auto& c : cases) {
     auto r = ParseListen(c.in, Transport::kTcp);
