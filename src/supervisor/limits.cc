@@ -49,13 +49,21 @@ void RateLimiter::SetTokens(double tokens, Clock::time_point now) {
   last_ = now;
 }
 
-bool FailureStreak::Record(bool failed, std::chrono::nanoseconds lifetime) {
-  if (!failed || lifetime > fast_) {
+bool FailureStreak::Record(End end, std::chrono::nanoseconds lifetime,
+                           std::string_view source) {
+  if (end == End::kOk || lifetime > fast_) {
     streak_ = 0;
+    last_source_.clear();
     return false;
+  }
+  if (end == End::kFailed) {
+    // A client's doing, perhaps: the same client again adds nothing.
+    if (streak_ > 0 && source == last_source_) return false;
+    last_source_.assign(source);
   }
   if (++streak_ < limit_) return false;
   streak_ = 0;
+  last_source_.clear();
   return true;
 }
 

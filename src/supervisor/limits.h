@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace hinetd::supervisor {
 
@@ -36,17 +38,24 @@ class RateLimiter {
   Clock::time_point last_;
 };
 
-// Loop protection: a service whose children keep failing at once (setup
-// failures, or a non-zero exit or a signal within `fast` of the start) is
-// paused after `limit` such ends in a row; one ordinary end clears the
-// streak.
+// Loop protection: a service whose children keep failing at once is paused
+// after `limit` such ends in a row; one ordinary end clears the streak.
+// A failure the service itself causes (it could not start, failed its setup,
+// was killed by its filter, or its program exited 126 or 127, the shell's
+// and the loader's "cannot execute" and "not found") always counts. One a
+// client can cause (any other non-zero exit or a signal, e.g. after a reset
+// connection) counts only if it comes from another client than the last
+// counted one: a single client must not be able to pause a service for all.
 class FailureStreak {
  public:
+  enum class End { kOk, kServiceFault, kFailed };
+
   FailureStreak(int limit, std::chrono::milliseconds fast) : limit_(limit), fast_(fast) {}
 
-  // Records one end; true when the streak has just reached the limit (the
-  // caller pauses the service, and the streak starts over).
-  [[nodiscard]] bool Record(bool failed, std::chrono::nanoseconds lifetime);
+  // Records one end of a child from `source` (the per_source key; empty if
+  // unknown); true when the streak has just reached the limit (the caller
+  // pauses the service, and the streak starts over).
+  [[nodiscard]] bool Record(End end, std::chrono::nanoseconds lifetime, std::string_view source);
   [[nodiscard]] int streak() const { return streak_; }
   void Restore(int streak) { streak_ = streak < 0 ? 0 : (streak < limit_ ? streak : limit_ - 1); }
 
@@ -54,6 +63,7 @@ class FailureStreak {
   int limit_;
   std::chrono::milliseconds fast_;
   int streak_ = 0;
+  std::string last_source_;  // of the last failure counted
 };
 
 }  // namespace hinetd::supervisor

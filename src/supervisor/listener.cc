@@ -753,8 +753,16 @@ void Listener::OnEnd(const EndReport& end) {
   }
   // Loop protection: ten children in a row failing at once pause the
   // service (an end by timeout is no such failure).
-  bool failed = !exited_ok && end.outcome != Outcome::kTimedOut;
-  if (st.failures.Record(failed, std::chrono::nanoseconds(end.lifetime_ns))) {
+  using End = FailureStreak::End;
+  End kind = End::kFailed;
+  if (exited_ok || end.outcome == Outcome::kTimedOut) {
+    kind = End::kOk;
+  } else if (end.outcome != Outcome::kExited || KilledBySeccomp(end.status) ||
+             (WIFEXITED(end.status) &&
+              (WEXITSTATUS(end.status) == 126 || WEXITSTATUS(end.status) == 127))) {
+    kind = End::kServiceFault;
+  }
+  if (st.failures.Record(kind, std::chrono::nanoseconds(end.lifetime_ns), end.source.str())) {
     PauseService(st, Pause::kFailing, config_.services[index].backoff);
   }
 }

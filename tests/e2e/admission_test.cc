@@ -344,7 +344,9 @@ TEST_F(AdmissionTest, TimeoutStopsAChildAndSlowClientsAreCleanedUp) {
 
 TEST_F(AdmissionTest, FailingServiceBacksOffAndRecovers) {
   std::string cfg;
-  uint16_t port = Probe("crashy", ", \"exit\", \"1\"", "backoff = \"1s\"\n", cfg);
+  // 127: what the loader says when a library is missing; the service's
+  // fault, whoever the client.
+  uint16_t port = Probe("crashy", ", \"exit\", \"127\"", "backoff = \"1s\"\n", cfg);
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
   // One connection after another: each child fails at once.
   for (int i = 0; i < 14; ++i) Exchange("127.0.0.1", port, "", false, milliseconds(5000));
@@ -355,7 +357,7 @@ TEST_F(AdmissionTest, FailingServiceBacksOffAndRecovers) {
   EXPECT_TRUE(daemon_.WaitForLine({"event=resume", "service=crashy", "reason=failing"},
                                   milliseconds(5000)))
       << daemon_.LogText();
-  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=crashy", "status=exit:1"}, 14,
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=crashy", "status=exit:127"}, 14,
                                    milliseconds(10000)))
       << daemon_.LogText();
   // In the log: ten failures, the pause, no child until the resume.
@@ -375,6 +377,29 @@ TEST_F(AdmissionTest, FailingServiceBacksOffAndRecovers) {
   EXPECT_LE(std::count_if(pause, resume,
                           [](const std::string& l) { return l.rfind("event=accept", 0) == 0; }),
             1)
+      << daemon_.LogText();
+}
+
+TEST_F(AdmissionTest, OneClientCannotPauseAServiceByMakingItFail) {
+  // Exit 1 at once: what a program may do after a client reset the
+  // connection or sent garbage. From one client, again and again, it must
+  // not pause the service for everybody; from ten different ones it does.
+  std::string cfg;
+  uint16_t port = Probe("touchy", ", \"exit\", \"1\"", "backoff = \"1s\"\n", cfg);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  for (int i = 0; i < 14; ++i) Exchange("127.0.0.1", port, "", false, milliseconds(5000));
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=touchy", "status=exit:1"}, 14,
+                                   milliseconds(10000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=pause", "service=touchy"}), 0u) << daemon_.LogText();
+  for (int i = 2; i < 12; ++i) {
+    int fd = ConnectTcpFrom("127.0.0." + std::to_string(i), "127.0.0.1", port);
+    ASSERT_GE(fd, 0);
+    ReadAll(fd);
+    close(fd);
+  }
+  EXPECT_TRUE(daemon_.WaitForLine({"event=pause", "service=touchy", "reason=failing"},
+                                  milliseconds(10000)))
       << daemon_.LogText();
 }
 

@@ -68,16 +68,33 @@ TEST(RateLimiter, SetTokensIsClampedToTheBurst) {
 }
 
 TEST(FailureStreak, PausesAfterTheLimitAndAnOrdinaryEndClearsIt) {
+  using End = FailureStreak::End;
   FailureStreak f(3, milliseconds(1000));
-  EXPECT_FALSE(f.Record(true, milliseconds(5)));
-  EXPECT_FALSE(f.Record(true, milliseconds(5)));
-  EXPECT_TRUE(f.Record(true, milliseconds(5)));  // third in a row
-  EXPECT_EQ(f.streak(), 0);                      // starts over
-  EXPECT_FALSE(f.Record(true, milliseconds(5)));
-  EXPECT_FALSE(f.Record(false, milliseconds(5)));  // a success clears it
-  EXPECT_FALSE(f.Record(true, milliseconds(5)));
-  EXPECT_FALSE(f.Record(true, milliseconds(2000)));  // slow failures do not count
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(5), "a"));
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(5), "a"));
+  EXPECT_TRUE(f.Record(End::kServiceFault, milliseconds(5), "a"));  // third in a row
+  EXPECT_EQ(f.streak(), 0);                                          // starts over
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(5), "a"));
+  EXPECT_FALSE(f.Record(End::kOk, milliseconds(5), "a"));  // a success clears it
   EXPECT_EQ(f.streak(), 0);
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(5), "a"));
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(2000), "a"));  // slow ones do not count
+  EXPECT_EQ(f.streak(), 0);
+}
+
+TEST(FailureStreak, FailuresAClientCanCauseCountOncePerClientInARow) {
+  using End = FailureStreak::End;
+  FailureStreak f(3, milliseconds(1000));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(f.Record(End::kFailed, milliseconds(5), "a")) << i;
+  EXPECT_EQ(f.streak(), 1);
+  EXPECT_FALSE(f.Record(End::kFailed, milliseconds(5), "b"));
+  EXPECT_FALSE(f.Record(End::kFailed, milliseconds(5), "b"));  // b again: nothing
+  EXPECT_EQ(f.streak(), 2);
+  EXPECT_TRUE(f.Record(End::kFailed, milliseconds(5), "a"));  // a, after b, counts
+  // The service's own faults count whoever the client.
+  EXPECT_FALSE(f.Record(End::kFailed, milliseconds(5), "c"));
+  EXPECT_FALSE(f.Record(End::kServiceFault, milliseconds(5), "c"));
+  EXPECT_TRUE(f.Record(End::kServiceFault, milliseconds(5), "c"));
 }
 
 }  // namespace
