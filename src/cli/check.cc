@@ -85,7 +85,9 @@ void PrintService(const config::Config& config, const config::Service& s,
   }
   printf("  workdir   %s\n", s.workdir.c_str());
   if (s.sandbox == "none") {
-    printf("  sandbox   none: no seccomp filter (unconfined)\n");
+    // Children still inherit the monitor's filter (src/sandbox/daemon_filters.cc).
+    printf("  sandbox   none: no policy of its own (only the monitor's deny list: mount, "
+           "ptrace, bpf, ... fail with EPERM)\n");
   } else {
     const auto& spec = config.policies.at(s.sandbox);
     auto rules = sandbox::ExpandRules(spec);

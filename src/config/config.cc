@@ -1,6 +1,8 @@
 #include "config/config.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <charconv>
 #include <set>
 
+#include "base/errno_name.h"
 #include "base/fs.h"
 #include "config/policy_file.h"
 #include "config/system_checks.h"
@@ -184,6 +187,18 @@ Status Loader::LoadDaemon(const toml::table& doc) {
       auto v = AsString(f);
       if (!v.ok()) return v.error();
       config_.daemon.sandbox_dir = base::JoinPath(dir, *v);
+      // Named explicitly, it must be there: otherwise every service would
+      // fail with "no policy" and hide the cause.
+      struct stat st {};
+      std::string shown = "'" + *v + "'" +
+                          (v->empty() || (*v)[0] != '/'
+                               ? " (relative to this file: " + config_.daemon.sandbox_dir + ")"
+                               : "");
+      if (stat(config_.daemon.sandbox_dir.c_str(), &st) != 0) {
+        int err = errno;
+        return f.Err(shown + ": " + strerror(err) + " (" + base::ErrnoName(err) + ")");
+      }
+      if (!S_ISDIR(st.st_mode)) return f.Err(shown + " is not a directory");
     }
   }
   // Policies are found relative to the config file; store the path
@@ -799,10 +814,12 @@ Status Loader::LoadSandbox(Service& s, const std::vector<const TableReader*>& sc
   }
   if (s.sandbox == "none") {
     if (!s.unconfined) {
-      return f.Err("\"none\" runs the service without a seccomp filter; that needs "
-                   "unconfined = true");
+      return f.Err("\"none\" runs the service without a seccomp policy of its own; that "
+                   "needs unconfined = true");
     }
-    config_.warnings.push_back("service \"" + s.name + "\" runs without a seccomp filter");
+    config_.warnings.push_back("service \"" + s.name +
+                               "\" has no seccomp policy of its own (sandbox = \"none\"): only "
+                               "the monitor's deny list applies");
     return Status();
   }
   SourceLoc where = f ? f.Loc() : s.loc;

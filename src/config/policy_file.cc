@@ -83,6 +83,10 @@ Result<PolicySpec> PolicyLoader::Load(const std::string& name, const SourceLoc& 
   std::string path = dir_ + "/" + name + ".toml";
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
+    if (stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Error(where, "no policy '" + name + "' (there is no directory " + dir_ +
+                              "; set [daemon] sandbox_dir to the folder of the policy files)");
+    }
     std::string have;
     for (const auto& n : ListPolicies(dir_)) have += (have.empty() ? "" : ", ") + n;
     return Error(where, "no policy '" + name + "' (no file " + path + "; policies in " + dir_ +

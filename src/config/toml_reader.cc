@@ -1,5 +1,7 @@
 #include "config/toml_reader.h"
 
+#include <algorithm>
+
 #include "config/suggest.h"
 
 namespace hinetd::config {
@@ -33,30 +35,45 @@ Found Entry(const TableReader& reader, const toml::key& key, const toml::node& n
 Status TableReader::CheckKeys(
     const std::vector<std::string>& known,
     const std::vector<std::pair<std::string, std::string>>& misplaced) const {
+  // toml++ keeps a table's keys sorted by name, not in file order: report the
+  // unknown key written first (line, then column), as a reader scans the file.
+  const toml::key* first = nullptr;
+  SourceLoc first_loc;
+  auto before = [](const SourceLoc& a, const SourceLoc& b) {
+    if (b.line == 0) return true;  // a position beats none
+    if (a.line == 0) return false;
+    return a.line != b.line ? a.line < b.line : a.column < b.column;
+  };
   for (auto&& [key, node] : *table_) {
-    std::string name(key.str());
-    bool ok = false;
-    for (const auto& k : known) ok = ok || k == name;
-    if (ok) continue;
-    std::string message = "unknown key '" + name + "'";
-    for (const auto& [k, why] : misplaced) {
-      if (k == name) message = "'" + name + "' " + why;
+    if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
+    SourceLoc loc = Loc(key);
+    if (loc.line == 0) loc = Loc(node);
+    if (first == nullptr || before(loc, first_loc)) {
+      first = &key;
+      first_loc = loc;
     }
+  }
+  if (first == nullptr) return Status();
+  std::string name(first->str());
+  std::string message = "unknown key '" + name + "'";
+  bool is_misplaced = false;
+  for (const auto& [k, why] : misplaced) {
+    if (k == name) {
+      message = "'" + name + "' " + why;  // the explanation says where it belongs
+      is_misplaced = true;
+    }
+  }
+  if (!is_misplaced) {
     std::string close = ClosestMatch(name, known);
-    if (message[0] == '\'') {
-      // A misplaced key: the explanation says where it belongs.
-    } else if (!close.empty()) {
+    if (!close.empty()) {
       message += " (did you mean '" + close + "'?)";
     } else {
       message += " (valid keys:";
       for (const auto& k : known) message += " " + k;
       message += ")";
     }
-    SourceLoc loc = Loc(key);
-    if (loc.line == 0) loc = Loc(node);
-    return Error(loc, (context_.empty() ? "" : context_ + ": ") + message);
   }
-  return Status();
+  return Error(first_loc, (context_.empty() ? "" : context_ + ": ") + message);
 }
 
 const toml::node* TableReader::Find(std::string_view key) const { return table_->get(key); }

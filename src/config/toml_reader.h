@@ -21,8 +21,9 @@ class TableReader {
   TableReader(const toml::table& table, std::string file, std::string context)
       : table_(&table), file_(std::move(file)), context_(std::move(context)) {}
 
-  // First key not in `known`, as an error with a did-you-mean. A key in
-  // `misplaced` is valid elsewhere; its error is the given explanation.
+  // The key not in `known` that is written first in the file (line, then
+  // column), as an error with a did-you-mean. A key in `misplaced` is valid
+  // elsewhere; its error is the given explanation.
   [[nodiscard]] base::Status CheckKeys(
       const std::vector<std::string>& known,
       const std::vector<std::pair<std::string, std::string>>& misplaced = {}) const;

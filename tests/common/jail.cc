@@ -88,6 +88,17 @@ bool Jail::Install(const std::string& from, const std::string& inner, unsigned m
   return CopyFile(from, path_ + inner, mode);
 }
 
+bool Jail::Write(const std::string& inner, const std::string& content, unsigned mode) {
+  auto slash = inner.rfind('/');
+  if (slash != std::string::npos && slash > 0 && !MakeDir(inner.substr(0, slash))) return false;
+  std::string full = path_ + inner;
+  std::ofstream out(full, std::ios::binary | std::ios::trunc);
+  if (!out) return false;
+  out << content;
+  out.close();
+  return out.good() && chmod(full.c_str(), mode) == 0;
+}
+
 TempDir::TempDir() {
   std::string tmpl = "/tmp/hinetd-test.XXXXXX";
   if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;

@@ -22,6 +22,9 @@ class Jail {
   // creating parent directories (0755).
   bool Install(const std::string& from, const std::string& inner, unsigned mode = 0755);
   bool MakeDir(const std::string& inner, unsigned mode = 0755);
+  // Writes `content` to `inner` (absolute, inside the jail) with `mode`,
+  // creating parent directories (0755).
+  bool Write(const std::string& inner, const std::string& content, unsigned mode = 0644);
 
  private:
   std::string path_;

@@ -2,10 +2,17 @@
 // and position a user sees.
 #include "config/config.h"
 
+#include <elf.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
 
 #include "common/jail.h"
+#include "common/test_env.h"
 
 namespace hinetd::config {
 namespace {
@@ -279,23 +286,51 @@ struct BadCase {
 // Names the case in test output instead of dumping its bytes.
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
-class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<BadCase> {};
-
-TEST_P(ConfigErrorTest, ExactMessageAndPosition) {
-  // @PATH@ and @SANDBOX@ in the expected text stand for this test's temp paths.
-  std::string want = GetParam().error;
-  for (auto [from, to] : {std::pair<std::string, std::string>{"@SANDBOX@", dir_.path() + "/sandbox"},
-                          {"@PATH@", path_}}) {
-    for (size_t pos; (pos = want.find(from)) != std::string::npos;) want.replace(pos, from.size(), to);
-  }
-  std::string got = ErrorOf(GetParam().text);
-  if (want.ends_with(": ")) {
-    // toml++ words its syntax errors itself; the position and prefix are ours.
-    EXPECT_EQ(got.substr(0, want.size()), want) << got;
-  } else {
-    EXPECT_EQ(got, want);
-  }
+// hinetd's own hard limit of open files, as the loader reads it.
+rlim_t NofileHard() {
+  rlimit own{};
+  getrlimit(RLIMIT_NOFILE, &own);
+  return own.rlim_max;
 }
+
+class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<BadCase> {
+ protected:
+  // @PATH@, @DIR@, @SANDBOX@, @JAIL@ and @NOFILE_HARD@ (and @NOFILE_HARD+1@) stand
+  // for this test's temp paths and this process's limits.
+  std::string Expand(std::string text) const {
+    rlim_t hard = NofileHard();
+    std::pair<std::string, std::string> subst[] = {
+        {"@SANDBOX@", dir_.path() + "/sandbox"},
+        {"@PATH@", path_},
+        {"@DIR@", dir_.path()},
+        {"@JAIL@", jail_path_},
+        {"@NOFILE_HARD+1@", std::to_string(hard + 1)},
+        {"@NOFILE_HARD@", std::to_string(hard)}};
+    for (const auto& [from, to] : subst) {
+      for (size_t pos; (pos = text.find(from)) != std::string::npos;) text.replace(pos, from.size(), to);
+    }
+    return text;
+  }
+
+  void ExpectError(const BadCase& c) {
+    if ((c.text + c.error).find("@NOFILE_HARD") != std::string::npos &&
+        NofileHard() == RLIM_INFINITY) {
+      GTEST_SKIP() << "this process has no hard limit of open files to exceed";
+    }
+    std::string want = Expand(c.error);
+    std::string got = ErrorOf(Expand(c.text));
+    if (want.ends_with(": ")) {
+      // toml++ words its syntax errors itself; the position and prefix are ours.
+      EXPECT_EQ(got.substr(0, want.size()), want) << got;
+    } else {
+      EXPECT_EQ(got, want);
+    }
+  }
+
+  std::string jail_path_ = "<no jail>";
+};
+
+TEST_P(ConfigErrorTest, ExactMessageAndPosition) { ExpectError(GetParam()); }
 
 std::string Svc(const std::string& extra) {
   return "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:7007\"\n" + extra;
@@ -530,8 +565,8 @@ const BadCase kBadCases[] = {
     {"SandboxBadName", Svc("internal = \"echo\"\nsandbox = \"../x\"\n"),
      "5:11: service \"s\": sandbox: '../x' is not a policy name (letters, digits, '_' and '-')"},
     {"SandboxNoneNeedsUnconfined", Svc("internal = \"echo\"\nsandbox = \"none\"\n"),
-     "5:11: service \"s\": sandbox: \"none\" runs the service without a seccomp filter; that "
-     "needs unconfined = true"},
+     "5:11: service \"s\": sandbox: \"none\" runs the service without a seccomp policy of its "
+     "own; that needs unconfined = true"},
     {"StderrInvalid", Svc("internal = \"echo\"\nstderr = \"file\"\n"),
      "5:10: service \"s\": stderr: 'file' is not valid (expected \"null\", \"socket\" or "
      "\"log\")"},
@@ -563,9 +598,149 @@ const BadCase kBadCases[] = {
      "5:13: service \"s\": pdeathsig: 'STOP' is not a signal name (expected one of TERM, KILL, "
      "HUP, INT, QUIT, USR1, USR2, ALRM)"},
     {"TomlSyntax", "[[service]]\nname = \n", "2:8: TOML syntax error: "},
+    {"SocketGroupUnknown",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "socket_group = \"no-such-group\"\n",
+     "5:16: service \"s\": socket_group: no group 'no-such-group' on this system (check "
+     "/etc/group, or give a gid)"},
+    {"RlimitAboveHardLimit", Svc("internal = \"echo\"\nrlimits = { nofile = @NOFILE_HARD+1@ }\n"),
+     "5:22: service \"s\": rlimits: nofile: exceeds hinetd's own hard limit @NOFILE_HARD@ (raise "
+     "it where hinetd starts, e.g. LimitNOFILE= in the systemd unit)"},
+    {"RlimitUnlimitedAboveHardLimit",
+     Svc("internal = \"echo\"\nrlimits = { nofile = \"unlimited\" }\n"),
+     "5:22: service \"s\": rlimits: nofile: exceeds hinetd's own hard limit @NOFILE_HARD@ (raise "
+     "it where hinetd starts, e.g. LimitNOFILE= in the systemd unit)"},
+    {"DefaultsUnknownKeyDidYouMean", "[defaults]\nusr = \"nobody\"\n" + std::string(kEcho),
+     "2:1: [defaults]: unknown key 'usr' (did you mean 'user'?)"},
+    {"DefaultsUnknownKeyNoClose", "[defaults]\nzzzzzzzz = 1\n" + std::string(kEcho),
+     "2:1: [defaults]: unknown key 'zzzzzzzz' (valid keys: protocol wait socket_mode socket_user "
+     "socket_group user group groups chroot workdir env sandbox stderr timeout rlimits umask "
+     "pdeathsig unconfined max_instances per_source rate backoff allow deny)"},
+    {"EnvValueWithNul", Svc("internal = \"echo\"\nenv = { A = \"x\\u0000y\" }\n"),
+     "5:13: service \"s\": env: A: a value cannot hold a NUL byte"},
+    {"SandboxDirMissing", "[daemon]\nsandbox_dir = \"no-such-dir\"\n" + std::string(kEcho),
+     "2:15: [daemon]: sandbox_dir: 'no-such-dir' (relative to this file: @DIR@/no-such-dir): "
+     "No such file or directory (ENOENT)"},
+    {"SandboxDirAbsoluteMissing", "[daemon]\nsandbox_dir = \"/no/such/dir\"\n" + std::string(kEcho),
+     "2:15: [daemon]: sandbox_dir: '/no/such/dir': No such file or directory (ENOENT)"},
+    {"SandboxDirNotADirectory", "[daemon]\nsandbox_dir = \"/etc/passwd\"\n" + std::string(kEcho),
+     "2:15: [daemon]: sandbox_dir: '/etc/passwd' is not a directory"},
+    // toml++ keeps keys sorted; the error names the one written first.
+    {"UnknownKeysTheFirstInTheFileIsReported", Svc("zzz = 1\naaa = 2\ninternal = \"echo\"\n"),
+     "4:1: service \"s\": unknown key 'zzz' (valid keys: name listen exec internal protocol wait "
+     "socket_mode socket_user socket_group user group groups chroot workdir env sandbox stderr "
+     "timeout rlimits umask pdeathsig unconfined max_instances per_source rate backoff allow "
+     "deny)"},
+    {"UnknownKeysTheFirstDidYouMean", Svc("usr = \"nobody\"\nchrot = \"/\"\ninternal = \"echo\"\n"),
+     "4:1: service \"s\": unknown key 'usr' (did you mean 'user'?)"},
+    {"UnknownKeysOnOneLineTheFirstColumn",
+     Svc("internal = \"echo\"\nrlimits = { nproc = 1, nofiles = 2, cpus = 3 }\n"),
+     "5:24: service \"s\": rlimits: unknown key 'nofiles' (did you mean 'nofile'?)"},
+    {"UnknownKeysInDefaultsTheFirst", "[defaults]\nusr = 1\ngrup = 2\n" + std::string(kEcho),
+     "2:1: [defaults]: unknown key 'usr' (did you mean 'user'?)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryKey, ConfigErrorTest, ::testing::ValuesIn(kBadCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The default sandbox directory (next to the file) missing: the first
+// service that needs a policy says so, not "no policy" among none.
+TEST_F(ConfigTest, MissingDefaultSandboxDirIsNamed) {
+  TempDir bare;
+  std::string path = bare.path() + "/hinetd.toml";
+  auto c = LoadConfigText(kEcho, path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().ToString(),
+            path + ":1:1: service \"echo\": sandbox (default \"internal\"): no policy 'internal' "
+                   "(there is no directory " + bare.path() + "/sandbox; set [daemon] sandbox_dir "
+                   "to the folder of the policy files)");
+}
+
+// A 64-bit ELF file with nothing in it but a PT_INTERP naming `interp`: all
+// the loader reads to find the interpreter a program needs.
+std::string ElfNeeding(const std::string& interp) {
+  Elf64_Ehdr eh{};
+  memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_EXEC;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = sizeof eh;
+  eh.e_ehsize = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 1;
+  Elf64_Phdr ph{};
+  ph.p_type = PT_INTERP;
+  ph.p_offset = sizeof eh + sizeof ph;
+  ph.p_filesz = ph.p_memsz = interp.size() + 1;
+  std::string out(reinterpret_cast<const char*>(&eh), sizeof eh);
+  out.append(reinterpret_cast<const char*>(&ph), sizeof ph);
+  out += interp;
+  out += '\0';
+  return out;
+}
+
+// Checks against a real jail: a root-owned, not world-writable directory
+// (under /var/lib, not /tmp) holding directories with a bad owner or mode
+// and programs that cannot run in it. Creating it and handing a directory to
+// another owner need root.
+class ConfigJailErrorTest : public ConfigErrorTest {
+ protected:
+  void SetUp() override {
+    ConfigErrorTest::SetUp();
+    if (!testing::IsRoot()) {
+      GTEST_SKIP() << "needs root: the jail must be root-owned (under /var/lib), and one of its "
+                      "directories is handed to uid 65534";
+    }
+    jail_ = std::make_unique<testing::Jail>();
+    ASSERT_TRUE(jail_->ok()) << jail_->error();
+    char* real = realpath(jail_->path().c_str(), nullptr);
+    ASSERT_NE(real, nullptr);
+    jail_path_ = real;
+    free(real);
+    // A component owned by another user, and one that is group-writable,
+    // each above the directory named as the chroot.
+    ASSERT_TRUE(jail_->MakeDir("/owned/inner"));
+    ASSERT_EQ(chown((jail_path_ + "/owned").c_str(), 65534, 65534), 0);
+    ASSERT_TRUE(jail_->MakeDir("/group-writable", 0775));
+    ASSERT_TRUE(jail_->MakeDir("/group-writable/inner"));
+    // Programs: one not executable, one whose ELF interpreter is not in the jail.
+    ASSERT_TRUE(jail_->Write("/bin/not-exec", "#!/bin/sh\n", 0644));
+    ASSERT_TRUE(jail_->Write("/bin/needs-ld", ElfNeeding("/lib/ld-hinetd-test.so.1"), 0755));
+  }
+
+  std::unique_ptr<testing::Jail> jail_;
+};
+
+TEST_P(ConfigJailErrorTest, ExactMessageAndPosition) { ExpectError(GetParam()); }
+
+std::string JailSvc(const std::string& chroot, const std::string& program) {
+  return Svc("exec = [\"" + program + "\"]\nuser = \"nobody\"\nchroot = \"" + chroot + "\"\n");
+}
+
+const BadCase kJailBadCases[] = {
+    {"ChrootComponentNotOwnedByRoot", JailSvc("@JAIL@/owned/inner", "/bin/true"),
+     "6:10: service \"s\": chroot: '@JAIL@/owned' is owned by uid 65534; every directory of a "
+     "chroot path must be owned by root (chown root @JAIL@/owned)"},
+    {"ChrootNotOwnedByRoot", JailSvc("@JAIL@/owned", "/bin/true"),
+     "6:10: service \"s\": chroot: '@JAIL@/owned' is owned by uid 65534; every directory of a "
+     "chroot path must be owned by root (chown root @JAIL@/owned)"},
+    {"ChrootComponentGroupWritable", JailSvc("@JAIL@/group-writable/inner", "/bin/true"),
+     "6:10: service \"s\": chroot: '@JAIL@/group-writable' is group- or world-writable (mode "
+     "0775); every directory of a chroot path must not be (chmod go-w @JAIL@/group-writable)"},
+    {"ExecMissingInChroot", JailSvc("@JAIL@", "/bin/no-such-prog"),
+     "4:8: service \"s\": exec: /bin/no-such-prog (inside the chroot @JAIL@) does not exist"},
+    {"ExecNotExecutableInChroot", JailSvc("@JAIL@", "/bin/not-exec"),
+     "4:8: service \"s\": exec: /bin/not-exec (inside the chroot @JAIL@) is not executable by "
+     "uid 65534"},
+    {"ExecInterpreterMissingInChroot", JailSvc("@JAIL@", "/bin/needs-ld"),
+     "4:8: service \"s\": exec: /bin/needs-ld (inside the chroot @JAIL@) needs the interpreter "
+     "/lib/ld-hinetd-test.so.1, which is missing inside the chroot (copy it and the libraries the "
+     "program needs into @JAIL@)"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Jail, ConfigJailErrorTest, ::testing::ValuesIn(kJailBadCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
