@@ -126,6 +126,19 @@ int ConnectTcpFrom(const std::string& source_ip, const std::string& ip, uint16_t
   return fd;
 }
 
+int ListenTcp(const std::string& ip, uint16_t port) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!MakeAddr(ip, port, ss, len)) return -1;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 16) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int ConnectTcp(const std::string& ip, uint16_t port, milliseconds timeout) {
   return ConnectTcpFrom("", ip, port, timeout);
 }

@@ -19,6 +19,11 @@ int ConnectTcp(const std::string& ip, uint16_t port, milliseconds timeout = mill
 int ConnectTcpFrom(const std::string& source_ip, const std::string& ip, uint16_t port,
                    milliseconds timeout = milliseconds(5000));
 
+// A listening TCP socket on ip:port, bound without SO_REUSEADDR or
+// SO_REUSEPORT, so that no other socket can bind the port while it is held;
+// or -1.
+int ListenTcp(const std::string& ip, uint16_t port);
+
 bool WriteAll(int fd, const std::string& data);
 // Reads until EOF, `max` bytes, or the deadline.
 std::string ReadAll(int fd, milliseconds timeout = milliseconds(5000), size_t max = 1 << 20);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "e2e/e2e.h"
@@ -42,33 +44,72 @@ bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
 
 using DaemonTest = E2eTest;
 
+// Holds a listening socket on the port for as long as it lives: while it
+// does, any bind of that port by hinetd fails (EADDRINUSE, whatever options
+// hinetd sets), so a hinetd that bound it at any moment of its run could not
+// exit as a clean config error or a clean check.
+class HeldPort {
+ public:
+  explicit HeldPort(uint16_t port) : fd_(ListenTcp("127.0.0.1", port)) {}
+  ~HeldPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  [[nodiscard]] bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 TEST_F(DaemonTest, BadConfigExits78WithPositionAndBindsNothing) {
-  uint16_t port = FreeTcpPort();
-  std::string path = WriteConfig(ProbeService("good", port, "") +
-                                 "[[service]]\nname = \"bad\"\nlisten = \"127.0.0.1:1\"\n"
+  uint16_t good_port = FreeTcpPort();
+  uint16_t bad_port = FreeTcpPort();
+  std::string path = WriteConfig(ProbeService("good", good_port, "") +
+                                 "[[service]]\nname = \"bad\"\nlisten = \"127.0.0.1:" +
+                                 std::to_string(bad_port) + "\"\n"
                                  "internal = \"echo\"\nlisen = 3\n");
+  // Both ports stay held while hinetd runs: binding either (before or after
+  // finding the error) would fail and end the run with 71, not 78.
+  HeldPort good(good_port);
+  HeldPort bad(bad_port);
+  ASSERT_TRUE(good.ok() && bad.ok());
   CommandResult r = RunCommand({BinDir() + "/hinetd", "-f", "-c", path}, milliseconds(10000));
-  EXPECT_EQ(r.exit_code, 78);
-  EXPECT_NE(r.err.find(path + ":16:1: service \"bad\": unknown key 'lisen' (did you mean 'listen'?)"),
-            std::string::npos)
-      << r.err;
-  // Nothing was bound: the good service's port is still free.
-  EXPECT_LT(ConnectTcp("127.0.0.1", port, milliseconds(1000)), 0);
+  EXPECT_EQ(r.exit_code, 78) << r.err;
+  EXPECT_EQ(r.err,
+            "hinetd: " + path + ":16:1: service \"bad\": unknown key 'lisen' (did you mean "
+                                "'listen'?)\n");
+  // Nothing started: no listen, start or listener line was logged.
+  EXPECT_EQ(r.err.find("event=listen"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("event=start"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("EADDRINUSE"), std::string::npos) << r.err;
 }
 
 TEST_F(DaemonTest, CheckValidatesAndPrintsThePlan) {
   uint16_t port = FreeTcpPort();
   std::string path = WriteConfig(ProbeService("probe", port, ""));
-  CommandResult ok = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
-  EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_NE(ok.out.find("service \"probe\""), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("user      nobody (uid 65534)"), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("chroot    " + jail_.path()), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("sandbox   probe:"), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("allows, of note: execve"), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("\nok\n"), std::string::npos);
-  // check binds nothing either.
-  EXPECT_LT(ConnectTcp("127.0.0.1", port, milliseconds(1000)), 0);
+  {
+    // check binds nothing: with the port held it still succeeds.
+    HeldPort held(port);
+    ASSERT_TRUE(held.ok());
+    CommandResult ok = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_EQ(ok.err, "");
+    EXPECT_NE(ok.out.find("service \"probe\""), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("user      nobody (uid 65534)"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("chroot    " + jail_.path()), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("sandbox   probe:"), std::string::npos) << ok.out;
+    size_t of_note = ok.out.find("allows, of note: ");
+    ASSERT_NE(of_note, std::string::npos) << ok.out;
+    std::string notable = ok.out.substr(of_note, ok.out.find('\n', of_note) - of_note);
+    EXPECT_NE(notable.find(" execve,"), std::string::npos) << notable;
+    EXPECT_NE(ok.out.find("\nok\n"), std::string::npos);
+    // In a chroot, as nobody, with a policy: none of the weak-sandbox warnings
+    // (the probe's policy may draw one about what it allows).
+    for (const char* weak : {"has no chroot", "runs as root", "no seccomp policy"}) {
+      EXPECT_EQ(ok.out.find(weak), std::string::npos) << weak << "\n" << ok.out;
+    }
+  }
 
   std::string bad = WriteConfig(ProbeService("probe", port, "", "group = \"no-such-group\"\n"));
   CommandResult err = RunCommand({BinDir() + "/hinetd", "check", "-c", bad}, milliseconds(10000));
@@ -78,17 +119,99 @@ TEST_F(DaemonTest, CheckValidatesAndPrintsThePlan) {
       << err.err;
 }
 
+TEST_F(DaemonTest, CheckWarnsAboutWeakSandboxes) {
+  uint16_t port = FreeTcpPort();
+  // Everything a weak sandbox can be: no chroot, uid 0, and no policy of its own.
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"weak\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+      "\"\nexec = [\"/bin/true\"]\nuser = \"root\"\nunconfined = true\nsandbox = \"none\"\n");
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n  user      root (uid 0), group root (gid 0), supplementary groups: "
+                       "none\n  chroot    none: the child sees the whole file system\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\n  sandbox   none: no policy of its own (only the monitor's deny list: "
+                       "mount, ptrace, bpf, ... fail with EPERM)\n"),
+            std::string::npos)
+      << r.out;
+  // The warnings, exactly, and nothing after them but "ok".
+  std::string warnings =
+      "\nwarning: service \"weak\" has no seccomp policy of its own (sandbox = \"none\"): only "
+      "the monitor's deny list applies\n"
+      "warning: service \"weak\" has no chroot: the child sees the whole file system\n"
+      "warning: service \"weak\" runs as root\n"
+      "ok\n";
+  ASSERT_GE(r.out.size(), warnings.size()) << r.out;
+  EXPECT_EQ(r.out.substr(r.out.size() - warnings.size()), warnings) << r.out;
+  size_t count = 0;
+  for (size_t pos = 0; (pos = r.out.find("warning:", pos)) != std::string::npos; ++pos) ++count;
+  EXPECT_EQ(count, 3u) << r.out;
+}
+
+// What check says of sandbox = "none" holds: the child has no policy of its
+// own, yet runs under the monitor's deny list. PTRACE_TRACEME needs no
+// privilege, so only that filter can make it fail.
+TEST_F(DaemonTest, SandboxNoneStillRunsUnderTheMonitorsDenyList) {
+  uint16_t port = FreeTcpPort();
+  std::string service = ProbeService("bare", port, ", \"syscall\", \"ptrace\"",
+                                     "unconfined = true\n");
+  const std::string probe_policy = "sandbox = \"probe\"";
+  size_t at = service.find(probe_policy);
+  ASSERT_NE(at, std::string::npos) << service;
+  service.replace(at, probe_policy.size(), "sandbox = \"none\"");
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(service))) << daemon_.LogText();
+  std::string out = Exchange("127.0.0.1", port, "");
+  EXPECT_NE(out.find("\nseccomp=2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("after=ptrace rc=-1 errno=1\n"), std::string::npos) << out;
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=bare", "status=exit:0"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+}
+
 TEST_F(DaemonTest, UsageErrorsExit64) {
   CommandResult r = RunCommand({BinDir() + "/hinetd", "--bogus"}, milliseconds(5000));
   EXPECT_EQ(r.exit_code, 64);
-  EXPECT_NE(r.err.find("unknown argument '--bogus'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.rfind("hinetd: unknown argument '--bogus'\nusage: hinetd ", 0), 0u) << r.err;
+  EXPECT_EQ(r.out, "");
   CommandResult no_tty =
       RunCommand({BinDir() + "/hinetd", "--log", "stderr", "-c", "/nonexistent"}, milliseconds(5000));
   EXPECT_EQ(no_tty.exit_code, 64);
   EXPECT_NE(no_tty.err.find("--log stderr needs -f"), std::string::npos) << no_tty.err;
-  CommandResult v = RunCommand({BinDir() + "/hinetd", "--version"}, milliseconds(5000));
-  EXPECT_EQ(v.exit_code, 0);
-  EXPECT_EQ(v.out.rfind("hinetd ", 0), 0u);
+  CommandResult no_value = RunCommand({BinDir() + "/hinetd", "check", "-c"}, milliseconds(5000));
+  EXPECT_EQ(no_value.exit_code, 64);
+  EXPECT_EQ(no_value.err.rfind("hinetd: -c needs a value\n", 0), 0u) << no_value.err;
+  // -f belongs to serving; check has no foreground.
+  CommandResult check_f = RunCommand({BinDir() + "/hinetd", "check", "-f"}, milliseconds(5000));
+  EXPECT_EQ(check_f.exit_code, 64);
+  EXPECT_EQ(check_f.err.rfind("hinetd: unknown argument '-f'\n", 0), 0u) << check_f.err;
+}
+
+TEST_F(DaemonTest, HelpAndVersion) {
+  for (const char* flag : {"--help", "-h"}) {
+    CommandResult h = RunCommand({BinDir() + "/hinetd", flag}, milliseconds(5000));
+    EXPECT_EQ(h.exit_code, 0) << flag;
+    EXPECT_EQ(h.err, "") << flag;
+    EXPECT_EQ(h.out.rfind("usage: hinetd [-c FILE] [-f] [--log stderr|syslog]", 0), 0u) << h.out;
+    for (const char* part :
+         {"\n       hinetd check [-c FILE] ", "\n       hinetd --help | --version\n",
+          "-c, --config FILE   services table (default /etc/hinetd/hinetd.toml)",
+          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n",
+          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n"}) {
+      EXPECT_NE(h.out.find(part), std::string::npos) << part << "\n" << h.out;
+    }
+  }
+  // --help wins over a missing file: nothing is read.
+  CommandResult h = RunCommand({BinDir() + "/hinetd", "-c", "/nonexistent", "--help"},
+                               milliseconds(5000));
+  EXPECT_EQ(h.exit_code, 0);
+  for (const char* flag : {"--version", "-V"}) {
+    CommandResult v = RunCommand({BinDir() + "/hinetd", flag}, milliseconds(5000));
+    EXPECT_EQ(v.exit_code, 0) << flag;
+    EXPECT_EQ(v.err, "") << flag;
+    // One line: "hinetd MAJOR.MINOR.PATCH".
+    EXPECT_TRUE(std::regex_match(v.out, std::regex("hinetd [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << v.out;
+  }
 }
 
 TEST_F(DaemonTest, WrappedProgramGetsTheConnectionAndTheUcspiEnvironment) {
@@ -240,6 +363,56 @@ TEST_F(DaemonTest, SigtermStopsChildrenAndExitsZero) {
       << daemon_.LogText();
   // Listening sockets are closed: new clients are refused.
   EXPECT_LT(ConnectTcp("127.0.0.1", port, milliseconds(1000)), 0);
+}
+
+// True once /proc/<pid>/status shows `sig` among the ignored signals.
+bool WaitIgnores(pid_t pid, int sig, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("SigIgn:", 0) != 0) continue;
+      unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+      if ((mask >> (sig - 1)) & 1) return true;
+    }
+    usleep(5000);  // polling another process's state; bounded by the deadline
+  }
+  return false;
+}
+
+TEST_F(DaemonTest, StopKillsAChildThatIgnoresSigtermAfterTheGrace) {
+  // The grace period is fixed at 5 s (there is no option for it), so this
+  // test takes that long.
+  constexpr auto kGrace = milliseconds(5000);
+  uint16_t port = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(ProbeService("stubborn", port, ", \"ignore-term\", \"60\""))))
+      << daemon_.LogText();
+  int fd = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  auto accept = daemon_.WaitForLine({"event=accept", "service=stubborn"}, milliseconds(5000));
+  ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
+  pid_t child = std::stoi(LogField(*accept, "pid"));
+  ASSERT_TRUE(WaitIgnores(child, SIGTERM, milliseconds(5000))) << "the probe never ignored TERM";
+  auto stopped_at = std::chrono::steady_clock::now();
+  daemon_.Signal(SIGTERM);
+  auto status = daemon_.WaitExit(kGrace + milliseconds(10000));
+  auto took = std::chrono::steady_clock::now() - stopped_at;
+  close(fd);
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << daemon_.LogText();
+  EXPECT_FALSE(Alive(child));
+  EXPECT_TRUE(daemon_.WaitForLine({"event=stop", "children=1"}, milliseconds(1000)))
+      << daemon_.LogText();
+  auto end = daemon_.WaitForLine({"event=end", "service=stubborn", "pid=" + std::to_string(child) + " "},
+                                 milliseconds(1000));
+  ASSERT_TRUE(end.has_value()) << daemon_.LogText();
+  EXPECT_EQ(LogField(*end, "status"), "signal:KILL") << *end;
+  // TERM did nothing; KILL came only when the grace was over.
+  EXPECT_GE(std::chrono::duration_cast<milliseconds>(took).count(), kGrace.count() - 100);
+  EXPECT_TRUE(daemon_.WaitForLine({"event=stop", "status=done"}, milliseconds(1000)))
+      << daemon_.LogText();
 }
 
 TEST_F(DaemonTest, ReloadAddsServicesAndAnInvalidFileKeepsTheOld) {

@@ -187,6 +187,8 @@ TEST_F(SpawnTest, ProbeSeesEveryPropertyOfTheSandbox) {
   for (const char* set : {"cap_eff", "cap_prm", "cap_inh", "cap_bnd", "cap_amb"}) {
     EXPECT_EQ(r[set], "0000000000000000") << set;
   }
+  // Step 12: no parent-death signal unless the service asks for one.
+  EXPECT_EQ(r["pdeathsig"], "0");
   // Steps 13-14.
   EXPECT_EQ(r["no_new_privs"], "1");
   EXPECT_EQ(r["seccomp"], "2");
@@ -219,6 +221,20 @@ TEST_F(SpawnTest, ProbeSeesEveryPropertyOfTheSandbox) {
   EXPECT_EQ(r.env, (std::vector<std::string>{"LANG=C", "PROTO=TCP", "TCPREMOTEIP=192.0.2.1",
                                              "TCPREMOTEPORT=4242", "TCPLOCALIP=127.0.0.1",
                                              "TCPLOCALPORT=7007"}));
+}
+
+// Step 12 comes after the id change, which clears the parent-death signal;
+// set before it, the probe would read 0.
+TEST_F(SpawnTest, PdeathsigIsSetWhenConfigured) {
+  ASSERT_TRUE(Load(ProbeService("pdeathsig = \"TERM\"\n")));
+  Run run = Spawn(plan());
+  ASSERT_FALSE(run.outcome.failed()) << spawn::StepName(run.outcome.failed_step);
+  Report r = Parse(run.output);
+  ASSERT_EQ(r["end"], "1") << run.output;
+  EXPECT_EQ(r["pdeathsig"], "15");  // SIGTERM
+
+  ASSERT_TRUE(Load(ProbeService("pdeathsig = \"SIGKILL\"\n")));
+  EXPECT_EQ(Parse(Spawn(plan()).output)["pdeathsig"], "9");
 }
 
 TEST_F(SpawnTest, WorkdirAndSupplementaryGroups) {
