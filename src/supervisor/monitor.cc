@@ -50,6 +50,9 @@ constexpr size_t kStderrLineMax = 1024;  // longer lines are split
 // A listener that ran this long before dying starts its back-off afresh.
 constexpr auto kListenerStable = std::chrono::seconds(30);
 constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
+// Room in the channel's queue beyond one end report per child: handover and
+// status messages (one per SIGUSR1).
+constexpr size_t kChannelSlack = 64;
 
 sigset_t HandledSignals() {
   sigset_t set;
@@ -78,6 +81,24 @@ int SockOpt(int fd, int opt) {
   socklen_t len = sizeof v;
   if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0) return -1;
   return v;
+}
+
+// True if the socket has a peer (getpeername succeeds).
+bool Connected(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+}
+
+// True if this process cannot take another descriptor now: then the kernel
+// drops those of a message it receives (MSG_CTRUNC) whoever sent them.
+bool OutOfDescriptors(int any_fd) {
+  int probe = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) {
+    close(probe);
+    return false;
+  }
+  return errno == EMFILE || errno == ENFILE;
 }
 
 // True if a connection whose socket is bound to `local` belongs to a
@@ -196,6 +217,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   config_ = std::move(config);
   plans_ = std::move(plans);
   ++generation_;
+  if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
   for (const auto& s : sockets_) {
     const config::Service& svc = config_->services[s->service];
     LogLine line("listen");
@@ -263,6 +285,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
                 .Add("max_children", config_->daemon.max_children));
   if (options_.external_listener_fd >= 0) {
     channel_ = std::make_unique<Channel>(UniqueFd(options_.external_listener_fd));
+    channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
     Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
   } else {
     StartListener();
@@ -296,16 +319,18 @@ void Monitor::StartListener() {
   }
   setup.children = static_cast<int>(children_.size());
   for (const auto& [pid, c] : children_) {
-    auto st = std::find_if(setup.services.begin(), setup.services.end(),
-                           [&](const auto& s) { return s->name == c.service; });
-    if (st == setup.services.end()) continue;
-    ++(*st)->active;
-    if (c.source.len > 0) ++(*st)->per_source[c.source.str()];
+    // A wait child holds its socket whatever its service is called now (a
+    // reload may have renamed or removed it): by address, before the lookup.
     if (c.wait) {
       for (auto& s : setup.sockets) {
         if (s->transport == net::Transport::kUdp && s->ep == c.wait_ep) s->busy = true;
       }
     }
+    auto st = std::find_if(setup.services.begin(), setup.services.end(),
+                           [&](const auto& s) { return s->name == c.service; });
+    if (st == setup.services.end()) continue;
+    ++(*st)->active;
+    if (c.source.len > 0) ++(*st)->per_source[c.source.str()];
   }
   pid_t pid = fork();
   if (pid < 0) {
@@ -321,6 +346,7 @@ void Monitor::StartListener() {
   listener_started_ = Clock::now();
   ++listener_starts_;
   channel_ = std::make_unique<Channel>(std::move(pair->first));
+  channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
   control_out_ = false;
   Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
   log_.Info(LogLine("listener-start")
@@ -387,7 +413,12 @@ void Monitor::OnControl(bool drain) {
     MsgHeader h{};
     if (msg.data.size() >= sizeof h) std::memcpy(&h, msg.data.data(), sizeof h);
     if (msg.data.size() < sizeof h || h.magic != kMagic) {
-      Refuse(nullptr, "malformed message");
+      Forged(nullptr, "malformed message");
+      continue;  // the loop ends: the channel is closed
+    }
+    // Only a spawn request carries descriptors.
+    if (h.type != MsgType::kSpawn && (!msg.fds.empty() || (msg.truncated && !msg.data_truncated))) {
+      Forged(nullptr, "unexpected descriptors");
       continue;
     }
     switch (h.type) {
@@ -395,24 +426,87 @@ void Monitor::OnControl(bool drain) {
       case MsgType::kStop: BeginStop(); return;
       case MsgType::kState:
         if (reload_) {
-          ApplySerializedState(msg.data.substr(sizeof h), services_);
+          std::string text = msg.data.substr(sizeof h);
+          if (msg.data_truncated) {
+            // Many services: more than one message holds. What did arrive
+            // is kept, whole lines only.
+            text.erase(text.rfind('\n') + 1);
+            log_.Warning(LogLine("warning").Add(
+                "message", "the listener's state was too long; some services' counters restart"));
+          }
+          ApplySerializedState(text, services_, config_->services);
         }
         break;
-      default: Refuse(nullptr, "unexpected message"); break;
+      default: Forged(nullptr, "unexpected message"); break;
     }
   }
 }
 
-void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
-  // Only a broken or subverted listener sends such requests: say so, and
-  // give it its end report so that its counts stay exact.
+size_t Monitor::ChannelLimit() const {
+  // The listener counts a child until it reads its end report and sends
+  // nothing while it counts max_children (a reload may leave it more, all
+  // counted): that many reports can wait for it, never more.
+  return std::max(static_cast<size_t>(config_->daemon.max_children), children_.size()) +
+         kChannelSlack;
+}
+
+bool Monitor::MayLogRefusal() {
+  if (refusal_log_.TryAcquire(Clock::now())) return true;
+  ++refusals_unlogged_;
+  return false;
+}
+
+void Monitor::SendToListener(const void* msg, size_t len) {
+  if (!channel_) return;
+  if (channel_->Send(msg, len) || !channel_->over_limit()) return;  // sent, or the peer is gone
+  KillListener("not reading its channel");
+}
+
+void Monitor::KillListener(const std::string& reason) {
+  LogLine line("listener-kill");
+  line.Add("reason", reason);
+  if (channel_ && channel_->over_limit()) line.Add("queued", channel_->queued());
+  if (options_.external_listener_fd >= 0) {
+    line.Add("pid", "external");
+  } else {
+    // Not running: it died, and this is what it left in the channel.
+    line.Add("pid", listener_pid_ > 0 ? listener_pid_ : listener_last_pid_);
+  }
+  log_.Error(line);
+  // Killed before its channel closes, so that it cannot act on the close.
+  // Reaped by OnListenerExit: the restart, with its back-off.
+  if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
+  // Nothing more from it is read or queued to it, not even what it sent
+  // before this: the fresh listener starts from this process's table.
+  channel_.reset();
+  if (listener_pid_ < 0 && options_.external_listener_fd >= 0) {
+    BeginStop();  // nothing to kill or restart: as if it had gone
+  }
+}
+
+void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
+  // The listener holds the same table: a request it could not have made is
+  // proof it is no longer the listener. No end report; it is killed.
   LogLine line("refuse-request");
   line.Add("reason", reason);
   if (req != nullptr) {
     line.Add("service", static_cast<int64_t>(req->service)).Add("generation", req->generation);
   }
   log_.Error(line);
-  if (req == nullptr || !channel_) return;
+  KillListener("forged request");
+}
+
+void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
+  // The end report keeps the listener's counts exact.
+  if (MayLogRefusal()) {
+    LogLine line("refuse-request");
+    line.Add("reason", reason)
+        .Add("service", static_cast<int64_t>(req->service))
+        .Add("generation", req->generation);
+    if (refusals_unlogged_ > 0) line.Add("suppressed", refusals_unlogged_);
+    refusals_unlogged_ = 0;
+    log_.Warning(line);
+  }
   EndReport end;
   if (req->service < config_->services.size() && req->generation == generation_) {
     std::snprintf(end.service, sizeof end.service, "%s",
@@ -421,26 +515,108 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
   end.source = req->source;
   end.outcome = Outcome::kRefused;
   end.request = req->id;
-  channel_->Send(&end, sizeof end);
+  SendToListener(&end, sizeof end);
 }
 
 void Monitor::OnSpawn(Channel::Received& msg) {
-  if (msg.data.size() != sizeof(SpawnRequest) || msg.truncated) {
-    Refuse(nullptr, msg.truncated ? "too many descriptors" : "malformed spawn request");
-    return;
+  // Every check against the monitor's own table. A request the listener
+  // could not have made honestly (it runs the same table, from this
+  // process) is Forged: the listener is killed. Refuse is for what an honest
+  // one can meet.
+  if (msg.data.size() != sizeof(SpawnRequest) || msg.data_truncated) {
+    return Forged(nullptr, "malformed spawn request");
   }
   SpawnRequest req;
   std::memcpy(&req, msg.data.data(), sizeof req);
-  if (req.source.len > sizeof req.source.bytes) req.source.len = 0;
-  // Everything below is checked against the monitor's own table: the index,
-  // the generation, and the descriptors themselves.
+  if (msg.truncated) {
+    // Descriptors lost: more than two were sent, or this process is out of
+    // descriptors and the kernel could install none (not the listener's doing).
+    if (OutOfDescriptors(channel_->fd())) return Refuse(&req, "monitor out of descriptors");
+    return Forged(&req, "too many descriptors");
+  }
+  // A request sent before a reload switched tables: the listener it came
+  // from is gone, or (a test's external one) not told.
   if (req.generation != generation_) return Refuse(&req, "stale generation");
-  if (req.service >= config_->services.size()) return Refuse(&req, "no such service");
+  if (req.service >= config_->services.size()) return Forged(&req, "no such service");
+  constexpr uint32_t kKnownFlags = SpawnRequest::kUdpWait | SpawnRequest::kUdpHandover;
+  if ((req.flags & ~kKnownFlags) != 0 || req.source.len > sizeof req.source.bytes ||
+      req.peer_len > sizeof req.peer || req.local_len > sizeof req.local) {
+    return Forged(&req, "malformed spawn request");
+  }
   const config::Service& svc = config_->services[req.service];
+  bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
+  bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
+  size_t want_fds = handover ? 2 : 1;
+  if (msg.fds.size() < want_fds) return Forged(&req, "missing descriptor");
+  if (msg.fds.size() > want_fds) return Forged(&req, "too many descriptors");
+  int conn = msg.fds[0].get();
+  bool udp = svc.transport == net::Transport::kUdp;
+  if (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover)) {
+    return Forged(&req, "request does not match the service's protocol");
+  }
+  int type = SockOpt(conn, SO_TYPE);
+  if (type != (udp ? SOCK_DGRAM : SOCK_STREAM)) {
+    return Forged(&req, "descriptor is not the right kind of socket");
+  }
+  // The listening socket this connection came from.
+  std::shared_ptr<ListenSocket> from;
+  net::Endpoint conn_local;  // stream connections: their local address
+  ino_t conn_ino = 0;
+  if (udp) {
+    // A wait child gets, and a handover hands over, one of the service's
+    // listening sockets itself.
+    conn_ino = SocketInode(conn);
+    for (const auto& s : sockets_) {
+      if (s->service == req.service && conn_ino != 0 && SocketInode(s->fd.get()) == conn_ino) {
+        from = s;
+      }
+    }
+  } else {
+    if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, conn_local)) {
+      return Forged(&req, "descriptor is not a connection");
+    }
+    for (const auto& s : sockets_) {
+      if (s->service == req.service && Belongs(conn_local, s->ep)) from = s;
+    }
+  }
+  if (!from) return Forged(&req, "descriptor does not belong to the service");
+  if (wait) {
+    // The listener watches a wait socket only while no child holds it, and
+    // learns that one let go from its end report, sent after it was reaped.
+    for (const auto& [pid, c] : children_) {
+      if (c.wait && c.wait_ep == from->ep) return Forged(&req, "wait socket is busy");
+    }
+  }
+  if (handover) {
+    // The old socket, connected to the peer, goes to the child; the fresh
+    // one replaces it in the monitor's table. So the old one must be
+    // connected, and the fresh one a datagram socket bound to exactly the
+    // same address, unconnected, and none the monitor holds already (or one
+    // child would get a listening socket the table keeps too).
+    net::Endpoint fresh_ep;
+    int fresh = msg.fds[1].get();
+    if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
+    if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) ||
+        !(fresh_ep == from->ep)) {
+      return Forged(&req, "handover socket is not bound to the service's address");
+    }
+    ino_t fresh_ino = SocketInode(fresh);
+    bool known = fresh_ino == 0 || fresh_ino == conn_ino || Connected(fresh);
+    for (const auto& s : sockets_) known = known || SocketInode(s->fd.get()) == fresh_ino;
+    if (reload_) {
+      for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
+    }
+    if (known) return Forged(&req, "handover socket is not a fresh one");
+    // Taken, not copied: nothing can fail between the check and the swap,
+    // so the monitor's table never keeps the old, now connected, socket.
+    // Swapped before the limits below: the listener has swapped its own.
+    from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  }
   // Admission is the listener's, but the two limits that bound how many
   // processes a subverted listener could have started are held here too.
   // The listener counts a child until its end report arrives, the monitor
-  // until it is reaped, so an honest listener never meets these.
+  // until it is reaped, so an honest listener should not meet these; they
+  // are refused, not taken as forgery, as the limit holds either way.
   if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
     return Refuse(&req, "over max_children");
   }
@@ -449,49 +625,6 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     if (running != running_.end() && running->second >= svc.max_instances) {
       return Refuse(&req, "over max_instances");
     }
-  }
-  bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
-  bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
-  size_t want_fds = handover ? 2 : 1;
-  if (msg.fds.size() < want_fds) return Refuse(&req, "missing descriptor");
-  if (msg.fds.size() > want_fds) return Refuse(&req, "too many descriptors");
-  int conn = msg.fds[0].get();
-  bool udp = svc.transport == net::Transport::kUdp;
-  if (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover)) {
-    return Refuse(&req, "request does not match the service's protocol");
-  }
-  int type = SockOpt(conn, SO_TYPE);
-  if (type != (udp ? SOCK_DGRAM : SOCK_STREAM)) return Refuse(&req, "descriptor is not the right kind of socket");
-  // The listening socket this connection came from.
-  std::shared_ptr<ListenSocket> from;
-  net::Endpoint conn_local;  // stream connections: their local address
-  if (udp) {
-    // A wait child gets, and a handover hands over, one of the service's
-    // listening sockets itself.
-    ino_t ino = SocketInode(conn);
-    for (const auto& s : sockets_) {
-      if (s->service == req.service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
-    }
-  } else {
-    if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, conn_local)) {
-      return Refuse(&req, "descriptor is not a connection");
-    }
-    for (const auto& s : sockets_) {
-      if (s->service == req.service && Belongs(conn_local, s->ep)) from = s;
-    }
-  }
-  if (!from) return Refuse(&req, "descriptor does not belong to the service");
-  if (handover) {
-    // The fresh socket replaces the old one in the monitor's table: it must
-    // be a datagram socket bound to exactly the same address.
-    net::Endpoint fresh_ep;
-    int fresh = msg.fds[1].get();
-    if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from->ep)) {
-      return Refuse(&req, "handover socket is not bound to the service's address");
-    }
-    // Taken, not copied: nothing can fail between the check and the swap,
-    // so the monitor's table never keeps the old, now connected, socket.
-    from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
   }
 
   // The environment, from the descriptor itself where it can tell.
@@ -544,10 +677,17 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
   if (!outcome.ok()) {
-    LogLine line("spawn-failed");
-    line.Add("service", svc.name);
-    add_peer(line);
-    log_.Error(line.Add("error", outcome.error().message()));
+    // A system limit (EAGAIN, EMFILE), met once per request: rate-limited
+    // like refusals, as the listener decides how often it asks.
+    if (MayLogRefusal()) {
+      LogLine line("spawn-failed");
+      line.Add("service", svc.name);
+      add_peer(line);
+      line.Add("error", outcome.error().message());
+      if (refusals_unlogged_ > 0) line.Add("suppressed", refusals_unlogged_);
+      refusals_unlogged_ = 0;
+      log_.Error(line);
+    }
     SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
     return;
   }
@@ -598,7 +738,7 @@ void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::durati
   end.outcome = outcome;
   end.status = status;
   end.lifetime_ns = static_cast<uint64_t>(std::chrono::nanoseconds(lifetime).count());
-  channel_->Send(&end, sizeof end);
+  SendToListener(&end, sizeof end);
 }
 
 int Monitor::NextTimeoutMs() const {
@@ -661,6 +801,12 @@ int Monitor::Run() {
       log_.Error(LogLine("stop").Add("message", "children did not exit after SIGKILL")
                      .Add("children", children_.size()));
       break;
+    }
+    if (reload_queued_ && !reload_ && !stopping_) {
+      // The reload that was running when a SIGHUP came is done: load the
+      // file as it is now.
+      reload_queued_ = false;
+      Reload();
     }
     if (channel_ && channel_->pending() != control_out_) {
       control_out_ = channel_->pending();
@@ -840,7 +986,11 @@ void Monitor::FlushPendingSeccomp(bool all) {
 
 void Monitor::Reload() {
   if (reload_) {
-    log_.Warning(LogLine("reload-failed").Add("error", "a reload is already in progress"));
+    // Not dropped: the file may have changed again since this reload read it.
+    if (!reload_queued_) {
+      log_.Info(LogLine("reload-queued").Add("reason", "a reload is in progress"));
+    }
+    reload_queued_ = true;
     return;
   }
   auto fail = [&](const Error& e) {
@@ -863,10 +1013,12 @@ void Monitor::Reload() {
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
   reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};
-  if (listener_pid_ > 0 && channel_) {
-    Simple handover{{kMagic, MsgType::kHandover}};
-    channel_->Send(&handover, sizeof handover);
+  if (listener_pid_ > 0) {
+    // A listener whose channel is already closed (it is exiting, or was
+    // killed) is waited for too: two must never run at once.
     handover_deadline_ = Clock::now() + options_.handover_wait;
+    Simple handover{{kMagic, MsgType::kHandover}};
+    SendToListener(&handover, sizeof handover);
   } else {
     FinishReload();
   }
@@ -890,6 +1042,7 @@ void Monitor::BeginStop() {
   if (stopping_) return;
   stopping_ = true;
   reload_.reset();
+  reload_queued_ = false;
   // The listener goes first, then the listening sockets: new clients are
   // refused rather than left waiting in a backlog nobody will read.
   if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
@@ -908,10 +1061,8 @@ void Monitor::DumpStatus() {
                 .Add("listener", listener_pid_)
                 .Add("listener_starts", listener_starts_));
   // The per-service lines come from the listener, which owns the counters.
-  if (channel_) {
-    Simple status{{kMagic, MsgType::kStatus}};
-    channel_->Send(&status, sizeof status);
-  }
+  Simple status{{kMagic, MsgType::kStatus}};
+  SendToListener(&status, sizeof status);
 }
 
 }  // namespace hinetd::supervisor

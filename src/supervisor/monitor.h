@@ -49,7 +49,9 @@ struct Options {
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
   // Tests: the control channel of a listener played by the test itself; the
-  // monitor then starts no listener, and stops when the channel closes.
+  // monitor then starts no listener, and stops when the channel closes. As
+  // there is no process to kill, a forged request or a full queue to it
+  // makes the monitor close the channel and stop.
   int external_listener_fd = -1;
   // Tests: keep this process's capabilities and install no filter.
   bool harden_self = true;
@@ -104,7 +106,20 @@ class Monitor {
   // Reads the listener's messages; `drain`: all of them, else a fair share.
   void OnControl(bool drain);
   void OnSpawn(Channel::Received& msg);
+  // A request an honest listener can meet (a reload's race, a system
+  // limit): logged (rate-limited) and answered with an end report.
   void Refuse(const SpawnRequest* req, const std::string& reason);
+  // A request no honest listener sends: logged, and the listener killed.
+  void Forged(const SpawnRequest* req, const std::string& reason);
+  // Kills the listener and closes its channel at once: nothing more it sent
+  // is read. The restart path starts a fresh one from this process's table.
+  void KillListener(const std::string& reason);
+  // Sends to the listener; one that lets the queue fill up is killed.
+  void SendToListener(const void* msg, size_t len);
+  // The most messages an honest listener can leave unread: an end report
+  // for each child it counts, and a few control messages.
+  [[nodiscard]] size_t ChannelLimit() const;
+  [[nodiscard]] bool MayLogRefusal();
   void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
   void OnSignal();
   void OnStderr(int fd);
@@ -147,8 +162,13 @@ class Monitor {
   uint64_t listener_starts_ = 0;  // in all, for the status line
   Clock::time_point listener_restart_at_ = Clock::time_point::max();
   std::optional<PendingReload> reload_;
+  bool reload_queued_ = false;  // a SIGHUP came during a reload: load again after it
   Clock::time_point handover_deadline_ = Clock::time_point::max();
   uint64_t generation_ = 0;
+  // Refusals an honest listener can meet are logged at most this often (a
+  // listener could make them at any rate); the rest are counted.
+  RateLimiter refusal_log_{10, std::chrono::seconds(10), Clock::now()};
+  uint64_t refusals_unlogged_ = 0;
   bool stopping_ = false;
   bool killed_ = false;
   Clock::time_point stop_deadline_{};

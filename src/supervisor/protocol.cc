@@ -71,12 +71,22 @@ bool Channel::SendOne(const Queued& q, bool& again) {
 }
 
 bool Channel::Send(const void* msg, size_t len, const std::vector<int>& fds) {
+  if (broken_ || fds.size() > kMaxFds) return false;
   if (queue_.empty()) {
     // The usual case, and the one on every connection's path: straight
     // out with the caller's descriptors, nothing copied.
     bool again = false;
-    if (!SendNow(msg, len, fds.data(), fds.size(), again)) return false;
+    if (!SendNow(msg, len, fds.data(), fds.size(), again)) {
+      broken_ = true;
+      return false;
+    }
     if (!again) return true;
+  } else if (!Flush()) {
+    return false;  // broken: queueing more would only grow the queue
+  }
+  if (queue_.size() >= max_queued_ || queued_bytes_ + len > max_queued_bytes_) {
+    over_limit_ = true;
+    return false;
   }
   Queued q;
   q.data.assign(static_cast<const char*>(msg), len);
@@ -85,15 +95,21 @@ bool Channel::Send(const void* msg, size_t len, const std::vector<int>& fds) {
     if (copy < 0) return false;
     q.fds.emplace_back(copy);
   }
+  queued_bytes_ += len;
   queue_.push_back(std::move(q));
   return Flush();
 }
 
 bool Channel::Flush() {
+  if (broken_) return false;
   while (!queue_.empty()) {
     bool again = false;
-    if (!SendOne(queue_.front(), again)) return false;
+    if (!SendOne(queue_.front(), again)) {
+      broken_ = true;
+      return false;
+    }
     if (again) return true;  // the rest waits for EPOLLOUT
+    queued_bytes_ -= queue_.front().data.size();
     queue_.pop_front();
   }
   return true;
@@ -142,6 +158,7 @@ Channel::RecvStatus Channel::Recv(Received& out) {
     for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
   }
   out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+  out.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
   out.data.assign(recv_buf_.data(), static_cast<size_t>(n));
   return RecvStatus::kMessage;
 }

@@ -91,13 +91,28 @@ struct Simple {
 // them with their descriptors.
 class Channel {
  public:
+  // The default queue limit: far more than a listener ever queues (it stops
+  // accepting while anything is queued), small enough to bound memory.
+  static constexpr size_t kDefaultMaxQueued = 1024;
+  static constexpr size_t kDefaultMaxQueuedBytes = 4 << 20;
+
   explicit Channel(base::UniqueFd fd) : fd_(std::move(fd)) {}
 
   [[nodiscard]] int fd() const { return fd_.get(); }
   // Sends a message with descriptors, or queues it (with copies of the
   // descriptors) behind earlier ones or while the peer's buffer is full;
-  // the caller keeps its own. False if the channel is broken.
+  // the caller keeps its own. False if the channel is broken, or if the
+  // message would take the queue over its limit (then over_limit() is true
+  // and the message is dropped: a peer that lets that much pile up is not
+  // reading).
   bool Send(const void* msg, size_t len, const std::vector<int>& fds = {});
+  // At most `messages` messages and `bytes` bytes wait in the queue.
+  void set_queue_limit(size_t messages, size_t bytes) {
+    max_queued_ = messages;
+    max_queued_bytes_ = bytes;
+  }
+  [[nodiscard]] bool over_limit() const { return over_limit_; }
+  [[nodiscard]] size_t queued() const { return queue_.size(); }
   // Sends queued messages; call when the fd is writable.
   bool Flush();
   // Sends every queued message, waiting for the peer to read (a process
@@ -111,6 +126,10 @@ class Channel {
     std::string data;
     std::vector<base::UniqueFd> fds;
     bool truncated = false;  // more descriptors or bytes than fit: refuse
+    // Of which: more bytes than the largest message (MSG_TRUNC); without it,
+    // descriptors were lost (MSG_CTRUNC: more than fit, or none could be
+    // installed here, EMFILE).
+    bool data_truncated = false;
   };
   // One message, or nullopt-like: empty data with eof/again flags.
   enum class RecvStatus { kMessage, kAgain, kClosed };
@@ -126,6 +145,11 @@ class Channel {
 
   base::UniqueFd fd_;
   std::deque<Queued> queue_;
+  size_t queued_bytes_ = 0;
+  size_t max_queued_ = kDefaultMaxQueued;
+  size_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
+  bool over_limit_ = false;
+  bool broken_ = false;  // a send failed for good: nothing more goes out
   std::string recv_buf_;  // one message; allocated at the first receive
 };
 

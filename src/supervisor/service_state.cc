@@ -49,7 +49,12 @@ std::string SerializeState(const ServiceStates& states) {
   return out.str();
 }
 
-void ApplySerializedState(const std::string& text, ServiceStates& states) {
+void ApplySerializedState(const std::string& text, ServiceStates& states,
+                          const std::vector<config::Service>& services) {
+  // Offsets in milliseconds are clamped before they become durations: the
+  // conversion to the clock's nanoseconds would overflow (undefined) on a
+  // forged one near INT64_MAX. A year back is further than any real pause.
+  constexpr int64_t kFarPastMs = int64_t{365} * 24 * 3600 * 1000;
   auto now = Clock::now();
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
@@ -67,23 +72,31 @@ void ApplySerializedState(const std::string& text, ServiceStates& states) {
     if (!f || pause < 0 || pause > 2) continue;  // malformed: ignore the line
     auto it = std::find_if(states.begin(), states.end(),
                            [&](const auto& s) { return s->name == name; });
-    if (it == states.end()) continue;
+    auto svc = std::find_if(services.begin(), services.end(),
+                            [&](const config::Service& s) { return s.name == name; });
+    if (it == states.end() || svc == services.end()) continue;
     ServiceState& s = **it;
-    s.accepted = v.accepted;
-    s.refused_acl = v.refused_acl;
-    s.refused_per_source = v.refused_per_source;
-    s.refused_reflection = v.refused_reflection;
-    s.paused_rate = v.paused_rate;
-    s.paused_failing = v.paused_failing;
-    s.held_capacity = v.held_capacity;
-    s.setup_failures = v.setup_failures;
-    s.seccomp_kills = v.seccomp_kills;
-    s.timeouts = v.timeouts;
+    auto counter = [](uint64_t n) { return std::min(n, kMaxStateCounter); };
+    s.accepted = counter(v.accepted);
+    s.refused_acl = counter(v.refused_acl);
+    s.refused_per_source = counter(v.refused_per_source);
+    s.refused_reflection = counter(v.refused_reflection);
+    s.paused_rate = counter(v.paused_rate);
+    s.paused_failing = counter(v.paused_failing);
+    s.held_capacity = counter(v.held_capacity);
+    s.setup_failures = counter(v.setup_failures);
+    s.seccomp_kills = counter(v.seccomp_kills);
+    s.timeouts = counter(v.timeouts);
     s.pause = static_cast<Pause>(pause);
+    // A pause began in the past and lasts at most the backoff from now (as
+    // CarryOver bounds it from its start): a forged "paused for ever" ends.
+    int64_t backoff_ms = std::clamp<int64_t>(svc->backoff.count(), 0, kFarPastMs);
+    paused_at = std::clamp<int64_t>(paused_at, -kFarPastMs, 0);
+    paused_until = std::clamp<int64_t>(paused_until, -kFarPastMs, backoff_ms);
     s.paused_at = now + std::chrono::milliseconds(paused_at);
     s.paused_until = now + std::chrono::milliseconds(paused_until);
     s.failures.Restore(streak);
-    if (s.rate && tokens >= 0) s.rate->SetTokens(tokens, now);
+    if (s.rate && tokens >= 0) s.rate->SetTokens(tokens, now);  // clamped to the bucket
   }
 }
 

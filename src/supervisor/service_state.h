@@ -58,6 +58,15 @@ using ServiceStates = std::vector<std::shared_ptr<ServiceState>>;
 // (one service per line), and back. Counts of running children are not part
 // of it: the monitor rebuilds those from its own table.
 [[nodiscard]] std::string SerializeState(const ServiceStates& states);
-void ApplySerializedState(const std::string& text, ServiceStates& states);
+// The text comes from the listener, which the monitor does not trust: a
+// pause starts no later than now and ends no later than now + the service's
+// backoff (`services`, the table `states` belongs to), counters stay below
+// kMaxStateCounter, and malformed lines are ignored.
+void ApplySerializedState(const std::string& text, ServiceStates& states,
+                          const std::vector<config::Service>& services);
+
+// Counters above this are taken as this: no real count gets near it (2^53,
+// exact in a double), and a forged one can never wrap.
+inline constexpr uint64_t kMaxStateCounter = uint64_t{1} << 53;
 
 }  // namespace hinetd::supervisor

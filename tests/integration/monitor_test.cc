@@ -1,10 +1,16 @@
-// The monitor against a forged listener: every request it must refuse
-// (malformed, stale generation, no such service, missing or foreign
-// descriptors, a protocol mismatch) is refused, logged, answered with an
-// end report, and starts nothing.
+// The monitor against a forged listener. A request no honest listener can
+// make (malformed, no such service, missing or foreign descriptors, a
+// protocol mismatch, a busy wait socket, a bad udp handover) is refused,
+// logged, and ends the listener: a real one is killed and a fresh one
+// started from the monitor's table; the test's own (external) listener has
+// its channel closed, and the monitor stops. A request an honest listener
+// can meet (a stale generation, a limit) is refused with an end report and
+// nothing more. A listener that never reads its channel is dropped too.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -12,11 +18,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
+#include <optional>
 
 #include "common/jail.h"
 #include "common/net.h"
 #include "common/test_env.h"
-#include "config/config.h"
 #include "spawn/plan.h"
 #include "supervisor/monitor.h"
 #include "supervisor/protocol.h"
@@ -28,72 +35,223 @@ using std::chrono::milliseconds;
 using testing::BinDir;
 using testing::TempDir;
 
-class ForgedListenerTest : public ::testing::Test {
+// Service indexes of the table below.
+constexpr uint32_t kEcho = 0;   // tcp, max_instances = 1
+constexpr uint32_t kOther = 1;  // tcp, a second service
+constexpr uint32_t kUecho = 2;  // udp nowait
+constexpr uint32_t kUwait = 3;  // udp wait, a child that sleeps
+constexpr int kMaxChildren = 8;
+// What the monitor lets wait in its queue to the listener (monitor.cc:
+// max_children + kChannelSlack).
+constexpr int kQueueLimit = kMaxChildren + 64;
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool SendMessage(int fd, const void* msg, size_t len, const std::vector<int>& fds) {
+  iovec iov{const_cast<void*>(msg), len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  if (!fds.empty()) {
+    m.msg_control = control;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  return sendmsg(fd, &m, MSG_NOSIGNAL) == static_cast<ssize_t>(len);
+}
+
+int IntOpt(int fd, int opt) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+// A descriptor of process `pid` that `want` accepts (taken with
+// pidfd_getfd, as a listener inherits it), or -1.
+int TakeFd(pid_t pid, const std::function<bool(int)>& want) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
+  int found = -1;
+  for (int fd = 0; fd < 256 && found < 0; ++fd) {
+    int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    if (got < 0) continue;
+    if (want(got)) {
+      found = got;
+    } else {
+      close(got);
+    }
+  }
+  close(pidfd);
+  return found;
+}
+
+// The monitor's listening socket for `port`: stream (accepting) or datagram.
+int TakeListeningSocket(pid_t monitor, uint16_t port, int type = SOCK_STREAM) {
+  return TakeFd(monitor, [&](int fd) {
+    return IntOpt(fd, SO_TYPE) == type && (type != SOCK_STREAM || IntOpt(fd, SO_ACCEPTCONN) == 1) &&
+           testing::LocalPort(fd) == port;
+  });
+}
+
+class MonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HINETD_REQUIRE_ROOT();
     ASSERT_TRUE(testing::CopyShippedPolicies(dir_.path() + "/sandbox"));
     port_ = testing::FreeTcpPort();
-    std::string text = "[daemon]\nsandbox_dir = \"sandbox\"\n[[service]]\nname = \"echo\"\n"
-                       "listen = \"127.0.0.1:" + std::to_string(port_) + "\"\ninternal = \"echo\"\n"
-                       "max_instances = 1\n";
-    std::string path = dir_.Write("hinetd.toml", text);
+    other_port_ = testing::FreeTcpPort();
+    udp_port_ = testing::FreeUdpPort();
+    wait_port_ = testing::FreeUdpPort();
+  }
+
+  void TearDown() override { StopMonitor(); }
+
+  // The services table: indexes as kEcho... above; `wait_name` names the
+  // udp wait service, `extra` is appended.
+  std::string Table(const std::string& wait_name = "uwait", const std::string& extra = "") {
+    auto listen = [](uint16_t port) {
+      return "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+    };
+    return "[daemon]\nsandbox_dir = \"sandbox\"\nmax_children = " + std::to_string(kMaxChildren) +
+           "\n"
+           "[[service]]\nname = \"echo\"\n" + listen(port_) + "internal = \"echo\"\nmax_instances = 1\n"
+           "[[service]]\nname = \"other\"\n" + listen(other_port_) + "internal = \"echo\"\n"
+           "[[service]]\nname = \"uecho\"\n" + listen(udp_port_) +
+           "protocol = \"udp\"\ninternal = \"echo\"\n"
+           "[[service]]\nname = \"" + wait_name + "\"\n" + listen(wait_port_) +
+           "protocol = \"udp\"\nwait = true\nexec = [\"/bin/sleep\", \"60\"]\nuser = \"nobody\"\n"
+           "sandbox = \"stdio\"\n" + extra;
+  }
+
+  // Starts a monitor in a child process. `external`: this test is its
+  // listener (control_); else it starts a real one.
+  void StartMonitor(bool external, const std::string& table,
+                    milliseconds handover_wait = milliseconds(2000)) {
+    StopMonitor();
+    config_path_ = dir_.Write("hinetd.toml", table);
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     int log_pipe[2];
     ASSERT_EQ(pipe2(log_pipe, O_CLOEXEC), 0);
     monitor_ = fork();
     if (monitor_ == 0) {
-      // The child is a monitor whose listener is this test.
       close(sv[0]);
       close(log_pipe[0]);
-      base::Logger log(base::LogSink::kStderr, log_pipe[1]);
-      auto config = config::LoadConfig(path);
-      if (!config.ok()) _exit(78);
+      // On fd 2, as in the daemon: the listener keeps only stdio open.
+      dup2(log_pipe[1], 2);
+      close(log_pipe[1]);
+      base::Logger log(base::LogSink::kStderr, 2);
       spawn::PlanOptions plan_options;
       plan_options.internal_helper = BinDir() + "/hinetd-internal";
-      auto plans = spawn::BuildPlans(*config, plan_options);
-      if (!plans.ok()) _exit(78);
-      Options options;
-      options.config_path = path;
-      options.plan_options = plan_options;
-      options.external_listener_fd = sv[1];
-      options.harden_self = false;
-      Monitor monitor(log, options);
-      if (!monitor.Start(std::make_unique<config::Config>(std::move(*config)),
-                         std::move(*plans)).ok()) {
-        _exit(71);
+      auto loaded = spawn::LoadTable(config_path_, plan_options);
+      if (!loaded.ok()) {
+        std::string text = "load failed: " + loaded.error().ToString() + "\n";
+        (void)!write(2, text.data(), text.size());
+        _exit(78);
       }
+      Options options;
+      options.config_path = config_path_;
+      options.plan_options = plan_options;
+      options.harden_self = false;
+      options.handover_wait = handover_wait;
+      if (external) {
+        options.external_listener_fd = sv[1];
+      } else {
+        close(sv[1]);
+      }
+      Monitor monitor(log, options);
+      if (!monitor.Start(std::move(loaded->config), std::move(loaded->plans)).ok()) _exit(71);
       _exit(monitor.Run());
     }
     close(sv[1]);
     close(log_pipe[1]);
-    control_ = sv[0];
+    if (external) {
+      control_ = sv[0];
+    } else {
+      close(sv[0]);
+    }
     log_fd_ = log_pipe[0];
     ASSERT_TRUE(WaitForLog("event=start")) << log_;
   }
 
-  void TearDown() override {
-    if (monitor_ <= 0) return;
-    close(control_);  // the monitor stops when its listener goes
-    int status = 0;
-    for (int i = 0; i < 500 && waitpid(monitor_, &status, WNOHANG) == 0; ++i) {
-      usleep(10000);  // waiting for the child's exit; bounded (5 s)
+  // Stops the monitor (closing the channel stops one with an external
+  // listener; TERM any other) and reaps it.
+  void StopMonitor() {
+    if (monitor_ > 0) {
+      if (control_ >= 0) {
+        close(control_);
+        control_ = -1;
+      }
+      kill(monitor_, SIGTERM);
+      if (!WaitForExit(milliseconds(10000))) {
+        kill(monitor_, SIGKILL);
+        waitpid(monitor_, nullptr, 0);
+      }
     }
-    if (waitpid(monitor_, &status, WNOHANG) == 0) {
-      kill(monitor_, SIGKILL);
-      waitpid(monitor_, &status, 0);
-    }
-    close(log_fd_);
+    monitor_ = -1;
+    if (control_ >= 0) close(control_);
+    control_ = -1;
+    if (log_fd_ >= 0) close(log_fd_);
+    log_fd_ = -1;
+    log_.clear();
+    log_seen_ = 0;
   }
 
+  // The monitor's exit status, once it has exited (bounded wait).
+  std::optional<int> WaitForExit(milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      pid_t r = waitpid(monitor_, &status, WNOHANG);
+      if (r == monitor_) {
+        monitor_ = -1;
+        return status;
+      }
+      if (r < 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      // Its log closes when it exits (the monitor and its listener hold it).
+      ReadLog(milliseconds(10));
+    }
+  }
+
+  // Reads the log until it ends (every process holding it has exited), for
+  // at most `timeout`.
+  void DrainLog(milliseconds timeout = milliseconds(5000)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline && ReadLog(milliseconds(100))) {
+    }
+  }
+
+  // Reads what the log has for up to `timeout`; false at EOF.
+  bool ReadLog(milliseconds timeout) {
+    pollfd p{log_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return true;
+    char buf[4096];
+    ssize_t n = read(log_fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    log_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  // Waits for `needle` after what an earlier call found.
   bool WaitForLog(const std::string& needle, milliseconds timeout = milliseconds(5000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (log_.find(needle, log_seen_) == std::string::npos) {
       auto left = std::chrono::duration_cast<milliseconds>(deadline -
                                                            std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
       pollfd p{log_fd_, POLLIN, 0};
-      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+      if (poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
       char buf[4096];
       ssize_t n = read(log_fd_, buf, sizeof buf);
       if (n <= 0) return false;
@@ -103,22 +261,18 @@ class ForgedListenerTest : public ::testing::Test {
     return true;
   }
 
+  // The value of `key=` on the log line found last by WaitForLog.
+  std::string FieldOfLastFound(const std::string& key) {
+    size_t line = log_.rfind('\n', log_seen_);
+    line = line == std::string::npos ? 0 : line + 1;
+    size_t pos = log_.find(" " + key + "=", line);
+    if (pos == std::string::npos) return "";
+    pos += key.size() + 2;
+    return log_.substr(pos, log_.find_first_of(" \n", pos) - pos);
+  }
+
   void Send(const void* msg, size_t len, const std::vector<int>& fds) {
-    iovec iov{const_cast<void*>(msg), len};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
-    if (!fds.empty()) {
-      m.msg_control = control;
-      m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&m);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    ASSERT_EQ(sendmsg(control_, &m, MSG_NOSIGNAL), static_cast<ssize_t>(len));
+    ASSERT_TRUE(SendMessage(control_, msg, len, fds)) << strerror(errno);
   }
 
   // The end report the monitor owes for a refused request, naming it.
@@ -129,6 +283,16 @@ class ForgedListenerTest : public ::testing::Test {
     ssize_t n = recv(control_, &end, sizeof end, 0);
     return n == static_cast<ssize_t>(sizeof end) && end.h.type == MsgType::kEnd &&
            end.outcome == Outcome::kRefused && end.request == req.id;
+  }
+
+  // True if the monitor closed its end of the channel with nothing more
+  // for this listener (no end report: a forged request gets none).
+  bool ChannelClosedWithoutReport() {
+    pollfd p{control_, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return false;
+    char buf[512];
+    ssize_t n = recv(control_, buf, sizeof buf, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
   }
 
   SpawnRequest Request(uint64_t generation, uint32_t service, uint32_t flags = 0) {
@@ -142,17 +306,21 @@ class ForgedListenerTest : public ::testing::Test {
 
   // As a listener does: accepts the next connection on `listening` and
   // passes it on in a valid spawn request, which it returns.
-  SpawnRequest AcceptAndRequest(int listening) {
+  SpawnRequest AcceptAndRequest(int listening, uint32_t service = kEcho) {
     int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
     EXPECT_GE(conn, 0);
-    auto req = Request(1, 0);
+    auto req = Request(1, service);
     Send(&req, sizeof req, {conn});
     close(conn);
     return req;
   }
 
   TempDir dir_;
+  std::string config_path_;
   uint16_t port_ = 0;
+  uint16_t other_port_ = 0;
+  uint16_t udp_port_ = 0;
+  uint16_t wait_port_ = 0;
   pid_t monitor_ = -1;
   int control_ = -1;
   int log_fd_ = -1;
@@ -161,8 +329,9 @@ class ForgedListenerTest : public ::testing::Test {
   uint64_t next_id_ = 100;
 };
 
-TEST_F(ForgedListenerTest, EveryForgedRequestIsRefusedAndLogged) {
-  // A connection from elsewhere: a socket that is not the service's.
+TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
+  // Descriptors from elsewhere: a foreign tcp connection and its listening
+  // socket, a unix socketpair, a pipe.
   int other_listen = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
@@ -178,63 +347,147 @@ TEST_F(ForgedListenerTest, EveryForgedRequestIsRefusedAndLogged) {
   int pipes[2];
   ASSERT_EQ(pipe2(pipes, O_CLOEXEC), 0);
 
-  const char garbage[] = "not a message";
-  Send(garbage, sizeof garbage, {});
-  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"malformed message\"")) << log_;
-
-  // Each forged request, its descriptors, and what the log must say.
-  struct Forged {
-    SpawnRequest req;
-    std::vector<int> fds;
+  // Each forgery sends its message to a fresh monitor; `logged` is what its
+  // refuse-request line must say; `accepted` children it lets start first.
+  struct Forgery {
     std::string logged;
+    std::function<void()> send;
+    size_t accepted = 0;
   };
-  const std::vector<Forged> forged = {
-      {Request(99, 0), {foreign}, "reason=\"stale generation\" service=0 generation=99"},
-      {Request(1, 7), {foreign}, "reason=\"no such service\" service=7"},
-      {Request(1, 0), {}, "reason=\"missing descriptor\""},
-      {Request(1, 0), {foreign, pair[0]}, "reason=\"too many descriptors\""},
-      {Request(1, 0), {pipes[0]}, "reason=\"descriptor is not the right kind of socket\""},
-      {Request(1, 0), {pair[0]}, "reason=\"descriptor does not belong to the service\""},
-      {Request(1, 0), {foreign}, "reason=\"descriptor does not belong to the service\""},
-      {Request(1, 0), {other_listen}, "reason=\"descriptor is not a connection\""},
-      {Request(1, 0, SpawnRequest::kUdpWait), {foreign},
-       "reason=\"request does not match the service's protocol\""},
+  auto request = [&](SpawnRequest req, std::vector<int> fds) {
+    return [this, req, fds] { Send(&req, sizeof req, fds); };
   };
-  for (const Forged& f : forged) {
-    Send(&f.req, sizeof f.req, f.fds);
+  const std::vector<Forgery> forgeries = {
+      {"reason=\"malformed message\"",
+       [&] {
+         const char garbage[] = "not a message";
+         Send(garbage, sizeof garbage, {});
+       }},
+      {"reason=\"unexpected message\"",
+       [&] {
+         EndReport end;  // a monitor's message, coming from the listener
+         Send(&end, sizeof end, {});
+       }},
+      {"reason=\"malformed spawn request\"",
+       [&] {  // truncated
+         auto req = Request(1, kEcho);
+         Send(&req, sizeof req / 2, {foreign});
+       }},
+      {"reason=\"malformed spawn request\"",
+       [&] {  // larger than any message the monitor reads
+         auto req = Request(1, kEcho);
+         std::string big(70000, 'x');
+         std::memcpy(big.data(), &req, sizeof req);
+         Send(big.data(), big.size(), {foreign});
+       }},
+      {"reason=\"malformed spawn request\" service=0 generation=1",
+       request(Request(1, kEcho, 0x80), {foreign})},
+      {"reason=\"no such service\" service=7", request(Request(1, 7), {foreign})},
+      {"reason=\"missing descriptor\"", request(Request(1, kEcho), {})},
+      {"reason=\"too many descriptors\"", request(Request(1, kEcho), {foreign, pair[0]})},
+      {"reason=\"too many descriptors\"",  // more than a message can carry
+       request(Request(1, kEcho), {foreign, pair[0], pair[1]})},
+      {"reason=\"descriptor is not the right kind of socket\"", request(Request(1, kEcho), {pipes[0]})},
+      {"reason=\"descriptor does not belong to the service\"", request(Request(1, kEcho), {pair[0]})},
+      {"reason=\"descriptor does not belong to the service\"", request(Request(1, kEcho), {foreign})},
+      {"reason=\"descriptor is not a connection\"", request(Request(1, kEcho), {other_listen})},
+      {"reason=\"request does not match the service's protocol\"",
+       request(Request(1, kEcho, SpawnRequest::kUdpWait), {foreign})},
+      {"reason=\"descriptor does not belong to the service\" service=0",
+       [&] {  // a real connection, of the other service
+         int listening = TakeListeningSocket(monitor_, other_port_);
+         ASSERT_GE(listening, 0) << "pidfd_getfd: " << strerror(errno);
+         int client = testing::ConnectTcp("127.0.0.1", other_port_);
+         ASSERT_GE(client, 0);
+         AcceptAndRequest(listening, kEcho);
+         close(client);
+         close(listening);
+       }},
+      {"reason=\"handover socket is not connected\" service=2",
+       [&] {  // the listening socket as both descriptors, unconnected
+         int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         auto req = Request(1, kUecho, SpawnRequest::kUdpHandover);
+         Send(&req, sizeof req, {s, s});
+         close(s);
+       }},
+      {"reason=\"handover socket is not a fresh one\" service=2",
+       [&] {  // the same, connected: a child would get the table's socket
+         int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         sockaddr_in peer{};
+         peer.sin_family = AF_INET;
+         peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+         peer.sin_port = htons(9);
+         ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof peer), 0);
+         auto req = Request(1, kUecho, SpawnRequest::kUdpHandover);
+         Send(&req, sizeof req, {s, s});
+         close(s);
+       }},
+      {"reason=\"wait socket is busy\" service=3",
+       [&] {  // a second wait request while the first one's child runs
+         int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         auto first = Request(1, kUwait, SpawnRequest::kUdpWait);
+         Send(&first, sizeof first, {s});
+         ASSERT_TRUE(WaitForLog("event=accept service=uwait")) << log_;
+         auto second = Request(1, kUwait, SpawnRequest::kUdpWait);
+         Send(&second, sizeof second, {s});
+         close(s);
+       },
+       1},
+  };
+  for (const Forgery& f : forgeries) {
+    SCOPED_TRACE(f.logged);
+    StartMonitor(/*external=*/true, Table());
+    f.send();
     EXPECT_TRUE(WaitForLog("event=refuse-request " + f.logged)) << log_;
-    EXPECT_TRUE(ReceivesRefusal(f.req)) << f.logged;
+    // The listener is done for: with no process to kill, its channel is
+    // closed (no end report for the request), and the monitor stops.
+    EXPECT_TRUE(WaitForLog("event=listener-kill reason=\"forged request\" pid=external")) << log_;
+    EXPECT_TRUE(ChannelClosedWithoutReport());
+    auto status = WaitForExit(milliseconds(10000));
+    ASSERT_TRUE(status.has_value()) << log_;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    DrainLog();
+    EXPECT_EQ(Count(log_, "event=accept"), f.accepted) << log_;
+    EXPECT_EQ(Count(log_, "event=refuse-request"), 1u) << log_;
   }
-
-  // Nothing was started for any of them.
-  EXPECT_EQ(log_.find("event=accept"), std::string::npos) << log_;
-  EXPECT_EQ(log_.find("event=setup-failed"), std::string::npos) << log_;
   for (int fd : {other_listen, foreign, pair[0], pair[1], pipes[0], pipes[1]}) close(fd);
 }
 
-// Playing the listener for real: the monitor's listening socket, as a
-// listener inherits it (taken with pidfd_getfd), or -1.
-int TakeListeningSocket(pid_t monitor, uint16_t port) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, monitor, 0));
-  if (pidfd < 0) return -1;
-  int listening = -1;
-  for (int fd = 3; fd < 256 && listening < 0; ++fd) {
-    int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-    if (got < 0) continue;
-    int accepting = 0;
-    socklen_t optlen = sizeof accepting;
-    if (getsockopt(got, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &optlen) == 0 && accepting != 0 &&
-        testing::LocalPort(got) == port) {
-      listening = got;
-    } else {
-      close(got);
-    }
-  }
-  close(pidfd);
-  return listening;
+TEST_F(MonitorTest, AStaleGenerationIsRefusedAndTheListenerKept) {
+  // What an honest listener can meet around a reload: an end report, no kill.
+  StartMonitor(/*external=*/true, Table());
+  int listening = TakeListeningSocket(monitor_, port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port_);
+  ASSERT_GE(client, 0);
+  int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  auto stale = Request(0, kEcho);
+  Send(&stale, sizeof stale, {conn});
+  close(conn);
+  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"stale generation\" service=0 generation=0"))
+      << log_;
+  EXPECT_TRUE(ReceivesRefusal(stale));
+  EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "") << "closed, not served";
+  close(client);
+  // Still its listener: the next valid request is served.
+  client = testing::ConnectTcp("127.0.0.1", port_);
+  ASSERT_GE(client, 0);
+  AcceptAndRequest(listening);
+  EXPECT_TRUE(WaitForLog("event=accept service=echo")) << log_;
+  ASSERT_EQ(write(client, "still served\n", 13), 13);
+  shutdown(client, SHUT_WR);
+  EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "still served\n");
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  close(client);
+  close(listening);
 }
 
-TEST_F(ForgedListenerTest, AValidRequestStillSpawns) {
+TEST_F(MonitorTest, AValidRequestStillSpawns) {
+  StartMonitor(/*external=*/true, Table());
   int listening = TakeListeningSocket(monitor_, port_);
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   int client = testing::ConnectTcp("127.0.0.1", port_);
@@ -249,9 +502,10 @@ TEST_F(ForgedListenerTest, AValidRequestStillSpawns) {
   close(listening);
 }
 
-TEST_F(ForgedListenerTest, MonitorHoldsMaxInstancesItself) {
+TEST_F(MonitorTest, MonitorHoldsMaxInstancesItself) {
   // The listener enforces the limits; a subverted one that ignores them
   // still cannot make the monitor start more than max_instances children.
+  StartMonitor(/*external=*/true, Table());
   int listening = TakeListeningSocket(monitor_, port_);
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   int first = testing::ConnectTcp("127.0.0.1", port_);
@@ -265,9 +519,153 @@ TEST_F(ForgedListenerTest, MonitorHoldsMaxInstancesItself) {
   EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"over max_instances\"")) << log_;
   EXPECT_TRUE(ReceivesRefusal(two));
   EXPECT_EQ(testing::ReadAll(second, milliseconds(5000)), "") << "closed, not served";
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
   close(first);
   close(second);
   close(listening);
+}
+
+TEST_F(MonitorTest, AListenerThatNeverReadsIsDroppedAtTheQueueLimit) {
+  // Requests that each earn an end report, from a listener that reads none:
+  // the monitor's queue stops at its limit, and so does its log.
+  StartMonitor(/*external=*/true, Table());
+  int sent = 0;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(20000);
+  while (sent < 100000 && std::chrono::steady_clock::now() < deadline) {
+    auto req = Request(0, kEcho);  // stale: refused with an end report
+    iovec iov{&req, sizeof req};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (sendmsg(control_, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof req) {
+      ++sent;
+      continue;
+    }
+    if (errno != EAGAIN) break;  // the monitor closed the channel
+    // The monitor has not read yet: read its log meanwhile (a full log
+    // pipe would stop it), then try again.
+    ReadLog(milliseconds(10));
+  }
+  EXPECT_LT(sent, 100000) << "the channel was never closed";
+  EXPECT_TRUE(WaitForLog("event=listener-kill reason=\"not reading its channel\" queued=" +
+                         std::to_string(kQueueLimit) + " pid=external"))
+      << log_;
+  auto status = WaitForExit(milliseconds(10000));
+  ASSERT_TRUE(status.has_value()) << log_;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  DrainLog();
+  // Every one of them was refused (more than the queue holds), but only the
+  // first few are logged: refusals a listener can cause at will are
+  // rate-limited (10 lines, then 1 a second).
+  EXPECT_GT(sent, kQueueLimit);
+  size_t lines = Count(log_, "event=refuse-request");
+  EXPECT_GE(lines, 1u) << log_;
+  EXPECT_LE(lines, 12u) << log_;
+}
+
+// The rest run a real listener (the [daemon] user, hinetd, must exist).
+class RealListenerTest : public MonitorTest {
+ protected:
+  void SetUp() override {
+    MonitorTest::SetUp();
+    if (IsSkipped()) return;
+    if (getpwnam("hinetd") == nullptr) GTEST_SKIP() << "needs the account hinetd (the listener's)";
+  }
+
+  // Waits for a listener to start and be ready; returns its pid. (Its
+  // `ready` line may come before the monitor's `listener-start`.)
+  pid_t WaitForListener() {
+    if (!WaitForLog("event=listener-start pid=")) return -1;
+    pid_t pid = static_cast<pid_t>(std::stol(FieldOfLastFound("pid")));
+    std::string ready = "event=listener-ready pid=" + std::to_string(pid) + " ";
+    auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+    while (log_.find(ready) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline || !ReadLog(milliseconds(100))) return -1;
+    }
+    return pid;
+  }
+};
+
+TEST_F(RealListenerTest, AForgedRequestKillsTheListenerAndAFreshOneServes) {
+  StartMonitor(/*external=*/false, Table());
+  pid_t listener = WaitForListener();
+  ASSERT_GT(listener, 0) << log_;
+  ASSERT_EQ(testing::Exchange("127.0.0.1", port_, "before\n"), "before\n") << log_;
+  // Speak as the subverted listener: through its own end of the channel.
+  int channel = TakeFd(listener, [](int fd) {
+    return IntOpt(fd, SO_TYPE) == SOCK_SEQPACKET && IntOpt(fd, SO_DOMAIN) == AF_UNIX;
+  });
+  if (channel < 0) GTEST_SKIP() << "pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  SpawnRequest forged;
+  forged.id = 1;
+  forged.generation = 1;
+  forged.service = 99;
+  ASSERT_TRUE(SendMessage(channel, &forged, sizeof forged, {}));
+  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"no such service\" service=99")) << log_;
+  EXPECT_TRUE(WaitForLog("event=listener-kill reason=\"forged request\" pid=" +
+                         std::to_string(listener)))
+      << log_;
+  EXPECT_TRUE(WaitForLog("event=listener-exit status=signal:KILL")) << log_;
+  // A fresh listener, from the monitor's table, serves as before.
+  pid_t fresh = WaitForListener();
+  ASSERT_GT(fresh, 0) << log_;
+  EXPECT_NE(fresh, listener);
+  EXPECT_EQ(testing::Exchange("127.0.0.1", port_, "after\n"), "after\n") << log_;
+  close(channel);
+}
+
+TEST_F(RealListenerTest, ASighupDuringAReloadIsQueuedAndLoadsTheLatestFile) {
+  // A long hand-over window, held open by stopping the listener.
+  StartMonitor(/*external=*/false, Table(), milliseconds(30000));
+  pid_t listener = WaitForListener();
+  ASSERT_GT(listener, 0) << log_;
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  ASSERT_EQ(kill(monitor_, SIGHUP), 0);
+  // Signals are read in number order: once the monitor has logged its
+  // status (USR1), it has taken the HUP, and the reload waits for the hand-over.
+  ASSERT_EQ(kill(monitor_, SIGUSR1), 0);
+  ASSERT_TRUE(WaitForLog("event=status generation=1")) << log_;
+  // The file changes, and a second HUP comes while the first reload runs.
+  uint16_t late_port = testing::FreeTcpPort();
+  dir_.Write("hinetd.toml", Table("uwait", "[[service]]\nname = \"late\"\nlisten = \"127.0.0.1:" +
+                                               std::to_string(late_port) +
+                                               "\"\ninternal = \"echo\"\n"));
+  ASSERT_EQ(kill(monitor_, SIGHUP), 0);
+  EXPECT_TRUE(WaitForLog("event=reload-queued")) << log_;
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  EXPECT_TRUE(WaitForLog("event=reload generation=2")) << log_;
+  EXPECT_TRUE(WaitForLog("event=reload generation=3 services=5")) << log_;
+  EXPECT_EQ(Count(log_, "event=reload-failed"), 0u) << log_;
+  ASSERT_GT(WaitForListener(), 0) << log_;
+  EXPECT_EQ(testing::Exchange("127.0.0.1", late_port, "late\n"), "late\n") << log_;
+}
+
+TEST_F(RealListenerTest, ARenamedWaitServiceKeepsItsRunningChildsSocket) {
+  StartMonitor(/*external=*/false, Table("uwait"));
+  ASSERT_GT(WaitForListener(), 0) << log_;
+  // The wait child sleeps and reads nothing: its datagram stays queued, so
+  // the socket stays readable while the child holds it.
+  int client = testing::UdpSocket();
+  ASSERT_GE(client, 0);
+  ASSERT_TRUE(testing::SendTo(client, "127.0.0.1", wait_port_, "hello"));
+  ASSERT_TRUE(WaitForLog("event=accept service=uwait")) << log_;
+  // Same address, new name: the next listener must know the socket is held.
+  dir_.Write("hinetd.toml", Table("renamed"));
+  ASSERT_EQ(kill(monitor_, SIGHUP), 0);
+  ASSERT_TRUE(WaitForLog("event=reload generation=2")) << log_;
+  ASSERT_GT(WaitForListener(), 0) << log_;
+  // The udp socket was readable when the new listener first polled. Its
+  // first epoll_wait returned it (with the first connection below, if that
+  // came so soon), so the second connection comes after any request for
+  // the held socket: once echo has answered it, that request was seen.
+  for (const char* text : {"one\n", "two\n"}) {
+    EXPECT_EQ(testing::Exchange("127.0.0.1", port_, text), text) << log_;
+    ASSERT_TRUE(WaitForLog("event=accept service=echo")) << log_;
+  }
+  EXPECT_EQ(Count(log_, "event=accept service=renamed"), 0u) << log_;
+  EXPECT_EQ(Count(log_, "event=refuse-request"), 0u) << log_;
+  EXPECT_EQ(Count(log_, "event=listener-kill"), 0u) << log_;
+  close(client);
 }
 
 }  // namespace
