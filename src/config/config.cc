@@ -442,17 +442,31 @@ Status Loader::LoadAdmission(Service& s, const std::vector<const TableReader*>& 
     return f.Err("does not apply to a udp wait service: its one child reads every datagram "
                  "itself (use wait = false for one child per peer)");
   };
+  // A [defaults] limit that cannot apply to this service is skipped, and
+  // said so: an access list that silently does not apply is the worst kind.
+  auto skipped = [&](const char* key, const char* why) {
+    config_.warnings.push_back("service \"" + s.name + "\": [defaults] " + key +
+                               " does not apply to it (" + why + ")");
+  };
   std::optional<std::vector<net::Cidr>> allow;
   std::vector<net::Cidr> deny;
   for (const char* key : {"allow", "deny"}) {
     Found f = Lookup(scope, key);
     if (!f) continue;
     if (udp_wait) {
-      if (f.reader != scope[0]) continue;  // from [defaults]: not for a udp wait service
+      // Even from [defaults]: an access list that silently does not apply
+      // would leave the service open to everybody (fail closed).
+      if (f.reader != scope[0]) {
+        return f.Err("cannot apply to the udp wait service \"" + s.name +
+                     "\", whose one child reads every datagram itself; set " + key +
+                     " in the services it applies to instead, or wait = false in this one");
+      }
       return not_for_wait(f);
     }
     if (!ip) {
-      if (f.reader != scope[0]) continue;  // from [defaults]: not for unix-only services
+      // From [defaults]: unix: clients have no address; the socket file's
+      // owner and mode decide who may connect.
+      if (f.reader != scope[0]) continue;
       return f.Err("applies to IP addresses, and this service listens on unix: only (its "
                    "socket file's owner and mode decide who may connect)");
     }
@@ -477,7 +491,10 @@ Status Loader::LoadAdmission(Service& s, const std::vector<const TableReader*>& 
     Found f = Lookup(scope, key);
     if (!f) continue;
     if (udp_wait) {
-      if (f.reader != scope[0]) continue;
+      if (f.reader != scope[0]) {
+        skipped(key, "a udp wait service: its child reads every datagram itself");
+        continue;
+      }
       return not_for_wait(f);
     }
     auto v = AsInt(f, 1, 1'000'000);

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -224,6 +225,30 @@ internal = "echo"
   EXPECT_EQ(slow.max_instances, 0);
   // [defaults]' allow does not apply to a unix:-only service.
   EXPECT_TRUE(c->services[2].acl.empty());
+}
+
+TEST_F(ConfigTest, DefaultsLimitsSkippedForAUdpWaitServiceAreWarnedAbout) {
+  auto c = Load(R"([defaults]
+max_instances = 8
+per_source = 2
+
+[[service]]
+name = "tftp"
+listen = "127.0.0.1:6969"
+protocol = "udp"
+wait = true
+exec = ["/bin/true"]
+user = "nobody"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(c->services[0].max_instances, 0);
+  EXPECT_EQ(c->services[0].per_source, 0);
+  for (const char* key : {"max_instances", "per_source"}) {
+    std::string want = std::string("service \"tftp\": [defaults] ") + key +
+                       " does not apply to it (a udp wait service: its child reads every "
+                       "datagram itself)";
+    EXPECT_NE(std::find(c->warnings.begin(), c->warnings.end(), want), c->warnings.end()) << want;
+  }
 }
 
 // [daemon] user is resolved apart from loading (the loader needs no account
@@ -471,6 +496,12 @@ const BadCase kBadCases[] = {
          "per_source = 2\n"),
      "8:14: service \"s\": per_source: does not apply to a udp wait service: its one child "
      "reads every datagram itself (use wait = false for one child per peer)"},
+    {"DefaultsAllowOnUdpWait",
+     "[defaults]\nallow = [\"127.0.0.1\"]\n" +
+         Svc("protocol = \"udp\"\nwait = true\nexec = [\"/bin/true\"]\nuser = \"nobody\"\n"),
+     "2:9: [defaults]: allow: cannot apply to the udp wait service \"s\", whose one child reads "
+     "every datagram itself; set allow in the services it applies to instead, or wait = false "
+     "in this one"},
     {"DefaultsBadCidrUnused", "[defaults]\ndeny = [\"10.0.0.1/8\"]\n" + std::string(kEcho),
      "2:9: [defaults]: deny: '10.0.0.1/8' has host bits set below /8 (did you mean 10.0.0.0/8?)"},
     {"TimeoutZeroSeconds", Svc("internal = \"echo\"\ntimeout = 0\n"),
