@@ -704,7 +704,7 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     return;  // reaped soon; its end report goes out then
   }
   int active = ++running_[svc.name];
-  if (svc.timeout) deadlines_.emplace(child.started + *svc.timeout, pid);
+  if (svc.timeout) child.deadline = deadlines_.emplace(child.started + *svc.timeout, pid);
   if (outcome->stderr_pipe) {
     child.stderr_fd = outcome->stderr_pipe.release();
     Watch(child.stderr_fd, Tag(kStderr, child.stderr_fd), EPOLLIN);
@@ -909,13 +909,14 @@ void Monitor::EnforceTimeouts() {
     pid_t pid = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());
     auto it = children_.find(pid);
-    if (it == children_.end()) continue;
+    if (it == children_.end()) continue;  // cannot happen: EndChild erases the entry
     Child& c = it->second;
+    c.deadline.reset();
     // The whole process group: the service's own children go too.
     if (!c.timed_out) {
       c.timed_out = true;
       kill(-pid, SIGTERM);
-      deadlines_.emplace(now + options_.kill_grace, pid);
+      c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
     } else {
       kill(-pid, SIGKILL);
     }
@@ -926,6 +927,7 @@ void Monitor::EndChild(pid_t pid, int status) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;
   Child& c = it->second;
+  if (c.deadline) deadlines_.erase(*c.deadline);
   CloseStderr(c, pid);
   auto lifetime = Clock::now() - c.started;
   double seconds = std::chrono::duration<double>(lifetime).count();

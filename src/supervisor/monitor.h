@@ -72,6 +72,9 @@ class Monitor {
   int Run();
 
  private:
+  // Timeouts: when, and whose. A child's entry goes with the child, so that
+  // a pid the kernel reuses is never killed at another child's deadline.
+  using Deadlines = std::multimap<Clock::time_point, pid_t>;
   struct Child {
     std::string service;
     SourceKey source;
@@ -81,6 +84,7 @@ class Monitor {
     Clock::time_point started;
     bool setup_failed = false;
     bool timed_out = false;
+    std::optional<Deadlines::iterator> deadline;
     int stderr_fd = -1;
     std::string stderr_partial;
   };
@@ -146,7 +150,7 @@ class Monitor {
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> stderr_owner_;
-  std::multimap<Clock::time_point, pid_t> deadlines_;
+  Deadlines deadlines_;
   std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;

@@ -95,7 +95,11 @@ DaemonProcess::~DaemonProcess() {
 }
 
 bool DaemonProcess::Start(const std::string& config_path, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {BinDir() + "/hinetd", "-f", "-c", config_path};
+  std::vector<std::string> argv = wrapper_;
+  for (const std::string& a : {BinDir() + "/hinetd", std::string("-f"), std::string("-c"),
+                               config_path}) {
+    argv.push_back(a);
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   int err = -1;
   pid_ = SpawnWithPipes(argv, nullptr, &err);

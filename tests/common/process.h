@@ -34,6 +34,10 @@ class DaemonProcess {
 
   // Starts `hinetd -f -c config_path` plus `extra` arguments.
   bool Start(const std::string& config_path, const std::vector<std::string>& extra = {});
+  // Makes Start run hinetd through `wrapper` (argv, e.g. unshare ...), which
+  // gets hinetd's own argv appended; pid() and the signals are then the
+  // wrapper's.
+  void WrapIn(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
   // Start, then wait for the `event=start` line (false if it never comes).
   bool StartAndWait(const std::string& config_path, milliseconds timeout = milliseconds(10000));
 
@@ -68,6 +72,7 @@ class DaemonProcess {
 
   pid_t pid_ = -1;
   bool reaped_ = false;
+  std::vector<std::string> wrapper_;
   int status_ = 0;
   std::thread reader_;
   std::mutex mu_;

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/utsname.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -297,6 +298,76 @@ TEST_F(DaemonTest, StderrLinesGoToTheLog) {
                                    "line=\"complaint from the service\""},
                                   milliseconds(5000));
   EXPECT_TRUE(line.has_value()) << daemon_.LogText();
+}
+
+// Whether this kernel keeps pid_max per PID namespace (Linux 6.14): only
+// then may a test lower it in a namespace of its own without touching the
+// host's.
+bool PidMaxIsPerNamespace() {
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 14);
+}
+
+TEST_F(DaemonTest, ATimeoutNeverKillsALaterChildThatReusesThePid) {
+  // A child's timeout deadline must go with the child: with pids reused
+  // quickly (pid_max 400 in a PID namespace of hinetd's own), the deadline
+  // of a short child long gone must not stop a new child that got its pid.
+  if (!PidMaxIsPerNamespace()) {
+    GTEST_SKIP() << "needs pid_max per PID namespace (Linux 6.14) to reuse pids quickly without "
+                    "changing the host's pid_max";
+  }
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/unshare (util-linux)";
+  uint16_t quick = FreeTcpPort();
+  uint16_t slow = FreeTcpPort();
+  // The short children's deadlines (2 s) outlast a round of pids (about
+  // 100 children, under a second), and fall within the slow children's 3 s.
+  std::string cfg = ProbeService("quick", quick, "", "timeout = \"2s\"\n") +
+                    ProbeService("slow", slow, ", \"sleep\", \"3\"", "timeout = \"60s\"\n");
+  // After a wrap the kernel hands out pids from 300 up: 100 in the cycle.
+  daemon_.WrapIn({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh",
+                  "-c", "echo 400 > /proc/sys/kernel/pid_max && exec \"$0\" \"$@\""});
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  // Short children until the pids have gone round (bounded), each with a
+  // deadline 2 s after its start.
+  bool wrapped = false;
+  int last = 0;
+  for (int i = 0; i < 600 && !wrapped; ++i) {
+    Exchange("127.0.0.1", quick, "");
+    auto end = daemon_.WaitForCount({"event=end", "service=quick"}, static_cast<size_t>(i + 1),
+                                    milliseconds(5000));
+    ASSERT_TRUE(end) << daemon_.LogText();
+    auto lines = daemon_.Lines();
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      if (it->rfind("event=end service=quick", 0) != 0) continue;
+      int pid = std::stoi(LogField(*it, "pid"));
+      wrapped = pid < last;
+      last = pid;
+      break;
+    }
+  }
+  ASSERT_TRUE(wrapped) << "the pids never wrapped";
+  // One more round, so that every pid of the cycle was a short child's
+  // within the last few seconds.
+  size_t ends = daemon_.CountLines({"event=end", "service=quick"});
+  for (size_t i = 1; i <= 110; ++i) {
+    Exchange("127.0.0.1", quick, "");
+    ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=quick"}, ends + i, milliseconds(5000)));
+  }
+  // Children that run 3 s, on pids short children had a moment ago.
+  std::vector<int> clients;
+  for (int i = 0; i < 8; ++i) clients.push_back(ConnectTcp("127.0.0.1", slow));
+  for (int fd : clients) {
+    std::string out = ReadAll(fd, milliseconds(10000));
+    EXPECT_NE(out.find("end=1"), std::string::npos);
+    close(fd);
+  }
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=slow"}, 8, milliseconds(10000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=end", "service=slow", "status=exit:0"}), 8u);
+  EXPECT_EQ(daemon_.CountLines({"event=end", "status=timeout"}), 0u);
 }
 
 TEST_F(DaemonTest, ChildrenAreReapedWithoutZombies) {
