@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -137,6 +138,10 @@ int RunServe(const Args& args) {
   }
   base::LogSink sink =
       args.log.value_or(args.foreground ? base::LogSink::kStderr : base::LogSink::kSyslog);
+  // syslog(3) stamps each message with localtime_r(), which reads the time
+  // zone (/etc/localtime) on its first use only. Read it now, so that the
+  // listener, forked later with a filter that allows no open(), inherits it.
+  tzset();
   base::Logger log(sink);
   supervisor::Options options;
   options.config_path = path;

@@ -1,7 +1,15 @@
 #include "sandbox/daemon_filters.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <initializer_list>
 
 namespace hinetd::sandbox {
 
@@ -10,36 +18,151 @@ using base::Result;
 
 namespace {
 
-const std::vector<std::string>& ListenerSyscalls() {
-  static const std::vector<std::string> kAllowed = {
-      // The event loop, its signals and its clock.
-      "epoll_wait", "epoll_pwait", "epoll_ctl", "read", "write", "close", "fcntl",
-      "clock_gettime", "gettimeofday", "rt_sigreturn", "rt_sigprocmask",
-      // Connections: accept them, peek at datagrams, drop refused ones.
-      "accept4", "recvmsg", "recvfrom", "getsockname", "getpeername", "getsockopt",
-      // udp nowait: a fresh socket on the service's address (the reason the
-      // listener keeps CAP_NET_BIND_SERVICE), the old one connected to the peer.
-      "socket", "bind", "setsockopt", "connect",
-      // Descriptors to the monitor (waiting for room before it exits); syslog.
-      "sendmsg", "sendto", "poll", "ppoll",
-      // The C library's heap and its locks.
-      "brk", "mmap", "munmap", "mremap", "madvise", "futex", "getpid", "gettid",
-      // glibc's syslog reads the time zone once.
-      "openat", "newfstatat", "fstat", "lseek",
-      "exit", "exit_group"};
-  return kAllowed;
+struct CtxDeleter {
+  void operator()(void* c) const { seccomp_release(c); }
+};
+using Ctx = std::unique_ptr<void, CtxDeleter>;
+
+// One allowed syscall: allowed outright (no alternatives), or when the
+// arguments match any one of the alternatives (each a conjunction).
+struct Allowed {
+  const char* name;
+  std::vector<std::vector<scmp_arg_cmp>> when;
+};
+
+// int arguments: the kernel reads only their low 32 bits.
+scmp_arg_cmp Eq(unsigned arg, uint32_t value) { return SCMP_CMP32(arg, SCMP_CMP_EQ, value); }
+// (argument & mask) == value, on the low 32 bits.
+scmp_arg_cmp Masked(unsigned arg, uint32_t mask, uint32_t value) {
+  return SCMP_CMP32(arg, SCMP_CMP_MASKED_EQ, mask, value);
+}
+// Pointer arguments: all 64 bits.
+scmp_arg_cmp Null(unsigned arg) { return SCMP_CMP64(arg, SCMP_CMP_EQ, 0); }
+
+// Flags socket() takes in its type argument besides the type itself.
+constexpr uint32_t kTypeFlags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+
+// What the listener does after its filter is installed, and nothing more
+// (each entry checked against `strace -f` of the real daemon: TCP, UNIX,
+// UDP wait and nowait, refusals, SIGHUP, SIGUSR1, SIGSTOP/SIGCONT, a killed
+// listener, stop; with --log stderr and --log syslog). Everything before
+// the filter (close_range, the id and capability changes, signalfd,
+// epoll_create1, openlog's first connection) needs no entry here.
+const std::vector<Allowed>& ListenerRules() {
+  static const std::vector<Allowed> kRules = {
+      // The event loop. glibc's epoll_wait() and poll() use these where the
+      // architecture has them (x86_64), else epoll_pwait and ppoll (arm64).
+#ifdef __NR_epoll_wait
+      {"epoll_wait", {}},  // the loop's only wait
+#else
+      {"epoll_pwait", {}},
+#endif
+      {"epoll_ctl", {}},  // watch and unwatch sockets and the control channel
+      {"read", {}},       // the signalfd (TERM, INT)
+      {"write", {}},      // log lines to stderr (--log stderr)
+      {"close", {}},      // refused connections, handed-over and queued descriptors
+      // Nonblocking mode back on a wait socket after its child (F_GETFL,
+      // F_SETFL); a queued spawn request's own copy of its descriptors
+      // (F_DUPFD_CLOEXEC). No locks, leases, owners or signals.
+      {"fcntl", {{Eq(1, F_GETFL)}, {Eq(1, F_SETFL)}, {Eq(1, F_DUPFD_CLOEXEC)}}},
+      {"clock_gettime", {}},  // the vDSO's fallback on a clock source it cannot read
+      // The kernel resumes a poll() with a timeout that a stop signal
+      // interrupted (SIGSTOP, then SIGCONT) with restart_syscall.
+      {"restart_syscall", {}},
+      // Room in the control channel before exiting; a wait socket's state
+      // after its child (shut down or not).
+#ifdef __NR_poll
+      {"poll", {}},
+#else
+      {"ppoll", {}},
+#endif
+      // Connections and datagrams.
+      {"accept4", {}},   // TCP and UNIX stream connections
+      {"recvmsg", {}},   // peeking at a datagram; messages from the monitor
+      {"recvfrom", {}},  // recv(): dropping a refused datagram
+      // SO_PEERCRED: the client of a unix: socket; SO_ERROR: clearing a wait
+      // socket's pending error after its child.
+      {"getsockopt",
+       {{Eq(1, SOL_SOCKET), Eq(2, SO_PEERCRED)}, {Eq(1, SOL_SOCKET), Eq(2, SO_ERROR)}}},
+      // udp nowait: a fresh datagram socket on the service's address (its
+      // bind below 1024 is why the listener keeps CAP_NET_BIND_SERVICE);
+      // syslog(3) reconnecting to /dev/log (datagram, or stream where syslogd
+      // listens so). No other domain (netlink, packet, ...), type or protocol.
+      {"socket",
+       {{Eq(0, AF_INET), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
+        {Eq(0, AF_INET6), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
+        {Eq(0, AF_UNIX), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
+        {Eq(0, AF_UNIX), Masked(1, ~kTypeFlags, SOCK_STREAM), Eq(2, 0)}}},
+      // The options net::BindListener sets on a UDP socket, and only those.
+      {"setsockopt",
+       {{Eq(1, SOL_SOCKET), Eq(2, SO_REUSEPORT)},
+        {Eq(1, IPPROTO_IPV6), Eq(2, IPV6_V6ONLY)},
+        {Eq(1, IPPROTO_IP), Eq(2, IP_PKTINFO)},
+        {Eq(1, IPPROTO_IPV6), Eq(2, IPV6_RECVPKTINFO)}}},
+      {"bind", {}},  // the fresh udp nowait socket (the address is behind a pointer)
+      // The old udp nowait socket to its peer, a wait socket back to no peer
+      // (AF_UNSPEC), syslog's socket to /dev/log. The address is behind a
+      // pointer; the kernel checks it against the socket's own domain, and
+      // socket() above limits the domains this process can create.
+      {"connect", {}},
+      {"sendmsg", {}},  // spawn requests and descriptors to the monitor
+      // send() (syslog(3), on its connected socket): never a destination
+      // address. (sendmsg's is inside its msghdr, which no filter can read.)
+      {"sendto", {{Null(4)}}},
+      // The C library's heap: brk, and mmap/munmap for large blocks or when
+      // brk fails; never an executable mapping. (No mprotect: glibc calls it
+      // only for the heaps of other threads, and this process has one.)
+      {"brk", {}},
+      {"mmap", {{Masked(2, PROT_EXEC, 0)}}},
+      {"munmap", {}},
+      // glibc.malloc.hugetlb=1 (GLIBC_TUNABLES): malloc advises huge pages.
+      {"madvise", {{Eq(2, MADV_HUGEPAGE)}}},
+      // pthread_once() wakes waiters unconditionally when it has run the
+      // initialisation (the first std::ostringstream's locale, at a reload
+      // handover); single-threaded, nothing ever waits.
+      {"futex", {{Eq(1, FUTEX_WAKE_PRIVATE)}}},
+      {"getpid", {}},      // the listener-ready line; syslog(3)'s LOG_PID
+      {"exit_group", {}},  // _exit()
+  };
+  return kRules;
+}
+
+Result<Ctx> NewContext(uint32_t default_action) {
+  Ctx ctx(seccomp_init(default_action));
+  if (!ctx) return Error("libseccomp: seccomp_init failed");
+  // Another architecture's syscall interface (i386 or x32 on x86_64) is a
+  // way around any filter: it kills. no_new_privs is set by the caller.
+  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
+  if (rc != 0) return base::ErrnoError("libseccomp: filter attributes", -rc);
+  return ctx;
 }
 
 }  // namespace
 
+std::vector<std::string> ListenerSyscalls() {
+  std::vector<std::string> names;
+  for (const auto& rule : ListenerRules()) names.emplace_back(rule.name);
+  return names;
+}
+
 Result<std::unique_ptr<BpfProgram>> ListenerFilter() {
-  PolicySpec spec;
-  spec.name = "hinetd-listener";
-  spec.default_action = Action{ActionKind::kKill, 0};
-  for (const auto& name : ListenerSyscalls()) {
-    spec.rules.push_back(Rule{name, Action{ActionKind::kAllow, 0}, {}});
+  auto ctx = NewContext(SCMP_ACT_KILL_PROCESS);
+  if (!ctx.ok()) return ctx.error();
+  for (const auto& rule : ListenerRules()) {
+    int nr = NativeSyscallNumber(rule.name);
+    if (nr < 0) return Error(std::string("the listener's filter: no system call ") + rule.name);
+    std::vector<std::vector<scmp_arg_cmp>> alternatives = rule.when;
+    if (alternatives.empty()) alternatives.emplace_back();
+    for (const auto& cmps : alternatives) {
+      int rc = seccomp_rule_add_exact_array(ctx->get(), SCMP_ACT_ALLOW, nr,
+                                            static_cast<unsigned>(cmps.size()), cmps.data());
+      if (rc != 0) {
+        return base::ErrnoError(std::string("libseccomp: listener rule for ") + rule.name, -rc);
+      }
+    }
   }
-  return Compile(spec);
+  return ExportBpf(ctx->get(), "the listener's filter");
 }
 
 const std::vector<std::string>& MonitorDenyList() {
@@ -57,21 +180,15 @@ const std::vector<std::string>& MonitorDenyList() {
 Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
   // Default allow: built directly with libseccomp (Compile refuses an
   // allow-by-default policy, rightly, for services).
-  struct Release {
-    void operator()(void* c) const { seccomp_release(c); }
-  };
-  std::unique_ptr<void, Release> ctx(seccomp_init(SCMP_ACT_ALLOW));
-  if (!ctx) return Error("libseccomp: seccomp_init failed");
-  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
-  if (rc != 0) return base::ErrnoError("libseccomp: filter attributes", -rc);
+  auto ctx = NewContext(SCMP_ACT_ALLOW);
+  if (!ctx.ok()) return ctx.error();
   for (const auto& name : MonitorDenyList()) {
     int nr = NativeSyscallNumber(name);
     if (nr < 0) continue;
-    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    int rc = seccomp_rule_add(ctx->get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (rc != 0) return base::ErrnoError("libseccomp: rule for " + name, -rc);
   }
-  return ExportBpf(ctx.get(), "the monitor's filter");
+  return ExportBpf(ctx->get(), "the monitor's filter");
 }
 
 }  // namespace hinetd::sandbox

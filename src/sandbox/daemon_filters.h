@@ -2,6 +2,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "sandbox/policy.h"
@@ -9,9 +11,16 @@
 namespace hinetd::sandbox {
 
 // The listener: exactly what its loop needs (epoll, accept, peek, rebind
-// and connect UDP sockets, pass descriptors to the monitor, log); anything
-// else kills it, and the monitor restarts it and logs which syscall.
+// and connect UDP sockets, pass descriptors to the monitor, log), with the
+// arguments of the risky ones pinned (socket: AF_INET/AF_INET6 datagrams and
+// AF_UNIX for syslog only; mmap: never PROT_EXEC; setsockopt, getsockopt,
+// fcntl, futex, madvise: the operations it uses; sendto: no destination).
+// Anything else kills it, and the monitor restarts it and logs which syscall.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ListenerFilter();
+
+// The syscalls ListenerFilter allows, some only with given arguments (for
+// documentation and tests; README.md and hinetd(8) give the count).
+[[nodiscard]] std::vector<std::string> ListenerSyscalls();
 
 // The monitor: every child inherits the monitor's filter (seccomp filters
 // cannot be removed), so it cannot be an allow list — that would force every

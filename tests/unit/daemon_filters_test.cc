@@ -1,0 +1,305 @@
+// The filters of hinetd's own two processes, run in the user-space cBPF
+// evaluator: the listener's allowlist lets through exactly the calls (and
+// arguments) its loop makes and kills the rest; the monitor's deny list
+// refuses administration and introspection with EPERM and lets spawning be.
+#include "sandbox/daemon_filters.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <climits>
+#include <set>
+
+#include "sandbox/bpf.h"
+#include "sandbox/policy.h"
+
+namespace hinetd::sandbox {
+namespace {
+
+constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+constexpr uint32_t kKill = SECCOMP_RET_KILL_PROCESS;
+constexpr uint32_t kEperm = SECCOMP_RET_ERRNO | EPERM;
+
+// One syscall as the filter sees it: name, arguments, architecture.
+struct Call {
+  std::string name;
+  std::vector<uint64_t> args;
+};
+
+std::string Describe(const Call& c) {
+  std::string out = c.name + "(";
+  for (size_t i = 0; i < c.args.size(); ++i) out += (i ? ", " : "") + std::to_string(c.args[i]);
+  return out + ")";
+}
+
+uint32_t Verdict(const BpfProgram& prog, const Call& call, uint32_t arch = NativeAuditArch()) {
+  int nr = NativeSyscallNumber(call.name);
+  EXPECT_GE(nr, 0) << call.name << " is not a native system call";
+  seccomp_data d{};
+  d.nr = nr;
+  d.arch = arch;
+  for (size_t i = 0; i < call.args.size() && i < 6; ++i) d.args[i] = call.args[i];
+  auto r = RunBpf(prog.insns(), d);
+  EXPECT_TRUE(r.ok()) << Describe(call) << ": " << (r.ok() ? "" : r.error().message());
+  return r.ok() ? *r : 0;
+}
+
+const BpfProgram& Listener() {
+  static auto prog = [] {
+    auto p = ListenerFilter();
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+    return std::move(*p);
+  }();
+  return *prog;
+}
+
+const BpfProgram& Monitor() {
+  static auto prog = [] {
+    auto p = MonitorFilter();
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+    return std::move(*p);
+  }();
+  return *prog;
+}
+
+constexpr uint64_t kFd = 5;
+constexpr uint64_t kPtr = 0x7ffd12345000;
+constexpr uint64_t kUdp = SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+
+// Every call the listener makes once its filter is in place, with the
+// arguments it makes it with (from strace of the real daemon; see
+// daemon_filters.cc), plus the ones the kernel or glibc make for it.
+std::vector<Call> ListenerCalls() {
+  return {
+#ifdef __NR_epoll_wait
+      {"epoll_wait", {4, kPtr, 64, static_cast<uint64_t>(-1)}},
+#else
+      {"epoll_pwait", {4, kPtr, 64, static_cast<uint64_t>(-1), 0, 8}},
+#endif
+      {"epoll_ctl", {4, 1, kFd, kPtr}},
+      {"read", {3, kPtr, 128}},
+      {"write", {2, kPtr, 80}},
+      {"close", {kFd}},
+      {"fcntl", {kFd, F_GETFL}},
+      {"fcntl", {kFd, F_SETFL, O_RDWR | O_NONBLOCK}},
+      {"fcntl", {kFd, F_DUPFD_CLOEXEC, 3}},
+      {"clock_gettime", {1, kPtr}},
+      {"restart_syscall", {}},
+#ifdef __NR_poll
+      {"poll", {kPtr, 1, 2000}},
+#else
+      {"ppoll", {kPtr, 1, kPtr, 0, 8}},
+#endif
+      {"accept4", {kFd, kPtr, kPtr, SOCK_CLOEXEC}},
+      {"recvmsg", {kFd, kPtr, MSG_PEEK | MSG_DONTWAIT}},
+      {"recvmsg", {kFd, kPtr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC}},
+      {"recvfrom", {kFd, kPtr, 65536, MSG_DONTWAIT, 0, 0}},
+      {"getsockopt", {kFd, SOL_SOCKET, SO_PEERCRED, kPtr, kPtr}},
+      {"getsockopt", {kFd, SOL_SOCKET, SO_ERROR, kPtr, kPtr}},
+      {"socket", {AF_INET, kUdp, 0}},
+      {"socket", {AF_INET6, kUdp, 0}},
+      {"socket", {AF_INET, SOCK_DGRAM, 0}},  // the flags are optional
+      {"socket", {AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0}},   // syslog(3)
+      {"socket", {AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0}},  // syslog(3), stream /dev/log
+      {"setsockopt", {kFd, SOL_SOCKET, SO_REUSEPORT, kPtr, 4}},
+      {"setsockopt", {kFd, IPPROTO_IPV6, IPV6_V6ONLY, kPtr, 4}},
+      {"setsockopt", {kFd, IPPROTO_IP, IP_PKTINFO, kPtr, 4}},
+      {"setsockopt", {kFd, IPPROTO_IPV6, IPV6_RECVPKTINFO, kPtr, 4}},
+      {"bind", {kFd, kPtr, 16}},
+      {"connect", {kFd, kPtr, 28}},
+      {"sendmsg", {kFd, kPtr, MSG_DONTWAIT | MSG_NOSIGNAL}},
+      {"sendto", {kFd, kPtr, 97, MSG_NOSIGNAL, 0, 0}},
+      {"brk", {0}},
+      {"mmap", {0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                static_cast<uint64_t>(-1), 0}},
+      {"mmap", {0, 1 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0}},
+      {"munmap", {kPtr, 1 << 20}},
+      {"madvise", {kPtr, 1 << 21, MADV_HUGEPAGE}},
+      {"futex", {kPtr, FUTEX_WAKE_PRIVATE, INT_MAX}},
+      {"getpid", {}},
+      {"exit_group", {0}},
+  };
+}
+
+TEST(ListenerFilter, AllowsEveryCallOfTheListener) {
+  for (const Call& c : ListenerCalls()) {
+    EXPECT_EQ(Verdict(Listener(), c), kAllow) << Describe(c);
+  }
+}
+
+TEST(ListenerFilter, EveryAllowedSyscallIsExercisedAbove) {
+  // A syscall added to the allowlist gets a call in ListenerCalls() (and a
+  // reason in daemon_filters.cc), or this fails.
+  std::set<std::string> exercised;
+  for (const Call& c : ListenerCalls()) exercised.insert(c.name);
+  std::vector<std::string> allowed = ListenerSyscalls();
+  EXPECT_EQ(std::set<std::string>(allowed.begin(), allowed.end()), exercised);
+  EXPECT_EQ(allowed.size(), std::set<std::string>(allowed.begin(), allowed.end()).size())
+      << "a syscall is listed twice";
+}
+
+TEST(ListenerFilter, SizeIsTheDocumentedOne) {
+  // README.md (twice) and man/hinetd.8 give this number: change them with it.
+  EXPECT_EQ(ListenerSyscalls().size(), 26u);
+}
+
+TEST(ListenerFilter, KillsEverythingElse) {
+  const std::vector<Call> forbidden = {
+      // New programs, files, processes.
+      {"execve", {kPtr, kPtr, kPtr}},
+      {"execveat", {3, kPtr, kPtr, kPtr, 0}},
+      {"openat", {static_cast<uint64_t>(AT_FDCWD), kPtr, O_RDONLY}},
+      {"clone", {SIGCHLD}},
+      {"clone3", {kPtr, 88}},
+      {"ptrace", {PTRACE_ATTACH, 1}},
+      {"kill", {1, 9}},
+      {"prctl", {4, 1}},
+      {"seccomp", {1, 0, kPtr}},
+      {"setresuid", {0, 0, 0}},
+      {"chroot", {kPtr}},
+      {"mount", {kPtr, kPtr, kPtr, 0, 0}},
+      {"bpf", {0, kPtr, 128}},
+      {"io_uring_setup", {8, kPtr}},
+      {"memfd_create", {kPtr, 0}},
+      // Executable memory: neither a new mapping nor a changed one.
+      {"mmap", {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                static_cast<uint64_t>(-1), 0}},
+      {"mmap", {0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                static_cast<uint64_t>(-1), 0}},
+      {"mprotect", {kPtr, 4096, PROT_READ | PROT_EXEC}},
+      {"mprotect", {kPtr, 4096, PROT_READ}},
+      {"mremap", {kPtr, 4096, 8192, 1}},
+      // Sockets of other domains, types and protocols.
+      {"socket", {AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0}},
+      {"socket", {AF_NETLINK, SOCK_DGRAM, 0}},
+      {"socket", {AF_PACKET, SOCK_RAW, 0x0300}},
+      {"socket", {AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0}},
+      {"socket", {AF_INET6, SOCK_STREAM, 0}},
+      {"socket", {AF_INET, SOCK_RAW, IPPROTO_ICMP}},
+      {"socket", {AF_INET6, SOCK_RAW, IPPROTO_RAW}},
+      {"socket", {AF_INET, SOCK_DGRAM, IPPROTO_ICMP}},  // ping sockets
+      {"socket", {AF_UNIX, SOCK_SEQPACKET, 0}},
+      {"socket", {AF_VSOCK, SOCK_DGRAM, 0}},
+      {"socket", {AF_ALG, SOCK_SEQPACKET, 0}},
+      // A type with a bit other than SOCK_CLOEXEC and SOCK_NONBLOCK.
+      {"socket", {AF_INET, SOCK_DGRAM | 0x100, 0}},
+      // Socket options and operations it never uses.
+      {"setsockopt", {kFd, SOL_SOCKET, SO_BINDTODEVICE, kPtr, 4}},
+      {"setsockopt", {kFd, SOL_SOCKET, SO_REUSEADDR, kPtr, 4}},
+      {"setsockopt", {kFd, IPPROTO_IP, IP_ADD_MEMBERSHIP, kPtr, 8}},
+      {"setsockopt", {kFd, IPPROTO_IP, SO_REUSEPORT, kPtr, 4}},  // right name, wrong level
+      {"getsockopt", {kFd, IPPROTO_IP, IP_PKTINFO, kPtr, kPtr}},
+      {"getsockname", {kFd, kPtr, kPtr}},
+      {"getpeername", {kFd, kPtr, kPtr}},
+      {"listen", {kFd, 128}},
+      {"socketpair", {AF_UNIX, SOCK_STREAM, 0, kPtr}},
+      // sendto with a destination: only connected sockets send.
+      {"sendto", {kFd, kPtr, 10, 0, kPtr, 16}},
+      // fcntl beyond the three commands.
+      {"fcntl", {kFd, F_SETOWN, 1}},
+      {"fcntl", {kFd, F_SETLK, kPtr}},
+      {"fcntl", {kFd, F_SETFD, 0}},
+      // futex beyond waking, madvise beyond huge pages.
+      {"futex", {kPtr, FUTEX_WAIT_PRIVATE, 0, 0}},
+      {"futex", {kPtr, FUTEX_LOCK_PI, 0, 0}},
+      {"futex", {kPtr, FUTEX_WAKE, 1}},
+      {"madvise", {kPtr, 4096, MADV_DONTFORK}},
+      {"madvise", {kPtr, 4096, MADV_HWPOISON}},
+      // What the 39-syscall list had and the listener never calls.
+#ifdef __NR_epoll_wait
+      {"epoll_pwait", {4, kPtr, 64, 0, 0, 8}},
+#endif
+      {"gettimeofday", {kPtr, 0}},
+      {"rt_sigreturn", {}},
+      {"rt_sigprocmask", {SIG_BLOCK, kPtr, 0, 8}},
+      {"gettid", {}},
+      {"exit", {0}},
+      {"newfstatat", {static_cast<uint64_t>(AT_FDCWD), kPtr, kPtr, 0}},
+      {"fstat", {3, kPtr}},
+      {"lseek", {3, 0, 0}},
+#ifdef __NR_poll
+      {"ppoll", {kPtr, 1, kPtr, 0, 8}},
+#endif
+  };
+  for (const Call& c : forbidden) {
+    EXPECT_EQ(Verdict(Listener(), c), kKill) << Describe(c);
+  }
+}
+
+TEST(ListenerFilter, TheSocketTypeMaskIsOnTheLow32BitsOnly) {
+  // SCMP_CMP_MASKED_EQ with a 32-bit mask: the kernel reads an int, so bits
+  // 32-63 of the register do not change what it does, and cannot change the
+  // verdict either.
+  EXPECT_EQ(Verdict(Listener(), {"socket", {AF_INET, (1ull << 40) | kUdp, 0}}), kAllow);
+  EXPECT_EQ(Verdict(Listener(), {"socket", {AF_INET, (1ull << 40) | SOCK_STREAM, 0}}), kKill);
+}
+
+#if defined(__x86_64__)
+TEST(ListenerFilter, KillsOtherArchitectures) {
+  // read is 0 on x86_64 and 3 on i386; x32 numbers carry bit 30.
+  seccomp_data d{};
+  d.arch = AUDIT_ARCH_I386;
+  d.nr = 3;
+  EXPECT_EQ(*RunBpf(Listener().insns(), d), kKill);
+  d.arch = AUDIT_ARCH_X86_64;
+  d.nr = 0x40000000 | 0;  // x32 read
+  EXPECT_EQ(*RunBpf(Listener().insns(), d), kKill);
+  d.nr = 0;
+  EXPECT_EQ(*RunBpf(Listener().insns(), d), kAllow);
+}
+#endif
+
+TEST(MonitorFilter, RefusesTheDenyListWithEperm) {
+  size_t checked = 0;
+  for (const auto& name : MonitorDenyList()) {
+    if (NativeSyscallNumber(name) < 0) continue;  // not on this architecture
+    EXPECT_EQ(Verdict(Monitor(), {name, {}}), kEperm) << name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 30u);
+  for (const char* name : {"mount", "ptrace", "bpf", "unshare", "setns", "init_module",
+                           "kexec_load", "perf_event_open", "io_uring_setup", "keyctl"}) {
+    EXPECT_EQ(Verdict(Monitor(), {name, {}}), kEperm) << name;
+  }
+  // Whatever the arguments: ptrace(PTRACE_TRACEME) as much as an attach.
+  EXPECT_EQ(Verdict(Monitor(), {"ptrace", {PTRACE_TRACEME}}), kEperm);
+  EXPECT_EQ(Verdict(Monitor(), {"mount", {0, kPtr, kPtr, 0, 0}}), kEperm);
+}
+
+TEST(MonitorFilter, AllowsWhatSpawningAndServicesNeed) {
+  // The monitor forks, sandboxes and execs children; children inherit the
+  // filter, so what services do must pass too (their own policy decides).
+  for (const char* name :
+       {"clone", "clone3", "execve", "execveat", "wait4", "waitid", "kill", "setsid", "setresuid",
+        "setresgid", "setgroups", "chroot", "chdir", "capset", "prctl", "seccomp", "close_range",
+        "setrlimit", "prlimit64", "umask", "pipe2", "dup3", "read", "write", "openat", "socket",
+        "sendmsg", "recvmsg", "epoll_wait", "signalfd4", "mmap", "mprotect", "exit_group"}) {
+    if (NativeSyscallNumber(name) < 0) continue;
+    EXPECT_EQ(Verdict(Monitor(), {name, {}}), kAllow) << name;
+  }
+}
+
+#if defined(__x86_64__)
+TEST(MonitorFilter, KillsOtherArchitectures) {
+  seccomp_data d{};
+  d.arch = AUDIT_ARCH_I386;
+  d.nr = 26;  // ptrace on i386, and anything else
+  EXPECT_EQ(*RunBpf(Monitor().insns(), d), kKill);
+  d.nr = 3;
+  EXPECT_EQ(*RunBpf(Monitor().insns(), d), kKill);
+  d.arch = AUDIT_ARCH_X86_64;
+  d.nr = 0x40000000 | 101;  // x32 ptrace
+  EXPECT_EQ(*RunBpf(Monitor().insns(), d), kKill);
+}
+#endif
+
+}  // namespace
+}  // namespace hinetd::sandbox
