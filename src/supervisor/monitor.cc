@@ -232,7 +232,11 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
 
 Status Monitor::Start(std::unique_ptr<config::Config> config,
                       std::unique_ptr<spawn::PlanSet> plans) {
-  // Signals become data before anything else can send them.
+  // Signals become data before anything else can send them. Their
+  // dispositions first go back to the default: one ignored when hinetd was
+  // started (SIGINT by a shell without job control, SIGCHLD by some
+  // launchers) would be discarded, blocked or not, and never reach the
+  // signalfd; an ignored SIGCHLD would even reap the children itself.
   sigset_t handled = HandledSignals();
   if (sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) return ErrnoError("sigprocmask", errno);
   signal(SIGPIPE, SIG_IGN);

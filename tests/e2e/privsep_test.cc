@@ -93,17 +93,6 @@ class ClientLoop {
 
 class PrivsepTest : public E2eTest {
  protected:
-  // The pid of the nth listener, once it has dropped its privileges.
-  pid_t ListenerPid(size_t nth = 1) {
-    if (!daemon_.WaitForCount({"event=listener-ready"}, nth, milliseconds(10000))) return -1;
-    size_t seen = 0;
-    for (const auto& l : daemon_.Lines()) {
-      if (l.rfind("event=listener-ready", 0) == 0 && ++seen == nth) {
-        return std::stoi(LogField(l, "pid"));
-      }
-    }
-    return -1;
-  }
   std::string Echo(uint16_t port) {
     return InternalService("echo", "echo", "\"127.0.0.1:" + std::to_string(port) + "\"");
   }
@@ -111,19 +100,19 @@ class PrivsepTest : public E2eTest {
   void ExpectGroupSignalStopsEverything(int sig);
 };
 
-// The default action for `sig` in this process while it lives, and so in
-// the hinetd it starts: a process started in the background by a shell
-// without job control inherits SIGINT ignored, and hinetd would too.
-class DefaultDisposition {
+// `sig` ignored in this process while it lives, and so in the hinetd it
+// starts: the worst case, as a shell without job control starts a
+// background process with SIGINT ignored. hinetd must restore the default.
+class IgnoredDisposition {
  public:
-  explicit DefaultDisposition(int sig) : sig_(sig) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig_, &dfl, &saved_);
+  explicit IgnoredDisposition(int sig) : sig_(sig) {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigaction(sig_, &ign, &saved_);
   }
-  ~DefaultDisposition() { sigaction(sig_, &saved_, nullptr); }
-  DefaultDisposition(const DefaultDisposition&) = delete;
-  DefaultDisposition& operator=(const DefaultDisposition&) = delete;
+  ~IgnoredDisposition() { sigaction(sig_, &saved_, nullptr); }
+  IgnoredDisposition(const IgnoredDisposition&) = delete;
+  IgnoredDisposition& operator=(const IgnoredDisposition&) = delete;
 
  private:
   int sig_;
@@ -329,7 +318,7 @@ TEST_F(PrivsepTest, UdpNowaitRebindsAPrivilegedPortInTheListener) {
 // A stop signal to either process stops both and every child, exit 0; the
 // listener's end is a stop, not a crash to restart from.
 void PrivsepTest::ExpectSignalStopsEverything(bool to_listener, int sig) {
-  DefaultDisposition as_from_a_shell(sig);
+  IgnoredDisposition as_from_a_shell(sig);
   uint16_t port = FreeTcpPort();
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(ProbeService("p", port, ", \"sleep\", \"60\""))))
       << daemon_.LogText();
@@ -521,6 +510,27 @@ TEST_F(PrivsepTest, IntToTheProcessGroupStopsEverything) {
 }
 TEST_F(PrivsepTest, TermToTheProcessGroupStopsEverything) {
   ExpectGroupSignalStopsEverything(SIGTERM);
+}
+
+TEST_F(PrivsepTest, StartedWithSignalsIgnoredItStillReapsAndStops) {
+  // A launcher may start hinetd with SIGCHLD or SIGINT ignored (both survive
+  // execve). An ignored SIGCHLD makes the kernel reap children itself and
+  // send no signal: hinetd would never see a child end. It must restore the
+  // defaults. (Ignored only while hinetd starts: this process reaps too.)
+  uint16_t port = FreeTcpPort();
+  {
+    IgnoredDisposition chld(SIGCHLD);
+    IgnoredDisposition intr(SIGINT);
+    ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(ProbeService("p", port, ""))))
+        << daemon_.LogText();
+  }
+  EXPECT_NE(Exchange("127.0.0.1", port, "").find("end=1"), std::string::npos);
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=p", "status=exit:0"}, milliseconds(5000)))
+      << daemon_.LogText();
+  daemon_.Signal(SIGINT);
+  auto status = daemon_.WaitExit(milliseconds(10000));
+  ASSERT_TRUE(status.has_value()) << "SIGINT did not stop hinetd: " << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
 }
 
 TEST_F(PrivsepTest, ServiceRunningAsTheListenersAccountIsRefused) {
