@@ -242,14 +242,17 @@ bool Listener::Init() {
   for (auto& s : setup_.sockets) {
     s->watch = ListenSocket::Watch::kNone;
     by_fd_[s->fd.get()] = s;
-    // A datagram socket left connected by a listener that died in the middle
-    // of a handover, or damaged by a wait child while no listener ran.
-    if (s->transport == net::Transport::kUdp && !s->busy) RepairWaitSocket(*s);
   }
   auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid);
   if (!dropped.ok()) {
     log_.Error(LogLine("listener-failed").Add("error", dropped.error().message()));
     return false;
+  }
+  // A datagram socket left connected by a listener that died in the middle
+  // of a handover, or damaged by a wait child while no listener ran. (After
+  // the drop: a replacement is bound as the nowait handovers' are.)
+  for (auto& s : setup_.sockets) {
+    if (s->transport == net::Transport::kUdp && !s->busy) RepairWaitSocket(*s);
   }
   log_.Info(LogLine("listener-ready")
                 .Add("pid", static_cast<int64_t>(getpid()))
@@ -405,17 +408,39 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   socklen_t len = sizeof err;
   getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
   // A shutdown() cannot be undone on a datagram socket (the kernel keeps
-  // sk_shutdown): it would read as always readable and never deliver. Stop
-  // watching it rather than spin; a restart of hinetd binds it anew.
+  // sk_shutdown): it would read as always readable and never deliver. A
+  // fresh socket on the same address takes its place, here and in the
+  // monitor's table; if none can be bound, the address is not watched
+  // (rather than spun on) until a restart.
   pollfd p{s.fd.get(), POLLIN | POLLRDHUP, 0};
-  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) != 0) {
+  if (poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP)) == 0) return;
+  const std::string& name = setup_.services[s.service]->name;
+  auto fresh = net::BindListener(s.ep, net::Transport::kUdp, 0);
+  if (!fresh.ok()) {
     s.broken = true;
     SetWatch(s, ListenSocket::Watch::kNone);
     log_.Error(LogLine("socket-broken")
-                   .Add("service", setup_.services[s.service]->name)
+                   .Add("service", name)
                    .Add("listen", net::ToString(s.ep))
-                   .Add("error", "shut down by a wait child; not served until hinetd restarts"));
+                   .Add("error", "shut down by a wait child, and no fresh socket: " +
+                                     fresh.error().message() + "; not served until hinetd restarts"));
+    return;
   }
+  SpawnRequest req;
+  req.id = next_request_++;
+  req.generation = setup_.generation;
+  req.service = static_cast<uint32_t>(s.service);
+  req.flags = SpawnRequest::kUdpWait | SpawnRequest::kUdpReplace;
+  if (!channel_.Send(&req, sizeof req, {s.fd.get(), fresh->get()})) Exit(71);  // the monitor is gone
+  SetWatch(s, ListenSocket::Watch::kNone);
+  auto entry = by_fd_.extract(s.fd.get());
+  s.fd = std::move(*fresh);
+  entry.key() = s.fd.get();
+  by_fd_.insert(std::move(entry));
+  log_.Warning(LogLine("socket-broken")
+                   .Add("service", name)
+                   .Add("listen", net::ToString(s.ep))
+                   .Add("error", "shut down by a wait child; replaced by a fresh socket"));
 }
 
 void Listener::PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length) {

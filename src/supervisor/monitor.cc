@@ -3,6 +3,7 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -88,6 +89,13 @@ bool Connected(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   return getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+}
+
+// True if a datagram socket was shut down (shutdown(2)): it then reads as
+// always ready and can never be used again. Polled, never read.
+bool ShutDown(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) != 0;
 }
 
 // True if this process cannot take another descriptor now: then the kernel
@@ -238,6 +246,9 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   // launchers) would be discarded, blocked or not, and never reach the
   // signalfd; an ignored SIGCHLD would even reap the children itself.
   sigset_t handled = HandledSignals();
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sigismember(&handled, sig) == 1) signal(sig, SIG_DFL);
+  }
   if (sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) return ErrnoError("sigprocmask", errno);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_.reset(signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -538,11 +549,17 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     if (OutOfDescriptors(channel_->fd())) return Refuse(&req, "monitor out of descriptors");
     return Forged(&req, "too many descriptors");
   }
+  bool replace = (req.flags & SpawnRequest::kUdpReplace) != 0;
   // A request sent before a reload switched tables: the listener it came
-  // from is gone, or (a test's external one) not told.
-  if (req.generation != generation_) return Refuse(&req, "stale generation");
+  // from is gone, or (a test's external one) not told. A replacement has no
+  // end report: the next listener finds the broken socket again.
+  if (req.generation != generation_) {
+    if (replace) return;
+    return Refuse(&req, "stale generation");
+  }
   if (req.service >= config_->services.size()) return Forged(&req, "no such service");
-  constexpr uint32_t kKnownFlags = SpawnRequest::kUdpWait | SpawnRequest::kUdpHandover;
+  constexpr uint32_t kKnownFlags =
+      SpawnRequest::kUdpWait | SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace;
   if ((req.flags & ~kKnownFlags) != 0 || req.source.len > sizeof req.source.bytes ||
       req.peer_len > sizeof req.peer || req.local_len > sizeof req.local) {
     return Forged(&req, "malformed spawn request");
@@ -550,7 +567,8 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   const config::Service& svc = config_->services[req.service];
   bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
   bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
-  size_t want_fds = handover ? 2 : 1;
+  if (replace && !wait) return Forged(&req, "malformed spawn request");
+  size_t want_fds = handover || replace ? 2 : 1;
   if (msg.fds.size() < want_fds) return Forged(&req, "missing descriptor");
   if (msg.fds.size() > want_fds) return Forged(&req, "too many descriptors");
   int conn = msg.fds[0].get();
@@ -591,18 +609,15 @@ void Monitor::OnSpawn(Channel::Received& msg) {
       if (c.wait && c.wait_ep == from->ep) return Forged(&req, "wait socket is busy");
     }
   }
-  if (handover) {
-    // The old socket, connected to the peer, goes to the child; the fresh
-    // one replaces it in the monitor's table. So the old one must be
-    // connected, and the fresh one a datagram socket bound to exactly the
-    // same address, unconnected, and none the monitor holds already (or one
-    // child would get a listening socket the table keeps too).
+  // The fresh socket of a handover or a replacement takes the old one's
+  // place in the monitor's table: a datagram socket bound to exactly the
+  // same address, unconnected, and none the monitor holds already (or one
+  // child would get a listening socket the table keeps too).
+  auto fresh_ok = [&](int fresh) {
     net::Endpoint fresh_ep;
-    int fresh = msg.fds[1].get();
-    if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
     if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) ||
         !(fresh_ep == from->ep)) {
-      return Forged(&req, "handover socket is not bound to the service's address");
+      return "handover socket is not bound to the service's address";
     }
     ino_t fresh_ino = SocketInode(fresh);
     bool known = fresh_ino == 0 || fresh_ino == conn_ino || Connected(fresh);
@@ -610,7 +625,23 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     if (reload_) {
       for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
     }
-    if (known) return Forged(&req, "handover socket is not a fresh one");
+    return known ? "handover socket is not a fresh one" : "";
+  };
+  if (replace) {
+    // Only a socket that is truly beyond repair may be replaced.
+    if (!ShutDown(conn)) return Forged(&req, "replaced socket is not shut down");
+    if (const char* bad = fresh_ok(msg.fds[1].get()); *bad != '\0') return Forged(&req, bad);
+    from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+    log_.Warning(LogLine("socket-replaced")
+                     .Add("service", svc.name)
+                     .Add("listen", net::ToString(from->ep)));
+    return;
+  }
+  if (handover) {
+    // The old socket, connected to the peer, goes to the child; so it must
+    // be connected.
+    if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
+    if (const char* bad = fresh_ok(msg.fds[1].get()); *bad != '\0') return Forged(&req, bad);
     // Taken, not copied: nothing can fail between the check and the swap,
     // so the monitor's table never keeps the old, now connected, socket.
     // Swapped before the limits below: the listener has swapped its own.

@@ -57,8 +57,12 @@ struct SpawnRequest {
 
   // fds[0]: the connection (udp: the socket holding the datagram).
   // kHandover: fds[1] is the fresh listening socket that replaces it.
+  // kUdpWait|kUdpReplace: starts nothing; fds[0] is a wait socket a child
+  // shut down (which a datagram socket cannot undo), fds[1] the fresh one
+  // that replaces it in the monitor's table. No end report follows.
   static constexpr uint32_t kUdpWait = 1;
   static constexpr uint32_t kUdpHandover = 2;
+  static constexpr uint32_t kUdpReplace = 4;
 };
 
 enum class Outcome : uint32_t {

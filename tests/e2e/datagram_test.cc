@@ -313,7 +313,7 @@ TEST_F(UdpTest, WaitChildThatConnectsTheSharedSocketDoesNotLockOthersOut) {
   close(b);
 }
 
-TEST_F(UdpTest, WaitChildThatShutsTheSharedSocketDownCannotMakeHinetdSpin) {
+TEST_F(UdpTest, WaitSocketAChildShutDownIsReplacedAndHinetdDoesNotSpin) {
   uint16_t port = FreeUdpPort();
   uint16_t other = FreeTcpPort();
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
@@ -325,7 +325,12 @@ TEST_F(UdpTest, WaitChildThatShutsTheSharedSocketDownCannotMakeHinetdSpin) {
   int a = UdpSocket();
   ASSERT_GE(a, 0);
   EXPECT_EQ(Ask(a, port, "first"), "first");
-  ASSERT_TRUE(daemon_.WaitForLine({"event=socket-broken", "service=spoilt"}, milliseconds(5000)))
+  ASSERT_TRUE(daemon_.WaitForLine({"event=socket-broken", "service=spoilt", "replaced"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  ASSERT_TRUE(daemon_.WaitForLine({"event=socket-replaced", "service=spoilt",
+                                   "listen=127.0.0.1:" + std::to_string(port)},
+                                  milliseconds(5000)))
       << daemon_.LogText();
   // A socket that reads as forever readable, watched, would keep the
   // listener busy: over a second it must stay nearly idle (a spin takes
@@ -338,9 +343,13 @@ TEST_F(UdpTest, WaitChildThatShutsTheSharedSocketDownCannotMakeHinetdSpin) {
   long used = CpuTicks(listener) - before;
   EXPECT_LT(used, sysconf(_SC_CLK_TCK) / 4) << "the listener spun on the broken socket";
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=spoilt"}), 1u) << daemon_.LogText();
-  // The listener is the same, and the other services still answer.
+  // The listener is the same, the other services still answer, and the
+  // address is served again, from the fresh socket (no listener was killed:
+  // the monitor took the replacement as it should).
   EXPECT_EQ(ListenerPid(), listener);
   EXPECT_EQ(Exchange("127.0.0.1", other, "still\n"), "still\n");
+  EXPECT_EQ(Ask(a, port, "again"), "again") << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=listener-kill"}), 0u) << daemon_.LogText();
   close(a);
 }
 

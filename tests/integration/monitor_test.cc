@@ -424,6 +424,22 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
          Send(&req, sizeof req, {s, s});
          close(s);
        }},
+      {"reason=\"replaced socket is not shut down\" service=3",
+       [&] {  // a replacement of a wait socket that is in order
+         int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         auto req = Request(1, kUwait, SpawnRequest::kUdpWait | SpawnRequest::kUdpReplace);
+         Send(&req, sizeof req, {s, s});
+         close(s);
+       }},
+      {"reason=\"malformed spawn request\" service=2",
+       [&] {  // a replacement for a socket that is not a wait service's
+         int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         auto req = Request(1, kUecho, SpawnRequest::kUdpReplace);
+         Send(&req, sizeof req, {s, s});
+         close(s);
+       }},
       {"reason=\"wait socket is busy\" service=3",
        [&] {  // a second wait request while the first one's child runs
          int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
