@@ -1,7 +1,10 @@
 // The child's steps. Read top to bottom: each step says what it must come
-// after and why. Only system calls here (raw syscall(2) where glibc's wrapper
-// would do more than the call: set*id wrappers broadcast to threads, and
-// sigaction filters glibc's reserved signals).
+// after and why. Only system calls here, and raw ones (Sys below): the child
+// runs in the parent's memory while the parent goes on (see child.h), so it
+// must not even write errno, which lives in the parent's thread-local
+// storage; glibc's wrappers would also do more than the call (set*id
+// wrappers broadcast to threads, sigaction filters glibc's reserved
+// signals).
 #include "spawn/child.h"
 
 #include <errno.h>
@@ -13,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <type_traits>
 
 namespace hinetd::spawn {
 
@@ -39,6 +44,57 @@ const char* StepName(int32_t step) {
 
 namespace {
 
+// A system call that returns -errno on failure and touches no memory but
+// what the call itself does.
+#if HINETD_RAW_SYSCALLS
+long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+#if defined(__x86_64__)
+  long ret;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                   : "rcx", "r11", "memory");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+  return x0;
+#elif defined(__riscv) && __riscv_xlen == 64
+  register long a7 __asm__("a7") = nr;
+  register long a0 __asm__("a0") = a;
+  register long a1 __asm__("a1") = b;
+  register long a2 __asm__("a2") = c;
+  register long a3 __asm__("a3") = d;
+  register long a4 __asm__("a4") = e;
+  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3), "r"(a4) : "memory");
+  return a0;
+#endif
+}
+#else
+// Elsewhere the spawn is vfork-style (the parent sleeps until execve), and
+// errno may be written.
+long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+  long r = syscall(nr, a, b, c, d, e);
+  return r == -1 ? -errno : r;
+}
+#endif
+
+template <typename T>
+long A(T v) {  // an argument, as the register it goes in
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<long>(v);
+  } else {
+    return static_cast<long>(v);
+  }
+}
+
 // The kernel's struct sigaction for rt_sigaction(2) on x86_64/aarch64.
 struct KernelSigaction {
   __sighandler_t handler;
@@ -47,13 +103,17 @@ struct KernelSigaction {
   uint64_t mask;
 };
 
-[[noreturn]] void Fail(const ChildSpec& s, Step step, int err) {
-  StatusReport report{static_cast<int32_t>(step), err};
+[[noreturn]] void Exit(int code) {
+  for (;;) Sys(SYS_exit_group, code);
+}
+
+// `ret` is a Sys result: the errno of a failure.
+[[noreturn]] void Fail(const ChildSpec& s, Step step, long ret) {
+  StatusReport report{static_cast<int32_t>(step), static_cast<int32_t>(-ret)};
   // Best effort: if even this write fails, the parent sees exit 125 without
   // a step.
-  ssize_t ignored = write(s.status_fd, &report, sizeof report);
-  (void)ignored;
-  _exit(kExitSetupFailed);
+  Sys(SYS_write, s.status_fd, A(&report), sizeof report);
+  Exit(kExitSetupFailed);
 }
 
 // close_range(2) over the gaps between the fds to keep (at most two, >= 3).
@@ -67,19 +127,26 @@ int CloseAllExcept(int a, int b) {
   const int keeps[2] = {a, b};
   for (int keep : keeps) {
     if (keep < 3) continue;
-    if (static_cast<unsigned>(keep) > next &&
-        syscall(SYS_close_range, next, static_cast<unsigned>(keep) - 1, 0) != 0) {
-      return -1;
+    if (static_cast<unsigned>(keep) > next) {
+      long r = Sys(SYS_close_range, next, static_cast<unsigned>(keep) - 1, 0);
+      if (r != 0) return r;
     }
     next = static_cast<unsigned>(keep) + 1;
   }
-  return static_cast<int>(syscall(SYS_close_range, next, ~0U, 0));
+  return Sys(SYS_close_range, next, ~0U, 0);
+}
+
+// dup2 without the call (not on every architecture), and without dup3's
+// EINVAL when the two are the same.
+long Dup2(int from, int to) {
+  if (from == to) return Sys(SYS_fcntl, to, F_SETFD, 0);
+  return Sys(SYS_dup3, from, to, 0);
 }
 
 int CapsAreEmpty() {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &hdr, data) != 0) return -1;
+  if (Sys(SYS_capget, A(&hdr), A(data)) != 0) return -1;
   for (const auto& d : data) {
     if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0) return 0;
   }
@@ -89,127 +156,127 @@ int CapsAreEmpty() {
 }  // namespace
 
 void RunChild(const ChildSpec& s) {
+  long r;
   // 1. Dispositions first, then the mask: a signal unblocked while a parent
   //    disposition were still in place would run the parent's choice. Both
   //    survive execve, so the service would inherit them.
   for (int i = 0; i < s.n_signals_to_reset; ++i) {
     KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
-    if (syscall(SYS_rt_sigaction, s.signals_to_reset[i], &dfl, nullptr, sizeof(uint64_t)) != 0) {
-      Fail(s, Step::kSignals, errno);
-    }
+    r = Sys(SYS_rt_sigaction, s.signals_to_reset[i], A(&dfl), 0, sizeof(uint64_t));
+    if (r != 0) Fail(s, Step::kSignals, r);
   }
   uint64_t empty_mask = 0;
-  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, sizeof empty_mask) != 0) {
-    Fail(s, Step::kSignals, errno);
-  }
+  r = Sys(SYS_rt_sigprocmask, SIG_SETMASK, A(&empty_mask), 0, sizeof empty_mask);
+  if (r != 0) Fail(s, Step::kSignals, r);
 
   // 2. A session (and process group) of its own: hinetd signals the whole
   //    group at timeout/stop, and the service has no controlling terminal.
-  if (setsid() < 0) Fail(s, Step::kSetsid, errno);
+  if ((r = Sys(SYS_setsid)) < 0) Fail(s, Step::kSetsid, r);
 
-  // 3. The socket on 0 and 1, stderr on 2. dup2 clears close-on-exec on the
-  //    new descriptors. The accepted socket must block, as stdin does for
-  //    the programs inetd runs.
-  if (dup2(s.conn_fd, 0) < 0 || dup2(s.conn_fd, 1) < 0 || dup2(s.stderr_fd, 2) < 0) {
-    Fail(s, Step::kStdio, errno);
+  // 3. The socket on 0 and 1, stderr on 2. dup3 leaves close-on-exec clear
+  //    on the new descriptors. The accepted socket must block, as stdin
+  //    does for the programs inetd runs.
+  if ((r = Dup2(s.conn_fd, 0)) < 0 || (r = Dup2(s.conn_fd, 1)) < 0 ||
+      (r = Dup2(s.stderr_fd, 2)) < 0) {
+    Fail(s, Step::kStdio, r);
   }
-  int fl = fcntl(0, F_GETFL);
-  if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(0, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
-    Fail(s, Step::kStdio, errno);
+  long fl = Sys(SYS_fcntl, 0, F_GETFL);
+  if (fl < 0) Fail(s, Step::kStdio, fl);
+  if ((fl & O_NONBLOCK) && (r = Sys(SYS_fcntl, 0, F_SETFL, fl & ~O_NONBLOCK)) < 0) {
+    Fail(s, Step::kStdio, r);
   }
 
   // 4. Close everything else before chroot, so that no directory fd from
   //    outside the jail survives into it. The status pipe and the exec fd
   //    stay (both close-on-exec).
-  if (CloseAllExcept(s.status_fd, s.exec_fd) != 0) Fail(s, Step::kCloseFds, errno);
+  if ((r = CloseAllExcept(s.status_fd, s.exec_fd)) != 0) Fail(s, Step::kCloseFds, r);
 
   // 5. Limits while hinetd's own hard limits still allow them.
   for (int i = 0; i < s.n_rlimits; ++i) {
     rlimit lim{s.rlimits[i].soft, s.rlimits[i].hard};
-    if (setrlimit(static_cast<__rlimit_resource>(s.rlimits[i].resource), &lim) != 0) {
-      Fail(s, Step::kRlimits, errno);
-    }
+    r = Sys(SYS_prlimit64, 0, s.rlimits[i].resource, A(&lim), 0);
+    if (r != 0) Fail(s, Step::kRlimits, r);
   }
-  umask(s.umask);
+  Sys(SYS_umask, s.umask);
 
   // 6. The bounding set needs CAP_SETPCAP to shrink: do it while uid 0
   //    still holds it. Ambient capabilities would survive execve.
   for (int i = 0; i < s.n_bounding_caps; ++i) {
-    if (prctl(PR_CAPBSET_DROP, s.bounding_caps[i], 0, 0, 0) != 0) {
-      Fail(s, Step::kCapBounding, errno);
-    }
+    r = Sys(SYS_prctl, PR_CAPBSET_DROP, s.bounding_caps[i], 0, 0, 0);
+    if (r != 0) Fail(s, Step::kCapBounding, r);
   }
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    Fail(s, Step::kCapBounding, errno);
-  }
+  r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (r != 0 && r != -EINVAL) Fail(s, Step::kCapBounding, r);
 
   // 7. chroot needs CAP_SYS_CHROOT (still held); chdir at once so the cwd is
   //    inside the jail.
-  if (s.chroot_dir != nullptr && chroot(s.chroot_dir) != 0) Fail(s, Step::kChroot, errno);
-  if (chdir(s.workdir) != 0) Fail(s, Step::kChroot, errno);
+  if (s.chroot_dir != nullptr && (r = Sys(SYS_chroot, A(s.chroot_dir))) != 0) {
+    Fail(s, Step::kChroot, r);
+  }
+  if ((r = Sys(SYS_chdir, A(s.workdir))) != 0) Fail(s, Step::kChroot, r);
 
   // 8-10. Groups before gid before uid: each needs privileges the next drops.
-  if (syscall(SYS_setgroups, s.n_groups, s.groups) != 0) Fail(s, Step::kSetgroups, errno);
-  if (syscall(SYS_setresgid, s.gid, s.gid, s.gid) != 0) Fail(s, Step::kSetgid, errno);
-  if (syscall(SYS_setresuid, s.uid, s.uid, s.uid) != 0) Fail(s, Step::kSetuid, errno);
+  if ((r = Sys(SYS_setgroups, s.n_groups, A(s.groups))) != 0) Fail(s, Step::kSetgroups, r);
+  if ((r = Sys(SYS_setresgid, s.gid, s.gid, s.gid)) != 0) Fail(s, Step::kSetgid, r);
+  if ((r = Sys(SYS_setresuid, s.uid, s.uid, s.uid)) != 0) Fail(s, Step::kSetuid, r);
   // Leaving uid 0 empties the permitted and effective sets; this also empties
   // the inheritable set, and covers a service that stays uid 0 (unconfined).
   {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct none[2] = {};
-    if (syscall(SYS_capset, &hdr, none) != 0) Fail(s, Step::kSetuid, errno);
+    if ((r = Sys(SYS_capset, A(&hdr), A(none))) != 0) Fail(s, Step::kSetuid, r);
   }
 
   // 11. Verify, like OpenSSH after permanently_set_uid: the ids are the
   //     target, root cannot be regained, and no capability is left.
   {
-    uid_t r, e, sv;
-    gid_t gr, ge, gs;
-    if (syscall(SYS_getresuid, &r, &e, &sv) != 0 || r != s.uid || e != s.uid || sv != s.uid) {
-      Fail(s, Step::kVerify, EPERM);
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    if (Sys(SYS_getresuid, A(&ru), A(&eu), A(&su)) != 0 || ru != s.uid || eu != s.uid ||
+        su != s.uid) {
+      Fail(s, Step::kVerify, -EPERM);
     }
-    if (syscall(SYS_getresgid, &gr, &ge, &gs) != 0 || gr != s.gid || ge != s.gid || gs != s.gid) {
-      Fail(s, Step::kVerify, EPERM);
+    if (Sys(SYS_getresgid, A(&rg), A(&eg), A(&sg)) != 0 || rg != s.gid || eg != s.gid ||
+        sg != s.gid) {
+      Fail(s, Step::kVerify, -EPERM);
     }
-    if (s.uid != 0 && syscall(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, EPERM);
-    if (s.gid != 0 && syscall(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, EPERM);
-    if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, EPERM);
+    if (s.uid != 0 && Sys(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
+    if (s.gid != 0 && Sys(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
+    if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
     // The bounding set can only shrink, so checking what the parent had is
     // enough.
     for (int i = 0; i < s.n_bounding_caps; ++i) {
-      if (prctl(PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
-        Fail(s, Step::kVerify, EPERM);
+      if (Sys(SYS_prctl, PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
+        Fail(s, Step::kVerify, -EPERM);
       }
     }
   }
 
   // 12. The id change clears the parent-death signal, so it goes after.
-  if (s.pdeathsig != 0 && prctl(PR_SET_PDEATHSIG, s.pdeathsig, 0, 0, 0) != 0) {
-    Fail(s, Step::kPdeathsig, errno);
+  if (s.pdeathsig != 0 && (r = Sys(SYS_prctl, PR_SET_PDEATHSIG, s.pdeathsig, 0, 0, 0)) != 0) {
+    Fail(s, Step::kPdeathsig, r);
   }
 
   // 13. No setuid/file-capability gains through execve, ever; also what
   //     lets an unprivileged process install a seccomp filter.
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(s, Step::kNoNewPrivs, errno);
+  if ((r = Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) != 0) Fail(s, Step::kNoNewPrivs, r);
 
   // 14. Last: steps 1-13 use syscalls the service's policy must not allow.
   if (s.filter != nullptr &&
-      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, s.filter) != 0) {
-    Fail(s, Step::kSeccomp, errno);
+      (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.filter))) != 0) {
+    Fail(s, Step::kSeccomp, r);
   }
 
   // 15. An absolute path inside the jail, or the helper's fd (internal
   //     services run a static helper that is not inside their empty jail).
   if (s.path != nullptr) {
-    execve(s.path, s.argv, s.envp);
+    r = Sys(SYS_execve, A(s.path), A(s.argv), A(s.envp));
   } else {
-    syscall(SYS_execveat, s.exec_fd, "", s.argv, s.envp, AT_EMPTY_PATH);
+    r = Sys(SYS_execveat, s.exec_fd, A(""), A(s.argv), A(s.envp), AT_EMPTY_PATH);
   }
-  int err = errno;
-  StatusReport report{static_cast<int32_t>(Step::kExec), err};
-  ssize_t ignored = write(s.status_fd, &report, sizeof report);
-  (void)ignored;
-  _exit(err == ENOENT ? kExitNotFound : kExitNotExecutable);
+  StatusReport report{static_cast<int32_t>(Step::kExec), static_cast<int32_t>(-r)};
+  Sys(SYS_write, s.status_fd, A(&report), sizeof report);
+  Exit(r == -ENOENT ? kExitNotFound : kExitNotExecutable);
 }
 
 }  // namespace hinetd::spawn

@@ -1,9 +1,20 @@
 // The child, from clone to execve (DESIGN.md §2). Everything it needs is in
 // a ChildSpec of plain pointers into memory the parent prepared; the child
 // makes only system calls: no allocation, no locks, no name lookups, no
-// logging. It shares the parent's memory (vfork-style spawn), so it must not
-// write anything but its own stack.
+// logging. It shares the parent's memory (clone with CLONE_VM), so it must
+// not write anything but its own stack: not even errno. Where the child's
+// raw system calls are written for the architecture (HINETD_RAW_SYSCALLS),
+// the parent goes on while the child sets itself up, and keeps everything
+// the child reads alive and unchanged until its status pipe says it has
+// executed or failed; elsewhere the spawn is vfork-style (the parent sleeps
+// until then).
 #pragma once
+
+#if defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64)
+#define HINETD_RAW_SYSCALLS 1
+#else
+#define HINETD_RAW_SYSCALLS 0
+#endif
 
 #include <linux/filter.h>
 #include <sys/resource.h>

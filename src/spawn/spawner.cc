@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "sandbox/caps.h"
@@ -46,20 +47,26 @@ char* SetVar(char* buf, size_t size, const char* name, const char* value) {
 
 }  // namespace
 
-Result<std::unique_ptr<Spawner>> Spawner::Create() {
+Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots) {
   std::unique_ptr<Spawner> s(new Spawner());
   long page = sysconf(_SC_PAGESIZE);
   s->stack_size_ = kStackSize + static_cast<size_t>(page);
-  s->stack_ = mmap(nullptr, s->stack_size_, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (s->stack_ == MAP_FAILED) {
-    s->stack_ = nullptr;
-    return ErrnoError("mmap of the spawn stack", errno);
-  }
-  // Guard page at the low end: a stack overflow faults instead of writing
-  // into whatever lies below.
-  if (mprotect(s->stack_, static_cast<size_t>(page), PROT_NONE) != 0) {
-    return ErrnoError("mprotect of the spawn stack guard", errno);
+  for (size_t i = 0; i < std::max<size_t>(slots, 1); ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->stack = mmap(nullptr, s->stack_size_, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (slot->stack == MAP_FAILED) {
+      slot->stack = nullptr;
+      return ErrnoError("mmap of a spawn stack", errno);
+    }
+    // Guard page at the low end: a stack overflow faults instead of writing
+    // into whatever lies below.
+    if (mprotect(slot->stack, static_cast<size_t>(page), PROT_NONE) != 0) {
+      munmap(slot->stack, s->stack_size_);
+      return ErrnoError("mprotect of a spawn stack guard", errno);
+    }
+    slot->envp.reserve(256);
+    s->slots_.push_back(std::move(slot));
   }
   s->dev_null_.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!s->dev_null_) return ErrnoError("open /dev/null", errno);
@@ -76,50 +83,65 @@ Result<std::unique_ptr<Spawner>> Spawner::Create() {
   for (int cap = 0; cap <= last; ++cap) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) s->bounding_caps_.push_back(cap);
   }
-  s->envp_.reserve(256);
   return s;
 }
 
 Spawner::~Spawner() {
-  if (stack_ != nullptr) munmap(stack_, stack_size_);
+  // A child still setting up runs on its slot's stack: let it finish first.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i]->busy) Finish(static_cast<int>(i));
+  }
+  for (const auto& slot : slots_) {
+    if (slot->stack != nullptr) munmap(slot->stack, stack_size_);
+  }
 }
 
-Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn) {
-  SpawnOutcome out;
+bool Spawner::HasFreeSlot() const { return busy_ < slots_.size(); }
+
+Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection& conn) {
+  int index = -1;
+  for (size_t i = 0; i < slots_.size() && index < 0; ++i) {
+    if (!slots_[i]->busy) index = static_cast<int>(i);
+  }
+  if (index < 0) return Error("no free spawn slot");
+  Slot& slot = *slots_[static_cast<size_t>(index)];
+  Started out;
 
   // The environment: the service's own variables, then the UCSPI ones.
-  envp_.clear();
-  for (const auto& e : plan.env_storage) envp_.push_back(const_cast<char*>(e.c_str()));
+  std::vector<char*>& envp = slot.envp;
+  auto& env_buf = slot.env_buf;
+  envp.clear();
+  for (const auto& e : plan.env_storage) envp.push_back(const_cast<char*>(e.c_str()));
   static constexpr const char* kProto[] = {"PROTO=TCP", "PROTO=UDP", "PROTO=UNIX"};
-  envp_.push_back(const_cast<char*>(kProto[static_cast<int>(conn.kind)]));
+  envp.push_back(const_cast<char*>(kProto[static_cast<int>(conn.kind)]));
   char ip[64];
   char port[16];
   if (conn.cred != nullptr) {
-    snprintf(env_buf_[0], sizeof env_buf_[0], "UNIXREMOTEUID=%u", conn.cred->uid);
-    snprintf(env_buf_[1], sizeof env_buf_[1], "UNIXREMOTEGID=%u", conn.cred->gid);
-    snprintf(env_buf_[2], sizeof env_buf_[2], "UNIXREMOTEPID=%d", conn.cred->pid);
+    snprintf(env_buf[0], sizeof env_buf[0], "UNIXREMOTEUID=%u", conn.cred->uid);
+    snprintf(env_buf[1], sizeof env_buf[1], "UNIXREMOTEGID=%u", conn.cred->gid);
+    snprintf(env_buf[2], sizeof env_buf[2], "UNIXREMOTEPID=%d", conn.cred->pid);
     // The names ucspi-unix's unixserver uses for the same values.
-    snprintf(env_buf_[3], sizeof env_buf_[3], "UNIXREMOTEEUID=%u", conn.cred->uid);
-    snprintf(env_buf_[4], sizeof env_buf_[4], "UNIXREMOTEEGID=%u", conn.cred->gid);
-    for (int i = 0; i < 5; ++i) envp_.push_back(env_buf_[i]);
+    snprintf(env_buf[3], sizeof env_buf[3], "UNIXREMOTEEUID=%u", conn.cred->uid);
+    snprintf(env_buf[4], sizeof env_buf[4], "UNIXREMOTEEGID=%u", conn.cred->gid);
+    for (int i = 0; i < 5; ++i) envp.push_back(env_buf[i]);
     if (conn.local != nullptr && conn.local->IsUnix()) {
       // A path is at most 107 bytes (sun_path), which fits the buffer.
-      snprintf(env_buf_[5], sizeof env_buf_[5], "UNIXLOCALPATH=%s",
+      snprintf(env_buf[5], sizeof env_buf[5], "UNIXLOCALPATH=%s",
                conn.local->UnixPath().c_str());
-      envp_.push_back(env_buf_[5]);
+      envp.push_back(env_buf[5]);
     }
   }
   if (conn.peer != nullptr && net::FormatIp(conn.peer->sa(), ip, sizeof ip) &&
       net::FormatPort(conn.peer->sa(), port, sizeof port)) {
-    envp_.push_back(SetVar(env_buf_[0], sizeof env_buf_[0], "TCPREMOTEIP", ip));
-    envp_.push_back(SetVar(env_buf_[1], sizeof env_buf_[1], "TCPREMOTEPORT", port));
+    envp.push_back(SetVar(env_buf[0], sizeof env_buf[0], "TCPREMOTEIP", ip));
+    envp.push_back(SetVar(env_buf[1], sizeof env_buf[1], "TCPREMOTEPORT", port));
   }
   if (conn.local != nullptr && net::FormatIp(conn.local->sa(), ip, sizeof ip) &&
       net::FormatPort(conn.local->sa(), port, sizeof port)) {
-    envp_.push_back(SetVar(env_buf_[2], sizeof env_buf_[2], "TCPLOCALIP", ip));
-    envp_.push_back(SetVar(env_buf_[3], sizeof env_buf_[3], "TCPLOCALPORT", port));
+    envp.push_back(SetVar(env_buf[2], sizeof env_buf[2], "TCPLOCALIP", ip));
+    envp.push_back(SetVar(env_buf[3], sizeof env_buf[3], "TCPLOCALPORT", port));
   }
-  envp_.push_back(nullptr);
+  envp.push_back(nullptr);
 
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe2 (status)", errno);
@@ -140,7 +162,8 @@ Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& con
     fcntl(p[0], F_SETFL, O_NONBLOCK);
   }
 
-  ChildSpec spec{};
+  ChildSpec& spec = slot.spec;
+  spec = ChildSpec{};
   spec.signals_to_reset = signals_to_reset_.data();
   spec.n_signals_to_reset = static_cast<int>(signals_to_reset_.size());
   spec.conn_fd = conn.fd;
@@ -162,7 +185,7 @@ Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& con
   spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
   spec.path = plan.path.empty() ? nullptr : plan.path.c_str();
   spec.argv = plan.argv.data();
-  spec.envp = envp_.data();
+  spec.envp = envp.data();
 
   // Block every signal across the clone so that nothing can run on the
   // child's stack with the parent's dispositions; the child sets its own
@@ -171,30 +194,63 @@ Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& con
   sigset_t saved;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &saved);
-  // CLONE_VM | CLONE_VFORK: no copy of the parent's page tables (the cost of
-  // fork grows with the parent's memory); the parent sleeps until the child
-  // has called execve or exited, so the shared memory is never raced.
-  char* stack_top = static_cast<char*>(stack_) + stack_size_;
-  pid_t pid = clone(ChildEntry, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &spec);
+  // CLONE_VM: no copy of the parent's page tables (the cost of fork grows
+  // with the parent's memory). Without CLONE_VFORK the parent goes on at
+  // once and children set up in parallel: the child writes only its own
+  // stack (raw system calls, not even errno) and reads only this slot and
+  // the plan, which stay put until Finish.
+  char* stack_top = static_cast<char*>(slot.stack) + stack_size_;
+  int flags = CLONE_VM | SIGCHLD | (HINETD_RAW_SYSCALLS ? 0 : CLONE_VFORK);
+  pid_t pid = clone(ChildEntry, stack_top, flags, &spec);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (pid < 0) return ErrnoError("clone", clone_errno);
-  out.pid = pid;
 
-  // Our copy of the write end must go, or EOF never comes. The child's copy
-  // closes on execve (close-on-exec) or exit, so this read ends promptly.
+  // Our copies of the write ends must go, or EOF never comes. The child's
+  // copy of the status pipe closes on execve (close-on-exec) or exit.
   status_write.reset();
   log_write.reset();
+  slot.busy = true;
+  ++busy_;
+  out.pid = pid;
+  out.slot = index;
+  out.status_fd = status_read.get();
+  slot.status_read = std::move(status_read);
+  return out;
+}
+
+Spawner::ExecResult Spawner::Finish(int index) {
+  ExecResult result;
+  if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return result;
+  Slot& slot = *slots_[static_cast<size_t>(index)];
+  if (!slot.busy) return result;
+  // A report (written just before the child exits) or EOF (execve closed
+  // the close-on-exec write end, or the child died): either is final.
+  int fd = slot.status_read.get();
   StatusReport report{};
   ssize_t n;
   do {
-    n = read(status_read.get(), &report, sizeof report);
+    n = read(fd, &report, sizeof report);
   } while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof report)) {
-    out.failed_step = report.step;
-    out.failed_errno = report.err;
-    out.stderr_pipe.reset();
+    result.failed_step = report.step;
+    result.failed_errno = report.err;
   }
+  slot.status_read.reset();
+  slot.busy = false;
+  --busy_;
+  return result;
+}
+
+Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn) {
+  auto started = Start(plan, conn);
+  if (!started.ok()) return started.error();
+  ExecResult r = Finish(started->slot);
+  SpawnOutcome out;
+  out.pid = started->pid;
+  out.failed_step = r.failed_step;
+  out.failed_errno = r.failed_errno;
+  if (!r.failed()) out.stderr_pipe = std::move(started->stderr_pipe);
   return out;
 }
 

@@ -1,7 +1,7 @@
-// The parent side of spawning: clone (vfork-style), read the status pipe,
-// hand back the pid or the failed step. Runs on the per-connection path, so
-// it allocates nothing and parses nothing; it only formats the peer and
-// local addresses into a buffer it owns.
+// The parent side of spawning: clone into the parent's memory without
+// copying it, and later read the status pipe for the pid's fate. Runs on the
+// per-connection path, so it allocates nothing and parses nothing; it only
+// formats the peer and local addresses into a slot it owns.
 #pragma once
 
 #include <sys/socket.h>
@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "net/address.h"
+#include "spawn/child.h"
 #include "spawn/plan.h"
 
 namespace hinetd::spawn {
@@ -44,29 +45,66 @@ struct Connection {
 
 class Spawner {
  public:
+  // A child started and not yet known to have executed.
+  struct Started {
+    pid_t pid = -1;
+    int slot = -1;
+    int status_fd = -1;  // readable (a report, or EOF) once the setup is over
+    // Read end of the child's stderr when the service has stderr = "log".
+    base::UniqueFd stderr_pipe;
+  };
+  struct ExecResult {
+    int32_t failed_step = 0;  // 0: execve succeeded
+    int32_t failed_errno = 0;
+    [[nodiscard]] bool failed() const { return failed_step != 0; }
+  };
+
   // Captures what the child must undo of this process (non-default signal
   // dispositions, the bounding set). Create it after the process has set up
   // its signals and dropped its own capabilities, and before serving.
-  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create();
-  ~Spawner();
+  // `slots`: how many children may be setting up at once.
+  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create(size_t slots = 16);
+  ~Spawner();  // waits for every child still setting up
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;
 
-  // Starts one child for `plan` on `conn`. An error means no child exists
-  // (clone or pipe failed); a failed setup step is reported in the outcome.
+  // Whether Start can be called now.
+  [[nodiscard]] bool HasFreeSlot() const;
+  // Starts one child for `plan` on `conn` and returns at once, while the
+  // child sets itself up (vfork-style where the child's raw system calls are
+  // not written for the architecture: then it returns once the child has
+  // executed). `plan` must stay alive and unchanged until Finish. An error
+  // means no child exists (no free slot, clone or pipe failed).
+  [[nodiscard]] base::Result<Started> Start(const SpawnPlan& plan, const Connection& conn);
+  // What became of a started child's setup: at once when its status_fd is
+  // readable, else once it is (the setup takes a fraction of a
+  // millisecond). Frees its slot and closes status_fd; a failed child has
+  // exited (125, 126 or 127) and still needs reaping.
+  ExecResult Finish(int slot);
+
+  // Start, then Finish: one child, synchronously.
   [[nodiscard]] base::Result<SpawnOutcome> Spawn(const SpawnPlan& plan, const Connection& conn);
 
  private:
+  // What a child reads until it has executed: its stack, its spec and its
+  // environment. Owned by the spawner, one per child setting up.
+  struct Slot {
+    void* stack = nullptr;
+    bool busy = false;
+    base::UniqueFd status_read;
+    ChildSpec spec{};
+    std::vector<char*> envp;  // capacity reserved: filled without allocating
+    char env_buf[6][160] = {};
+  };
+
   Spawner() = default;
 
-  void* stack_ = nullptr;
   size_t stack_size_ = 0;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  size_t busy_ = 0;
   base::UniqueFd dev_null_;
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
-  // Scratch for the per-connection environment (reused; capacity reserved).
-  std::vector<char*> envp_;
-  char env_buf_[6][160] = {};
 };
 
 }  // namespace hinetd::spawn

@@ -44,7 +44,7 @@ std::vector<int> MonitorCapabilities() {
 
 namespace {
 
-enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4 };
+enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
@@ -363,6 +363,7 @@ void Monitor::StartListener() {
   channel_ = std::make_unique<Channel>(std::move(pair->first));
   channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
   control_out_ = false;
+  control_in_ = true;  // the loop's end stops reading while no slot is free
   Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
   log_.Info(LogLine("listener-start")
                 .Add("pid", pid)
@@ -413,6 +414,13 @@ void Monitor::OnListenerExit(int status) {
 
 void Monitor::OnControl(bool drain) {
   for (int i = 0; (drain || i < 256) && channel_; ++i) {
+    // Every slot taken by a child still setting up: the rest waits in the
+    // channel (the listener stops accepting when its queue fills), unless
+    // the channel must be emptied now.
+    if (!spawner_->HasFreeSlot()) {
+      if (!drain) return;
+      FinishAllExecs();
+    }
     Channel::Received msg;
     auto status = channel_->Recv(msg);
     if (status == Channel::RecvStatus::kAgain) return;
@@ -707,18 +715,19 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   child.wait_ep = from->ep;
   child.peer = peer_text;
   child.started = Clock::now();
-  auto outcome = spawner_->Spawn(plan, c);
+  child.service_index = req.service;
+  auto started = spawner_->Start(plan, c);
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
-  if (!outcome.ok()) {
+  if (!started.ok()) {
     // A system limit (EAGAIN, EMFILE), met once per request: rate-limited
     // like refusals, as the listener decides how often it asks.
     if (MayLogRefusal()) {
       LogLine line("spawn-failed");
       line.Add("service", svc.name);
       add_peer(line);
-      line.Add("error", outcome.error().message());
+      line.Add("error", started.error().message());
       if (refusals_unlogged_ > 0) line.Add("suppressed", refusals_unlogged_);
       refusals_unlogged_ = 0;
       log_.Error(line);
@@ -726,26 +735,53 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
     return;
   }
-  pid_t pid = outcome->pid;
-  if (outcome->failed()) {
-    child.setup_failed = true;
+  // The child sets itself up while this process goes on; it counts as
+  // running (max_instances) from now, and is logged once its status pipe
+  // says how the setup went.
+  pid_t pid = started->pid;
+  ++running_[svc.name];
+  if (svc.timeout) child.deadline = deadlines_.emplace(child.started + *svc.timeout, pid);
+  child.stderr_fd = started->stderr_pipe.release();
+  child.exec_slot = started->slot;
+  child.exec_fd = started->status_fd;
+  exec_owner_[child.exec_fd] = pid;
+  Watch(child.exec_fd, Tag(kExec, child.exec_fd), EPOLLIN);
+  children_[pid] = std::move(child);
+}
+
+void Monitor::FinishExec(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.exec_slot < 0) return;
+  Child& c = it->second;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+  exec_owner_.erase(c.exec_fd);
+  auto result = spawner_->Finish(c.exec_slot);  // closes exec_fd
+  c.exec_slot = -1;
+  c.exec_fd = -1;
+  const config::Service& svc = config_->services[c.service_index];
+  auto add_peer = [&](LogLine& line) {
+    if (config_->daemon.log_peers) line.Add("peer", c.peer);
+  };
+  if (result.failed()) {
+    c.setup_failed = true;
+    if (--running_[c.service] <= 0) running_.erase(c.service);
+    if (c.stderr_fd >= 0) {
+      close(c.stderr_fd);
+      c.stderr_fd = -1;
+    }
     LogLine line("setup-failed");
     line.Add("service", svc.name);
     add_peer(line);
     log_.Error(line.Add("pid", pid)
-                   .Add("step", spawn::StepName(outcome->failed_step))
-                   .Add("errno", base::ErrnoName(outcome->failed_errno)));
-    children_[pid] = std::move(child);
+                   .Add("step", spawn::StepName(result.failed_step))
+                   .Add("errno", base::ErrnoName(result.failed_errno)));
     return;  // reaped soon; its end report goes out then
   }
-  int active = ++running_[svc.name];
-  if (svc.timeout) child.deadline = deadlines_.emplace(child.started + *svc.timeout, pid);
-  if (outcome->stderr_pipe) {
-    child.stderr_fd = outcome->stderr_pipe.release();
-    Watch(child.stderr_fd, Tag(kStderr, child.stderr_fd), EPOLLIN);
-    stderr_owner_[child.stderr_fd] = pid;
+  if (c.stderr_fd >= 0) {
+    Watch(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
+    stderr_owner_[c.stderr_fd] = pid;
   }
-  children_[pid] = std::move(child);
+  int active = running_[c.service];
   LogLine line("accept");
   line.Add("service", svc.name);
   add_peer(line);
@@ -756,6 +792,14 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     line.Add("active", active);
   }
   log_.Info(line);
+}
+
+void Monitor::FinishAllExecs() {
+  std::vector<pid_t> pending;
+  for (const auto& [pid, c] : children_) {
+    if (c.exec_slot >= 0) pending.push_back(pid);
+  }
+  for (pid_t pid : pending) FinishExec(pid);
 }
 
 void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
@@ -811,6 +855,11 @@ int Monitor::Run() {
           }
           break;
         case kStderr: OnStderr(fd); break;
+        case kExec:
+          if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
+            FinishExec(owner->second);
+          }
+          break;
       }
     }
     FlushPendingSeccomp(false);
@@ -843,10 +892,15 @@ int Monitor::Run() {
       reload_queued_ = false;
       Reload();
     }
-    if (channel_ && channel_->pending() != control_out_) {
+    // Reading the channel only while a spawn slot is free; writable
+    // interest only while messages wait for the listener's buffer.
+    bool want_in = spawner_->HasFreeSlot();
+    if (channel_ && (channel_->pending() != control_out_ || want_in != control_in_)) {
       control_out_ = channel_->pending();
+      control_in_ = want_in;
       Watch(channel_->fd(), Tag(kControl, channel_->fd()),
-            EPOLLIN | (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+            (control_in_ ? static_cast<uint32_t>(EPOLLIN) : 0u) |
+                (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
     }
   }
   FlushPendingSeccomp(true);
@@ -961,6 +1015,8 @@ void Monitor::EnforceTimeouts() {
 void Monitor::EndChild(pid_t pid, int status) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;
+  // Its setup is over, whatever the pipe has not said yet.
+  if (it->second.exec_slot >= 0) FinishExec(pid);
   Child& c = it->second;
   if (c.deadline) deadlines_.erase(*c.deadline);
   CloseStderr(c, pid);
@@ -1067,6 +1123,8 @@ void Monitor::FinishReload() {
   reload_.reset();
   handover_deadline_ = Clock::time_point::max();
   size_t count = pending.config->services.size();
+  // Children still setting up read the plans about to go.
+  FinishAllExecs();
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
@@ -1085,6 +1143,9 @@ void Monitor::BeginStop() {
   if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
   channel_.reset();
   sockets_.clear();
+  // A child still setting up may not have its process group yet (setsid
+  // is its step 2): let every setup end first, so that TERM reaches all.
+  FinishAllExecs();
   for (const auto& [pid, c] : children_) kill(-pid, SIGTERM);
   stop_deadline_ = Clock::now() + options_.stop_grace;
   log_.Info(LogLine("stop").Add("children", children_.size()));

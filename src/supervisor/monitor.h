@@ -86,6 +86,11 @@ class Monitor {
     bool timed_out = false;
     std::optional<Deadlines::iterator> deadline;
     int stderr_fd = -1;
+    // Still setting up (clone without waiting): its spawn slot and status
+    // pipe, until FinishExec; and the table index of its service then.
+    int exec_slot = -1;
+    int exec_fd = -1;
+    size_t service_index = 0;
     std::string stderr_partial;
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
@@ -127,6 +132,11 @@ class Monitor {
   void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
   void OnSignal();
   void OnStderr(int fd);
+  // A child's setup is over (its status pipe is readable, or it was
+  // reaped): log accept or setup-failed, and free its spawn slot.
+  void FinishExec(pid_t pid);
+  // Every child still setting up, at once (before the plans they read go).
+  void FinishAllExecs();
   void Reap();
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
@@ -150,6 +160,7 @@ class Monitor {
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> stderr_owner_;
+  std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
@@ -159,6 +170,7 @@ class Monitor {
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;
   bool control_out_ = false;
+  bool control_in_ = true;  // false while every spawn slot is taken
   pid_t listener_pid_ = -1;
   pid_t listener_last_pid_ = -1;
   Clock::time_point listener_started_{};

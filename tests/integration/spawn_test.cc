@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/jail.h"
@@ -308,6 +309,55 @@ TEST_F(SpawnTest, UnchangeableUidIsCaughtByVerify) {
   EXPECT_EQ(run.outcome.failed_step, static_cast<int32_t>(spawn::Step::kVerify));
   EXPECT_EQ(run.outcome.failed_errno, EPERM);
   EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == spawn::kExitSetupFailed);
+}
+
+TEST_F(SpawnTest, ChildrenSetUpInParallelEachWithItsOwnEnvironment) {
+  // Start returns while the child sets itself up, on a slot of its own: all
+  // slots at once, each child with another peer port, and none may see
+  // another's environment. One more Start waits for a free slot.
+  ASSERT_TRUE(Load(ProbeService()));
+  constexpr int kSlots = 16;
+  struct Pending {
+    spawn::Spawner::Started started;
+    int client = -1;
+    uint16_t port = 0;
+  };
+  std::vector<Pending> pending;
+  std::vector<net::Endpoint> peers(kSlots);
+  net::Endpoint local = Ep("127.0.0.1", 7007);
+  for (int i = 0; i < kSlots; ++i) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    peers[i] = Ep("192.0.2.1", static_cast<uint16_t>(5000 + i));
+    auto started = spawner_->Start(
+        plan(), spawn::Connection{sv[0], spawn::Connection::Kind::kTcp, &peers[i], &local, nullptr});
+    close(sv[0]);
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+    pending.push_back({std::move(*started), sv[1], static_cast<uint16_t>(5000 + i)});
+  }
+  EXPECT_FALSE(spawner_->HasFreeSlot());
+  int spare[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, spare), 0);
+  auto over = spawner_->Start(
+      plan(), spawn::Connection{spare[0], spawn::Connection::Kind::kTcp, &peers[0], &local, nullptr});
+  EXPECT_FALSE(over.ok());
+  close(spare[0]);
+  close(spare[1]);
+  for (auto& p : pending) {
+    auto result = spawner_->Finish(p.started.slot);
+    EXPECT_FALSE(result.failed()) << spawn::StepName(result.failed_step);
+    shutdown(p.client, SHUT_WR);
+    Report r = Parse(testing::ReadAll(p.client, milliseconds(10000)));
+    close(p.client);
+    EXPECT_EQ(r["end"], "1");
+    EXPECT_NE(std::find(r.env.begin(), r.env.end(), "TCPREMOTEPORT=" + std::to_string(p.port)),
+              r.env.end())
+        << r.raw;
+    int status = 0;
+    EXPECT_EQ(waitpid(p.started.pid, &status, 0), p.started.pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  EXPECT_TRUE(spawner_->HasFreeSlot());
 }
 
 TEST_F(SpawnTest, MissingProgramIsExecveENOENTExit127) {
