@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "e2e/e2e.h"
 
@@ -105,6 +108,79 @@ std::vector<std::string> ManyAtOnce(uint16_t port, int count, milliseconds timeo
   return out;
 }
 
+// How a read on a connection ended: EOF, ECONNRESET, or nothing by the
+// deadline (timed_out); what came before the end, and how long it took.
+struct ReadEnd {
+  bool eof = false;
+  bool reset = false;
+  bool timed_out = false;
+  int error = 0;  // another errno, if read failed otherwise
+  std::string data;
+  Clock::duration took{};
+  [[nodiscard]] bool closed() const { return eof || reset; }
+};
+
+ReadEnd ReadToEnd(int fd, milliseconds timeout) {
+  ReadEnd r;
+  auto start = Clock::now();
+  auto deadline = start + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      r.timed_out = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready <= 0) continue;  // EINTR or the deadline: checked above
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      r.data.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      r.eof = true;
+    } else if (errno == ECONNRESET) {
+      r.reset = true;
+    } else {
+      r.error = errno;
+    }
+    break;
+  }
+  r.took = Clock::now() - start;
+  return r;
+}
+
+std::string Describe(const ReadEnd& r) {
+  std::string how = r.eof        ? "EOF"
+                    : r.reset    ? "ECONNRESET"
+                    : r.timed_out ? "nothing (deadline)"
+                                  : "errno " + std::to_string(r.error);
+  return how + " after " +
+         std::to_string(std::chrono::duration_cast<milliseconds>(r.took).count()) + " ms, " +
+         std::to_string(r.data.size()) + " bytes before";
+}
+
+// Reads until `marker` has come (or EOF, or the deadline); what came.
+std::string ReadUntil(int fd, const std::string& marker, milliseconds timeout) {
+  std::string out;
+  auto deadline = Clock::now() + timeout;
+  while (out.find(marker) == std::string::npos) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
 class AdmissionTest : public E2eTest {
  protected:
   // A probe service on a fresh port; returns the port.
@@ -114,21 +190,40 @@ class AdmissionTest : public E2eTest {
     config += ProbeService(name, port, args, extra);
     return port;
   }
+
+  // The pid of the nth child of `service` (its event=accept line), or -1
+  // if that line does not come in time.
+  pid_t ChildPid(const std::string& service, size_t nth) {
+    if (!daemon_.WaitForCount({"event=accept", "service=" + service + " "}, nth,
+                              milliseconds(5000))) {
+      return -1;
+    }
+    size_t seen = 0;
+    for (const auto& l : daemon_.Lines()) {
+      if (l.rfind("event=accept", 0) != 0 || LogField(l, "service") != service) continue;
+      if (++seen == nth) return static_cast<pid_t>(std::stoi(LogField(l, "pid")));
+    }
+    return -1;
+  }
+
+  // SIGKILL to a child of ours by its pid, then its end line and the
+  // listener's count of it gone.
+  void KillChild(const std::string& service, pid_t pid) {
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(kill(pid, SIGKILL), 0) << strerror(errno);
+    ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=" + service + " ",
+                                     "pid=" + std::to_string(pid) + " ", "status=signal:KILL"},
+                                    milliseconds(5000)))
+        << daemon_.LogText();
+  }
 };
 
-TEST_F(AdmissionTest, AllowAndDenyForIpv4AndIpv6) {
+TEST_F(AdmissionTest, AllowAndDenyForIpv4) {
   uint16_t v4 = FreeTcpPort();
-  bool have6 = HaveLoopback("::1");
-  uint16_t v6 = have6 ? FreeTcpPort("::1") : 0;
-  std::string cfg =
-      "[[service]]\nname = \"guarded\"\nlisten = [\"127.0.0.1:" + std::to_string(v4) + "\"" +
-      (have6 ? ", \"[::1]:" + std::to_string(v4) + "\"" : std::string()) +
-      "]\ninternal = \"echo\"\nallow = [\"127.0.0.0/30\"]\ndeny = [\"127.0.0.2\"]\n\n";
-  if (have6) {
-    cfg += "[[service]]\nname = \"v6only\"\nlisten = [\"[::1]:" + std::to_string(v6) +
-           "\"]\ninternal = \"echo\"\nallow = [\"::1\"]\n\n";
-  }
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      "[[service]]\nname = \"guarded\"\nlisten = [\"127.0.0.1:" + std::to_string(v4) +
+      "\"]\ninternal = \"echo\"\nallow = [\"127.0.0.0/30\"]\ndeny = [\"127.0.0.2\"]\n\n")))
+      << daemon_.LogText();
   auto from = [&](const std::string& src) {
     int fd = ConnectTcpFrom(src, "127.0.0.1", v4);
     if (fd < 0) return std::string("<connect failed>");
@@ -148,17 +243,57 @@ TEST_F(AdmissionTest, AllowAndDenyForIpv4AndIpv6) {
       << daemon_.LogText();
   EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "peer=127.0.0.5:", "reason=acl"},
                                   milliseconds(5000)));
-  if (have6) {
-    // IPv6 allowed by neither /30 nor ... on "guarded": refused; "v6only" admits ::1.
-    EXPECT_EQ(Exchange("::1", v4, "hi\n"), "");
-    EXPECT_EQ(Exchange("::1", v6, "six\n"), "six\n");
-  }
   // Logged by the monitor once each child runs (possibly after it answered).
   EXPECT_TRUE(daemon_.WaitForCount({"event=accept", "service=guarded"}, 2, milliseconds(5000)));
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=guarded"}), 2u) << daemon_.LogText();
   std::string status = daemon_.DumpStatus("guarded");
   ASSERT_FALSE(status.empty()) << daemon_.LogText();
-  EXPECT_EQ(LogField(status, "refused_acl"), have6 ? "3" : "2");
+  EXPECT_EQ(LogField(status, "refused_acl"), "2");
+}
+
+TEST_F(AdmissionTest, AllowAndDenyForIpv6) {
+  // On loopback a v6 client can only come from ::1, so ::1 is refused once
+  // by an allow list that does not name it and once by a deny that does.
+  if (!HaveLoopback("::1")) GTEST_SKIP() << "IPv6 loopback (::1) is not available on this host";
+  uint16_t both = FreeTcpPort();
+  uint16_t v6 = FreeTcpPort("::1");
+  uint16_t denied = FreeTcpPort();
+  std::string cfg =
+      "[[service]]\nname = \"guarded\"\nlisten = [\"127.0.0.1:" + std::to_string(both) +
+      "\", \"[::1]:" + std::to_string(both) +
+      "\"]\ninternal = \"echo\"\nallow = [\"127.0.0.0/30\"]\ndeny = [\"127.0.0.2\"]\n\n";
+  cfg += "[[service]]\nname = \"v6only\"\nlisten = [\"[::1]:" + std::to_string(v6) +
+         "\"]\ninternal = \"echo\"\nallow = [\"::1\"]\n\n";
+  cfg += "[[service]]\nname = \"v6deny\"\nlisten = [\"127.0.0.1:" + std::to_string(denied) +
+         "\", \"[::1]:" + std::to_string(denied) +
+         "\"]\ninternal = \"echo\"\ndeny = [\"::1/128\"]\n\n";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  // Not in the v4-only allow list: refused; v4 on the same service is fine.
+  EXPECT_EQ(Exchange("::1", both, "hi\n"), "");
+  EXPECT_EQ(Exchange("127.0.0.1", both, "four\n"), "four\n");
+  // Allowed by name.
+  EXPECT_EQ(Exchange("::1", v6, "six\n"), "six\n");
+  // Denied by a /128; the deny of a v6 address leaves v4 clients alone.
+  EXPECT_EQ(Exchange("::1", denied, "no\n"), "");
+  EXPECT_EQ(Exchange("127.0.0.1", denied, "yes\n"), "yes\n");
+  EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "service=guarded ", "peer=[::1]:",
+                                   "reason=acl"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "service=v6deny ", "peer=[::1]:",
+                                   "reason=acl"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=reject", "service=v6only "}), 0u) << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForCount({"event=accept", "service=v6deny "}, 1, milliseconds(5000)));
+  for (const auto& [service, refused, accepted] :
+       {std::tuple{"guarded", "1", "1"}, std::tuple{"v6only", "0", "1"},
+        std::tuple{"v6deny", "1", "1"}}) {
+    std::string status = daemon_.DumpStatus(service);
+    ASSERT_FALSE(status.empty()) << service << ": " << daemon_.LogText();
+    EXPECT_EQ(LogField(status, "refused_acl"), refused) << status;
+    EXPECT_EQ(LogField(status, "accepted"), accepted) << status;
+  }
 }
 
 TEST_F(AdmissionTest, UdpDatagramsFromDeniedPeersAreDropped) {
@@ -251,6 +386,130 @@ TEST_F(AdmissionTest, PerSourceRefusesOverTheLimitAndFreesSlotsWhateverTheEnd) {
   ASSERT_FALSE(status.empty());
   EXPECT_EQ(LogField(status, "refused_per_source"), "1");
   EXPECT_EQ(LogField(status, "setup_failures"), "3");
+}
+
+TEST_F(AdmissionTest, PerSourceSlotComesBackWhenTheChildIsKilledBySignal) {
+  std::string cfg;
+  uint16_t port = Probe("killed", ", \"sleep\", \"30\"", "per_source = 1\n", cfg);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  int a = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(a, 0);
+  EXPECT_NE(ReadUntil(a, "end=1\n", milliseconds(5000)).find("end=1\n"), std::string::npos);
+  pid_t first = ChildPid("killed", 1);
+  ASSERT_GT(first, 0) << daemon_.LogText();
+  // The one slot is taken: the same address is refused.
+  int b = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(b, 0);
+  ReadEnd refused = ReadToEnd(b, milliseconds(5000));
+  close(b);
+  EXPECT_TRUE(refused.closed() && refused.data.empty()) << Describe(refused);
+  ASSERT_TRUE(daemon_.WaitForStatus("killed", "refused_per_source", "1", milliseconds(5000)))
+      << daemon_.LogText();
+  // Killed from outside, by a signal the child cannot catch.
+  KillChild("killed", first);
+  ReadEnd gone = ReadToEnd(a, milliseconds(5000));
+  close(a);
+  EXPECT_TRUE(gone.closed()) << "the killed child held the connection: " << Describe(gone);
+  ASSERT_TRUE(daemon_.WaitForStatus("killed", "active", "0", milliseconds(5000)))
+      << daemon_.LogText();
+  // The slot is back: the same address is admitted again.
+  int c = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(c, 0);
+  EXPECT_NE(ReadUntil(c, "end=1\n", milliseconds(5000)).find("end=1\n"), std::string::npos)
+      << daemon_.LogText();
+  pid_t second = ChildPid("killed", 2);
+  ASSERT_GT(second, 0) << daemon_.LogText();
+  std::string status = daemon_.DumpStatus("killed");
+  EXPECT_EQ(LogField(status, "refused_per_source"), "1") << status;
+  EXPECT_EQ(LogField(status, "accepted"), "2") << status;
+  KillChild("killed", second);
+  close(c);
+}
+
+TEST_F(AdmissionTest, PerSourceSlotComesBackWhenTheChildTimesOut) {
+  std::string cfg;
+  uint16_t port =
+      Probe("timed", ", \"sleep\", \"30\"", "per_source = 1\ntimeout = \"300ms\"\n", cfg);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  // Both in the backlog before the listener looks: it takes them in order,
+  // so the first gets the slot and the second is refused, long before the
+  // first child's 300 ms are over (they start when it is spawned).
+  int a = ConnectTcp("127.0.0.1", port);
+  int b = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ReadEnd refused = ReadToEnd(b, milliseconds(5000));
+  close(b);
+  EXPECT_TRUE(refused.closed() && refused.data.empty()) << Describe(refused);
+  // The first is served until its timeout ends it.
+  ReadEnd served = ReadToEnd(a, milliseconds(10000));
+  close(a);
+  EXPECT_NE(served.data.find("end=1\n"), std::string::npos) << Describe(served);
+  EXPECT_TRUE(served.closed()) << Describe(served);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=timed ", "status=timeout"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  ASSERT_TRUE(daemon_.WaitForStatus("timed", "active", "0", milliseconds(5000)))
+      << daemon_.LogText();
+  std::string status = daemon_.DumpStatus("timed");
+  EXPECT_EQ(LogField(status, "refused_per_source"), "1") << status;
+  EXPECT_EQ(LogField(status, "timeouts"), "1") << status;
+  // The slot is back: the same address is admitted again (and timed out).
+  int c = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(c, 0);
+  ReadEnd again = ReadToEnd(c, milliseconds(10000));
+  close(c);
+  EXPECT_NE(again.data.find("end=1\n"), std::string::npos) << Describe(again);
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=timed ", "status=timeout"}, 2,
+                                   milliseconds(5000)))
+      << daemon_.LogText();
+  ASSERT_TRUE(daemon_.WaitForStatus("timed", "timeouts", "2", milliseconds(5000)));
+  status = daemon_.DumpStatus("timed");
+  EXPECT_EQ(LogField(status, "refused_per_source"), "1") << status;
+  EXPECT_EQ(LogField(status, "accepted"), "2") << status;
+}
+
+TEST_F(AdmissionTest, RefusedConnectionsAreClosedAtOnce) {
+  // The service holds each connection for 30 s; a refused one must not
+  // wait for anything.
+  std::string cfg;
+  uint16_t port = Probe("holder", ", \"sleep\", \"30\"",
+                        "deny = [\"127.0.0.2\"]\nper_source = 1\n", cfg);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(cfg))) << daemon_.LogText();
+  int held = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(held, 0);
+  EXPECT_NE(ReadUntil(held, "end=1\n", milliseconds(5000)).find("end=1\n"), std::string::npos);
+  pid_t child = ChildPid("holder", 1);
+  ASSERT_GT(child, 0) << daemon_.LogText();
+  constexpr auto kAtOnce = std::chrono::seconds(2);
+  // Denied, once silent and once having sent a request first (which may
+  // make the close a reset).
+  for (bool request : {false, true}) {
+    int fd = ConnectTcpFrom("127.0.0.2", "127.0.0.1", port);
+    ASSERT_GE(fd, 0);
+    if (request) WriteAll(fd, "hello?\n");
+    ReadEnd r = ReadToEnd(fd, milliseconds(10000));
+    close(fd);
+    EXPECT_TRUE(r.closed()) << "request=" << request << ": " << Describe(r);
+    EXPECT_TRUE(r.data.empty()) << Describe(r);
+    EXPECT_LT(r.took, kAtOnce) << "request=" << request << ": " << Describe(r);
+  }
+  // Over per_source: the same.
+  int over = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(over, 0);
+  ReadEnd r = ReadToEnd(over, milliseconds(10000));
+  close(over);
+  EXPECT_TRUE(r.closed() && r.data.empty()) << Describe(r);
+  EXPECT_LT(r.took, kAtOnce) << Describe(r);
+  // While the admitted connection is still open (no EOF, no data pending).
+  pollfd p{held, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0) << "revents=" << p.revents;
+  std::string status = daemon_.DumpStatus("holder");
+  EXPECT_EQ(LogField(status, "refused_acl"), "2") << status;
+  EXPECT_EQ(LogField(status, "refused_per_source"), "1") << status;
+  EXPECT_EQ(LogField(status, "accepted"), "1") << status;
+  KillChild("holder", child);
+  close(held);
 }
 
 TEST_F(AdmissionTest, RatePausesTheServiceAndItResumesByItself) {
@@ -428,6 +687,104 @@ TEST_F(AdmissionTest, LogPeersFalseKeepsAddressesOutOfTheLog) {
   EXPECT_EQ(log.find("peer="), std::string::npos) << log;
   EXPECT_EQ(log.find("127.0.0.2"), std::string::npos) << log;
   EXPECT_EQ(log.find(":" + client_port), std::string::npos) << log;
+}
+
+TEST_F(AdmissionTest, LogPeersFalseCoversSetupFailuresAndUdpRefusals) {
+  // Every service listens on 127.0.0.9 and every client comes from
+  // 127.0.0.1 or 127.0.0.3: such an address in the log can only be a peer.
+  // The same events run first with log_peers on, to show that they do name
+  // the peer then, and the test is not vacuous.
+  auto scenario = [&](DaemonProcess& daemon, bool log_peers) {
+    SCOPED_TRACE(log_peers ? "log_peers = true" : "log_peers = false");
+    uint16_t tcp = FreeTcpPort("127.0.0.9");
+    uint16_t wait = FreeUdpPort("127.0.0.9");
+    uint16_t echo = FreeUdpPort("127.0.0.9");
+    std::string probe = "user = \"nobody\"\nchroot = \"" + jail_.path() +
+                        "\"\nsandbox = \"probe\"\n";
+    std::string cfg =
+        "[[service]]\nname = \"tfail\"\nlisten = \"127.0.0.9:" + std::to_string(tcp) +
+        "\"\nexec = [\"/probe\"]\n" + probe + "\n" +
+        "[[service]]\nname = \"ufail\"\nlisten = \"127.0.0.9:" + std::to_string(wait) +
+        "\"\nprotocol = \"udp\"\nwait = true\nexec = [\"/probe\", \"udp\", \"1\"]\n" + probe +
+        "\n" + "[[service]]\nname = \"uecho\"\nlisten = \"127.0.0.9:" + std::to_string(echo) +
+        "\"\nprotocol = \"udp\"\ninternal = \"echo\"\ndeny = [\"127.0.0.1\"]\n";
+    ASSERT_TRUE(daemon.StartAndWait(WriteConfig(
+        cfg, std::string("log_peers = ") + (log_peers ? "true" : "false") + "\n")))
+        << daemon.LogText();
+    std::vector<std::string> ports;  // the clients' own
+    // Setup failures, tcp and udp (a wait child learns its peer from the
+    // listener): the jail is gone.
+    std::string moved = jail_.path() + ".moved";
+    ASSERT_EQ(rename(jail_.path().c_str(), moved.c_str()), 0);
+    int t = ConnectTcpFrom("127.0.0.1", "127.0.0.9", tcp);
+    if (t >= 0) ports.push_back(std::to_string(LocalPort(t)));
+    ReadEnd tcp_end = t >= 0 ? ReadToEnd(t, milliseconds(5000)) : ReadEnd{};
+    if (t >= 0) close(t);
+    bool tcp_failed = daemon.WaitForLine({"event=setup-failed", "service=tfail "},
+                                         milliseconds(5000))
+                          .has_value();
+    int u = UdpSocket("127.0.0.1");
+    if (u >= 0) ports.push_back(std::to_string(LocalPort(u)));
+    bool sent = u >= 0 && SendTo(u, "127.0.0.9", wait, "first");
+    bool udp_failed = sent && daemon.WaitForLine({"event=setup-failed", "service=ufail "},
+                                                 milliseconds(5000))
+                                  .has_value();
+    bool dropped = udp_failed && daemon.WaitForLine({"event=drop", "service=ufail ",
+                                                     "reason=setup-failed"},
+                                                    milliseconds(5000))
+                                     .has_value();
+    ASSERT_EQ(rename(moved.c_str(), jail_.path().c_str()), 0);
+    ASSERT_GE(t, 0);
+    EXPECT_TRUE(tcp_end.closed() && tcp_end.data.empty()) << Describe(tcp_end);
+    ASSERT_TRUE(tcp_failed) << daemon.LogText();
+    ASSERT_TRUE(udp_failed) << daemon.LogText();
+    ASSERT_TRUE(dropped) << daemon.LogText();
+    // A udp datagram from a denied peer, and one from the echo port of
+    // another host (a reflection): both dropped with a reject line.
+    ASSERT_TRUE(SendTo(u, "127.0.0.9", echo, "denied"));
+    ASSERT_TRUE(daemon.WaitForLine({"event=reject", "service=uecho ", "reason=acl"},
+                                   milliseconds(5000)))
+        << daemon.LogText();
+    int from7 = UdpSocket("127.0.0.3", 7);
+    ASSERT_GE(from7, 0) << "binding port 7 needs root";
+    ASSERT_TRUE(SendTo(from7, "127.0.0.9", echo, "loop?"));
+    ASSERT_TRUE(daemon.WaitForLine({"event=reject", "service=uecho ", "reason=reflection"},
+                                   milliseconds(5000)))
+        << daemon.LogText();
+    close(from7);
+    close(u);
+    // Every line above is in; the log as a whole is checked.
+    std::string log = daemon.LogText();
+    if (log_peers) {
+      for (const char* event : {"event=setup-failed", "event=reject"}) {
+        for (const char* service : {"tfail", "ufail", "uecho"}) {
+          if (std::string(event) == "event=reject" && std::string(service) != "uecho") continue;
+          if (std::string(event) == "event=setup-failed" && std::string(service) == "uecho") {
+            continue;
+          }
+          EXPECT_GE(daemon.CountLines({event, std::string("service=") + service + " ", "peer="}),
+                    1u)
+              << event << " " << service << ": " << log;
+        }
+      }
+      EXPECT_EQ(daemon.CountLines({"event=reject", "peer=127.0.0.3:7 ", "reason=reflection"}), 1u)
+          << log;
+    } else {
+      EXPECT_EQ(log.find("peer="), std::string::npos) << log;
+      EXPECT_EQ(log.find("127.0.0.1"), std::string::npos) << log;
+      EXPECT_EQ(log.find("127.0.0.3"), std::string::npos) << log;
+      for (const auto& port : ports) {
+        EXPECT_EQ(log.find(":" + port), std::string::npos) << port << ": " << log;
+      }
+    }
+  };
+  {
+    DaemonProcess loud;
+    scenario(loud, true);
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(loud.Stop().has_value());
+  }
+  scenario(daemon_, false);
 }
 
 TEST_F(AdmissionTest, FloodLeavesNothingBehind) {
