@@ -40,10 +40,12 @@
 //   hinetd-probe ignore-term S    report, ignore SIGTERM, sleep S seconds
 //   hinetd-probe udp N            no report: answer up to N datagrams on fd 0
 //                                 (connected or not), each with one datagram
-//                                 "pid=P proto=PROTO remote=IP:PORT got=DATA"
-//                                 (remote from TCPREMOTEIP/TCPREMOTEPORT) sent
-//                                 to its source; exit 0 after N, or after 3 s
-//                                 without a datagram
+//                                 "pid=P proto=PROTO remote=IP:PORT
+//                                 local=IP:PORT got=DATA" (remote from
+//                                 TCPREMOTEIP/TCPREMOTEPORT, local from
+//                                 TCPLOCALIP/TCPLOCALPORT, "-" for one unset)
+//                                 sent to its source; exit 0 after N, or
+//                                 after 3 s without a datagram
 //   hinetd-probe udp-spoil HOW    answer one datagram as "udp 1" does, then
 //                                 leave fd 0 (a udp wait service's shared
 //                                 socket) damaged and exit 0: HOW is
@@ -673,7 +675,8 @@ int ServeUdp(long count) {
     char reply[1400];
     size_t len = 0;
     const char* parts[] = {"pid=", pid_text, " proto=", EnvOr("PROTO", "-"), " remote=",
-                           EnvOr("TCPREMOTEIP", "-"), ":", EnvOr("TCPREMOTEPORT", "-"), " got=",
+                           EnvOr("TCPREMOTEIP", "-"), ":", EnvOr("TCPREMOTEPORT", "-"), " local=",
+                           EnvOr("TCPLOCALIP", "-"), ":", EnvOr("TCPLOCALPORT", "-"), " got=",
                            data};
     for (const char* part : parts) Append(reply, sizeof reply, &len, part);
     if (sendto(0, reply, len, 0, reinterpret_cast<sockaddr*>(&src), src_len) < 0) {
