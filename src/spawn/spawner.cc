@@ -51,7 +51,8 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots) {
   std::unique_ptr<Spawner> s(new Spawner());
   long page = sysconf(_SC_PAGESIZE);
   s->stack_size_ = kStackSize + static_cast<size_t>(page);
-  for (size_t i = 0; i < std::max<size_t>(slots, 1); ++i) {
+  if (slots == 0) slots = static_cast<size_t>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 64L));
+  for (size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->stack = mmap(nullptr, s->stack_size_, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

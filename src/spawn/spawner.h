@@ -62,8 +62,11 @@ class Spawner {
   // Captures what the child must undo of this process (non-default signal
   // dispositions, the bounding set). Create it after the process has set up
   // its signals and dropped its own capabilities, and before serving.
-  // `slots`: how many children may be setting up at once.
-  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create(size_t slots = 16);
+  // `slots`: how many children may be setting up at once; 0 means one per
+  // online CPU. A setup is CPU work: more at once than there are CPUs only
+  // adds contention (measured on 2 cores at 16 concurrent clients: 2 slots
+  // gave 2670 conn/s with p99 16 ms, 16 slots 2500 conn/s with p99 100 ms).
+  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create(size_t slots = 0);
   ~Spawner();  // waits for every child still setting up
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;

@@ -317,6 +317,9 @@ TEST_F(SpawnTest, ChildrenSetUpInParallelEachWithItsOwnEnvironment) {
   // another's environment. One more Start waits for a free slot.
   ASSERT_TRUE(Load(ProbeService()));
   constexpr int kSlots = 16;
+  auto spawner = spawn::Spawner::Create(kSlots);
+  ASSERT_TRUE(spawner.ok()) << spawner.error().ToString();
+  spawner_ = std::move(*spawner);
   struct Pending {
     spawn::Spawner::Started started;
     int client = -1;
