@@ -320,6 +320,15 @@ TEST_F(DaemonTest, ATimeoutNeverKillsALaterChildThatReusesThePid) {
                     "changing the host's pid_max";
   }
   if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/unshare (util-linux)";
+  // A /proc of the namespace's own is what makes its pid_max the
+  // namespace's; unshare cannot mount one everywhere (in a chroot whose root
+  // is no mount point, for one).
+  auto probe = RunCommand({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/bin/true"},
+                          milliseconds(10000));
+  if (probe.exit_code != 0) {
+    GTEST_SKIP() << "unshare cannot make a PID namespace with a /proc of its own here: "
+                 << probe.err;
+  }
   uint16_t quick = FreeTcpPort();
   uint16_t slow = FreeTcpPort();
   // The short children's deadlines (2 s) outlast a round of pids (about
