@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,7 +91,7 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots) {
 Spawner::~Spawner() {
   // A child still setting up runs on its slot's stack: let it finish first.
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i]->busy) Finish(static_cast<int>(i));
+    if (slots_[i]->busy) (void)Finish(static_cast<int>(i), /*block=*/true);
   }
   for (const auto& slot : slots_) {
     if (slot->stack != nullptr) munmap(slot->stack, stack_size_);
@@ -148,6 +149,9 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   if (pipe2(status_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe2 (status)", errno);
   UniqueFd status_read(status_pipe[0]);
   UniqueFd status_write(status_pipe[1]);
+  // Non-blocking for the reader: an event loop may look at it before the
+  // child is done (Finish then says so).
+  fcntl(status_read.get(), F_SETFL, O_NONBLOCK);
 
   int stderr_fd = dev_null_.get();
   UniqueFd log_write;
@@ -220,20 +224,37 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   return out;
 }
 
-Spawner::ExecResult Spawner::Finish(int index) {
+std::optional<Spawner::ExecResult> Spawner::Finish(int index, bool block) {
   ExecResult result;
   if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return result;
   Slot& slot = *slots_[static_cast<size_t>(index)];
   if (!slot.busy) return result;
-  // A report (written just before the child exits) or EOF (execve closed
-  // the close-on-exec write end, or the child died): either is final.
+  // The slot is free only at EOF: execve closed the close-on-exec write
+  // end (the child left this address space for its own), or the child
+  // exited (the kernel leaves the address space before it closes files). A
+  // failed child writes its report first and still runs on the slot's
+  // stack for a moment: the report alone does not free it.
   int fd = slot.status_read.get();
   StatusReport report{};
-  ssize_t n;
-  do {
-    n = read(fd, &report, sizeof report);
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof report)) {
+  size_t got = 0;
+  for (;;) {
+    char buf[sizeof report];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      if (got + static_cast<size_t>(n) <= sizeof report) {
+        std::memcpy(reinterpret_cast<char*>(&report) + got, buf, static_cast<size_t>(n));
+      }
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) break;  // cannot happen on a pipe; treat as the end
+    if (!block && got == 0) return std::nullopt;  // still setting up
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, -1);  // a report came: EOF follows within microseconds
+  }
+  if (got == sizeof report) {
     result.failed_step = report.step;
     result.failed_errno = report.err;
   }
@@ -246,7 +267,7 @@ Spawner::ExecResult Spawner::Finish(int index) {
 Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn) {
   auto started = Start(plan, conn);
   if (!started.ok()) return started.error();
-  ExecResult r = Finish(started->slot);
+  ExecResult r = *Finish(started->slot, /*block=*/true);
   SpawnOutcome out;
   out.pid = started->pid;
   out.failed_step = r.failed_step;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <vector>
 
 #include "base/result.h"
@@ -79,11 +80,12 @@ class Spawner {
   // executed). `plan` must stay alive and unchanged until Finish. An error
   // means no child exists (no free slot, clone or pipe failed).
   [[nodiscard]] base::Result<Started> Start(const SpawnPlan& plan, const Connection& conn);
-  // What became of a started child's setup: at once when its status_fd is
-  // readable, else once it is (the setup takes a fraction of a
-  // millisecond). Frees its slot and closes status_fd; a failed child has
-  // exited (125, 126 or 127) and still needs reaping.
-  ExecResult Finish(int slot);
+  // What became of a started child's setup, once it is over (EOF on
+  // status_fd); until then nullopt, or, with `block`, waiting for it (a
+  // setup takes a fraction of a millisecond). Frees its slot and closes
+  // status_fd; a failed child has exited (125, 126 or 127) and still needs
+  // reaping.
+  [[nodiscard]] std::optional<ExecResult> Finish(int slot, bool block);
 
   // Start, then Finish: one child, synchronously.
   [[nodiscard]] base::Result<SpawnOutcome> Spawn(const SpawnPlan& plan, const Connection& conn);

@@ -430,7 +430,9 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   req.id = next_request_++;
   req.generation = setup_.generation;
   req.service = static_cast<uint32_t>(s.service);
-  req.flags = SpawnRequest::kUdpWait | SpawnRequest::kUdpReplace;
+  // kUdpWait only if it still is a wait service's (a reload may have made
+  // it nowait while the child held it).
+  req.flags = SpawnRequest::kUdpReplace | (s.wait ? SpawnRequest::kUdpWait : 0u);
   if (!channel_.Send(&req, sizeof req, {s.fd.get(), fresh->get()})) Exit(71);  // the monitor is gone
   SetWatch(s, ListenSocket::Watch::kNone);
   auto entry = by_fd_.extract(s.fd.get());
@@ -649,7 +651,12 @@ void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
   // from it until it exits; its environment names the first one's peer.
   net::Endpoint peer;
   net::Endpoint local;
-  if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) return;
+  if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) {
+    // Readable, yet no datagram: shut down since the last check (by a
+    // process the wait child left behind); repaired, not spun on.
+    RepairWaitSocket(*s);
+    return;
+  }
   uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
   wait_requests_[id] = s;
   SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
@@ -763,10 +770,10 @@ void Listener::OnEnd(const EndReport& end) {
     for (auto& s : setup_.sockets) {
       if (s->transport != net::Transport::kUdp || !(s->ep == ep)) continue;
       s->busy = false;
-      RepairWaitSocket(*s);
       // A child that failed may have left the datagram that started it
       // unread; dropping it keeps a failing service from respawning on the
-      // same datagram forever.
+      // same datagram forever. Before any repair: a fresh socket holds no
+      // datagram of that child's.
       if (!exited_ok && end.outcome != Outcome::kTimedOut) {
         DropDatagram(s->fd.get());
         log_.Warning(LogLine("drop")
@@ -774,6 +781,7 @@ void Listener::OnEnd(const EndReport& end) {
                          .Add("reason", end.outcome == Outcome::kExited ? "child-failed"
                                                                          : "setup-failed"));
       }
+      RepairWaitSocket(*s);
     }
   }
   // Loop protection: ten children in a row failing at once pause the

@@ -554,7 +554,20 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   if (msg.truncated) {
     // Descriptors lost: more than two were sent, or this process is out of
     // descriptors and the kernel could install none (not the listener's doing).
-    if (OutOfDescriptors(channel_->fd())) return Refuse(&req, "monitor out of descriptors");
+    if (OutOfDescriptors(channel_->fd())) {
+      if ((req.flags & (SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace)) == 0) {
+        return Refuse(&req, "monitor out of descriptors");
+      }
+      // The listener has swapped in its fresh socket already, and this
+      // process never got it: the two tables differ now. A new listener
+      // starts again from this one's (and undoes the old socket's connect).
+      log_.Error(LogLine("refuse-request")
+                     .Add("reason", "monitor out of descriptors")
+                     .Add("service", static_cast<int64_t>(req.service))
+                     .Add("generation", req.generation));
+      KillListener("monitor out of descriptors");
+      return;
+    }
     return Forged(&req, "too many descriptors");
   }
   bool replace = (req.flags & SpawnRequest::kUdpReplace) != 0;
@@ -575,13 +588,16 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   const config::Service& svc = config_->services[req.service];
   bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
   bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
-  if (replace && !wait) return Forged(&req, "malformed spawn request");
+  bool udp = svc.transport == net::Transport::kUdp;
+  // A replacement is for any udp socket: one a wait child shut down may
+  // belong to a nowait service since a reload.
+  if (replace && (!udp || handover)) return Forged(&req, "malformed spawn request");
   size_t want_fds = handover || replace ? 2 : 1;
   if (msg.fds.size() < want_fds) return Forged(&req, "missing descriptor");
   if (msg.fds.size() > want_fds) return Forged(&req, "too many descriptors");
   int conn = msg.fds[0].get();
-  bool udp = svc.transport == net::Transport::kUdp;
-  if (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover)) {
+  if (!replace &&
+      (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover))) {
     return Forged(&req, "request does not match the service's protocol");
   }
   int type = SockOpt(conn, SO_TYPE);
@@ -610,9 +626,10 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     }
   }
   if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (wait) {
+  if (wait || replace) {
     // The listener watches a wait socket only while no child holds it, and
-    // learns that one let go from its end report, sent after it was reaped.
+    // learns that one let go from its end report, sent after it was reaped;
+    // it repairs one only then too.
     for (const auto& [pid, c] : children_) {
       if (c.wait && c.wait_ep == from->ep) return Forged(&req, "wait socket is busy");
     }
@@ -749,20 +766,30 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   children_[pid] = std::move(child);
 }
 
-void Monitor::FinishExec(pid_t pid) {
+void Monitor::FinishExec(pid_t pid, bool block) {
   auto it = children_.find(pid);
   if (it == children_.end() || it->second.exec_slot < 0) return;
   Child& c = it->second;
+  // Out of epoll before Finish closes it: a child cloned meanwhile may
+  // still hold a copy of the descriptor for a moment (until its step 4),
+  // which would keep a registration alive.
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+  auto done = spawner_->Finish(c.exec_slot, block);  // closes exec_fd when over
+  if (!done) {
+    // Not over yet (an event meant for a descriptor number that a setup
+    // just ended had, and this one took): its own EOF will come.
+    Watch(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
+    return;
+  }
+  const auto* result = &*done;
   exec_owner_.erase(c.exec_fd);
-  auto result = spawner_->Finish(c.exec_slot);  // closes exec_fd
   c.exec_slot = -1;
   c.exec_fd = -1;
   const config::Service& svc = config_->services[c.service_index];
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", c.peer);
   };
-  if (result.failed()) {
+  if (result->failed()) {
     c.setup_failed = true;
     if (--running_[c.service] <= 0) running_.erase(c.service);
     if (c.stderr_fd >= 0) {
@@ -773,8 +800,8 @@ void Monitor::FinishExec(pid_t pid) {
     line.Add("service", svc.name);
     add_peer(line);
     log_.Error(line.Add("pid", pid)
-                   .Add("step", spawn::StepName(result.failed_step))
-                   .Add("errno", base::ErrnoName(result.failed_errno)));
+                   .Add("step", spawn::StepName(result->failed_step))
+                   .Add("errno", base::ErrnoName(result->failed_errno)));
     return;  // reaped soon; its end report goes out then
   }
   if (c.stderr_fd >= 0) {
@@ -799,7 +826,7 @@ void Monitor::FinishAllExecs() {
   for (const auto& [pid, c] : children_) {
     if (c.exec_slot >= 0) pending.push_back(pid);
   }
-  for (pid_t pid : pending) FinishExec(pid);
+  for (pid_t pid : pending) FinishExec(pid, /*block=*/true);
 }
 
 void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
@@ -857,7 +884,7 @@ int Monitor::Run() {
         case kStderr: OnStderr(fd); break;
         case kExec:
           if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
-            FinishExec(owner->second);
+            FinishExec(owner->second, /*block=*/false);
           }
           break;
       }
@@ -1016,7 +1043,7 @@ void Monitor::EndChild(pid_t pid, int status) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;
   // Its setup is over, whatever the pipe has not said yet.
-  if (it->second.exec_slot >= 0) FinishExec(pid);
+  if (it->second.exec_slot >= 0) FinishExec(pid, /*block=*/true);
   Child& c = it->second;
   if (c.deadline) deadlines_.erase(*c.deadline);
   CloseStderr(c, pid);

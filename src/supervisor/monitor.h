@@ -134,7 +134,7 @@ class Monitor {
   void OnStderr(int fd);
   // A child's setup is over (its status pipe is readable, or it was
   // reaped): log accept or setup-failed, and free its spawn slot.
-  void FinishExec(pid_t pid);
+  void FinishExec(pid_t pid, bool block);
   // Every child still setting up, at once (before the plans they read go).
   void FinishAllExecs();
   void Reap();

@@ -36,7 +36,9 @@ bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0) return false;
+  // A datagram always has a source; a shut-down socket reads as an empty
+  // one without (recvmsg returns 0 at once).
+  if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0 || msg.msg_namelen == 0) return false;
   peer.len = msg.msg_namelen;
   local = bound;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

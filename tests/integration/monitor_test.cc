@@ -432,8 +432,13 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
          Send(&req, sizeof req, {s, s});
          close(s);
        }},
-      {"reason=\"malformed spawn request\" service=2",
-       [&] {  // a replacement for a socket that is not a wait service's
+      {"reason=\"malformed spawn request\" service=0",
+       [&] {  // a replacement for a stream service's socket
+         auto req = Request(1, kEcho, SpawnRequest::kUdpReplace);
+         Send(&req, sizeof req, {foreign, foreign});
+       }},
+      {"reason=\"replaced socket is not shut down\" service=2",
+       [&] {  // a replacement of a nowait service's socket that is in order
          int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
          ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
          auto req = Request(1, kUecho, SpawnRequest::kUdpReplace);

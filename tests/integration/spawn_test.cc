@@ -347,8 +347,9 @@ TEST_F(SpawnTest, ChildrenSetUpInParallelEachWithItsOwnEnvironment) {
   close(spare[0]);
   close(spare[1]);
   for (auto& p : pending) {
-    auto result = spawner_->Finish(p.started.slot);
-    EXPECT_FALSE(result.failed()) << spawn::StepName(result.failed_step);
+    auto result = spawner_->Finish(p.started.slot, /*block=*/true);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_FALSE(result->failed()) << spawn::StepName(result->failed_step);
     shutdown(p.client, SHUT_WR);
     Report r = Parse(testing::ReadAll(p.client, milliseconds(10000)));
     close(p.client);
