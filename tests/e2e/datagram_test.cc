@@ -68,6 +68,8 @@ class UdpTest : public E2eTest {
            jail_.path() + "\"\nsandbox = \"probe\"\n" + extra + "\n";
   }
   // Sends `data` from `fd` and returns the one reply (or "<none>").
+  void CheckWaitServesPeersInTurn(const std::string& ip);
+  void CheckNowaitGivesEachPeerItsOwnChild(const std::string& ip);
   std::string Ask(int fd, uint16_t port, const std::string& data,
                   milliseconds timeout = milliseconds(5000)) {
     return AskAt(fd, "127.0.0.1", port, data, timeout);
@@ -87,17 +89,24 @@ class UdpTest : public E2eTest {
     }                                                                       \
   } while (0)
 
-TEST_F(UdpTest, WaitServiceGetsTheSocketItselfAndServesPeersInTurn) {
-  uint16_t port = FreeUdpPort();
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("tftp-like", port, true, 3))))
+// A wait service on `ip`: one child gets the socket itself and answers
+// several peers in turn (hinetd does not watch the socket meanwhile, or it
+// would start others); the socket is watched again once the child is gone.
+void UdpTest::CheckWaitServesPeersInTurn(const std::string& ip) {
+  uint16_t port = FreeUdpPort(ip);
+  ASSERT_NE(port, 0);
+  std::string listen = ip.find(':') != std::string::npos ? "[" + ip + "]:" : ip + ":";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      UdpServiceOn("tftp-like", listen + std::to_string(port), true, "\"udp\", \"3\""))))
       << daemon_.LogText();
-  int a = UdpSocket(), b = UdpSocket(), c = UdpSocket();
+  int a = UdpSocket(ip), b = UdpSocket(ip), c = UdpSocket(ip);
   ASSERT_GE(a, 0);
-  std::string ra = Ask(a, port, "from a");
-  std::string rb = Ask(b, port, "from b");
-  std::string rc = Ask(c, port, "from c");
-  // One child answered all three (its third datagram ends it): hinetd did
-  // not watch the socket, or it would have started others.
+  ASSERT_GE(b, 0);
+  ASSERT_GE(c, 0);
+  std::string ra = AskAt(a, ip, port, "from a");
+  std::string rb = AskAt(b, ip, port, "from b");
+  std::string rc = AskAt(c, ip, port, "from c");
+  // One child answered all three (its third datagram ends it).
   EXPECT_EQ(Field(ra, "got"), "from a") << ra;
   EXPECT_EQ(Field(rb, "got"), "from b") << rb;
   EXPECT_EQ(Field(rc, "got"), "from c") << rc;
@@ -105,30 +114,35 @@ TEST_F(UdpTest, WaitServiceGetsTheSocketItselfAndServesPeersInTurn) {
   EXPECT_EQ(Field(ra, "pid"), Field(rc, "pid"));
   EXPECT_EQ(Field(ra, "proto"), "UDP");
   // The environment names the peer of the datagram that woke hinetd.
-  EXPECT_EQ(Field(ra, "remote"), "127.0.0.1:" + std::to_string(LocalPort(a)));
-  EXPECT_EQ(Field(ra, "local"), "127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(Field(ra, "remote"), ip + ":" + std::to_string(LocalPort(a)));
+  EXPECT_EQ(Field(ra, "local"), ip + ":" + std::to_string(port));
   ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=tftp-like", "status=exit:0"}, 1,
                                    milliseconds(5000)))
       << daemon_.LogText();
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=tftp-like"}), 1u) << daemon_.LogText();
-  // Watched again once the child is gone: the next datagram starts a new one.
-  std::string rd = Ask(a, port, "again");
-  EXPECT_EQ(Field(rd, "got"), "again");
+  std::string rd = AskAt(a, ip, port, "again");
+  EXPECT_EQ(Field(rd, "got"), "again") << rd;
   EXPECT_NE(Field(rd, "pid"), Field(ra, "pid"));
   for (int fd : {a, b, c}) close(fd);
 }
 
-TEST_F(UdpTest, NowaitGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
-  uint16_t port = FreeUdpPort();
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("per-peer", port, false, 2))))
+// A nowait service on `ip`: two peers interleaved (a, b, a, b) get a child
+// each, and each only its own replies.
+void UdpTest::CheckNowaitGivesEachPeerItsOwnChild(const std::string& ip) {
+  uint16_t port = FreeUdpPort(ip);
+  ASSERT_NE(port, 0);
+  std::string listen = ip.find(':') != std::string::npos ? "[" + ip + "]:" : ip + ":";
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
+      UdpServiceOn("per-peer", listen + std::to_string(port), false, "\"udp\", \"2\""))))
       << daemon_.LogText();
-  int a = UdpSocket();
-  int b = UdpSocket();
-  // Interleaved: a, b, a, b — two children, each serving only its peer.
-  std::string a1 = Ask(a, port, "a1");
-  std::string b1 = Ask(b, port, "b1");
-  std::string a2 = Ask(a, port, "a2");
-  std::string b2 = Ask(b, port, "b2");
+  int a = UdpSocket(ip);
+  int b = UdpSocket(ip);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  std::string a1 = AskAt(a, ip, port, "a1");
+  std::string b1 = AskAt(b, ip, port, "b1");
+  std::string a2 = AskAt(a, ip, port, "a2");
+  std::string b2 = AskAt(b, ip, port, "b2");
   EXPECT_EQ(Field(a1, "got"), "a1") << a1;
   EXPECT_EQ(Field(a2, "got"), "a2") << a2;
   EXPECT_EQ(Field(b1, "got"), "b1") << b1;
@@ -136,9 +150,10 @@ TEST_F(UdpTest, NowaitGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
   EXPECT_EQ(Field(a1, "pid"), Field(a2, "pid"));
   EXPECT_EQ(Field(b1, "pid"), Field(b2, "pid"));
   EXPECT_NE(Field(a1, "pid"), Field(b1, "pid"));
-  EXPECT_EQ(Field(a1, "remote"), "127.0.0.1:" + std::to_string(LocalPort(a)));
-  EXPECT_EQ(Field(b1, "remote"), "127.0.0.1:" + std::to_string(LocalPort(b)));
-  EXPECT_EQ(Field(a1, "local"), "127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(Field(a1, "proto"), "UDP");
+  EXPECT_EQ(Field(a1, "remote"), ip + ":" + std::to_string(LocalPort(a)));
+  EXPECT_EQ(Field(b1, "remote"), ip + ":" + std::to_string(LocalPort(b)));
+  EXPECT_EQ(Field(a1, "local"), ip + ":" + std::to_string(port));
   // Nothing else arrived at either peer.
   EXPECT_FALSE(RecvDatagram(a, milliseconds(200)).has_value());
   EXPECT_FALSE(RecvDatagram(b, milliseconds(200)).has_value());
@@ -150,72 +165,22 @@ TEST_F(UdpTest, NowaitGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
   close(b);
 }
 
+TEST_F(UdpTest, WaitServiceGetsTheSocketItselfAndServesPeersInTurn) {
+  CheckWaitServesPeersInTurn("127.0.0.1");
+}
+
+TEST_F(UdpTest, NowaitGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
+  CheckNowaitGivesEachPeerItsOwnChild("127.0.0.1");
+}
+
 TEST_F(UdpTest, WaitServiceOnIpv6LoopbackGetsTheSocketItselfAndServesPeersInTurn) {
   HINETD_REQUIRE_IPV6_LOOPBACK();
-  uint16_t port = FreeUdpPort("::1");
-  ASSERT_NE(port, 0);
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
-      UdpServiceOn("tftp6", "[::1]:" + std::to_string(port), true, "\"udp\", \"3\""))))
-      << daemon_.LogText();
-  int a = UdpSocket("::1"), b = UdpSocket("::1"), c = UdpSocket("::1");
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  ASSERT_GE(c, 0);
-  std::string ra = AskAt(a, "::1", port, "from a");
-  std::string rb = AskAt(b, "::1", port, "from b");
-  std::string rc = AskAt(c, "::1", port, "from c");
-  EXPECT_EQ(Field(ra, "got"), "from a") << ra;
-  EXPECT_EQ(Field(rb, "got"), "from b") << rb;
-  EXPECT_EQ(Field(rc, "got"), "from c") << rc;
-  EXPECT_EQ(Field(ra, "pid"), Field(rb, "pid"));
-  EXPECT_EQ(Field(ra, "pid"), Field(rc, "pid"));
-  EXPECT_EQ(Field(ra, "proto"), "UDP");
-  EXPECT_EQ(Field(ra, "remote"), "::1:" + std::to_string(LocalPort(a)));
-  EXPECT_EQ(Field(ra, "local"), "::1:" + std::to_string(port));
-  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=tftp6", "status=exit:0"}, 1,
-                                   milliseconds(5000)))
-      << daemon_.LogText();
-  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=tftp6"}), 1u) << daemon_.LogText();
-  std::string rd = AskAt(a, "::1", port, "again");
-  EXPECT_EQ(Field(rd, "got"), "again") << rd;
-  EXPECT_NE(Field(rd, "pid"), Field(ra, "pid"));
-  for (int fd : {a, b, c}) close(fd);
+  CheckWaitServesPeersInTurn("::1");
 }
 
 TEST_F(UdpTest, NowaitOnIpv6LoopbackGivesEachPeerItsOwnChildAndOnlyItsOwnReplies) {
   HINETD_REQUIRE_IPV6_LOOPBACK();
-  uint16_t port = FreeUdpPort("::1");
-  ASSERT_NE(port, 0);
-  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
-      UdpServiceOn("per-peer6", "[::1]:" + std::to_string(port), false, "\"udp\", \"2\""))))
-      << daemon_.LogText();
-  int a = UdpSocket("::1");
-  int b = UdpSocket("::1");
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  std::string a1 = AskAt(a, "::1", port, "a1");
-  std::string b1 = AskAt(b, "::1", port, "b1");
-  std::string a2 = AskAt(a, "::1", port, "a2");
-  std::string b2 = AskAt(b, "::1", port, "b2");
-  EXPECT_EQ(Field(a1, "got"), "a1") << a1;
-  EXPECT_EQ(Field(a2, "got"), "a2") << a2;
-  EXPECT_EQ(Field(b1, "got"), "b1") << b1;
-  EXPECT_EQ(Field(b2, "got"), "b2") << b2;
-  EXPECT_EQ(Field(a1, "pid"), Field(a2, "pid"));
-  EXPECT_EQ(Field(b1, "pid"), Field(b2, "pid"));
-  EXPECT_NE(Field(a1, "pid"), Field(b1, "pid"));
-  EXPECT_EQ(Field(a1, "proto"), "UDP");
-  EXPECT_EQ(Field(a1, "remote"), "::1:" + std::to_string(LocalPort(a)));
-  EXPECT_EQ(Field(b1, "remote"), "::1:" + std::to_string(LocalPort(b)));
-  EXPECT_EQ(Field(a1, "local"), "::1:" + std::to_string(port));
-  EXPECT_FALSE(RecvDatagram(a, milliseconds(200)).has_value());
-  EXPECT_FALSE(RecvDatagram(b, milliseconds(200)).has_value());
-  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=per-peer6", "status=exit:0"}, 2,
-                                   milliseconds(5000)))
-      << daemon_.LogText();
-  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=per-peer6"}), 2u);
-  close(a);
-  close(b);
+  CheckNowaitGivesEachPeerItsOwnChild("::1");
 }
 
 // On a wildcard address the child's TCPLOCALIP is the address the peer sent
