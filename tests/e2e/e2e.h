@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <pwd.h>
 
+#include <ctime>
 #include <string>
 
 #include "common/jail.h"
@@ -25,6 +26,19 @@ allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "
   # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
   "prctl"]
 )";
+
+// True if `line` is what daytime (RFC 867) prints, ctime's format in UTC
+// with CRLF, for some second in [before, after].
+inline bool IsDaytimeBetween(const std::string& line, time_t before, time_t after) {
+  for (time_t t = before; t <= after; ++t) {
+    tm utc{};
+    gmtime_r(&t, &utc);
+    char want[64];
+    strftime(want, sizeof want, "%a %b %e %H:%M:%S %Y\r\n", &utc);
+    if (line == want) return true;
+  }
+  return false;
+}
 
 class E2eTest : public ::testing::Test {
  protected:

@@ -315,6 +315,19 @@ class MonitorTest : public ::testing::Test {
     return req;
   }
 
+  // A client of the echo service, passed on by the test as a listener does,
+  // is served by a child the monitor starts.
+  void ExpectEchoServed(int listening) {
+    int client = testing::ConnectTcp("127.0.0.1", port_);
+    ASSERT_GE(client, 0);
+    AcceptAndRequest(listening);
+    EXPECT_TRUE(WaitForLog("event=accept service=echo")) << log_;
+    ASSERT_EQ(write(client, "still served\n", 13), 13);
+    shutdown(client, SHUT_WR);
+    EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "still served\n");
+    close(client);
+  }
+
   TempDir dir_;
   std::string config_path_;
   uint16_t port_ = 0;
@@ -495,15 +508,8 @@ TEST_F(MonitorTest, AStaleGenerationIsRefusedAndTheListenerKept) {
   EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "") << "closed, not served";
   close(client);
   // Still its listener: the next valid request is served.
-  client = testing::ConnectTcp("127.0.0.1", port_);
-  ASSERT_GE(client, 0);
-  AcceptAndRequest(listening);
-  EXPECT_TRUE(WaitForLog("event=accept service=echo")) << log_;
-  ASSERT_EQ(write(client, "still served\n", 13), 13);
-  shutdown(client, SHUT_WR);
-  EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "still served\n");
+  ExpectEchoServed(listening);
   EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
-  close(client);
   close(listening);
 }
 
@@ -511,15 +517,8 @@ TEST_F(MonitorTest, AValidRequestStillSpawns) {
   StartMonitor(/*external=*/true, Table());
   int listening = TakeListeningSocket(monitor_, port_);
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
-  int client = testing::ConnectTcp("127.0.0.1", port_);
-  ASSERT_GE(client, 0);
-  AcceptAndRequest(listening);
-  EXPECT_TRUE(WaitForLog("event=accept service=echo")) << log_;
-  ASSERT_EQ(write(client, "still served\n", 13), 13);
-  shutdown(client, SHUT_WR);
-  EXPECT_EQ(testing::ReadAll(client, milliseconds(5000)), "still served\n");
+  ExpectEchoServed(listening);
   EXPECT_EQ(log_.find("event=refuse-request"), std::string::npos) << log_;
-  close(client);
   close(listening);
 }
 
