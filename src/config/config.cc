@@ -56,7 +56,7 @@ const std::vector<std::string> kServiceKeys = {
     "socket_mode", "socket_user",  "socket_group", "user",       "group",    "groups",
     "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
     "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
-    "per_source", "rate",          "backoff",     "allow",       "deny"};
+    "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // Variables hinetd sets for every child; a service's env may not replace them.
@@ -96,6 +96,7 @@ class Loader {
   Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope, bool has_unix);
   Status LoadAdmission(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadNamespaces(Service& s, const std::vector<const TableReader*>& scope);
 
   std::string path_;
   Config config_;
@@ -389,6 +390,20 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     if (!sig.ok()) return f.Err(sig.error().message());
     s.pdeathsig = *sig;
   }
+  if (auto st = LoadNamespaces(s, scope); !st.ok()) return st;
+  // A default process limit. RLIMIT_NPROC counts every process of the
+  // child's real uid, not of one connection, and a child whose uid is at the
+  // limit cannot even execute (EAGAIN): room for every child the service may
+  // run at once, plus 64 processes they share. With a uid of its own, that
+  // bounds the whole service; the PID namespace of each child takes whatever
+  // it started down with it.
+  if (std::none_of(s.rlimits.begin(), s.rlimits.end(),
+                   [](const Rlimit& r) { return r.resource == RLIMIT_NPROC; })) {
+    rlim_t children = static_cast<rlim_t>(s.max_instances > 0 ? s.max_instances
+                                                              : config_.daemon.max_children);
+    s.rlimits.push_back({"nproc", RLIMIT_NPROC, children + kDefaultNprocExtra,
+                         children + kDefaultNprocExtra});
+  }
   config_.services.push_back(std::move(s));
   return Status();
 }
@@ -519,6 +534,31 @@ Status Loader::LoadAdmission(Service& s, const std::vector<const TableReader*>& 
     } else {
       s.timeout = *d;
     }
+  }
+  return Status();
+}
+
+Status Loader::LoadNamespaces(Service& s, const std::vector<const TableReader*>& scope) {
+  Found f = Lookup(scope, "namespaces");
+  if (!f) return Status();
+  const toml::array* arr = f.node->as_array();
+  if (arr == nullptr) {
+    return f.Err("expected an array such as [\"pid\", \"net\"], got " + TypeName(*f.node));
+  }
+  s.namespaces = 0;
+  for (const toml::node& el : *arr) {
+    const std::string* name = el.is_string() ? &el.as_string()->get() : nullptr;
+    uint32_t bit = 0;
+    for (const auto& [text, flag] : kNamespaceNames) {
+      if (name != nullptr && *name == text) bit = flag;
+    }
+    if (bit == 0) {
+      return f.reader->Err(el, "namespaces",
+                           (name != nullptr ? "'" + *name + "' is not" : std::string("expected")) +
+                               " a namespace hinetd creates (\"pid\", \"net\", \"ipc\" or "
+                               "\"uts\")");
+    }
+    s.namespaces |= bit;
   }
   return Status();
 }

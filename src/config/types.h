@@ -46,6 +46,19 @@ struct Rlimit {
 // root-owned directory hinetd creates at start.
 inline constexpr const char* kEmptyChroot = "/var/lib/hinetd/empty";
 
+// The namespaces hinetd can give each child (the `namespaces` key), as
+// CLONE_NEW* flags.
+inline constexpr uint32_t kNsPid = 0x20000000;  // CLONE_NEWPID
+inline constexpr uint32_t kNsNet = 0x40000000;  // CLONE_NEWNET
+inline constexpr uint32_t kNsIpc = 0x08000000;  // CLONE_NEWIPC
+inline constexpr uint32_t kNsUts = 0x04000000;  // CLONE_NEWUTS
+inline constexpr std::pair<const char*, uint32_t> kNamespaceNames[] = {
+    {"pid", kNsPid}, {"net", kNsNet}, {"ipc", kNsIpc}, {"uts", kNsUts}};
+
+// Processes a service's children may hold beyond one each, by default
+// (rlimits.nproc; see LoadService).
+inline constexpr rlim_t kDefaultNprocExtra = 64;
+
 struct Service {
   std::string name;
   base::SourceLoc loc;
@@ -77,6 +90,9 @@ struct Service {
   mode_t umask = 022;
   int pdeathsig = 0;  // 0 = none
   bool unconfined = false;
+  // CLONE_NEW* flags of the namespaces each child gets; a PID namespace by
+  // default, so that whatever a child starts goes down with it.
+  uint32_t namespaces = kNsPid;
 
   // Admission control.
   net::AccessList acl;       // allow / deny

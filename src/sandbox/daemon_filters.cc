@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -170,12 +171,43 @@ const std::vector<std::string>& MonitorDenyList() {
       "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsmount",
       "fsconfig", "fspick", "mount_setattr", "init_module", "finit_module", "delete_module",
       "kexec_load", "kexec_file_load", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
-      "process_vm_writev", "kcmp", "keyctl", "add_key", "request_key", "setns", "unshare",
-      "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd", "reboot",
-      "swapon", "swapoff", "acct", "quotactl", "syslog", "lookup_dcookie", "name_to_handle_at",
-      "open_by_handle_at", "iopl", "ioperm", "uselib", "personality", "vhangup"};
+      "process_vm_writev", "pidfd_getfd", "kcmp", "keyctl", "add_key", "request_key", "setns",
+      "unshare", "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd",
+      "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "lookup_dcookie",
+      "name_to_handle_at", "open_by_handle_at", "iopl", "ioperm", "uselib", "personality",
+      "vhangup"};
   return kDenied;
 }
+
+uint64_t MonitorCloneNamespaces() {
+  return CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+}
+
+uint64_t AllCloneNamespaces() {
+  return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWPID | CLONE_NEWNET |
+         CLONE_NEWIPC | CLONE_NEWUTS;
+}
+
+namespace {
+
+// clone() with any of `flags` fails with EPERM: one rule per bit, as a
+// filter can test a masked value for equality only. clone3() takes its flags
+// behind a pointer, which no filter can read: it fails with ENOSYS, and the C
+// library falls back to clone(), whose flags are checked here.
+base::Status DenyCloneFlags(void* ctx, uint64_t flags) {
+  for (uint64_t bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
+    if ((flags & bit) == 0) continue;
+    // clone()'s flags are an unsigned long; CLONE_NEW* are all in the low 32 bits.
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                              SCMP_A0_64(SCMP_CMP_MASKED_EQ, bit, bit));
+    if (rc != 0) return base::ErrnoError("libseccomp: rule for clone", -rc);
+  }
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  if (rc != 0) return base::ErrnoError("libseccomp: rule for clone3", -rc);
+  return base::Status();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
   // Default allow: built directly with libseccomp (Compile refuses an
@@ -188,7 +220,21 @@ Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
     int rc = seccomp_rule_add(ctx->get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (rc != 0) return base::ErrnoError("libseccomp: rule for " + name, -rc);
   }
+  // The monitor itself creates the namespaces of its children (PID, and
+  // network, IPC, UTS where a service asks), never a user, mount or cgroup
+  // namespace: those it refuses to itself and to everything below it.
+  if (auto s = DenyCloneFlags(ctx->get(), AllCloneNamespaces() & ~MonitorCloneNamespaces());
+      !s.ok()) {
+    return s.error();
+  }
   return ExportBpf(ctx->get(), "the monitor's filter");
+}
+
+Result<std::unique_ptr<BpfProgram>> ChildrenFilter() {
+  auto ctx = NewContext(SCMP_ACT_ALLOW);
+  if (!ctx.ok()) return ctx.error();
+  if (auto s = DenyCloneFlags(ctx->get(), AllCloneNamespaces()); !s.ok()) return s.error();
+  return ExportBpf(ctx->get(), "the children's filter");
 }
 
 }  // namespace hinetd::sandbox

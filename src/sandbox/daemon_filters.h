@@ -1,6 +1,7 @@
 // The seccomp filters of hinetd's own two processes.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,20 @@ namespace hinetd::sandbox {
 // capabilities the children never have, or belongs in a sandbox.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> MonitorFilter();
 
-// The syscalls MonitorFilter refuses (for documentation and tests).
+// The syscalls MonitorFilter refuses (for documentation and tests). It
+// also refuses clone() with CLONE_NEWUSER, CLONE_NEWNS or CLONE_NEWCGROUP,
+// and clone3() (ENOSYS: its flags are behind a pointer).
 [[nodiscard]] const std::vector<std::string>& MonitorDenyList();
+
+// The namespaces the monitor may create (for its children), and all of them.
+[[nodiscard]] uint64_t MonitorCloneNamespaces();
+[[nodiscard]] uint64_t AllCloneNamespaces();
+
+// The layer every child installs before its service's policy (and alone
+// under sandbox = "none"): on top of the monitor's deny list, which it
+// inherits, no namespace of any kind — clone() with a CLONE_NEW* flag fails
+// with EPERM, clone3() with ENOSYS — so that no service can get a user
+// namespace (a full capability set inside it), whatever its policy allows.
+[[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ChildrenFilter();
 
 }  // namespace hinetd::sandbox

@@ -216,11 +216,19 @@ void RunChild(const ChildSpec& s) {
   if ((r = Sys(SYS_chdir, A(s.workdir))) != 0) Fail(s, Step::kChroot, r);
 
   // 8-10. Groups before gid before uid: each needs privileges the next drops.
+  //     The saved uid stays 0 until execve, which sets it to the effective
+  //     uid (the kernel's rule for every exec without a set-user-ID bit).
+  //     Until then this process shares the monitor's memory, and the kernel
+  //     lets an unprivileged process ptrace it, or open its /proc/PID/mem,
+  //     only if its uid matches all three of real, effective and saved: with
+  //     a saved uid of 0, none does. (The dumpable flag cannot protect it: it
+  //     belongs to the shared memory, and every id change of any child resets
+  //     it to fs.suid_dumpable, which may be 1.) Ids of 0 stay 0 (unconfined).
   if ((r = Sys(SYS_setgroups, s.n_groups, A(s.groups))) != 0) Fail(s, Step::kSetgroups, r);
   if ((r = Sys(SYS_setresgid, s.gid, s.gid, s.gid)) != 0) Fail(s, Step::kSetgid, r);
-  if ((r = Sys(SYS_setresuid, s.uid, s.uid, s.uid)) != 0) Fail(s, Step::kSetuid, r);
-  // Leaving uid 0 empties the permitted and effective sets; this also empties
-  // the inheritable set, and covers a service that stays uid 0 (unconfined).
+  if ((r = Sys(SYS_setresuid, s.uid, s.uid, 0)) != 0) Fail(s, Step::kSetuid, r);
+  // The permitted set survives a saved uid of 0: empty every set now. This
+  // also empties the inheritable set, and covers a service that stays uid 0.
   {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct none[2] = {};
@@ -228,19 +236,19 @@ void RunChild(const ChildSpec& s) {
   }
 
   // 11. Verify, like OpenSSH after permanently_set_uid: the ids are the
-  //     target, root cannot be regained, and no capability is left.
+  //     target (saved uid 0 until execve, as above), no group can be
+  //     regained, and no capability is left, in any set.
   {
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
     if (Sys(SYS_getresuid, A(&ru), A(&eu), A(&su)) != 0 || ru != s.uid || eu != s.uid ||
-        su != s.uid) {
+        su != 0) {
       Fail(s, Step::kVerify, -EPERM);
     }
     if (Sys(SYS_getresgid, A(&rg), A(&eg), A(&sg)) != 0 || rg != s.gid || eg != s.gid ||
         sg != s.gid) {
       Fail(s, Step::kVerify, -EPERM);
     }
-    if (s.uid != 0 && Sys(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
     if (s.gid != 0 && Sys(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
     if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
     // The bounding set can only shrink, so checking what the parent had is
@@ -262,6 +270,11 @@ void RunChild(const ChildSpec& s) {
   if ((r = Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) != 0) Fail(s, Step::kNoNewPrivs, r);
 
   // 14. Last: steps 1-13 use syscalls the service's policy must not allow.
+  //     First the layer every child gets, then the service's own policy.
+  if (s.base_filter != nullptr &&
+      (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.base_filter))) != 0) {
+    Fail(s, Step::kSeccomp, r);
+  }
   if (s.filter != nullptr &&
       (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.filter))) != 0) {
     Fail(s, Step::kSeccomp, r);

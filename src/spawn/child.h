@@ -35,8 +35,8 @@ enum class Step : int32_t {
   kChroot,         // chroot + chdir
   kSetgroups,      //
   kSetgid,         // setresgid
-  kSetuid,         // setresuid, then empty the capability sets
-  kVerify,         // ids are the target, root cannot be regained, no caps
+  kSetuid,         // setresuid (saved uid 0 until execve), then empty the capability sets
+  kVerify,         // ids are the target, no caps, no bounding set
   kPdeathsig,      // only if configured
   kNoNewPrivs,     //
   kSeccomp,        // the precompiled filter, last
@@ -93,7 +93,9 @@ struct ChildSpec {
   uid_t uid;
   // Step 12: 0 = not configured.
   int pdeathsig;
-  // Step 14: nullptr = unconfined.
+  // Step 14: the layer every child gets (no new namespaces, no clone3),
+  // then the service's own policy (nullptr = unconfined).
+  const sock_fprog* base_filter;
   const sock_fprog* filter;
   // Step 15: path (absolute, inside the chroot), or exec_fd when path is null.
   const char* path;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,9 @@
 #include "config/config.h"
 
 namespace hinetd::spawn {
+
+static_assert(config::kNsPid == CLONE_NEWPID && config::kNsNet == CLONE_NEWNET &&
+              config::kNsIpc == CLONE_NEWIPC && config::kNsUts == CLONE_NEWUTS);
 
 using base::Error;
 using base::Result;
@@ -97,6 +101,7 @@ Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
     p.umask = svc.umask;
     p.pdeathsig = svc.pdeathsig;
     p.stderr_mode = svc.stderr_mode;
+    p.clone_flags = static_cast<int>(svc.namespaces);
     p.policy = svc.sandbox;
     if (svc.sandbox != "none") p.filter = set->programs.at(svc.sandbox);
   }

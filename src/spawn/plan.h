@@ -37,6 +37,8 @@ struct SpawnPlan {
   mode_t umask = 022;
   int pdeathsig = 0;
   config::StderrMode stderr_mode = config::StderrMode::kNull;
+  // CLONE_NEW* flags for clone(): the child's own namespaces.
+  int clone_flags = 0;
   std::shared_ptr<const sandbox::BpfProgram> filter;  // null = unconfined
   std::string policy;                                 // name, or "none"
 };

@@ -22,6 +22,7 @@ namespace hinetd::spawn {
 using base::ErrnoError;
 using base::Error;
 using base::Result;
+using base::Status;
 using base::UniqueFd;
 
 namespace {
@@ -48,27 +49,38 @@ char* SetVar(char* buf, size_t size, const char* name, const char* value) {
 
 }  // namespace
 
-Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots) {
+Status Spawner::AddSlot() {
+  long page = sysconf(_SC_PAGESIZE);
+  auto slot = std::make_unique<Slot>();
+  slot->stack = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (slot->stack == MAP_FAILED) {
+    slot->stack = nullptr;
+    return ErrnoError("mmap of a spawn stack", errno);
+  }
+  // Guard page at the low end: a stack overflow faults instead of writing
+  // into whatever lies below.
+  if (mprotect(slot->stack, static_cast<size_t>(page), PROT_NONE) != 0) {
+    int e = errno;
+    munmap(slot->stack, stack_size_);
+    slot->stack = nullptr;
+    return ErrnoError("mprotect of a spawn stack guard", e);
+  }
+  slot->envp.reserve(256);
+  slots_.push_back(std::move(slot));
+  return Status();
+}
+
+Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots,
+                                                 const sandbox::BpfProgram* base_filter) {
   std::unique_ptr<Spawner> s(new Spawner());
   long page = sysconf(_SC_PAGESIZE);
   s->stack_size_ = kStackSize + static_cast<size_t>(page);
+  s->base_filter_ = base_filter;
   if (slots == 0) slots = static_cast<size_t>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 64L));
+  s->slots_.reserve(slots);
   for (size_t i = 0; i < slots; ++i) {
-    auto slot = std::make_unique<Slot>();
-    slot->stack = mmap(nullptr, s->stack_size_, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (slot->stack == MAP_FAILED) {
-      slot->stack = nullptr;
-      return ErrnoError("mmap of a spawn stack", errno);
-    }
-    // Guard page at the low end: a stack overflow faults instead of writing
-    // into whatever lies below.
-    if (mprotect(slot->stack, static_cast<size_t>(page), PROT_NONE) != 0) {
-      munmap(slot->stack, s->stack_size_);
-      return ErrnoError("mprotect of a spawn stack guard", errno);
-    }
-    slot->envp.reserve(256);
-    s->slots_.push_back(std::move(slot));
+    if (auto st = s->AddSlot(); !st.ok()) return st.error();
   }
   s->dev_null_.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!s->dev_null_) return ErrnoError("open /dev/null", errno);
@@ -89,9 +101,13 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots) {
 }
 
 Spawner::~Spawner() {
-  // A child still setting up runs on its slot's stack: let it finish first.
+  // A child still setting up runs on its slot's stack: it goes first. One
+  // that even SIGKILL does not end in time (stuck in the kernel) keeps its
+  // stack: leaked, never unmapped under it.
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i]->busy) (void)Finish(static_cast<int>(i), /*block=*/true);
+    if (slots_[i]->busy && !Wait(static_cast<int>(i), std::chrono::milliseconds(0))) {
+      slots_[i]->stack = nullptr;
+    }
   }
   for (const auto& slot : slots_) {
     if (slot->stack != nullptr) munmap(slot->stack, stack_size_);
@@ -100,10 +116,15 @@ Spawner::~Spawner() {
 
 bool Spawner::HasFreeSlot() const { return busy_ < slots_.size(); }
 
-Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection& conn) {
+Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection& conn,
+                                        bool grow) {
   int index = -1;
   for (size_t i = 0; i < slots_.size() && index < 0; ++i) {
     if (!slots_[i]->busy) index = static_cast<int>(i);
+  }
+  if (index < 0 && grow) {
+    if (auto st = AddSlot(); !st.ok()) return st.error();
+    index = static_cast<int>(slots_.size() - 1);
   }
   if (index < 0) return Error("no free spawn slot");
   Slot& slot = *slots_[static_cast<size_t>(index)];
@@ -187,6 +208,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.gid = plan.gid;
   spec.uid = plan.uid;
   spec.pdeathsig = plan.pdeathsig;
+  spec.base_filter = base_filter_ != nullptr ? base_filter_->fprog() : nullptr;
   spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
   spec.path = plan.path.empty() ? nullptr : plan.path.c_str();
   spec.argv = plan.argv.data();
@@ -200,12 +222,15 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &saved);
   // CLONE_VM: no copy of the parent's page tables (the cost of fork grows
-  // with the parent's memory). Without CLONE_VFORK the parent goes on at
-  // once and children set up in parallel: the child writes only its own
-  // stack (raw system calls, not even errno) and reads only this slot and
-  // the plan, which stay put until Finish.
+  // with the parent's memory). The parent goes on at once and children set
+  // up in parallel: the child writes only its own stack (raw system calls,
+  // not even errno) and reads only this slot and the plan, which stay put
+  // until Finish. Where the raw calls are not written, the child gets a copy
+  // of the memory instead (fork-style): slower, never blocking the parent.
+  // The plan's namespaces: a PID namespace of its own makes the child the
+  // init of everything the service starts, which the kernel kills with it.
   char* stack_top = static_cast<char*>(slot.stack) + stack_size_;
-  int flags = CLONE_VM | SIGCHLD | (HINETD_RAW_SYSCALLS ? 0 : CLONE_VFORK);
+  int flags = (HINETD_RAW_SYSCALLS ? CLONE_VM : 0) | SIGCHLD | plan.clone_flags;
   pid_t pid = clone(ChildEntry, stack_top, flags, &spec);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
@@ -216,6 +241,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   status_write.reset();
   log_write.reset();
   slot.busy = true;
+  slot.pid = pid;
   ++busy_;
   out.pid = pid;
   out.slot = index;
@@ -224,7 +250,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   return out;
 }
 
-std::optional<Spawner::ExecResult> Spawner::Finish(int index, bool block) {
+std::optional<Spawner::ExecResult> Spawner::Finish(int index) {
   ExecResult result;
   if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return result;
   Slot& slot = *slots_[static_cast<size_t>(index)];
@@ -235,44 +261,74 @@ std::optional<Spawner::ExecResult> Spawner::Finish(int index, bool block) {
   // failed child writes its report first and still runs on the slot's
   // stack for a moment: the report alone does not free it.
   int fd = slot.status_read.get();
-  StatusReport report{};
-  size_t got = 0;
-  for (;;) {
-    char buf[sizeof report];
+  bool eof = false;
+  for (int reads = 0; reads < 64 && !eof; ++reads) {
+    char buf[sizeof(StatusReport)];
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
-      if (got + static_cast<size_t>(n) <= sizeof report) {
-        std::memcpy(reinterpret_cast<char*>(&report) + got, buf, static_cast<size_t>(n));
-      }
-      got += static_cast<size_t>(n);
+      size_t room = sizeof(StatusReport) - std::min(slot.report_got, sizeof(StatusReport));
+      std::memcpy(reinterpret_cast<char*>(&slot.report) + (sizeof(StatusReport) - room), buf,
+                  std::min(room, static_cast<size_t>(n)));
+      slot.report_got += static_cast<size_t>(n);
       continue;
     }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) break;  // cannot happen on a pipe; treat as the end
-    if (!block && got == 0) return std::nullopt;  // still setting up
-    pollfd p{fd, POLLIN, 0};
-    poll(&p, 1, -1);  // a report came: EOF follows within microseconds
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return std::nullopt;  // still setting up
+    eof = true;  // EOF (or an error a pipe cannot have: taken as the end)
   }
-  if (got == sizeof report) {
-    result.failed_step = report.step;
-    result.failed_errno = report.err;
+  // The child writes one 8-byte report at most: more is not its protocol,
+  // and the slot is not freed without an EOF.
+  if (!eof) return std::nullopt;
+  if (slot.report_got == sizeof(StatusReport)) {
+    result.failed_step = slot.report.step;
+    result.failed_errno = slot.report.err;
   }
+  slot.report = StatusReport{};
+  slot.report_got = 0;
   slot.status_read.reset();
   slot.busy = false;
+  slot.pid = -1;
   --busy_;
   return result;
 }
 
-Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn) {
+void Spawner::Abort(int index) {
+  if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return;
+  Slot& slot = *slots_[static_cast<size_t>(index)];
+  // Still busy means not reaped yet (the caller reaps), so the pid is still
+  // this child's.
+  if (slot.busy && slot.pid > 0) kill(slot.pid, SIGKILL);
+}
+
+std::optional<Spawner::ExecResult> Spawner::Wait(int index, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return ExecResult{};
+  for (int round = 0; round < 2; ++round) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+      if (auto done = Finish(index)) return done;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{slots_[static_cast<size_t>(index)]->status_read.get(), POLLIN, 0};
+      poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1000)));
+    }
+    Abort(index);
+    if (timeout.count() == 0) timeout = std::chrono::milliseconds(1000);
+  }
+  return std::nullopt;
+}
+
+Result<SpawnOutcome> Spawner::Spawn(const SpawnPlan& plan, const Connection& conn,
+                                    std::chrono::milliseconds timeout) {
   auto started = Start(plan, conn);
   if (!started.ok()) return started.error();
-  ExecResult r = *Finish(started->slot, /*block=*/true);
   SpawnOutcome out;
   out.pid = started->pid;
-  out.failed_step = r.failed_step;
-  out.failed_errno = r.failed_errno;
-  if (!r.failed()) out.stderr_pipe = std::move(started->stderr_pipe);
+  auto r = Wait(started->slot, timeout);
+  if (!r) return Error("the child did not end its setup, even after SIGKILL");
+  out.failed_step = r->failed_step;
+  out.failed_errno = r->failed_errno;
+  if (!r->failed()) out.stderr_pipe = std::move(started->stderr_pipe);
   return out;
 }
 

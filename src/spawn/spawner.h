@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -67,28 +68,44 @@ class Spawner {
   // online CPU. A setup is CPU work: more at once than there are CPUs only
   // adds contention (measured on 2 cores at 16 concurrent clients: 2 slots
   // gave 2670 conn/s with p99 16 ms, 16 slots 2500 conn/s with p99 100 ms).
-  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create(size_t slots = 0);
-  ~Spawner();  // waits for every child still setting up
+  // `base_filter`: installed by every child before its service's policy
+  // (and alone for a service without one); it must outlive the spawner.
+  [[nodiscard]] static base::Result<std::unique_ptr<Spawner>> Create(
+      size_t slots = 0, const sandbox::BpfProgram* base_filter = nullptr);
+  ~Spawner();  // kills every child still setting up, and waits (bounded) for it
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;
 
-  // Whether Start can be called now.
+  // Whether Start can be called now without growing the pool.
   [[nodiscard]] bool HasFreeSlot() const;
   // Starts one child for `plan` on `conn` and returns at once, while the
-  // child sets itself up (vfork-style where the child's raw system calls are
-  // not written for the architecture: then it returns once the child has
-  // executed). `plan` must stay alive and unchanged until Finish. An error
-  // means no child exists (no free slot, clone or pipe failed).
-  [[nodiscard]] base::Result<Started> Start(const SpawnPlan& plan, const Connection& conn);
+  // child sets itself up (on architectures whose raw system calls child.cc
+  // does not write, the child gets a copy of this process's memory instead
+  // of sharing it). `plan` must stay alive and unchanged until Finish says
+  // the setup is over. With `grow`, a busy pool gets one more slot instead
+  // of failing (for requests that cannot wait). An error means no child
+  // exists (no free slot, clone or pipe failed).
+  [[nodiscard]] base::Result<Started> Start(const SpawnPlan& plan, const Connection& conn,
+                                            bool grow = false);
   // What became of a started child's setup, once it is over (EOF on
-  // status_fd); until then nullopt, or, with `block`, waiting for it (a
-  // setup takes a fraction of a millisecond). Frees its slot and closes
-  // status_fd; a failed child has exited (125, 126 or 127) and still needs
-  // reaping.
-  [[nodiscard]] std::optional<ExecResult> Finish(int slot, bool block);
+  // status_fd); nullopt while it is still setting up. Never blocks. Frees
+  // its slot and closes status_fd; a failed child has exited (125, 126 or
+  // 127) and still needs reaping. Once the child has been reaped, the setup
+  // is always over: a process closes its files before it can be reaped.
+  [[nodiscard]] std::optional<ExecResult> Finish(int slot);
+  // Kills a child that is still setting up (SIGKILL: it is not the service
+  // yet, so nothing of a service is lost). Its slot is freed by Finish once
+  // the kernel has taken it down.
+  void Abort(int slot);
+  // Finish, waiting at most `timeout`; past it the child is aborted, and
+  // its end awaited for another `timeout`. nullopt if even that did not
+  // end it (the slot then stays busy until a later Finish).
+  [[nodiscard]] std::optional<ExecResult> Wait(int slot, std::chrono::milliseconds timeout);
 
-  // Start, then Finish: one child, synchronously.
-  [[nodiscard]] base::Result<SpawnOutcome> Spawn(const SpawnPlan& plan, const Connection& conn);
+  // Start, then Wait: one child, synchronously (tests and tools).
+  [[nodiscard]] base::Result<SpawnOutcome> Spawn(
+      const SpawnPlan& plan, const Connection& conn,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
  private:
   // What a child reads until it has executed: its stack, its spec and its
@@ -96,6 +113,11 @@ class Spawner {
   struct Slot {
     void* stack = nullptr;
     bool busy = false;
+    pid_t pid = -1;
+    // What has been read of the child's report so far (it may come before
+    // the EOF that frees the slot).
+    StatusReport report{};
+    size_t report_got = 0;
     base::UniqueFd status_read;
     ChildSpec spec{};
     std::vector<char*> envp;  // capacity reserved: filled without allocating
@@ -103,6 +125,7 @@ class Spawner {
   };
 
   Spawner() = default;
+  [[nodiscard]] base::Status AddSlot();
 
   size_t stack_size_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -110,6 +133,7 @@ class Spawner {
   base::UniqueFd dev_null_;
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
+  const sandbox::BpfProgram* base_filter_ = nullptr;
 };
 
 }  // namespace hinetd::spawn

@@ -39,7 +39,11 @@ using base::Status;
 using base::UniqueFd;
 
 std::vector<int> MonitorCapabilities() {
-  return {CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT, CAP_SETPCAP, CAP_KILL};
+  // CAP_SYS_ADMIN: creating a child's namespaces (clone with CLONE_NEWPID
+  // and the like); the monitor's filter keeps what else it would allow
+  // (mount, setns, unshare, user namespaces, ...) out of reach.
+  return {CAP_NET_BIND_SERVICE, CAP_SETUID,  CAP_SETGID,   CAP_SYS_CHROOT,
+          CAP_SETPCAP,          CAP_KILL,    CAP_SYS_ADMIN};
 }
 
 namespace {
@@ -116,6 +120,26 @@ bool Belongs(const net::Endpoint& local, const net::Endpoint& listening) {
   if (listening.IsUnix()) return local.IsUnix() && local.UnixPath() == listening.UnixPath();
   if (local.family() != listening.family() || local.port() != listening.port()) return false;
   return listening.IsWildcard() || local == listening;
+}
+
+// True if `sig` would end `pid` by its default action: neither caught nor
+// ignored (SigCgt and SigIgn in /proc/PID/status). Read only when a child
+// is stopped (timeout, stop), never per connection.
+bool EndsByDefault(pid_t pid, int sig) {
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;  // gone, or cannot tell: TERM, and KILL after the grace
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  unsigned long long handled = 0;
+  for (const char* key : {"\nSigIgn:", "\nSigCgt:"}) {
+    const char* line = std::strstr(buf, key);
+    if (line == nullptr) return false;
+    handled |= std::strtoull(line + std::strlen(key), nullptr, 16);
+  }
+  return ((handled >> (sig - 1)) & 1ULL) == 0;
 }
 
 }  // namespace
@@ -287,7 +311,10 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
       return ErrnoError("installing the monitor's seccomp filter", errno);
     }
   }
-  auto spawner = spawn::Spawner::Create();
+  auto children_filter = sandbox::ChildrenFilter();
+  if (!children_filter.ok()) return children_filter.error();
+  children_filter_ = std::move(*children_filter);
+  auto spawner = spawn::Spawner::Create(0, children_filter_.get());
   if (!spawner.ok()) return spawner.error();
   spawner_ = std::move(*spawner);
 
@@ -416,11 +443,8 @@ void Monitor::OnControl(bool drain) {
   for (int i = 0; (drain || i < 256) && channel_; ++i) {
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless
-    // the channel must be emptied now.
-    if (!spawner_->HasFreeSlot()) {
-      if (!drain) return;
-      FinishAllExecs();
-    }
+    // the channel must be emptied now (then the pool grows for it).
+    if (!spawner_->HasFreeSlot() && !drain) return;
     Channel::Received msg;
     auto status = channel_->Recv(msg);
     if (status == Channel::RecvStatus::kAgain) return;
@@ -445,7 +469,7 @@ void Monitor::OnControl(bool drain) {
       continue;
     }
     switch (h.type) {
-      case MsgType::kSpawn: OnSpawn(msg); break;
+      case MsgType::kSpawn: OnSpawn(msg, drain); break;
       case MsgType::kStop: BeginStop(); return;
       case MsgType::kState:
         if (reload_) {
@@ -541,7 +565,7 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
   SendToListener(&end, sizeof end);
 }
 
-void Monitor::OnSpawn(Channel::Received& msg) {
+void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   // Every check against the monitor's own table. A request the listener
   // could not have made honestly (it runs the same table, from this
   // process) is Forged: the listener is killed. Refuse is for what an honest
@@ -687,7 +711,11 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     }
   }
 
-  // The environment, from the descriptor itself where it can tell.
+  // The environment, and what admission depends on, from the descriptor
+  // itself: nothing the listener says about a peer is believed. A stream
+  // connection and a handed-over datagram socket have their peer; a wait
+  // socket's first datagram is peeked at for its source (no byte of it is
+  // read).
   net::Endpoint peer;
   net::Endpoint local;
   ucred cred{};
@@ -703,21 +731,31 @@ void Monitor::OnSpawn(Channel::Received& msg) {
     peer_text = CredString(cred);
   } else {
     if (wait) {
-      // The listening socket has no peer: the listener peeked at the first
-      // datagram, and says whose it is.
-      peer = net::Endpoint::FromSockaddr(reinterpret_cast<const sockaddr*>(&req.peer),
-                                         std::min<socklen_t>(req.peer_len, sizeof req.peer));
-      local = net::Endpoint::FromSockaddr(reinterpret_cast<const sockaddr*>(&req.local),
-                                          std::min<socklen_t>(req.local_len, sizeof req.local));
+      if (!PeekDatagram(conn, from->ep, peer, local)) {
+        return Forged(&req, "no datagram waits on the wait socket");
+      }
     } else {
       peer.len = sizeof peer.addr;
-      getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len);
+      if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
+        return Forged(&req, "descriptor has no peer");
+      }
       if (udp) {
+        // The datagram that woke the listener must be from the peer the
+        // socket was connected to: the child reads it as that peer's.
+        net::Endpoint head;
+        net::Endpoint head_local;
         LocalOf(conn, local);
+        if (!PeekDatagram(conn, from->ep, head, head_local) || !(head == peer)) {
+          return Forged(&req, "handed-over datagram is not from the socket's peer");
+        }
       } else {
         local = conn_local;  // read once, when it was checked
       }
     }
+    // The listener's admission, checked again where it matters most: a peer
+    // that allow/deny refuses is never served. (An honest listener never
+    // asks: it checked the same table.)
+    if (!svc.acl.Admits(peer)) return Forged(&req, "peer refused by allow/deny");
     c.kind = udp ? spawn::Connection::Kind::kUdp : spawn::Connection::Kind::kTcp;
     c.peer = &peer;
     c.local = &local;
@@ -733,7 +771,10 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   child.peer = peer_text;
   child.started = Clock::now();
   child.service_index = req.service;
-  auto started = spawner_->Start(plan, c);
+  child.plans = plans_;
+  child.config = config_;
+  child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
+  auto started = spawner_->Start(plan, c, grow);
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
@@ -758,6 +799,7 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   pid_t pid = started->pid;
   ++running_[svc.name];
   if (svc.timeout) child.deadline = deadlines_.emplace(child.started + *svc.timeout, pid);
+  child.setup_deadline = setup_deadlines_.emplace(child.started + options_.setup_timeout, pid);
   child.stderr_fd = started->stderr_pipe.release();
   child.exec_slot = started->slot;
   child.exec_fd = started->status_fd;
@@ -766,7 +808,7 @@ void Monitor::OnSpawn(Channel::Received& msg) {
   children_[pid] = std::move(child);
 }
 
-void Monitor::FinishExec(pid_t pid, bool block) {
+void Monitor::FinishExec(pid_t pid) {
   auto it = children_.find(pid);
   if (it == children_.end() || it->second.exec_slot < 0) return;
   Child& c = it->second;
@@ -774,7 +816,7 @@ void Monitor::FinishExec(pid_t pid, bool block) {
   // still hold a copy of the descriptor for a moment (until its step 4),
   // which would keep a registration alive.
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
-  auto done = spawner_->Finish(c.exec_slot, block);  // closes exec_fd when over
+  auto done = spawner_->Finish(c.exec_slot);  // closes exec_fd when over
   if (!done) {
     // Not over yet (an event meant for a descriptor number that a setup
     // just ended had, and this one took): its own EOF will come.
@@ -785,11 +827,18 @@ void Monitor::FinishExec(pid_t pid, bool block) {
   exec_owner_.erase(c.exec_fd);
   c.exec_slot = -1;
   c.exec_fd = -1;
-  const config::Service& svc = config_->services[c.service_index];
+  if (c.setup_deadline) {
+    setup_deadlines_.erase(*c.setup_deadline);
+    c.setup_deadline.reset();
+  }
+  // The plans may go now (a reload replaced them); the table stays with the
+  // child for its log lines.
+  c.plans.reset();
+  const config::Service& svc = c.config->services[c.service_index];
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", c.peer);
   };
-  if (result->failed()) {
+  if (result->failed() || c.setup_timed_out) {
     c.setup_failed = true;
     if (--running_[c.service] <= 0) running_.erase(c.service);
     if (c.stderr_fd >= 0) {
@@ -799,9 +848,17 @@ void Monitor::FinishExec(pid_t pid, bool block) {
     LogLine line("setup-failed");
     line.Add("service", svc.name);
     add_peer(line);
-    log_.Error(line.Add("pid", pid)
-                   .Add("step", spawn::StepName(result->failed_step))
-                   .Add("errno", base::ErrnoName(result->failed_errno)));
+    line.Add("pid", pid);
+    if (c.setup_timed_out) {
+      // Killed: it had not executed by its deadline (stopped by a signal
+      // of its service's uid, or stuck).
+      line.Add("step", "deadline")
+          .Add("timeout", FormatSeconds(std::chrono::duration<double>(options_.setup_timeout).count()));
+    } else {
+      line.Add("step", spawn::StepName(result->failed_step))
+          .Add("errno", base::ErrnoName(result->failed_errno));
+    }
+    log_.Error(line);
     return;  // reaped soon; its end report goes out then
   }
   if (c.stderr_fd >= 0) {
@@ -821,12 +878,21 @@ void Monitor::FinishExec(pid_t pid, bool block) {
   log_.Info(line);
 }
 
-void Monitor::FinishAllExecs() {
-  std::vector<pid_t> pending;
-  for (const auto& [pid, c] : children_) {
-    if (c.exec_slot >= 0) pending.push_back(pid);
+void Monitor::FinishOrphanSlots() {
+  for (auto it = orphan_slots_.begin(); it != orphan_slots_.end();) {
+    it = spawner_->Finish(*it) ? orphan_slots_.erase(it) : it + 1;
   }
-  for (pid_t pid : pending) FinishExec(pid, /*block=*/true);
+}
+
+void Monitor::Terminate(pid_t pid, const Child& c) {
+  if (c.exec_slot >= 0) {
+    // Still setting up: not the service yet, and perhaps without its own
+    // process group. Nothing to give grace to.
+    spawner_->Abort(c.exec_slot);
+    return;
+  }
+  kill(-pid, SIGTERM);
+  if (c.pid_namespace && EndsByDefault(pid, SIGTERM)) kill(pid, SIGKILL);
 }
 
 void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
@@ -851,6 +917,8 @@ int Monitor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
   for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
+  if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (stopping_) next = std::min(next, stop_deadline_);
   if (reload_) next = std::min(next, handover_deadline_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
@@ -884,13 +952,14 @@ int Monitor::Run() {
         case kStderr: OnStderr(fd); break;
         case kExec:
           if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
-            FinishExec(owner->second, /*block=*/false);
+            FinishExec(owner->second);
           }
           break;
       }
     }
     FlushPendingSeccomp(false);
     EnforceTimeouts();
+    if (!orphan_slots_.empty()) FinishOrphanSlots();
     auto now = Clock::now();
     if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
       // The listener did not hand over in time: it goes, the reload goes on
@@ -903,8 +972,12 @@ int Monitor::Run() {
       StartListener();
     }
     if (stopping_ && !killed_ && now >= stop_deadline_) {
-      // Grace is over: KILL what is left, each child's whole process group.
-      for (const auto& [pid, c] : children_) kill(-pid, SIGKILL);
+      // Grace is over: KILL what is left, each child's whole process group,
+      // and the child itself (the init of its PID namespace takes the rest).
+      for (const auto& [pid, c] : children_) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+      }
       if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
       killed_ = true;
       stop_deadline_ = now + options_.stop_grace;
@@ -1021,6 +1094,19 @@ void Monitor::Reap() {
 
 void Monitor::EnforceTimeouts() {
   auto now = Clock::now();
+  while (!setup_deadlines_.empty() && setup_deadlines_.begin()->first <= now) {
+    pid_t pid = setup_deadlines_.begin()->second;
+    setup_deadlines_.erase(setup_deadlines_.begin());
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    Child& c = it->second;
+    c.setup_deadline.reset();
+    if (c.exec_slot < 0) continue;
+    // Not executed in time: killed, and counted as a failed setup when it
+    // is reaped (its slot is free then).
+    c.setup_timed_out = true;
+    spawner_->Abort(c.exec_slot);
+  }
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     pid_t pid = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());
@@ -1028,13 +1114,15 @@ void Monitor::EnforceTimeouts() {
     if (it == children_.end()) continue;  // cannot happen: EndChild erases the entry
     Child& c = it->second;
     c.deadline.reset();
-    // The whole process group: the service's own children go too.
+    // The whole process group (and, in its own PID namespace, everything
+    // the child started, whatever its sessions and groups).
     if (!c.timed_out) {
       c.timed_out = true;
-      kill(-pid, SIGTERM);
+      Terminate(pid, c);
       c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
     } else {
       kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
     }
   }
 }
@@ -1042,8 +1130,21 @@ void Monitor::EnforceTimeouts() {
 void Monitor::EndChild(pid_t pid, int status) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;
-  // Its setup is over, whatever the pipe has not said yet.
-  if (it->second.exec_slot >= 0) FinishExec(pid, /*block=*/true);
+  // Reaped, so its setup is over: the pipe has its EOF (a process closes
+  // its files before it can be reaped).
+  if (it->second.exec_slot >= 0) {
+    FinishExec(pid);
+    if (it->second.exec_slot >= 0) {
+      // Cannot happen; if it did, the slot is not reused before its EOF.
+      orphan_slots_.push_back(it->second.exec_slot);
+      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.exec_fd, nullptr);
+      exec_owner_.erase(it->second.exec_fd);
+      if (it->second.setup_deadline) setup_deadlines_.erase(*it->second.setup_deadline);
+      it->second.exec_slot = -1;
+      it->second.setup_failed = true;
+      if (--running_[it->second.service] <= 0) running_.erase(it->second.service);
+    }
+  }
   Child& c = it->second;
   if (c.deadline) deadlines_.erase(*c.deadline);
   CloseStderr(c, pid);
@@ -1150,8 +1251,7 @@ void Monitor::FinishReload() {
   reload_.reset();
   handover_deadline_ = Clock::time_point::max();
   size_t count = pending.config->services.size();
-  // Children still setting up read the plans about to go.
-  FinishAllExecs();
+  // Children still setting up keep the plans they read (Child::plans).
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
@@ -1170,10 +1270,9 @@ void Monitor::BeginStop() {
   if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
   channel_.reset();
   sockets_.clear();
-  // A child still setting up may not have its process group yet (setsid
-  // is its step 2): let every setup end first, so that TERM reaches all.
-  FinishAllExecs();
-  for (const auto& [pid, c] : children_) kill(-pid, SIGTERM);
+  // A child still setting up is killed outright (it is not the service
+  // yet); the others get TERM (see Terminate), then KILL after the grace.
+  for (const auto& [pid, c] : children_) Terminate(pid, c);
   stop_deadline_ = Clock::now() + options_.stop_grace;
   log_.Info(LogLine("stop").Add("children", children_.size()));
 }

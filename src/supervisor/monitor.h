@@ -45,6 +45,9 @@ struct Options {
   std::chrono::milliseconds seccomp_record_wait{250};
   // Between TERM and KILL for a child past its timeout.
   std::chrono::milliseconds kill_grace{2000};
+  // A child that has not executed this long after its clone is killed (its
+  // service's uid could stop it, and it holds a spawn slot).
+  std::chrono::milliseconds setup_timeout{2000};
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
@@ -87,10 +90,16 @@ class Monitor {
     std::optional<Deadlines::iterator> deadline;
     int stderr_fd = -1;
     // Still setting up (clone without waiting): its spawn slot and status
-    // pipe, until FinishExec; and the table index of its service then.
+    // pipe, until FinishExec; the plans it reads (kept alive across a
+    // reload) and the table index of its service there; its deadline.
     int exec_slot = -1;
     int exec_fd = -1;
     size_t service_index = 0;
+    std::shared_ptr<const spawn::PlanSet> plans;
+    std::shared_ptr<const config::Config> config;
+    std::optional<Deadlines::iterator> setup_deadline;
+    bool setup_timed_out = false;
+    bool pid_namespace = false;  // the init of its own PID namespace
     std::string stderr_partial;
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
@@ -114,7 +123,9 @@ class Monitor {
   void OnListenerExit(int status);
   // Reads the listener's messages; `drain`: all of them, else a fair share.
   void OnControl(bool drain);
-  void OnSpawn(Channel::Received& msg);
+  // `grow`: the request cannot wait for a spawn slot (the channel is being
+  // drained), so the pool grows for it.
+  void OnSpawn(Channel::Received& msg, bool grow);
   // A request an honest listener can meet (a reload's race, a system
   // limit): logged (rate-limited) and answered with an end report.
   void Refuse(const SpawnRequest* req, const std::string& reason);
@@ -133,10 +144,18 @@ class Monitor {
   void OnSignal();
   void OnStderr(int fd);
   // A child's setup is over (its status pipe is readable, or it was
-  // reaped): log accept or setup-failed, and free its spawn slot.
-  void FinishExec(pid_t pid, bool block);
-  // Every child still setting up, at once (before the plans they read go).
-  void FinishAllExecs();
+  // reaped): log accept or setup-failed, and free its spawn slot. Never
+  // waits.
+  void FinishExec(pid_t pid);
+  // Spawn slots whose child is gone but whose end was not yet seen.
+  void FinishOrphanSlots();
+  // The child's own signal to end: TERM to its process group, and KILL at
+  // once to an init of a PID namespace that leaves TERM at its default
+  // action (the kernel does not deliver such a signal to an init, where it
+  // would have ended any other process); one that catches or ignores TERM
+  // gets the grace period, as any other child. A child still setting up is
+  // killed outright.
+  void Terminate(pid_t pid, const Child& c);
   void Reap();
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
@@ -153,8 +172,8 @@ class Monitor {
 
   base::Logger& log_;
   Options options_;
-  std::unique_ptr<config::Config> config_;
-  std::unique_ptr<spawn::PlanSet> plans_;
+  std::shared_ptr<config::Config> config_;
+  std::shared_ptr<spawn::PlanSet> plans_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
   std::unordered_map<pid_t, Child> children_;
@@ -162,6 +181,9 @@ class Monitor {
   std::unordered_map<int, pid_t> stderr_owner_;
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
+  Deadlines setup_deadlines_;
+  std::vector<int> orphan_slots_;
+  std::unique_ptr<sandbox::BpfProgram> children_filter_;
   std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;

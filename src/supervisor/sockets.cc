@@ -25,8 +25,10 @@ void DropDatagram(int fd) {
 }
 
 bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local) {
+  // No byte of the datagram itself is read: the monitor peeks too, and
+  // never reads from the network.
   char byte;
-  iovec iov{&byte, 1};
+  iovec iov{&byte, 0};
   alignas(cmsghdr) char control[256];
   msghdr msg{};
   peer = net::Endpoint();

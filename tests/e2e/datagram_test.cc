@@ -110,8 +110,8 @@ void UdpTest::CheckWaitServesPeersInTurn(const std::string& ip) {
   EXPECT_EQ(Field(ra, "got"), "from a") << ra;
   EXPECT_EQ(Field(rb, "got"), "from b") << rb;
   EXPECT_EQ(Field(rc, "got"), "from c") << rc;
-  EXPECT_EQ(Field(ra, "pid"), Field(rb, "pid"));
-  EXPECT_EQ(Field(ra, "pid"), Field(rc, "pid"));
+  EXPECT_EQ(Field(ra, "instance"), Field(rb, "instance"));
+  EXPECT_EQ(Field(ra, "instance"), Field(rc, "instance"));
   EXPECT_EQ(Field(ra, "proto"), "UDP");
   // The environment names the peer of the datagram that woke hinetd.
   EXPECT_EQ(Field(ra, "remote"), ip + ":" + std::to_string(LocalPort(a)));
@@ -122,7 +122,7 @@ void UdpTest::CheckWaitServesPeersInTurn(const std::string& ip) {
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=tftp-like"}), 1u) << daemon_.LogText();
   std::string rd = AskAt(a, ip, port, "again");
   EXPECT_EQ(Field(rd, "got"), "again") << rd;
-  EXPECT_NE(Field(rd, "pid"), Field(ra, "pid"));
+  EXPECT_NE(Field(rd, "instance"), Field(ra, "instance"));
   for (int fd : {a, b, c}) close(fd);
 }
 
@@ -147,9 +147,9 @@ void UdpTest::CheckNowaitGivesEachPeerItsOwnChild(const std::string& ip) {
   EXPECT_EQ(Field(a2, "got"), "a2") << a2;
   EXPECT_EQ(Field(b1, "got"), "b1") << b1;
   EXPECT_EQ(Field(b2, "got"), "b2") << b2;
-  EXPECT_EQ(Field(a1, "pid"), Field(a2, "pid"));
-  EXPECT_EQ(Field(b1, "pid"), Field(b2, "pid"));
-  EXPECT_NE(Field(a1, "pid"), Field(b1, "pid"));
+  EXPECT_EQ(Field(a1, "instance"), Field(a2, "instance"));
+  EXPECT_EQ(Field(b1, "instance"), Field(b2, "instance"));
+  EXPECT_NE(Field(a1, "instance"), Field(b1, "instance"));
   EXPECT_EQ(Field(a1, "proto"), "UDP");
   EXPECT_EQ(Field(a1, "remote"), ip + ":" + std::to_string(LocalPort(a)));
   EXPECT_EQ(Field(b1, "remote"), ip + ":" + std::to_string(LocalPort(b)));
@@ -248,7 +248,7 @@ TEST_F(UdpTest, DISABLED_NowaitChildOnAWildcardAddressAnswersFromTheAddressThePe
   EXPECT_EQ(Field(r1, "got"), "one") << r1;
   EXPECT_EQ(Field(r1, "local"), "127.0.0.2:" + std::to_string(port)) << r1;
   EXPECT_EQ(Field(r2, "got"), "two") << r2;
-  EXPECT_EQ(Field(r2, "pid"), Field(r1, "pid")) << r2;
+  EXPECT_EQ(Field(r2, "instance"), Field(r1, "instance")) << r2;
   EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=any-nowait"}, 1, milliseconds(5000)));
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=any-nowait"}), 1u) << daemon_.LogText();
   close(c);

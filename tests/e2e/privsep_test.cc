@@ -147,9 +147,10 @@ TEST_F(PrivsepTest, EachProcessHoldsExactlyItsPrivileges) {
   // bounding only (it hands it to the listener), not effective.
   EXPECT_EQ(ProcStatusField(monitor, "Uid"), "0\t0\t0\t0");
   // KILL(5) SETGID(6) SETUID(7) SETPCAP(8) NET_BIND_SERVICE(10) SYS_CHROOT(18)
-  EXPECT_EQ(ProcStatusField(monitor, "CapPrm"), "00000000000405e0");
-  EXPECT_EQ(ProcStatusField(monitor, "CapBnd"), "00000000000405e0");
-  EXPECT_EQ(ProcStatusField(monitor, "CapEff"), "00000000000401e0");
+  // SYS_ADMIN(21, the children's namespaces)
+  EXPECT_EQ(ProcStatusField(monitor, "CapPrm"), "00000000002405e0");
+  EXPECT_EQ(ProcStatusField(monitor, "CapBnd"), "00000000002405e0");
+  EXPECT_EQ(ProcStatusField(monitor, "CapEff"), "00000000002401e0");
   EXPECT_EQ(ProcStatusField(monitor, "CapInh"), "0000000000000000");
   EXPECT_EQ(ProcStatusField(monitor, "CapAmb"), "0000000000000000");
   EXPECT_EQ(ProcStatusField(monitor, "NoNewPrivs"), "1");

@@ -40,7 +40,7 @@
 //   hinetd-probe ignore-term S    report, ignore SIGTERM, sleep S seconds
 //   hinetd-probe udp N            no report: answer up to N datagrams on fd 0
 //                                 (connected or not), each with one datagram
-//                                 "pid=P proto=PROTO remote=IP:PORT
+//                                 "instance=N proto=PROTO remote=IP:PORT
 //                                 local=IP:PORT got=DATA" (remote from
 //                                 TCPREMOTEIP/TCPREMOTEPORT, local from
 //                                 TCPLOCALIP/TCPLOCALPORT, "-" for one unset)
@@ -186,11 +186,26 @@ class Report {
 
 Report g_report;  // Static storage: 64 KiB is too much for a sandbox stack.
 
+// A number of this process's own, to tell children apart: hinetd starts each
+// one as the init of a PID namespace of its own, so getpid() is 1 in every
+// one of them. The address of main's stack frame (randomized at every exec)
+// mixed with the monotonic clock (the vDSO: no system call).
+unsigned long g_instance = 0;
+void InitInstance(const void* stack) {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  g_instance = (reinterpret_cast<uintptr_t>(stack) >> 4) ^
+               (static_cast<unsigned long>(ts.tv_sec) * 1000000000UL +
+                static_cast<unsigned long>(ts.tv_nsec));
+  g_instance &= 0x7fffffffffffUL;
+}
+
 // --- Identity ---
 
 void ReportIds() {
   Report& r = g_report;
   r.Key("pid").Dec(getpid()).End();
+  r.Key("instance").Dec(static_cast<long>(g_instance)).End();
   r.Key("ppid").Dec(getppid()).End();
   // sid == pid shows that setsid() made the service a session leader.
   r.Key("sid").Dec(getsid(0)).End();
@@ -662,7 +677,7 @@ void FormatPid(char* out, size_t cap, long value) {
 
 int ServeUdp(long count) {
   char pid_text[24];
-  FormatPid(pid_text, sizeof pid_text, static_cast<long>(getpid()));
+  FormatPid(pid_text, sizeof pid_text, static_cast<long>(g_instance));
   for (long served = 0; served < count; ++served) {
     pollfd p{0, POLLIN, 0};
     if (poll(&p, 1, 3000) != 1) return kExitOk;  // idle: done
@@ -674,7 +689,7 @@ int ServeUdp(long count) {
     data[n] = '\0';
     char reply[1400];
     size_t len = 0;
-    const char* parts[] = {"pid=", pid_text, " proto=", EnvOr("PROTO", "-"), " remote=",
+    const char* parts[] = {"instance=", pid_text, " proto=", EnvOr("PROTO", "-"), " remote=",
                            EnvOr("TCPREMOTEIP", "-"), ":", EnvOr("TCPREMOTEPORT", "-"), " local=",
                            EnvOr("TCPLOCALIP", "-"), ":", EnvOr("TCPLOCALPORT", "-"), " got=",
                            data};
@@ -733,7 +748,7 @@ long CountEntries(const char* dir) {
 
 int Concurrency(const char* dir, long hold_ms) {
   char pid_text[24];
-  FormatPid(pid_text, sizeof pid_text, static_cast<long>(getpid()));
+  FormatPid(pid_text, sizeof pid_text, static_cast<long>(g_instance));
   char path[512];
   size_t len = 0;
   Append(path, sizeof path, &len, dir);
@@ -769,6 +784,7 @@ int IgnoreTermAndSleep(long seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  InitInstance(&argc);
   if (argc == 1) {
     WriteReport(argc, argv);
     return kExitOk;

@@ -127,6 +127,7 @@ class MonitorTest : public ::testing::Test {
            "\n"
            "[[service]]\nname = \"echo\"\n" + listen(port_) + "internal = \"echo\"\nmax_instances = 1\n"
            "[[service]]\nname = \"other\"\n" + listen(other_port_) + "internal = \"echo\"\n"
+           "deny = [\"127.0.0.3\"]\n"
            "[[service]]\nname = \"uecho\"\n" + listen(udp_port_) +
            "protocol = \"udp\"\ninternal = \"echo\"\n"
            "[[service]]\nname = \"" + wait_name + "\"\n" + listen(wait_port_) +
@@ -458,10 +459,43 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
          Send(&req, sizeof req, {s, s});
          close(s);
        }},
+      {"reason=\"peer refused by allow/deny\" service=1",
+       [&] {  // a real connection of the service, from a peer its deny list names
+         int listening = TakeListeningSocket(monitor_, other_port_);
+         ASSERT_GE(listening, 0) << "pidfd_getfd: " << strerror(errno);
+         int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+         sockaddr_in from{};
+         from.sin_family = AF_INET;
+         from.sin_addr.s_addr = htonl(0x7f000003);  // 127.0.0.3
+         ASSERT_EQ(bind(client, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+         sockaddr_in to = from;
+         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+         to.sin_port = htons(other_port_);
+         ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+         AcceptAndRequest(listening, 1);
+         close(client);
+         close(listening);
+       }},
+      {"reason=\"no datagram waits on the wait socket\" service=3",
+       [&] {  // a wait request for a socket with nothing queued: the peer
+              // the request names cannot be checked, so it is not believed
+         int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         auto req = Request(1, kUwait, SpawnRequest::kUdpWait);
+         Send(&req, sizeof req, {s});
+         close(s);
+       }},
       {"reason=\"wait socket is busy\" service=3",
        [&] {  // a second wait request while the first one's child runs
          int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
          ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         int client = testing::UdpSocket();
+         sockaddr_in to{};
+         to.sin_family = AF_INET;
+         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+         to.sin_port = htons(wait_port_);
+         ASSERT_EQ(sendto(client, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 1);
+         close(client);
          auto first = Request(1, kUwait, SpawnRequest::kUdpWait);
          Send(&first, sizeof first, {s});
          ASSERT_TRUE(WaitForLog("event=accept service=uwait")) << log_;

@@ -347,7 +347,7 @@ TEST_F(SpawnTest, ChildrenSetUpInParallelEachWithItsOwnEnvironment) {
   close(spare[0]);
   close(spare[1]);
   for (auto& p : pending) {
-    auto result = spawner_->Finish(p.started.slot, /*block=*/true);
+    auto result = spawner_->Wait(p.started.slot, milliseconds(10000));
     ASSERT_TRUE(result.has_value());
     EXPECT_FALSE(result->failed()) << spawn::StepName(result->failed_step);
     shutdown(p.client, SHUT_WR);

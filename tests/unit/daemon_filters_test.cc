@@ -9,6 +9,7 @@
 #include <linux/audit.h>
 #include <linux/futex.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -278,13 +279,44 @@ TEST(MonitorFilter, AllowsWhatSpawningAndServicesNeed) {
   // The monitor forks, sandboxes and execs children; children inherit the
   // filter, so what services do must pass too (their own policy decides).
   for (const char* name :
-       {"clone", "clone3", "execve", "execveat", "wait4", "waitid", "kill", "setsid", "setresuid",
+       {"clone", "execve", "execveat", "wait4", "waitid", "kill", "setsid", "setresuid",
         "setresgid", "setgroups", "chroot", "chdir", "capset", "prctl", "seccomp", "close_range",
         "setrlimit", "prlimit64", "umask", "pipe2", "dup3", "read", "write", "openat", "socket",
         "sendmsg", "recvmsg", "epoll_wait", "signalfd4", "mmap", "mprotect", "exit_group"}) {
     if (NativeSyscallNumber(name) < 0) continue;
     EXPECT_EQ(Verdict(Monitor(), {name, {}}), kAllow) << name;
   }
+}
+
+TEST(MonitorFilter, CreatesOnlyTheNamespacesOfItsChildren) {
+  // PID, network, IPC and UTS namespaces for children; never a user, mount
+  // or cgroup namespace; clone3 hides its flags: ENOSYS, and libc falls back.
+  for (uint64_t ns : {CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS}) {
+    EXPECT_EQ(Verdict(Monitor(), {"clone", {SIGCHLD | ns}}), kAllow) << std::hex << ns;
+  }
+  for (uint64_t ns : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWCGROUP}) {
+    EXPECT_EQ(Verdict(Monitor(), {"clone", {SIGCHLD | CLONE_NEWPID | ns}}), kEperm)
+        << std::hex << ns;
+  }
+  EXPECT_EQ(Verdict(Monitor(), {"clone3", {kPtr, 88}}), SECCOMP_RET_ERRNO | ENOSYS);
+  EXPECT_EQ(Verdict(Monitor(), {"pidfd_getfd", {3, 4, 0}}), kEperm);
+}
+
+TEST(ChildrenFilter, NoNamespaceOfAnyKind) {
+  auto filter = ChildrenFilter();
+  ASSERT_TRUE(filter.ok()) << filter.error().ToString();
+  const BpfProgram& children = **filter;
+  EXPECT_EQ(Verdict(children, {"clone", {SIGCHLD}}), kAllow);  // fork()
+  EXPECT_EQ(Verdict(children, {"clone", {CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                                         CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
+                                         CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID}}),
+            kAllow);  // pthread_create()
+  for (uint64_t ns : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWNET,
+                      CLONE_NEWIPC, CLONE_NEWUTS}) {
+    EXPECT_EQ(Verdict(children, {"clone", {SIGCHLD | ns}}), kEperm) << std::hex << ns;
+  }
+  EXPECT_EQ(Verdict(children, {"clone3", {kPtr, 88}}), SECCOMP_RET_ERRNO | ENOSYS);
+  EXPECT_EQ(Verdict(children, {"execve", {kPtr, kPtr, kPtr}}), kAllow);
 }
 
 #if defined(__x86_64__)
