@@ -11,6 +11,12 @@
 #   BENCH_CONCURRENCY="1 16" concurrency levels
 #   BENCH_TCPSERVER_PORT=18021, BENCH_HINETD_PORT=18022
 #   BENCH_TUNE_SYSCTL=0      leave the kernel's port settings alone
+#   BENCH_NAMESPACES="pid"   hinetd variants, one run each: the service's
+#                            `namespaces`, comma-separated ("none" for []),
+#                            e.g. "none pid pid,ipc,uts pid,net"
+#   BENCH_ROUNDS=1           repeat every measurement this many times (all
+#                            servers once per round, interleaved) and report
+#                            the median
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +30,8 @@ readonly CONCURRENCY=${BENCH_CONCURRENCY:-1 16}
 readonly TCPSERVER_PORT=${BENCH_TCPSERVER_PORT:-18021}
 readonly HINETD_PORT=${BENCH_HINETD_PORT:-18022}
 readonly TUNE_SYSCTL=${BENCH_TUNE_SYSCTL:-1}
+readonly NAMESPACES=${BENCH_NAMESPACES:-pid}
+readonly ROUNDS=${BENCH_ROUNDS:-1}
 # Above the default ports, so ephemeral client ports never collide with them.
 readonly WIDE_PORT_RANGE="20000 64999"
 readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
@@ -37,7 +45,8 @@ PIDS=()
 TMP=""
 JAIL_PARENT=""
 SYSCTL_RESTORE=()
-declare -A RESULT=()  # "server c" -> "conn/s p50 p99 errors"
+declare -A RESULT=()  # "server c" -> "conn/s p50 p99 errors" (the median round)
+declare -A ROUNDS_OF=()  # "server c" -> "conn/s p50 p99 errors;..." every round
 
 log() { echo "run.sh: $*" >&2; }
 die() {
@@ -190,7 +199,14 @@ make_jail() {
   done
 }
 
+# hinetd[NS]: the label of the variant with `namespaces` NS.
+hinetd_label() { echo "hinetd[$1]"; }
+
 write_hinetd_config() {
+  local ns=$1 list=""
+  if [[ $ns != none ]]; then
+    list=$(sed 's/[^,][^,]*/"&"/g; s/,/, /g' <<<"$ns")
+  fi
   cat >"$TMP/hinetd.toml" <<EOF
 [daemon]
 sandbox_dir = "$REPO/sandbox"
@@ -203,13 +219,14 @@ user = "nobody"
 group = "nogroup"
 chroot = "$JAIL_PARENT/jail"
 sandbox = "stdio"
+namespaces = [$list]
 EOF
 }
 
 start_hinetd() {
   require_port_free "$HINETD_PORT" BENCH_HINETD_PORT
-  make_jail
-  write_hinetd_config
+  [[ -n $JAIL_PARENT ]] || make_jail
+  write_hinetd_config "$1"
   # It logs one line per connection: keep that off the terminal.
   "$HINETD" -f -c "$TMP/hinetd.toml" </dev/null >"$TMP/hinetd.log" 2>&1 &
   PIDS+=("$!")
@@ -252,8 +269,8 @@ measure() {
   p99=$(json_value "$out" latency_p99_us)
   errors=$(json_value "$out" errors_total)
   kinds=$(json_error_kinds "$out")
-  RESULT["$server $c"]="$rate $p50 $p99 $errors"
-  printf '%-10s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
+  ROUNDS_OF["$server $c"]+="$rate $p50 $p99 $errors;"
+  printf '%-16s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
     "$server" "$c" "$rate" "$p50" "$p99" "$errors" "${kinds:+ ($kinds)}"
 }
 
@@ -262,26 +279,41 @@ bench_server() {
   for c in $CONCURRENCY; do measure "$server" "$port" "$c"; done
 }
 
+# The round with the median conn/s, whole (its p50 and p99 with it).
+median_round() {
+  tr ';' '\n' <<<"$1" | awk 'NF' | sort -n -k1,1 |
+    awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
+}
+
 print_summary() {
-  local servers=(tcpserver) server c
-  servers+=(hinetd)
+  local servers=(tcpserver) server c ns
+  for ns in $NAMESPACES; do servers+=("$(hinetd_label "$ns")"); done
+  for server in "${servers[@]}"; do
+    for c in $CONCURRENCY; do
+      RESULT["$server $c"]=$(median_round "${ROUNDS_OF["$server $c"]}")
+    done
+  done
   echo
-  printf '%-10s %5s %10s %9s %9s %7s\n' server conc conn/s p50_us p99_us errors
+  echo "median of $ROUNDS round(s):"
+  printf '%-16s %5s %10s %9s %9s %7s\n' server conc conn/s p50_us p99_us errors
   for server in "${servers[@]}"; do
     for c in $CONCURRENCY; do
       # shellcheck disable=SC2086  # Split the stored fields on purpose.
-      printf '%-10s %5s %10s %9s %9s %7s\n' "$server" "$c" \
+      printf '%-16s %5s %10s %9s %9s %7s\n' "$server" "$c" \
         ${RESULT["$server $c"]}
     done
   done
   echo
-  for c in $CONCURRENCY; do
-    local h t
-    read -r h _ <<<"${RESULT["hinetd $c"]}"
-    read -r t _ <<<"${RESULT["tcpserver $c"]}"
-    awk -v c="$c" -v h="$h" -v t="$t" 'BEGIN {
-      printf "hinetd/tcpserver conn/s at c=%s: %s\n", c,
-             (t > 0 ? sprintf("%.2f", h / t) : "n/a") }'
+  for server in "${servers[@]:1}"; do
+    for c in $CONCURRENCY; do
+      local h t hp tp
+      read -r h _ hp _ <<<"${RESULT["$server $c"]}"
+      read -r t _ tp _ <<<"${RESULT["tcpserver $c"]}"
+      awk -v s="$server" -v c="$c" -v h="$h" -v t="$t" -v hp="$hp" -v tp="$tp" 'BEGIN {
+        printf "%s/tcpserver at c=%s: conn/s %s, p99 %s\n", s, c,
+               (t > 0 ? sprintf("%.2f", h / t) : "n/a"),
+               (tp > 0 ? sprintf("%.2f", hp / tp) : "n/a") }'
+    done
   done
 }
 
@@ -289,18 +321,26 @@ main() {
   require_root
   ensure_tcpserver
   ensure_built
-  TMP=$(mktemp -d /tmp/hinetd-bench.XXXXXX)
+  # Not under /tmp: hinetd loads a config only from root-owned directories
+  # that no one else can write.
+  TMP=$(mktemp -d /var/lib/hinetd-bench-conf.XXXXXX)
+  chmod 0755 "$TMP"
   tune_sysctls
   echo "hinetd benchmark: $(uname -r), $(nproc) CPUs," \
     "${SECONDS_PER_RUN}s per run after ${WARMUP}s warmup, service prints hello"
 
-  start_tcpserver
-  bench_server tcpserver "$TCPSERVER_PORT"
-  stop_last_server tcpserver
-
-  start_hinetd
-  bench_server hinetd "$HINETD_PORT"
-  stop_last_server hinetd
+  local round ns
+  for round in $(seq "$ROUNDS"); do
+    ((ROUNDS == 1)) || log "round $round of $ROUNDS"
+    start_tcpserver
+    bench_server tcpserver "$TCPSERVER_PORT"
+    stop_last_server tcpserver
+    for ns in $NAMESPACES; do
+      start_hinetd "$ns"
+      bench_server "$(hinetd_label "$ns")" "$HINETD_PORT"
+      stop_last_server hinetd
+    done
+  done
   print_summary
 }
 
