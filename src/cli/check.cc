@@ -133,6 +133,15 @@ void PrintService(const config::Config& config, const config::Service& s,
     if (r.hard != r.soft) limits += ":" + LimitText(r, r.hard);
   }
   printf("  limits    %s; umask %04o\n", limits.c_str(), s.umask);
+  std::string ns;
+  for (const auto& [name, flag] : config::kNamespaceNames) {
+    if (s.namespaces & flag) ns += (ns.empty() ? "" : ", ") + std::string(name);
+  }
+  printf("  namespaces %s\n",
+         ns.empty() ? "none: what a child starts can outlive it"
+         : (s.namespaces & config::kNsPid) != 0
+             ? (ns + " (everything a child starts ends with it)").c_str()
+             : (ns + " (no pid: what a child starts can outlive it)").c_str());
   std::string admit;
   auto add = [&](const std::string& part) { admit += (admit.empty() ? "" : "; ") + part; };
   auto cidrs = [](const std::vector<net::Cidr>& list) {

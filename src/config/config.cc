@@ -560,6 +560,11 @@ Status Loader::LoadNamespaces(Service& s, const std::vector<const TableReader*>&
     }
     s.namespaces |= bit;
   }
+  if ((s.namespaces & kNsPid) == 0) {
+    config_.warnings.push_back("service \"" + s.name +
+                               "\": namespaces without \"pid\": processes its children start "
+                               "can outlive them, their timeout and hinetd's stop");
+  }
   return Status();
 }
 
