@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <set>
 
 #include "base/errno_name.h"
@@ -607,6 +608,14 @@ Status Loader::LoadSocketFile(Service& s, const std::vector<const TableReader*>&
       if (!gid.ok()) return f.Err(gid.error().message());
       s.unix_file.gid = *gid;
     }
+  }
+  if (has_unix && (s.unix_file.mode & S_IWOTH) != 0) {
+    // Connecting takes write permission on the file.
+    char mode[16];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(s.unix_file.mode));
+    config_.warnings.push_back("service \"" + s.name + "\": socket_mode " + mode +
+                               " lets every local user connect to its unix: socket; give its "
+                               "clients a group (socket_group) and use \"0660\"");
   }
   return Status();
 }

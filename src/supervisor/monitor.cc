@@ -190,10 +190,11 @@ Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketLi
         if (s && ep.IsUnix()) {
           // A kept socket keeps its file as it is: its owner and mode are set
           // when it is created (a new owner needs CAP_CHOWN, which hinetd no
-          // longer holds), and a reload must not half-apply.
+          // longer holds), and a reload must not half-apply. lstat: the
+          // file at the path itself, never what a symlink points to.
           struct stat st {};
           std::string path = ep.UnixPath();
-          if (stat(path.c_str(), &st) == 0 &&
+          if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
               (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
                (st.st_mode & 07777) != svc.unix_file.mode)) {
             log_.Warning(LogLine("warning")
@@ -219,8 +220,13 @@ Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketLi
           s->transport = svc.transport;
           s->fd = std::move(*fd);
           if (ep.IsUnix()) {
+            // The inode of the file BindListener made, which the stop
+            // removes if it is still there: lstat, as a symlink in its
+            // place must not stand for the file it points to.
             struct stat st {};
-            if (stat(ep.UnixPath().c_str(), &st) == 0) s->unix_ino = st.st_ino;
+            if (lstat(ep.UnixPath().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+              s->unix_ino = st.st_ino;
+            }
           }
         }
         out.push_back(std::move(s));

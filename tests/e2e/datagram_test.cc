@@ -654,12 +654,23 @@ TEST_F(UdpTest, AnotherUserCannotBindTheServiceAddress) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "another user bound the service's address";
 }
 
-class UnixTest : public E2eTest {};
+// Socket files go in a directory that is root's and writable by root only,
+// on a path that is all so (not under /tmp): hinetd refuses any other.
+class UnixTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(sockets_.ok()) << sockets_.error();
+  }
+
+  Jail sockets_;
+};
 
 TEST_F(UnixTest, ChildSeesThePeerCredentials) {
-  // The client below runs as nobody: let it reach the socket's directory.
-  ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
-  std::string path = dir_.path() + "/probe.sock";
+  // The client below runs as nobody: it reaches the socket's directory
+  // (mode 0755).
+  std::string path = sockets_.path() + "/probe.sock";
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
       "[[service]]\nname = \"local\"\nlisten = \"unix:" + path +
       "\"\nexec = [\"/probe\"]\nuser = \"nobody\"\nchroot = \"" + jail_.path() +
@@ -716,8 +727,8 @@ TEST_F(UnixTest, ChildSeesThePeerCredentials) {
 }
 
 TEST_F(UnixTest, ReloadKeepsSocketFilesAndCannotGiveANewOneToAnotherUser) {
-  std::string a = dir_.path() + "/a.sock";
-  std::string b = dir_.path() + "/b.sock";
+  std::string a = sockets_.path() + "/a.sock";
+  std::string b = sockets_.path() + "/b.sock";
   auto svc = [](const std::string& name, const std::string& path, const std::string& extra) {
     return "[[service]]\nname = \"" + name + "\"\nlisten = \"unix:" + path +
            "\"\ninternal = \"echo\"\n" + extra + "\n";
@@ -764,7 +775,7 @@ TEST_F(UnixTest, ReloadKeepsSocketFilesAndCannotGiveANewOneToAnotherUser) {
 }
 
 TEST_F(UnixTest, StaleSocketIsReplacedButARegularFileIsRefused) {
-  std::string path = dir_.path() + "/stale.sock";
+  std::string path = sockets_.path() + "/stale.sock";
   {
     // What a killed hinetd leaves behind: a socket file nobody listens on.
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -785,8 +796,8 @@ TEST_F(UnixTest, StaleSocketIsReplacedButARegularFileIsRefused) {
   close(fd);
   daemon_.Stop();
 
-  std::string file = dir_.path() + "/precious.txt";
-  dir_.Write("precious.txt", "do not delete\n");
+  std::string file = sockets_.path() + "/precious.txt";
+  ASSERT_TRUE(sockets_.Write("/precious.txt", "do not delete\n"));
   std::string cfg = WriteConfig("[[service]]\nname = \"local\"\nlisten = \"unix:" + file +
                                 "\"\ninternal = \"echo\"\n");
   CommandResult r = RunCommand({BinDir() + "/hinetd", "-f", "-c", cfg}, milliseconds(10000));

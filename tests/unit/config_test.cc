@@ -153,7 +153,7 @@ internal = "echo"
 
 [[service]]
 name = "local"
-listen = ["unix:/tmp/hinetd-config-test.sock"]
+listen = ["unix:/run/hinetd-config-test.sock"]
 internal = "echo"
 socket_user = "nobody"
 socket_group = 65534
@@ -168,7 +168,7 @@ socket_group = 65534
   EXPECT_EQ(c->services[2].transport, net::Transport::kTcp);
   const Service& local = c->services[3];
   ASSERT_TRUE(local.listen[0].endpoints[0].IsUnix());
-  EXPECT_EQ(local.listen[0].endpoints[0].UnixPath(), "/tmp/hinetd-config-test.sock");
+  EXPECT_EQ(local.listen[0].endpoints[0].UnixPath(), "/run/hinetd-config-test.sock");
   EXPECT_EQ(local.unix_file.mode, 0600u);  // from [defaults]
   EXPECT_EQ(local.unix_file.uid, 65534u);
   EXPECT_EQ(local.unix_file.gid, 65534u);
@@ -201,7 +201,7 @@ timeout = 2
 
 [[service]]
 name = "local"
-listen = ["unix:/tmp/hinetd-config-test.sock"]
+listen = ["unix:/run/hinetd-config-test.sock"]
 internal = "echo"
 )");
   ASSERT_TRUE(c.ok()) << c.error().ToString();
@@ -249,6 +249,30 @@ user = "nobody"
                        "datagram itself)";
     EXPECT_NE(std::find(c->warnings.begin(), c->warnings.end(), want), c->warnings.end()) << want;
   }
+}
+
+// A unix: socket is root's and its group's by default; a mode that lets
+// every local user connect is said so by `hinetd check` (and at start).
+TEST_F(ConfigTest, SocketModeDefaultsToGroupOnlyAndWorldWritableIsWarnedAbout) {
+  auto c = Load(R"([[service]]
+name = "quiet"
+listen = "unix:/run/hinetd-config-test-a.sock"
+internal = "echo"
+
+[[service]]
+name = "open"
+listen = "unix:/run/hinetd-config-test-b.sock"
+internal = "echo"
+socket_mode = "0666"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(c->services[0].unix_file.mode, 0660u);
+  EXPECT_EQ(c->services[1].unix_file.mode, 0666u);
+  std::string want =
+      "service \"open\": socket_mode 0666 lets every local user connect to its unix: socket; "
+      "give its clients a group (socket_group) and use \"0660\"";
+  EXPECT_NE(std::find(c->warnings.begin(), c->warnings.end(), want), c->warnings.end()) << want;
+  for (const auto& w : c->warnings) EXPECT_EQ(w.find("\"quiet\": socket_mode"), std::string::npos);
 }
 
 // [daemon] user is resolved apart from loading (the loader needs no account
@@ -437,6 +461,13 @@ const BadCase kBadCases[] = {
      "unix:/run/NAME.sock"},
     {"UnixMissingDirectory", "[[service]]\nname = \"s\"\nlisten = \"unix:/no/such/dir/x.sock\"\n",
      "3:10: service \"s\": listen: the directory /no/such/dir does not exist"},
+    // /tmp is root's, but anyone may create the names hinetd is about to
+    // use in it (the sticky bit keeps only existing ones).
+    {"UnixDirectoryWorldWritable", "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/x.sock\"\n",
+     "3:10: service \"s\": listen: the socket's directory /tmp (owner uid 0, mode 1777) is "
+     "writable by other users, who could swap the socket file for a symlink before hinetd sets "
+     "its owner and mode; choose a directory that root owns and only root can write, such as "
+     "/run or a directory of its own in /run"},
     {"UnixNotASocket", "[[service]]\nname = \"s\"\nlisten = \"unix:/etc/passwd\"\n",
      "3:10: service \"s\": listen: /etc/passwd exists and is not a socket; hinetd never removes "
      "it (move it, or choose another path)"},
@@ -444,12 +475,12 @@ const BadCase kBadCases[] = {
      "5:15: service \"s\": socket_mode: applies to unix: listen addresses, and this service has "
      "none"},
     {"SocketModeBad",
-     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/run/hinetd-x.sock\"\ninternal = \"echo\"\n"
      "socket_mode = \"rw\"\n",
      "5:15: service \"s\": socket_mode: not a file mode (expected an octal string such as "
      "\"0660\", or 0o660)"},
     {"SocketUserUnknown",
-     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/run/hinetd-x.sock\"\ninternal = \"echo\"\n"
      "socket_user = \"no-such-user\"\n",
      "5:15: service \"s\": socket_user: no user 'no-such-user' on this system (check /etc/passwd, "
      "or give a uid)"},
@@ -487,7 +518,7 @@ const BadCase kBadCases[] = {
     {"DenyNotArray", Svc("internal = \"echo\"\ndeny = \"10.0.0.1\"\n"),
      "5:8: service \"s\": deny: expected an array of strings, got a string"},
     {"AllowOnUnixOnly",
-     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/run/hinetd-x.sock\"\ninternal = \"echo\"\n"
      "allow = [\"127.0.0.1\"]\n",
      "5:9: service \"s\": allow: applies to IP addresses, and this service listens on unix: "
      "only (its socket file's owner and mode decide who may connect)"},
@@ -630,7 +661,7 @@ const BadCase kBadCases[] = {
      "HUP, INT, QUIT, USR1, USR2, ALRM)"},
     {"TomlSyntax", "[[service]]\nname = \n", "2:8: TOML syntax error: "},
     {"SocketGroupUnknown",
-     "[[service]]\nname = \"s\"\nlisten = \"unix:/tmp/hinetd-x.sock\"\ninternal = \"echo\"\n"
+     "[[service]]\nname = \"s\"\nlisten = \"unix:/run/hinetd-x.sock\"\ninternal = \"echo\"\n"
      "socket_group = \"no-such-group\"\n",
      "5:16: service \"s\": socket_group: no group 'no-such-group' on this system (check "
      "/etc/group, or give a gid)"},
@@ -736,6 +767,11 @@ class ConfigJailErrorTest : public ConfigErrorTest {
     ASSERT_EQ(chown((jail_path_ + "/owned").c_str(), 65534, 65534), 0);
     ASSERT_TRUE(jail_->MakeDir("/group-writable", 0775));
     ASSERT_TRUE(jail_->MakeDir("/group-writable/inner"));
+    // @JAIL@/via -> owned/link -> @JAIL@/safe: a root-only directory,
+    // reached through a symlink in a directory of another user.
+    ASSERT_TRUE(jail_->MakeDir("/safe"));
+    ASSERT_EQ(symlink((jail_path_ + "/safe").c_str(), (jail_path_ + "/owned/link").c_str()), 0);
+    ASSERT_EQ(symlink("owned/link", (jail_path_ + "/via").c_str()), 0);
     // Programs: one not executable, one whose ELF interpreter is not in the jail.
     ASSERT_TRUE(jail_->Write("/bin/not-exec", "#!/bin/sh\n", 0644));
     ASSERT_TRUE(jail_->Write("/bin/needs-ld", ElfNeeding("/lib/ld-hinetd-test.so.1"), 0755));
@@ -760,6 +796,37 @@ const BadCase kJailBadCases[] = {
     {"ChrootComponentGroupWritable", JailSvc("@JAIL@/group-writable/inner", "/bin/true"),
      "6:10: service \"s\": chroot: '@JAIL@/group-writable' is group- or world-writable (mode "
      "0775); every directory of a chroot path must not be (chmod go-w @JAIL@/group-writable)"},
+    {"UnixDirectoryNotOwnedByRoot",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:@JAIL@/owned/x.sock\"\ninternal = \"echo\"\n",
+     "3:10: service \"s\": listen: the socket's directory @JAIL@/owned (owner uid 65534, mode "
+     "0755) is owned by another user, who could swap the socket file for a symlink before hinetd "
+     "sets its owner and mode; make it owned by root and writable by root only (chown root "
+     "@JAIL@/owned; chmod go-w @JAIL@/owned), or choose a directory that is, such as /run"},
+    {"UnixDirectoryComponentNotOwnedByRoot",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:@JAIL@/owned/inner/x.sock\"\n"
+     "internal = \"echo\"\n",
+     "3:10: service \"s\": listen: the directory @JAIL@/owned on the path to "
+     "@JAIL@/owned/inner/x.sock (owner uid 65534, mode 0755) is owned by another user, who could "
+     "swap the socket file for a symlink before hinetd sets its owner and mode; make it owned by "
+     "root and writable by root only (chown root @JAIL@/owned; chmod go-w @JAIL@/owned), or "
+     "choose a directory that is, such as /run"},
+    {"UnixDirectoryGroupWritable",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:@JAIL@/group-writable/x.sock\"\n"
+     "internal = \"echo\"\n",
+     "3:10: service \"s\": listen: the socket's directory @JAIL@/group-writable (owner uid 0, "
+     "mode 0775) is writable by other users, who could swap the socket file for a symlink before "
+     "hinetd sets its owner and mode; make it owned by root and writable by root only (chown root "
+     "@JAIL@/group-writable; chmod go-w @JAIL@/group-writable), or choose a directory that is, "
+     "such as /run"},
+    // A safe directory reached through a symlink that another user could
+    // change: the symlink's directory is checked too.
+    {"UnixDirectoryThroughUnsafeLink",
+     "[[service]]\nname = \"s\"\nlisten = \"unix:@JAIL@/via/x.sock\"\ninternal = \"echo\"\n",
+     "3:10: service \"s\": listen: the directory @JAIL@/owned on the path to @JAIL@/via/x.sock "
+     "(owner uid 65534, mode 0755) is owned by another user, who could swap the socket file for a "
+     "symlink before hinetd sets its owner and mode; make it owned by root and writable by root "
+     "only (chown root @JAIL@/owned; chmod go-w @JAIL@/owned), or choose a directory that is, "
+     "such as /run"},
     {"ExecMissingInChroot", JailSvc("@JAIL@", "/bin/no-such-prog"),
      "4:8: service \"s\": exec: /bin/no-such-prog (inside the chroot @JAIL@) does not exist"},
     {"ExecNotExecutableInChroot", JailSvc("@JAIL@", "/bin/not-exec"),
