@@ -18,6 +18,119 @@ TEST(LogLine, PlainAndQuotedValues) {
   EXPECT_EQ(q.str(), "event=stderr line=\"a \\\"b\\\" c=d\\\\e\\n\\x01\" empty=\"\"");
 }
 
+// Every class of text a hostile peer or child could put in a value, and the
+// boundaries of each: the exact value AppendLogfmtValue writes.
+TEST(AppendLogfmtValue, EscapesEverythingThatIsNotPlainPrintableUtf8) {
+  struct Case {
+    std::string in;
+    std::string out;
+  };
+  const Case cases[] = {
+      // ASCII: bare unless it needs quotes.
+      {"plain", "plain"},
+      {"", "\"\""},
+      {"a b", "\"a b\""},
+      {"k=v", "\"k=v\""},
+      {"\"\\", "\"\\\"\\\\\""},
+      {"\n\t\r", "\"\\n\\t\\r\""},
+      {std::string("\0", 1), "\"\\x00\""},
+      {"\x1b[31m", "\"\\x1b[31m\""},
+      {"\x1f", "\"\\x1f\""},
+      {"~", "~"},
+      {"\x7f", "\"\\x7f\""},  // DEL, U+007F
+      // Printable non-ASCII UTF-8 passes as it is, unquoted.
+      {"caf\xc3\xa9", "caf\xc3\xa9"},
+      {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},  // U+1F600
+      // C1 controls, U+0080..U+009F, and their neighbours.
+      {"\xc2\x80", "\"\\u0080\""},
+      {"\xc2\x85", "\"\\u0085\""},  // NEL: a line break to some readers
+      {"a\xc2\x9b" "31m", "\"a\\u009b31m\""},  // CSI
+      {"\xc2\x9f", "\"\\u009f\""},
+      {"\xc2\xa0", "\xc2\xa0"},  // U+00A0, no-break space: printable
+      {"\xc2\xad", "\"\\u00ad\""},  // soft hyphen: invisible
+      // Bidi controls.
+      {"\xd8\x9c", "\"\\u061c\""},
+      {"\xe2\x80\x8e", "\"\\u200e\""},
+      {"\xe2\x80\x8f", "\"\\u200f\""},
+      {"\xe2\x80\xaa", "\"\\u202a\""},
+      {"evil\xe2\x80\xaetxt.exe", "\"evil\\u202etxt.exe\""},
+      {"\xe2\x81\xa6", "\"\\u2066\""},
+      {"\xe2\x81\xa9", "\"\\u2069\""},
+      // Line and paragraph separators.
+      {"a\xe2\x80\xa8" "b", "\"a\\u2028b\""},
+      {"\xe2\x80\xa9", "\"\\u2029\""},
+      {"\xe2\x80\xa7", "\xe2\x80\xa7"},  // U+2027, hyphenation point: printable
+      {"\xe2\x80\xaf", "\xe2\x80\xaf"},  // U+202F, narrow no-break space: printable
+      // Invisible characters.
+      {"\xe2\x80\x8b", "\"\\u200b\""},
+      {"\xef\xbb\xbf" "x", "\"\\ufeffx\""},
+      {"\xef\xbf\xb9", "\"\\ufff9\""},
+      {"\xf3\xa0\x80\x81", "\"\\U000e0001\""},  // a tag character
+      {"\xf3\xa0\x81\xbf", "\"\\U000e007f\""},
+      {"\xf3\xa0\x82\x80", "\xf3\xa0\x82\x80"},  // U+E0080: not a tag
+      // The ends of the well-formed ranges pass.
+      {"\xed\x9f\xbf", "\xed\x9f\xbf"},  // U+D7FF
+      {"\xee\x80\x80", "\xee\x80\x80"},  // U+E000
+      {"\xef\xbf\xbd", "\xef\xbf\xbd"},  // U+FFFD
+      {"\xf0\x90\x80\x80", "\xf0\x90\x80\x80"},  // U+10000
+      {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},  // U+10FFFF
+      // Not UTF-8: every byte that is not part of a well-formed sequence.
+      {"\xff", "\"\\xff\""},
+      {"\xfe", "\"\\xfe\""},
+      {"\x80", "\"\\x80\""},                      // a stray continuation byte
+      {"a\xbf" "b", "\"a\\xbfb\""},
+      {"\xc0\x80", "\"\\xc0\\x80\""},             // overlong NUL
+      {"\xc1\xbf", "\"\\xc1\\xbf\""},             // overlong U+007F
+      {"\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\""},    // overlong '/'
+      {"\xe0\x9f\xbf", "\"\\xe0\\x9f\\xbf\""},    // overlong U+07FF
+      {"\xf0\x8f\xbf\xbf", "\"\\xf0\\x8f\\xbf\\xbf\""},  // overlong U+FFFF
+      {"\xed\xa0\x80", "\"\\xed\\xa0\\x80\""},    // U+D800, a surrogate
+      {"\xed\xbf\xbf", "\"\\xed\\xbf\\xbf\""},    // U+DFFF
+      {"\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\""},  // U+110000
+      {"\xf5\x80\x80\x80", "\"\\xf5\\x80\\x80\\x80\""},
+      {"\xc3", "\"\\xc3\""},                      // cut short at the end
+      {"\xe2\x80", "\"\\xe2\\x80\""},
+      {"\xf0\x9f\x98", "\"\\xf0\\x9f\\x98\""},
+      {"\xe2\x80x", "\"\\xe2\\x80x\""},           // cut short by ASCII
+      {"\xc3\xc3\xa9", "\"\\xc3\xc3\xa9\""},      // cut short by a new sequence
+      // Everything at once, the valid parts kept.
+      {"\xc3\xa9\xff\xc2\x9b\x1b\xe2\x80\xae\xe6\x97\xa5",
+       "\"\xc3\xa9\\xff\\u009b\\x1b\\u202e\xe6\x97\xa5\""},
+  };
+  for (const Case& c : cases) {
+    std::string out = "k=";
+    base::AppendLogfmtValue(out, c.in);
+    EXPECT_EQ(out, "k=" + c.out) << "input bytes: " << ::testing::PrintToString(c.in);
+  }
+}
+
+// Whatever goes in, what comes out is printable ASCII or well-formed UTF-8
+// with none of the escaped characters left: every byte value, alone and
+// after every lead byte.
+TEST(AppendLogfmtValue, NoRawControlOrInvalidByteSurvives) {
+  auto clean = [](const std::string& s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c == 0x7f) return false;
+      if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+        return false;  // a C1 control left raw
+      }
+      if (c >= 0xf5 || c == 0xc0 || c == 0xc1) return false;
+    }
+    return true;
+  };
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      std::string in{static_cast<char>(a), static_cast<char>(b)};
+      std::string out;
+      base::AppendLogfmtValue(out, in);
+      ASSERT_TRUE(clean(out)) << ::testing::PrintToString(in) << " -> "
+                              << ::testing::PrintToString(out);
+    }
+  }
+}
+
 TEST(Logger, WritesOneLinePerEvent) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
