@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "base/errno_name.h"
 #include "supervisor/child_status.h"
+#include "supervisor/stderr_limit.h"
 
 namespace hinetd {
 namespace {
@@ -145,6 +148,110 @@ TEST(Logger, WritesOneLinePerEvent) {
   close(p[0]);
   ASSERT_GT(n, 0);
   EXPECT_STREQ(buf, "event=start services=2\nevent=stop\n");
+}
+
+TEST(NextStderrLine, SplitsAtNewlinesAndEveryMaxBytes) {
+  std::string_view line;
+  EXPECT_EQ(supervisor::NextStderrLine("a\nb", 8, false, line), 2u);
+  EXPECT_EQ(line, "a");
+  EXPECT_EQ(supervisor::NextStderrLine("\n", 8, false, line), 1u);
+  EXPECT_EQ(line, "");
+  EXPECT_EQ(supervisor::NextStderrLine("b", 8, false, line), 0u);  // more may come
+  EXPECT_EQ(supervisor::NextStderrLine("b", 8, true, line), 1u);   // nothing will
+  EXPECT_EQ(line, "b");
+  EXPECT_EQ(supervisor::NextStderrLine("", 8, true, line), 0u);
+  // Exactly max bytes and a newline: one line.
+  EXPECT_EQ(supervisor::NextStderrLine("12345678\nx", 8, false, line), 9u);
+  EXPECT_EQ(line, "12345678");
+  // Max bytes without a newline yet: wait for the next byte.
+  EXPECT_EQ(supervisor::NextStderrLine("12345678", 8, false, line), 0u);
+  EXPECT_EQ(supervisor::NextStderrLine("12345678", 8, true, line), 8u);
+  // More: cut at max, whether or not a newline comes later.
+  EXPECT_EQ(supervisor::NextStderrLine("123456789\n", 8, false, line), 8u);
+  EXPECT_EQ(line, "12345678");
+  EXPECT_EQ(supervisor::NextStderrLine("123456789", 8, false, line), 8u);
+}
+
+using StderrClock = supervisor::StderrLimiter::Clock;
+
+// Lines admitted out of `n` offered on `s` at `now`.
+int Offer(supervisor::StderrLimiter& lim, supervisor::StderrLimiter::Stream& s, int n,
+          StderrClock::time_point now) {
+  int admitted = 0;
+  for (int i = 0; i < n; ++i) admitted += lim.Admit(s, now) ? 1 : 0;
+  return admitted;
+}
+
+TEST(StderrLimiter, AChildGetsItsBurstThenTenASecondAndEveryOtherLineIsCounted) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  auto s = lim.Open("svc", t0);
+  EXPECT_EQ(Offer(lim, s, 150, t0), 100);
+  EXPECT_EQ(s.suppressed(), 50u);
+  EXPECT_EQ(Offer(lim, s, 50, t0 + std::chrono::seconds(1)), 10);
+  // Not reported before ten seconds have passed since the first suppressed
+  // line; then the count, once, from zero again.
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::milliseconds(9999), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), false), 90u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), true), 0u);
+  // The clock of the next report starts at the next suppressed line.
+  auto t11 = t0 + std::chrono::seconds(11);
+  EXPECT_EQ(Offer(lim, s, 200, t11), 100);  // ten seconds refilled it
+  EXPECT_EQ(lim.TakeReport(s, t11 + std::chrono::seconds(9), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t11 + std::chrono::seconds(9), true), 100u);  // at close: any
+  lim.Close(s, t11);
+}
+
+TEST(StderrLimiter, AllChildrenOfAServiceShareItsBucket) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  std::vector<supervisor::StderrLimiter::Stream> streams;
+  int logged = 0;
+  for (int i = 0; i < 20; ++i) {
+    streams.push_back(lim.Open("svc", t0));
+    logged += Offer(lim, streams.back(), 150, t0);
+  }
+  EXPECT_EQ(logged, 1000);
+  uint64_t suppressed = 0;
+  for (auto& s : streams) suppressed += lim.TakeReport(s, t0, true);
+  EXPECT_EQ(static_cast<uint64_t>(logged) + suppressed, 20u * 150u);
+  // Another service has a bucket of its own.
+  auto other = lim.Open("other", t0);
+  EXPECT_EQ(Offer(lim, other, 100, t0), 100);
+  // One second: 100 more for the service, however many children ask.
+  auto t1 = t0 + std::chrono::seconds(1);
+  logged = 0;
+  for (auto& s : streams) logged += Offer(lim, s, 20, t1);
+  EXPECT_EQ(logged, 100);
+  // A line the service refuses costs its child nothing: the child whose
+  // bucket is untouched still has its whole burst once the service refills.
+  auto fresh = lim.Open("svc", t1);
+  EXPECT_EQ(Offer(lim, fresh, 200, t1), 0);
+  EXPECT_EQ(Offer(lim, fresh, 200, t1 + std::chrono::seconds(1)), 100);
+  (void)lim.TakeReport(fresh, t1, true);
+  lim.Close(fresh, t1);
+  lim.Close(other, t1);
+  for (auto& s : streams) lim.Close(s, t1);
+}
+
+TEST(StderrLimiter, ANewChildGetsNoFreshServiceBurstUntilTheBucketRefills) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  for (int i = 0; i < 10; ++i) {
+    auto s = lim.Open("svc", t0);
+    EXPECT_EQ(Offer(lim, s, 100, t0), 100);
+    lim.Close(s, t0);
+  }
+  // All closed, the bucket empty: it is kept, and the next child waits.
+  EXPECT_EQ(lim.services_held(), 1u);
+  auto s = lim.Open("svc", t0);
+  EXPECT_EQ(Offer(lim, s, 100, t0), 0);
+  lim.Close(s, t0);
+  // Once it is full again it is forgotten: nothing is held for a service
+  // that writes nothing.
+  lim.Close(lim.Open("svc", t0 + std::chrono::seconds(10)), t0 + std::chrono::seconds(10));
+  EXPECT_EQ(lim.services_held(), 0u);
 }
 
 TEST(ErrnoName, BothWays) {
