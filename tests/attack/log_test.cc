@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/utf8.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -32,27 +33,6 @@ allow = ["clock_gettime"]
 // 1000, then 100 a second.
 constexpr double kChildBurst = 100, kChildPerSecond = 10;
 constexpr double kServiceBurst = 1000, kServicePerSecond = 100;
-
-// A well-formed UTF-8 check written apart from the daemon's: decode, then
-// reject overlong forms, surrogates and code points past U+10FFFF. Returns
-// the offset of the first bad byte, or npos.
-size_t FirstInvalidUtf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return i;
-    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (size_t k = 1; k < len; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
-    i += len;
-  }
-  return std::string::npos;
-}
 
 class LogAttackTest : public E2eTest {
  protected:

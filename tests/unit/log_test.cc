@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/errno_name.h"
+#include "common/utf8.h"
 #include "supervisor/child_status.h"
 #include "supervisor/stderr_limit.h"
 
@@ -108,28 +109,38 @@ TEST(AppendLogfmtValue, EscapesEverythingThatIsNotPlainPrintableUtf8) {
   }
 }
 
-// Whatever goes in, what comes out is printable ASCII or well-formed UTF-8
-// with none of the escaped characters left: every byte value, alone and
-// after every lead byte.
-TEST(AppendLogfmtValue, NoRawControlOrInvalidByteSurvives) {
-  auto clean = [](const std::string& s) {
-    for (size_t i = 0; i < s.size(); ++i) {
-      auto c = static_cast<unsigned char>(s[i]);
-      if (c < 0x20 || c == 0x7f) return false;
-      if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
-        return false;  // a C1 control left raw
-      }
-      if (c >= 0xf5 || c == 0xc0 || c == 0xc1) return false;
+// Whatever goes in, what comes out is well-formed UTF-8 with no control
+// character and none of the characters that are escaped: every value of one
+// and two bytes, and every three- and four-byte sequence with a lead byte
+// from E0 to F7 and continuation-like bytes 80..BF (every overlong form,
+// surrogate and too-large code point among them).
+TEST(AppendLogfmtValue, WhatComesOutIsCleanUtf8WhateverGoesIn) {
+  auto check = [](const std::string& in) {
+    std::string out;
+    base::AppendLogfmtValue(out, in);
+    ASSERT_EQ(testing::FirstInvalidUtf8(out), std::string::npos)
+        << ::testing::PrintToString(in) << " -> " << ::testing::PrintToString(out);
+    for (unsigned char c : out) {
+      ASSERT_TRUE(c >= 0x20 && c != 0x7f) << ::testing::PrintToString(in);
     }
-    return true;
+    for (const char* raw : {"\xc2\x85", "\xc2\x9b", "\xe2\x80\xa8", "\xe2\x80\xae",
+                            "\xef\xbb\xbf", "\xe2\x81\xa6"}) {
+      ASSERT_EQ(out.find(raw), std::string::npos) << ::testing::PrintToString(in);
+    }
   };
   for (int a = 0; a < 256; ++a) {
     for (int b = 0; b < 256; ++b) {
-      std::string in{static_cast<char>(a), static_cast<char>(b)};
-      std::string out;
-      base::AppendLogfmtValue(out, in);
-      ASSERT_TRUE(clean(out)) << ::testing::PrintToString(in) << " -> "
-                              << ::testing::PrintToString(out);
+      check({static_cast<char>(a), static_cast<char>(b)});
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (int lead = 0xe0; lead <= 0xf7; ++lead) {
+    for (int b = 0x80; b <= 0xbf; ++b) {
+      for (int c = 0x80; c <= 0xbf; ++c) {
+        check({static_cast<char>(lead), static_cast<char>(b), static_cast<char>(c), 'x'});
+        check({static_cast<char>(lead), static_cast<char>(b), static_cast<char>(c), '\x80'});
+        if (HasFatalFailure()) return;
+      }
     }
   }
 }
