@@ -7,12 +7,106 @@ namespace hinetd::base {
 
 namespace {
 
-bool NeedsQuotes(std::string_view v) {
-  if (v.empty()) return true;
-  for (unsigned char c : v) {
-    if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f) return true;
+constexpr char kHex[] = "0123456789abcdef";
+
+// The length of the well-formed UTF-8 sequence at the start of `s` (1 to 4)
+// with its code point in `cp`, or 0 if `s` does not start with one: a stray
+// continuation byte, an overlong form (C0, C1, E0 80..9F, F0 80..8F), a
+// surrogate (ED A0..BF), a code point above U+10FFFF (F4 90.., F5..FF), or a
+// sequence cut short. The byte ranges are those of the Unicode Standard's
+// table of well-formed byte sequences (chapter 3, table 3-7).
+size_t DecodeUtf8(std::string_view s, char32_t& cp) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](size_t i, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
+    return i < s.size() && b(i) >= lo && b(i) <= hi;
+  };
+  unsigned char c = b(0);
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  if (c >= 0xc2 && c <= 0xdf) {
+    if (!cont(1)) return 0;
+    cp = (static_cast<char32_t>(c & 0x1f) << 6) | (b(1) & 0x3f);
+    return 2;
+  }
+  if (c >= 0xe0 && c <= 0xef) {
+    unsigned char lo = c == 0xe0 ? 0xa0 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : 0xbf;
+    if (!cont(1, lo, hi) || !cont(2)) return 0;
+    cp = (static_cast<char32_t>(c & 0x0f) << 12) | (static_cast<char32_t>(b(1) & 0x3f) << 6) |
+         (b(2) & 0x3f);
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    unsigned char lo = c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xf4 ? 0x8f : 0xbf;
+    if (!cont(1, lo, hi) || !cont(2) || !cont(3)) return 0;
+    cp = (static_cast<char32_t>(c & 0x07) << 18) | (static_cast<char32_t>(b(1) & 0x3f) << 12) |
+         (static_cast<char32_t>(b(2) & 0x3f) << 6) | (b(3) & 0x3f);
+    return 4;
+  }
+  return 0;  // 80..BF (a continuation byte alone), C0, C1, F5..FF
+}
+
+// Well-formed characters that are escaped all the same: they drive a
+// terminal, break a line in some viewers, or change or hide how the text
+// around them reads. What a log reader sees must be what the line holds.
+bool Disguises(char32_t cp) {
+  struct Range {
+    char32_t first, last;
+  };
+  static constexpr Range kRanges[] = {
+      {0x0080, 0x009f},    // C1 controls: CSI (U+009B) drives a terminal, NEL breaks a line
+      {0x00ad, 0x00ad},    // soft hyphen: invisible
+      {0x061c, 0x061c},    // arabic letter mark: bidi
+      {0x180e, 0x180e},    // mongolian vowel separator: invisible
+      {0x200b, 0x200f},    // zero-width space, non-joiner, joiner; LRM, RLM: invisible, bidi
+      {0x2028, 0x202e},    // line and paragraph separators; bidi embeddings and overrides
+      {0x2060, 0x206f},    // word joiner, invisible operators, bidi isolates, format controls
+      {0xfeff, 0xfeff},    // zero-width no-break space (byte order mark): invisible
+      {0xfff9, 0xfffb},    // interlinear annotation controls: hide text
+      {0xe0000, 0xe007f},  // tags: invisible ASCII look-alikes
+  };
+  if (cp < 0x80) return false;
+  for (const Range& r : kRanges) {
+    if (cp < r.first) return false;  // sorted
+    if (cp <= r.last) return true;
   }
   return false;
+}
+
+bool AsciiNeedsQuotes(unsigned char c) {
+  return c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f;
+}
+
+bool NeedsQuotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (size_t i = 0; i < v.size();) {
+    auto c = static_cast<unsigned char>(v[i]);
+    if (c < 0x80) {
+      if (AsciiNeedsQuotes(c)) return true;
+      ++i;
+      continue;
+    }
+    char32_t cp = 0;
+    size_t len = DecodeUtf8(v.substr(i), cp);
+    if (len == 0 || Disguises(cp)) return true;
+    i += len;
+  }
+  return false;
+}
+
+void AppendByteEscape(std::string& out, unsigned char c) {
+  out.append("\\x");
+  out.push_back(kHex[c >> 4]);
+  out.push_back(kHex[c & 0xf]);
+}
+
+void AppendCodePointEscape(std::string& out, char32_t cp) {
+  bool wide = cp > 0xffff;
+  out.append(wide ? "\\U" : "\\u");
+  for (int shift = wide ? 28 : 12; shift >= 0; shift -= 4) out.push_back(kHex[(cp >> shift) & 0xf]);
 }
 
 }  // namespace
@@ -22,9 +116,24 @@ void AppendLogfmtValue(std::string& out, std::string_view value) {
     out.append(value);
     return;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (unsigned char c : value) {
+  for (size_t i = 0; i < value.size();) {
+    auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {
+      char32_t cp = 0;
+      size_t len = DecodeUtf8(value.substr(i), cp);
+      if (len == 0) {
+        AppendByteEscape(out, c);  // not UTF-8: this byte alone, then go on
+        ++i;
+      } else if (Disguises(cp)) {
+        AppendCodePointEscape(out, cp);
+        i += len;
+      } else {
+        out.append(value.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out.append("\\\""); break;
       case '\\': out.append("\\\\"); break;
@@ -33,13 +142,12 @@ void AppendLogfmtValue(std::string& out, std::string_view value) {
       case '\r': out.append("\\r"); break;
       default:
         if (c < ' ' || c == 0x7f) {
-          out.append("\\x");
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
+          AppendByteEscape(out, c);
         } else {
           out.push_back(static_cast<char>(c));
         }
     }
+    ++i;
   }
   out.push_back('"');
 }

@@ -42,8 +42,21 @@ class LogLine {
   std::string text_;
 };
 
-// Appends `value` to `out`, quoted and escaped when logfmt requires it
-// (empty, or holding a space, '=', '"', '\' or a control character).
+// Appends `value` to `out`, quoted when it is empty or holds a space, '=',
+// '"', '\' or anything escaped. Every value of every line goes through it,
+// whoever supplied the text (a peer, a child's stderr, a file): the line
+// that comes out is printable, valid UTF-8 and reads as it is. Inside
+// quotes:
+//   '"' '\' newline tab CR        \" \\ \n \t \r
+//   other C0 controls, DEL         \xNN (the byte)
+//   a byte that is not part of     \xNN, each such byte (overlong forms,
+//     well-formed UTF-8            surrogates, > U+10FFFF, cut short, stray)
+//   C1 controls (U+0080..U+009F),  \uNNNN, or \UNNNNNNNN above U+FFFF
+//     bidi controls, line and      (see Disguises in log.cc for the list)
+//     paragraph separators,
+//     invisible format characters
+// Any other character, ASCII or not (é, 日本), is copied as it is.
+// Hex digits are lower case. Nothing is allocated but `out`'s growth.
 void AppendLogfmtValue(std::string& out, std::string_view value);
 
 enum class LogSink { kStderr, kSyslog };

@@ -52,6 +52,8 @@ enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec 
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
+// What is read from a child's stderr pipe once it has ended, at most.
+constexpr size_t kStderrDrainMax = 1 << 20;
 // A listener that ran this long before dying starts its back-off afresh.
 constexpr auto kListenerStable = std::chrono::seconds(30);
 constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
@@ -1032,8 +1034,32 @@ void Monitor::OnSignal() {
   }
 }
 
-void Monitor::LogStderrLine(const Child& c, pid_t pid, std::string_view line) {
-  log_.Info(LogLine("stderr").Add("service", c.service).Add("pid", pid).Add("line", line));
+void Monitor::LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now) {
+  if (!c.stderr_stream) c.stderr_stream.emplace(stderr_limiter_.Open(c.service, now));
+  if (stderr_limiter_.Admit(*c.stderr_stream, now)) {
+    log_.Info(LogLine("stderr").Add("service", c.service).Add("pid", pid).Add("line", line));
+  }
+  ReportStderrSuppressed(c, pid, now, /*closing=*/false);
+}
+
+void Monitor::ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing) {
+  if (!c.stderr_stream) return;
+  uint64_t lines = stderr_limiter_.TakeReport(*c.stderr_stream, now, closing);
+  if (lines == 0) return;
+  log_.Warning(LogLine("stderr-suppressed")
+                   .Add("service", c.service)
+                   .Add("pid", pid)
+                   .Add("lines", static_cast<int64_t>(lines)));
+}
+
+void Monitor::LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final) {
+  std::string_view rest = c.stderr_partial;
+  std::string_view line;
+  while (size_t used = NextStderrLine(rest, kStderrLineMax, final, line)) {
+    LogStderrLine(c, pid, line, now);
+    rest.remove_prefix(used);
+  }
+  c.stderr_partial.erase(0, c.stderr_partial.size() - rest.size());
 }
 
 void Monitor::OnStderr(int fd) {
@@ -1041,6 +1067,10 @@ void Monitor::OnStderr(int fd) {
   if (owner == stderr_owner_.end()) return;
   pid_t pid = owner->second;
   Child& c = children_.at(pid);
+  // One read per wakeup: a child that writes without end gets its turn
+  // like every other descriptor, and costs here the scan of these bytes
+  // (its lines past the rate are only counted); what is kept between reads
+  // is less than one line's limit.
   char buf[4096];
   ssize_t n = read(fd, buf, sizeof buf);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -1049,37 +1079,31 @@ void Monitor::OnStderr(int fd) {
     return;
   }
   c.stderr_partial.append(buf, static_cast<size_t>(n));
-  size_t start = 0;
-  for (;;) {
-    size_t nl = c.stderr_partial.find('\n', start);
-    if (nl == std::string::npos) break;
-    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, nl - start));
-    start = nl + 1;
-  }
-  c.stderr_partial.erase(0, start);
-  while (c.stderr_partial.size() >= kStderrLineMax) {
-    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(0, kStderrLineMax));
-    c.stderr_partial.erase(0, kStderrLineMax);
-  }
+  LogStderrLines(c, pid, Clock::now(), /*final=*/false);
 }
 
 void Monitor::CloseStderr(Child& c, pid_t pid) {
   if (c.stderr_fd < 0) return;
-  // Whatever is still in the pipe belongs to the child's last words.
+  // Whatever is still in the pipe belongs to the child's last words: read
+  // to its end (the pipe is non-blocking), up to the most an unprivileged
+  // child can make its pipe hold (F_SETPIPE_SZ up to pipe-max-size, 1 MiB
+  // by default). A descendant still writing past that meets a closed pipe.
   char buf[4096];
-  for (int i = 0; i < 16; ++i) {
+  auto now = Clock::now();
+  for (size_t drained = 0; drained < kStderrDrainMax;) {
     ssize_t n = read(c.stderr_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+    drained += static_cast<size_t>(n);
     c.stderr_partial.append(buf, static_cast<size_t>(n));
+    LogStderrLines(c, pid, now, /*final=*/false);
   }
-  size_t start = 0;
-  while (start < c.stderr_partial.size()) {
-    size_t nl = c.stderr_partial.find('\n', start);
-    size_t end = nl == std::string::npos ? c.stderr_partial.size() : nl;
-    LogStderrLine(c, pid, std::string_view(c.stderr_partial).substr(start, end - start));
-    start = end + 1;
+  LogStderrLines(c, pid, now, /*final=*/true);
+  if (c.stderr_stream) {
+    ReportStderrSuppressed(c, pid, now, /*closing=*/true);
+    stderr_limiter_.Close(*c.stderr_stream, now);
+    c.stderr_stream.reset();
   }
-  c.stderr_partial.clear();
   stderr_owner_.erase(c.stderr_fd);
   close(c.stderr_fd);  // also removes it from the epoll set
   c.stderr_fd = -1;

@@ -27,6 +27,7 @@
 #include "supervisor/protocol.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
+#include "supervisor/stderr_limit.h"
 
 namespace hinetd::supervisor {
 
@@ -101,6 +102,8 @@ class Monitor {
     bool setup_timed_out = false;
     bool pid_namespace = false;  // the init of its own PID namespace
     std::string stderr_partial;
+    // Its share of the log, from its first stderr line on.
+    std::optional<StderrLimiter::Stream> stderr_stream;
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
     pid_t pid;
@@ -166,7 +169,13 @@ class Monitor {
   void BeginStop();
   void DumpStatus();
   void CloseStderr(Child& c, pid_t pid);
-  void LogStderrLine(const Child& c, pid_t pid, std::string_view line);
+  // Logs one line of a child's stderr, or counts it if its rate is spent.
+  void LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now);
+  // Logs (or counts) the whole lines in c.stderr_partial and keeps the
+  // rest; `final`: the rest too, as the pipe is closed.
+  void LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final);
+  // Logs the count of its suppressed lines if one is due (`closing`: any).
+  void ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing);
   void Watch(int fd, uint64_t tag, uint32_t events);
   [[nodiscard]] int NextTimeoutMs() const;
 
@@ -179,6 +188,7 @@ class Monitor {
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> stderr_owner_;
+  StderrLimiter stderr_limiter_;
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;

@@ -33,6 +33,13 @@
 //   hinetd-probe exit N           exit with status N at once, print nothing
 //   hinetd-probe sleep S          report, sleep S seconds, exit 0
 //   hinetd-probe stderr TEXT      report, write TEXT and "\n" to fd 2
+//   hinetd-probe stderr-bytes HEX no report: write the bytes HEX spells (two
+//                                 hex digits each, any value) and "\n" to
+//                                 fd 2, then "done\n" to fd 1
+//   hinetd-probe stderr-flood MS  no report: write short lines ("flood N")
+//                                 to fd 2 as fast as it can for MS
+//                                 milliseconds, then "lines=K\n" (how many
+//                                 it wrote) to fd 1
 //   hinetd-probe concurrency DIR MS  no report: create DIR/<pid>, count the
 //                                 entries of DIR (the children alive now),
 //                                 print "concurrency=N", hold MS milliseconds,
@@ -652,6 +659,63 @@ int WriteStderr(const char* text) {
   return kExitOk;
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// What a hostile service may write to its stderr: any bytes at all.
+int WriteStderrBytes(const char* hex) {
+  char bytes[1024];
+  size_t n = 0;
+  for (; hex[0] != '\0'; hex += 2) {
+    int hi = HexDigit(hex[0]);
+    int lo = hex[1] == '\0' ? -1 : HexDigit(hex[1]);
+    if (hi < 0 || lo < 0 || n + 1 >= sizeof bytes) return Usage();
+    bytes[n++] = static_cast<char>(hi * 16 + lo);
+  }
+  bytes[n++] = '\n';
+  if (!WriteAll(kErr, bytes, n) || !WriteAll(kOut, "done\n", 5)) return kExitIoError;
+  return kExitOk;
+}
+
+int64_t MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// A service that floods its stderr: whole lines, a pipe buffer's worth at a
+// time, for `ms` milliseconds; then says how many lines it wrote.
+int FloodStderr(long ms) {
+  int64_t end = MonotonicMs() + ms;
+  uint64_t lines = 0;
+  char buf[4096];
+  while (MonotonicMs() < end) {
+    size_t len = 0;
+    while (len + 32 < sizeof buf) {
+      static constexpr char kPrefix[] = "flood ";
+      memcpy(buf + len, kPrefix, sizeof kPrefix - 1);
+      len += sizeof kPrefix - 1;
+      char digits[24];
+      size_t d = 0;
+      uint64_t v = lines;
+      do {
+        digits[d++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+      } while (v != 0);
+      while (d > 0) buf[len++] = digits[--d];
+      buf[len++] = '\n';
+      ++lines;
+    }
+    if (!WriteAll(kErr, buf, len)) return kExitIoError;
+  }
+  g_report.Key("lines").UDec(lines).Char('\n').Flush();
+  return kExitOk;
+}
+
 // Appends the NUL-terminated `text` to buf at *len (bounded by cap).
 void Append(char* buf, size_t cap, size_t* len, const char* text) {
   while (*text != '\0' && *len + 1 < cap) buf[(*len)++] = *text++;
@@ -817,6 +881,10 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "stderr") == 0) {
     WriteReport(argc, argv);
     return WriteStderr(arg);
+  }
+  if (strcmp(mode, "stderr-bytes") == 0) return WriteStderrBytes(arg);
+  if (strcmp(mode, "stderr-flood") == 0 && ParseNumber(arg, 60000, &number)) {
+    return FloodStderr(number);
   }
   if (strcmp(mode, "udp") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     return ServeUdp(number);

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "base/errno_name.h"
+#include "common/utf8.h"
 #include "supervisor/child_status.h"
+#include "supervisor/stderr_limit.h"
 
 namespace hinetd {
 namespace {
@@ -16,6 +20,129 @@ TEST(LogLine, PlainAndQuotedValues) {
   base::LogLine q("stderr");
   q.Add("line", "a \"b\" c=d\\e\n\x01").Add("empty", "");
   EXPECT_EQ(q.str(), "event=stderr line=\"a \\\"b\\\" c=d\\\\e\\n\\x01\" empty=\"\"");
+}
+
+// Every class of text a hostile peer or child could put in a value, and the
+// boundaries of each: the exact value AppendLogfmtValue writes.
+TEST(AppendLogfmtValue, EscapesEverythingThatIsNotPlainPrintableUtf8) {
+  struct Case {
+    std::string in;
+    std::string out;
+  };
+  const Case cases[] = {
+      // ASCII: bare unless it needs quotes.
+      {"plain", "plain"},
+      {"", "\"\""},
+      {"a b", "\"a b\""},
+      {"k=v", "\"k=v\""},
+      {"\"\\", "\"\\\"\\\\\""},
+      {"\n\t\r", "\"\\n\\t\\r\""},
+      {std::string("\0", 1), "\"\\x00\""},
+      {"\x1b[31m", "\"\\x1b[31m\""},
+      {"\x1f", "\"\\x1f\""},
+      {"~", "~"},
+      {"\x7f", "\"\\x7f\""},  // DEL, U+007F
+      // Printable non-ASCII UTF-8 passes as it is, unquoted.
+      {"caf\xc3\xa9", "caf\xc3\xa9"},
+      {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},  // U+1F600
+      // C1 controls, U+0080..U+009F, and their neighbours.
+      {"\xc2\x80", "\"\\u0080\""},
+      {"\xc2\x85", "\"\\u0085\""},  // NEL: a line break to some readers
+      {"a\xc2\x9b" "31m", "\"a\\u009b31m\""},  // CSI
+      {"\xc2\x9f", "\"\\u009f\""},
+      {"\xc2\xa0", "\xc2\xa0"},  // U+00A0, no-break space: printable
+      {"\xc2\xad", "\"\\u00ad\""},  // soft hyphen: invisible
+      // Bidi controls.
+      {"\xd8\x9c", "\"\\u061c\""},
+      {"\xe2\x80\x8e", "\"\\u200e\""},
+      {"\xe2\x80\x8f", "\"\\u200f\""},
+      {"\xe2\x80\xaa", "\"\\u202a\""},
+      {"evil\xe2\x80\xaetxt.exe", "\"evil\\u202etxt.exe\""},
+      {"\xe2\x81\xa6", "\"\\u2066\""},
+      {"\xe2\x81\xa9", "\"\\u2069\""},
+      // Line and paragraph separators.
+      {"a\xe2\x80\xa8" "b", "\"a\\u2028b\""},
+      {"\xe2\x80\xa9", "\"\\u2029\""},
+      {"\xe2\x80\xa7", "\xe2\x80\xa7"},  // U+2027, hyphenation point: printable
+      {"\xe2\x80\xaf", "\xe2\x80\xaf"},  // U+202F, narrow no-break space: printable
+      // Invisible characters.
+      {"\xe2\x80\x8b", "\"\\u200b\""},
+      {"\xef\xbb\xbf" "x", "\"\\ufeffx\""},
+      {"\xef\xbf\xb9", "\"\\ufff9\""},
+      {"\xf3\xa0\x80\x81", "\"\\U000e0001\""},  // a tag character
+      {"\xf3\xa0\x81\xbf", "\"\\U000e007f\""},
+      {"\xf3\xa0\x82\x80", "\xf3\xa0\x82\x80"},  // U+E0080: not a tag
+      // The ends of the well-formed ranges pass.
+      {"\xed\x9f\xbf", "\xed\x9f\xbf"},  // U+D7FF
+      {"\xee\x80\x80", "\xee\x80\x80"},  // U+E000
+      {"\xef\xbf\xbd", "\xef\xbf\xbd"},  // U+FFFD
+      {"\xf0\x90\x80\x80", "\xf0\x90\x80\x80"},  // U+10000
+      {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},  // U+10FFFF
+      // Not UTF-8: every byte that is not part of a well-formed sequence.
+      {"\xff", "\"\\xff\""},
+      {"\xfe", "\"\\xfe\""},
+      {"\x80", "\"\\x80\""},                      // a stray continuation byte
+      {"a\xbf" "b", "\"a\\xbfb\""},
+      {"\xc0\x80", "\"\\xc0\\x80\""},             // overlong NUL
+      {"\xc1\xbf", "\"\\xc1\\xbf\""},             // overlong U+007F
+      {"\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\""},    // overlong '/'
+      {"\xe0\x9f\xbf", "\"\\xe0\\x9f\\xbf\""},    // overlong U+07FF
+      {"\xf0\x8f\xbf\xbf", "\"\\xf0\\x8f\\xbf\\xbf\""},  // overlong U+FFFF
+      {"\xed\xa0\x80", "\"\\xed\\xa0\\x80\""},    // U+D800, a surrogate
+      {"\xed\xbf\xbf", "\"\\xed\\xbf\\xbf\""},    // U+DFFF
+      {"\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\""},  // U+110000
+      {"\xf5\x80\x80\x80", "\"\\xf5\\x80\\x80\\x80\""},
+      {"\xc3", "\"\\xc3\""},                      // cut short at the end
+      {"\xe2\x80", "\"\\xe2\\x80\""},
+      {"\xf0\x9f\x98", "\"\\xf0\\x9f\\x98\""},
+      {"\xe2\x80x", "\"\\xe2\\x80x\""},           // cut short by ASCII
+      {"\xc3\xc3\xa9", "\"\\xc3\xc3\xa9\""},      // cut short by a new sequence
+      // Everything at once, the valid parts kept.
+      {"\xc3\xa9\xff\xc2\x9b\x1b\xe2\x80\xae\xe6\x97\xa5",
+       "\"\xc3\xa9\\xff\\u009b\\x1b\\u202e\xe6\x97\xa5\""},
+  };
+  for (const Case& c : cases) {
+    std::string out = "k=";
+    base::AppendLogfmtValue(out, c.in);
+    EXPECT_EQ(out, "k=" + c.out) << "input bytes: " << ::testing::PrintToString(c.in);
+  }
+}
+
+// Whatever goes in, what comes out is well-formed UTF-8 with no control
+// character and none of the characters that are escaped: every value of one
+// and two bytes, and every three- and four-byte sequence with a lead byte
+// from E0 to F7 and continuation-like bytes 80..BF (every overlong form,
+// surrogate and too-large code point among them).
+TEST(AppendLogfmtValue, WhatComesOutIsCleanUtf8WhateverGoesIn) {
+  auto check = [](const std::string& in) {
+    std::string out;
+    base::AppendLogfmtValue(out, in);
+    ASSERT_EQ(testing::FirstInvalidUtf8(out), std::string::npos)
+        << ::testing::PrintToString(in) << " -> " << ::testing::PrintToString(out);
+    for (unsigned char c : out) {
+      ASSERT_TRUE(c >= 0x20 && c != 0x7f) << ::testing::PrintToString(in);
+    }
+    for (const char* raw : {"\xc2\x85", "\xc2\x9b", "\xe2\x80\xa8", "\xe2\x80\xae",
+                            "\xef\xbb\xbf", "\xe2\x81\xa6"}) {
+      ASSERT_EQ(out.find(raw), std::string::npos) << ::testing::PrintToString(in);
+    }
+  };
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      check({static_cast<char>(a), static_cast<char>(b)});
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (int lead = 0xe0; lead <= 0xf7; ++lead) {
+    for (int b = 0x80; b <= 0xbf; ++b) {
+      for (int c = 0x80; c <= 0xbf; ++c) {
+        check({static_cast<char>(lead), static_cast<char>(b), static_cast<char>(c), 'x'});
+        check({static_cast<char>(lead), static_cast<char>(b), static_cast<char>(c), '\x80'});
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
 }
 
 TEST(Logger, WritesOneLinePerEvent) {
@@ -32,6 +159,110 @@ TEST(Logger, WritesOneLinePerEvent) {
   close(p[0]);
   ASSERT_GT(n, 0);
   EXPECT_STREQ(buf, "event=start services=2\nevent=stop\n");
+}
+
+TEST(NextStderrLine, SplitsAtNewlinesAndEveryMaxBytes) {
+  std::string_view line;
+  EXPECT_EQ(supervisor::NextStderrLine("a\nb", 8, false, line), 2u);
+  EXPECT_EQ(line, "a");
+  EXPECT_EQ(supervisor::NextStderrLine("\n", 8, false, line), 1u);
+  EXPECT_EQ(line, "");
+  EXPECT_EQ(supervisor::NextStderrLine("b", 8, false, line), 0u);  // more may come
+  EXPECT_EQ(supervisor::NextStderrLine("b", 8, true, line), 1u);   // nothing will
+  EXPECT_EQ(line, "b");
+  EXPECT_EQ(supervisor::NextStderrLine("", 8, true, line), 0u);
+  // Exactly max bytes and a newline: one line.
+  EXPECT_EQ(supervisor::NextStderrLine("12345678\nx", 8, false, line), 9u);
+  EXPECT_EQ(line, "12345678");
+  // Max bytes without a newline yet: wait for the next byte.
+  EXPECT_EQ(supervisor::NextStderrLine("12345678", 8, false, line), 0u);
+  EXPECT_EQ(supervisor::NextStderrLine("12345678", 8, true, line), 8u);
+  // More: cut at max, whether or not a newline comes later.
+  EXPECT_EQ(supervisor::NextStderrLine("123456789\n", 8, false, line), 8u);
+  EXPECT_EQ(line, "12345678");
+  EXPECT_EQ(supervisor::NextStderrLine("123456789", 8, false, line), 8u);
+}
+
+using StderrClock = supervisor::StderrLimiter::Clock;
+
+// Lines admitted out of `n` offered on `s` at `now`.
+int Offer(supervisor::StderrLimiter& lim, supervisor::StderrLimiter::Stream& s, int n,
+          StderrClock::time_point now) {
+  int admitted = 0;
+  for (int i = 0; i < n; ++i) admitted += lim.Admit(s, now) ? 1 : 0;
+  return admitted;
+}
+
+TEST(StderrLimiter, AChildGetsItsBurstThenTenASecondAndEveryOtherLineIsCounted) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  auto s = lim.Open("svc", t0);
+  EXPECT_EQ(Offer(lim, s, 150, t0), 100);
+  EXPECT_EQ(s.suppressed(), 50u);
+  EXPECT_EQ(Offer(lim, s, 50, t0 + std::chrono::seconds(1)), 10);
+  // Not reported before ten seconds have passed since the first suppressed
+  // line; then the count, once, from zero again.
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::milliseconds(9999), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), false), 90u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t0 + std::chrono::seconds(10), true), 0u);
+  // The clock of the next report starts at the next suppressed line.
+  auto t11 = t0 + std::chrono::seconds(11);
+  EXPECT_EQ(Offer(lim, s, 200, t11), 100);  // ten seconds refilled it
+  EXPECT_EQ(lim.TakeReport(s, t11 + std::chrono::seconds(9), false), 0u);
+  EXPECT_EQ(lim.TakeReport(s, t11 + std::chrono::seconds(9), true), 100u);  // at close: any
+  lim.Close(s, t11);
+}
+
+TEST(StderrLimiter, AllChildrenOfAServiceShareItsBucket) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  std::vector<supervisor::StderrLimiter::Stream> streams;
+  int logged = 0;
+  for (int i = 0; i < 20; ++i) {
+    streams.push_back(lim.Open("svc", t0));
+    logged += Offer(lim, streams.back(), 150, t0);
+  }
+  EXPECT_EQ(logged, 1000);
+  uint64_t suppressed = 0;
+  for (auto& s : streams) suppressed += lim.TakeReport(s, t0, true);
+  EXPECT_EQ(static_cast<uint64_t>(logged) + suppressed, 20u * 150u);
+  // Another service has a bucket of its own.
+  auto other = lim.Open("other", t0);
+  EXPECT_EQ(Offer(lim, other, 100, t0), 100);
+  // One second: 100 more for the service, however many children ask.
+  auto t1 = t0 + std::chrono::seconds(1);
+  logged = 0;
+  for (auto& s : streams) logged += Offer(lim, s, 20, t1);
+  EXPECT_EQ(logged, 100);
+  // A line the service refuses costs its child nothing: the child whose
+  // bucket is untouched still has its whole burst once the service refills.
+  auto fresh = lim.Open("svc", t1);
+  EXPECT_EQ(Offer(lim, fresh, 200, t1), 0);
+  EXPECT_EQ(Offer(lim, fresh, 200, t1 + std::chrono::seconds(1)), 100);
+  (void)lim.TakeReport(fresh, t1, true);
+  lim.Close(fresh, t1);
+  lim.Close(other, t1);
+  for (auto& s : streams) lim.Close(s, t1);
+}
+
+TEST(StderrLimiter, ANewChildGetsNoFreshServiceBurstUntilTheBucketRefills) {
+  supervisor::StderrLimiter lim;
+  auto t0 = StderrClock::now();
+  for (int i = 0; i < 10; ++i) {
+    auto s = lim.Open("svc", t0);
+    EXPECT_EQ(Offer(lim, s, 100, t0), 100);
+    lim.Close(s, t0);
+  }
+  // All closed, the bucket empty: it is kept, and the next child waits.
+  EXPECT_EQ(lim.services_held(), 1u);
+  auto s = lim.Open("svc", t0);
+  EXPECT_EQ(Offer(lim, s, 100, t0), 0);
+  lim.Close(s, t0);
+  // Once it is full again it is forgotten: nothing is held for a service
+  // that writes nothing.
+  lim.Close(lim.Open("svc", t0 + std::chrono::seconds(10)), t0 + std::chrono::seconds(10));
+  EXPECT_EQ(lim.services_held(), 0u);
 }
 
 TEST(ErrnoName, BothWays) {
