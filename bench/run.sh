@@ -191,9 +191,12 @@ make_jail() {
 }
 
 write_hinetd_config() {
+  # The policies too (the checkout may belong to another user).
+  install -d -m 0755 "$TMP/sandbox"
+  install -m 0644 "$REPO"/sandbox/*.toml "$TMP/sandbox/"
   cat >"$TMP/hinetd.toml" <<EOF
 [daemon]
-sandbox_dir = "$REPO/sandbox"
+sandbox_dir = "sandbox"
 
 [[service]]
 name = "bench"
@@ -204,6 +207,7 @@ group = "nogroup"
 chroot = "$JAIL_PARENT/jail"
 sandbox = "stdio"
 EOF
+  chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }
 
 start_hinetd() {
@@ -289,7 +293,9 @@ main() {
   require_root
   ensure_tcpserver
   ensure_built
-  TMP=$(mktemp -d /tmp/hinetd-bench.XXXXXX)
+  # Not under /tmp: hinetd loads a config only from directories that root
+  # alone can change.
+  TMP=$(mktemp -d /run/hinetd-bench.XXXXXX)
   tune_sysctls
   echo "hinetd benchmark: $(uname -r), $(nproc) CPUs," \
     "${SECONDS_PER_RUN}s per run after ${WARMUP}s warmup, service prints hello"

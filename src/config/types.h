@@ -46,6 +46,10 @@ struct Rlimit {
 // root-owned directory hinetd creates at start.
 inline constexpr const char* kEmptyChroot = "/var/lib/hinetd/empty";
 
+// The account internal services run as unless they set `user`: one of
+// their own, never the listener's and never an exec service's by default.
+inline constexpr const char* kInternalUser = "hinetd-internal";
+
 struct Service {
   std::string name;
   base::SourceLoc loc;
