@@ -366,7 +366,8 @@ class SharedUidTest : public ConfigTrustTest {
   std::string Killer(uint16_t port, const std::string& user) {
     return "[[service]]\nname = \"killer\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
            "\"\nexec = [\"/bin/sh\", \"-c\", \"read pid; if kill -KILL $pid 2>/dev/null; then "
-           "echo killed; else echo refused; fi\"]\nuser = \"" + user + "\"\nsandbox = \"default\"\n\n";
+           "echo killed; else echo refused; fi\"]\nuser = \"" + user +
+           "\"\nsandbox = \"default\"\n\n";
   }
 
   // Opens a chargen connection to `daemon` and returns its child's pid

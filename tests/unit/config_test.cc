@@ -453,7 +453,8 @@ std::string WithAccounts(const std::string& scratch,
   if (pid == 0) {
     close(fds[0]);
     std::string out;
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         mount(fake_passwd.c_str(), "/etc/passwd", nullptr, MS_BIND, nullptr) != 0 ||
         mount(fake_group.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) != 0) {
       out = std::string("skip: cannot bind-mount over /etc/passwd in a mount namespace: ") +
@@ -487,7 +488,10 @@ std::string WithAccounts(const std::string& scratch,
 // refused (the listener would run with gid 0 or belongs to root's group).
 // The accounts exist only in this test's mount namespace.
 TEST_F(ConfigTest, DaemonUserInGroupZeroIsRefused) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root: the accounts are made up in a mount namespace (a copy of /etc/passwd bind-mounted)";
+  if (!testing::IsRoot()) {
+    GTEST_SKIP() << "needs root: the accounts are made up in a mount namespace (a copy of "
+                    "/etc/passwd bind-mounted)";
+  }
   auto resolve = [&](const std::string& user) {
     return [this, user] {
       auto c = Load("[daemon]\nuser = \"" + user + "\"\n" + std::string(kEcho));
@@ -528,7 +532,10 @@ TEST_F(ConfigTest, DaemonUserInGroupZeroIsRefused) {
 // Without the hinetd-internal account, an internal service that relies on
 // it is a configuration error that says how to create it.
 TEST_F(ConfigTest, MissingInternalAccountSaysHowToCreateIt) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root: the account is hidden in a mount namespace (a copy of /etc/passwd bind-mounted)";
+  if (!testing::IsRoot()) {
+    GTEST_SKIP() << "needs root: the account is hidden in a mount namespace (a copy of "
+                    "/etc/passwd bind-mounted)";
+  }
   auto remove = [](std::string& passwd, std::string&) {
     std::string kept;
     std::istringstream lines(passwd);
