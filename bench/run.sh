@@ -207,9 +207,12 @@ write_hinetd_config() {
   if [[ $ns != none ]]; then
     list=$(sed 's/[^,][^,]*/"&"/g; s/,/, /g' <<<"$ns")
   fi
+  # The policies too (the checkout may belong to another user).
+  install -d -m 0755 "$TMP/sandbox"
+  install -m 0644 "$REPO"/sandbox/*.toml "$TMP/sandbox/"
   cat >"$TMP/hinetd.toml" <<EOF
 [daemon]
-sandbox_dir = "$REPO/sandbox"
+sandbox_dir = "sandbox"
 
 [[service]]
 name = "bench"
@@ -221,6 +224,7 @@ chroot = "$JAIL_PARENT/jail"
 sandbox = "stdio"
 namespaces = [$list]
 EOF
+  chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }
 
 start_hinetd() {
@@ -321,10 +325,9 @@ main() {
   require_root
   ensure_tcpserver
   ensure_built
-  # Not under /tmp: hinetd loads a config only from root-owned directories
-  # that no one else can write.
-  TMP=$(mktemp -d /var/lib/hinetd-bench-conf.XXXXXX)
-  chmod 0755 "$TMP"
+  # Not under /tmp: hinetd loads a config only from directories that root
+  # alone can change.
+  TMP=$(mktemp -d /run/hinetd-bench.XXXXXX)
   tune_sysctls
   echo "hinetd benchmark: $(uname -r), $(nproc) CPUs," \
     "${SECONDS_PER_RUN}s per run after ${WARMUP}s warmup, service prints hello"

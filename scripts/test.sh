@@ -5,13 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
-# The listener account the end-to-end tests run hinetd with. As root it
-# must exist (a missing one would only skip every end-to-end test); without
-# root those tests skip anyway, and say why.
+# The accounts the tests run hinetd with: the listener's, the internal
+# services', and those of the shipped etc/hinetd.toml. As root they must
+# exist (a missing one would only skip tests); without root the tests that
+# need them skip anyway, and say why.
+accounts=(hinetd hinetd-internal hinetd-upper hinetd-hello)
 if [[ $(id -u) -eq 0 ]]; then
-  bash scripts/daemon-user.sh hinetd
+  bash scripts/daemon-user.sh "${accounts[@]}"
 else
-  bash scripts/daemon-user.sh hinetd || echo "(the end-to-end tests skip without it)" >&2
+  bash scripts/daemon-user.sh "${accounts[@]}" ||
+    echo "(the tests that need them skip without them)" >&2
 fi
 # The same build directory and type as scripts/demo.sh, with the tests on
 # (demo.sh turns them off): switching between the two rebuilds nothing.

@@ -620,9 +620,21 @@ Status Loader::LoadSocketFile(Service& s, const std::vector<const TableReader*>&
   return Status();
 }
 
-Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& scope) {
+Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& full_scope) {
+  // [defaults] is meant for exec services: an internal service runs as an
+  // account of its own (kInternalUser) unless the service itself names one,
+  // so that no exec service shares its uid, and so could signal or trace its
+  // children, by default.
+  std::vector<const TableReader*> scope = full_scope;
+  if (s.internal != Internal::kNone) scope.resize(1);
   Found user = Lookup(scope, "user");
-  std::string user_text = "nobody";
+  std::string user_text = kInternalUser;
+  // An error about the account, at `user =` or, when defaulted, at the service.
+  auto user_err = [&](const std::string& message) {
+    if (user) return user.Err(message);
+    return Error(s.loc, "service \"" + s.name + "\": user (default \"" + user_text + "\"): " +
+                            message);
+  };
   if (user) {
     if (user.node->is_integer()) {
       auto v = AsInt(user, 0, 4294967294LL);
@@ -635,18 +647,23 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& s
     }
   } else if (s.internal == Internal::kNone) {
     return Error(s.loc, "service \"" + s.name +
-                            "\": user: required for an exec service (e.g. user = \"nobody\", "
-                            "here or in [defaults])");
+                            "\": user: required for an exec service: an account of its own "
+                            "(e.g. user = \"hinetd-" + s.name + "\", created with useradd "
+                            "--system --no-create-home --shell /usr/sbin/nologin hinetd-" +
+                            s.name + ")");
   }
   auto account = ResolveUser(user_text);
   if (!account.ok()) {
     if (user) return user.Err(account.error().message());
-    return Error(s.loc, "service \"" + s.name + "\": user: " + account.error().message());
+    return user_err(account.error().message() +
+                    "; internal services run as an account of their own: create it (useradd "
+                    "--system --no-create-home --shell /usr/sbin/nologin " + user_text +
+                    ") or set user in the service");
   }
   s.uid = account->uid;
   s.user = account->name;
   if (s.uid == 0 && !s.unconfined) {
-    return user.Err("runs as uid 0 (root); a service that must run as root needs "
+    return user_err("runs as uid 0 (root); a service that must run as root needs "
                     "unconfined = true, every other service a dedicated unprivileged user");
   }
 
@@ -673,11 +690,11 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& s
     auto gid = ResolveGroup(std::to_string(s.gid), name);
     s.group = gid.ok() ? name : std::to_string(s.gid);
     if (s.gid == 0 && !s.unconfined) {
-      return user.Err("the primary group of '" + s.user +
+      return user_err("the primary group of '" + s.user +
                       "' is 0 (root); set group to another group, or unconfined = true");
     }
   } else {
-    return user.Err("uid " + user_text + " has no passwd entry, so it has no primary group: "
+    return user_err("uid " + user_text + " has no passwd entry, so it has no primary group: "
                     "set group as well");
   }
 
@@ -909,6 +926,74 @@ Status Loader::LoadSandbox(Service& s, const std::vector<const TableReader*>& sc
   return Status();
 }
 
+// The system calls with which a process can signal, or read and write the
+// memory of, another process of its uid: a service that may make one of
+// them can reach every other service's children that run as the same uid.
+const char* const kSignalOrTrace[] = {
+    "kill",         "tkill",       "tgkill",      "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+    "pidfd_send_signal", "pidfd_open", "pidfd_getfd", "ptrace", "process_vm_readv",
+    "process_vm_writev"};
+
+// Why `s` can signal or trace processes of its uid ("" if it cannot): its
+// policy, includes flattened, allows one of kSignalOrTrace (or only logs
+// it), or it has no policy of its own.
+std::string SignalOrTrace(const Config& config, const Service& s) {
+  if (s.sandbox == "none") return "has no seccomp policy of its own (sandbox = \"none\")";
+  auto it = config.policies.find(s.sandbox);
+  if (it == config.policies.end()) return "";
+  auto rules = sandbox::ExpandRules(it->second);
+  if (!rules.ok()) return "";
+  std::string allowed;
+  for (const char* name : kSignalOrTrace) {
+    auto r = rules->find(name);
+    sandbox::ActionKind kind =
+        r == rules->end() ? it->second.default_action.kind : r->second.kind;
+    if (kind == sandbox::ActionKind::kAllow || kind == sandbox::ActionKind::kLog) {
+      allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+    }
+  }
+  if (allowed.empty()) return "";
+  return "may signal or trace (policy \"" + s.sandbox + "\" allows " + allowed + ")";
+}
+
+std::string Quoted(const std::string& name) { return "\"" + name + "\""; }
+
+// "a", "a and b", "a, b and c".
+std::string Listed(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == items.size() ? " and " : ", ") + items[i];
+  }
+  return out;
+}
+
+// Services that share a uid can signal and trace each other's children
+// when either may (the kernel allows it within a uid): say so, once per uid.
+// uid 0 is warned about on its own ("runs as root").
+void WarnAboutSharedUids(Config& config) {
+  std::vector<uid_t> seen;
+  for (const Service& first : config.services) {
+    if (first.uid == 0 || std::find(seen.begin(), seen.end(), first.uid) != seen.end()) continue;
+    seen.push_back(first.uid);
+    std::vector<std::string> names;
+    std::vector<std::string> why;
+    for (const Service& s : config.services) {
+      if (s.uid != first.uid) continue;
+      names.push_back(Quoted(s.name));
+      if (std::string reason = SignalOrTrace(config, s); !reason.empty()) {
+        why.push_back(Quoted(s.name) + " " + reason);
+      }
+    }
+    if (names.size() < 2 || why.empty()) continue;
+    std::string account = first.user == std::to_string(first.uid) ? "" : " (" + first.user + ")";
+    config.warnings.push_back(
+        "services " + Listed(names) + " share uid " + std::to_string(first.uid) + account +
+        ", and " + Listed(why) + ": a child of one can signal or trace the children of " +
+        (names.size() == 2 ? "the other" : "the others") +
+        "; give each service a user of its own (user = ...)");
+  }
+}
+
 }  // namespace
 
 Result<Config> LoadConfigText(std::string_view text, const std::string& path) {
@@ -922,6 +1007,7 @@ Result<Config> LoadConfigText(std::string_view text, const std::string& path) {
     }
     if (s.uid == 0) config->warnings.push_back("service \"" + s.name + "\" runs as root");
   }
+  WarnAboutSharedUids(*config);
   return config;
 }
 
@@ -943,6 +1029,25 @@ Status ResolveDaemonUser(Config& config) {
   if (!account->has_entry) {
     return Error(where, key + "uid " + config.daemon.user + " has no passwd entry");
   }
+  // The listener drops every supplementary group and runs with the primary
+  // one; group 0 in either means the account is meant to be privileged
+  // (files and devices of group root), and is refused rather than trusted.
+  const std::string& login = account->login;
+  if (account->primary_gid == 0) {
+    return Error(where, key + "the primary group of '" + login +
+                            "' is 0 (root): the listener would run with gid 0; give the "
+                            "account a group of its own (usermod -g " + login + " " + login +
+                            ", after groupadd --system " + login +
+                            ") or set [daemon] user to another account");
+  }
+  auto in_root = InGroup(login, account->primary_gid, 0);
+  if (!in_root.ok()) return Error(where, key + in_root.error().message());
+  if (*in_root) {
+    return Error(where, key + "'" + login +
+                            "' is a member of group 0 (root) in /etc/group: the listener's "
+                            "account must hold no root group; remove it (gpasswd -d " + login +
+                            " root) or set [daemon] user to another account");
+  }
   config.daemon.uid = account->uid;
   config.daemon.gid = account->primary_gid;
   for (const Service& s : config.services) {
@@ -956,7 +1061,8 @@ Status ResolveDaemonUser(Config& config) {
 }
 
 Result<Config> LoadConfig(const std::string& path) {
-  auto text = base::ReadFile(path);
+  // It says what runs as root: only root may be able to change it.
+  auto text = ReadTrustedFile(path);
   if (!text.ok()) return text.error();
   return LoadConfigText(*text, path);
 }

@@ -8,6 +8,7 @@
 
 #include "base/errno_name.h"
 #include "base/fs.h"
+#include "config/system_checks.h"
 #include "config/toml_reader.h"
 
 namespace hinetd::config {
@@ -102,7 +103,9 @@ Result<PolicySpec> PolicyLoader::Load(const std::string& name, const SourceLoc& 
 
 Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
   std::string path = dir_ + "/" + name + ".toml";
-  auto text = base::ReadFile(path);
+  // A policy decides what a service may do: only root may be able to
+  // change it (and the directories above it).
+  auto text = ReadTrustedFile(path);
   if (!text.ok()) return text.error();
   auto doc = ParseToml(*text, path);
   if (!doc.ok()) return doc.error();

@@ -127,7 +127,100 @@ Result<std::string> Interpreter(int fd) {
   return std::string();
 }
 
+// Who may own a file hinetd trusts: root; and, for `hinetd check` run by
+// an unprivileged user on files of their own, that user (they can change
+// those files anyway, and such a run starts nothing).
+bool TrustedOwner(uid_t owner) { return owner == 0 || (geteuid() != 0 && owner == geteuid()); }
+
+std::string OwnerText(uid_t uid) {
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+    return std::string(pw.pw_name) + " (uid " + std::to_string(uid) + ")";
+  }
+  return "uid " + std::to_string(uid);
+}
+
+// The error for `st` if it fails StrictModes, else an empty string. `what`
+// says what it is ("" for the file itself, "the directory /x above it is "),
+// `fix` the path the fix applies to.
+std::string Untrusted(const struct stat& st, const std::string& what, const std::string& fix) {
+  if (TrustedOwner(st.st_uid) && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) return "";
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+  std::string owners = geteuid() == 0 ? "root"
+                                      : "root (or by uid " + std::to_string(geteuid()) +
+                                            ", who runs this unprivileged check)";
+  return what + "owned by " + OwnerText(st.st_uid) + ", mode " + mode +
+         "; hinetd loads a configuration or policy only if it and every directory above it "
+         "are owned by " + owners + " and not group- or world-writable, since what it says "
+         "runs as root (chown root:root " + fix + "; chmod go-w " + fix + ")";
+}
+
 }  // namespace
+
+Result<std::string> ReadTrustedFile(const std::string& path) {
+  base::SourceLoc loc{path, 0, 0};
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return base::ErrnoError("cannot open " + path, errno);
+  std::string canonical(real);
+  free(real);
+  // Walk down from "/" by descriptor, each component opened relative to the
+  // directory already checked and never through a symlink: what is read is
+  // what was checked, with no window to swap a component in between. A
+  // symlink given as `path` was resolved above; its target is what counts.
+  UniqueFd dir(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  struct stat st {};
+  if (!dir || fstat(dir.get(), &st) != 0) return base::ErrnoError("cannot open /", errno);
+  std::string shown = canonical == path ? path : path + " (" + canonical + ")";
+  // A path reached through a symlink (or a relative one) names what was
+  // really checked.
+  std::string above = canonical == path ? " above it is " : " above " + canonical + " is ";
+  if (auto bad = Untrusted(st, "the directory /" + above, "/"); !bad.empty()) {
+    return Error(loc, bad);
+  }
+  size_t pos = 1;
+  for (;;) {
+    size_t slash = canonical.find('/', pos);
+    std::string name = canonical.substr(pos, slash == std::string::npos ? slash : slash - pos);
+    std::string prefix = canonical.substr(0, slash);
+    bool last = slash == std::string::npos;
+    int flags = last ? O_RDONLY | O_NONBLOCK | O_NOCTTY : O_PATH | O_DIRECTORY;
+    UniqueFd next(openat(dir.get(), name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    if (!next || fstat(next.get(), &st) != 0) {
+      return base::ErrnoError("cannot open " + shown + " (at " + prefix + ")", errno);
+    }
+    if (last) {
+      if (!S_ISREG(st.st_mode)) return Error(loc, "not a regular file");
+      struct stat link {};
+      bool is_link = lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+      std::string what = is_link ? "a link to " + canonical + ", which is " : "";
+      if (auto bad = Untrusted(st, what, canonical); !bad.empty()) return Error(loc, bad);
+      dir = std::move(next);
+      break;
+    }
+    if (auto bad = Untrusted(st, "the directory " + prefix + above, prefix);
+        !bad.empty()) {
+      return Error(loc, bad);
+    }
+    dir = std::move(next);
+    pos = slash + 1;
+  }
+  std::string data;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(dir.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::ErrnoError("cannot read " + path, errno);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > (16u << 20)) return Error(path + ": file is larger than 16 MiB");
+  }
+  return data;
+}
 
 Result<Account> ResolveUser(const std::string& text) {
   passwd pw{};
@@ -141,6 +234,7 @@ Result<Account> ResolveUser(const std::string& text) {
     if (getpwuid_r(id, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
       a.primary_gid = pw.pw_gid;
       a.has_entry = true;
+      a.login = pw.pw_name;
     }
     return a;
   }
@@ -149,7 +243,23 @@ Result<Account> ResolveUser(const std::string& text) {
   if (found == nullptr) {
     return Error("no user '" + text + "' on this system (check /etc/passwd, or give a uid)");
   }
-  return Account{pw.pw_uid, pw.pw_gid, pw.pw_name, true};
+  return Account{pw.pw_uid, pw.pw_gid, pw.pw_name, true, pw.pw_name};
+}
+
+Result<bool> InGroup(const std::string& name, gid_t primary, gid_t gid) {
+  std::vector<gid_t> groups(64);
+  // getgrouplist says how many it needs when the buffer is short; a second
+  // try covers a list that grew in between.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int n = static_cast<int>(groups.size());
+    if (getgrouplist(name.c_str(), primary, groups.data(), &n) >= 0) {
+      groups.resize(static_cast<size_t>(n));
+      return std::find(groups.begin(), groups.end(), gid) != groups.end();
+    }
+    if (n <= static_cast<int>(groups.size()) || n > 65536) break;
+    groups.resize(static_cast<size_t>(n));
+  }
+  return Error("cannot list the groups of '" + name + "' (getgrouplist failed)");
 }
 
 Result<gid_t> ResolveGroup(const std::string& text, std::string& name) {

@@ -18,16 +18,31 @@ struct Account {
   gid_t primary_gid = 0;
   std::string name;      // the passwd name, or the number as text
   bool has_entry = false;  // false for a bare uid with no passwd entry
+  std::string login;     // the passwd name, when there is an entry
 };
 
 // A user name or a decimal uid.
 [[nodiscard]] base::Result<Account> ResolveUser(const std::string& text);
+// True if `gid` is among the groups of user `name` (getgrouplist: the
+// primary group `primary` and every supplementary group in /etc/group).
+[[nodiscard]] base::Result<bool> InGroup(const std::string& name, gid_t primary, gid_t gid);
 // A group name or a decimal gid; fills `name` with the group's name.
 [[nodiscard]] base::Result<gid_t> ResolveGroup(const std::string& text, std::string& name);
 
 // Like OpenSSH's ChrootDirectory check: the canonical path, every component
 // of which is a root-owned directory that is not group- or world-writable.
 [[nodiscard]] base::Result<std::string> CheckChroot(const std::string& path);
+
+// Like OpenSSH's StrictModes, for the files that decide what runs as root
+// (the services table and every policy): reads `path` only if the file and
+// every directory on its canonical path up to "/" are owned by root and not
+// group- or world-writable. Run unprivileged (`hinetd check` as a user on
+// files of their own), the running uid is accepted as an owner too. The
+// content comes from the descriptor that was checked (opened component by
+// component, no symlink followed after the path was resolved), so nothing
+// can be swapped in between. Errors name `path`, the owner and mode of what
+// failed, and the fix.
+[[nodiscard]] base::Result<std::string> ReadTrustedFile(const std::string& path);
 
 // Who the child will be, to decide whether it may execute/search a path.
 struct Identity {

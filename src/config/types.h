@@ -59,6 +59,10 @@ inline constexpr std::pair<const char*, uint32_t> kNamespaceNames[] = {
 // (rlimits.nproc; see LoadService).
 inline constexpr rlim_t kDefaultNprocExtra = 64;
 
+// The account internal services run as unless they set `user`: one of
+// their own, never the listener's and never an exec service's by default.
+inline constexpr const char* kInternalUser = "hinetd-internal";
+
 struct Service {
   std::string name;
   base::SourceLoc loc;

@@ -100,7 +100,21 @@ bool Jail::Write(const std::string& inner, const std::string& content, unsigned 
 }
 
 TempDir::TempDir() {
-  std::string tmpl = "/tmp/hinetd-test.XXXXXX";
+  // hinetd loads a config or policy only from a chain of directories that
+  // only root (or, unprivileged, the user running it) can change: not under
+  // /tmp. As root, next to the jails; otherwise in the build tree.
+  std::string base;
+  if (IsRoot()) {
+    mkdir("/var/lib", 0755);
+    mkdir(kJailBase, 0755);
+    chmod(kJailBase, 0755);
+    base = kJailBase;
+  } else {
+    std::string bin = BinDir();
+    base = bin.substr(0, bin.find_last_of('/')) + "/test-tmp";
+    mkdir(base.c_str(), 0755);
+  }
+  std::string tmpl = base + "/tmp.XXXXXX";
   if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
 }
 
@@ -112,8 +126,12 @@ std::string TempDir::Write(const std::string& name, const std::string& text) {
   std::string full = path_ + "/" + name;
   auto slash = full.rfind('/');
   mkdir(full.substr(0, slash).c_str(), 0755);
-  std::ofstream out(full, std::ios::trunc);
-  out << text;
+  {
+    std::ofstream out(full, std::ios::trunc);
+    out << text;
+  }
+  // Whatever the umask: a group-writable policy would not load.
+  chmod(full.c_str(), 0644);
   return full;
 }
 

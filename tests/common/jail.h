@@ -31,7 +31,9 @@ class Jail {
   std::string error_;
 };
 
-// A scratch directory (not a jail) for configs and policies; removed at the end.
+// A scratch directory (not a jail) for configs and policies, where hinetd
+// trusts them (not under /tmp): /var/lib/hinetd-tests/tmp.XXXXXX as root,
+// else test-tmp/ in the build tree. Removed at the end.
 class TempDir {
  public:
   TempDir();

@@ -50,6 +50,10 @@ class E2eTest : public ::testing::Test {
       GTEST_SKIP() << "needs the system user 'hinetd' (the listener's account); scripts/test.sh "
                       "creates it";
     }
+    if (getpwnam("hinetd-internal") == nullptr) {
+      GTEST_SKIP() << "needs the system user 'hinetd-internal' (the internal services' "
+                      "account); scripts/test.sh creates it";
+    }
     ASSERT_TRUE(jail_.ok()) << jail_.error();
     ASSERT_TRUE(jail_.Install(BinDir() + "/hinetd-probe", "/probe"));
     ASSERT_TRUE(CopyShippedPolicies(dir_.path() + "/sandbox"));

@@ -110,7 +110,13 @@ TEST_F(InternalTest, ChildrenAreSandboxedNotTheDaemon) {
   char root[256] = {};
   ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
   close(fd);
-  EXPECT_NE(status.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << status;
+  // The internal services' own account, not nobody (which exec services use).
+  const passwd* internal = getpwnam("hinetd-internal");
+  ASSERT_NE(internal, nullptr);
+  std::string uid = std::to_string(internal->pw_uid);
+  EXPECT_NE(status.find("Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid + "\n"),
+            std::string::npos)
+      << status;
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
   EXPECT_NE(status.find("CapBnd:\t0000000000000000"), std::string::npos);
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);

@@ -26,13 +26,37 @@ TEST(ShippedConfig, EveryServiceAnswersAsTheReadmeSays) {
                                    "/var/lib/hinetd/demo", "/usr/bin/tr", "/bin/sh"},
                                   milliseconds(30000));
   ASSERT_EQ(jail.exit_code, 0) << jail.err;
-  CommandResult check = RunCommand(
-      {BinDir() + "/hinetd", "check", "-c", SourceDir() + "/etc/hinetd.toml"}, milliseconds(10000));
+  // The accounts it names, created the way scripts/demo.sh does (nothing
+  // happens for those that exist).
+  CommandResult users = RunCommand({"/bin/bash", SourceDir() + "/scripts/daemon-user.sh", "hinetd",
+                                    "hinetd-internal", "hinetd-upper", "hinetd-hello"},
+                                   milliseconds(30000));
+  ASSERT_EQ(users.exit_code, 0) << users.err;
+  // The shipped files byte for byte, in their layout (etc/ and sandbox/ side
+  // by side), in a directory only root can change: hinetd refuses a config
+  // that others could, and the checkout may belong to another user.
+  TempDir tree;
+  ASSERT_TRUE(CopyShippedPolicies(tree.path() + "/sandbox"));
+  std::string config = tree.path() + "/etc/hinetd.toml";
+  {
+    std::ifstream in(SourceDir() + "/etc/hinetd.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(text.empty());
+    ASSERT_EQ(tree.Write("etc/hinetd.toml", text), config);
+  }
+  CommandResult check = RunCommand({BinDir() + "/hinetd", "check", "-c", config},
+                                   milliseconds(10000));
   ASSERT_EQ(check.exit_code, 0) << check.err;
+  // No warning at all: in particular no two services share a uid.
   EXPECT_EQ(check.out.find("warning:"), std::string::npos) << check.out;
+  for (const char* user : {"hinetd-internal", "hinetd-upper", "hinetd-hello"}) {
+    EXPECT_NE(check.out.find(std::string("  user      ") + user + " (uid "), std::string::npos)
+        << user << "\n" << check.out;
+  }
+  EXPECT_EQ(check.out.find("user      nobody"), std::string::npos) << check.out;
 
   DaemonProcess daemon;
-  ASSERT_TRUE(daemon.StartAndWait(SourceDir() + "/etc/hinetd.toml")) << daemon.LogText();
+  ASSERT_TRUE(daemon.StartAndWait(config)) << daemon.LogText();
   EXPECT_EQ(Exchange("127.0.0.1", 10007, "hello\n"), "hello\n");
   EXPECT_EQ(Exchange("127.0.0.1", 10009, "hello\n"), "");
   EXPECT_EQ(Exchange("127.0.0.1", 10013, "").size(), 26u);

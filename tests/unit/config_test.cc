@@ -3,14 +3,27 @@
 #include "config/config.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <memory>
+#include <sstream>
 
 #include "common/jail.h"
 #include "common/test_env.h"
@@ -23,6 +36,13 @@ using testing::TempDir;
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Internal services run as this account unless they set user.
+    if (getpwnam(kInternalUser) == nullptr) {
+      GTEST_SKIP() << "needs the system user '" << kInternalUser
+                   << "' (internal services' default account); scripts/test.sh creates it "
+                      "(bash scripts/daemon-user.sh)";
+    }
+    ASSERT_FALSE(dir_.path().empty());
     const char* policy = "allow = [\"execve\", \"execveat\", \"@exit\", \"read\", \"write\"]\n";
     dir_.Write("sandbox/default.toml", policy);
     dir_.Write("sandbox/internal.toml", policy);
@@ -55,8 +75,9 @@ TEST_F(ConfigTest, MinimalInternalServiceLoadsWithDefaults) {
   const Service& s = c->services[0];
   EXPECT_EQ(s.name, "echo");
   EXPECT_EQ(s.internal, Internal::kEcho);
-  EXPECT_EQ(s.user, "nobody");
-  EXPECT_NE(s.uid, 0u);
+  EXPECT_EQ(s.user, kInternalUser);
+  EXPECT_EQ(s.uid, getpwnam(kInternalUser)->pw_uid);
+  EXPECT_EQ(s.group, kInternalUser);  // the account's own group (daemon-user.sh)
   EXPECT_EQ(s.sandbox, "internal");
   ASSERT_TRUE(s.chroot.has_value());
   EXPECT_EQ(*s.chroot, kEmptyChroot);
@@ -299,12 +320,384 @@ TEST_F(ConfigTest, DaemonUserIsResolvedAndKeptApartFromServices) {
             path_ + ":2:8: [daemon]: user: the listener must not run as root; give it an "
                     "account of its own");
 
-  auto shared = Load("[daemon]\nuser = \"nobody\"\n" + std::string(kEcho));
+  // An internal service's default account is never the listener's.
+  auto shared = Load("[daemon]\nuser = \"hinetd-internal\"\n" + std::string(kEcho));
   ASSERT_TRUE(shared.ok());
   EXPECT_EQ(ResolveDaemonUser(*shared).error().ToString(),
-            path_ + ":3:1: service \"echo\": user: runs as 'nobody', the listener's own account "
-                    "([daemon] user); a service could then signal the listener: give it an "
-                    "account of its own");
+            path_ + ":3:1: service \"echo\": user: runs as 'hinetd-internal', the listener's own "
+                    "account ([daemon] user); a service could then signal the listener: give it "
+                    "an account of its own");
+}
+
+// [defaults] user, group and groups are for exec services: an internal
+// service keeps its own account unless the service itself sets one.
+TEST_F(ConfigTest, InternalServicesDoNotTakeTheDefaultUser) {
+  auto c = Load(R"([defaults]
+user = "nobody"
+group = "nogroup"
+groups = ["nogroup"]
+
+[[service]]
+name = "echo"
+listen = "127.0.0.1:7007"
+internal = "echo"
+
+[[service]]
+name = "sh"
+listen = "127.0.0.1:7008"
+exec = ["/bin/true"]
+
+[[service]]
+name = "own"
+listen = "127.0.0.1:7009"
+internal = "echo"
+user = "nobody"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  const passwd* internal = getpwnam(kInternalUser);
+  ASSERT_NE(internal, nullptr);
+  EXPECT_EQ(c->services[0].user, kInternalUser);
+  EXPECT_EQ(c->services[0].uid, internal->pw_uid);
+  EXPECT_EQ(c->services[0].gid, internal->pw_gid);
+  EXPECT_TRUE(c->services[0].groups.empty());
+  EXPECT_EQ(c->services[1].user, "nobody");
+  EXPECT_EQ(c->services[1].groups, std::vector<gid_t>{65534});
+  EXPECT_EQ(c->services[2].user, "nobody");
+  EXPECT_EQ(c->services[2].gid, 65534u);  // nobody's own group, not [defaults]'
+  EXPECT_TRUE(c->services[2].groups.empty());
+}
+
+// The warnings of `c` that are about services sharing a uid.
+std::vector<std::string> SharedUidWarnings(const Config& c) {
+  std::vector<std::string> out;
+  for (const auto& w : c.warnings) {
+    if (w.find(" share uid ") != std::string::npos) out.push_back(w);
+  }
+  return out;
+}
+
+std::string ExecAs(const std::string& name, int port, const std::string& user,
+                   const std::string& extra) {
+  return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+         "\"\nexec = [\"/bin/true\"]\nuser = \"" + user + "\"\n" + extra + "\n";
+}
+
+// Two services with one uid, either able to signal or trace (kill, ptrace,
+// process_vm_*, pidfd_*, ... allowed, only logged, or no policy at all):
+// one warning per uid that names them, the uid and the fix.
+TEST_F(ConfigTest, ServicesSharingAUidWhileOneCanSignalAreWarnedAbout) {
+  dir_.Write("sandbox/signals.toml",
+             "allow = [\"execve\", \"@exit\", \"read\", \"write\", \"kill\", \"ptrace\"]\n");
+  dir_.Write("sandbox/logs.toml", "default_action = \"log\"\nallow = [\"read\"]\n");
+  auto c = Load(ExecAs("a", 7001, "nobody", "sandbox = \"signals\"") +
+                ExecAs("b", 7002, "nobody", "sandbox = \"other\""));
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(SharedUidWarnings(*c),
+            std::vector<std::string>{
+                "services \"a\" and \"b\" share uid 65534 (nobody), and \"a\" may signal or trace "
+                "(policy \"signals\" allows kill, ptrace): a child of one can signal or trace the "
+                "children of the other; give each service a user of its own (user = ...)"});
+
+  // Neither can: no warning. Different uids: none either.
+  auto quiet = Load(ExecAs("a", 7001, "nobody", "sandbox = \"other\"") +
+                    ExecAs("b", 7002, "nobody", "sandbox = \"default\"") +
+                    ExecAs("c", 7003, "daemon", "sandbox = \"signals\""));
+  ASSERT_TRUE(quiet.ok()) << quiet.error().ToString();
+  EXPECT_EQ(SharedUidWarnings(*quiet), std::vector<std::string>{});
+
+  // Three services, two reasons: no policy of its own, and a policy that
+  // only logs what it does not allow. A bare uid is shown as the number.
+  auto three = Load(ExecAs("a", 7001, "64019", "group = 64019\nsandbox = \"other\"") +
+                    ExecAs("b", 7002, "64019",
+                           "group = 64019\nsandbox = \"none\"\nunconfined = true") +
+                    ExecAs("c", 7003, "64019", "group = 64019\nsandbox = \"logs\""));
+  ASSERT_TRUE(three.ok()) << three.error().ToString();
+  EXPECT_EQ(SharedUidWarnings(*three),
+            std::vector<std::string>{
+                "services \"a\", \"b\" and \"c\" share uid 64019, and \"b\" has no seccomp "
+                "policy of its own (sandbox = \"none\") and \"c\" may signal or trace (policy "
+                "\"logs\" allows kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, "
+                "pidfd_send_signal, pidfd_open, pidfd_getfd, ptrace, process_vm_readv, "
+                "process_vm_writev): a child of one can signal or trace the children of the "
+                "others; give each service a user of its own (user = ...)"});
+}
+
+// With the shipped policies: internal services share their account without
+// a warning (the "internal" policy allows none of the signal or trace
+// calls), and an exec service under "default" (which allows kill) no longer
+// shares a uid with them; put it on their account and it is warned about.
+TEST_F(ConfigTest, ShippedInternalPolicyCannotSignalAndExecServicesGetNoSharedUid) {
+  TempDir shipped;
+  ASSERT_TRUE(testing::CopyShippedPolicies(shipped.path() + "/sandbox"));
+  std::string path = shipped.path() + "/hinetd.toml";
+  std::string internal =
+      "[[service]]\nname = \"echo\"\nlisten = \"127.0.0.1:7007\"\ninternal = \"echo\"\n\n"
+      "[[service]]\nname = \"daytime\"\nlisten = \"127.0.0.1:7013\"\nprotocol = \"udp\"\n"
+      "internal = \"daytime\"\n\n";
+  auto c = LoadConfigText("[defaults]\nuser = \"nobody\"\n" + internal +
+                              ExecAs("sh", 7100, "nobody", "sandbox = \"default\""),
+                          path);
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(SharedUidWarnings(*c), std::vector<std::string>{});
+  EXPECT_EQ(c->services[0].uid, c->services[1].uid);
+  EXPECT_NE(c->services[0].uid, c->services[2].uid);
+
+  auto same = LoadConfigText(internal + ExecAs("sh", 7100, kInternalUser, "sandbox = \"default\""),
+                             path);
+  ASSERT_TRUE(same.ok()) << same.error().ToString();
+  EXPECT_EQ(SharedUidWarnings(*same),
+            std::vector<std::string>{
+                "services \"echo\", \"daytime\" and \"sh\" share uid " +
+                std::to_string(getpwnam(kInternalUser)->pw_uid) +
+                " (hinetd-internal), and \"sh\" may signal or trace (policy \"default\" allows "
+                "kill, tgkill): a child of one can signal or trace the children of the others; "
+                "give each service a user of its own (user = ...)"});
+}
+
+// Runs `fn` in a child process that sees /etc/passwd and /etc/group as
+// `edit` leaves them (copies bind-mounted in a mount namespace of its own),
+// and returns what `fn` returned; or a reason to skip, starting "skip: ".
+std::string WithAccounts(const std::string& scratch,
+                         const std::function<void(std::string&, std::string&)>& edit,
+                         const std::function<std::string()>& fn) {
+  auto slurp = [](const char* path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  std::string passwd = slurp("/etc/passwd");
+  std::string group = slurp("/etc/group");
+  edit(passwd, group);
+  std::string fake_passwd = scratch + "/passwd";
+  std::string fake_group = scratch + "/group";
+  std::ofstream(fake_passwd) << passwd;
+  std::ofstream(fake_group) << group;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return "skip: pipe2 failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(fake_passwd.c_str(), "/etc/passwd", nullptr, MS_BIND, nullptr) != 0 ||
+        mount(fake_group.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) != 0) {
+      out = std::string("skip: cannot bind-mount over /etc/passwd in a mount namespace: ") +
+            strerror(errno);
+    } else {
+      out = fn();
+    }
+    ssize_t ignored = write(fds[1], out.data(), out.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  // The child only loads a small config; 10 s is far beyond what it needs.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return out;
+}
+
+// [daemon] user whose primary group is 0, or who is a member of group 0:
+// refused (the listener would run with gid 0 or belongs to root's group).
+// The accounts exist only in this test's mount namespace.
+TEST_F(ConfigTest, DaemonUserInGroupZeroIsRefused) {
+  if (!testing::IsRoot()) {
+    GTEST_SKIP() << "needs root: the accounts are made up in a mount namespace (a copy of "
+                    "/etc/passwd bind-mounted)";
+  }
+  auto resolve = [&](const std::string& user) {
+    return [this, user] {
+      auto c = Load("[daemon]\nuser = \"" + user + "\"\n" + std::string(kEcho));
+      if (!c.ok()) return "load: " + c.error().ToString();
+      auto st = ResolveDaemonUser(*c);
+      return st.ok() ? std::string("<resolved>") : st.error().ToString();
+    };
+  };
+  auto add = [](std::string& passwd, std::string& group) {
+    passwd += "hinetd-t-gid0:x:64011:0::/nonexistent:/usr/sbin/nologin\n"
+              "hinetd-t-wheel:x:64012:64012::/nonexistent:/usr/sbin/nologin\n";
+    group += "hinetd-t-wheel:x:64012:\nhinetd-t-root0:x:0:hinetd-t-wheel\n";
+  };
+  std::string primary = WithAccounts(dir_.path(), add, resolve("hinetd-t-gid0"));
+  if (primary.rfind("skip: ", 0) == 0) GTEST_SKIP() << primary.substr(6);
+  EXPECT_EQ(primary,
+            path_ + ":2:8: [daemon]: user: the primary group of 'hinetd-t-gid0' is 0 (root): the "
+                    "listener would run with gid 0; give the account a group of its own (usermod "
+                    "-g hinetd-t-gid0 hinetd-t-gid0, after groupadd --system hinetd-t-gid0) or "
+                    "set [daemon] user to another account");
+  EXPECT_EQ(WithAccounts(dir_.path(), add, resolve("hinetd-t-wheel")),
+            path_ + ":2:8: [daemon]: user: 'hinetd-t-wheel' is a member of group 0 (root) in "
+                    "/etc/group: the listener's account must hold no root group; remove it "
+                    "(gpasswd -d hinetd-t-wheel root) or set [daemon] user to another account");
+  // Named by its uid, the account is the same.
+  EXPECT_EQ(WithAccounts(dir_.path(), add, resolve("64012")),
+            path_ + ":2:8: [daemon]: user: 'hinetd-t-wheel' is a member of group 0 (root) in "
+                    "/etc/group: the listener's account must hold no root group; remove it "
+                    "(gpasswd -d hinetd-t-wheel root) or set [daemon] user to another account");
+  // The same account without the group 0 membership is accepted.
+  auto no_root = [](std::string& passwd, std::string& group) {
+    passwd += "hinetd-t-wheel:x:64012:64012::/nonexistent:/usr/sbin/nologin\n";
+    group += "hinetd-t-wheel:x:64012:\n";
+  };
+  EXPECT_EQ(WithAccounts(dir_.path(), no_root, resolve("hinetd-t-wheel")), "<resolved>");
+}
+
+// Without the hinetd-internal account, an internal service that relies on
+// it is a configuration error that says how to create it.
+TEST_F(ConfigTest, MissingInternalAccountSaysHowToCreateIt) {
+  if (!testing::IsRoot()) {
+    GTEST_SKIP() << "needs root: the account is hidden in a mount namespace (a copy of "
+                    "/etc/passwd bind-mounted)";
+  }
+  auto remove = [](std::string& passwd, std::string&) {
+    std::string kept;
+    std::istringstream lines(passwd);
+    for (std::string l; std::getline(lines, l);) {
+      if (l.rfind(std::string(kInternalUser) + ":", 0) != 0) kept += l + "\n";
+    }
+    passwd = kept;
+  };
+  std::string out = WithAccounts(dir_.path(), remove, [this] {
+    auto c = Load(kEcho);
+    return c.ok() ? std::string("<loaded>") : c.error().ToString();
+  });
+  if (out.rfind("skip: ", 0) == 0) GTEST_SKIP() << out.substr(6);
+  EXPECT_EQ(out, path_ + ":1:1: service \"echo\": user (default \"hinetd-internal\"): no user "
+                         "'hinetd-internal' on this system (check /etc/passwd, or give a uid); "
+                         "internal services run as an account of their own: create it (useradd "
+                         "--system --no-create-home --shell /usr/sbin/nologin hinetd-internal) or "
+                         "set user in the service");
+  // Setting user needs no such account.
+  std::string own = WithAccounts(dir_.path(), remove, [this] {
+    auto c = Load(std::string(kEcho) + "user = \"nobody\"\n");
+    return c.ok() ? std::string("<loaded>") : c.error().ToString();
+  });
+  EXPECT_EQ(own, "<loaded>");
+}
+
+// StrictModes: the config, every policy it loads (includes too) and every
+// directory above them must be owned by root and not group- or
+// world-writable. Run unprivileged, the running user may own them too.
+std::string TrustRule() {
+  std::string owners = geteuid() == 0 ? "root"
+                                      : "root (or by uid " + std::to_string(geteuid()) +
+                                            ", who runs this unprivileged check)";
+  return "; hinetd loads a configuration or policy only if it and every directory above it are "
+         "owned by " + owners + " and not group- or world-writable, since what it says runs as "
+         "root";
+}
+
+std::string OwnerOf(const std::string& path) {
+  struct stat st {};
+  stat(path.c_str(), &st);
+  const passwd* pw = getpwuid(st.st_uid);
+  return pw != nullptr ? std::string(pw->pw_name) + " (uid " + std::to_string(st.st_uid) + ")"
+                       : "uid " + std::to_string(st.st_uid);
+}
+
+TEST_F(ConfigTest, FilesOthersCanChangeAreNotLoaded) {
+  std::string config = dir_.Write("hinetd.toml", kEcho);
+  ASSERT_TRUE(LoadConfig(config).ok()) << LoadConfig(config).error().ToString();
+  std::string me = OwnerOf(config);
+
+  ASSERT_EQ(chmod(config.c_str(), 0664), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            config + ": owned by " + me + ", mode 0664" + TrustRule() + " (chown root:root " +
+                config + "; chmod go-w " + config + ")");
+  ASSERT_EQ(chmod(config.c_str(), 0646), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            config + ": owned by " + me + ", mode 0646" + TrustRule() + " (chown root:root " +
+                config + "; chmod go-w " + config + ")");
+  ASSERT_EQ(chmod(config.c_str(), 0644), 0);
+
+  // A directory above it that others can write to: they could replace it.
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0770), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            config + ": the directory " + dir_.path() + " above it is owned by " + me +
+                ", mode 0770" + TrustRule() + " (chown root:root " + dir_.path() +
+                "; chmod go-w " + dir_.path() + ")");
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0700), 0);
+
+  // Every policy loaded, included ones too.
+  std::string policy = dir_.path() + "/sandbox/internal.toml";
+  ASSERT_EQ(chmod(policy.c_str(), 0666), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            policy + ": owned by " + me + ", mode 0666" + TrustRule() + " (chown root:root " +
+                policy + "; chmod go-w " + policy + ")");
+  dir_.Write("sandbox/internal.toml", "include = [\"other\"]\nallow = [\"execveat\"]\n");
+  std::string other = dir_.path() + "/sandbox/other.toml";
+  ASSERT_EQ(chmod(other.c_str(), 0664), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            other + ": owned by " + me + ", mode 0664" + TrustRule() + " (chown root:root " +
+                other + "; chmod go-w " + other + ")");
+  ASSERT_EQ(chmod(other.c_str(), 0644), 0);
+  ASSERT_EQ(chmod((dir_.path() + "/sandbox").c_str(), 0775), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            policy + ": the directory " + dir_.path() + "/sandbox above it is owned by " + me +
+                ", mode 0775" + TrustRule() + " (chown root:root " + dir_.path() +
+                "/sandbox; chmod go-w " + dir_.path() + "/sandbox)");
+  ASSERT_EQ(chmod((dir_.path() + "/sandbox").c_str(), 0755), 0);
+  EXPECT_TRUE(LoadConfig(config).ok());
+}
+
+TEST_F(ConfigTest, FilesOwnedByAnotherUserAreNotLoaded) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root: the files are handed to uid 64011";
+  std::string config = dir_.Write("hinetd.toml", kEcho);
+  ASSERT_EQ(chown(config.c_str(), 64011, 64011), 0);
+  EXPECT_EQ(LoadConfig(config).error().ToString(),
+            config + ": owned by uid 64011, mode 0644" + TrustRule() + " (chown root:root " +
+                config + "; chmod go-w " + config + ")");
+  ASSERT_EQ(chown(config.c_str(), 0, 0), 0);
+  // A directory of another user's above it.
+  std::string sub = dir_.path() + "/theirs";
+  ASSERT_EQ(mkdir(sub.c_str(), 0755), 0);
+  ASSERT_EQ(chown(sub.c_str(), 64011, 64011), 0);
+  std::string inner = sub + "/hinetd.toml";
+  std::ofstream(inner) << kEcho;
+  ASSERT_EQ(chmod(inner.c_str(), 0644), 0);
+  EXPECT_EQ(LoadConfig(inner).error().ToString(),
+            inner + ": the directory " + sub + " above it is owned by uid 64011, mode 0755" +
+                TrustRule() + " (chown root:root " + sub + "; chmod go-w " + sub + ")");
+}
+
+// A symlink is followed, and where it leads is what must pass: a link in a
+// trusted place to a file in another user's directory is refused, a link
+// to a trusted file is loaded.
+TEST_F(ConfigTest, ASymlinkIsJudgedByWhereItLeads) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root: the files are handed to uid 64011";
+  std::string config = dir_.Write("hinetd.toml", kEcho);
+  std::string good_link = dir_.path() + "/good.toml";
+  ASSERT_EQ(symlink(config.c_str(), good_link.c_str()), 0);
+  EXPECT_TRUE(LoadConfig(good_link).ok());
+
+  std::string sub = dir_.path() + "/theirs";
+  ASSERT_EQ(mkdir(sub.c_str(), 0755), 0);
+  std::string target = sub + "/hinetd.toml";
+  std::ofstream(target) << kEcho;
+  ASSERT_EQ(chmod(target.c_str(), 0644), 0);
+  ASSERT_EQ(chown(sub.c_str(), 64011, 64011), 0);
+  std::string bad_link = dir_.path() + "/bad.toml";
+  ASSERT_EQ(symlink(target.c_str(), bad_link.c_str()), 0);
+  EXPECT_EQ(LoadConfig(bad_link).error().ToString(),
+            bad_link + ": the directory " + sub + " above " + target +
+                " is owned by uid 64011, mode 0755" + TrustRule() + " (chown root:root " + sub +
+                "; chmod go-w " + sub + ")");
+  ASSERT_EQ(chown(sub.c_str(), 0, 0), 0);
+  ASSERT_EQ(chown(target.c_str(), 64011, 64011), 0);
+  EXPECT_EQ(LoadConfig(bad_link).error().ToString(),
+            bad_link + ": a link to " + target + ", which is owned by uid 64011, mode 0644" +
+                TrustRule() + " (chown root:root " + target + "; chmod go-w " + target + ")");
 }
 
 TEST_F(ConfigTest, DefaultNofileIsTheClassic1024) {
@@ -558,8 +951,9 @@ const BadCase kBadCases[] = {
      "4:9: service \"s\": exec: the program 'true' must be an absolute path (no PATH search is "
      "done)"},
     {"ExecNeedsUser", Svc("exec = [\"/bin/true\"]\n"),
-     "1:1: service \"s\": user: required for an exec service (e.g. user = \"nobody\", here or in "
-     "[defaults])"},
+     "1:1: service \"s\": user: required for an exec service: an account of its own (e.g. user "
+     "= \"hinetd-s\", created with useradd --system --no-create-home --shell /usr/sbin/nologin "
+     "hinetd-s)"},
     {"ExecMissing", Svc("exec = [\"/nonexistent/prog\"]\nuser = \"nobody\"\n"),
      "4:8: service \"s\": exec: /nonexistent/prog does not exist"},
     {"ExecMissingInExistingDir", Svc("exec = [\"/bin/no-such-prog\"]\nuser = \"nobody\"\n"),
