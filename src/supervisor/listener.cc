@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 #include <unordered_map>
 
 #include "base/errno_name.h"
@@ -26,6 +25,7 @@
 #include "sandbox/caps.h"
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
+#include "supervisor/reflection.h"
 
 namespace hinetd::supervisor {
 
@@ -136,7 +136,9 @@ class Listener {
   // refusal's log line; formatted only then.
   bool Admit(size_t service, const net::Endpoint* peer, const ucred* cred,
              const SourceKey& source);
-  bool ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer);
+  // True, with the refusal counted and logged, if a datagram from `peer`
+  // must not start a child of the socket's service (reflection.h).
+  bool RefuseReflection(const ListenSocket& s, const net::Endpoint& peer);
   // Returns the request id.
   uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
              const SourceKey& source, const net::Endpoint* peer, const net::Endpoint* local);
@@ -164,7 +166,7 @@ class Listener {
   UniqueFd epoll_;
   UniqueFd signal_fd_;
   std::unordered_map<int, std::shared_ptr<ListenSocket>> by_fd_;
-  std::set<uint16_t> small_service_ports_;
+  PortSet served_ports_;  // every port of the table: a source no udp service answers
   std::unordered_map<std::string, Clock::time_point> refusal_logged_;
   std::unordered_map<std::string, uint64_t> refusals_unlogged_;  // per service, this interval
   Clock::time_point refusal_log_pruned_ = Clock::now();
@@ -229,13 +231,7 @@ bool Listener::Init() {
   if (!signal_fd_ || !epoll_) return false;
   Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
   Watch(channel_.fd(), Tag(kControl, channel_.fd()), EPOLLIN);
-  small_service_ports_ = {7, 9, 13, 19, 37};
-  for (const auto& svc : config_.services) {
-    if (svc.internal == config::Internal::kNone) continue;
-    for (const auto& addr : svc.listen) {
-      for (const auto& ep : addr.endpoints) small_service_ports_.insert(ep.port());
-    }
-  }
+  served_ports_ = ServedPorts(config_);
   // Every running child counts against max_children, also those of a
   // service a reload removed: each sends its end report here.
   children_ = setup_.children;
@@ -649,21 +645,32 @@ void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
   if (s->busy || !MayStart(s->service, true)) return;
   // The child gets the listening socket itself and reads every datagram
   // from it until it exits; its environment names the first one's peer.
-  net::Endpoint peer;
-  net::Endpoint local;
-  if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) {
-    // Readable, yet no datagram: shut down since the last check (by a
-    // process the wait child left behind); repaired, not spun on.
-    RepairWaitSocket(*s);
+  // That first datagram decides whether a child starts at all: one from a
+  // source no service answers is dropped, and the next one looked at.
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    net::Endpoint peer;
+    net::Endpoint local;
+    if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) {
+      // Readable, yet no datagram: shut down since the last check (by a
+      // process the wait child left behind); repaired, not spun on. (After
+      // a refused datagram: simply none left.)
+      if (i == 0) RepairWaitSocket(*s);
+      return;
+    }
+    if (RefuseReflection(*s, peer)) {
+      DropDatagram(s->fd.get());
+      continue;
+    }
+    uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
+    wait_requests_[id] = s;
+    SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
     return;
   }
-  uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
-  wait_requests_[id] = s;
-  SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
 }
 
-bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) {
-  if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
+bool Listener::RefuseReflection(const ListenSocket& s, const net::Endpoint& peer) {
+  bool internal = config_.services[s.service].internal != config::Internal::kNone;
+  if (!ReflectionRisk(peer, served_ports_, internal)) return false;
   ++setup_.services[s.service]->refused_reflection;
   std::string key = net::ToString(peer);
   if (LogOncePer(setup_.services[s.service]->name, "reflection " + key)) {
@@ -677,13 +684,12 @@ bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) 
 
 void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
   ListenSocket& s = *shared;
-  const config::Service& svc = config_.services[s.service];
   for (int i = 0; i < kAcceptBurst; ++i) {
     if (!MayStart(s.service, i == 0)) return;
     net::Endpoint peer;
     net::Endpoint local;
     if (!PeekDatagram(s.fd.get(), s.ep, peer, local)) return;
-    if (svc.internal != config::Internal::kNone && ReflectionRisk(s, peer)) {
+    if (RefuseReflection(s, peer)) {
       DropDatagram(s.fd.get());
       continue;
     }
