@@ -62,10 +62,18 @@ void CloseAllExcept(std::vector<int> keep) {
   syscall(SYS_close_range, next, ~0U, 0);
 }
 
-// [daemon] user, only CAP_NET_BIND_SERVICE (bounding set included), not
-// dumpable, no_new_privs, dies with the monitor; then the filter, last.
+// An empty root-owned directory as its root, [daemon] user, only
+// CAP_NET_BIND_SERVICE (bounding set included), not dumpable, no_new_privs,
+// dies with the monitor; then the filter, last.
 Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* filter,
                       pid_t monitor_pid) {
+  // First, while CAP_SYS_CHROOT is effective: no file, socket file, /proc
+  // or /dev to reach, whatever a flaw in this process lets it call. (The
+  // monitor checked the directory: root-owned, not writable by others.)
+  if (chroot(config::kEmptyChroot) != 0) {
+    return ErrnoError(std::string("chroot ") + config::kEmptyChroot, errno);
+  }
+  if (chdir("/") != 0) return ErrnoError("chdir /", errno);
   // The bounding set first, while CAP_SETPCAP is still effective.
   int last = sandbox::LastCap();
   for (int cap = 0; cap <= last; ++cap) {
@@ -207,12 +215,21 @@ void Listener::Exit(int code) {
 }
 
 bool Listener::Init() {
-  // Only what the listener needs stays open: stdio (the log), the control
-  // channel and the listening sockets. Nothing of the monitor's.
-  std::vector<int> keep = {0, 1, 2, channel_.fd()};
+  // Its root will be empty: syslog's /dev/log out of reach, the monitor
+  // writes its lines (and syslog's socket is closed here). Without a relay
+  // the sink is stderr, inherited; the monitor makes one for any other, and
+  // a syslog(3) call after the filter would be a kill.
+  if (setup_.log_fd >= 0) {
+    log_.RelayTo(setup_.log_fd);
+  } else if (log_.sink() != base::LogSink::kStderr) {
+    return false;
+  }
+  // Only what the listener needs stays open: stdio (the log), the log
+  // relay, the control channel and the listening sockets. Nothing of the
+  // monitor's.
+  std::vector<int> keep = {0, 1, 2, setup_.log_fd, channel_.fd()};
   for (const auto& s : setup_.sockets) keep.push_back(s->fd.get());
   CloseAllExcept(keep);
-  log_.ReopenAfterFork();  // syslog's own socket was among those closed
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -24,6 +24,7 @@
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/kmsg.h"
+#include "supervisor/log_relay.h"
 #include "supervisor/protocol.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
@@ -55,6 +56,10 @@ struct Options {
   int external_listener_fd = -1;
   // Tests: keep this process's capabilities and install no filter.
   bool harden_self = true;
+  // Tests: relay the listener's log through the monitor (as with syslog,
+  // which the chrooted listener cannot reach) even when it could write to
+  // stderr itself.
+  bool relay_listener_log = false;
 };
 
 class Monitor {
@@ -107,10 +112,13 @@ class Monitor {
 
   [[nodiscard]] base::Result<SocketList> BindNew(const config::Config& config,
                                                  const SocketList& keep);
-  [[nodiscard]] base::Status EnsureEmptyChroot(const config::Config& config);
+  [[nodiscard]] base::Status EnsureEmptyChroot();
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
+  // Reads the listener's relayed log lines; `drain`: all of them. Closes
+  // the relay at its end.
+  void OnListenerLog(bool drain);
   void OnListenerExit(int status);
   // Reads the listener's messages; `drain`: all of them, else a fair share.
   void OnControl(bool drain);
@@ -169,6 +177,8 @@ class Monitor {
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;
+  base::UniqueFd listener_log_;  // the relay's receiving end, if the listener's log goes through it
+  LogRelay log_relay_;
   bool control_out_ = false;
   bool control_in_ = true;  // false while every spawn slot is taken
   pid_t listener_pid_ = -1;
