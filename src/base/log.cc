@@ -178,22 +178,33 @@ Logger::Logger(LogSink sink, int fd) : sink_(sink), fd_(fd) {
   if (sink_ == LogSink::kSyslog) openlog("hinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void Logger::ReopenAfterFork() {
-  if (sink_ != LogSink::kSyslog) return;
-  closelog();
-  openlog("hinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-}
-
 Logger::~Logger() {
   if (sink_ == LogSink::kSyslog) closelog();
 }
 
-void Logger::Write(const LogLine& line, int priority) {
+void Logger::RelayTo(int fd) {
+  if (sink_ == LogSink::kSyslog) closelog();
+  sink_ = LogSink::kRelay;
+  fd_ = fd;
+}
+
+void Logger::WriteText(std::string_view text, int priority) {
   if (sink_ == LogSink::kSyslog) {
-    syslog(priority, "%s", line.str().c_str());
+    std::string line(text);
+    syslog(priority, "%s", line.c_str());
     return;
   }
-  std::string out = line.str();
+  if (sink_ == LogSink::kRelay) {
+    // One datagram: a blocking write waits for room in the receiver's
+    // buffer (as syslog(3) waits for /dev/log) instead of losing the line.
+    std::string out = "<" + std::to_string(priority & 7) + ">";
+    out.append(text.substr(0, kRelayLineMax));
+    for (int tries = 0; tries < 8; ++tries) {
+      if (::write(fd_, out.data(), out.size()) >= 0 || errno != EINTR) return;
+    }
+    return;
+  }
+  std::string out(text);
   out.push_back('\n');
   // One write per line keeps lines whole when several processes share the
   // stream; a short write to a pipe or tty is finished in a bounded loop.

@@ -59,7 +59,15 @@ class LogLine {
 // Hex digits are lower case. Nothing is allocated but `out`'s growth.
 void AppendLogfmtValue(std::string& out, std::string_view value);
 
-enum class LogSink { kStderr, kSyslog };
+// kRelay: a process that cannot reach the sink itself (the listener, in its
+// empty chroot, has no /dev/log) sends each line to one that can (the
+// monitor), which checks it before it writes it: one datagram per line,
+// "<P>" and then the line, P the line's syslog priority (one digit).
+enum class LogSink { kStderr, kSyslog, kRelay };
+
+// The longest line a relay carries (the prefix not counted); a longer one is
+// cut there by the sender, and refused by the receiver.
+inline constexpr size_t kRelayLineMax = 2048;
 
 class Logger {
  public:
@@ -69,15 +77,18 @@ class Logger {
   Logger(const Logger&) = delete;
   Logger& operator=(const Logger&) = delete;
 
-  void Write(const LogLine& line, int priority = LOG_INFO);
+  void Write(const LogLine& line, int priority = LOG_INFO) { WriteText(line.str(), priority); }
+  // One line already formatted (a line relayed from another process).
+  void WriteText(std::string_view text, int priority);
   void Info(const LogLine& line) { Write(line, LOG_INFO); }
   void Warning(const LogLine& line) { Write(line, LOG_WARNING); }
   void Error(const LogLine& line) { Write(line, LOG_ERR); }
 
   [[nodiscard]] LogSink sink() const { return sink_; }
-  // In a forked process that closed its inherited descriptors: syslog
-  // reconnects (stderr needs nothing).
-  void ReopenAfterFork();
+  // From now on, every line goes to `fd` (the sending end of a datagram
+  // socket pair) as kRelay describes; syslog's connection is closed. For a
+  // forked process about to lose its way to the sink.
+  void RelayTo(int fd);
 
  private:
   LogSink sink_;

@@ -60,6 +60,9 @@ const std::vector<std::string> kServiceKeys = {
     "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
+// The `timeout` of a udp service that sets none (see LoadLimits).
+constexpr Millis kUdpNowaitTimeout{30'000};
+constexpr Millis kUdpWaitTimeout{15 * 60'000};
 // Variables hinetd sets for every child; a service's env may not replace them.
 const std::vector<std::string> kReservedEnv = {
     "PROTO",         "TCPREMOTEIP",   "TCPREMOTEPORT",  "TCPLOCALIP",     "TCPLOCALPORT",
@@ -535,6 +538,12 @@ Status Loader::LoadAdmission(Service& s, const std::vector<const TableReader*>& 
     } else {
       s.timeout = *d;
     }
+  }
+  // Every udp child ends: a loop or a reflection no rule caught, or a child
+  // that waits for datagrams forever, cannot outlive this. A udp wait child
+  // serves everybody, and tftpd-style servers idle up to 900 s by default.
+  if (!s.timeout && s.transport == net::Transport::kUdp) {
+    s.timeout = s.wait ? kUdpWaitTimeout : kUdpNowaitTimeout;
   }
   return Status();
 }

@@ -37,8 +37,6 @@ scmp_arg_cmp Eq(unsigned arg, uint32_t value) { return SCMP_CMP32(arg, SCMP_CMP_
 scmp_arg_cmp Masked(unsigned arg, uint32_t mask, uint32_t value) {
   return SCMP_CMP32(arg, SCMP_CMP_MASKED_EQ, mask, value);
 }
-// Pointer arguments: all 64 bits.
-scmp_arg_cmp Null(unsigned arg) { return SCMP_CMP64(arg, SCMP_CMP_EQ, 0); }
 
 // Flags socket() takes in its type argument besides the type itself.
 constexpr uint32_t kTypeFlags = SOCK_CLOEXEC | SOCK_NONBLOCK;
@@ -47,8 +45,11 @@ constexpr uint32_t kTypeFlags = SOCK_CLOEXEC | SOCK_NONBLOCK;
 // (each entry checked against `strace -f` of the real daemon: TCP, UNIX,
 // UDP wait and nowait, refusals, SIGHUP, SIGUSR1, SIGSTOP/SIGCONT, a killed
 // listener, stop; with --log stderr and --log syslog). Everything before
-// the filter (close_range, the id and capability changes, signalfd,
-// epoll_create1, openlog's first connection) needs no entry here.
+// the filter (close_range, chroot, the id and capability changes, signalfd,
+// epoll_create1) needs no entry here. It logs with write() alone: to
+// stderr, or one message per line to the monitor's relay (its root is
+// empty, syslog's /dev/log out of reach), so no AF_UNIX socket and no
+// sendto.
 const std::vector<Allowed>& ListenerRules() {
   static const std::vector<Allowed> kRules = {
       // The event loop. glibc's epoll_wait() and poll() use these where the
@@ -60,7 +61,7 @@ const std::vector<Allowed>& ListenerRules() {
 #endif
       {"epoll_ctl", {}},  // watch and unwatch sockets and the control channel
       {"read", {}},       // the signalfd (TERM, INT)
-      {"write", {}},      // log lines to stderr (--log stderr)
+      {"write", {}},      // log lines: to stderr, or to the monitor's relay
       {"close", {}},      // refused connections, handed-over and queued descriptors
       // Nonblocking mode back on a wait socket after its child (F_GETFL,
       // F_SETFL); a queued spawn request's own copy of its descriptors
@@ -86,14 +87,11 @@ const std::vector<Allowed>& ListenerRules() {
       {"getsockopt",
        {{Eq(1, SOL_SOCKET), Eq(2, SO_PEERCRED)}, {Eq(1, SOL_SOCKET), Eq(2, SO_ERROR)}}},
       // udp nowait: a fresh datagram socket on the service's address (its
-      // bind below 1024 is why the listener keeps CAP_NET_BIND_SERVICE);
-      // syslog(3) reconnecting to /dev/log (datagram, or stream where syslogd
-      // listens so). No other domain (netlink, packet, ...), type or protocol.
+      // bind below 1024 is why the listener keeps CAP_NET_BIND_SERVICE).
+      // No other domain (unix, netlink, packet, ...), type or protocol.
       {"socket",
        {{Eq(0, AF_INET), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
-        {Eq(0, AF_INET6), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
-        {Eq(0, AF_UNIX), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)},
-        {Eq(0, AF_UNIX), Masked(1, ~kTypeFlags, SOCK_STREAM), Eq(2, 0)}}},
+        {Eq(0, AF_INET6), Masked(1, ~kTypeFlags, SOCK_DGRAM), Eq(2, 0)}}},
       // The options net::BindListener sets on a UDP socket, and only those.
       {"setsockopt",
        {{Eq(1, SOL_SOCKET), Eq(2, SO_REUSEPORT)},
@@ -102,14 +100,18 @@ const std::vector<Allowed>& ListenerRules() {
         {Eq(1, IPPROTO_IPV6), Eq(2, IPV6_RECVPKTINFO)}}},
       {"bind", {}},  // the fresh udp nowait socket (the address is behind a pointer)
       // The old udp nowait socket to its peer, a wait socket back to no peer
-      // (AF_UNSPEC), syslog's socket to /dev/log. The address is behind a
-      // pointer; the kernel checks it against the socket's own domain, and
-      // socket() above limits the domains this process can create.
+      // (AF_UNSPEC). The address is behind a pointer; the kernel checks it
+      // against the socket's own domain, and socket() above limits the
+      // domains this process can create to IP. (The unix sockets it holds
+      // are listening, accepted or already connected: connect() fails on
+      // each; and its root is empty.)
       {"connect", {}},
-      {"sendmsg", {}},  // spawn requests and descriptors to the monitor
-      // send() (syslog(3), on its connected socket): never a destination
-      // address. (sendmsg's is inside its msghdr, which no filter can read.)
-      {"sendto", {{Null(4)}}},
+      // Spawn requests and descriptors to the monitor. (A destination would
+      // be inside the msghdr, which no filter can read: a subverted listener
+      // can send a datagram from a UDP socket it holds, as a UDP service
+      // can from its own, but to no unix socket: every one it holds is
+      // connected or listening, and it can create none.)
+      {"sendmsg", {}},
       // The C library's heap: brk, and mmap/munmap for large blocks or when
       // brk fails; never an executable mapping. (No mprotect: glibc calls it
       // only for the heaps of other threads, and this process has one.)
@@ -122,7 +124,7 @@ const std::vector<Allowed>& ListenerRules() {
       // initialisation (the first std::ostringstream's locale, at a reload
       // handover); single-threaded, nothing ever waits.
       {"futex", {{Eq(1, FUTEX_WAKE_PRIVATE)}}},
-      {"getpid", {}},      // the listener-ready line; syslog(3)'s LOG_PID
+      {"getpid", {}},      // the listener-ready line
       {"exit_group", {}},  // _exit()
   };
   return kRules;

@@ -12,11 +12,12 @@
 namespace hinetd::sandbox {
 
 // The listener: exactly what its loop needs (epoll, accept, peek, rebind
-// and connect UDP sockets, pass descriptors to the monitor, log), with the
-// arguments of the risky ones pinned (socket: AF_INET/AF_INET6 datagrams and
-// AF_UNIX for syslog only; mmap: never PROT_EXEC; setsockopt, getsockopt,
-// fcntl, futex, madvise: the operations it uses; sendto: no destination).
-// Anything else kills it, and the monitor restarts it and logs which syscall.
+// and connect UDP sockets, pass descriptors to the monitor, log to stderr
+// or the monitor's relay), with the arguments of the risky ones pinned
+// (socket: AF_INET/AF_INET6 datagrams only, no AF_UNIX; mmap: never
+// PROT_EXEC; setsockopt, getsockopt, fcntl, futex, madvise: the operations
+// it uses). Anything else kills it, and the monitor restarts it and logs
+// which syscall.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ListenerFilter();
 
 // The syscalls ListenerFilter allows, some only with given arguments (for

@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 #include <unordered_map>
 
 #include "base/errno_name.h"
@@ -26,6 +25,7 @@
 #include "sandbox/caps.h"
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
+#include "supervisor/reflection.h"
 
 namespace hinetd::supervisor {
 
@@ -62,10 +62,18 @@ void CloseAllExcept(std::vector<int> keep) {
   syscall(SYS_close_range, next, ~0U, 0);
 }
 
-// [daemon] user, only CAP_NET_BIND_SERVICE (bounding set included), not
-// dumpable, no_new_privs, dies with the monitor; then the filter, last.
+// An empty root-owned directory as its root, [daemon] user, only
+// CAP_NET_BIND_SERVICE (bounding set included), not dumpable, no_new_privs,
+// dies with the monitor; then the filter, last.
 Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* filter,
                       pid_t monitor_pid) {
+  // First, while CAP_SYS_CHROOT is effective: no file, socket file, /proc
+  // or /dev to reach, whatever a flaw in this process lets it call. (The
+  // monitor checked the directory: root-owned, not writable by others.)
+  if (chroot(config::kEmptyChroot) != 0) {
+    return ErrnoError(std::string("chroot ") + config::kEmptyChroot, errno);
+  }
+  if (chdir("/") != 0) return ErrnoError("chdir /", errno);
   // The bounding set first, while CAP_SETPCAP is still effective.
   int last = sandbox::LastCap();
   for (int cap = 0; cap <= last; ++cap) {
@@ -136,7 +144,9 @@ class Listener {
   // refusal's log line; formatted only then.
   bool Admit(size_t service, const net::Endpoint* peer, const ucred* cred,
              const SourceKey& source);
-  bool ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer);
+  // True, with the refusal counted and logged, if a datagram from `peer`
+  // must not start a child of the socket's service (reflection.h).
+  bool RefuseReflection(const ListenSocket& s, const net::Endpoint& peer);
   // Returns the request id.
   uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
              const SourceKey& source, const net::Endpoint* peer, const net::Endpoint* local);
@@ -164,7 +174,7 @@ class Listener {
   UniqueFd epoll_;
   UniqueFd signal_fd_;
   std::unordered_map<int, std::shared_ptr<ListenSocket>> by_fd_;
-  std::set<uint16_t> small_service_ports_;
+  PortSet served_ports_;  // every port of the table: a source no udp service answers
   std::unordered_map<std::string, Clock::time_point> refusal_logged_;
   std::unordered_map<std::string, uint64_t> refusals_unlogged_;  // per service, this interval
   Clock::time_point refusal_log_pruned_ = Clock::now();
@@ -205,12 +215,21 @@ void Listener::Exit(int code) {
 }
 
 bool Listener::Init() {
-  // Only what the listener needs stays open: stdio (the log), the control
-  // channel and the listening sockets. Nothing of the monitor's.
-  std::vector<int> keep = {0, 1, 2, channel_.fd()};
+  // Its root will be empty: syslog's /dev/log out of reach, the monitor
+  // writes its lines (and syslog's socket is closed here). Without a relay
+  // the sink is stderr, inherited; the monitor makes one for any other, and
+  // a syslog(3) call after the filter would be a kill.
+  if (setup_.log_fd >= 0) {
+    log_.RelayTo(setup_.log_fd);
+  } else if (log_.sink() != base::LogSink::kStderr) {
+    return false;
+  }
+  // Only what the listener needs stays open: stdio (the log), the log
+  // relay, the control channel and the listening sockets. Nothing of the
+  // monitor's.
+  std::vector<int> keep = {0, 1, 2, setup_.log_fd, channel_.fd()};
   for (const auto& s : setup_.sockets) keep.push_back(s->fd.get());
   CloseAllExcept(keep);
-  log_.ReopenAfterFork();  // syslog's own socket was among those closed
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -229,13 +248,7 @@ bool Listener::Init() {
   if (!signal_fd_ || !epoll_) return false;
   Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
   Watch(channel_.fd(), Tag(kControl, channel_.fd()), EPOLLIN);
-  small_service_ports_ = {7, 9, 13, 19, 37};
-  for (const auto& svc : config_.services) {
-    if (svc.internal == config::Internal::kNone) continue;
-    for (const auto& addr : svc.listen) {
-      for (const auto& ep : addr.endpoints) small_service_ports_.insert(ep.port());
-    }
-  }
+  served_ports_ = ServedPorts(config_);
   // Every running child counts against max_children, also those of a
   // service a reload removed: each sends its end report here.
   children_ = setup_.children;
@@ -649,21 +662,32 @@ void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
   if (s->busy || !MayStart(s->service, true)) return;
   // The child gets the listening socket itself and reads every datagram
   // from it until it exits; its environment names the first one's peer.
-  net::Endpoint peer;
-  net::Endpoint local;
-  if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) {
-    // Readable, yet no datagram: shut down since the last check (by a
-    // process the wait child left behind); repaired, not spun on.
-    RepairWaitSocket(*s);
+  // That first datagram decides whether a child starts at all: one from a
+  // source no service answers is dropped, and the next one looked at.
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    net::Endpoint peer;
+    net::Endpoint local;
+    if (!PeekDatagram(s->fd.get(), s->ep, peer, local)) {
+      // Readable, yet no datagram: shut down since the last check (by a
+      // process the wait child left behind); repaired, not spun on. (After
+      // a refused datagram: simply none left.)
+      if (i == 0) RepairWaitSocket(*s);
+      return;
+    }
+    if (RefuseReflection(*s, peer)) {
+      DropDatagram(s->fd.get());
+      continue;
+    }
+    uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
+    wait_requests_[id] = s;
+    SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
     return;
   }
-  uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
-  wait_requests_[id] = s;
-  SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
 }
 
-bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) {
-  if (!BadSource(peer) && small_service_ports_.count(peer.port()) == 0) return false;
+bool Listener::RefuseReflection(const ListenSocket& s, const net::Endpoint& peer) {
+  bool internal = config_.services[s.service].internal != config::Internal::kNone;
+  if (!ReflectionRisk(peer, served_ports_, internal)) return false;
   ++setup_.services[s.service]->refused_reflection;
   std::string key = net::ToString(peer);
   if (LogOncePer(setup_.services[s.service]->name, "reflection " + key)) {
@@ -677,13 +701,12 @@ bool Listener::ReflectionRisk(const ListenSocket& s, const net::Endpoint& peer) 
 
 void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
   ListenSocket& s = *shared;
-  const config::Service& svc = config_.services[s.service];
   for (int i = 0; i < kAcceptBurst; ++i) {
     if (!MayStart(s.service, i == 0)) return;
     net::Endpoint peer;
     net::Endpoint local;
     if (!PeekDatagram(s.fd.get(), s.ep, peer, local)) return;
-    if (svc.internal != config::Internal::kNone && ReflectionRisk(s, peer)) {
+    if (RefuseReflection(s, peer)) {
       DropDatagram(s.fd.get());
       continue;
     }

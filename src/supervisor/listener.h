@@ -1,6 +1,7 @@
 // The listener: the one process that faces the network. It runs as
 // [daemon] user with CapPrm = CapEff = CapBnd = {CAP_NET_BIND_SERVICE},
-// no_new_privs, not dumpable, under its own seccomp filter. It accepts
+// no_new_privs, not dumpable, chrooted into an empty directory, under its
+// own seccomp filter. It accepts
 // connections and peeks at datagrams, applies every admission limit, and
 // hands each admitted connection to the monitor, which alone can start a
 // child. It holds no power to change a uid, chroot, or gain a capability.
@@ -27,6 +28,9 @@ struct ListenerSetup {
   ServiceStates services;  // counters, pauses; active and per_source rebuilt
   int children = 0;        // the monitor's children, of every service, even removed ones
   int control_fd = -1;     // the listener's end of the control channel
+  // The sending end of the log relay (log_relay.h), when the monitor's log
+  // is one the chrooted listener cannot reach; -1: it writes to stderr.
+  int log_fd = -1;
   const sandbox::BpfProgram* filter = nullptr;
   pid_t monitor_pid = 0;
 };

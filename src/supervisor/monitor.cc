@@ -48,7 +48,7 @@ std::vector<int> MonitorCapabilities() {
 
 namespace {
 
-enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5 };
+enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
@@ -146,7 +146,8 @@ bool EndsByDefault(pid_t pid, int sig) {
 
 }  // namespace
 
-Monitor::Monitor(base::Logger& log, Options options) : log_(log), options_(std::move(options)) {}
+Monitor::Monitor(base::Logger& log, Options options)
+    : log_(log), options_(std::move(options)), log_relay_(log, Clock::now()) {}
 
 Monitor::~Monitor() = default;
 
@@ -154,20 +155,19 @@ void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
   EpollSet(epoll_.get(), fd, tag, events);
 }
 
-Status Monitor::EnsureEmptyChroot(const config::Config& config) {
-  bool needed = std::any_of(config.services.begin(), config.services.end(),
-                            [](const config::Service& s) { return s.implicit_chroot; });
-  if (!needed) return Status();
+Status Monitor::EnsureEmptyChroot() {
+  // The root of every listener, whatever the table holds, and the jail of
+  // internal services.
   std::string dir = config::kEmptyChroot;
   std::string parent = dir.substr(0, dir.rfind('/'));
   if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoError("creating " + parent + " (the empty jail of internal services)", errno);
+    return ErrnoError("creating " + parent + " (the listener's empty root)", errno);
   }
   if (mkdir(dir.c_str(), 0555) != 0 && errno != EEXIST) {
-    return ErrnoError("creating " + dir + " (the empty jail of internal services)", errno);
+    return ErrnoError("creating " + dir + " (the listener's empty root)", errno);
   }
   auto checked = config::CheckChroot(dir);
-  if (!checked.ok()) return checked.error().Wrap("the empty jail of internal services");
+  if (!checked.ok()) return checked.error().Wrap("the listener's empty root");
   return Status();
 }
 
@@ -256,6 +256,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   services_ = CarryOver(services_, config->services);
   config_ = std::move(config);
   plans_ = std::move(plans);
+  served_ports_ = ServedPorts(*config_);
   ++generation_;
   if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
   for (const auto& s : sockets_) {
@@ -298,7 +299,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     log_.Warning(LogLine("warning").Add(
         "message", "cannot read /dev/kmsg; seccomp kills will be logged without the syscall"));
   }
-  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return s;
+  if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
   if (!sockets.ok()) return sockets.error();
   auto filter = sandbox::ListenerFilter();
@@ -354,8 +355,28 @@ void Monitor::StartListener() {
   // The listener starts from the monitor's table: the sockets, the state
   // the last listener handed over, and the children now running (their
   // end reports will come to this listener).
+  // With a sink the chrooted listener cannot reach (syslog's /dev/log), its
+  // lines come here to be checked and written (log_relay.h). A listener's
+  // relay is its own: what an earlier one left in its relay is read first.
+  UniqueFd relay_send;
+  if (listener_log_) OnListenerLog(/*drain=*/true);
+  if (log_.sink() != base::LogSink::kStderr || options_.relay_listener_log) {
+    int sv[2];
+    // Blocking at the listener's end (a line waits for room rather than
+    // being lost), nonblocking at this one.
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
+        fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0) {
+      log_.Error(LogLine("listener-failed")
+                     .Add("error", ErrnoError("socketpair (log relay)", errno).message()));
+      listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+      return;
+    }
+    listener_log_.reset(sv[0]);
+    relay_send.reset(sv[1]);
+  }
   ListenerSetup setup;
   setup.config = config_.get();
+  setup.log_fd = relay_send.get();
   setup.generation = generation_;
   setup.sockets = sockets_;
   setup.services = services_;
@@ -384,14 +405,18 @@ void Monitor::StartListener() {
   }
   pid_t pid = fork();
   if (pid < 0) {
+    listener_log_.reset();
     log_.Error(LogLine("listener-failed").Add("error", ErrnoError("fork", errno).message()));
     listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
     return;
   }
   if (pid == 0) {
     pair->first.release();  // closed by the listener's own descriptor sweep
+    listener_log_.release();
     RunListener(std::move(setup), log_);
   }
+  relay_send.reset();  // the listener's alone: its relay ends when it does
+  if (listener_log_) Watch(listener_log_.get(), Tag(kListenerLog, listener_log_.get()), EPOLLIN);
   listener_pid_ = pid;
   listener_started_ = Clock::now();
   ++listener_starts_;
@@ -406,6 +431,19 @@ void Monitor::StartListener() {
                 .Add("user", config_->daemon.user));
 }
 
+void Monitor::OnListenerLog(bool drain) {
+  if (!listener_log_) return;
+  // A fair share per wake-up; all of it when the listener is gone or
+  // replaced (bounded: its end is closed, nothing more can come).
+  constexpr int kShare = 64;
+  using Read = LogRelay::ReadStatus;
+  Read status = Read::kMore;
+  for (int i = 0; status == Read::kMore && i < (drain ? 4096 : 1); ++i) {
+    status = log_relay_.Read(listener_log_.get(), kShare, Clock::now());
+  }
+  if (status == Read::kClosed || drain) listener_log_.reset();  // also leaves the epoll set
+}
+
 void Monitor::OnListenerExit(int status) {
   listener_last_pid_ = listener_pid_;
   listener_pid_ = -1;
@@ -414,6 +452,7 @@ void Monitor::OnListenerExit(int status) {
   // come before the channel is read; read it all now.
   if (channel_) OnControl(/*drain=*/true);
   channel_.reset();  // also leaves the epoll set
+  OnListenerLog(/*drain=*/true);
   if (stopping_) return;
   if (reload_) {
     // It handed over (or died doing so): the reload goes on.
@@ -534,6 +573,7 @@ void Monitor::KillListener(const std::string& reason) {
   // Nothing more from it is read or queued to it, not even what it sent
   // before this: the fresh listener starts from this process's table.
   channel_.reset();
+  listener_log_.reset();
   if (listener_pid_ < 0 && options_.external_listener_fd >= 0) {
     BeginStop();  // nothing to kill or restart: as if it had gone
   }
@@ -764,6 +804,9 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     // that allow/deny refuses is never served. (An honest listener never
     // asks: it checked the same table.)
     if (!svc.acl.Admits(peer)) return Forged(&req, "peer refused by allow/deny");
+    if (udp && ReflectionRisk(peer, served_ports_, svc.internal != config::Internal::kNone)) {
+      return Forged(&req, "peer refused by the reflection rules");
+    }
     c.kind = udp ? spawn::Connection::Kind::kUdp : spawn::Connection::Kind::kTcp;
     c.peer = &peer;
     c.local = &local;
@@ -930,6 +973,7 @@ int Monitor::NextTimeoutMs() const {
   if (stopping_) next = std::min(next, stop_deadline_);
   if (reload_) next = std::min(next, handover_deadline_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
+  next = std::min(next, log_relay_.next_report());
   if (next == Clock::time_point::max()) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
@@ -963,12 +1007,16 @@ int Monitor::Run() {
             FinishExec(owner->second);
           }
           break;
+        case kListenerLog:
+          if (listener_log_ && fd == listener_log_.get()) OnListenerLog(false);
+          break;
       }
     }
     FlushPendingSeccomp(false);
     EnforceTimeouts();
     if (!orphan_slots_.empty()) FinishOrphanSlots();
     auto now = Clock::now();
+    log_relay_.ReportDrops(now);
     if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
       // The listener did not hand over in time: it goes, the reload goes on
       // (its state is lost, its children are not).
@@ -1256,7 +1304,7 @@ void Monitor::Reload() {
     return fail(Error("[daemon] user cannot change on a reload (the listener's account); "
                       "restart hinetd"));
   }
-  if (auto s = EnsureEmptyChroot(*config); !s.ok()) return fail(s.error());
+  if (auto s = EnsureEmptyChroot(); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
   auto sockets = BindNew(*config, sockets_);
   if (options_.harden_self) BindCapability(false);

@@ -24,7 +24,9 @@
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/kmsg.h"
+#include "supervisor/log_relay.h"
 #include "supervisor/protocol.h"
+#include "supervisor/reflection.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
 #include "supervisor/stderr_limit.h"
@@ -59,6 +61,10 @@ struct Options {
   int external_listener_fd = -1;
   // Tests: keep this process's capabilities and install no filter.
   bool harden_self = true;
+  // Tests: relay the listener's log through the monitor (as with syslog,
+  // which the chrooted listener cannot reach) even when it could write to
+  // stderr itself.
+  bool relay_listener_log = false;
 };
 
 class Monitor {
@@ -119,10 +125,13 @@ class Monitor {
 
   [[nodiscard]] base::Result<SocketList> BindNew(const config::Config& config,
                                                  const SocketList& keep);
-  [[nodiscard]] base::Status EnsureEmptyChroot(const config::Config& config);
+  [[nodiscard]] base::Status EnsureEmptyChroot();
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
+  // Reads the listener's relayed log lines; `drain`: all of them. Closes
+  // the relay at its end.
+  void OnListenerLog(bool drain);
   void OnListenerExit(int status);
   // Reads the listener's messages; `drain`: all of them, else a fair share.
   void OnControl(bool drain);
@@ -192,6 +201,7 @@ class Monitor {
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;
+  PortSet served_ports_;  // of the installed table, for the reflection rules
   std::vector<int> orphan_slots_;
   std::unique_ptr<sandbox::BpfProgram> children_filter_;
   std::vector<PendingEnd> pending_seccomp_;
@@ -201,6 +211,8 @@ class Monitor {
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;
+  base::UniqueFd listener_log_;  // the relay's receiving end, if the listener's log goes through it
+  LogRelay log_relay_;
   bool control_out_ = false;
   bool control_in_ = true;  // false while every spawn slot is taken
   pid_t listener_pid_ = -1;

@@ -53,6 +53,10 @@
 //                                 TCPLOCALIP/TCPLOCALPORT, "-" for one unset)
 //                                 sent to its source; exit 0 after N, or
 //                                 after 3 s without a datagram
+//   hinetd-probe udp-echo N       no report: send each datagram back to its
+//                                 source byte for byte, up to N; exit 0 after
+//                                 N, or after 3 s without a datagram (a
+//                                 refused reply, ECONNREFUSED, is skipped)
 //   hinetd-probe udp-spoil HOW    answer one datagram as "udp 1" does, then
 //                                 leave fd 0 (a udp wait service's shared
 //                                 socket) damaged and exit 0: HOW is
@@ -765,6 +769,27 @@ int ServeUdp(long count) {
   return kExitOk;
 }
 
+// The classic echo service as any program would write it: what two of them
+// (or one and another host's) do when one datagram is spoofed between them
+// is what hinetd's loop rules are for.
+int EchoUdp(long count) {
+  for (long served = 0; served < count; ++served) {
+    pollfd p{0, POLLIN, 0};
+    if (poll(&p, 1, 3000) != 1) return kExitOk;  // idle: done
+    char data[2048];
+    sockaddr_storage src{};
+    socklen_t src_len = sizeof src;
+    ssize_t n = recvfrom(0, data, sizeof data, 0, reinterpret_cast<sockaddr*>(&src), &src_len);
+    if (n < 0 && errno == ECONNREFUSED) continue;  // an earlier reply found nobody
+    if (n < 0) return kExitIoError;
+    if (sendto(0, data, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&src), src_len) < 0 &&
+        errno != ECONNREFUSED) {
+      return kExitIoError;
+    }
+  }
+  return kExitOk;
+}
+
 // A wait child that answers once and then damages the socket it shares with
 // hinetd: what hinetd must repair, or at least survive.
 int SpoilUdp(const char* how) {
@@ -888,6 +913,9 @@ int main(int argc, char** argv) {
   }
   if (strcmp(mode, "udp") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     return ServeUdp(number);
+  }
+  if (strcmp(mode, "udp-echo") == 0 && ParseNumber(arg, 1L << 30, &number)) {
+    return EchoUdp(number);
   }
   if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
   if (strcmp(mode, "ignore-term") == 0 && ParseNumber(arg, 1L << 30, &number)) {

@@ -485,6 +485,23 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
          Send(&req, sizeof req, {s});
          close(s);
        }},
+      {"reason=\"peer refused by the reflection rules\" service=3",
+       [&] {  // a wait request for a datagram from a port this hinetd serves
+              // (echo's, over UDP): answering it could start a loop
+         int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+         ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
+         int client = testing::UdpSocket("127.0.0.1", port_);
+         ASSERT_GE(client, 0) << "udp port " << port_ << " taken";
+         sockaddr_in to{};
+         to.sin_family = AF_INET;
+         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+         to.sin_port = htons(wait_port_);
+         ASSERT_EQ(sendto(client, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 1);
+         close(client);
+         auto req = Request(1, kUwait, SpawnRequest::kUdpWait);
+         Send(&req, sizeof req, {s});
+         close(s);
+       }},
       {"reason=\"wait socket is busy\" service=3",
        [&] {  // a second wait request while the first one's child runs
          int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);

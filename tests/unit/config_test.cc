@@ -700,6 +700,28 @@ TEST_F(ConfigTest, ASymlinkIsJudgedByWhereItLeads) {
                 TrustRule() + " (chown root:root " + target + "; chmod go-w " + target + ")");
 }
 
+TEST_F(ConfigTest, EveryUdpChildHasATimeoutByDefault) {
+  // 30 s per peer, 15 min for a wait child (tftpd idles 900 s); one set in
+  // the service or in [defaults] wins; TCP keeps none.
+  auto svc = [](const std::string& name, int port, const std::string& extra) {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+           "\"\nexec = [\"/bin/true\"]\nuser = \"nobody\"\n" + extra;
+  };
+  auto c = Load(svc("nowait", 7001, "protocol = \"udp\"\n") +
+                svc("wait", 7002, "protocol = \"udp\"\nwait = true\n") +
+                svc("own", 7003, "protocol = \"udp\"\ntimeout = \"2h\"\n") +
+                svc("tcp", 7004, ""));
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  ASSERT_EQ(c->services.size(), 4u);
+  EXPECT_EQ(c->services[0].timeout.value_or(Millis(-1)).count(), 30'000);
+  EXPECT_EQ(c->services[1].timeout.value_or(Millis(-1)).count(), 15 * 60'000);
+  EXPECT_EQ(c->services[2].timeout.value_or(Millis(-1)).count(), 2 * 3600'000);
+  EXPECT_FALSE(c->services[3].timeout.has_value());
+  auto d = Load("[defaults]\ntimeout = \"5m\"\n" + svc("nowait", 7001, "protocol = \"udp\"\n"));
+  ASSERT_TRUE(d.ok()) << d.error().ToString();
+  EXPECT_EQ(d->services[0].timeout.value_or(Millis(-1)).count(), 5 * 60'000);
+}
+
 TEST_F(ConfigTest, DefaultNofileIsTheClassic1024) {
   auto c = Load(kEcho);
   ASSERT_TRUE(c.ok());
