@@ -274,7 +274,7 @@ measure() {
   errors=$(json_value "$out" errors_total)
   kinds=$(json_error_kinds "$out")
   ROUNDS_OF["$server $c"]+="$rate $p50 $p99 $errors;"
-  printf '%-16s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
+  printf '%-20s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
     "$server" "$c" "$rate" "$p50" "$p99" "$errors" "${kinds:+ ($kinds)}"
 }
 
@@ -299,11 +299,11 @@ print_summary() {
   done
   echo
   echo "median of $ROUNDS round(s):"
-  printf '%-16s %5s %10s %9s %9s %7s\n' server conc conn/s p50_us p99_us errors
+  printf '%-20s %5s %10s %9s %9s %7s\n' server conc conn/s p50_us p99_us errors
   for server in "${servers[@]}"; do
     for c in $CONCURRENCY; do
       # shellcheck disable=SC2086  # Split the stored fields on purpose.
-      printf '%-16s %5s %10s %9s %9s %7s\n' "$server" "$c" \
+      printf '%-20s %5s %10s %9s %9s %7s\n' "$server" "$c" \
         ${RESULT["$server $c"]}
     done
   done
