@@ -6,13 +6,17 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
+#include "attack/hostile_process.h"
 #include "common/jail.h"
 #include "common/net.h"
 #include "common/test_env.h"
@@ -27,6 +31,7 @@ using std::chrono::milliseconds;
 using testing::BinDir;
 using testing::Jail;
 using testing::TempDir;
+namespace hostile = testing::hostile;
 
 constexpr const char* kProbePolicy = R"(description = "what hinetd-probe does to report"
 include = ["runtime"]
@@ -405,6 +410,265 @@ TEST_F(SpawnTest, InternalEchoRunsByDescriptorInAnEmptyJail) {
                                      << run.outcome.failed_errno;
   EXPECT_EQ(run.output, "hello, echo\n");
   EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status;
+}
+
+
+// --- A child stopped in its setup (issue 10, items 2 and 10) ---
+//
+// Between its id change (step 10) and execve a child runs as its service's
+// uid, which may signal it (the kernel lets a uid signal a process whose
+// real uid is its own), and it still shares this process's memory
+// (CLONE_VM). So a service's uid can SIGSTOP it there: the spawner must
+// still end it and free its slot, and no process of that uid may read the
+// memory meanwhile, whatever fs.suid_dumpable says.
+
+// No passwd entry, and no other test's (the attack tests stop every process
+// of theirs).
+constexpr uid_t kServiceUid = 64023;
+
+// What the attacker reads: a value only this process's memory holds.
+volatile uint64_t g_secret = 0x5ec12e7c0ffee123ULL;
+
+// The next wait status of a child (or tracee) of this process: its end, or
+// a ptrace stop; nullopt after `timeout`.
+std::optional<int> WaitWithin(pid_t pid, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t w = waitpid(pid, &status, __WALL | WNOHANG);
+    if (w == pid) return status;
+    if (w < 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    usleep(1000);  // polling for the change; bounded by the deadline
+  }
+}
+
+// Whether pid still runs this test's program: a child that has not
+// executed yet (the kernel's view, whatever its ids say).
+bool RunsThisProgram(pid_t pid) {
+  struct stat self {};
+  struct stat other {};
+  return stat("/proc/self/exe", &self) == 0 &&
+         stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &other) == 0 &&
+         self.st_dev == other.st_dev && self.st_ino == other.st_ino;
+}
+
+class SetupStopTest : public SpawnTest {
+ protected:
+  void SetUp() override {
+    SpawnTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_TRUE(Load("exec = [\"/probe\"]\nuser = \"64023\"\ngroup = \"64023\"\nchroot = \"" +
+                     jail_.path() + "\"\nsandbox = \"probe\"\n"));
+    // One slot: the stopped child holds all there are, as two did on the
+    // red team's two cores.
+    auto spawner = spawn::Spawner::Create(1);
+    ASSERT_TRUE(spawner.ok()) << spawner.error().ToString();
+    spawner_ = std::move(*spawner);
+  }
+  void TearDown() override {
+    // Whatever the test did not end: killed and reaped by its pid.
+    if (stopped_pid_ > 0) {
+      kill(stopped_pid_, SIGKILL);
+      (void)spawner_->Wait(stopped_slot_, milliseconds(2000));
+      (void)WaitWithin(stopped_pid_, milliseconds(2000));
+    }
+    if (client_ >= 0) close(client_);
+    SpawnTest::TearDown();
+  }
+
+  // Starts a child and leaves it stopped (SIGSTOP, not traced) in the
+  // window a hostile uid would stop it in: after step 10 (real and
+  // effective uid the service's, no capability left) and before execve (it
+  // still runs this program, in this memory). Positioned from this (root)
+  // process by ptrace, one system call at a time, so that the test does
+  // not depend on winning a race; a child that got past the window anyway
+  // is killed and another started (bounded). Sets stopped_pid_,
+  // stopped_slot_ and client_.
+  bool StartStoppedInSetup() {
+    net::Endpoint peer = Ep("192.0.2.1", 4242);
+    net::Endpoint local = Ep("127.0.0.1", 7007);
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+      auto started = spawner_->Start(
+          plan(), spawn::Connection{sv[0], spawn::Connection::Kind::kTcp, &peer, &local, nullptr});
+      close(sv[0]);
+      if (!started.ok()) {
+        ADD_FAILURE() << started.error().ToString();
+        close(sv[1]);
+        return false;
+      }
+      pid_t pid = started->pid;
+      bool caught = false;
+      if (ptrace(PTRACE_SEIZE, pid, nullptr, PTRACE_O_EXITKILL) == 0 &&
+          ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr) == 0) {
+        for (int step = 0; step < 1000; ++step) {
+          auto status = WaitWithin(pid, milliseconds(2000));
+          if (!status || !WIFSTOPPED(*status)) break;
+          hostile::ProcStatus st;
+          if (!hostile::ReadStatus(pid, &st)) break;
+          bool executed = !RunsThisProgram(pid);
+          if (!executed && st.uid[0] == kServiceUid && st.cap_prm == 0) {
+            // In the window: stop it for good, as kill(-1, SIGSTOP) from
+            // the service's uid would, and let go of it. The SIGSTOP is
+            // pending until the current system call returns.
+            kill(pid, SIGSTOP);
+            caught = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
+            break;
+          }
+          if (executed) break;
+          // Not there yet: to the next system-call entry or exit.
+          if (ptrace(PTRACE_SYSCALL, pid, nullptr, nullptr) != 0) break;
+        }
+      }
+      stopped_pid_ = pid;
+      stopped_slot_ = started->slot;
+      client_ = sv[1];
+      if (caught) {
+        // Stopped, and nobody traces it (an attach to a traced process
+        // fails whatever the uids, which would prove nothing).
+        for (int i = 0; i < 2000; ++i) {
+          hostile::ProcStatus st;
+          if (!hostile::ReadStatus(pid, &st)) break;
+          if (st.state == 'T' && st.tracer == 0) return true;
+          usleep(1000);  // polling a state change; bounded (2 s)
+        }
+      }
+      // Past the window (or lost): end it and try another.
+      kill(pid, SIGKILL);
+      (void)spawner_->Wait(stopped_slot_, milliseconds(2000));
+      (void)WaitWithin(pid, milliseconds(2000));
+      close(client_);
+      stopped_pid_ = -1;
+      client_ = -1;
+    }
+    ADD_FAILURE() << "no child could be stopped between its id change and execve in 10 tries";
+    return false;
+  }
+
+  pid_t stopped_pid_ = -1;
+  int stopped_slot_ = -1;
+  int client_ = -1;
+};
+
+// Item 2 at the spawner: a child stopped in its setup is still setting up
+// (Finish never blocks on it, nor frees its slot), and Abort + Wait end it
+// at once and free the slot for the next child.
+TEST_F(SetupStopTest, AChildStoppedInSetupIsAbortedAndItsSlotFreed) {
+  ASSERT_TRUE(StartStoppedInSetup());
+  hostile::ProcStatus st;
+  ASSERT_TRUE(hostile::ReadStatus(stopped_pid_, &st));
+  EXPECT_EQ(st.state, 'T');
+  EXPECT_EQ(st.uid[0], kServiceUid);
+  EXPECT_EQ(st.uid[1], kServiceUid);
+  EXPECT_EQ(st.uid[2], 0) << "the saved uid stays 0 until execve";
+  EXPECT_EQ(st.cap_prm, 0u);
+  EXPECT_EQ(st.cap_eff, 0u);
+
+  auto before = std::chrono::steady_clock::now();
+  EXPECT_FALSE(spawner_->Finish(stopped_slot_).has_value()) << "still setting up";
+  EXPECT_LT(std::chrono::steady_clock::now() - before, milliseconds(100)) << "Finish blocked";
+  EXPECT_FALSE(spawner_->HasFreeSlot());
+  EXPECT_FALSE(spawner_->Finish(stopped_slot_).has_value()) << "asked twice, still setting up";
+
+  before = std::chrono::steady_clock::now();
+  spawner_->Abort(stopped_slot_);
+  auto done = spawner_->Wait(stopped_slot_, milliseconds(2000));
+  ASSERT_TRUE(done.has_value()) << "SIGKILL did not end a stopped child within 2 s";
+  EXPECT_LT(std::chrono::steady_clock::now() - before, milliseconds(1000));
+  EXPECT_TRUE(spawner_->HasFreeSlot());
+  auto status = WaitWithin(stopped_pid_, milliseconds(2000));
+  ASSERT_TRUE(status.has_value());
+  stopped_pid_ = -1;
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL) << *status;
+  // The service never ran: nothing came on its socket.
+  EXPECT_EQ(testing::ReadAll(client_, milliseconds(2000)), "");
+
+  // The slot serves the next child, which executes: execve set its saved
+  // uid to the service's (a service with a saved uid of 0 could become
+  // root again).
+  Run run = Spawn(plan());
+  ASSERT_FALSE(run.outcome.failed()) << spawn::StepName(run.outcome.failed_step);
+  Report r = Parse(run.output);
+  ASSERT_EQ(r["end"], "1") << run.output;
+  EXPECT_EQ(r["uid"], "64023,64023,64023");
+  EXPECT_EQ(r["gid"], "64023,64023,64023");
+}
+
+// Item 10 at the spawner: with fs.suid_dumpable = 1 (the child's id change
+// then leaves the shared memory dumpable), a process of the service's uid
+// may signal the stopped child but cannot ptrace it, open its
+// /proc/PID/mem or environ, or process_vm_readv it. The same process can do
+// all of that to a process of its own: the attack works where the kernel
+// allows it, and the saved uid of 0 is what stops it here.
+TEST_F(SetupStopTest, NoProcessOfTheServiceUidReadsTheMemoryOfAChildInSetup) {
+  if (int scope = hostile::YamaPtraceScope(); scope > 0) {
+    GTEST_SKIP() << "kernel.yama.ptrace_scope is " << scope
+                 << ": Yama refuses the attach whatever the uids, so a refusal would prove "
+                    "nothing about them";
+  }
+  hostile::SuidDumpable dumpable(1);
+  ASSERT_TRUE(dumpable.ok()) << dumpable.error();
+  // This process starts non-dumpable, as the monitor is.
+  int was_dumpable = prctl(PR_GET_DUMPABLE);
+  ASSERT_EQ(prctl(PR_SET_DUMPABLE, 0), 0);
+  struct RestoreDumpable {
+    int value;
+    ~RestoreDumpable() { prctl(PR_SET_DUMPABLE, value); }
+  } restore{was_dumpable};
+
+  ASSERT_TRUE(StartStoppedInSetup());
+  // The child's id change reset the dumpable flag of the memory it shares
+  // with this process to fs.suid_dumpable: the flag is no protection.
+  EXPECT_EQ(prctl(PR_GET_DUMPABLE), 1);
+
+  struct Outcome {
+    hostile::AccessResult setup;  // the stopped child, sharing this memory
+    uint64_t setup_read = 0;
+    hostile::AccessResult own;    // a process of the attacker's own
+    uint64_t own_read = 0;
+  };
+  hostile::Shared<Outcome> out;
+  ASSERT_TRUE(out.ok());
+  pid_t target = stopped_pid_;
+  auto addr = reinterpret_cast<uintptr_t>(&g_secret);
+  pid_t attacker = hostile::ForkAs(kServiceUid, kServiceUid, [&] {
+    out->setup = hostile::TryAccess(target, addr, &out->setup_read, sizeof(uint64_t));
+    pid_t own = fork();
+    if (own == 0) {
+      timespec ten{10, 0};
+      nanosleep(&ten, nullptr);  // a target; killed by its pid below
+      _exit(0);
+    }
+    if (own < 0) return 2;
+    out->own = hostile::TryAccess(own, addr, &out->own_read, sizeof(uint64_t));
+    hostile::KillAndReap(own);
+    return 0;
+  });
+  ASSERT_GT(attacker, 0);
+  auto status = WaitWithin(attacker, milliseconds(10000));
+  if (!status) hostile::KillAndReap(attacker);
+  ASSERT_TRUE(status.has_value()) << "the attacker did not finish in 10 s";
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << "attacker status " << *status << " (exit 120: it could not become uid 64023)";
+
+  char text[256];
+  out->setup.Describe(text, sizeof text);
+  EXPECT_EQ(out->setup.signal, 0) << "the service's uid may signal its child in setup: " << text;
+  EXPECT_TRUE(out->setup.MemoryDenied()) << "a child in setup: " << text;
+  EXPECT_NE(out->setup_read, g_secret) << "the attacker read this process's memory";
+  out->own.Describe(text, sizeof text);
+  EXPECT_TRUE(out->own.MemoryAllowed()) << "positive control, a process of its own: " << text;
+  EXPECT_EQ(out->own_read, g_secret) << "positive control: read the value at the same address";
+
+  // The attempts changed nothing: still stopped in its setup, untraced.
+  hostile::ProcStatus st;
+  ASSERT_TRUE(hostile::ReadStatus(stopped_pid_, &st));
+  EXPECT_EQ(st.state, 'T');
+  EXPECT_EQ(st.tracer, 0);
+  EXPECT_EQ(st.uid[2], 0);
+  EXPECT_TRUE(RunsThisProgram(stopped_pid_));
+  EXPECT_FALSE(spawner_->Finish(stopped_slot_).has_value());
 }
 
 }  // namespace
