@@ -317,6 +317,12 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   auto spawner = spawn::Spawner::Create(0, children_filter_.get());
   if (!spawner.ok()) return spawner.error();
   spawner_ = std::move(*spawner);
+  if (spawner_->landlock_abi() < spawn::Spawner::kLandlockMinAbi) {
+    log_.Warning(LogLine("warning").Add(
+        "message", "no Landlock ABI 2 (Linux 5.19) in this kernel: children that run as the "
+                   "same uid without a chroot can read and write each other's memory through "
+                   "/proc; give each service a uid of its own"));
+  }
 
   size_t count = config->services.size();
   Install(std::move(config), std::move(plans), std::move(*sockets));
