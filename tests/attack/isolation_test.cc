@@ -1,6 +1,7 @@
 // Services that try to touch each other, or to get more than they were
 // given. A `default`-policy service kills another service's child running
-// as the same uid (the shipped defaults once ran every service as nobody);
+// as the same uid (the shipped defaults once ran every service as nobody),
+// or, unjailed, opens its /proc/PID/mem;
 // an unconfined one takes another child's socket with pidfd_getfd; a
 // service without a chroot asks for a user namespace (a full capability set
 // inside it); and the opt-in namespaces: a child in an empty network
@@ -9,6 +10,7 @@
 // that the refusal is the protection's doing.
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/landlock.h>
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <iostream>
 
 #include "attack/contain.h"
 
@@ -69,6 +72,12 @@ int RunAs(uid_t id, const std::function<int()>& fn) {
   }
 }
 
+// The kernel's Landlock ABI version, 0 without one.
+int LandlockAbi() {
+  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  return abi > 0 ? static_cast<int>(abi) : 0;
+}
+
 class IsolationTest : public AttackTest {
  protected:
   void SetUp() override {
@@ -91,7 +100,7 @@ class IsolationTest : public AttackTest {
   }
 };
 
-TEST_F(IsolationTest, AServiceCannotSignalAnotherServicesChild) {
+TEST_F(IsolationTest, AServiceCannotReachAnotherServicesChild) {
   // The internal echo and the attacker run as the same uid: the kernel's
   // own check (same uid may signal) lets everything through; the PID
   // namespace of each child is what hides the one from the other.
@@ -100,13 +109,15 @@ TEST_F(IsolationTest, AServiceCannotSignalAnotherServicesChild) {
   uint16_t echo_port = FreeTcpPort();
   uint16_t attacker = FreeTcpPort();
   uint16_t unnamespaced = FreeTcpPort();
+  uint16_t unjailed = FreeTcpPort();
   std::string id = std::to_string(kUid);
   std::string services =
       "[[service]]\nname = \"echo\"\nlisten = \"127.0.0.1:" + std::to_string(echo_port) +
       "\"\ninternal = \"echo\"\nuser = \"" + id + "\"\ngroup = \"" + id + "\"\n\n" +
       Service("attacker", attacker, kUid, ", \"kill-other\"", "default") +
       Service("unnamespaced", unnamespaced, kUid, ", \"kill-other\"", "default",
-              "namespaces = []\n");
+              "namespaces = []\n") +
+      Service("unjailed", unjailed, kUid, ", \"proc\"", "default", "", /*jailed=*/false);
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(services))) << daemon_.LogText();
 
   int echo = ConnectTcp("127.0.0.1", echo_port);
@@ -129,6 +140,27 @@ TEST_F(IsolationTest, AServiceCannotSignalAnotherServicesChild) {
   ASSERT_TRUE(WriteAll(echo, "two\n"));
   EXPECT_EQ(ReadN(echo, 4), "two\n");
   EXPECT_EQ(daemon_.CountLines({"event=end", "service=echo "}), 0u) << daemon_.LogText();
+
+  // Unjailed, it sees the host's /proc, and the victim's pid there: the
+  // kernel's rule (same uid, dumpable) would give it the victim's memory
+  // and environment, as a plain process of the uid shows. Each child's
+  // Landlock domain refuses; without one, hinetd says so at start.
+  size_t warned = daemon_.CountLines({"event=warning", "no Landlock ABI 2"});
+  if (LandlockAbi() < 2) {
+    EXPECT_EQ(warned, 1u) << daemon_.LogText();
+    std::cout << "[  NOTE    ] no Landlock ABI 2 in this kernel: the /proc attack is not "
+                 "tried\n";
+  } else {
+    EXPECT_EQ(warned, 0u) << daemon_.LogText();
+    std::string mem = "/proc/" + std::to_string(victim) + "/mem";
+    ASSERT_EQ(RunAs(kUid, [&mem] { return open(mem.c_str(), O_RDWR | O_CLOEXEC) >= 0 ? 0 : 1; }),
+              0)
+        << "uid " << kUid << " cannot open " << mem << " even without hinetd: the attack "
+        << "would prove nothing";
+    out = Attack(unjailed, victim);
+    EXPECT_EQ(ProbeField(out, "proc_mem"), "err:EACCES") << out;
+    EXPECT_EQ(ProbeField(out, "proc_environ"), "err:EACCES") << out;
+  }
 
   // The control: the same attack from a child without a PID namespace.
   out = Attack(unnamespaced, victim);
