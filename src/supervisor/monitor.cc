@@ -549,7 +549,7 @@ void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
   KillListener("forged request");
 }
 
-void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
+void Monitor::Refuse(const SpawnRequest* req, const std::string& reason, Outcome outcome) {
   // The end report keeps the listener's counts exact.
   if (MayLogRefusal()) {
     LogLine line("refuse-request");
@@ -566,7 +566,7 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
                   config_->services[req->service].name.c_str());
   }
   end.source = req->source;
-  end.outcome = Outcome::kRefused;
+  end.outcome = outcome;
   end.request = req->id;
   SendToListener(&end, sizeof end);
 }
@@ -743,7 +743,13 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     } else {
       peer.len = sizeof peer.addr;
       if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-        return Forged(&req, "descriptor has no peer");
+        // A stream connection its client reset (before the listener
+        // accepted it, or since) has no peer any more: any client can do
+        // that to an honest listener, so it is no proof of forgery.
+        // Nothing is left to serve, and no failure of the service's for the
+        // listener's loop protection to count. (A UDP handover's socket was
+        // checked connected above.)
+        return Refuse(&req, "connection closed before it was served", Outcome::kClosed);
       }
       if (udp) {
         // The datagram that woke the listener must be from the peer the
