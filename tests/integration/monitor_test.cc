@@ -312,13 +312,13 @@ class MonitorTest : public ::testing::Test {
   }
 
   // The end report the monitor owes for a refused request, naming it.
-  bool ReceivesRefusal(const SpawnRequest& req) {
+  bool ReceivesRefusal(const SpawnRequest& req, Outcome outcome = Outcome::kRefused) {
     pollfd p{control_, POLLIN, 0};
     if (poll(&p, 1, 5000) != 1) return false;
     EndReport end;
     ssize_t n = recv(control_, &end, sizeof end, 0);
     return n == static_cast<ssize_t>(sizeof end) && end.h.type == MsgType::kEnd &&
-           end.outcome == Outcome::kRefused && end.request == req.id;
+           end.outcome == outcome && end.request == req.id;
   }
 
   // True if the monitor closed its end of the channel with nothing more
@@ -628,6 +628,89 @@ TEST_F(MonitorTest, AUdpWaitChildGetsThePeerOfTheDatagramNotOfTheRequest) {
   EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
 
   close(s);
+  close(client);
+}
+
+// Waits (bounded) until `ready` holds.
+bool WaitUntil(const std::function<bool()>& ready, milliseconds timeout = milliseconds(5000)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    poll(nullptr, 0, 5);  // polling a socket's state; bounded by the deadline
+  }
+  return true;
+}
+
+TEST_F(MonitorTest, AConnectionItsClientResetIsRefusedAndTheListenerKept) {
+  // Any client can reset its connection before the monitor looks at it (in
+  // the listener's accept queue, or just after): it then has no peer. An
+  // honest listener passes such ones on; it must not be taken for forged.
+  StartMonitor(/*external=*/true, Table());
+  int listening = TakeListeningSocket(monitor_, port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port_);
+  ASSERT_GE(client, 0);
+  int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  linger reset{1, 0};
+  ASSERT_EQ(setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  close(client);
+  ASSERT_TRUE(WaitUntil([conn] {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    return getpeername(conn, reinterpret_cast<sockaddr*>(&ss), &len) != 0;
+  }));
+  auto req = Request(1, kEcho);
+  Send(&req, sizeof req, {conn});
+  close(conn);
+  EXPECT_TRUE(WaitForLog(
+      "event=refuse-request reason=\"connection closed before it was served\" service=0"))
+      << log_;
+  // Closed, which the listener counts as nobody's failure.
+  EXPECT_TRUE(ReceivesRefusal(req, Outcome::kClosed));
+  ExpectEchoServed(listening);
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  close(listening);
+}
+
+TEST_F(MonitorTest, AHandoverWithAPendingSocketErrorIsServed) {
+  // An ICMP port unreachable that names the peer leaves a pending error on
+  // the socket the listener has just connected to it; a remote host can
+  // forge one at any time. It says nothing about the datagram queued there.
+  StartMonitor(/*external=*/true, Table());
+  int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+  if (s < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::UdpSocket();
+  ASSERT_GE(client, 0);
+  uint16_t client_port = testing::LocalPort(client);
+  ASSERT_TRUE(testing::SendTo(client, "127.0.0.1", udp_port_, "ping"));
+  pollfd p{s, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  int fresh = FreshUdpSocket(udp_port_);
+  ASSERT_GE(fresh, 0) << strerror(errno);
+  sockaddr_in peer = Loopback(client_port);
+  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof peer), 0);
+  // The error, made here the honest way: a datagram to the peer's port
+  // while nothing is bound there, whose ICMP answer comes back at once on
+  // loopback. Then the peer's port is bound again, to hear the answer.
+  close(client);
+  ASSERT_EQ(send(s, "x", 1, 0), 1);
+  ASSERT_TRUE(WaitUntil([s] {
+    pollfd e{s, 0, 0};
+    return poll(&e, 1, 0) == 1 && (e.revents & POLLERR) != 0;
+  }));
+  client = testing::UdpSocket("127.0.0.1", client_port);
+  ASSERT_GE(client, 0);
+  auto req = Request(1, kUecho, SpawnRequest::kUdpHandover);
+  Send(&req, sizeof req, {s, fresh});
+  close(s);
+  close(fresh);
+  EXPECT_TRUE(WaitForLog("event=accept service=uecho peer=127.0.0.1:" +
+                         std::to_string(client_port) + " "))
+      << log_;
+  EXPECT_EQ(testing::RecvDatagram(client, milliseconds(5000)).value_or("<none>"), "ping");
+  EXPECT_EQ(log_.find("event=refuse-request"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
   close(client);
 }
 
