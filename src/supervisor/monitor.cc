@@ -738,7 +738,11 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   } else {
     if (wait) {
       if (!PeekDatagram(conn, from->ep, peer, local)) {
-        return Forged(&req, "no datagram waits on the wait socket");
+        // The listener saw one, but another process may share the socket
+        // and have read it since: one a wait child left behind (without a
+        // PID namespace of its own) can. The service's loss, refused as its
+        // failure; nothing to believe in the request, and nothing to serve.
+        return Refuse(&req, "no datagram waits on the wait socket");
       }
     } else {
       peer.len = sizeof peer.addr;
