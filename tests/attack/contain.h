@@ -100,6 +100,9 @@ class AttackTest : public E2eTest {
     daemon_.Stop();
     for (uid_t uid : uids_) {
       for (pid_t pid : ProcessesOf(uid)) kill(pid, SIGKILL);
+      // Gone before the next test may take the uid (an orphan is reaped by
+      // whoever adopted it).
+      EXPECT_TRUE(NoProcessLeft(uid, milliseconds(5000))) << "uid " << uid;
     }
   }
 

@@ -93,7 +93,14 @@
 //                                 127.0.0.1:PORT), msgget= (the System V
 //                                 message queue KEY, which must exist), then
 //                                 copy fd 0 to fd 1 until EOF
-// Each ends its lines with "end=1" (daemonize and fork-bomb excepted).
+//   hinetd-probe udp-leftover S   answer one datagram as "udp 1" does, then
+//                                 leave a process behind (setsid, fork
+//                                 twice) that reads and drops every
+//                                 datagram on fd 0 (a udp wait service's
+//                                 shared socket), each 0.1 ms after it came,
+//                                 for S seconds; exit 0
+// Each ends its lines with "end=1" (daemonize, fork-bomb and udp-leftover
+// excepted).
 // Bad usage: a line on fd 2, exit 64.
 
 #include <errno.h>
@@ -996,6 +1003,38 @@ int ProcFiles() {
   return kExitOk;
 }
 
+long MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int UdpLeftover(long seconds) {
+  int rc = ServeUdp(1);
+  pid_t first = fork();
+  if (first == 0) {
+    setsid();
+    if (fork() == 0) {
+      static char sink[65536];
+      long end = MonotonicMs() + seconds * 1000L;
+      for (long left = seconds * 1000L; left > 0; left = end - MonotonicMs()) {
+        pollfd p{kIn, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left)) == 1) {
+          // A moment later than hinetd's listener, which wakes too: about
+          // when the monitor looks at the datagram the listener saw.
+          timespec later{0, 100000};
+          nanosleep(&later, nullptr);
+          ssize_t ignored = recv(kIn, sink, sizeof sink, MSG_DONTWAIT);
+          (void)ignored;
+        }
+      }
+    }
+    _exit(kExitOk);
+  }
+  if (first > 0) waitpid(first, nullptr, 0);
+  return rc;
+}
+
 // "userns=user:[INODE]", the user namespace this process is in.
 void ReportUserNamespace() {
   char link[64];
@@ -1151,6 +1190,9 @@ int main(int argc, char** argv) {
     return ServeUdp(number);
   }
   if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
+  if (strcmp(mode, "udp-leftover") == 0 && ParseNumber(arg, 3600, &number)) {
+    return UdpLeftover(number);
+  }
   if (strcmp(mode, "daemonize") == 0 && ParseNumber(arg, 1000, &number)) {
     return Daemonize(number);
   }
