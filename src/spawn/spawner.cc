@@ -15,11 +15,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sandbox/caps.h"
+
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444  // on every architecture (Linux 5.13)
 #endif
-
-#include "sandbox/caps.h"
 
 namespace hinetd::spawn {
 
