@@ -19,6 +19,13 @@
 
 #include <type_traits>
 
+// Landlock's calls have these numbers on every architecture (Linux 5.13).
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+
 namespace hinetd::spawn {
 
 const char* StepName(int32_t step) {
@@ -36,6 +43,7 @@ const char* StepName(int32_t step) {
     case Step::kVerify: return "verify";
     case Step::kPdeathsig: return "pdeathsig";
     case Step::kNoNewPrivs: return "no-new-privs";
+    case Step::kLandlock: return "landlock";
     case Step::kSeccomp: return "seccomp";
     case Step::kExec: return "execve";
   }
@@ -141,6 +149,35 @@ int CloseAllExcept(int a, int b) {
 long Dup2(int from, int to) {
   if (from == to) return Sys(SYS_fcntl, to, F_SETFD, 0);
   return Sys(SYS_dup3, from, to, 0);
+}
+
+// What the child hands landlock_create_ruleset(2) and landlock_add_rule(2)
+// (linux/landlock.h, Linux 5.13; the ABI is stable, the header may be older
+// than the kernel).
+constexpr uint64_t kLandlockAccessFsRefer = 1ULL << 13;  // ABI 2 (Linux 5.19)
+constexpr long kLandlockRulePathBeneath = 1;
+struct LandlockPathBeneath {
+  uint64_t allowed_access;
+  int32_t parent_fd;
+} __attribute__((packed));
+
+// A Landlock domain of this process's own, which restricts nothing but
+// what the kernel refuses across domains (see step 14).
+long EnterLandlockDomain() {
+  // handled_access_fs alone: the smallest ruleset every ABI accepts.
+  uint64_t handled = kLandlockAccessFsRefer;
+  long ruleset = Sys(SYS_landlock_create_ruleset, A(&handled), sizeof handled, 0);
+  if (ruleset < 0) return ruleset;
+  long root = Sys(SYS_openat, AT_FDCWD, A("/"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  long r = root;
+  if (root >= 0) {
+    LandlockPathBeneath everywhere{kLandlockAccessFsRefer, static_cast<int32_t>(root)};
+    r = Sys(SYS_landlock_add_rule, ruleset, kLandlockRulePathBeneath, A(&everywhere), 0);
+    if (r == 0) r = Sys(SYS_landlock_restrict_self, ruleset, 0);
+    Sys(SYS_close, root);
+  }
+  Sys(SYS_close, ruleset);
+  return r < 0 ? r : 0;
 }
 
 int CapsAreEmpty() {
@@ -269,7 +306,19 @@ void RunChild(const ChildSpec& s) {
   //     lets an unprivileged process install a seccomp filter.
   if ((r = Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) != 0) Fail(s, Step::kNoNewPrivs, r);
 
-  // 14. Last: steps 1-13 use syscalls the service's policy must not allow.
+  // 14. A Landlock domain of its own (which needs no_new_privs): the kernel
+  //     lets a process in a domain trace, open /proc/PID/mem or
+  //     /proc/PID/environ of, or pidfd_getfd from, only processes of its own
+  //     domain or of one nested in it. Every child gets a fresh one, so no
+  //     child reaches another child, nor any process outside hinetd, even as
+  //     the same uid and even without a chroot, where the host's /proc shows
+  //     what the PID namespace hides. It restricts nothing else: it handles
+  //     only LANDLOCK_ACCESS_FS_REFER (linking or renaming into another
+  //     directory, which a domain always handles), and allows that beneath
+  //     "/" (the jail's root, after step 7).
+  if (s.landlock && (r = EnterLandlockDomain()) != 0) Fail(s, Step::kLandlock, r);
+
+  // 15. Last: steps 1-14 use syscalls the service's policy must not allow.
   //     First the layer every child gets, then the service's own policy.
   if (s.base_filter != nullptr &&
       (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.base_filter))) != 0) {
@@ -280,7 +329,7 @@ void RunChild(const ChildSpec& s) {
     Fail(s, Step::kSeccomp, r);
   }
 
-  // 15. An absolute path inside the jail, or the helper's fd (internal
+  // 16. An absolute path inside the jail, or the helper's fd (internal
   //     services run a static helper that is not inside their empty jail).
   if (s.path != nullptr) {
     r = Sys(SYS_execve, A(s.path), A(s.argv), A(s.envp));

@@ -39,6 +39,7 @@ enum class Step : int32_t {
   kVerify,         // ids are the target, no caps, no bounding set
   kPdeathsig,      // only if configured
   kNoNewPrivs,     //
+  kLandlock,       // a Landlock domain of its own, where the kernel has one
   kSeccomp,        // the precompiled filter, last
   kExec,           // execve / execveat
 };
@@ -93,11 +94,14 @@ struct ChildSpec {
   uid_t uid;
   // Step 12: 0 = not configured.
   int pdeathsig;
-  // Step 14: the layer every child gets (no new namespaces, no clone3),
+  // Step 14: a Landlock domain of its own (false where the kernel has no
+  // Landlock ABI 2 or later).
+  bool landlock;
+  // Step 15: the layer every child gets (no new namespaces, no clone3),
   // then the service's own policy (nullptr = unconfined).
   const sock_fprog* base_filter;
   const sock_fprog* filter;
-  // Step 15: path (absolute, inside the chroot), or exec_fd when path is null.
+  // Step 16: path (absolute, inside the chroot), or exec_fd when path is null.
   const char* path;
   char* const* argv;
   char* const* envp;

@@ -17,6 +17,10 @@
 
 #include "sandbox/caps.h"
 
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444  // on every architecture (Linux 5.13)
+#endif
+
 namespace hinetd::spawn {
 
 using base::ErrnoError;
@@ -97,6 +101,10 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots,
   for (int cap = 0; cap <= last; ++cap) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) s->bounding_caps_.push_back(cap);
   }
+  // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the
+  // ABI version, or ENOSYS / EOPNOTSUPP (not built, or not enabled at boot).
+  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U << 0);
+  s->landlock_abi_ = abi > 0 ? static_cast<int>(abi) : 0;
   return s;
 }
 
@@ -208,6 +216,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.gid = plan.gid;
   spec.uid = plan.uid;
   spec.pdeathsig = plan.pdeathsig;
+  spec.landlock = landlock_abi_ >= kLandlockMinAbi;
   spec.base_filter = base_filter_ != nullptr ? base_filter_->fprog() : nullptr;
   spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
   spec.path = plan.path.empty() ? nullptr : plan.path.c_str();

@@ -78,6 +78,12 @@ class Spawner {
 
   // Whether Start can be called now without growing the pool.
   [[nodiscard]] bool HasFreeSlot() const;
+  // The kernel's Landlock ABI version (0: none). From 2 on, every child
+  // gets a Landlock domain of its own (child.cc, step 14).
+  [[nodiscard]] int landlock_abi() const { return landlock_abi_; }
+  // The version from which children get a domain: ABI 1 would deny them
+  // every rename or link into another directory.
+  static constexpr int kLandlockMinAbi = 2;
   // Starts one child for `plan` on `conn` and returns at once, while the
   // child sets itself up (on architectures whose raw system calls child.cc
   // does not write, the child gets a copy of this process's memory instead
@@ -134,6 +140,7 @@ class Spawner {
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
   const sandbox::BpfProgram* base_filter_ = nullptr;
+  int landlock_abi_ = 0;
 };
 
 }  // namespace hinetd::spawn

@@ -808,7 +808,10 @@ void Listener::OnEnd(const EndReport& end) {
     }
   }
   // Loop protection: ten children in a row failing at once pause the
-  // service (an end by timeout is no such failure).
+  // service (an end by timeout is no such failure). A connection its client
+  // reset before a child started is neither a failure nor a success: any
+  // client could send those at will.
+  if (end.outcome == Outcome::kClosed) return;
   using End = FailureStreak::End;
   End kind = End::kFailed;
   if (exited_ok || end.outcome == Outcome::kTimedOut) {

@@ -326,6 +326,12 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   auto spawner = spawn::Spawner::Create(0, children_filter_.get());
   if (!spawner.ok()) return spawner.error();
   spawner_ = std::move(*spawner);
+  if (spawner_->landlock_abi() < spawn::Spawner::kLandlockMinAbi) {
+    log_.Warning(LogLine("warning").Add(
+        "message", "no Landlock ABI 2 (Linux 5.19) in this kernel: children that run as the "
+                   "same uid without a chroot can read and write each other's memory through "
+                   "/proc; give each service a uid of its own"));
+  }
 
   size_t count = config->services.size();
   Install(std::move(config), std::move(plans), std::move(*sockets));
@@ -591,7 +597,7 @@ void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
   KillListener("forged request");
 }
 
-void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
+void Monitor::Refuse(const SpawnRequest* req, const std::string& reason, Outcome outcome) {
   // The end report keeps the listener's counts exact.
   if (MayLogRefusal()) {
     LogLine line("refuse-request");
@@ -608,7 +614,7 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason) {
                   config_->services[req->service].name.c_str());
   }
   end.source = req->source;
-  end.outcome = Outcome::kRefused;
+  end.outcome = outcome;
   end.request = req->id;
   SendToListener(&end, sizeof end);
 }
@@ -780,12 +786,22 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   } else {
     if (wait) {
       if (!PeekDatagram(conn, from->ep, peer, local)) {
-        return Forged(&req, "no datagram waits on the wait socket");
+        // The listener saw one, but another process may share the socket
+        // and have read it since: one a wait child left behind (without a
+        // PID namespace of its own) can. The service's loss, refused as its
+        // failure; nothing to believe in the request, and nothing to serve.
+        return Refuse(&req, "no datagram waits on the wait socket");
       }
     } else {
       peer.len = sizeof peer.addr;
       if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-        return Forged(&req, "descriptor has no peer");
+        // A stream connection its client reset (before the listener
+        // accepted it, or since) has no peer any more: any client can do
+        // that to an honest listener, so it is no proof of forgery.
+        // Nothing is left to serve, and no failure of the service's for the
+        // listener's loop protection to count. (A UDP handover's socket was
+        // checked connected above.)
+        return Refuse(&req, "connection closed before it was served", Outcome::kClosed);
       }
       if (udp) {
         // The datagram that woke the listener must be from the peer the

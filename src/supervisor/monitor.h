@@ -139,8 +139,11 @@ class Monitor {
   // drained), so the pool grows for it.
   void OnSpawn(Channel::Received& msg, bool grow);
   // A request an honest listener can meet (a reload's race, a system
-  // limit): logged (rate-limited) and answered with an end report.
-  void Refuse(const SpawnRequest* req, const std::string& reason);
+  // limit, a connection its client reset): logged (rate-limited) and
+  // answered with an end report; `outcome` kClosed where the client, not
+  // the service, is why.
+  void Refuse(const SpawnRequest* req, const std::string& reason,
+              Outcome outcome = Outcome::kRefused);
   // A request no honest listener sends: logged, and the listener killed.
   void Forged(const SpawnRequest* req, const std::string& reason);
   // Kills the listener and closes its channel at once: nothing more it sent

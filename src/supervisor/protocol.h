@@ -71,6 +71,8 @@ enum class Outcome : uint32_t {
   kSpawnFailed = 3,  // no child could be created
   kRefused = 4,      // the monitor refused the request
   kTimedOut = 5,     // stopped by the service's timeout
+  kClosed = 6,       // refused: the connection was gone (its client reset
+                     // it) before a child could start; nobody's failure
 };
 
 struct EndReport {
@@ -83,7 +85,7 @@ struct EndReport {
   Outcome outcome = Outcome::kExited;
   int32_t status = 0;               // wait status, for kExited / kTimedOut
   uint64_t lifetime_ns = 0;
-  uint64_t request = 0;             // kRefused: the id of the refused request
+  uint64_t request = 0;             // kRefused, kClosed: the id of the refused request
 };
 
 struct Simple {

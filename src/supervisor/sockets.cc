@@ -38,9 +38,20 @@ bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
+  // A pending error (an ICMP message for a connected socket, or for any
+  // with IP_RECVERR, which a wait child may have set: a remote host can
+  // send one, or forge one) fails one recvmsg, which clears it, and leaves
+  // the datagrams queued: look again, a few times, as more may come.
+  ssize_t n = -1;
+  for (int i = 0; i < 4 && n < 0; ++i) {
+    msg.msg_namelen = sizeof peer.addr;
+    msg.msg_controllen = sizeof control;
+    n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+  }
   // A datagram always has a source; a shut-down socket reads as an empty
   // one without (recvmsg returns 0 at once).
-  if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0 || msg.msg_namelen == 0) return false;
+  if (n < 0 || msg.msg_namelen == 0) return false;
   peer.len = msg.msg_namelen;
   local = bound;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

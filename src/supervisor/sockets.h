@@ -40,7 +40,8 @@ void DropDatagram(int fd);
 
 // The peer of the datagram at the head of the queue, and the address it was
 // sent to (IP_PKTINFO, on sockets bound to a wildcard address), without
-// taking it off the queue. False if the queue is empty.
+// taking it off the queue. False if the queue is empty. A pending socket
+// error is cleared on the way (it says nothing about the datagrams).
 bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local);
 
 // A source no answer should go to: port 0, a broadcast or multicast address,

@@ -62,18 +62,73 @@
 //                                 socket) damaged and exit 0: HOW is
 //                                 "connect" (to that datagram's source) or
 //                                 "shutdown" (SHUT_RDWR)
+//
+// Attacks (tests/attack): no full report, only "key=VALUE" lines of their
+// own, where a call's result is "ok" (or a number) or "err:ENAME":
+//   hinetd-probe daemonize N      what a daemon does to outlive its parent:
+//                                 fork a first child that calls setsid and
+//                                 forks N grandchildren, which call setsid
+//                                 again, print "grandchild=PID sid=SID" and
+//                                 sleep 600 s; the first child exits at once.
+//                                 The service process reaps it, prints
+//                                 "daemonized=N", and exits 0 at EOF on fd 0
+//   hinetd-probe fork-bomb        fork until fork fails (at most 10000
+//                                 times), each child sleeping 600 s; print
+//                                 "forks=N" and "fork_error=err:ENAME", then
+//                                 exit 0 at EOF on fd 0
+//   hinetd-probe kill-other       read a pid ("N\n") on fd 0, then print
+//                                 kill_pid=, kill_group= and kill_all=: the
+//                                 results of kill(N), kill(-N) and kill(-1),
+//                                 all with SIGKILL
+//   hinetd-probe steal            read a pid ("N\n") on fd 0, then print
+//                                 pidfd_open= (of N), pidfd_getfd= (its fd 0,
+//                                 if the pidfd was had), process_vm_readv=
+//                                 (8 bytes of N), pidfd_open_self= and
+//                                 pidfd_getfd_self= (its own fd 0: what the
+//                                 kernel always allows, without a filter)
+//   hinetd-probe proc             read a pid ("N\n") on fd 0, then print
+//                                 proc_mem= (open /proc/N/mem for writing:
+//                                 its memory) and proc_environ= (read
+//                                 /proc/N/environ: its peer's address),
+//                                 which need an unjailed service
+//   hinetd-probe userns           try for a user namespace: print
+//                                 clone_newuser= (clone(CLONE_NEWUSER |
+//                                 SIGCHLD); a child made exits at once),
+//                                 clone3_newuser=, then cap_eff, cap_prm and
+//                                 userns= (the link /proc/self/ns/user),
+//                                 then unshare_newuser= (unshare(
+//                                 CLONE_NEWUSER)) and the three again
+//   hinetd-probe netns PORT KEY   what its namespaces leave it: hostname=
+//                                 (uname), ifaces= (NAME:up|down for every
+//                                 interface it sees), connect= (TCP to
+//                                 127.0.0.1:PORT), msgget= (the System V
+//                                 message queue KEY, which must exist), then
+//                                 copy fd 0 to fd 1 until EOF
+//   hinetd-probe udp-leftover S   answer one datagram as "udp 1" does, then
+//                                 leave a process behind (setsid, fork
+//                                 twice) that reads and drops every
+//                                 datagram on fd 0 (a udp wait service's
+//                                 shared socket), each 0.1 ms after it came,
+//                                 for S seconds; exit 0
+// Each ends its lines with "end=1" (daemonize, fork-bomb and udp-leftover
+// excepted).
 // Bad usage: a line on fd 2, exit 64.
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -81,6 +136,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -870,6 +928,295 @@ int IgnoreTermAndSleep(long seconds) {
   return Sleep(seconds);
 }
 
+// --- Attacks (tests/attack) ---
+
+// "key=ok" for a call that returned rc >= 0, else "key=err:ENAME" (err is
+// the errno the call left).
+void ReportResult(const char* key, long rc, int err) {
+  Report& r = g_report;
+  r.Key(key);
+  if (rc < 0) {
+    r.Errno(err);
+  } else {
+    r.Str("ok");
+  }
+  r.End();
+}
+
+// Waits (at most 5 s per byte) for "N\n" on fd 0: a number the test learns
+// only after the service started, such as another child's pid.
+bool ReadNumberLine(long* value) {
+  char buf[24];
+  size_t len = 0;
+  while (len < sizeof buf - 1) {
+    pollfd p{kIn, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return false;
+    ssize_t n = read(kIn, buf + len, 1);  // one byte: nothing past the line is taken
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    if (buf[len] == '\n') {
+      buf[len] = '\0';
+      return ParseNumber(buf, 1L << 30, value);
+    }
+    ++len;
+  }
+  return false;
+}
+
+// Returns once fd 0 reads EOF (or fails): the test ends a mode that holds
+// its processes by shutting down its side of the connection.
+int UntilEof() {
+  char buf[256];
+  for (;;) {
+    ssize_t n = read(kIn, buf, sizeof buf);
+    if (n == 0) return kExitOk;
+    if (n < 0 && errno != EINTR) return kExitOk;
+  }
+}
+
+int Daemonize(long count) {
+  g_report.Flush();  // nothing buffered may be copied into the children
+  pid_t first = fork();
+  if (first < 0) {
+    ReportResult("fork", -1, errno);
+    g_report.Flush();
+    return kExitOk;
+  }
+  if (first == 0) {
+    setsid();
+    for (long i = 0; i < count; ++i) {
+      if (fork() != 0) continue;
+      // A grandchild: not a group leader, so setsid() makes a session of
+      // its own, out of reach of a kill of any process group above.
+      pid_t sid = setsid();
+      g_report.Key("grandchild").Dec(getpid()).Str(" sid=").Dec(sid).End().Flush();
+      Sleep(600);
+      _exit(kExitOk);
+    }
+    _exit(kExitOk);
+  }
+  int status = 0;
+  while (wait4(first, &status, 0, nullptr) < 0 && errno == EINTR) {
+  }
+  g_report.Key("daemonized").Dec(count).End().Flush();
+  return UntilEof();
+}
+
+int ForkBomb() {
+  g_report.Flush();
+  long forks = 0;
+  int err = 0;
+  for (; forks < 10000; ++forks) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      Sleep(600);
+      _exit(kExitOk);
+    }
+    if (pid < 0) {
+      err = errno;
+      break;
+    }
+  }
+  g_report.Key("forks").Dec(forks).End();
+  ReportResult("fork_error", err != 0 ? -1 : 0, err);
+  g_report.Flush();
+  return UntilEof();
+}
+
+int KillOther() {
+  long pid = 0;
+  if (!ReadNumberLine(&pid) || pid <= 1) return Usage();
+  long rc = kill(static_cast<pid_t>(pid), SIGKILL);
+  ReportResult("kill_pid", rc, errno);
+  rc = kill(static_cast<pid_t>(-pid), SIGKILL);
+  ReportResult("kill_group", rc, errno);
+  rc = kill(-1, SIGKILL);
+  ReportResult("kill_all", rc, errno);
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+int Steal() {
+  long pid = 0;
+  if (!ReadNumberLine(&pid) || pid <= 0) return Usage();
+  long pidfd = syscall(SYS_pidfd_open, pid, 0);
+  ReportResult("pidfd_open", pidfd, errno);
+  if (pidfd >= 0) {
+    long fd = syscall(SYS_pidfd_getfd, pidfd, 0, 0);
+    ReportResult("pidfd_getfd", fd, errno);
+  }
+  char buf[8];
+  iovec local{buf, sizeof buf};
+  iovec remote{buf, sizeof buf};  // an address of ours; the other's layout differs
+  long rc = process_vm_readv(static_cast<pid_t>(pid), &local, 1, &remote, 1, 0);
+  ReportResult("process_vm_readv", rc, errno);
+  long self = syscall(SYS_pidfd_open, getpid(), 0);
+  ReportResult("pidfd_open_self", self, errno);
+  if (self >= 0) {
+    long fd = syscall(SYS_pidfd_getfd, self, 0, 0);
+    ReportResult("pidfd_getfd_self", fd, errno);
+  }
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+// Opens /proc/<pid>/<name> with `flags` (the kernel decides there, with
+// the rules of ptrace) and, with `read_one`, reads a byte of it.
+void ReportProcFile(const char* key, long pid, const char* name, int flags, bool read_one) {
+  char path[64];
+  size_t len = 0;
+  char digits[24];
+  FormatPid(digits, sizeof digits, pid);
+  Append(path, sizeof path, &len, "/proc/");
+  Append(path, sizeof path, &len, digits);
+  Append(path, sizeof path, &len, "/");
+  Append(path, sizeof path, &len, name);
+  path[len] = '\0';
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0) {
+    ReportResult(key, -1, errno);
+    return;
+  }
+  char byte;
+  long n = read_one ? read(fd, &byte, 1) : 0;
+  ReportResult(key, n, errno);
+  close(fd);
+}
+
+int ProcFiles() {
+  long pid = 0;
+  if (!ReadNumberLine(&pid) || pid <= 0) return Usage();
+  ReportProcFile("proc_mem", pid, "mem", O_RDWR, false);
+  ReportProcFile("proc_environ", pid, "environ", O_RDONLY, true);
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+int UdpLeftover(long seconds) {
+  int rc = ServeUdp(1);
+  pid_t first = fork();
+  if (first == 0) {
+    setsid();
+    if (fork() == 0) {
+      static char sink[65536];
+      int64_t end = MonotonicMs() + seconds * 1000L;
+      for (long left = seconds * 1000L; left > 0; left = end - MonotonicMs()) {
+        pollfd p{kIn, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left)) == 1) {
+          // A moment later than hinetd's listener, which wakes too: about
+          // when the monitor looks at the datagram the listener saw.
+          timespec later{0, 100000};
+          nanosleep(&later, nullptr);
+          ssize_t ignored = recv(kIn, sink, sizeof sink, MSG_DONTWAIT);
+          (void)ignored;
+        }
+      }
+    }
+    _exit(kExitOk);
+  }
+  if (first > 0) waitpid(first, nullptr, 0);
+  return rc;
+}
+
+// "userns=user:[INODE]", the user namespace this process is in.
+void ReportUserNamespace() {
+  char link[64];
+  ssize_t n = readlink("/proc/self/ns/user", link, sizeof link - 1);
+  g_report.Key("userns");
+  if (n < 0) {
+    g_report.Errno(errno);
+  } else {
+    link[n] = '\0';
+    g_report.Str(link);
+  }
+  g_report.End();
+}
+
+// The kernel's struct clone_args up to CLONE_ARGS_SIZE_VER0 (linux/sched.h,
+// whose macros clash with the C library's).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+int UserNamespace() {
+  g_report.Flush();
+  // Without a stack of its own the child goes on on a copy of this one,
+  // like fork(); should the call succeed, it leaves at once.
+  long rc = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+  if (rc == 0) _exit(kExitOk);
+  ReportResult("clone_newuser", rc, errno);
+  if (rc > 0) waitpid(static_cast<pid_t>(rc), nullptr, 0);
+  CloneArgs args{};
+  args.flags = CLONE_NEWUSER;
+  args.exit_signal = SIGCHLD;
+  rc = syscall(SYS_clone3, &args, sizeof args);
+  if (rc == 0) _exit(kExitOk);
+  ReportResult("clone3_newuser", rc, errno);
+  if (rc > 0) waitpid(static_cast<pid_t>(rc), nullptr, 0);
+  ReportCapSets();
+  ReportUserNamespace();
+  // Last: a policy that does not allow unshare kills here.
+  g_report.Flush();
+  rc = syscall(SYS_unshare, CLONE_NEWUSER);
+  ReportResult("unshare_newuser", rc, errno);
+  ReportCapSets();
+  ReportUserNamespace();
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+// "ifaces=NAME:up|down,...": every interface of this network namespace,
+// by index (SIOCGIFNAME), without netlink or /proc.
+void ReportInterfaces() {
+  Report& r = g_report;
+  r.Key("ifaces");
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    r.Errno(errno).End();
+    return;
+  }
+  bool first = true;
+  for (int index = 1; index <= 256; ++index) {
+    ifreq ifr{};
+    ifr.ifr_ifindex = index;
+    if (ioctl(s, SIOCGIFNAME, &ifr) != 0) continue;
+    bool up = ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) != 0;
+    ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+    r.Comma(&first).Str(ifr.ifr_name).Str(up ? ":up" : ":down");
+  }
+  close(s);
+  r.End();
+}
+
+int Namespaces(long port, long key) {
+  Report& r = g_report;
+  utsname u{};
+  r.Key("hostname");
+  if (uname(&u) != 0) {
+    r.Errno(errno);
+  } else {
+    r.Str(u.nodename);
+  }
+  r.End();
+  ReportInterfaces();
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (c < 0) {
+    ReportResult("connect", -1, errno);
+  } else {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    long rc = connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    ReportResult("connect", rc, errno);
+    close(c);
+  }
+  long q = msgget(static_cast<key_t>(key), 0);
+  ReportResult("msgget", q, errno);
+  r.Key("end").Dec(1).End().Flush();
+  return Echo();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -887,6 +1234,21 @@ int main(int argc, char** argv) {
     long hold = 0;
     if (!ParseNumber(argv[3], 60000, &hold)) return Usage();
     return Concurrency(argv[2], hold);
+  }
+  if (argc == 2) {
+    if (strcmp(mode, "fork-bomb") == 0) return ForkBomb();
+    if (strcmp(mode, "kill-other") == 0) return KillOther();
+    if (strcmp(mode, "steal") == 0) return Steal();
+    if (strcmp(mode, "proc") == 0) return ProcFiles();
+    if (strcmp(mode, "userns") == 0) return UserNamespace();
+  }
+  if (strcmp(mode, "netns") == 0 && argc == 4) {
+    long port = 0;
+    long key = 0;
+    if (!ParseNumber(argv[2], 65535, &port) || !ParseNumber(argv[3], 0x7fffffff, &key)) {
+      return Usage();
+    }
+    return Namespaces(port, key);
   }
   if (argc != 3) return Usage();
   const char* arg = argv[2];
@@ -918,6 +1280,12 @@ int main(int argc, char** argv) {
     return EchoUdp(number);
   }
   if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
+  if (strcmp(mode, "udp-leftover") == 0 && ParseNumber(arg, 3600, &number)) {
+    return UdpLeftover(number);
+  }
+  if (strcmp(mode, "daemonize") == 0 && ParseNumber(arg, 1000, &number)) {
+    return Daemonize(number);
+  }
   if (strcmp(mode, "ignore-term") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     WriteReport(argc, argv);
     return IgnoreTermAndSleep(number);

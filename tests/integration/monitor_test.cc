@@ -5,13 +5,17 @@
 // started from the monitor's table; the test's own (external) listener has
 // its channel closed, and the monitor stops. A request an honest listener
 // can meet (a stale generation, a limit) is refused with an end report and
-// nothing more. A listener that never reads its channel is dropped too.
+// nothing more. A listener that never reads its channel is dropped too. What
+// a listener says about a peer is never believed: a udp wait child gets the
+// peer of the datagram itself.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -102,6 +106,37 @@ int TakeListeningSocket(pid_t monitor, uint16_t port, int type = SOCK_STREAM) {
     return IntOpt(fd, SO_TYPE) == type && (type != SOCK_STREAM || IntOpt(fd, SO_ACCEPTCONN) == 1) &&
            testing::LocalPort(fd) == port;
   });
+}
+
+// A datagram socket bound to 127.0.0.1:port next to the monitor's, as the
+// listener binds the fresh socket of a udp nowait handover: SO_REUSEPORT,
+// created by the listener's account (the port's group is one uid's: the
+// file system uid at socket(), as net::BindListener sets it). -1 on failure.
+int FreshUdpSocket(uint16_t port) {
+  passwd* account = getpwnam("hinetd");
+  if (account == nullptr) return -1;
+  int old_fsuid = setfsuid(account->pw_uid);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  setfsuid(static_cast<uid_t>(old_fsuid));
+  int one = 1;
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sin.sin_port = htons(port);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+sockaddr_in Loopback(uint16_t port, uint32_t host = INADDR_LOOPBACK) {
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(host);
+  sin.sin_port = htons(port);
+  return sin;
 }
 
 class MonitorTest : public ::testing::Test {
@@ -277,13 +312,13 @@ class MonitorTest : public ::testing::Test {
   }
 
   // The end report the monitor owes for a refused request, naming it.
-  bool ReceivesRefusal(const SpawnRequest& req) {
+  bool ReceivesRefusal(const SpawnRequest& req, Outcome outcome = Outcome::kRefused) {
     pollfd p{control_, POLLIN, 0};
     if (poll(&p, 1, 5000) != 1) return false;
     EndReport end;
     ssize_t n = recv(control_, &end, sizeof end, 0);
     return n == static_cast<ssize_t>(sizeof end) && end.h.type == MsgType::kEnd &&
-           end.outcome == Outcome::kRefused && end.request == req.id;
+           end.outcome == outcome && end.request == req.id;
   }
 
   // True if the monitor closed its end of the channel with nothing more
@@ -476,14 +511,26 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
          close(client);
          close(listening);
        }},
-      {"reason=\"no datagram waits on the wait socket\" service=3",
-       [&] {  // a wait request for a socket with nothing queued: the peer
-              // the request names cannot be checked, so it is not believed
-         int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+      {"reason=\"handed-over datagram is not from the socket's peer\" service=2",
+       [&] {  // the table's socket, connected to one peer, holding another's
+              // datagram: the child would answer it as the first one's
+         int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
          ASSERT_GE(s, 0) << "pidfd_getfd: " << strerror(errno);
-         auto req = Request(1, kUwait, SpawnRequest::kUdpWait);
-         Send(&req, sizeof req, {s});
-         close(s);
+         int sender = testing::UdpSocket();
+         int claimed = testing::UdpSocket();
+         ASSERT_GE(sender, 0);
+         ASSERT_GE(claimed, 0);
+         ASSERT_TRUE(testing::SendTo(sender, "127.0.0.1", udp_port_, "x"));
+         pollfd p{s, POLLIN, 0};
+         ASSERT_EQ(poll(&p, 1, 5000), 1);
+         // Bound only now: the datagram is in the table's socket.
+         int fresh = FreshUdpSocket(udp_port_);
+         ASSERT_GE(fresh, 0) << strerror(errno);
+         sockaddr_in peer = Loopback(testing::LocalPort(claimed));
+         ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof peer), 0);
+         auto req = Request(1, kUecho, SpawnRequest::kUdpHandover);
+         Send(&req, sizeof req, {s, fresh});
+         for (int fd : {s, fresh, sender, claimed}) close(fd);
        }},
       {"reason=\"peer refused by the reflection rules\" service=3",
        [&] {  // a wait request for a datagram from a port this hinetd serves
@@ -539,6 +586,167 @@ TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
     EXPECT_EQ(Count(log_, "event=refuse-request"), 1u) << log_;
   }
   for (int fd : {other_listen, foreign, pair[0], pair[1], pipes[0], pipes[1]}) close(fd);
+}
+
+TEST_F(MonitorTest, AUdpWaitChildGetsThePeerOfTheDatagramNotOfTheRequest) {
+  // A wait request names the first datagram's peer and destination; a
+  // subverted listener lies about both (the child's TCPREMOTEIP, the log).
+  // The monitor peeks at the datagram itself.
+  testing::Jail jail;
+  ASSERT_TRUE(jail.ok()) << jail.error();
+  ASSERT_TRUE(jail.Install(BinDir() + "/hinetd-probe", "/probe"));
+  dir_.Write("sandbox/udp-probe.toml",
+             "description = \"hinetd-probe udp\"\ninclude = [\"runtime\"]\n"
+             "allow = [\"read\", \"write\", \"poll\", \"recvfrom\", \"sendto\"]\n");
+  uint16_t probe_port = testing::FreeUdpPort();
+  constexpr uint32_t kProbe = 4;  // after the table's own four
+  StartMonitor(/*external=*/true,
+               Table("uwait", "[[service]]\nname = \"uprobe\"\nlisten = \"127.0.0.1:" +
+                                  std::to_string(probe_port) +
+                                  "\"\nprotocol = \"udp\"\nwait = true\n"
+                                  "exec = [\"/probe\", \"udp\", \"1\"]\nuser = \"nobody\"\n"
+                                  "chroot = \"" + jail.path() + "\"\nsandbox = \"udp-probe\"\n"));
+  if (HasFatalFailure()) return;
+  int s = TakeListeningSocket(monitor_, probe_port, SOCK_DGRAM);
+  if (s < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+
+  int client = testing::UdpSocket();
+  ASSERT_GE(client, 0);
+  std::string real = "127.0.0.1:" + std::to_string(testing::LocalPort(client));
+  ASSERT_TRUE(testing::SendTo(client, "127.0.0.1", probe_port, "who"));
+  pollfd p{s, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  auto req = Request(1, kProbe, SpawnRequest::kUdpWait);
+  sockaddr_in lie = Loopback(99, 0x0a090909);  // 10.9.9.9:99
+  std::memcpy(&req.peer, &lie, sizeof lie);
+  req.peer_len = sizeof lie;
+  std::memcpy(&req.local, &lie, sizeof lie);
+  req.local_len = sizeof lie;
+  Send(&req, sizeof req, {s});
+  // The child answers the datagram's source with what it was told.
+  auto reply = testing::RecvDatagram(client, milliseconds(5000));
+  ASSERT_TRUE(reply.has_value()) << log_;
+  EXPECT_NE(reply->find(" remote=" + real + " "), std::string::npos) << *reply;
+  EXPECT_NE(reply->find(" local=127.0.0.1:" + std::to_string(probe_port) + " "),
+            std::string::npos)
+      << *reply;
+  EXPECT_TRUE(WaitForLog("event=accept service=uprobe peer=" + real + " ")) << log_;
+  ASSERT_TRUE(WaitForLog("event=end service=uprobe")) << log_;
+  EXPECT_EQ(log_.find("10.9.9.9"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+
+  close(s);
+  close(client);
+}
+
+// Waits (bounded) until `ready` holds.
+bool WaitUntil(const std::function<bool()>& ready, milliseconds timeout = milliseconds(5000)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    poll(nullptr, 0, 5);  // polling a socket's state; bounded by the deadline
+  }
+  return true;
+}
+
+TEST_F(MonitorTest, AConnectionItsClientResetIsRefusedAndTheListenerKept) {
+  // Any client can reset its connection before the monitor looks at it (in
+  // the listener's accept queue, or just after): it then has no peer. An
+  // honest listener passes such ones on; it must not be taken for forged.
+  StartMonitor(/*external=*/true, Table());
+  int listening = TakeListeningSocket(monitor_, port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port_);
+  ASSERT_GE(client, 0);
+  int conn = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  linger reset{1, 0};
+  ASSERT_EQ(setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  close(client);
+  ASSERT_TRUE(WaitUntil([conn] {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    return getpeername(conn, reinterpret_cast<sockaddr*>(&ss), &len) != 0;
+  }));
+  auto req = Request(1, kEcho);
+  Send(&req, sizeof req, {conn});
+  close(conn);
+  EXPECT_TRUE(WaitForLog(
+      "event=refuse-request reason=\"connection closed before it was served\" service=0"))
+      << log_;
+  // Closed, which the listener counts as nobody's failure.
+  EXPECT_TRUE(ReceivesRefusal(req, Outcome::kClosed));
+  ExpectEchoServed(listening);
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  close(listening);
+}
+
+TEST_F(MonitorTest, AWaitRequestWithNoDatagramIsRefusedAndTheListenerKept) {
+  // The listener saw a datagram, and another process that shares the wait
+  // socket (one a wait child without a PID namespace left behind) read it
+  // before the monitor looked. The peer the request names cannot be
+  // checked, so it is not believed, and nothing is started; but an honest
+  // listener can meet this.
+  StartMonitor(/*external=*/true, Table());
+  int s = TakeListeningSocket(monitor_, wait_port_, SOCK_DGRAM);
+  if (s < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int listening = TakeListeningSocket(monitor_, port_);
+  ASSERT_GE(listening, 0);
+  auto req = Request(1, kUwait, SpawnRequest::kUdpWait);
+  sockaddr_in claimed = Loopback(9);
+  std::memcpy(&req.peer, &claimed, sizeof claimed);
+  req.peer_len = sizeof claimed;
+  Send(&req, sizeof req, {s});
+  close(s);
+  EXPECT_TRUE(WaitForLog(
+      "event=refuse-request reason=\"no datagram waits on the wait socket\" service=3"))
+      << log_;
+  EXPECT_TRUE(ReceivesRefusal(req));
+  ExpectEchoServed(listening);
+  EXPECT_EQ(log_.find("event=accept service=uwait"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  close(listening);
+}
+
+TEST_F(MonitorTest, AHandoverWithAPendingSocketErrorIsServed) {
+  // An ICMP port unreachable that names the peer leaves a pending error on
+  // the socket the listener has just connected to it; a remote host can
+  // forge one at any time. It says nothing about the datagram queued there.
+  StartMonitor(/*external=*/true, Table());
+  int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+  if (s < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::UdpSocket();
+  ASSERT_GE(client, 0);
+  uint16_t client_port = testing::LocalPort(client);
+  ASSERT_TRUE(testing::SendTo(client, "127.0.0.1", udp_port_, "ping"));
+  pollfd p{s, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  int fresh = FreshUdpSocket(udp_port_);
+  ASSERT_GE(fresh, 0) << strerror(errno);
+  sockaddr_in peer = Loopback(client_port);
+  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&peer), sizeof peer), 0);
+  // The error, made here the honest way: a datagram to the peer's port
+  // while nothing is bound there, whose ICMP answer comes back at once on
+  // loopback. Then the peer's port is bound again, to hear the answer.
+  close(client);
+  ASSERT_EQ(send(s, "x", 1, 0), 1);
+  ASSERT_TRUE(WaitUntil([s] {
+    pollfd e{s, 0, 0};
+    return poll(&e, 1, 0) == 1 && (e.revents & POLLERR) != 0;
+  }));
+  client = testing::UdpSocket("127.0.0.1", client_port);
+  ASSERT_GE(client, 0);
+  auto req = Request(1, kUecho, SpawnRequest::kUdpHandover);
+  Send(&req, sizeof req, {s, fresh});
+  close(s);
+  close(fresh);
+  EXPECT_TRUE(WaitForLog("event=accept service=uecho peer=127.0.0.1:" +
+                         std::to_string(client_port) + " "))
+      << log_;
+  EXPECT_EQ(testing::RecvDatagram(client, milliseconds(5000)).value_or("<none>"), "ping");
+  EXPECT_EQ(log_.find("event=refuse-request"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  close(client);
 }
 
 TEST_F(MonitorTest, AStaleGenerationIsRefusedAndTheListenerKept) {
