@@ -101,6 +101,8 @@ class Loader {
   Status LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope, bool has_unix);
   Status LoadAdmission(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadNamespaces(Service& s, const std::vector<const TableReader*>& scope);
+  // rlimits.nproc of the services that do not set it, once all are loaded.
+  void DefaultNproc();
 
   std::string path_;
   Config config_;
@@ -158,7 +160,33 @@ Result<Config> Loader::Run(std::string_view text) {
                                                  std::to_string(config_.services.size() + 1));
     if (auto s = LoadService(svc, defaults.get()); !s.ok()) return s.error();
   }
+  DefaultNproc();
   return std::move(config_);
+}
+
+void Loader::DefaultNproc() {
+  // A default process limit. RLIMIT_NPROC counts every process of the
+  // child's real uid, not of one connection or one service, and a child
+  // whose uid is at the limit cannot even execute (EAGAIN): room for every
+  // child that all services of the uid may run at once (their max_instances,
+  // or max_children, at most max_children in all), plus 64 processes they
+  // share. With a uid of its own, that bounds the service as a whole; the
+  // PID namespace of each child takes whatever it started down with it.
+  std::map<uid_t, rlim_t> children;
+  for (const Service& s : config_.services) {
+    rlim_t& n = children[s.uid];
+    n += static_cast<rlim_t>(s.max_instances > 0 ? s.max_instances
+                                                 : config_.daemon.max_children);
+    n = std::min(n, static_cast<rlim_t>(config_.daemon.max_children));
+  }
+  for (Service& s : config_.services) {
+    if (std::any_of(s.rlimits.begin(), s.rlimits.end(),
+                    [](const Rlimit& r) { return r.resource == RLIMIT_NPROC; })) {
+      continue;
+    }
+    rlim_t limit = children[s.uid] + kDefaultNprocExtra;
+    s.rlimits.push_back({"nproc", RLIMIT_NPROC, limit, limit});
+  }
 }
 
 Status Loader::LoadDaemon(const toml::table& doc) {
@@ -395,19 +423,6 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     s.pdeathsig = *sig;
   }
   if (auto st = LoadNamespaces(s, scope); !st.ok()) return st;
-  // A default process limit. RLIMIT_NPROC counts every process of the
-  // child's real uid, not of one connection, and a child whose uid is at the
-  // limit cannot even execute (EAGAIN): room for every child the service may
-  // run at once, plus 64 processes they share. With a uid of its own, that
-  // bounds the whole service; the PID namespace of each child takes whatever
-  // it started down with it.
-  if (std::none_of(s.rlimits.begin(), s.rlimits.end(),
-                   [](const Rlimit& r) { return r.resource == RLIMIT_NPROC; })) {
-    rlim_t children = static_cast<rlim_t>(s.max_instances > 0 ? s.max_instances
-                                                              : config_.daemon.max_children);
-    s.rlimits.push_back({"nproc", RLIMIT_NPROC, children + kDefaultNprocExtra,
-                         children + kDefaultNprocExtra});
-  }
   config_.services.push_back(std::move(s));
   return Status();
 }

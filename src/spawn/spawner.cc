@@ -239,7 +239,14 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   // The plan's namespaces: a PID namespace of its own makes the child the
   // init of everything the service starts, which the kernel kills with it.
   char* stack_top = static_cast<char*>(slot.stack) + stack_size_;
-  int flags = (HINETD_RAW_SYSCALLS ? CLONE_VM : 0) | SIGCHLD | plan.clone_flags;
+  // Shared memory only for the init of a PID namespace of its own: from
+  // the moment it takes its service's uid (step 10) that uid may signal it,
+  // and a default action would run in this memory (a core dump of it, which
+  // on kernels before 5.16 also kills every process sharing it); an init
+  // gets no signal from outside but KILL and STOP (which the monitor sees:
+  // it reaps with WUNTRACED).
+  bool share = HINETD_RAW_SYSCALLS && (plan.clone_flags & CLONE_NEWPID) != 0;
+  int flags = (share ? CLONE_VM : 0) | SIGCHLD | plan.clone_flags;
   pid_t pid = clone(ChildEntry, stack_top, flags, &spec);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);

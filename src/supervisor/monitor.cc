@@ -916,14 +916,22 @@ void Monitor::FinishExec(pid_t pid) {
     line.Add("service", svc.name);
     add_peer(line);
     line.Add("pid", pid);
-    if (c.setup_timed_out) {
-      // Killed: it had not executed by its deadline (stopped by a signal
-      // of its service's uid, or stuck).
+    if (c.setup_stop_signal != 0) {
+      // Stopped before it executed (by a signal of its service's uid): killed.
+      line.Add("step", "stopped").Add("signal", SignalName(c.setup_stop_signal));
+    } else if (c.setup_timed_out) {
+      // Killed: it had not executed by its deadline (stuck).
       line.Add("step", "deadline")
           .Add("timeout", FormatSeconds(std::chrono::duration<double>(options_.setup_timeout).count()));
     } else {
       line.Add("step", spawn::StepName(result->failed_step))
           .Add("errno", base::ErrnoName(result->failed_errno));
+      if (result->failed_step == static_cast<int32_t>(spawn::Step::kExec) &&
+          result->failed_errno == EAGAIN) {
+        // The kernel's only EAGAIN from execve: the user's processes are
+        // at its RLIMIT_NPROC, which counts all of them, not this service's.
+        line.Add("reason", "nproc");
+      }
     }
     log_.Error(line);
     return;  // reaped soon; its end report goes out then
@@ -1176,14 +1184,33 @@ void Monitor::CloseStderr(Child& c, pid_t pid) {
 void Monitor::Reap() {
   for (;;) {
     int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
+    // WUNTRACED: a child that stops is reported too. Once it has taken its
+    // service's uid (step 10), that uid may stop it before it executes, and
+    // it would hold its spawn slot, which all services share, until the
+    // setup deadline; one stopped in its setup is killed at once instead.
+    pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED);
     if (pid <= 0) return;
+    if (WIFSTOPPED(status)) {
+      OnChildStopped(pid, WSTOPSIG(status));
+      continue;
+    }
     if (pid == listener_pid_) {
       OnListenerExit(status);
     } else {
       EndChild(pid, status);  // an old listener after a handover is simply gone
     }
   }
+}
+
+void Monitor::OnChildStopped(pid_t pid, int sig) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
+  FinishExec(pid);  // executed just before it stopped?
+  Child& c = it->second;
+  if (c.exec_slot < 0 || c.setup_timed_out) return;
+  c.setup_timed_out = true;
+  c.setup_stop_signal = sig;
+  spawner_->Abort(c.exec_slot);  // SIGKILL ends a stopped process too
 }
 
 void Monitor::EnforceTimeouts() {
@@ -1196,6 +1223,8 @@ void Monitor::EnforceTimeouts() {
     Child& c = it->second;
     c.setup_deadline.reset();
     if (c.exec_slot < 0) continue;
+    FinishExec(pid);  // its EOF may be waiting, unread, in this very loop
+    if (c.exec_slot < 0 || c.setup_timed_out) continue;
     // Not executed in time: killed, and counted as a failed setup when it
     // is reaped (its slot is free then).
     c.setup_timed_out = true;

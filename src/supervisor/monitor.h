@@ -105,7 +105,8 @@ class Monitor {
     std::shared_ptr<const spawn::PlanSet> plans;
     std::shared_ptr<const config::Config> config;
     std::optional<Deadlines::iterator> setup_deadline;
-    bool setup_timed_out = false;
+    bool setup_timed_out = false;  // killed before it executed
+    int setup_stop_signal = 0;     // ... because this signal stopped it
     bool pid_namespace = false;  // the init of its own PID namespace
     std::string stderr_partial;
     // Its share of the log, from its first stderr line on.
@@ -172,6 +173,8 @@ class Monitor {
   // killed outright.
   void Terminate(pid_t pid, const Child& c);
   void Reap();
+  // A child stopped (WUNTRACED): one still setting up is killed.
+  void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
   void FlushPendingSeccomp(bool all);
