@@ -38,8 +38,9 @@ struct UnixSocketFile {
 
 // Load-time check of a unix: path: its directory exists; every directory
 // the path goes through (symlinks followed) is owned by root and writable by
-// root only (or, before the last, sticky, as /tmp), so that no other user
-// can swap the socket file; and the path is free or holds a socket (which
+// root only (a sticky directory such as /tmp is refused too: other users can
+// create names in it), so that no other user can swap the socket file; and
+// the path is free or holds a socket (which
 // BindListener may replace if stale).
 [[nodiscard]] base::Status CheckUnixSocketPath(const std::string& path);
 
