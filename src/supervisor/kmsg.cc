@@ -2,7 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <charconv>
 
@@ -41,6 +46,21 @@ std::optional<SeccompRecord> ParseSeccompRecord(std::string_view record) {
   std::string_view msg = semi == std::string_view::npos ? record : record.substr(semi + 1);
   if (auto nl = msg.find('\n'); nl != std::string_view::npos) msg = msg.substr(0, nl);
   if (msg.find("type=1326") == std::string_view::npos) return std::nullopt;
+  return ParseSeccompAudit(msg);
+}
+
+std::optional<SeccompRecord> ParseSeccompAudit(std::string_view msg) {
+  if (auto nl = msg.find('\n'); nl != std::string_view::npos) msg = msg.substr(0, nl);
+  if (auto nul = msg.find('\0'); nul != std::string_view::npos) msg = msg.substr(0, nul);
+  uint64_t serial = 0;
+  if (size_t a = msg.find("audit("); a != std::string_view::npos) {
+    size_t colon = msg.find(':', a);
+    size_t close = msg.find(')', a);
+    if (colon != std::string_view::npos && close != std::string_view::npos && colon < close &&
+        !ToNumber(msg.substr(colon + 1, close - colon - 1), serial)) {
+      serial = 0;
+    }
+  }
   auto pid = Field(msg, "pid");
   auto arch = Field(msg, "arch");
   auto nr = Field(msg, "syscall");
@@ -49,15 +69,54 @@ std::optional<SeccompRecord> ParseSeccompRecord(std::string_view record) {
   if (!ToNumber(*pid, r.pid) || !ToNumber(*arch, r.arch, 16) || !ToNumber(*nr, r.syscall)) {
     return std::nullopt;
   }
+  r.serial = serial;
   return r;
 }
 
 void SeccompLog::Open() {
   fd_.reset(open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (fd_) lseek(fd_.get(), 0, SEEK_END);
+  audit_.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_AUDIT));
+  if (audit_) {
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = 1U << (AUDIT_NLGRP_READLOG - 1);
+    if (bind(audit_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) audit_.reset();
+  }
+}
+
+void SeccompLog::Add(const SeccompRecord& r) {
+  if (r.serial != 0) {
+    if (std::find(serials_.begin(), serials_.end(), r.serial) != serials_.end()) return;
+    serials_.push_back(r.serial);
+    if (serials_.size() > 2 * kMaxRecords) serials_.pop_front();
+  }
+  recent_.push_back(r);
+  if (recent_.size() > kMaxRecords) recent_.pop_front();
+}
+
+void SeccompLog::DrainAudit() {
+  if (!audit_) return;
+  alignas(nlmsghdr) char buf[16384];
+  for (int i = 0; i < 1024; ++i) {
+    ssize_t n = recv(audit_.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == ENOBUFS) continue;  // ENOBUFS: some were lost
+      return;                                            // EAGAIN: nothing more
+    }
+    if (n == 0) return;
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type != AUDIT_SECCOMP) continue;
+      std::string_view body(static_cast<const char*>(NLMSG_DATA(h)),
+                            h->nlmsg_len - NLMSG_HDRLEN);
+      if (auto r = ParseSeccompAudit(body)) Add(*r);
+    }
+  }
 }
 
 void SeccompLog::Drain() {
+  DrainAudit();
   if (!fd_) return;
   char buf[8192];
   for (int i = 0; i < 1024; ++i) {
@@ -67,10 +126,7 @@ void SeccompLog::Drain() {
       return;                                          // EAGAIN: nothing more
     }
     if (n == 0) return;
-    if (auto r = ParseSeccompRecord(std::string_view(buf, static_cast<size_t>(n)))) {
-      recent_.push_back(*r);
-      if (recent_.size() > kMaxRecords) recent_.pop_front();
-    }
+    if (auto r = ParseSeccompRecord(std::string_view(buf, static_cast<size_t>(n)))) Add(*r);
   }
 }
 

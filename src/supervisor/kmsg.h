@@ -1,7 +1,15 @@
-// Which syscall killed a child: the kernel writes an audit record
-// (type=1326, AUDIT_SECCOMP) for every seccomp kill to the kernel log, with
-// the pid, the architecture and the syscall number. hinetd reads /dev/kmsg
-// (opened while still root) and matches records to the children it reaps.
+// Which syscall killed a child: the kernel makes an audit record
+// (type=1326, AUDIT_SECCOMP) for every seccomp kill, with the pid, the
+// architecture and the syscall number. Without an audit daemon it prints
+// the record to the kernel log, but under printk's rate limit (10 in 5 s,
+// shared with every other rate-limited message): under a burst of kills
+// records go missing there. So hinetd also reads the records themselves,
+// from the audit netlink socket's read-only multicast group (bound while
+// still root: it needs CAP_AUDIT_READ then, and not afterwards), which no
+// rate limit touches and which does not disturb an audit daemon; and
+// /dev/kmsg where that group cannot be joined (a container). A record seen
+// by both is kept once (by its audit serial). Records are matched to the
+// children it reaps.
 #pragma once
 
 #include <sys/types.h>
@@ -19,11 +27,15 @@ struct SeccompRecord {
   pid_t pid = 0;
   uint32_t arch = 0;  // AUDIT_ARCH_*
   int syscall = -1;
+  uint64_t serial = 0;  // the record's "audit(TIME:SERIAL)", 0 if none
 };
 
-// Parses one /dev/kmsg record ("6,123,456,-;audit: type=1326 ... pid=42 ...
-// arch=c000003e syscall=41 ..."); nullopt for anything else.
+// Parses one /dev/kmsg record ("6,123,456,-;audit: type=1326 audit(T:S): ...
+// pid=42 ... arch=c000003e syscall=41 ..."); nullopt for anything else.
 [[nodiscard]] std::optional<SeccompRecord> ParseSeccompRecord(std::string_view record);
+// Parses the body of an AUDIT_SECCOMP netlink message ("audit(T:S): ...
+// pid=42 ... arch=c000003e syscall=41 ...").
+[[nodiscard]] std::optional<SeccompRecord> ParseSeccompAudit(std::string_view body);
 
 class SeccompLog {
  public:
@@ -31,8 +43,10 @@ class SeccompLog {
   // (no permission, no such device in a container): kills are then reported
   // without the syscall.
   void Open();
+  // The descriptors to watch (either may be -1).
   [[nodiscard]] int fd() const { return fd_.get(); }
-  [[nodiscard]] bool available() const { return fd_.valid(); }
+  [[nodiscard]] int audit_fd() const { return audit_.get(); }
+  [[nodiscard]] bool available() const { return fd_.valid() || audit_.valid(); }
 
   // Reads every record available now (non-blocking, bounded).
   void Drain();
@@ -40,8 +54,13 @@ class SeccompLog {
   [[nodiscard]] std::optional<SeccompRecord> Take(pid_t pid);
 
  private:
-  base::UniqueFd fd_;
+  void Add(const SeccompRecord& r);
+  void DrainAudit();
+
+  base::UniqueFd fd_;     // /dev/kmsg
+  base::UniqueFd audit_;  // NETLINK_AUDIT, AUDIT_NLGRP_READLOG
   std::deque<SeccompRecord> recent_;  // bounded
+  std::deque<uint64_t> serials_;      // of the records seen lately, bounded
 };
 
 }  // namespace hinetd::supervisor

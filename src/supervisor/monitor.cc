@@ -294,10 +294,14 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   // checked at open only), the empty jail, the sockets.
   seccomp_log_.Open();
   if (seccomp_log_.available()) {
-    Watch(seccomp_log_.fd(), Tag(kKmsg, seccomp_log_.fd()), EPOLLIN);
+    for (int fd : {seccomp_log_.fd(), seccomp_log_.audit_fd()}) {
+      if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
+    }
   } else {
     log_.Warning(LogLine("warning").Add(
-        "message", "cannot read /dev/kmsg; seccomp kills will be logged without the syscall"));
+        "message", "cannot read the kernel's audit records (neither the audit netlink "
+                   "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
+                   "without the syscall"));
   }
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
   auto sockets = BindNew(*config, {});

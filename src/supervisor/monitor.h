@@ -45,7 +45,9 @@ struct Options {
   std::chrono::milliseconds stop_grace{5000};
   // How long an `end` line for a seccomp kill waits for the kernel's audit
   // record naming the syscall.
-  std::chrono::milliseconds seccomp_record_wait{250};
+  // (The kernel's audit thread writes it; on a loaded machine, 250 ms was
+  // seen not to be enough.)
+  std::chrono::milliseconds seccomp_record_wait{2000};
   // Between TERM and KILL for a child past its timeout.
   std::chrono::milliseconds kill_grace{2000};
   // A child that has not executed this long after its clone is killed (its

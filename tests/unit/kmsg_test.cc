@@ -31,6 +31,24 @@ TEST(ParseSeccompRecord, IgnoresOtherRecords) {
   EXPECT_EQ(r->syscall, 101);
 }
 
+TEST(ParseSeccompRecord, TheAuditSerialTellsTwoCopiesOfOneRecord) {
+  auto kmsg = ParseSeccompRecord(
+      "5,1,2,-;audit: type=1326 audit(1795317502.932:4711): uid=0 pid=77 sig=31 "
+      "arch=c000003e syscall=101 compat=0");
+  // The same record as the audit netlink socket's multicast group gives it.
+  std::string body =
+      "audit(1795317502.932:4711): uid=0 pid=77 sig=31 arch=c000003e syscall=101 compat=0";
+  body.push_back('\0');
+  auto netlink = ParseSeccompAudit(body);
+  ASSERT_TRUE(kmsg.has_value());
+  ASSERT_TRUE(netlink.has_value());
+  EXPECT_EQ(kmsg->serial, 4711u);
+  EXPECT_EQ(netlink->serial, 4711u);
+  EXPECT_EQ(netlink->pid, 77);
+  EXPECT_EQ(netlink->syscall, 101);
+  EXPECT_EQ(ParseSeccompAudit("uid=0 pid=77 arch=c000003e syscall=101")->serial, 0u);
+}
+
 TEST(ParseSeccompRecord, MalformedNumbers) {
   EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=x arch=c000003e syscall=1"));
   EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=1 arch=zz syscall=1"));
