@@ -243,6 +243,10 @@ TEST_F(UdpReflectionTest, AWaitServiceStartsNoChildForASpoofedFirstDatagram) {
   ExpectNoLoop(a_, w_, "ew", "ea");
   if (HasFatalFailure() || IsSkipped()) return;
   ExpectServed(w_, "ordinary");
+  // The accept line follows the child's execve, which its answer can
+  // overtake: wait for it, then count.
+  EXPECT_TRUE(daemon_.WaitForCount({"event=accept", "service=ew "}, 1, milliseconds(5000)))
+      << daemon_.LogText();
   EXPECT_EQ(daemon_.CountLines({"event=accept", "service=ew "}), 1u) << daemon_.LogText();
 }
 
