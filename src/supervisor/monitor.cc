@@ -124,6 +124,22 @@ bool Belongs(const net::Endpoint& local, const net::Endpoint& listening) {
   return listening.IsWildcard() || local == listening;
 }
 
+// Namespaces for children need CAP_SYS_ADMIN, which root lacks in most
+// containers: an error for the first service that asks for one, saying how
+// to do without.
+Status NamespacesPossible(const config::Config& config, bool have_sys_admin) {
+  if (have_sys_admin) return Status();
+  for (const auto& svc : config.services) {
+    if (svc.namespaces == 0) continue;
+    return Error(svc.loc, "service \"" + svc.name +
+                              "\": namespaces (default [\"pid\"]) need CAP_SYS_ADMIN, which "
+                              "hinetd does not have here (a container?): give it the "
+                              "capability, or set namespaces = [] (in [defaults] for all), and "
+                              "what a child starts can then outlive it");
+  }
+  return Status();
+}
+
 // True if `sig` would end `pid` by its default action: neither caught nor
 // ignored (SigCgt and SigIgn in /proc/PID/status). Read only when a child
 // is stopped (timeout, stop), never per connection.
@@ -303,6 +319,11 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
                    "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
                    "without the syscall"));
   }
+  if (options_.harden_self) {
+    capng_get_caps_process();
+    have_sys_admin_ = capng_have_capability(CAPNG_PERMITTED, CAP_SYS_ADMIN) != 0;
+  }
+  if (auto s = NamespacesPossible(*config, have_sys_admin_); !s.ok()) return s;
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
   if (!sockets.ok()) return sockets.error();
@@ -313,7 +334,9 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   if (options_.harden_self) {
     // From here on: what starting children and the listener needs, bounding
     // set included; CAP_NET_BIND_SERVICE not effective (the listener binds).
-    if (auto s = sandbox::LimitOwnCapabilities(MonitorCapabilities()); !s.ok()) return s;
+    std::vector<int> keep = MonitorCapabilities();
+    if (!have_sys_admin_) std::erase(keep, CAP_SYS_ADMIN);  // no namespaces, as checked
+    if (auto s = sandbox::LimitOwnCapabilities(keep); !s.ok()) return s;
     BindCapability(false);
     // A deny list, since every child inherits it (see daemon_filters.h);
     // installing it needs no_new_privs, which children set anyway.
@@ -1348,6 +1371,9 @@ void Monitor::Reload() {
   };
   auto table = spawn::LoadTable(options_.config_path, options_.plan_options);
   if (!table.ok()) return fail(table.error());
+  if (auto s = NamespacesPossible(*table->config, have_sys_admin_); !s.ok()) {
+    return fail(s.error());
+  }
   auto& config = table->config;
   if (config->daemon.uid != config_->daemon.uid) {
     return fail(Error("[daemon] user cannot change on a reload (the listener's account); "

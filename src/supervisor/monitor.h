@@ -237,6 +237,9 @@ class Monitor {
   // listener could make them at any rate); the rest are counted.
   RateLimiter refusal_log_{10, std::chrono::seconds(10), Clock::now()};
   uint64_t refusals_unlogged_ = 0;
+  // Whether this process may create namespaces for its children (root in a
+  // container often may not); tests that keep their own capabilities may.
+  bool have_sys_admin_ = true;
   bool stopping_ = false;
   bool killed_ = false;
   Clock::time_point stop_deadline_{};

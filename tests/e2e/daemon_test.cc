@@ -301,6 +301,46 @@ TEST_F(DaemonTest, EverySeccompKillOfABurstIsNamed) {
       << daemon_.LogText();
 }
 
+// Root without CAP_SYS_ADMIN, as in most containers: a service that asks
+// for a namespace (by default, a PID namespace) is refused with the way
+// out, and one without serves.
+TEST_F(DaemonTest, WithoutCapSysAdminNamespacesAreRefusedAndNoneStillServes) {
+  uint16_t port = FreeTcpPort();
+  std::string setpriv = "/usr/bin/setpriv";
+  if (access(setpriv.c_str(), X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
+  std::vector<std::string> wrap = {setpriv, "--bounding-set", "-sys_admin"};
+  daemon_.WrapIn(wrap);
+  ASSERT_TRUE(daemon_.Start(WriteConfig(ProbeService("probe", port, ""))));
+  auto status = daemon_.WaitExit(milliseconds(10000));
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_FALSE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"event=start-failed", "probe",
+                                   "need CAP_SYS_ADMIN, which hinetd does not have here",
+                                   "set namespaces = []"},
+                                  milliseconds(1000)))
+      << daemon_.LogText();
+  EXPECT_LT(ConnectTcp("127.0.0.1", port, milliseconds(500)), 0) << "something was bound";
+
+  DaemonProcess without;
+  without.WrapIn(wrap);
+  ASSERT_TRUE(without.StartAndWait(
+      WriteConfig(ProbeService("probe", port, "", "namespaces = []\n"))))
+      << without.LogText();
+  std::string out = Exchange("127.0.0.1", port, "");
+  EXPECT_NE(out.find("end=1"), std::string::npos) << out << without.LogText();
+  // The monitor keeps no capability it does not have: bit 21 is not set.
+  auto ready = without.WaitForLine({"event=start"}, milliseconds(1000));
+  ASSERT_TRUE(ready.has_value());
+  std::ifstream in("/proc/" + std::to_string(without.pid()) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapBnd:", 0) == 0) {
+      unsigned long long bnd = std::stoull(line.substr(7), nullptr, 16);
+      EXPECT_EQ((bnd >> 21) & 1ULL, 0ULL) << line;
+    }
+  }
+}
+
 TEST_F(DaemonTest, SetupFailureIsLoggedAndTheDaemonKeepsServing) {
   uint16_t probe_port = FreeTcpPort();
   uint16_t echo_port = FreeTcpPort();
