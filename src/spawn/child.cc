@@ -13,6 +13,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +25,10 @@
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_add_rule 445
 #define SYS_landlock_restrict_self 446
+#endif
+
+#if HINETD_RAW_SYSCALLS
+extern "C" const char hinetd_handoff_return[];  // in HandoffSendmsg
 #endif
 
 namespace hinetd::spawn {
@@ -124,17 +129,22 @@ struct KernelSigaction {
   Exit(kExitSetupFailed);
 }
 
-// close_range(2) over the gaps between the fds to keep (at most two, >= 3).
-int CloseAllExcept(int a, int b) {
-  if (a > b) {
-    int t = a;
-    a = b;
-    b = t;
+// close_range(2) over the gaps between the fds to keep (at most three;
+// those below 3 and -1 are ignored).
+int CloseAllExcept(int a, int b, int c) {
+  int keeps[3] = {a, b, c};
+  for (int i = 0; i < 3; ++i) {  // sorted, by hand: no library call here
+    for (int j = i + 1; j < 3; ++j) {
+      if (keeps[j] < keeps[i]) {
+        int t = keeps[i];
+        keeps[i] = keeps[j];
+        keeps[j] = t;
+      }
+    }
   }
   unsigned next = 3;
-  const int keeps[2] = {a, b};
   for (int keep : keeps) {
-    if (keep < 3) continue;
+    if (keep < 3 || static_cast<unsigned>(keep) < next) continue;
     if (static_cast<unsigned>(keep) > next) {
       long r = Sys(SYS_close_range, next, static_cast<unsigned>(keep) - 1, 0);
       if (r != 0) return r;
@@ -190,7 +200,94 @@ int CapsAreEmpty() {
   return 1;
 }
 
+#if HINETD_RAW_SYSCALLS
+// sendmsg(fd, msg, MSG_NOSIGNAL) from one known place: the recording
+// program (sandbox/recording.h) allows sendmsg on the recorder's socket only
+// when the kernel reports hinetd_handoff_return, the label right after this
+// system call instruction, as the caller's instruction pointer. The monitor
+// builds the program with the label's address, and the child runs the
+// monitor's own code (a clone of it, at the same addresses) until execve.
+// No service code can return there: after execve the address space is the
+// service's, and before it the child runs nothing but this file. noinline
+// and noclone: the label must exist exactly once.
+#if defined(__clang__)
+[[gnu::noinline]]
+#else
+[[gnu::noinline, gnu::noclone]]
+#endif
+long HandoffSendmsg(long fd, const msghdr* msg) {
+#if defined(__x86_64__)
+  long ret;
+  register long r10 __asm__("r10") = 0;
+  __asm__ volatile(
+      "syscall\n"
+      ".globl hinetd_handoff_return\n"
+      "hinetd_handoff_return:\n"
+      : "=a"(ret)
+      : "a"(static_cast<long>(SYS_sendmsg)), "D"(fd), "S"(msg), "d"(static_cast<long>(MSG_NOSIGNAL)),
+        "r"(r10)
+      : "rcx", "r11", "memory");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = SYS_sendmsg;
+  register long x0 __asm__("x0") = fd;
+  register long x1 __asm__("x1") = reinterpret_cast<long>(msg);
+  register long x2 __asm__("x2") = MSG_NOSIGNAL;
+  __asm__ volatile(
+      "svc 0\n"
+      ".globl hinetd_handoff_return\n"
+      "hinetd_handoff_return:\n"
+      : "+r"(x0)
+      : "r"(x8), "r"(x1), "r"(x2)
+      : "memory");
+  return x0;
+#elif defined(__riscv)
+  register long a7 __asm__("a7") = SYS_sendmsg;
+  register long a0 __asm__("a0") = fd;
+  register long a1 __asm__("a1") = reinterpret_cast<long>(msg);
+  register long a2 __asm__("a2") = MSG_NOSIGNAL;
+  __asm__ volatile(
+      "ecall\n"
+      ".globl hinetd_handoff_return\n"
+      "hinetd_handoff_return:\n"
+      : "+r"(a0)
+      : "r"(a7), "r"(a1), "r"(a2)
+      : "memory");
+  return a0;
+#endif
+}
+
+// The listener to the monitor, with one byte (SCM_RIGHTS needs data); the
+// monitor learns who sent it from the kernel (SO_PASSCRED).
+long SendListener(int sock, int listener) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  *reinterpret_cast<int*>(CMSG_DATA(c)) = listener;
+  return HandoffSendmsg(sock, &msg);
+}
+#else
+long SendListener(int, int) { return -ENOSYS; }  // no recording here (see HandoffAddress)
+#endif
+
 }  // namespace
+
+uint64_t HandoffAddress() {
+#if HINETD_RAW_SYSCALLS
+  return reinterpret_cast<uint64_t>(hinetd_handoff_return);
+#else
+  return 0;
+#endif
+}
 
 void RunChild(const ChildSpec& s) {
   long r;
@@ -224,9 +321,11 @@ void RunChild(const ChildSpec& s) {
   }
 
   // 4. Close everything else before chroot, so that no directory fd from
-  //    outside the jail survives into it. The status pipe and the exec fd
-  //    stay (both close-on-exec).
-  if ((r = CloseAllExcept(s.status_fd, s.exec_fd)) != 0) Fail(s, Step::kCloseFds, r);
+  //    outside the jail survives into it. The status pipe, the exec fd and
+  //    the recorder's socket stay (all close-on-exec).
+  if ((r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket)) != 0) {
+    Fail(s, Step::kCloseFds, r);
+  }
 
   // 5. Limits while hinetd's own hard limits still allow them.
   for (int i = 0; i < s.n_rlimits; ++i) {
@@ -324,9 +423,23 @@ void RunChild(const ChildSpec& s) {
       (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.base_filter))) != 0) {
     Fail(s, Step::kSeccomp, r);
   }
-  if (s.filter != nullptr &&
+  if (s.filter != nullptr && s.notify_socket < 0 &&
       (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.filter))) != 0) {
     Fail(s, Step::kSeccomp, r);
+  }
+  //     A recording or trial program (sandbox/recording.h) comes with a
+  //     listener, which goes to the monitor at once: until it has it, a
+  //     notified call would wait for an answer nobody can give. The
+  //     program lets exactly this sendmsg through. If it fails, the next
+  //     call (Fail's write) waits like that, and the monitor's setup
+  //     deadline kills this process.
+  if (s.filter != nullptr && s.notify_socket >= 0) {
+    long listener = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                        A(s.filter));
+    if (listener < 0) Fail(s, Step::kSeccomp, listener);
+    if ((r = SendListener(s.notify_socket, static_cast<int>(listener))) < 0) {
+      Fail(s, Step::kSeccomp, r);
+    }
   }
 
   // 16. An absolute path inside the jail, or the helper's fd (internal

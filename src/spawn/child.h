@@ -101,11 +101,20 @@ struct ChildSpec {
   // then the service's own policy (nullptr = unconfined).
   const sock_fprog* base_filter;
   const sock_fprog* filter;
+  // A recording or trial `filter` (sandbox/recording.h): installed with a
+  // new listener, which goes to the monitor on this socket (kept by step 4,
+  // close-on-exec); -1 for every other filter.
+  int notify_socket = -1;
   // Step 16: path (absolute, inside the chroot), or exec_fd when path is null.
   const char* path;
   char* const* argv;
   char* const* envp;
 };
+
+// The address the kernel reports as the instruction pointer of the child's
+// one sendmsg of its listener (recording.h's Handoff); 0 where children
+// cannot record (no raw system calls for the architecture).
+[[nodiscard]] uint64_t HandoffAddress();
 
 // Runs the steps and execs; never returns.
 [[noreturn]] void RunChild(const ChildSpec& spec);

@@ -41,6 +41,10 @@ struct SpawnPlan {
   int clone_flags = 0;
   std::shared_ptr<const sandbox::BpfProgram> filter;  // null = unconfined
   std::string policy;                                 // name, or "none"
+  // `filter` is a recording or trial program (sandbox/recording.h): the
+  // child installs it with a listener and sends that to the monitor. Set
+  // by the monitor's recorder, never by BuildPlans.
+  bool notify = false;
 };
 
 // All plans of one configuration generation, and what they share.

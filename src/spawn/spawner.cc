@@ -135,6 +135,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
     index = static_cast<int>(slots_.size() - 1);
   }
   if (index < 0) return Error("no free spawn slot");
+  if (plan.notify && notify_socket_ < 0) return Error("a recording plan without a recorder");
   Slot& slot = *slots_[static_cast<size_t>(index)];
   Started out;
 
@@ -219,6 +220,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.landlock = landlock_abi_ >= kLandlockMinAbi;
   spec.base_filter = base_filter_ != nullptr ? base_filter_->fprog() : nullptr;
   spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
+  spec.notify_socket = plan.notify ? notify_socket_ : -1;
   spec.path = plan.path.empty() ? nullptr : plan.path.c_str();
   spec.argv = plan.argv.data();
   spec.envp = envp.data();

@@ -76,6 +76,11 @@ class Spawner {
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;
 
+  // The socket on which children of plans with `notify` send their
+  // listener (close-on-exec; the monitor's recorder owns it). Without one,
+  // such a plan does not start.
+  void set_notify_socket(int fd) { notify_socket_ = fd; }
+
   // Whether Start can be called now without growing the pool.
   [[nodiscard]] bool HasFreeSlot() const;
   // The kernel's Landlock ABI version (0: none). From 2 on, every child
@@ -140,6 +145,7 @@ class Spawner {
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
   const sandbox::BpfProgram* base_filter_ = nullptr;
+  int notify_socket_ = -1;
   int landlock_abi_ = 0;
 };
 

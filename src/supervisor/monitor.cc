@@ -48,7 +48,10 @@ std::vector<int> MonitorCapabilities() {
 
 namespace {
 
-enum Kind : uint64_t { kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6 };
+enum Kind : uint64_t {
+  kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6,
+  kRecorder = 7, kNotify = 8  // recorder.h: its socket, and each listener
+};
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr size_t kStderrLineMax = 1024;  // longer lines are split
@@ -274,6 +277,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   plans_ = std::move(plans);
   served_ports_ = ServedPorts(*config_);
   ++generation_;
+  if (recorder_) recorder_->NewGeneration();
   if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
   for (const auto& s : sockets_) {
     const config::Service& svc = config_->services[s->service];
@@ -353,6 +357,13 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   auto spawner = spawn::Spawner::Create(0, children_filter_.get());
   if (!spawner.ok()) return spawner.error();
   spawner_ = std::move(*spawner);
+  auto recorder = Recorder::Create(log_);
+  if (!recorder.ok()) return recorder.error();
+  recorder_ = std::move(*recorder);
+  recorder_->set_learning(options_.learn_service);
+  spawner_->set_notify_socket(recorder_->child_socket());
+  if (auto s = recorder_->Arm(*config, *plans); !s.ok()) return s;
+  Watch(recorder_->socket(), Tag(kRecorder, recorder_->socket()), EPOLLIN);
   if (spawner_->landlock_abi() < spawn::Spawner::kLandlockMinAbi) {
     log_.Warning(LogLine("warning").Add(
         "message", "no Landlock ABI 2 (Linux 5.19) in this kernel: children that run as the "
@@ -1022,6 +1033,7 @@ int Monitor::NextTimeoutMs() const {
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (stopping_) next = std::min(next, stop_deadline_);
+  if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
   next = std::min(next, log_relay_.next_report());
@@ -1061,7 +1073,24 @@ int Monitor::Run() {
         case kListenerLog:
           if (listener_log_ && fd == listener_log_.get()) OnListenerLog(false);
           break;
+        case kRecorder:
+          for (int listener : recorder_->Receive([this](pid_t pid) -> const std::string* {
+                 auto c = children_.find(pid);
+                 return c == children_.end() ? nullptr : &c->second.service;
+               })) {
+            Watch(listener, Tag(kNotify, listener), EPOLLIN);
+          }
+          break;
+        case kNotify:
+          if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
+          if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
+          break;
       }
+    }
+    if (!stopping_ && (Clock::now() >= options_.stop_at ||
+                       (options_.learn_connections > 0 &&
+                        recorder_->ended() >= options_.learn_connections))) {
+      BeginStop();
     }
     FlushPendingSeccomp(false);
     EnforceTimeouts();
@@ -1123,7 +1152,11 @@ void Monitor::OnSignal() {
     switch (info.ssi_signo) {
       case SIGCHLD: Reap(); break;
       case SIGHUP:
-        if (!stopping_) Reload();
+        if (!options_.learn_service.empty()) {
+          log_.Info(LogLine("reload-ignored").Add("reason", "learning"));
+        } else if (!stopping_) {
+          Reload();
+        }
         break;
       case SIGTERM:
       case SIGINT: BeginStop(); break;
@@ -1371,6 +1404,7 @@ void Monitor::Reload() {
   };
   auto table = spawn::LoadTable(options_.config_path, options_.plan_options);
   if (!table.ok()) return fail(table.error());
+  if (auto s = recorder_->Arm(*table->config, *table->plans); !s.ok()) return fail(s.error());
   if (auto s = NamespacesPossible(*table->config, have_sys_admin_); !s.ok()) {
     return fail(s.error());
   }

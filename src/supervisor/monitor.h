@@ -26,6 +26,7 @@
 #include "supervisor/kmsg.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/protocol.h"
+#include "supervisor/recorder.h"
 #include "supervisor/reflection.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
@@ -67,6 +68,12 @@ struct Options {
   // which the chrooted listener cannot reach) even when it could write to
   // stderr itself.
   bool relay_listener_log = false;
+  // `hinetd learn`: the service whose children record (recorder.h); the
+  // run stops once this many of its connections have ended (0: no limit),
+  // or at `stop_at`. A SIGHUP does not reload.
+  std::string learn_service;
+  uint64_t learn_connections = 0;
+  Clock::time_point stop_at = Clock::time_point::max();
 };
 
 class Monitor {
@@ -82,6 +89,8 @@ class Monitor {
                                    std::unique_ptr<spawn::PlanSet> plans);
   // Serves until stopped and every child is gone. Returns the exit code.
   int Run();
+  // The recorder, for `hinetd learn` (after Run: what was learned).
+  [[nodiscard]] Recorder* recorder() { return recorder_.get(); }
 
  private:
   // Timeouts: when, and whose. A child's entry goes with the child, so that
@@ -214,6 +223,7 @@ class Monitor {
   std::unique_ptr<sandbox::BpfProgram> children_filter_;
   std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
+  std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;
   SeccompLog seccomp_log_;
   base::UniqueFd epoll_;
