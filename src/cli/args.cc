@@ -1,5 +1,9 @@
 #include "cli/args.h"
 
+#include <cstdlib>
+
+#include "config/units.h"
+
 namespace hinetd::cli {
 
 using base::Error;
@@ -8,11 +12,21 @@ using base::Result;
 const char* UsageText() {
   return "usage: hinetd [-c FILE] [-f] [--log stderr|syslog]   serve the services in FILE\n"
          "       hinetd check [-c FILE]                        validate FILE, show each plan\n"
+         "       hinetd learn [-c FILE] SERVICE [-o OUT] [--connections N] [--duration DUR]\n"
+         "                                                     run SERVICE alone, recording\n"
+         "                                                     its syscalls; write a policy\n"
+         "       hinetd learn --from-log LOG [-c FILE] SERVICE [-o OUT]\n"
+         "                                                     add LOG's policy-trial lines\n"
+         "                                                     to SERVICE's policy\n"
          "       hinetd --help | --version\n"
          "\n"
          "  -c, --config FILE   services table (default /etc/hinetd/hinetd.toml)\n"
          "  -f, --foreground    stay in the foreground; log to stderr\n"
          "      --log SINK      stderr or syslog (default: stderr with -f, else syslog)\n"
+         "  -o, --output OUT    learn: the policy file to write (default ./SERVICE-learned.toml)\n"
+         "      --connections N learn: stop after N connections have ended\n"
+         "      --duration DUR  learn: stop after DUR (30s, 5m, 1h)\n"
+         "      --from-log LOG  learn: fold LOG's event=policy-trial lines into the policy\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
@@ -24,6 +38,9 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   size_t i = 1;
   if (i < argv.size() && argv[i] == "check") {
     args.command = Command::kCheck;
+    ++i;
+  } else if (i < argv.size() && argv[i] == "learn") {
+    args.command = Command::kLearn;
     ++i;
   }
   for (; i < argv.size(); ++i) {
@@ -60,9 +77,45 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       } else {
         return Error("--log takes stderr or syslog, not '" + v + "'");
       }
+    } else if (args.command == Command::kLearn && (a == "-o" || a == "--output")) {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      if (v->empty()) return Error(a + " needs a file name");
+      args.output = *v;
+    } else if (args.command == Command::kLearn && a == "--connections") {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      char* end = nullptr;
+      unsigned long long n = strtoull(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || n == 0 || (*v)[0] == '-') {
+        return Error("--connections takes a positive number, not '" + *v + "'");
+      }
+      args.connections = n;
+    } else if (args.command == Command::kLearn && a == "--duration") {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      auto d = config::ParseDuration(*v);
+      if (!d.ok() || d->count() <= 0) {
+        return Error("--duration takes a duration such as 30s, 5m or 1h, not '" + *v + "'");
+      }
+      args.duration_ms = d->count();
+    } else if (args.command == Command::kLearn && a == "--from-log") {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      args.from_log = *v;
+    } else if (args.command == Command::kLearn && !a.empty() && a[0] != '-' &&
+               args.service.empty()) {
+      args.service = a;
     } else {
       return Error("unknown argument '" + a + "'");
     }
+  }
+  if (args.command == Command::kLearn) {
+    if (args.service.empty()) return Error("learn needs the name of a service");
+    if (!args.from_log.empty() && (args.connections != 0 || args.duration_ms != 0)) {
+      return Error("--from-log reads a log: --connections and --duration do not apply");
+    }
+    if (args.output.empty()) args.output = "./" + args.service + "-learned.toml";
   }
   if (args.config.empty()) return Error("-c needs a file name");
   if (args.command == Command::kServe && !args.foreground && args.log == base::LogSink::kStderr) {

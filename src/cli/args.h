@@ -11,13 +11,19 @@ namespace hinetd::cli {
 
 inline constexpr const char* kDefaultConfig = "/etc/hinetd/hinetd.toml";
 
-enum class Command { kServe, kCheck, kHelp, kVersion };
+enum class Command { kServe, kCheck, kLearn, kHelp, kVersion };
 
 struct Args {
   Command command = Command::kServe;
   std::string config = kDefaultConfig;
   bool foreground = false;
   std::optional<base::LogSink> log;  // default: stderr with -f, syslog without
+  // `hinetd learn`.
+  std::string service;
+  std::string output;     // default ./SERVICE-learned.toml
+  uint64_t connections = 0;  // 0: until the duration or a signal
+  int64_t duration_ms = 0;   // 0: no limit
+  std::string from_log;   // --from-log: fold this log's trial lines instead of running
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

@@ -8,6 +8,10 @@ namespace hinetd::cli {
 // sandboxes. Returns the exit code.
 int RunCheck(const Args& args);
 
+// `hinetd learn`: run one service recording its syscalls, or fold a log's
+// trial lines, and write a policy. Returns the exit code.
+int RunLearn(const Args& args);
+
 // `hinetd [-f]`: serve until stopped. Returns the exit code.
 int RunServe(const Args& args);
 

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
       return kExitOk;
     case Command::kCheck:
       return RunCheck(*args);
+    case Command::kLearn:
+      return RunLearn(*args);
     case Command::kServe:
       return RunServe(*args);
   }

@@ -1,0 +1,290 @@
+// `hinetd learn`: the daemon, for real, with one service whose children
+// record every syscall (supervisor/recorder.h) instead of enforcing their
+// policy; then the policy that allows what they did (sandbox/learned.h),
+// and how it differs from the service's current one. It never enables the
+// policy: the file goes to OUT, not to the sandbox directory.
+// `hinetd learn --from-log`: the same writer, fed with the service's
+// current policy and its trial-mode log lines.
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include "base/log.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "config/config.h"
+#include "config/policy_file.h"
+#include "config/units.h"
+#include "sandbox/learned.h"
+#include "spawn/plan.h"
+#include "supervisor/monitor.h"
+
+namespace hinetd::cli {
+
+namespace {
+
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// The syscalls a policy allows (its allow entries, includes flattened).
+std::set<std::string> Allowed(const sandbox::PolicySpec& spec) {
+  std::set<std::string> out;
+  auto rules = sandbox::ExpandRules(spec);
+  if (!rules.ok()) return out;
+  for (const auto& [name, action] : *rules) {
+    if (action.kind == sandbox::ActionKind::kAllow) out.insert(name);
+  }
+  return out;
+}
+
+std::string Join(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// What the learned policy allows against the current one, on stdout.
+void PrintDiff(const std::map<std::string, sandbox::PolicySpec>& policies,
+               const config::Service& svc,
+               const sandbox::Observations& obs, const sandbox::WriterInput& in) {
+  auto learned = sandbox::LearnedAllows(obs, in);
+  std::set<std::string> all = in.runtime;
+  std::set<std::string> narrowed;
+  for (const auto& [name, rule] : learned) {
+    all.insert(name);
+    if (rule) narrowed.insert(name);
+  }
+  printf("allows: %zu syscalls (%zu from runtime, %zu more), %zu of them with argument rules\n",
+         all.size(), in.runtime.size(), learned.size(), narrowed.size());
+  if (svc.sandbox == "none") {
+    printf("the service has no policy now (sandbox = \"none\")\n");
+    return;
+  }
+  auto spec = policies.find(svc.sandbox);
+  if (spec == policies.end()) return;
+  std::set<std::string> current = Allowed(spec->second);
+  std::set<std::string> only_learned;
+  std::set<std::string> only_current;
+  for (const auto& n : all) {
+    if (current.count(n) == 0) only_learned.insert(n);
+  }
+  for (const auto& n : current) {
+    if (all.count(n) == 0) only_current.insert(n);
+  }
+  std::string name = "\"" + svc.sandbox + "\"";
+  printf("against the current policy %s (%zu syscalls):\n", name.c_str(), current.size());
+  printf("  learned allows, %s does not (%zu): %s\n", name.c_str(), only_learned.size(),
+         only_learned.empty() ? "-" : Join(only_learned).c_str());
+  printf("  %s allows, learned does not (%zu): %s\n", name.c_str(), only_current.size(),
+         only_current.empty() ? "-" : Join(only_current).c_str());
+  std::set<std::string> both_narrowed;
+  for (const auto& n : narrowed) {
+    if (current.count(n) != 0) both_narrowed.insert(n);
+  }
+  if (!both_narrowed.empty()) {
+    printf("  both allow, learned only with argument rules (%zu): %s\n", both_narrowed.size(),
+           Join(both_narrowed).c_str());
+  }
+}
+
+std::string Now() {
+  char buf[64];
+  time_t t = time(nullptr);
+  tm local{};
+  localtime_r(&t, &local);
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &local);
+  return buf;
+}
+
+// Folds the service's trial lines from `log` into `obs`.
+int ReadTrialLog(const std::string& log, const std::string& service,
+                 sandbox::Observations& obs, size_t& lines) {
+  std::ifstream in(log);
+  if (!in) {
+    fprintf(stderr, "hinetd: cannot read %s: %s\n", log.c_str(), strerror(errno));
+    return kExitUsage;
+  }
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string error;
+    auto rec = sandbox::ParseTrialLine(line, &error);
+    if (!rec) {
+      if (!error.empty()) {
+        fprintf(stderr, "hinetd: %s:%zu: %s (lines are the daemon's own, as logged)\n",
+                log.c_str(), number, error.c_str());
+        return kExitConfig;
+      }
+      continue;
+    }
+    if (rec->service != service) continue;
+    sandbox::Observe(obs, rec->syscall, rec->values);
+    ++lines;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunLearn(const Args& args) {
+  std::string path = Absolute(args.config);
+  auto loaded = config::LoadConfig(path);
+  if (!loaded.ok()) {
+    fprintf(stderr, "hinetd: %s\n", loaded.error().ToString().c_str());
+    return kExitConfig;
+  }
+  config::Config& config = *loaded;
+  auto svc_it = std::find_if(config.services.begin(), config.services.end(),
+                             [&](const config::Service& s) { return s.name == args.service; });
+  if (svc_it == config.services.end()) {
+    std::string have;
+    for (const auto& s : config.services) have += (have.empty() ? "" : ", ") + s.name;
+    fprintf(stderr, "hinetd: learn: no service \"%s\" in %s (services: %s)\n",
+            args.service.c_str(), path.c_str(), have.empty() ? "none" : have.c_str());
+    return kExitUsage;
+  }
+  config::Service svc = *svc_it;
+
+  // What runtime allows: the learned policy includes it.
+  config::PolicyLoader loader(config.daemon.sandbox_dir);
+  base::SourceLoc where;
+  where.file = path;
+  auto runtime = loader.Load("runtime", where);
+  if (!runtime.ok()) {
+    fprintf(stderr, "hinetd: learn: the learned policy includes \"runtime\": %s\n",
+            runtime.error().ToString().c_str());
+    return kExitConfig;
+  }
+  sandbox::WriterInput in;
+  in.service = svc.name;
+  in.runtime = Allowed(*runtime);
+
+  // Never the policy the service runs with now: learning must not enable
+  // anything.
+  std::string out = Absolute(args.output);
+  if (svc.sandbox != "none") {
+    char a[PATH_MAX];
+    char b[PATH_MAX];
+    std::string current = config.daemon.sandbox_dir + "/" + svc.sandbox + ".toml";
+    if (realpath(out.c_str(), a) != nullptr && realpath(current.c_str(), b) != nullptr &&
+        strcmp(a, b) == 0) {
+      fprintf(stderr,
+              "hinetd: learn: %s is the service's current policy; write elsewhere (-o) and "
+              "review it before you use it\n",
+              out.c_str());
+      return kExitUsage;
+    }
+  }
+
+  sandbox::Observations obs;
+  if (!args.from_log.empty()) {
+    if (svc.sandbox != "none") {
+      for (const auto& name : Allowed(config.policies.at(svc.sandbox))) {
+        if (in.runtime.count(name) == 0) obs[name].from_policy = true;
+      }
+    }
+    size_t lines = 0;
+    if (int rc = ReadTrialLog(args.from_log, svc.name, obs, lines); rc != kExitOk) return rc;
+    in.header.push_back("From policy \"" + svc.sandbox + "\" and " + std::to_string(lines) +
+                        " event=policy-trial lines of " + args.from_log + ", " + Now() + ".");
+    std::string text = sandbox::WriteLearnedPolicy(obs, in);
+    FILE* f = fopen(out.c_str(), "w");
+    if (f == nullptr || fputs(text.c_str(), f) < 0 || fclose(f) != 0) {
+      fprintf(stderr, "hinetd: learn: cannot write %s: %s\n", out.c_str(), strerror(errno));
+      return kExitSystem;
+    }
+    printf("policy written to %s (%zu policy-trial lines of service \"%s\" folded in)\n",
+           out.c_str(), lines, svc.name.c_str());
+    PrintDiff(config.policies, svc, obs, in);
+    return kExitOk;
+  }
+
+  if (geteuid() != 0) {
+    fprintf(stderr, "hinetd: learn runs the daemon for real: it must be started as root\n");
+    return kExitSystem;
+  }
+  // Only that service is started.
+  std::erase_if(config.services, [&](const config::Service& s) { return s.name != svc.name; });
+  if (auto s = config::ResolveDaemonUser(config); !s.ok()) {
+    fprintf(stderr, "hinetd: %s\n", s.error().ToString().c_str());
+    return kExitConfig;
+  }
+  auto plans = spawn::BuildPlans(config);
+  if (!plans.ok()) {
+    fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
+    return kExitConfig;
+  }
+  // Opened now: the monitor gives up the capability to write into
+  // directories it does not own.
+  int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "hinetd: learn: cannot write %s: %s\n", out.c_str(), strerror(errno));
+    return kExitSystem;
+  }
+
+  tzset();
+  base::Logger log(base::LogSink::kStderr);
+  supervisor::Options options;
+  options.config_path = path;
+  options.learn_service = svc.name;
+  options.learn_connections = args.connections;
+  if (args.duration_ms > 0) {
+    options.stop_at = supervisor::Clock::now() + std::chrono::milliseconds(args.duration_ms);
+  }
+  std::string started_at = Now();
+  auto policies = config.policies;
+  auto owned = std::make_unique<config::Config>(std::move(config));
+  supervisor::Monitor monitor(log, options);
+  if (auto s = monitor.Start(std::move(owned), std::move(*plans)); !s.ok()) {
+    log.Error(base::LogLine("start-failed").Add("error", s.error().ToString()));
+    close(fd);
+    return kExitSystem;
+  }
+  log.Info(base::LogLine("learn")
+               .Add("service", svc.name)
+               .Add("connections", args.connections)
+               .Add("duration", args.duration_ms > 0
+                                    ? config::FormatDuration(config::Millis(args.duration_ms))
+                                    : std::string("unlimited")));
+  int rc = monitor.Run();
+  supervisor::Recorder& rec = *monitor.recorder();
+  rec.CloseAll();
+  obs = rec.observations();
+  in.header.push_back("Run from " + started_at + " to " + Now() + ": " +
+                      std::to_string(rec.ended()) + " connections, the last " +
+                      std::to_string(rec.quiet_tail()) + " added nothing new.");
+  std::string text = sandbox::WriteLearnedPolicy(obs, in);
+  bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  written = close(fd) == 0 && written;
+  if (!written) {
+    fprintf(stderr, "hinetd: learn: cannot write %s: %s\n", out.c_str(), strerror(errno));
+    return kExitSystem;
+  }
+  printf("policy written to %s\n", out.c_str());
+  printf("coverage: %llu connections, the last %llu added nothing new\n",
+         static_cast<unsigned long long>(rec.ended()),
+         static_cast<unsigned long long>(rec.quiet_tail()));
+  if (rec.ended() == 0) {
+    printf("no connection was seen: the policy allows only what runtime does\n");
+  }
+  PrintDiff(policies, svc, obs, in);
+  return rc == 0 ? kExitOk : kExitSystem;
+}
+
+}  // namespace hinetd::cli
