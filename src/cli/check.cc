@@ -95,21 +95,32 @@ void PrintService(const config::Config& config, const config::Service& s,
     size_t errnos = 0;
     std::string notable;
     std::string beyond_start;
+    std::vector<std::string> conditional;
     if (rules.ok()) {
-      for (const auto& [name, action] : *rules) {
-        if (action.kind == sandbox::ActionKind::kAllow) {
+      for (const auto& [name, entry] : *rules) {
+        if (const sandbox::Action* action = entry.whole_action()) {
+          if (action->kind == sandbox::ActionKind::kErrno) ++errnos;
+          if (action->kind != sandbox::ActionKind::kAllow) continue;
           ++allowed;
           if (!sandbox::IsDangerous(name)) continue;
           notable += (notable.empty() ? "" : ", ") + name;
           if (!NeededToStart(name)) beyond_start += (beyond_start.empty() ? "" : ", ") + name;
-        } else if (action.kind == sandbox::ActionKind::kErrno) {
-          ++errnos;
+          continue;
         }
+        // Argument rules: what each allows (or fails), the rest gets the default.
+        if (entry.AllowsSome()) ++allowed;
+        std::string line = name;
+        for (const auto& r : entry.rules) {
+          line += (line == name ? " " : "; ") + r.action.ToString() + " when " + r.when_text;
+        }
+        conditional.push_back(line);
       }
     }
     const auto& program = plans.programs.at(s.sandbox);
-    printf("  sandbox   %s: %zu %s allowed, %zu %s with an errno, anything else: %s\n",
-           s.sandbox.c_str(), allowed, Plural(allowed, "syscall", "syscalls"), errnos,
+    printf("  sandbox   %s: %zu %s allowed (%zu only with argument rules), %zu %s with an "
+           "errno, anything else: %s\n",
+           s.sandbox.c_str(), allowed, Plural(allowed, "syscall", "syscalls"),
+           conditional.size(), errnos,
            Plural(errnos, "fails", "fail"), spec.default_action.ToString().c_str());
     if (!spec.description.empty()) printf("            \"%s\"\n", spec.description.c_str());
     printf("            %zu BPF instructions, native architecture only\n",
@@ -118,6 +129,16 @@ void PrintService(const config::Config& config, const config::Service& s,
     for (const auto& f : spec.files) files += (files.empty() ? "" : ", ") + f;
     printf("            from %s\n", files.c_str());
     if (!notable.empty()) printf("            allows, of note: %s\n", notable.c_str());
+    if (!conditional.empty()) {
+      printf("            argument rules (other calls: %s):\n",
+             spec.default_action.ToString().c_str());
+      for (const auto& line : conditional) printf("              %s\n", line.c_str());
+      if (rules.ok() && rules->count("clone3") != 0 && rules->count("clone") != 0 &&
+          !rules->at("clone").whole()) {
+        printf("              clone3 errno:ENOSYS (its flags cannot be checked; the C library "
+               "falls back to clone)\n");
+      }
+    }
     if (!beyond_start.empty()) {
       warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox + "\" allows " +
                          beyond_start);

@@ -41,13 +41,17 @@ std::string Absolute(const std::string& path) {
   return std::string(cwd) + "/" + path;
 }
 
-// The syscalls a policy allows (its allow entries, includes flattened).
-std::set<std::string> Allowed(const sandbox::PolicySpec& spec) {
+// The syscalls a policy allows (its allow entries, includes flattened),
+// whole or by an argument rule.
+std::set<std::string> Allowed(const sandbox::PolicySpec& spec, bool whole_only = false) {
   std::set<std::string> out;
   auto rules = sandbox::ExpandRules(spec);
   if (!rules.ok()) return out;
-  for (const auto& [name, action] : *rules) {
-    if (action.kind == sandbox::ActionKind::kAllow) out.insert(name);
+  for (const auto& [name, r] : *rules) {
+    const sandbox::Action* whole = r.whole_action();
+    bool allowed = whole != nullptr ? whole->kind == sandbox::ActionKind::kAllow
+                                    : !whole_only && r.AllowsSome();
+    if (allowed) out.insert(name);
   }
   return out;
 }
@@ -78,6 +82,7 @@ void PrintDiff(const std::map<std::string, sandbox::PolicySpec>& policies,
   auto spec = policies.find(svc.sandbox);
   if (spec == policies.end()) return;
   std::set<std::string> current = Allowed(spec->second);
+  std::set<std::string> current_whole = Allowed(spec->second, /*whole_only=*/true);
   std::set<std::string> only_learned;
   std::set<std::string> only_current;
   for (const auto& n : all) {
@@ -94,10 +99,11 @@ void PrintDiff(const std::map<std::string, sandbox::PolicySpec>& policies,
          only_current.empty() ? "-" : Join(only_current).c_str());
   std::set<std::string> both_narrowed;
   for (const auto& n : narrowed) {
-    if (current.count(n) != 0) both_narrowed.insert(n);
+    if (current_whole.count(n) != 0) both_narrowed.insert(n);
   }
   if (!both_narrowed.empty()) {
-    printf("  both allow, learned only with argument rules (%zu): %s\n", both_narrowed.size(),
+    printf("  %s allows whole, learned only with argument rules (%zu): %s\n", name.c_str(),
+           both_narrowed.size(),
            Join(both_narrowed).c_str());
   }
 }

@@ -970,9 +970,13 @@ std::string SignalOrTrace(const Config& config, const Service& s) {
   std::string allowed;
   for (const char* name : kSignalOrTrace) {
     auto r = rules->find(name);
-    sandbox::ActionKind kind =
-        r == rules->end() ? it->second.default_action.kind : r->second.kind;
-    if (kind == sandbox::ActionKind::kAllow || kind == sandbox::ActionKind::kLog) {
+    // An argument rule (kill only for pid 0, say) still reaches some process.
+    bool some = r == rules->end()
+                    ? it->second.default_action.kind == sandbox::ActionKind::kLog
+                    : r->second.AllowsSome() ||
+                          (!r->second.whole() &&
+                           it->second.default_action.kind == sandbox::ActionKind::kLog);
+    if (some) {
       allowed += (allowed.empty() ? "" : ", ") + std::string(name);
     }
   }

@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "config/system_checks.h"
 #include "config/toml_reader.h"
+#include "sandbox/arg_rules.h"
 
 namespace hinetd::config {
 
@@ -55,6 +56,89 @@ Result<int> ParseErrnoValue(const Found& f) {
   auto e = base::ErrnoFromName(*s);
   if (!e) return f.Err("'" + *s + "' is not an errno name (e.g. \"EPERM\", \"EACCES\")");
   return *e;
+}
+
+
+// One condition string at `node`, parsed for `syscall`; errors point at the
+// column inside the string.
+Result<std::vector<sandbox::ArgCondition>> ParseWhen(const TableReader& reader,
+                                                     const toml::node& node,
+                                                     const std::string& syscall) {
+  std::string text(node.as_string()->get());
+  auto parsed = sandbox::ParseCondition(syscall, text);
+  if (parsed.ok()) return parsed;
+  SourceLoc loc = reader.Loc(node);
+  // Past the opening quote (exact for strings without escapes).
+  loc.column += parsed.error().loc().column;
+  return Error(loc, reader.context() + ": " + syscall + " when \"" + text +
+                        "\": " + parsed.error().message());
+}
+
+// An argument rule: { syscall = "NAME", when = ... } in allow (`name_key` is
+// "syscall"), or { errno = "E...", when = ... } under [errno] (the syscall
+// is the key, `syscall`).
+Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key, Action action,
+                         const std::string& path, std::string syscall = "") {
+  std::vector<std::string> keys{"when"};
+  keys.push_back(name_key.empty() ? "errno" : name_key);
+  if (auto s = reader.CheckKeys(keys); !s.ok()) return s.error();
+  std::vector<const TableReader*> scope{&reader};
+  if (!name_key.empty()) {
+    Found f = Lookup(scope, name_key);
+    if (!f) {
+      return Error(reader.TableLoc(), reader.context() +
+                                          ": an argument rule needs `syscall = \"NAME\"`");
+    }
+    auto v = AsString(f);
+    if (!v.ok()) return v.error();
+    if (!v->empty() && (*v)[0] == '@') {
+      return f.Err("argument rules are for one syscall; '" + *v +
+                   "' is a group (list its syscalls one by one)");
+    }
+    if (!sandbox::IsKnownSyscall(*v)) {
+      return f.Err("unknown system call '" + *v + "' (see syscalls(2))");
+    }
+    syscall = *v;
+  } else {
+    Found f = Lookup(scope, "errno");
+    if (!f) {
+      return Error(reader.TableLoc(),
+                   reader.context() + ": needs `errno = \"ENAME\"` and `when = \"CONDITION\"`");
+    }
+    auto e = ParseErrnoValue(f);
+    if (!e.ok()) return e.error();
+    action.err = *e;
+  }
+  Found when = Lookup(scope, "when");
+  if (!when) {
+    return Error(reader.TableLoc(),
+                 reader.context() + ": " + syscall +
+                     ": an argument rule needs `when = \"CONDITION\"` (e.g. \"family == "
+                     "AF_UNIX\"); without conditions, list the syscall by its name");
+  }
+  Rule rule{syscall, action, when.Loc(), {}, "", path};
+  std::vector<const toml::node*> conditions;
+  if (when.node->is_string()) {
+    conditions.push_back(when.node);
+  } else if (const toml::array* list = when.node->as_array(); list != nullptr && !list->empty()) {
+    for (const toml::node& n : *list) {
+      if (!n.is_string()) {
+        return Error(reader.Loc(n), reader.context() + ": when: expected a condition string, got " +
+                                        TypeName(n));
+      }
+      conditions.push_back(&n);
+    }
+  } else {
+    return when.Err("expected a condition string or a non-empty array of them (any may hold)");
+  }
+  for (const toml::node* n : conditions) {
+    auto alternatives = ParseWhen(reader, *n, syscall);
+    if (!alternatives.ok()) return alternatives.error();
+    rule.when.insert(rule.when.end(), alternatives->begin(), alternatives->end());
+    if (!rule.when_text.empty()) rule.when_text += " or ";
+    rule.when_text += std::string(n->as_string()->get());
+  }
+  return rule;
 }
 
 }  // namespace
@@ -163,15 +247,33 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
       }
     }
   }
-  std::set<std::string> own;
+  std::set<std::string> whole;  // syscalls and groups given for every call
   if (auto f = Lookup(scope, "allow")) {
-    auto items = AsStringArray(f);
-    if (!items.ok()) return items.error();
-    for (const auto& item : *items) {
-      if (!own.insert(item.value).second) {
-        return Error(item.loc, top.context() + ": allow: '" + item.value + "' is listed twice");
+    const toml::array* items = f.node->as_array();
+    if (items == nullptr) {
+      return f.Err("expected an array of syscall names, groups and argument rules, got " +
+                   TypeName(*f.node));
+    }
+    for (const toml::node& item : *items) {
+      SourceLoc loc = top.Loc(item);
+      if (const auto* name = item.as_string()) {
+        std::string value(name->get());
+        if (!whole.insert(value).second) {
+          return Error(loc, top.context() + ": allow: '" + value + "' is listed twice");
+        }
+        spec.rules.push_back(Rule{value, Action{ActionKind::kAllow, 0}, loc, {}, "", path});
+        continue;
       }
-      spec.rules.push_back(Rule{item.value, Action{ActionKind::kAllow, 0}, item.loc});
+      const toml::table* t = item.as_table();
+      if (t == nullptr) {
+        return Error(loc, top.context() + ": allow: expected a syscall name, an @group or "
+                                          "{ syscall = \"NAME\", when = \"CONDITION\" }, got " +
+                              TypeName(item));
+      }
+      TableReader rule(*t, path, top.context() + ": allow");
+      auto r = ReadArgRule(rule, "syscall", Action{ActionKind::kAllow, 0}, path);
+      if (!r.ok()) return r.error();
+      spec.rules.push_back(std::move(*r));
     }
   }
   if (auto f = Lookup(scope, "errno")) {
@@ -183,13 +285,22 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
     for (auto&& [key, node] : *t) {
       std::string sys(key.str());
       Found entry = Entry(errnos, key, node);
-      if (own.count(sys) != 0) {
+      // socket = "EACCES" (every call), or socket = { errno = "EACCES",
+      // when = "family != AF_UNIX" } (argument rules).
+      if (const toml::table* rt = node.as_table()) {
+        TableReader rule(*rt, path, top.context() + ": errno: " + sys);
+        auto r = ReadArgRule(rule, "", Action{ActionKind::kErrno, 0}, path, sys);
+        if (!r.ok()) return r.error();
+        spec.rules.push_back(std::move(*r));
+        continue;
+      }
+      if (whole.count(sys) != 0) {
         return entry.KeyErr("'" + sys + "' is also in allow; list it in one place only");
       }
-      own.insert(sys);
+      whole.insert(sys);
       auto e = ParseErrnoValue(entry);
       if (!e.ok()) return e.error();
-      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc()});
+      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc(), {}, "", path});
     }
   }
   // Names and groups are checked here so the error points into this file.

@@ -80,8 +80,51 @@ std::string SyscallNameForAuditArch(uint32_t audit_arch, int nr) {
   return NameOrNumber(seccomp_syscall_resolve_num_arch(audit_arch, nr), nr);
 }
 
-Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec) {
-  std::map<std::string, Action> out;
+bool SyscallRules::AllowsSome() const {
+  for (const auto& r : rules) {
+    if (r.action.kind == ActionKind::kAllow || r.action.kind == ActionKind::kLog) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Where a syscall's current rules came from, while precedence is resolved.
+struct Pending {
+  std::string origin;
+  bool explicit_name = false;  // named itself, not through a group
+  SyscallRules rules;
+};
+
+}  // namespace
+
+Result<ExpandedPolicy> ExpandRules(const PolicySpec& spec) {
+  std::map<std::string, Pending> pending;
+  auto apply = [&](const std::string& name, const Rule& rule, bool explicit_name) -> base::Status {
+    SyscallRule one{rule.action, rule.when, rule.when_text, rule.loc};
+    auto [it, fresh] = pending.try_emplace(name);
+    Pending& p = it->second;
+    // A later file replaces an earlier one's rules; within one file, a
+    // syscall named itself overrides what a group gave it.
+    if (fresh || p.origin != rule.origin || (explicit_name && !p.explicit_name)) {
+      p = Pending{rule.origin, explicit_name, SyscallRules{{one}}};
+      return {};
+    }
+    if (!explicit_name) {
+      if (!p.explicit_name) p.rules = SyscallRules{{one}};  // a later group, same file
+      return {};
+    }
+    // Named twice in one file: only argument rules add up.
+    if (one.when.empty() || p.rules.whole()) {
+      return Error(rule.loc,
+                   "policy \"" + spec.name + "\": " + RuleKey(rule) + ": '" + name +
+                       "' has rules for every call and argument rules in the same file; a "
+                       "filter gives calls that match no argument rule the default action, so "
+                       "write each action with its own `when`");
+    }
+    p.rules.rules.push_back(std::move(one));
+    return {};
+  };
   for (const Rule& rule : spec.rules) {
     if (!rule.name.empty() && rule.name[0] == '@') {
       const auto* members = FindGroup(rule.name);
@@ -93,7 +136,8 @@ Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec) {
                                    valid + ")");
       }
       for (const auto& name : *members) {
-        if (NativeSyscallNumber(name) >= 0) out[name] = rule.action;
+        if (NativeSyscallNumber(name) < 0) continue;
+        if (auto s = apply(name, rule, false); !s.ok()) return s.error();
       }
       continue;
     }
@@ -103,10 +147,37 @@ Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec) {
                                  "' (names are those of the kernel, e.g. \"openat\", "
                                  "\"newfstatat\"; see syscalls(2))");
     }
-    if (NativeSyscallNumber(rule.name) >= 0) out[rule.name] = rule.action;
+    if (NativeSyscallNumber(rule.name) < 0) continue;
+    if (auto s = apply(rule.name, rule, true); !s.ok()) return s.error();
+  }
+  ExpandedPolicy out;
+  for (auto& [name, p] : pending) out.emplace(name, std::move(p.rules));
+  // clone3 takes its flags through a pointer no filter can read: where
+  // clone's flags are checked, clone3 must not be a way around the check.
+  if (auto clone = out.find("clone");
+      clone != out.end() && !clone->second.whole() && NativeSyscallNumber("clone3") >= 0) {
+    out["clone3"] = SyscallRules{{SyscallRule{Action{ActionKind::kErrno, ENOSYS}, {}, "",
+                                              clone->second.rules[0].loc}}};
   }
   return out;
 }
+
+namespace {
+
+scmp_compare ToScmpOp(CompareOp op) {
+  switch (op) {
+    case CompareOp::kEq: return SCMP_CMP_EQ;
+    case CompareOp::kNe: return SCMP_CMP_NE;
+    case CompareOp::kLt: return SCMP_CMP_LT;
+    case CompareOp::kLe: return SCMP_CMP_LE;
+    case CompareOp::kGt: return SCMP_CMP_GT;
+    case CompareOp::kGe: return SCMP_CMP_GE;
+    case CompareOp::kMaskedEq: return SCMP_CMP_MASKED_EQ;
+  }
+  return SCMP_CMP_EQ;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec) {
   if (spec.default_action.kind == ActionKind::kAllow) {
@@ -128,11 +199,34 @@ Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec) {
   if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
   if (rc != 0) return LibError("setting filter attributes", rc);
 
-  for (const auto& [name, action] : *rules) {
-    if (action == spec.default_action) continue;  // libseccomp rejects no-op rules
+  for (const auto& [name, entry] : *rules) {
     int nr = NativeSyscallNumber(name);
-    rc = seccomp_rule_add(ctx.get(), ToScmpAction(action), nr, 0);
-    if (rc != 0) return LibError("adding a rule for " + name, rc);
+    for (const SyscallRule& rule : entry.rules) {
+      if (rule.action == spec.default_action) continue;  // libseccomp rejects no-op rules
+      if (rule.when.empty()) {
+        rc = seccomp_rule_add(ctx.get(), ToScmpAction(rule.action), nr, 0);
+        if (rc != 0) return LibError("adding a rule for " + name, rc);
+        continue;
+      }
+      for (const ArgCondition& alt : rule.when) {
+        std::vector<scmp_arg_cmp> cmps;
+        for (const ArgCompare& c : alt.all) {
+          scmp_arg_cmp cmp{};
+          cmp.arg = static_cast<unsigned>(c.arg);
+          cmp.op = ToScmpOp(c.op);
+          cmp.datum_a = c.op == CompareOp::kMaskedEq ? c.mask : c.value;
+          cmp.datum_b = c.op == CompareOp::kMaskedEq ? c.value : 0;
+          cmps.push_back(cmp);
+        }
+        rc = seccomp_rule_add_array(ctx.get(), ToScmpAction(rule.action), nr,
+                                    static_cast<unsigned>(cmps.size()), cmps.data());
+        if (rc != 0) {
+          return Error(rule.loc, "policy \"" + spec.name + "\": libseccomp refused the rule '" +
+                                     name + " when " + ToString(name, alt) +
+                                     "': " + base::ErrnoName(-rc));
+        }
+      }
+    }
   }
 
   return ExportBpf(ctx.get(), "policy '" + spec.name + "'");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "sandbox/arg_rules.h"
 
 namespace hinetd::sandbox {
 
@@ -26,17 +27,24 @@ struct Action {
   [[nodiscard]] std::string ToString() const;
 };
 
-// One entry of a policy: a syscall name or an @group, and what it gets.
+// One entry of a policy: a syscall name or an @group, and what it gets —
+// for every call, or (argument rules) only for calls whose arguments match.
 struct Rule {
   std::string name;  // "read" or "@io-basic"
   Action action;
   base::SourceLoc loc;  // where it was written, for errors
+  // Argument rules: any of these alternatives; empty = every call.
+  std::vector<ArgCondition> when;
+  std::string when_text;  // the conditions as written, joined with " or "
+  std::string origin;     // the file it was written in
 };
 
 // A policy with its includes already flattened by the loader. Rules are in
-// precedence order: a later rule for the same syscall overrides an earlier one
-// (the loader puts included policies first, then the file's own allow list,
-// then its errno table).
+// precedence order: a later file's rules for a syscall replace an earlier
+// file's (the loader puts included policies first, then the file's own allow
+// list, then its errno table). Within one file, a syscall named explicitly
+// overrides the same syscall reached through a group, and several argument
+// rules for one syscall add up.
 struct PolicySpec {
   std::string name;
   std::string description;
@@ -67,10 +75,32 @@ struct PolicySpec {
 // kernel's seccomp audit records), or "syscall#N".
 [[nodiscard]] std::string SyscallNameForAuditArch(uint32_t audit_arch, int nr);
 
-// Expands groups and resolves precedence: native syscall name -> action, for
-// every syscall whose action differs from nothing (i.e. all listed ones).
-// Errors (unknown name or group) carry the rule's position.
-[[nodiscard]] base::Result<std::map<std::string, Action>> ExpandRules(const PolicySpec& spec);
+// What a policy gives one syscall: one rule for every call, or argument
+// rules (each with its conditions); calls that match no rule get the
+// policy's default action.
+struct SyscallRule {
+  Action action;
+  std::vector<ArgCondition> when;  // empty: every call
+  std::string when_text;
+  base::SourceLoc loc;
+};
+struct SyscallRules {
+  std::vector<SyscallRule> rules;
+  // Whole: one rule without conditions.
+  [[nodiscard]] bool whole() const { return rules.size() == 1 && rules[0].when.empty(); }
+  // The action of a whole rule, or nullptr when the syscall has argument rules.
+  [[nodiscard]] const Action* whole_action() const { return whole() ? &rules[0].action : nullptr; }
+  // Whether some call of it is allowed (by a whole or an argument rule).
+  [[nodiscard]] bool AllowsSome() const;
+};
+using ExpandedPolicy = std::map<std::string, SyscallRules>;
+
+// Expands groups and resolves precedence: native syscall name -> its rules,
+// for every syscall the policy lists. Where clone has argument rules, clone3
+// (whose flags sit behind a pointer) fails with ENOSYS so that the C library
+// falls back to clone. Errors (unknown name or group, a syscall both whole
+// and with argument rules in one file) carry the rule's position.
+[[nodiscard]] base::Result<ExpandedPolicy> ExpandRules(const PolicySpec& spec);
 
 // A compiled classic-BPF seccomp program.
 class BpfProgram {
