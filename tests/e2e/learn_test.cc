@@ -1,0 +1,204 @@
+// `hinetd learn` and trial mode with the real binary on loopback: a shell
+// service that forks and executes a helper (ls) is learned over a few
+// connections; the written policy loads, allows what it did, and the
+// service then works with it enforcing; a policy in trial mode logs each
+// distinct call outside it once and kills nothing; --from-log folds those
+// lines into a policy.
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "e2e/e2e.h"
+
+namespace hinetd::testing {
+namespace {
+
+// SECCOMP_USER_NOTIF_FLAG_CONTINUE: Linux 5.5.
+bool KernelHasNotifContinue() {
+  utsname u{};
+  int major = 0;
+  int minor = 0;
+  if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 5 || (major == 5 && minor >= 5);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A shell service: answers "got LINE", then runs ls (a fork and an execve:
+// getdents64 is ls's alone, never the shell's).
+std::string ShellService(const std::string& name, uint16_t port, const std::string& policy,
+                         const std::string& extra_command = "") {
+  return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+         "\"\nexec = [\"/bin/sh\", \"-c\", \"read line; echo got $line; ls / >/dev/null" +
+         extra_command + "\"]\nuser = \"nobody\"\nsandbox = \"" + policy + "\"\n\n";
+}
+
+class LearnTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    if (!KernelHasNotifContinue()) {
+      GTEST_SKIP() << "needs seccomp user notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE "
+                      "(Linux 5.5)";
+    }
+    if (access("/bin/sh", X_OK) != 0 || access("/bin/ls", X_OK) != 0) {
+      GTEST_SKIP() << "needs /bin/sh and /bin/ls";
+    }
+  }
+
+  // Runs `hinetd learn ARGS` as daemon_ (its stdout joins its log).
+  bool StartLearn(const std::string& args) {
+    daemon_.WrapIn({"/bin/sh", "-c", "exec \"$0\" learn " + args + " 1>&2",
+                    BinDir() + "/hinetd"});
+    // Start appends hinetd's usual arguments: the shell ignores them.
+    return daemon_.Start("unused");
+  }
+};
+
+TEST_F(LearnTest, LearnsAForkingServiceAndItsLearnedPolicyRunsItEnforcing) {
+  uint16_t port = FreeTcpPort();
+  std::string config = WriteConfig(ShellService("sh", port, "stdio"));
+  std::string out = dir_.path() + "/sh-learned.toml";
+  ASSERT_TRUE(StartLearn("-c " + config + " sh --connections 3 -o " + out));
+  ASSERT_TRUE(daemon_.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Exchange("127.0.0.1", port, "hello\n"), "got hello\n") << "connection " << i;
+  }
+  // It stops by itself once the three have ended.
+  auto status = daemon_.WaitExit(milliseconds(15000));
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"policy written to " + out}, milliseconds(1000)))
+      << daemon_.LogText();
+  // Coverage: the second and third added nothing the first had not done.
+  EXPECT_TRUE(daemon_.WaitForLine({"coverage: 3 connections, the last 2 added nothing new"},
+                                  milliseconds(1000)))
+      << daemon_.LogText();
+  // The diff against stdio: ls's directory reading is new.
+  auto diff = daemon_.WaitForLine({"learned allows, \"stdio\" does not"}, milliseconds(1000));
+  ASSERT_TRUE(diff.has_value()) << daemon_.LogText();
+  EXPECT_NE(diff->find("getdents64"), std::string::npos) << *diff;
+
+  std::string policy = ReadFile(out);
+  SCOPED_TRACE(policy);
+  EXPECT_NE(policy.find("include = [\"runtime\"]"), std::string::npos);
+  EXPECT_NE(policy.find("default_action = \"kill\""), std::string::npos);
+  // After execve in a forked child (ls), and the fork itself in the shell.
+  EXPECT_NE(policy.find("\"getdents64\""), std::string::npos);
+  EXPECT_TRUE(policy.find("\"wait4\"") != std::string::npos ||
+              policy.find("\"@process-wait\"") != std::string::npos);
+  EXPECT_TRUE(policy.find("vfork") != std::string::npos ||
+              policy.find("\"clone\"") != std::string::npos);
+  EXPECT_NE(policy.find("# REVIEW: "), std::string::npos);
+
+  // Enforcing: the same service works under it; another whose shell does one
+  // thing more (chdir) is killed for it.
+  daemon_.Stop();
+  dir_.Write("sandbox/learned.toml", policy);
+  uint16_t port2 = FreeTcpPort();
+  config = WriteConfig(ShellService("sh", port, "learned") +
+                       ShellService("more", port2, "learned", "; cd /tmp"));
+  DaemonProcess enforcing;
+  ASSERT_TRUE(enforcing.StartAndWait(config)) << enforcing.LogText();
+  ASSERT_TRUE(enforcing.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  EXPECT_EQ(Exchange("127.0.0.1", port, "again\n"), "got again\n");
+  EXPECT_TRUE(enforcing.WaitForLine({"event=end", "service=sh ", "status=exit:0"},
+                                    milliseconds(10000)))
+      << enforcing.LogText();
+  EXPECT_EQ(Exchange("127.0.0.1", port2, "x\n"), "got x\n");
+  EXPECT_TRUE(enforcing.WaitForLine({"event=end", "service=more", "status=seccomp",
+                                     "syscall=chdir"},
+                                    milliseconds(10000)))
+      << enforcing.LogText();
+  EXPECT_EQ(enforcing.CountLines({"service=sh ", "status=seccomp"}), 0u) << enforcing.LogText();
+  enforcing.Stop();
+}
+
+TEST_F(LearnTest, LearnStopsAfterItsDurationAndRefusesAnUnknownService) {
+  uint16_t port = FreeTcpPort();
+  std::string config = WriteConfig(ShellService("sh", port, "stdio"));
+  std::string out = dir_.path() + "/idle.toml";
+  ASSERT_TRUE(StartLearn("-c " + config + " sh --duration 1s -o " + out));
+  auto status = daemon_.WaitExit(milliseconds(15000));
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"coverage: 0 connections"}, milliseconds(1000)))
+      << daemon_.LogText();
+  EXPECT_NE(ReadFile(out).find("include = [\"runtime\"]"), std::string::npos);
+
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "learn", "-c", config, "nosuch"},
+                               milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("no service \"nosuch\""), std::string::npos) << r.err;
+  // Never over the service's current policy file.
+  r = RunCommand({BinDir() + "/hinetd", "learn", "-c", config, "sh", "-o",
+                  dir_.path() + "/sandbox/stdio.toml"},
+                 milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("current policy"), std::string::npos) << r.err;
+}
+
+TEST_F(LearnTest, TrialModeLogsEachCallOutsideThePolicyOnceAndKillsNothing) {
+  dir_.Write("sandbox/trial.toml",
+             "default_action = \"log\"\ninclude = [\"stdio\"]\nallow = [\"wait4\"]\n");
+  uint16_t port = FreeTcpPort();
+  std::string config = WriteConfig(ShellService("sh", port, "trial"));
+  ASSERT_TRUE(daemon_.StartAndWait(config)) << daemon_.LogText();
+  ASSERT_TRUE(daemon_.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Exchange("127.0.0.1", port, "hello\n"), "got hello\n") << "connection " << i;
+    ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=sh", "status=exit:0"},
+                                     static_cast<size_t>(i + 1), milliseconds(10000)))
+        << daemon_.LogText();
+  }
+  // ls reads the directory many times per connection, in two connections:
+  // one line.
+  auto line = daemon_.WaitForLine({"event=policy-trial", "service=sh", "syscall=getdents64"},
+                                  milliseconds(1000));
+  ASSERT_TRUE(line.has_value()) << daemon_.LogText();
+  EXPECT_NE(LogField(*line, "pid"), "");
+  EXPECT_EQ(daemon_.CountLines({"event=policy-trial", "syscall=getdents64"}), 1u)
+      << daemon_.LogText();
+  // stdio answers ioctl with ENOTTY (an errno rule): not a trial line. And
+  // no line is there twice.
+  EXPECT_EQ(daemon_.CountLines({"event=policy-trial", "syscall=ioctl"}), 0u) << daemon_.LogText();
+  std::vector<std::string> trial;
+  for (const auto& l : daemon_.Lines()) {
+    if (l.find("event=policy-trial ") == std::string::npos) continue;
+    std::string key = l.substr(l.find(" syscall="));
+    for (const auto& seen : trial) EXPECT_NE(seen, key) << daemon_.LogText();
+    trial.push_back(key);
+  }
+  EXPECT_EQ(daemon_.CountLines({"status=seccomp"}), 0u);
+  daemon_.Stop();
+
+  // --from-log: the lines folded into the policy, which then allows them.
+  std::string log = dir_.Write("trial.log", daemon_.LogText());
+  std::string out = dir_.path() + "/folded.toml";
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "learn", "--from-log", log, "-c", config,
+                                "sh", "-o", out},
+                               milliseconds(10000));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("policy-trial lines of service \"sh\" folded in"), std::string::npos)
+      << r.out;
+  std::string folded = ReadFile(out);
+  EXPECT_NE(folded.find("\"getdents64\""), std::string::npos) << folded;
+  EXPECT_NE(folded.find("# wait4: from the current policy"), std::string::npos) << folded;
+  dir_.Write("sandbox/folded.toml", folded);
+  std::string check_config = WriteConfig(ShellService("sh", port, "folded"));
+  r = RunCommand({BinDir() + "/hinetd", "check", "-c", check_config}, milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace hinetd::testing
