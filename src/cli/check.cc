@@ -145,7 +145,8 @@ void PrintService(const config::Config& config, const config::Service& s,
     }
     if (spec.default_action.kind == sandbox::ActionKind::kLog) {
       warnings.push_back("service \"" + s.name + "\": policy \"" + s.sandbox +
-                         "\" only logs what it does not allow (default_action = \"log\")");
+                         "\" is in trial mode: it allows and logs what it does not allow "
+                         "(default_action = \"log\")");
     }
   }
   std::string limits;
