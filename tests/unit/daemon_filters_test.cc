@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -290,6 +292,21 @@ TEST(MonitorFilter, AllowsWhatSpawningAndServicesNeed) {
     if (NativeSyscallNumber(name) < 0) continue;
     EXPECT_EQ(Verdict(Monitor(), {name, {}}), kAllow) << name;
   }
+}
+
+TEST(MonitorFilter, LetsTheRecorderWork) {
+  // Learning and trial mode (supervisor/recorder.h): the listeners come by
+  // recvmsg, and are answered with these ioctls; the child installs its
+  // recording filter with a listener.
+  EXPECT_EQ(Verdict(Monitor(), {"recvmsg", {kFd, kPtr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT}}), kAllow);
+  for (uint64_t request : {static_cast<uint64_t>(SECCOMP_IOCTL_NOTIF_RECV),
+                           static_cast<uint64_t>(SECCOMP_IOCTL_NOTIF_SEND)}) {
+    EXPECT_EQ(Verdict(Monitor(), {"ioctl", {kFd, request, kPtr}}), kAllow) << request;
+  }
+  EXPECT_EQ(Verdict(Monitor(), {"seccomp", {SECCOMP_SET_MODE_FILTER,
+                                            SECCOMP_FILTER_FLAG_NEW_LISTENER, kPtr}}),
+            kAllow);
+  EXPECT_EQ(Verdict(Monitor(), {"seccomp", {SECCOMP_GET_NOTIF_SIZES, 0, kPtr}}), kAllow);
 }
 
 TEST(MonitorFilter, CreatesOnlyTheNamespacesOfItsChildren) {
