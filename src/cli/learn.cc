@@ -20,6 +20,7 @@
 #include <set>
 #include <string>
 
+#include "base/errno_name.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -201,8 +202,40 @@ int RunLearn(const Args& args) {
   sandbox::Observations obs;
   if (!args.from_log.empty()) {
     if (svc.sandbox != "none") {
-      for (const auto& name : Allowed(config.policies.at(svc.sandbox))) {
-        if (in.runtime.count(name) == 0) obs[name].from_policy = true;
+      // The current policy as it is: what it allows (whole, or with its
+      // argument rules), and its errno table.
+      auto rules = sandbox::ExpandRules(config.policies.at(svc.sandbox));
+      if (!rules.ok()) {
+        fprintf(stderr, "hinetd: %s\n", rules.error().ToString().c_str());
+        return kExitConfig;
+      }
+      for (const auto& [name, r] : *rules) {
+        if (in.runtime.count(name) != 0) continue;
+        const sandbox::Action* whole = r.whole_action();
+        if (whole != nullptr && whole->kind == sandbox::ActionKind::kErrno) {
+          in.errno_table[name] = base::ErrnoName(whole->err);
+          continue;
+        }
+        if (!r.AllowsSome()) continue;
+        sandbox::Observed& o = obs[name];
+        o.from_policy = true;
+        if (whole != nullptr) continue;
+        for (const auto& one : r.rules) {
+          if (one.action.kind == sandbox::ActionKind::kErrno) {
+            in.header.push_back("Not kept: the errno rule for " + name + " when " +
+                                one.when_text + " (add it by hand).");
+            continue;
+          }
+          if (one.action.kind != sandbox::ActionKind::kAllow) continue;
+          // "a or b" as written: one alternative each.
+          std::string text = one.when_text;
+          for (size_t pos = 0;;) {
+            size_t sep = text.find(" or ", pos);
+            o.policy_when.push_back(text.substr(pos, sep == std::string::npos ? sep : sep - pos));
+            if (sep == std::string::npos) break;
+            pos = sep + 4;
+          }
+        }
       }
     }
     size_t lines = 0;

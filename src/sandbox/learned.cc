@@ -51,8 +51,29 @@ struct Entry {
 
 // The argument rule for one syscall: alternatives (each a conjunction),
 // empty when the values seen do not make a small fixed set.
+std::vector<std::string> RuleFromValues(const std::string& name, const Observed& o,
+                                        std::string* why_whole);
+
+// A rule of the current policy (--from-log), extended by the values seen:
+// its alternatives, then those of the values; whole when either is.
 std::vector<std::string> RuleFor(const std::string& name, const Observed& o,
                                  std::string* why_whole) {
+  if (o.from_policy && o.policy_when.empty()) return {};  // whole in the policy
+  std::vector<std::string> out = o.policy_when;
+  if (o.values.empty() && o.count == 0) return out;
+  std::vector<std::string> seen = RuleFromValues(name, o, why_whole);
+  if (seen.empty() && !out.empty()) {
+    // Calls seen that no rule covers: the syscall whole.
+    return {};
+  }
+  for (auto& alt : seen) {
+    if (std::find(out.begin(), out.end(), alt) == out.end()) out.push_back(alt);
+  }
+  return out;
+}
+
+std::vector<std::string> RuleFromValues(const std::string& name, const Observed& o,
+                                        std::string* why_whole) {
   auto matter = ArgumentsThatMatter(name);
   if (matter.empty() || o.values.empty()) return {};
   if (o.too_varied) {
@@ -134,6 +155,9 @@ std::string ValuesComment(const std::string& name, const Observed& o) {
 }
 
 std::string CountComment(const Observed& o) {
+  if (o.from_policy && o.count > 0) {
+    return "from the current policy; seen " + Plural(o.count, "time", "times") + " in the log";
+  }
   if (o.from_policy) return "from the current policy";
   return "seen " + Plural(o.count, "time", "times");
 }
@@ -270,6 +294,15 @@ std::string WriteLearnedPolicy(const Observations& obs, const WriterInput& in) {
     }
   }
   out += "]\n";
+  if (!in.errno_table.empty()) {
+    out += "# From the current policy, as it was.\nerrno = { ";
+    bool first = true;
+    for (const auto& [name, err] : in.errno_table) {
+      out += (first ? "" : ", ") + name + " = " + Quote(err);
+      first = false;
+    }
+    out += " }\n";
+  }
   return out;
 }
 

@@ -30,8 +30,11 @@ struct Observed {
   // order), per distinct combination, with how many calls had it.
   std::map<std::vector<uint64_t>, uint64_t> values;
   bool too_varied = false;  // more than kMaxDistinctValues combinations
-  // --from-log: allowed by the current policy, not observed (no count).
+  // --from-log: allowed by the current policy, not observed (no count);
+  // with the conditions of its argument rules, if it has some (each one
+  // alternative, as written), which the values seen in the log extend.
   bool from_policy = false;
+  std::vector<std::string> policy_when;
 };
 using Observations = std::map<std::string, Observed>;
 
@@ -55,6 +58,9 @@ struct WriterInput {
   std::vector<std::string> header;
   // The syscalls `runtime` allows (included, so not repeated).
   std::set<std::string> runtime;
+  // --from-log: the current policy's errno table (syscall -> "EPERM"),
+  // kept as it is.
+  std::map<std::string, std::string> errno_table;
 };
 
 // The policy file: include = ["runtime"], then what was used beyond it,

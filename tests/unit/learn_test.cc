@@ -269,6 +269,48 @@ TEST_F(LearnedLoadTest, TheWrittenPolicyLoadsAndCompilesAndDoesWhatItSays) {
   EXPECT_EQ(verdict(SYS_connect, 0), SECCOMP_RET_KILL_PROCESS);  // never seen
 }
 
+TEST_F(LearnedLoadTest, FoldingKeepsThePolicysRulesAndErrnoTableAndExtendsThem) {
+  // As `learn --from-log` fills them: the current policy's entries, then
+  // the trial lines' calls.
+  sandbox::Observations obs;
+  obs["getrandom"].from_policy = true;
+  obs["socket"].from_policy = true;
+  obs["socket"].policy_when = {"family == AF_UNIX"};
+  obs["ioctl"].from_policy = true;
+  obs["ioctl"].policy_when = {"cmd == TCGETS"};
+  sandbox::Observe(obs, "socket", {AF_INET});
+  sandbox::Observe(obs, "getdents64", {});
+  auto in = Input();
+  in.runtime.clear();
+  in.errno_table = {{"ptrace", "EPERM"}};
+  std::string text = sandbox::WriteLearnedPolicy(obs, in);
+  SCOPED_TRACE(text);
+  EXPECT_NE(text.find("{ syscall = \"socket\", when = [\"family == AF_UNIX\", "
+                      "\"family == AF_INET\"] },"),
+            std::string::npos);
+  EXPECT_NE(text.find("{ syscall = \"ioctl\", when = \"cmd == TCGETS\" },"), std::string::npos);
+  EXPECT_NE(text.find("# getrandom: from the current policy\n  \"getrandom\","),
+            std::string::npos);
+  EXPECT_NE(text.find("# socket: from the current policy; seen 1 time in the log"),
+            std::string::npos);
+  EXPECT_NE(text.find("errno = { ptrace = \"EPERM\" }"), std::string::npos);
+  dir_.Write("folded.toml", text);
+  config::PolicyLoader loader(dir_.path());
+  auto spec = loader.Load("folded", base::SourceLoc{"hinetd.toml", 1, 1});
+  ASSERT_TRUE(spec.ok()) << spec.error().ToString();
+  auto prog = sandbox::Compile(*spec);
+  ASSERT_TRUE(prog.ok()) << prog.error().ToString();
+  seccomp_data d{};
+  d.arch = NativeAuditArch();
+  d.nr = SYS_ptrace;
+  EXPECT_EQ(*RunBpf((*prog)->insns(), d), SECCOMP_RET_ERRNO | EPERM);
+  d.nr = SYS_socket;
+  d.args[0] = AF_INET;
+  EXPECT_EQ(*RunBpf((*prog)->insns(), d), SECCOMP_RET_ALLOW);
+  d.args[0] = AF_NETLINK;
+  EXPECT_EQ(*RunBpf((*prog)->insns(), d), SECCOMP_RET_KILL_PROCESS);
+}
+
 TEST(TrialLine, ParsesTheMonitorsLine) {
   auto r = sandbox::ParseTrialLine(
       "Dec  4 10:00:00 host hinetd[12]: event=policy-trial service=echo pid=42 syscall=socket "
