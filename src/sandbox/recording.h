@@ -32,7 +32,10 @@ struct Handoff {
 // architecture, sendmsg, arg0 == socket, instruction_pointer ==
 // return_address) and fall through to the next instruction for any other.
 // Without them the handoff would itself be notified, to a monitor that does
-// not have the listener yet: the child would wait forever.
+// not have the listener yet: the child would wait forever. A service cannot
+// meet all three by accident: after execve its code is its own, not at
+// hinetd's address; and if it did (a service that is hinetd itself), the
+// worst is one sendmsg that is neither recorded nor logged.
 [[nodiscard]] std::vector<sock_filter> HandoffPrefix(const Handoff& handoff);
 
 // Learning: the prefix, then USER_NOTIF for every native system call; other

@@ -73,6 +73,8 @@ Result<std::unique_ptr<Recorder>> Recorder::Create(base::Logger& log) {
   }
   r->notif_size_ = std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif));
   r->resp_size_ = std::max<size_t>(sizes.seccomp_notif_resp, sizeof(seccomp_notif_resp));
+  r->notif_.resize(r->notif_size_);
+  r->resp_.resize(r->resp_size_);
   return r;
 }
 
@@ -175,8 +177,8 @@ std::vector<int> Recorder::Receive(const std::function<const std::string*(pid_t)
 void Recorder::OnNotify(int fd) {
   auto it = streams_.find(fd);
   if (it == streams_.end()) return;
-  std::vector<char> notif(notif_size_);
-  std::vector<char> resp(resp_size_);
+  std::vector<char>& notif = notif_;
+  std::vector<char>& resp = resp_;
   for (int i = 0; i < kNotifyBatch; ++i) {
     // RECV waits for a notification even on a nonblocking descriptor:
     // only after poll says one is there.
@@ -202,7 +204,11 @@ void Recorder::Handle(Stream& s, const void* raw) {
   const auto* n = static_cast<const seccomp_notif*>(raw);
   // The programs kill every other architecture before notifying.
   if (n->data.arch != sandbox::NativeAuditArch()) return;
-  std::string name = sandbox::SyscallName(n->data.nr);
+  auto known = names_.find(n->data.nr);
+  if (known == names_.end()) {
+    known = names_.emplace(n->data.nr, sandbox::SyscallName(n->data.nr)).first;
+  }
+  const std::string& name = known->second;
   uint64_t args[6];
   for (int i = 0; i < 6; ++i) args[i] = n->data.args[i];
   std::vector<uint64_t> values = sandbox::ValuesThatMatter(name, args);

@@ -107,6 +107,9 @@ class Recorder {
   std::vector<bool> history_;  // per ended learning connection: added something
   size_t notif_size_ = 0;
   size_t resp_size_ = 0;
+  std::vector<char> notif_;  // buffers of those sizes
+  std::vector<char> resp_;
+  std::map<int, std::string> names_;  // syscall number -> name, as met
 };
 
 }  // namespace hinetd::supervisor

@@ -200,5 +200,34 @@ TEST_F(LearnTest, TrialModeLogsEachCallOutsideThePolicyOnceAndKillsNothing) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+TEST(LearnUsage, MistakesExit64WithWhatIsWrong) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  const Case cases[] = {
+      {{"learn"}, "learn needs the name of a service"},
+      {{"learn", "sh", "--connections", "0"}, "--connections takes a positive number"},
+      {{"learn", "sh", "--connections", "-3"}, "--connections takes a positive number"},
+      {{"learn", "sh", "--duration", "soon"}, "--duration takes a duration"},
+      {{"learn", "sh", "--from-log", "x.log", "--duration", "1s"},
+       "--from-log reads a log: --connections and --duration do not apply"},
+      {{"learn", "sh", "-f"}, "unknown argument '-f'"},
+      {{"learn", "sh", "other"}, "unknown argument 'other'"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {BinDir() + "/hinetd"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    CommandResult r = RunCommand(argv, milliseconds(5000));
+    EXPECT_EQ(r.exit_code, 64) << c.error;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
+  }
+  CommandResult h = RunCommand({BinDir() + "/hinetd", "--help"}, milliseconds(5000));
+  EXPECT_NE(h.out.find("\n       hinetd learn [-c FILE] SERVICE [-o OUT] [--connections N] "
+                       "[--duration DUR]\n"),
+            std::string::npos)
+      << h.out;
+}
+
 }  // namespace
 }  // namespace hinetd::testing
