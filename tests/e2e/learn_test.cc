@@ -124,6 +124,50 @@ TEST_F(LearnTest, LearnsAForkingServiceAndItsLearnedPolicyRunsItEnforcing) {
   enforcing.Stop();
 }
 
+TEST_F(LearnTest, LearnsAChrootedServiceWithAnArgumentRule) {
+  // The probe in its jail, as nobody, in its own PID namespace: every other
+  // protection stays in place while it records. Its policy does not allow
+  // socket; learned, socket is allowed for the one family it used.
+  uint16_t port = FreeTcpPort();
+  std::string config = WriteConfig(ProbeService("probe", port, ", \"syscall\", \"socket\""));
+  std::string out = dir_.path() + "/probe-learned.toml";
+  ASSERT_TRUE(StartLearn("-c " + config + " probe --connections 2 -o " + out));
+  ASSERT_TRUE(daemon_.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  for (int i = 0; i < 2; ++i) {
+    std::string answer = Exchange("127.0.0.1", port, "");
+    EXPECT_NE(answer.find("uid=65534"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("after=socket rc="), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("after=socket rc=-1"), std::string::npos) << answer;
+  }
+  auto status = daemon_.WaitExit(milliseconds(15000));
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << daemon_.LogText();
+  std::string policy = ReadFile(out);
+  SCOPED_TRACE(policy);
+  EXPECT_NE(policy.find("{ syscall = \"socket\", when = \"family == AF_INET\" },"),
+            std::string::npos);
+  EXPECT_NE(policy.find("# socket: seen 2 times; family=AF_INET 2"), std::string::npos);
+
+  daemon_.Stop();
+  dir_.Write("sandbox/probe-learned.toml", policy);
+  config = WriteConfig(ProbeService("probe", port, ", \"syscall\", \"socket\"") );
+  std::string text = ReadFile(config);
+  size_t at = text.find("sandbox = \"probe\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("sandbox = \"probe\"").size(), "sandbox = \"probe-learned\"");
+  config = dir_.Write("hinetd.toml", text);
+  DaemonProcess enforcing;
+  ASSERT_TRUE(enforcing.StartAndWait(config)) << enforcing.LogText();
+  ASSERT_TRUE(enforcing.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  std::string answer = Exchange("127.0.0.1", port, "");
+  EXPECT_NE(answer.find("after=socket rc="), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("after=socket rc=-1"), std::string::npos) << answer;
+  EXPECT_TRUE(enforcing.WaitForLine({"event=end", "service=probe", "status=exit:0"},
+                                    milliseconds(10000)))
+      << enforcing.LogText();
+  enforcing.Stop();
+}
+
 TEST_F(LearnTest, LearnStopsAfterItsDurationAndRefusesAnUnknownService) {
   uint16_t port = FreeTcpPort();
   std::string config = WriteConfig(ShellService("sh", port, "stdio"));
