@@ -116,7 +116,7 @@ Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key,
                      ": an argument rule needs `when = \"CONDITION\"` (e.g. \"family == "
                      "AF_UNIX\"); without conditions, list the syscall by its name");
   }
-  Rule rule{syscall, action, when.Loc(), {}, "", path};
+  Rule rule{syscall, action, when.Loc(), {}, {}, path};
   std::vector<const toml::node*> conditions;
   if (when.node->is_string()) {
     conditions.push_back(when.node);
@@ -135,8 +135,7 @@ Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key,
     auto alternatives = ParseWhen(reader, *n, syscall);
     if (!alternatives.ok()) return alternatives.error();
     rule.when.insert(rule.when.end(), alternatives->begin(), alternatives->end());
-    if (!rule.when_text.empty()) rule.when_text += " or ";
-    rule.when_text += std::string(n->as_string()->get());
+    rule.when_text.emplace_back(n->as_string()->get());
   }
   return rule;
 }
@@ -261,7 +260,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
         if (!whole.insert(value).second) {
           return Error(loc, top.context() + ": allow: '" + value + "' is listed twice");
         }
-        spec.rules.push_back(Rule{value, Action{ActionKind::kAllow, 0}, loc, {}, "", path});
+        spec.rules.push_back(Rule{value, Action{ActionKind::kAllow, 0}, loc, {}, {}, path});
         continue;
       }
       const toml::table* t = item.as_table();
@@ -300,7 +299,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
       whole.insert(sys);
       auto e = ParseErrnoValue(entry);
       if (!e.ok()) return e.error();
-      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc(), {}, "", path});
+      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc(), {}, {}, path});
     }
   }
   // Names and groups are checked here so the error points into this file.

@@ -156,7 +156,7 @@ Result<ExpandedPolicy> ExpandRules(const PolicySpec& spec) {
   // clone's flags are checked, clone3 must not be a way around the check.
   if (auto clone = out.find("clone");
       clone != out.end() && !clone->second.whole() && NativeSyscallNumber("clone3") >= 0) {
-    out["clone3"] = SyscallRules{{SyscallRule{Action{ActionKind::kErrno, ENOSYS}, {}, "",
+    out["clone3"] = SyscallRules{{SyscallRule{Action{ActionKind::kErrno, ENOSYS}, {}, {},
                                               clone->second.rules[0].loc}}};
   }
   return out;

@@ -35,7 +35,7 @@ struct Rule {
   base::SourceLoc loc;  // where it was written, for errors
   // Argument rules: any of these alternatives; empty = every call.
   std::vector<ArgCondition> when;
-  std::string when_text;  // the conditions as written, joined with " or "
+  std::vector<std::string> when_text;  // each condition as written
   std::string origin;     // the file it was written in
 };
 
@@ -81,7 +81,7 @@ struct PolicySpec {
 struct SyscallRule {
   Action action;
   std::vector<ArgCondition> when;  // empty: every call
-  std::string when_text;
+  std::vector<std::string> when_text;  // each condition as written
   base::SourceLoc loc;
 };
 struct SyscallRules {
