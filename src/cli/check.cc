@@ -24,6 +24,17 @@ bool NeededToStart(const std::string& name) {
          name == "mprotect" || name == "prlimit64";
 }
 
+// Dangerous syscalls whose reach the service's own setup contains: new
+// processes stay under its uid's nproc limit and inside its namespaces;
+// signals, inside a pid namespace, reach only its own processes. `check`
+// lists them but does not warn (a warning on every service that uses
+// `default` was noise).
+bool Contained(const std::string& name, const config::Service& s) {
+  if (name == "fork" || name == "vfork" || name == "clone") return true;
+  bool signal = name == "kill" || name == "tgkill" || name == "tkill";
+  return signal && (s.namespaces & config::kNsPid) != 0;
+}
+
 // A limit as the configuration would write it: sizes in K/M/G when exact.
 std::string LimitText(const config::Rlimit& r, rlim_t v) {
   if (v == RLIM_INFINITY) return "unlimited";
@@ -105,7 +116,9 @@ void PrintService(const config::Config& config, const config::Service& s,
           ++allowed;
           if (!sandbox::IsDangerous(name)) continue;
           notable += (notable.empty() ? "" : ", ") + name;
-          if (!NeededToStart(name)) beyond_start += (beyond_start.empty() ? "" : ", ") + name;
+          if (!NeededToStart(name) && !Contained(name, s)) {
+            beyond_start += (beyond_start.empty() ? "" : ", ") + name;
+          }
           continue;
         }
         // Argument rules: what each allows (or fails), the rest gets the default.

@@ -67,6 +67,8 @@ struct PolicySpec {
 // but not on this architecture (e.g. "socketcall" on x86_64) is valid and
 // simply has no effect here.
 [[nodiscard]] bool IsKnownSyscall(const std::string& name);
+// Every syscall name of the native architecture, sorted (for did-you-mean).
+[[nodiscard]] const std::vector<std::string>& NativeSyscallNames();
 // Native syscall number, or -1 if the name does not exist on this architecture.
 [[nodiscard]] int NativeSyscallNumber(const std::string& name);
 // Name of a native syscall number, or "syscall#N".
