@@ -24,6 +24,17 @@ bool NeededToStart(const std::string& name) {
          name == "mprotect" || name == "prlimit64";
 }
 
+// Dangerous syscalls whose reach the service's own setup contains: new
+// processes stay under its uid's nproc limit and inside its namespaces;
+// signals, inside a pid namespace, reach only its own processes. `check`
+// lists them but does not warn (a warning on every service that uses
+// `default` was noise).
+bool Contained(const std::string& name, const config::Service& s) {
+  if (name == "fork" || name == "vfork" || name == "clone") return true;
+  bool signal = name == "kill" || name == "tgkill" || name == "tkill";
+  return signal && (s.namespaces & config::kNsPid) != 0;
+}
+
 // A limit as the configuration would write it: sizes in K/M/G when exact.
 std::string LimitText(const config::Rlimit& r, rlim_t v) {
   if (v == RLIM_INFINITY) return "unlimited";
@@ -96,6 +107,7 @@ void PrintService(const config::Config& config, const config::Service& s,
     std::string notable;
     std::string beyond_start;
     std::vector<std::string> conditional;
+    size_t with_rules = 0;
     if (rules.ok()) {
       for (const auto& [name, entry] : *rules) {
         if (const sandbox::Action* action = entry.whole_action()) {
@@ -104,23 +116,32 @@ void PrintService(const config::Config& config, const config::Service& s,
           ++allowed;
           if (!sandbox::IsDangerous(name)) continue;
           notable += (notable.empty() ? "" : ", ") + name;
-          if (!NeededToStart(name)) beyond_start += (beyond_start.empty() ? "" : ", ") + name;
+          if (!NeededToStart(name) && !Contained(name, s)) {
+            beyond_start += (beyond_start.empty() ? "" : ", ") + name;
+          }
           continue;
         }
         // Argument rules: what each allows (or fails), the rest gets the default.
-        if (entry.AllowsSome()) ++allowed;
-        std::string line = name;
-        for (const auto& r : entry.rules) {
-          line += (line == name ? " " : "; ") + r.action.ToString() + " when " + r.when_text;
+        if (entry.AllowsSome()) {
+          ++allowed;
+          ++with_rules;
         }
-        conditional.push_back(line);
+        bool first = true;
+        for (const auto& r : entry.rules) {
+          for (const auto& text : r.when_text) {
+            char head[80];
+            snprintf(head, sizeof head, "%-10s %s when ", first ? name.c_str() : "",
+                     r.action.ToString().c_str());
+            conditional.push_back(head + text);
+            first = false;
+          }
+        }
       }
     }
     const auto& program = plans.programs.at(s.sandbox);
-    printf("  sandbox   %s: %zu %s allowed (%zu only with argument rules), %zu %s with an "
-           "errno, anything else: %s\n",
-           s.sandbox.c_str(), allowed, Plural(allowed, "syscall", "syscalls"),
-           conditional.size(), errnos,
+    printf("  sandbox   %s: %zu %s allowed (%zu of them only with argument rules), %zu %s with "
+           "an errno, anything else: %s\n",
+           s.sandbox.c_str(), allowed, Plural(allowed, "syscall", "syscalls"), with_rules, errnos,
            Plural(errnos, "fails", "fail"), spec.default_action.ToString().c_str());
     if (!spec.description.empty()) printf("            \"%s\"\n", spec.description.c_str());
     printf("            %zu BPF instructions, native architecture only\n",
@@ -130,12 +151,12 @@ void PrintService(const config::Config& config, const config::Service& s,
     printf("            from %s\n", files.c_str());
     if (!notable.empty()) printf("            allows, of note: %s\n", notable.c_str());
     if (!conditional.empty()) {
-      printf("            argument rules (other calls: %s):\n",
+      printf("            argument rules (a call that matches none: %s):\n",
              spec.default_action.ToString().c_str());
       for (const auto& line : conditional) printf("              %s\n", line.c_str());
       if (rules.ok() && rules->count("clone3") != 0 && rules->count("clone") != 0 &&
           !rules->at("clone").whole()) {
-        printf("              clone3 errno:ENOSYS (its flags cannot be checked; the C library "
+        printf("              clone3     errno:ENOSYS (its flags cannot be checked; the C library "
                "falls back to clone)\n");
       }
     }

@@ -3,12 +3,16 @@
 #include <string>
 #include <vector>
 
+#include "base/fs.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 
 int main(int argc, char** argv) {
   using namespace hinetd::cli;
+  // Where this program lives (for hinetd-internal next to it), before
+  // anything can change the directory a relative start path is relative to.
+  (void)hinetd::base::SelfExecutable();
   std::vector<std::string> words(argv, argv + argc);
   auto args = ParseArgs(words);
   if (!args.ok()) {

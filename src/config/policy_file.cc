@@ -9,6 +9,7 @@
 #include "base/errno_name.h"
 #include "base/fs.h"
 #include "config/system_checks.h"
+#include "config/suggest.h"
 #include "config/toml_reader.h"
 #include "sandbox/arg_rules.h"
 
@@ -59,6 +60,27 @@ Result<int> ParseErrnoValue(const Found& f) {
 }
 
 
+// An unknown syscall or group, with the closest known name when it looks
+// like a typo.
+base::Status CheckName(const Rule& rule, const std::string& context) {
+  std::string key = rule.action.kind == ActionKind::kAllow ? "allow" : "errno";
+  if (!rule.name.empty() && rule.name[0] == '@') {
+    if (sandbox::FindGroup(rule.name) != nullptr) return {};
+    std::string valid;
+    for (const auto& g : sandbox::GroupNames()) valid += (valid.empty() ? "" : ", ") + g;
+    std::string near = ClosestMatch(rule.name, sandbox::GroupNames());
+    return Error(rule.loc, context + ": " + key + ": unknown syscall group '" + rule.name + "'" +
+                               (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                               " (groups: " + valid + ")");
+  }
+  if (sandbox::IsKnownSyscall(rule.name)) return {};
+  std::string near = ClosestMatch(rule.name, sandbox::NativeSyscallNames());
+  return Error(rule.loc, context + ": " + key + ": unknown system call '" + rule.name + "'" +
+                             (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                             " (names are those of the kernel, e.g. \"openat\", "
+                             "\"newfstatat\"; see syscalls(2))");
+}
+
 // One condition string at `node`, parsed for `syscall`; errors point at the
 // column inside the string.
 Result<std::vector<sandbox::ArgCondition>> ParseWhen(const TableReader& reader,
@@ -96,7 +118,9 @@ Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key,
                    "' is a group (list its syscalls one by one)");
     }
     if (!sandbox::IsKnownSyscall(*v)) {
-      return f.Err("unknown system call '" + *v + "' (see syscalls(2))");
+      std::string near = ClosestMatch(*v, sandbox::NativeSyscallNames());
+      return f.Err("unknown system call '" + *v + "'" +
+                   (near.empty() ? "" : " (did you mean '" + near + "'?)") + " (see syscalls(2))");
     }
     syscall = *v;
   } else {
@@ -116,7 +140,7 @@ Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key,
                      ": an argument rule needs `when = \"CONDITION\"` (e.g. \"family == "
                      "AF_UNIX\"); without conditions, list the syscall by its name");
   }
-  Rule rule{syscall, action, when.Loc(), {}, "", path};
+  Rule rule{syscall, action, when.Loc(), {}, {}, path};
   std::vector<const toml::node*> conditions;
   if (when.node->is_string()) {
     conditions.push_back(when.node);
@@ -135,8 +159,7 @@ Result<Rule> ReadArgRule(const TableReader& reader, const std::string& name_key,
     auto alternatives = ParseWhen(reader, *n, syscall);
     if (!alternatives.ok()) return alternatives.error();
     rule.when.insert(rule.when.end(), alternatives->begin(), alternatives->end());
-    if (!rule.when_text.empty()) rule.when_text += " or ";
-    rule.when_text += std::string(n->as_string()->get());
+    rule.when_text.emplace_back(n->as_string()->get());
   }
   return rule;
 }
@@ -261,7 +284,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
         if (!whole.insert(value).second) {
           return Error(loc, top.context() + ": allow: '" + value + "' is listed twice");
         }
-        spec.rules.push_back(Rule{value, Action{ActionKind::kAllow, 0}, loc, {}, "", path});
+        spec.rules.push_back(Rule{value, Action{ActionKind::kAllow, 0}, loc, {}, {}, path});
         continue;
       }
       const toml::table* t = item.as_table();
@@ -300,10 +323,15 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
       whole.insert(sys);
       auto e = ParseErrnoValue(entry);
       if (!e.ok()) return e.error();
-      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc(), {}, "", path});
+      spec.rules.push_back(Rule{sys, Action{ActionKind::kErrno, *e}, entry.Loc(), {}, {}, path});
     }
   }
-  // Names and groups are checked here so the error points into this file.
+  // Names and groups are checked here so the error points into this file,
+  // with the likely name when it is a typo.
+  for (const Rule& rule : spec.rules) {
+    if (rule.origin != path) continue;
+    if (auto s = CheckName(rule, top.context()); !s.ok()) return s.error();
+  }
   if (auto expanded = sandbox::ExpandRules(spec); !expanded.ok()) return expanded.error();
   return spec;
 }

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -30,6 +31,23 @@ bool IsKnownSyscall(const std::string& name) {
   // __NR_SCMP_ERROR means libseccomp knows the name on no architecture;
   // a negative pseudo-number means it exists elsewhere but not natively.
   return seccomp_syscall_resolve_name(name.c_str()) != __NR_SCMP_ERROR;
+}
+
+const std::vector<std::string>& NativeSyscallNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    // Native numbers are dense and below 1024 on every architecture hinetd
+    // builds for.
+    for (int nr = 0; nr < 1024; ++nr) {
+      char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+      if (name == nullptr) continue;
+      out.emplace_back(name);
+      std::free(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }();
+  return names;
 }
 
 int NativeSyscallNumber(const std::string& name) {
@@ -156,7 +174,7 @@ Result<ExpandedPolicy> ExpandRules(const PolicySpec& spec) {
   // clone's flags are checked, clone3 must not be a way around the check.
   if (auto clone = out.find("clone");
       clone != out.end() && !clone->second.whole() && NativeSyscallNumber("clone3") >= 0) {
-    out["clone3"] = SyscallRules{{SyscallRule{Action{ActionKind::kErrno, ENOSYS}, {}, "",
+    out["clone3"] = SyscallRules{{SyscallRule{Action{ActionKind::kErrno, ENOSYS}, {}, {},
                                               clone->second.rules[0].loc}}};
   }
   return out;

@@ -35,7 +35,7 @@ struct Rule {
   base::SourceLoc loc;  // where it was written, for errors
   // Argument rules: any of these alternatives; empty = every call.
   std::vector<ArgCondition> when;
-  std::string when_text;  // the conditions as written, joined with " or "
+  std::vector<std::string> when_text;  // each condition as written
   std::string origin;     // the file it was written in
 };
 
@@ -67,6 +67,8 @@ struct PolicySpec {
 // but not on this architecture (e.g. "socketcall" on x86_64) is valid and
 // simply has no effect here.
 [[nodiscard]] bool IsKnownSyscall(const std::string& name);
+// Every syscall name of the native architecture, sorted (for did-you-mean).
+[[nodiscard]] const std::vector<std::string>& NativeSyscallNames();
 // Native syscall number, or -1 if the name does not exist on this architecture.
 [[nodiscard]] int NativeSyscallNumber(const std::string& name);
 // Name of a native syscall number, or "syscall#N".
@@ -81,7 +83,7 @@ struct PolicySpec {
 struct SyscallRule {
   Action action;
   std::vector<ArgCondition> when;  // empty: every call
-  std::string when_text;
+  std::vector<std::string> when_text;  // each condition as written
   base::SourceLoc loc;
 };
 struct SyscallRules {

@@ -20,11 +20,8 @@ using base::Result;
 
 std::vector<std::string> InternalHelperCandidates() {
   std::vector<std::string> out;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    out.push_back(base::DirName(self) + "/hinetd-internal");
+  if (const auto& self = base::SelfExecutable(); self.ok()) {
+    out.push_back(base::DirName(*self) + "/hinetd-internal");
   }
   out.push_back(std::string(HINETD_LIBEXEC_DIR) + "/hinetd-internal");
   return out;
@@ -54,8 +51,13 @@ Result<base::UniqueFd> OpenHelper(const PlanOptions& options, std::string& found
   }
   std::string tried;
   for (const auto& c : candidates) tried += " " + c;
+  // Say why the directory of this program was not among them.
+  std::string not_tried;
+  if (const auto& self = base::SelfExecutable(); options.internal_helper.empty() && !self.ok()) {
+    not_tried = "; not next to this program, whose path is unknown: " + self.error().message();
+  }
   return Error("internal services need the helper hinetd-internal; not found (tried" + tried +
-               "); build or install it next to hinetd");
+               not_tried + "); build or install it next to hinetd");
 }
 
 }  // namespace

@@ -152,6 +152,27 @@ TEST_F(DaemonTest, CheckWarnsAboutWeakSandboxes) {
   EXPECT_EQ(count, 3u) << r.out;
 }
 
+// `default` allows fork and kill for every call: in a pid namespace (the
+// default) that reaches only the service's own processes, so check lists
+// them without a warning on every such service; without one, kill reaches
+// every process of the uid, and check warns.
+TEST_F(DaemonTest, CheckWarnsAboutDefaultOnlyWhereItsSignalsReachOutside) {
+  auto service = [](const std::string& name, uint16_t port, const std::string& extra) {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" +
+           std::to_string(port) + "\"\nexec = [\"/bin/true\"]\nuser = \"nobody\"\n" + extra;
+  };
+  std::string path = WriteConfig(service("inns", FreeTcpPort(), "") +
+                                 service("nons", FreeTcpPort(), "namespaces = []\n"));
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("allows, of note: execve, fork, kill, tgkill, vfork"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("service \"inns\": policy \"default\" allows"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("warning: service \"nons\": policy \"default\" allows kill, tgkill\n"),
+            std::string::npos)
+      << r.out;
+}
+
 // What check says of sandbox = "none" holds: the child has no policy of its
 // own, yet runs under the monitor's deny list. PTRACE_TRACEME needs no
 // privilege, so only that filter can make it fail.

@@ -1,5 +1,11 @@
 // The five internal services over TCP, byte for byte, through the real daemon.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -123,6 +129,105 @@ TEST_F(InternalTest, ChildrenAreSandboxedNotTheDaemon) {
   EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos);
   ASSERT_GT(n, 0);
   EXPECT_STREQ(root, "/var/lib/hinetd/empty");
+}
+
+}  // namespace
+}  // namespace hinetd::testing
+
+namespace hinetd::testing {
+namespace {
+
+// hinetd finds hinetd-internal next to itself through /proc/self/exe. That
+// link is gone where /proc is not this pid namespace's: a bare chroot, or a
+// /proc that a process in a new pid namespace mounted over the shared one
+// (after that namespace ends, /proc/self is ENOENT for everyone, which is
+// how a whole run once lost its internal services at once). Runs
+// `hinetd check` in a mount namespace of its own with exactly that /proc,
+// started by `how`: "relative" (./hinetd from its directory: AT_EXECFN
+// still finds it) or "fd" (execveat of a descriptor: AT_EXECFN is
+// /dev/fd/N, which needs /proc too, so the error must say why).
+CommandResult CheckWithoutProcSelf(const std::string& config, const std::string& how) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      dprintf(2, "skip: no mount and pid namespace: %s\n", strerror(errno));
+      _exit(125);
+    }
+    // Pid 1 of the new namespace mounts its /proc over ours and ends.
+    pid_t init = fork();
+    if (init == 0) _exit(mount("proc", "/proc", "proc", 0, nullptr) == 0 ? 0 : 1);
+    int st = 0;
+    if (waitpid(init, &st, 0) != init || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      dprintf(2, "skip: cannot mount a proc of another pid namespace\n");
+      _exit(125);
+    }
+    char probe[64];
+    if (readlink("/proc/self/exe", probe, sizeof probe) >= 0) {
+      dprintf(2, "skip: /proc/self/exe still readable\n");
+      _exit(125);
+    }
+    std::string bin = BinDir() + "/hinetd";
+    const char* argv[] = {"hinetd", "check", "-c", config.c_str(), nullptr};
+    if (how == "relative") {
+      if (chdir(BinDir().c_str()) != 0) _exit(126);
+      execv("./hinetd", const_cast<char**>(argv));
+    } else {
+      int fd = open(bin.c_str(), O_RDONLY);  // not CLOEXEC: execveat needs it open
+      syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+    }
+    _exit(127);
+  }
+  close(out[1]);
+  CommandResult r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    r.out.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class SelfPathTest : public E2eTest {};
+
+TEST_F(SelfPathTest, FindsItsHelperWhenProcSelfIsAnotherNamespaces) {
+  std::string config = WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:7\""));
+  CommandResult r = CheckWithoutProcSelf(config, "relative");
+  if (r.exit_code == 125) GTEST_SKIP() << r.out;
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("runs      internal echo (" + BinDir() + "/hinetd-internal"),
+            std::string::npos)
+      << r.out;
+
+  // Started through a descriptor, nothing names its directory: the error
+  // says what was tried and why not next to the program. (Unless an
+  // installed copy answers from the compiled-in directory.)
+  r = CheckWithoutProcSelf(config, "fd");
+  if (r.out.find("runs      internal echo (") != std::string::npos) {
+    GTEST_SKIP() << "an installed hinetd-internal answered: " << r.out;
+  }
+  EXPECT_EQ(r.exit_code, 78) << r.out;
+  EXPECT_NE(r.out.find("internal services need the helper hinetd-internal; not found (tried "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("not next to this program, whose path is unknown: readlink "
+                       "/proc/self/exe: ENOENT (is /proc mounted?); realpath of the started "
+                       "path '/dev/fd/"),
+            std::string::npos)
+      << r.out;
 }
 
 }  // namespace

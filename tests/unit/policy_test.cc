@@ -97,8 +97,21 @@ TEST_F(PolicyTest, IncludesAreMergedAndTheIncluderWins) {
 TEST_F(PolicyTest, Errors) {
   dir_.Write("unknown_syscall.toml", "allow = [\"read\",\n  \"reed\"]\n");
   EXPECT_EQ(Err("unknown_syscall"),
-            "unknown_syscall.toml:2:3: policy \"unknown_syscall\": allow: unknown system call 'reed' (names are those of the kernel, "
-            "e.g. \"openat\", \"newfstatat\"; see syscalls(2))");
+            "unknown_syscall.toml:2:3: policy \"unknown_syscall\": allow: unknown system call 'reed' "
+            "(did you mean 'read'?) (names are those of the kernel, e.g. \"openat\", "
+            "\"newfstatat\"; see syscalls(2))");
+  // Far from every name: no guess.
+  dir_.Write("far.toml", "allow = [\"frobnicate_all\"]\n");
+  EXPECT_EQ(Err("far").find("did you mean"), std::string::npos) << Err("far");
+  dir_.Write("errno_typo.toml", "[errno]\nsokcet = \"EACCES\"\n");
+  EXPECT_NE(Err("errno_typo").find("errno: unknown system call 'sokcet' (did you mean 'socket'?)"),
+            std::string::npos)
+      << Err("errno_typo");
+  dir_.Write("group_typo.toml", "allow = [\"@file-raed\"]\n");
+  EXPECT_NE(Err("group_typo").find("unknown syscall group '@file-raed' (did you mean "
+                                   "'@file-read'?)"),
+            std::string::npos)
+      << Err("group_typo");
   dir_.Write("unknown_group.toml", "allow = [\"@nope\"]\n");
   EXPECT_EQ(Err("unknown_group").substr(0, 77),
             "unknown_group.toml:1:10: policy \"unknown_group\": allow: unknown syscall group");

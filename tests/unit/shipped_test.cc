@@ -86,8 +86,10 @@ TEST(ShippedPolicies, EveryDangerousSyscallIsJustified) {
         prev.erase(0, prev.find_first_not_of(" \t"));
         if (prev.rfind("#", 0) == 0) {
           commented = true;
-        } else if (prev.rfind("\"", 0) != 0) {
-          break;  // a blank line or the start of the array: no comment
+        } else if (prev.empty() || prev.find_first_of("\"{}]") != 0) {
+          // A blank line or the start of the array: no comment. (Entry
+          // lines are names, argument rules and their condition lists.)
+          break;
         }
       }
       EXPECT_TRUE(commented) << path << ":" << rule.loc.line << ": '" << rule.name
