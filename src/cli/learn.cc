@@ -222,19 +222,15 @@ int RunLearn(const Args& args) {
         if (whole != nullptr) continue;
         for (const auto& one : r.rules) {
           if (one.action.kind == sandbox::ActionKind::kErrno) {
-            in.header.push_back("Not kept: the errno rule for " + name + " when " +
-                                one.when_text + " (add it by hand).");
+            std::string when;
+            for (const auto& w : one.when_text) when += (when.empty() ? "" : " or ") + w;
+            in.header.push_back("Not kept: the errno rule for " + name + " when " + when +
+                                " (add it by hand).");
             continue;
           }
           if (one.action.kind != sandbox::ActionKind::kAllow) continue;
-          // "a or b" as written: one alternative each.
-          std::string text = one.when_text;
-          for (size_t pos = 0;;) {
-            size_t sep = text.find(" or ", pos);
-            o.policy_when.push_back(text.substr(pos, sep == std::string::npos ? sep : sep - pos));
-            if (sep == std::string::npos) break;
-            pos = sep + 4;
-          }
+          // One alternative each, as written.
+          for (const auto& w : one.when_text) o.policy_when.push_back(w);
         }
       }
     }
