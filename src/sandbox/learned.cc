@@ -294,10 +294,14 @@ std::string WriteLearnedPolicy(const Observations& obs, const WriterInput& in) {
     }
   }
   out += "]\n";
-  if (!in.errno_table.empty()) {
+  bool any_errno = false;
+  for (const auto& [name, err] : in.errno_table) any_errno = any_errno || obs.count(name) == 0;
+  if (any_errno) {
     out += "# From the current policy, as it was.\nerrno = { ";
     bool first = true;
     for (const auto& [name, err] : in.errno_table) {
+      // Seen and allowed now: the allow entry replaces it.
+      if (obs.count(name) != 0) continue;
       out += (first ? "" : ", ") + name + " = " + Quote(err);
       first = false;
     }
