@@ -18,6 +18,8 @@ const char* UsageText() {
          "       hinetd learn --from-log LOG [-c FILE] SERVICE [-o OUT]\n"
          "                                                     add LOG's policy-trial lines\n"
          "                                                     to SERVICE's policy\n"
+         "       hinetd audit [-c FILE] [--json] [--threshold X] [--against OLD] [SERVICE...]\n"
+         "                                                     score how exposed each service is\n"
          "       hinetd --help | --version\n"
          "\n"
          "  -c, --config FILE   services table (default /etc/hinetd/hinetd.toml)\n"
@@ -27,9 +29,13 @@ const char* UsageText() {
          "      --connections N learn: stop after N connections have ended\n"
          "      --duration DUR  learn: stop after DUR (30s, 5m, 1h)\n"
          "      --from-log LOG  learn: fold LOG's event=policy-trial lines into the policy\n"
+         "      --json          audit: the report as JSON (schema hinetd-audit/1)\n"
+         "      --threshold X   audit: exit 1 if a service scores above X (0-10)\n"
+         "      --against OLD   audit: what changed since the table OLD; exit 1 if worse\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
+         "audit also exits 1 on a finding (threshold, worse).\n"
          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n";
 }
 
@@ -41,6 +47,9 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
     ++i;
   } else if (i < argv.size() && argv[i] == "learn") {
     args.command = Command::kLearn;
+    ++i;
+  } else if (i < argv.size() && argv[i] == "audit") {
+    args.command = Command::kAudit;
     ++i;
   }
   for (; i < argv.size(); ++i) {
@@ -103,6 +112,24 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       auto v = value(a);
       if (!v.ok()) return v.error();
       args.from_log = *v;
+    } else if (args.command == Command::kAudit && a == "--json") {
+      args.json = true;
+    } else if (args.command == Command::kAudit && a == "--against") {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      if (v->empty()) return Error("--against needs a file name");
+      args.against = *v;
+    } else if (args.command == Command::kAudit && a == "--threshold") {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      char* end = nullptr;
+      double x = strtod(v->c_str(), &end);
+      if (v->empty() || *end != '\0' || !(x >= 0.0 && x <= 10.0)) {
+        return Error("--threshold takes a score from 0 to 10, such as 2.5, not '" + *v + "'");
+      }
+      args.threshold = x;
+    } else if (args.command == Command::kAudit && !a.empty() && a[0] != '-') {
+      args.services.push_back(a);
     } else if (args.command == Command::kLearn && !a.empty() && a[0] != '-' &&
                args.service.empty()) {
       args.service = a;

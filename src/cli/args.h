@@ -11,7 +11,7 @@ namespace hinetd::cli {
 
 inline constexpr const char* kDefaultConfig = "/etc/hinetd/hinetd.toml";
 
-enum class Command { kServe, kCheck, kLearn, kHelp, kVersion };
+enum class Command { kServe, kCheck, kLearn, kAudit, kHelp, kVersion };
 
 struct Args {
   Command command = Command::kServe;
@@ -24,6 +24,11 @@ struct Args {
   uint64_t connections = 0;  // 0: until the duration or a signal
   int64_t duration_ms = 0;   // 0: no limit
   std::string from_log;   // --from-log: fold this log's trial lines instead of running
+  // `hinetd audit`.
+  std::vector<std::string> services;  // empty: all
+  bool json = false;
+  std::optional<double> threshold;  // exit 1 when a score is above it
+  std::string against;              // an older table to compare with
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

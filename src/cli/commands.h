@@ -12,6 +12,10 @@ int RunCheck(const Args& args);
 // trial lines, and write a policy. Returns the exit code.
 int RunLearn(const Args& args);
 
+// `hinetd audit`: score each service's exposure, compare with an older
+// table. Returns the exit code.
+int RunAudit(const Args& args);
+
 // `hinetd [-f]`: serve until stopped. Returns the exit code.
 int RunServe(const Args& args);
 

@@ -4,6 +4,7 @@ namespace hinetd::cli {
 
 // sysexits(3) values, as DESIGN.md §5 lists them.
 inline constexpr int kExitOk = 0;
+inline constexpr int kExitFinding = 1;  // audit: over the threshold, worse, contradicted
 inline constexpr int kExitUsage = 64;     // EX_USAGE
 inline constexpr int kExitSystem = 71;    // EX_OSERR: could not start
 inline constexpr int kExitConfig = 78;    // EX_CONFIG

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
       return RunCheck(*args);
     case Command::kLearn:
       return RunLearn(*args);
+    case Command::kAudit:
+      return RunAudit(*args);
     case Command::kServe:
       return RunServe(*args);
   }

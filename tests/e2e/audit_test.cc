@@ -1,0 +1,285 @@
+// `hinetd audit` with the real binary: the text report, the JSON schema,
+// --threshold and --against exit codes, and the weak example of README's
+// "Auditing" section.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "e2e/e2e.h"
+
+namespace hinetd::testing {
+namespace {
+
+// A JSON value, parsed strictly enough to check the schema: every key and
+// the type of every value.
+struct Json {
+  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
+  bool b = false;
+  double n = 0;
+  std::string s;
+  std::vector<Json> items;
+  std::map<std::string, Json> fields;
+  std::vector<std::string> order;  // keys as they came
+};
+
+class Parser {
+ public:
+  explicit Parser(const std::string& t) : t_(t) {}
+  bool Parse(Json& out) {
+    if (!Value(out)) return false;
+    Ws();
+    return i_ == t_.size();
+  }
+  size_t pos() const { return i_; }
+
+ private:
+  void Ws() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\t' || t_[i_] == '\r')) {
+      ++i_;
+    }
+  }
+  bool Lit(const char* w) {
+    size_t n = strlen(w);
+    if (t_.compare(i_, n, w) != 0) return false;
+    i_ += n;
+    return true;
+  }
+  bool Str(std::string& out) {
+    if (i_ >= t_.size() || t_[i_] != '"') return false;
+    ++i_;
+    while (i_ < t_.size() && t_[i_] != '"') {
+      char c = t_[i_++];
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c == '\\') {
+        if (i_ >= t_.size()) return false;
+        char e = t_[i_++];
+        if (e == 'u') {
+          if (i_ + 4 > t_.size()) return false;
+          out += static_cast<char>(std::stoi(t_.substr(i_, 4), nullptr, 16));
+          i_ += 4;
+          continue;
+        }
+        if (std::string("\"\\/bfnrt").find(e) == std::string::npos) return false;
+        out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+        continue;
+      }
+      out += c;
+    }
+    if (i_ >= t_.size()) return false;
+    ++i_;
+    return true;
+  }
+  bool Value(Json& v) {
+    Ws();
+    if (i_ >= t_.size()) return false;
+    char c = t_[i_];
+    if (c == '{') {
+      v.kind = Json::kObject;
+      ++i_;
+      Ws();
+      if (i_ < t_.size() && t_[i_] == '}') return ++i_, true;
+      for (;;) {
+        Ws();
+        std::string k;
+        if (!Str(k)) return false;
+        Ws();
+        if (i_ >= t_.size() || t_[i_++] != ':') return false;
+        if (v.fields.count(k) != 0) return false;  // duplicate key
+        if (!Value(v.fields[k])) return false;
+        v.order.push_back(k);
+        Ws();
+        if (i_ < t_.size() && t_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        return i_ < t_.size() && t_[i_++] == '}';
+      }
+    }
+    if (c == '[') {
+      v.kind = Json::kArray;
+      ++i_;
+      Ws();
+      if (i_ < t_.size() && t_[i_] == ']') return ++i_, true;
+      for (;;) {
+        v.items.emplace_back();
+        if (!Value(v.items.back())) return false;
+        Ws();
+        if (i_ < t_.size() && t_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        return i_ < t_.size() && t_[i_++] == ']';
+      }
+    }
+    if (c == '"') {
+      v.kind = Json::kString;
+      return Str(v.s);
+    }
+    if (Lit("null")) return v.kind = Json::kNull, true;
+    if (Lit("true")) return v.kind = Json::kBool, v.b = true, true;
+    if (Lit("false")) return v.kind = Json::kBool, true;
+    size_t start = i_;
+    if (i_ < t_.size() && t_[i_] == '-') ++i_;
+    while (i_ < t_.size() && (isdigit(static_cast<unsigned char>(t_[i_])) || t_[i_] == '.')) ++i_;
+    if (i_ == start) return false;
+    v.kind = Json::kNumber;
+    v.n = std::stod(t_.substr(start, i_ - start));
+    return true;
+  }
+  const std::string& t_;
+  size_t i_ = 0;
+};
+
+class AuditE2eTest : public E2eTest {
+ protected:
+  CommandResult Audit(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {BinDir() + "/hinetd", "audit"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, milliseconds(20000));
+  }
+
+  std::string TwoServices(const std::string& probe_policy) {
+    return InternalService("echo", "echo", "\"127.0.0.1:10007\"") +
+           "[[service]]\nname = \"prog\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+           "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"" + probe_policy +
+           "\"\ntimeout = \"10s\"\n";
+  }
+};
+
+TEST_F(AuditE2eTest, TextReport) {
+  std::string path = WriteConfig(TwoServices("stdio"));
+  CommandResult r = Audit({"-c", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("service \"echo\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  ok    2.0  fs.chroot"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  FAIL  0.5  seccomp.exec"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[fix: sandbox]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("narrowed by an argument rule: mprotect"), std::string::npos) << r.out;
+  // The summary, worst first.
+  size_t table = r.out.find("SERVICE  SCORE  BUCKET");
+  ASSERT_NE(table, std::string::npos) << r.out;
+  // Only "prog" asked for.
+  CommandResult one = Audit({"-c", path, "prog"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out.find("service \"echo\""), std::string::npos);
+  CommandResult unknown = Audit({"-c", path, "nope"});
+  EXPECT_EQ(unknown.exit_code, 64);
+  EXPECT_NE(unknown.err.find("no service \"nope\""), std::string::npos) << unknown.err;
+}
+
+TEST_F(AuditE2eTest, WeakExampleIsDangerous) {
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"weak\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/bin/cat\"]\n"
+      "user = \"root\"\nunconfined = true\nsandbox = \"none\"\n");
+  CommandResult r = Audit({"-c", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t at = r.out.find("service \"weak\": ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  double score = std::stod(r.out.substr(at + 16));
+  EXPECT_GE(score, 9.0) << r.out;
+  EXPECT_NE(r.out.find("DANGEROUS"), std::string::npos);
+}
+
+TEST_F(AuditE2eTest, JsonSchema) {
+  std::string path = WriteConfig(TwoServices("stdio"));
+  CommandResult r = Audit({"-c", path, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json doc;
+  Parser p(r.out);
+  ASSERT_TRUE(p.Parse(doc)) << "invalid JSON near byte " << p.pos() << ":\n" << r.out;
+  ASSERT_EQ(doc.kind, Json::kObject);
+  EXPECT_EQ(doc.order, (std::vector<std::string>{"schema", "config", "formula", "services"}));
+  EXPECT_EQ(doc.fields["schema"].s, "hinetd-audit/1");
+  EXPECT_EQ(doc.fields["config"].s, path);
+  auto& services = doc.fields["services"];
+  ASSERT_EQ(services.kind, Json::kArray);
+  ASSERT_EQ(services.items.size(), 2u);
+  for (auto& s : services.items) {
+    ASSERT_EQ(s.kind, Json::kObject);
+    EXPECT_EQ(s.order, (std::vector<std::string>{"name", "score", "bucket", "user", "uid", "gid",
+                                                 "chroot", "policy", "allowed_syscalls",
+                                                 "checks"}));
+    EXPECT_EQ(s.fields["score"].kind, Json::kNumber);
+    EXPECT_EQ(s.fields["uid"].kind, Json::kNumber);
+    EXPECT_EQ(s.fields["chroot"].kind, Json::kString);
+    ASSERT_EQ(s.fields["allowed_syscalls"].kind, Json::kObject);
+    auto& checks = s.fields["checks"];
+    ASSERT_EQ(checks.kind, Json::kArray);
+    ASSERT_FALSE(checks.items.empty());
+    double sum = 0;
+    for (auto& c : checks.items) {
+      EXPECT_EQ(c.order, (std::vector<std::string>{"id", "category", "result", "weight", "counted",
+                                                   "risk", "detail", "fix"}));
+      const std::string& result = c.fields["result"].s;
+      EXPECT_TRUE(result == "pass" || result == "fail" || result == "n/a") << result;
+      EXPECT_DOUBLE_EQ(c.fields["counted"].n, result == "fail" ? c.fields["weight"].n : 0.0);
+      sum += c.fields["counted"].n;
+    }
+    // The formula, recomputed from the document.
+    EXPECT_NEAR(s.fields["score"].n, std::min(10.0, sum), 1e-9);
+  }
+  auto& prog = services.items[1];
+  EXPECT_EQ(prog.fields["name"].s, "prog");
+  EXPECT_EQ(prog.fields["policy"].s, "stdio");
+  // An argument rule as written; a whole rule as an empty array.
+  auto& allowed = prog.fields["allowed_syscalls"].fields;
+  ASSERT_EQ(allowed.count("mprotect"), 1u);
+  ASSERT_EQ(allowed["mprotect"].items.size(), 1u);
+  EXPECT_EQ(allowed["mprotect"].items[0].s, "prot & PROT_EXEC == 0");
+  EXPECT_TRUE(allowed["read"].items.empty());
+  EXPECT_EQ(allowed.count("socket"), 0u);
+}
+
+TEST_F(AuditE2eTest, ThresholdExitCode) {
+  std::string path = WriteConfig(TwoServices("stdio"));
+  CommandResult all = Audit({"-c", path, "--threshold", "10"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  CommandResult none = Audit({"-c", path, "--threshold", "0"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("over the threshold 0: echo ("), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("prog ("), std::string::npos) << none.err;
+  CommandResult bad = Audit({"-c", path, "--threshold", "11"});
+  EXPECT_EQ(bad.exit_code, 64);
+  EXPECT_NE(bad.err.find("--threshold takes a score from 0 to 10"), std::string::npos) << bad.err;
+}
+
+TEST_F(AuditE2eTest, AgainstAnOlderTable) {
+  std::string old_path = dir_.Write("old.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n" +
+                                                    TwoServices("stdio"));
+  // The new table's policy for "prog" adds the network.
+  dir_.Write("sandbox/net.toml", "include = [\"stdio\"]\nallow = [\"socket\", \"connect\"]\n");
+  std::string new_path = WriteConfig(TwoServices("net"));
+  CommandResult worse = Audit({"-c", new_path, "--against", old_path});
+  EXPECT_EQ(worse.exit_code, 1) << worse.out << worse.err;
+  EXPECT_NE(worse.out.find("  prog: score "), std::string::npos) << worse.out;
+  EXPECT_NE(worse.out.find("(+1.5)  WORSE"), std::string::npos) << worse.out;
+  EXPECT_NE(worse.out.find("syscalls added:   connect, socket"), std::string::npos) << worse.out;
+  EXPECT_NE(worse.out.find("policy stdio -> net"), std::string::npos) << worse.out;
+  EXPECT_NE(worse.out.find("  echo: unchanged"), std::string::npos) << worse.out;
+  EXPECT_NE(worse.err.find("worse than " + old_path + ": prog"), std::string::npos) << worse.err;
+  // The other way round: better, exit 0.
+  CommandResult better = Audit({"-c", old_path, "--against", new_path});
+  EXPECT_EQ(better.exit_code, 0) << better.out << better.err;
+  EXPECT_NE(better.out.find("syscalls removed: connect, socket"), std::string::npos) << better.out;
+  EXPECT_NE(better.out.find("(-1.5)"), std::string::npos) << better.out;
+  // The same, as JSON.
+  CommandResult json = Audit({"-c", new_path, "--against", old_path, "--json"});
+  EXPECT_EQ(json.exit_code, 1);
+  Json doc;
+  Parser p(json.out);
+  ASSERT_TRUE(p.Parse(doc)) << json.out;
+  auto& changes = doc.fields["changes"];
+  ASSERT_EQ(changes.items.size(), 2u);
+  auto& prog = changes.items[1];
+  EXPECT_EQ(prog.fields["name"].s, "prog");
+  EXPECT_TRUE(prog.fields["worse"].b);
+  ASSERT_EQ(prog.fields["syscalls_added"].items.size(), 2u);
+  EXPECT_EQ(changes.items[0].fields["status"].s, "unchanged");
+  // A broken old table is a configuration error.
+  std::string broken = dir_.Write("broken.toml", "[[service]]\nname = 1\n");
+  EXPECT_EQ(Audit({"-c", new_path, "--against", broken}).exit_code, 78);
+}
+
+}  // namespace
+}  // namespace hinetd::testing

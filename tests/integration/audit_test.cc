@@ -1,0 +1,353 @@
+// `hinetd audit`'s checks, one fixture each: a table that differs from a
+// clean baseline in one thing only, and the score moves by that check's
+// weight. Root: the baseline's jail is a real, root-owned chroot.
+#include "audit/audit.h"
+
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+#include "base/fs.h"
+#include "common/jail.h"
+#include "common/test_env.h"
+#include "config/config.h"
+#include "spawn/plan.h"
+
+namespace hinetd::audit {
+namespace {
+
+using testing::Jail;
+using testing::TempDir;
+
+constexpr const char* kTight = R"(default_action = "kill"
+allow = ["read", "write", "exit_group", "exit", "rt_sigreturn", "brk"]
+)";
+
+class AuditTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: the fixtures' jail must be root-owned";
+    if (getpwnam("nobody") == nullptr) GTEST_SKIP() << "needs the user nobody";
+    ASSERT_TRUE(jail_.ok()) << jail_.error();
+    // The same path inside the jail and outside: fixtures without a chroot
+    // run it from the host.
+    prog_ = testing::BinDir() + "/hinetd-probe";
+    ASSERT_TRUE(jail_.Install(prog_, prog_));
+    dir_.Write("sandbox/tight.toml", kTight);
+    // The baseline: everything a check looks at is as it should be.
+    keys_ = {
+        {"name", "\"s\""},
+        {"listen", "[\"127.0.0.1:7\"]"},
+        {"exec", "[\"" + prog_ + "\"]"},
+        {"user", "\"nobody\""},
+        {"group", "\"nogroup\""},
+        {"chroot", "\"" + jail_.path() + "\""},
+        {"sandbox", "\"tight\""},
+        {"timeout", "\"10s\""},
+        {"rlimits", "{ cpu = \"10s\", as = \"256M\", nofile = 64, nproc = 16 }"},
+        {"max_instances", "4"},
+        {"per_source", "2"},
+        {"rate", "\"10/s\""},
+        {"namespaces", "[\"pid\", \"net\", \"ipc\"]"},
+    };
+  }
+
+  std::string Table(const std::map<std::string, std::string>& keys, const std::string& extra = "") {
+    std::string t = "[daemon]\nsandbox_dir = \"sandbox\"\n\n[[service]]\n";
+    for (const auto& [k, v] : keys) {
+      if (!v.empty()) t += k + " = " + v + "\n";
+    }
+    return t + extra;
+  }
+
+  // The audit of service "s" in `keys` (the baseline with changes).
+  ServiceAudit Audit(const std::map<std::string, std::string>& changes,
+                     const std::string& extra = "", int landlock = 7) {
+    auto keys = keys_;
+    for (const auto& [k, v] : changes) keys[k] = v;
+    std::string text = Table(keys, extra);
+    auto config = config::LoadConfigText(text, dir_.path() + "/hinetd.toml");
+    EXPECT_TRUE(config.ok()) << (config.ok() ? "" : config.error().ToString()) << "\n" << text;
+    if (!config.ok()) return {};
+    auto plans = spawn::BuildPlans(*config);
+    EXPECT_TRUE(plans.ok()) << (plans.ok() ? "" : plans.error().ToString());
+    if (!plans.ok()) return {};
+    AuditOptions options;
+    options.landlock_abi = landlock;
+    auto audits = AuditTable(*config, **plans, {"s"}, options);
+    EXPECT_TRUE(audits.ok()) << (audits.ok() ? "" : audits.error().ToString());
+    if (!audits.ok() || audits->size() != 1) return {};
+    return (*audits)[0];
+  }
+
+  static const CheckResult* Find(const ServiceAudit& a, const std::string& id) {
+    for (const auto& c : a.checks) {
+      if (id == c.info->id) return &c;
+    }
+    return nullptr;
+  }
+
+  // `changes` fails exactly `id` (against `base`, which passes it) and
+  // moves the score by its weight.
+  void ExpectMoves(const std::string& id, const std::map<std::string, std::string>& changes,
+                   const std::map<std::string, std::string>& base = {},
+                   const std::string& extra = "") {
+    SCOPED_TRACE(id);
+    const CheckInfo* info = FindCheck(id);
+    ASSERT_NE(info, nullptr);
+    ServiceAudit before = Audit(base, extra);
+    auto after_keys = base;
+    for (const auto& [k, v] : changes) after_keys[k] = v;
+    ServiceAudit after = Audit(after_keys, extra);
+    const CheckResult* b = Find(before, id);
+    const CheckResult* c = Find(after, id);
+    ASSERT_NE(b, nullptr);
+    ASSERT_NE(c, nullptr);
+    EXPECT_NE(b->outcome, Outcome::kFail) << b->detail;
+    EXPECT_EQ(c->outcome, Outcome::kFail) << c->detail;
+    EXPECT_EQ(after.score - before.score, info->weight)
+        << "before " << before.score << ", after " << after.score;
+    if (after.score - before.score != info->weight) {
+      for (const auto& x : after.checks) {
+        if (x.outcome == Outcome::kFail) ADD_FAILURE() << "fails " << x.info->id << ": " << x.detail;
+      }
+    }
+  }
+
+  Jail jail_;
+  TempDir dir_;
+  std::map<std::string, std::string> keys_;
+  std::string prog_;
+};
+
+TEST_F(AuditTest, BaselineIsPerfect) {
+  ServiceAudit a = Audit({});
+  EXPECT_EQ(a.score, 0);
+  EXPECT_EQ(a.bucket, "PERFECT");
+  for (const auto& c : a.checks) {
+    EXPECT_NE(c.outcome, Outcome::kFail) << c.info->id << ": " << c.detail;
+  }
+  // Every documented check is reported, once, in order.
+  ASSERT_EQ(a.checks.size(), Checks().size());
+  for (size_t i = 0; i < a.checks.size(); ++i) EXPECT_EQ(a.checks[i].info, &Checks()[i]);
+}
+
+TEST_F(AuditTest, ScoreIsTheSumOfFailedWeightsCappedAtTen) {
+  ServiceAudit a = Audit({{"user", "\"root\""}, {"group", "\"root\""}, {"unconfined", "true"},
+                          {"sandbox", "\"none\""}, {"chroot", ""}, {"namespaces", "[]"},
+                          {"timeout", ""}, {"rlimits", ""}});
+  int sum = 0;
+  for (const auto& c : a.checks) sum += c.counted();
+  EXPECT_GT(sum, 100);
+  EXPECT_EQ(a.score, 100);
+  EXPECT_EQ(a.bucket, "DANGEROUS");
+}
+
+TEST_F(AuditTest, WeakExampleScoresAtLeastNine) {
+  // The README's weak example: an unconfined root service with no chroot.
+  ServiceAudit a = Audit({{"user", "\"root\""}, {"unconfined", "true"}, {"sandbox", "\"none\""},
+                          {"chroot", ""}});
+  EXPECT_GE(a.score, 90);
+}
+
+TEST_F(AuditTest, Identity) {
+  {
+    // As root, every file of the jail is writable too: both count.
+    ServiceAudit before = Audit({{"unconfined", "true"}});
+    ServiceAudit root = Audit({{"unconfined", "true"}, {"user", "\"root\""}});
+    EXPECT_EQ(Find(root, "identity.root")->outcome, Outcome::kFail);
+    EXPECT_EQ(Find(root, "fs.writable")->outcome, Outcome::kFail);
+    EXPECT_EQ(root.score - before.score,
+              FindCheck("identity.root")->weight + FindCheck("fs.writable")->weight);
+  }
+  ExpectMoves("identity.gid0", {{"group", "\"root\""}}, {{"unconfined", "true"}});
+  ExpectMoves("identity.unconfined", {{"unconfined", "true"}});
+  ExpectMoves("identity.groups", {{"groups", "[\"nogroup\"]"}});
+  // Another service as the same user: each of them is told.
+  ServiceAudit shared = Audit({}, "\n[[service]]\nname = \"t\"\nlisten = [\"127.0.0.1:8\"]\n"
+                                  "exec = [\"" + prog_ + "\"]\nuser = \"nobody\"\nchroot = \"" +
+                                      jail_.path() + "\"\nsandbox = \"tight\"\n");
+  const CheckResult* c = Find(shared, "identity.shared-uid");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->outcome, Outcome::kFail);
+  EXPECT_NE(c->detail.find("\"t\""), std::string::npos) << c->detail;
+  EXPECT_EQ(shared.score, FindCheck("identity.shared-uid")->weight);
+}
+
+TEST_F(AuditTest, NoChroot) {
+  ExpectMoves("fs.chroot", {{"chroot", ""}});
+  ServiceAudit a = Audit({{"chroot", ""}});
+  EXPECT_EQ(Find(a, "fs.writable")->outcome, Outcome::kNa);  // n/a counts nothing
+}
+
+TEST_F(AuditTest, JailContents) {
+  ServiceAudit before = Audit({});
+  auto moved = [&](const std::string& id) {
+    ServiceAudit after = Audit({});
+    EXPECT_EQ(Find(after, id)->outcome, Outcome::kFail) << id;
+    EXPECT_EQ(after.score - before.score, FindCheck(id)->weight) << id;
+    before = after;
+  };
+  ASSERT_TRUE(jail_.Write("/setid", "", 04755));
+  ASSERT_EQ(chmod((jail_.path() + "/setid").c_str(), 04755), 0);
+  moved("fs.setid");
+  ASSERT_TRUE(jail_.Write("/data/open", "", 0666));
+  ASSERT_EQ(chmod((jail_.path() + "/data/open").c_str(), 0666), 0);
+  moved("fs.writable");
+  ASSERT_EQ(mknod((jail_.path() + "/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
+  moved("fs.devices");
+  ASSERT_TRUE(jail_.Install(testing::BinDir() + "/hinetd-probe", "/bin/sh"));
+  moved("fs.shell");
+  ASSERT_TRUE(jail_.Write("/theirs", "", 0444));
+  ASSERT_EQ(chown((jail_.path() + "/theirs").c_str(), 4321, 4321), 0);
+  moved("fs.owner");
+  const CheckResult* shell = Find(before, "fs.shell");
+  EXPECT_NE(shell->detail.find("/bin/sh"), std::string::npos) << shell->detail;
+}
+
+void WritePolicy(TempDir& dir, const std::string& name, const std::string& allow,
+                 const std::string& rest = "") {
+  dir.Write("sandbox/" + name + ".toml", std::string("default_action = \"kill\"\nallow = [") +
+                                             "\"read\", \"write\", \"exit_group\", " + allow +
+                                             "]\n" + rest);
+}
+
+TEST_F(AuditTest, SyscallsFromTheCompiledFilter) {
+  WritePolicy(dir_, "exec", "\"execve\"");
+  ExpectMoves("seccomp.exec", {{"sandbox", "\"exec\""}});
+  WritePolicy(dir_, "net", "\"socket\", \"connect\"");
+  ExpectMoves("seccomp.egress", {{"sandbox", "\"net\""}}, {{"namespaces", "[\"pid\"]"}});
+  WritePolicy(dir_, "ioctl", "\"ioctl\"");
+  ExpectMoves("seccomp.ioctl", {{"sandbox", "\"ioctl\""}});
+  WritePolicy(dir_, "wx", "\"mprotect\"");
+  ExpectMoves("seccomp.exec-memory", {{"sandbox", "\"wx\""}});
+  WritePolicy(dir_, "prctl", "\"prctl\"");
+  ExpectMoves("seccomp.prctl", {{"sandbox", "\"prctl\""}});
+  WritePolicy(dir_, "kill", "\"kill\"");
+  ExpectMoves("seccomp.kill", {{"sandbox", "\"kill\""}}, {{"namespaces", "[\"net\"]"}});
+}
+
+TEST_F(AuditTest, PolicyAndTrialMode) {
+  ServiceAudit base = Audit({{"unconfined", "true"}});
+  ServiceAudit none = Audit({{"unconfined", "true"}, {"sandbox", "\"none\""}});
+  EXPECT_EQ(Find(none, "seccomp.policy")->outcome, Outcome::kFail);
+  EXPECT_EQ(Find(none, "seccomp.default")->outcome, Outcome::kNa);
+  // No policy also fails what only the policy refused.
+  EXPECT_GE(none.score - base.score, FindCheck("seccomp.policy")->weight);
+  EXPECT_EQ(Find(none, "seccomp.exec")->outcome, Outcome::kFail);
+  dir_.Write("sandbox/trial.toml", std::string(kTight) + "default_action = \"log\"\n");
+  // (a second default_action would be an error: write the file whole)
+  dir_.Write("sandbox/trial.toml",
+             "default_action = \"log\"\nallow = [\"read\", \"write\", \"exit_group\"]\n");
+  ServiceAudit trial = Audit({{"sandbox", "\"trial\""}});
+  EXPECT_EQ(Find(trial, "seccomp.default")->outcome, Outcome::kFail);
+  EXPECT_GE(trial.score - Audit({}).score, FindCheck("seccomp.default")->weight);
+}
+
+TEST_F(AuditTest, ArgumentRulesNarrow) {
+  // Allowed only under rules that exclude the dangerous values: not flagged,
+  // and the line says why.
+  WritePolicy(dir_, "narrow",
+              "{ syscall = \"mprotect\", when = \"prot & PROT_EXEC == 0\" }, "
+              "{ syscall = \"ioctl\", when = \"cmd == TCGETS\" }, "
+              "{ syscall = \"prctl\", when = \"option == PR_SET_NAME\" }, "
+              "{ syscall = \"socket\", when = \"family == AF_UNIX\" }, \"connect\"",
+              "[errno]\nmprotect = { errno = \"EACCES\", when = \"prot & PROT_EXEC == PROT_EXEC\" }\n");
+  ServiceAudit a = Audit({{"sandbox", "\"narrow\""}, {"namespaces", "[\"pid\"]"}});
+  for (const char* id : {"seccomp.exec-memory", "seccomp.ioctl", "seccomp.prctl", "seccomp.egress"}) {
+    const CheckResult* c = Find(a, id);
+    EXPECT_EQ(c->outcome, Outcome::kPass) << id << ": " << c->detail;
+    EXPECT_NE(c->detail.find("narrowed by an argument rule"), std::string::npos)
+        << id << ": " << c->detail;
+  }
+  EXPECT_NE(Find(a, "seccomp.exec-memory")->detail.find("errno EACCES"), std::string::npos);
+}
+
+TEST_F(AuditTest, BaseLayersRefuseWhatAPolicyAllows) {
+  // What the kernel does: the monitor's and the children's layers refuse
+  // these whatever the policy says, and the checks say so.
+  WritePolicy(dir_, "wide",
+              "\"ptrace\", \"unshare\", \"setns\", \"bpf\", \"perf_event_open\", \"keyctl\", "
+              "\"io_uring_setup\", \"process_vm_readv\", \"personality\", \"clone\"");
+  ServiceAudit a = Audit({{"sandbox", "\"wide\""}});
+  for (const char* id : {"seccomp.ptrace", "seccomp.namespaces", "seccomp.bpf", "seccomp.perf",
+                         "seccomp.keyctl", "seccomp.io-uring", "seccomp.process-vm",
+                         "seccomp.personality"}) {
+    const CheckResult* c = Find(a, id);
+    EXPECT_EQ(c->outcome, Outcome::kPass) << id << ": " << c->detail;
+    EXPECT_NE(c->detail.find("errno EPERM"), std::string::npos) << id << ": " << c->detail;
+  }
+  EXPECT_EQ(Find(a, "seccomp.arch")->outcome, Outcome::kPass);
+}
+
+TEST_F(AuditTest, Resources) {
+  ExpectMoves("resources.timeout", {{"timeout", ""}});
+  ExpectMoves("resources.as",
+              {{"rlimits", "{ cpu = \"10s\", as = \"unlimited\", nofile = 64, nproc = 16 }"}});
+  ExpectMoves("resources.cpu",
+              {{"rlimits", "{ cpu = \"unlimited\", as = \"256M\", nofile = 64, nproc = 16 }"}});
+  // nproc and nofile have defaults (hinetd.toml(5)); "unlimited" fails them
+  // where hinetd's own hard limit allows it to be set at all.
+  ServiceAudit defaults = Audit({{"rlimits", ""}});
+  EXPECT_EQ(Find(defaults, "resources.nproc")->outcome, Outcome::kPass);
+  EXPECT_EQ(Find(defaults, "resources.nofile")->outcome, Outcome::kPass);
+  EXPECT_EQ(Find(defaults, "resources.nofile")->detail, "nofile 1024");
+}
+
+TEST_F(AuditTest, Admission) {
+  ExpectMoves("admission.allow", {{"allow", ""}},
+              {{"listen", "[\"0.0.0.0:7\"]"}, {"allow", "[\"127.0.0.0/8\"]"}});
+  EXPECT_EQ(Find(Audit({}), "admission.allow")->outcome, Outcome::kNa);  // loopback
+  ExpectMoves("admission.max-instances", {{"max_instances", ""}});
+  ExpectMoves("admission.per-source", {{"per_source", ""}});
+  ExpectMoves("admission.rate", {{"rate", ""}});
+}
+
+TEST_F(AuditTest, Exposure) {
+  ExpectMoves("exposure.udp", {{"listen", "[\"0.0.0.0:7\"]"}},
+              {{"protocol", "\"udp\""}, {"allow", "[\"127.0.0.0/8\"]"}});
+  ExpectMoves("exposure.stderr", {{"stderr", "\"socket\""}});
+  std::string sock = "[\"unix:" + dir_.path() + "/s.sock\"]";
+  ExpectMoves("exposure.unix-mode", {{"socket_mode", "\"0666\""}},
+              {{"listen", sock}, {"socket_mode", "\"0660\""}});
+}
+
+TEST_F(AuditTest, Isolation) {
+  ExpectMoves("isolation.pid", {{"namespaces", "[\"net\", \"ipc\"]"}});
+  ExpectMoves("isolation.net", {{"namespaces", "[\"pid\", \"ipc\"]"}});
+  ExpectMoves("isolation.ipc", {{"namespaces", "[\"pid\", \"net\"]"}});
+  ServiceAudit with = Audit({}, "", 7);
+  ServiceAudit without = Audit({}, "", 0);
+  EXPECT_EQ(Find(without, "isolation.landlock")->outcome, Outcome::kFail);
+  EXPECT_EQ(without.score - with.score, FindCheck("isolation.landlock")->weight);
+}
+
+TEST_F(AuditTest, UnknownServiceIsAnError) {
+  auto config = config::LoadConfigText(Table(keys_), dir_.path() + "/hinetd.toml");
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  auto plans = spawn::BuildPlans(*config);
+  ASSERT_TRUE(plans.ok());
+  auto a = AuditTable(*config, **plans, {"nope"});
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().message(), "no service \"nope\" in " + dir_.path() + "/hinetd.toml (it has s)");
+}
+
+TEST(AuditTable, WeightsAreDocumented) {
+  // hinetd(8) lists every check with its weight; keep them equal.
+  auto text = base::ReadFile(testing::SourceDir() + "/man/hinetd.8");
+  ASSERT_TRUE(text.ok());
+  const std::string& man = *text;
+  for (const auto& c : Checks()) {
+    char line[128];
+    snprintf(line, sizeof line, ".It Sy %s Pq %d.%d", c.id, c.weight / 10, c.weight % 10);
+    EXPECT_NE(man.find(line), std::string::npos) << "hinetd.8 lacks \"" << line << "\"";
+  }
+}
+
+}  // namespace
+}  // namespace hinetd::audit
