@@ -18,8 +18,9 @@ const char* UsageText() {
          "       hinetd learn --from-log LOG [-c FILE] SERVICE [-o OUT]\n"
          "                                                     add LOG's policy-trial lines\n"
          "                                                     to SERVICE's policy\n"
-         "       hinetd audit [-c FILE] [--json] [--threshold X] [--against OLD] [SERVICE...]\n"
-         "                                                     score how exposed each service is\n"
+         "       hinetd audit [-c FILE] [--json] [--threshold X] [--against OLD] [--prove]\n"
+         "                    [SERVICE...]                     score how exposed each service\n"
+         "                                                     is; --prove tries escapes (root)\n"
          "       hinetd --help | --version\n"
          "\n"
          "  -c, --config FILE   services table (default /etc/hinetd/hinetd.toml)\n"
@@ -32,10 +33,12 @@ const char* UsageText() {
          "      --json          audit: the report as JSON (schema hinetd-audit/1)\n"
          "      --threshold X   audit: exit 1 if a service scores above X (0-10)\n"
          "      --against OLD   audit: what changed since the table OLD; exit 1 if worse\n"
+         "      --prove         audit: start each service's child with an escape probe\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
-         "audit also exits 1 on a finding (threshold, worse).\n"
+         "audit also exits 1 on a finding (threshold, worse, contradicted), 77 for --prove\n"
+         "not run as root.\n"
          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n";
 }
 
@@ -114,6 +117,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       args.from_log = *v;
     } else if (args.command == Command::kAudit && a == "--json") {
       args.json = true;
+    } else if (args.command == Command::kAudit && a == "--prove") {
+      args.prove = true;
     } else if (args.command == Command::kAudit && a == "--against") {
       auto v = value(a);
       if (!v.ok()) return v.error();

@@ -29,6 +29,7 @@ struct Args {
   bool json = false;
   std::optional<double> threshold;  // exit 1 when a score is above it
   std::string against;              // an older table to compare with
+  bool prove = false;               // run the escape probe under each plan (root)
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

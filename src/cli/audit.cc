@@ -1,12 +1,14 @@
 // `hinetd audit`: the exposure of every service (src/audit), as text or
 // JSON, against a threshold or an older table.
 #include <stdio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "audit/audit.h"
+#include "audit/prove.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "spawn/plan.h"
@@ -175,8 +177,23 @@ std::string JsonList(const std::vector<std::string>& v) {
   return out + "]";
 }
 
+void PrintProveJson(const audit::ProveReport& r) {
+  using audit::JsonString;
+  printf(",\n      \"prove\": [");
+  for (size_t j = 0; j < r.lines.size(); ++j) {
+    const auto& l = r.lines[j];
+    printf("%s\n        {\"escape\": %s, \"attempt\": %s, \"result\": %s, \"kernel\": %s, "
+           "\"audit\": %s}",
+           j ? "," : "", JsonString(l.escape->id).c_str(), JsonString(l.escape->what).c_str(),
+           JsonString(audit::ProveOutcomeText(l.outcome)).c_str(), JsonString(l.kernel).c_str(),
+           JsonString(l.predicted).c_str());
+  }
+  printf("\n      ]");
+}
+
 void PrintJson(const std::string& path, const std::vector<ServiceAudit>& audits,
-               const std::string& against, const std::vector<Change>* changes) {
+               const std::string& against, const std::vector<Change>* changes,
+               const std::vector<audit::ProveReport>* proofs) {
   using audit::JsonString;
   printf("{\n  \"schema\": \"hinetd-audit/1\",\n  \"config\": %s,\n", JsonString(path).c_str());
   printf("  \"formula\": \"score = min(10, sum of the weights of the failed checks)\",\n");
@@ -212,7 +229,13 @@ void PrintJson(const std::string& path, const std::vector<ServiceAudit>& audits,
              JsonString(c.info->risk).c_str(), JsonString(c.detail).c_str(),
              JsonString(c.info->fix).c_str());
     }
-    printf("\n      ]\n    }");
+    printf("\n      ]");
+    if (proofs != nullptr) {
+      for (const auto& r : *proofs) {
+        if (r.service == a.name) PrintProveJson(r);
+      }
+    }
+    printf("\n    }");
   }
   printf("\n  ]");
   if (changes != nullptr) {
@@ -233,9 +256,26 @@ void PrintJson(const std::string& path, const std::vector<ServiceAudit>& audits,
   printf("\n}\n");
 }
 
+void PrintProofs(const std::vector<audit::ProveReport>& reports) {
+  printf("\nproof: each service's child, started as for a connection, runs "
+         "hinetd-probe-escape; one child per attempt\n");
+  for (const auto& r : reports) {
+    printf("service \"%s\"\n", r.service.c_str());
+    for (const auto& l : r.lines) {
+      printf("  %-12s %-13s %s; the audit: %s\n", audit::ProveOutcomeText(l.outcome),
+             l.escape->id, l.kernel.c_str(), l.predicted.c_str());
+    }
+  }
+}
+
 }  // namespace
 
 int RunAudit(const Args& args) {
+  if (args.prove && geteuid() != 0) {
+    fprintf(stderr, "hinetd: audit --prove starts real children (chroot, setuid): run it as "
+                    "root\n");
+    return kExitNoPerm;
+  }
   auto table = spawn::LoadTable(args.config);
   if (!table.ok()) {
     fprintf(stderr, "hinetd: %s\n", table.error().ToString().c_str());
@@ -271,14 +311,45 @@ int RunAudit(const Args& args) {
     }
     changes = Compare(before, *audits);
   }
+  std::vector<audit::ProveReport> proofs;
+  if (args.prove) {
+    fflush(stdout);
+    auto r = audit::Prove(*table->config, *table->plans, *audits);
+    if (!r.ok()) {
+      fprintf(stderr, "hinetd: --prove: %s\n", r.error().ToString().c_str());
+      return kExitSystem;
+    }
+    proofs = std::move(*r);
+  }
   if (args.json) {
-    PrintJson(args.config, *audits, args.against, args.against.empty() ? nullptr : &changes);
+    PrintJson(args.config, *audits, args.against, args.against.empty() ? nullptr : &changes,
+              args.prove ? &proofs : nullptr);
   } else {
     for (const auto& a : *audits) PrintService(a);
     PrintSummary(*audits);
     if (!args.against.empty()) PrintChanges(args.against, changes);
+    if (args.prove) PrintProofs(proofs);
   }
   int code = kExitOk;
+  std::string contradicted, failed;
+  for (const auto& r : proofs) {
+    for (const auto& l : r.lines) {
+      std::string what = r.service + " " + l.escape->id;
+      if (l.outcome == audit::ProveOutcome::kContradicted) {
+        contradicted += (contradicted.empty() ? "" : ", ") + what;
+      }
+      if (l.outcome == audit::ProveOutcome::kError) failed += (failed.empty() ? "" : ", ") + what;
+    }
+  }
+  if (!failed.empty()) {
+    fprintf(stderr, "hinetd: --prove could not run: %s\n", failed.c_str());
+    code = kExitSystem;
+  }
+  if (!contradicted.empty()) {
+    fprintf(stderr, "hinetd: CONTRADICTED (the audit said blocked, the kernel allowed it): %s\n",
+            contradicted.c_str());
+    code = kExitFinding;
+  }
   if (args.threshold) {
     std::string over;
     for (const auto& a : *audits) {
@@ -288,7 +359,7 @@ int RunAudit(const Args& args) {
     }
     if (!over.empty()) {
       fprintf(stderr, "hinetd: over the threshold %g: %s\n", *args.threshold, over.c_str());
-      code = kExitFinding;
+      if (code == kExitOk) code = kExitFinding;
     }
   }
   std::string worse;
@@ -297,7 +368,7 @@ int RunAudit(const Args& args) {
   }
   if (!worse.empty()) {
     fprintf(stderr, "hinetd: worse than %s: %s\n", args.against.c_str(), worse.c_str());
-    code = kExitFinding;
+    if (code == kExitOk) code = kExitFinding;
   }
   return code;
 }

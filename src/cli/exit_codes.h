@@ -7,6 +7,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFinding = 1;  // audit: over the threshold, worse, contradicted
 inline constexpr int kExitUsage = 64;     // EX_USAGE
 inline constexpr int kExitSystem = 71;    // EX_OSERR: could not start
+inline constexpr int kExitNoPerm = 77;   // EX_NOPERM: audit --prove not run as root
 inline constexpr int kExitConfig = 78;    // EX_CONFIG
 
 }  // namespace hinetd::cli

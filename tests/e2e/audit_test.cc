@@ -283,3 +283,117 @@ TEST_F(AuditE2eTest, AgainstAnOlderTable) {
 
 }  // namespace
 }  // namespace hinetd::testing
+
+namespace hinetd::testing {
+namespace {
+
+// --prove: the real children, each running the escape probe.
+class ProveTest : public AuditE2eTest {
+ protected:
+  // The proof lines of `service`: escape -> the line.
+  static std::map<std::string, std::string> ProofOf(const std::string& out,
+                                                    const std::string& service) {
+    std::map<std::string, std::string> lines;
+    size_t at = out.find("\nproof: ");
+    if (at == std::string::npos) return lines;
+    at = out.find("\nservice \"" + service + "\"\n", at);
+    if (at == std::string::npos) return lines;
+    size_t pos = out.find('\n', at + 1) + 1;
+    while (pos < out.size() && out.compare(pos, 2, "  ") == 0) {
+      size_t nl = out.find('\n', pos);
+      std::string line = out.substr(pos, nl - pos);
+      std::string escape = line.substr(15, line.find(' ', 15) - 15);
+      lines[escape] = line;
+      pos = nl + 1;
+    }
+    return lines;
+  }
+};
+
+TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
+  std::string services = InternalService("echo", "echo", "\"127.0.0.1:10007\"");
+  for (const char* policy : {"runtime", "stdio", "default"}) {
+    services += "[[service]]\nname = \"" + std::string(policy) +
+                "\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\nuser = \"nobody\"\n"
+                "chroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy + "\"\n\n";
+  }
+  // Different ports for each.
+  for (int i = 0; i < 3; ++i) {
+    size_t at = services.find("127.0.0.1:10100\"");
+    services.replace(at, 16, "127.0.0.1:1010" + std::to_string(i + 1) + "\"");
+  }
+  std::string path = WriteConfig(services);
+  CommandResult r = Audit({"-c", path, "--prove"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+  for (const char* service : {"echo", "runtime", "stdio", "default"}) {
+    auto proof = ProofOf(r.out, service);
+    EXPECT_EQ(proof.size(), 10u) << service << "\n" << r.out;
+    for (const auto& [escape, line] : proof) {
+      // In a jail of its own, as nobody, in a pid namespace: every escape
+      // is refused, and the audit said so.
+      EXPECT_EQ(line.rfind("  verified ", 0), 0u) << service << ": " << line;
+    }
+  }
+  // How, for a few: the jail, the filter, the kernel's permission checks.
+  auto stdio = ProofOf(r.out, "stdio");
+  EXPECT_NE(stdio["write-outside"].find("errno ENOENT at openat"), std::string::npos);
+  EXPECT_NE(stdio["connect"].find("killed by the filter at socket"), std::string::npos);
+  EXPECT_NE(stdio["raise-limit"].find("errno EPERM at prlimit64"), std::string::npos);
+  auto dflt = ProofOf(r.out, "default");
+  EXPECT_NE(dflt["connect"].find("errno EACCES at socket"), std::string::npos) << dflt["connect"];
+  EXPECT_NE(dflt["signal"].find("errno ESRCH at kill"), std::string::npos) << dflt["signal"];
+  // Nothing is left outside the jails.
+  CommandResult ls = RunCommand({"/bin/sh", "-c", "ls -d /var/tmp/hinetd-prove.* 2>/dev/null"},
+                                milliseconds(5000));
+  EXPECT_EQ(ls.out, "");
+}
+
+TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
+  dir_.Write("sandbox/net.toml", "include = [\"stdio\"]\nallow = [\"socket\", \"connect\"]\n");
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"net\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"net\"\n");
+  CommandResult r = Audit({"-c", path, "--prove"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // the audit said so: no contradiction
+  EXPECT_NE(r.out.find("  FAIL  1.5  seccomp.egress"), std::string::npos) << r.out;
+  auto proof = ProofOf(r.out, "net");
+  EXPECT_EQ(proof["connect"].rfind("  allowed      connect       succeeded: connected to 127.0.0.1",
+                                   0), 0u)
+      << proof["connect"];
+  // The same with a network namespace: the audit says blocked, and the
+  // kernel agrees.
+  std::string netns = WriteConfig(
+      "[[service]]\nname = \"net\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"net\"\n"
+      "namespaces = [\"pid\", \"net\"]\n");
+  CommandResult n = Audit({"-c", netns, "--prove", "--json"});
+  EXPECT_EQ(n.exit_code, 0) << n.out << n.err;
+  Json doc;
+  Parser p(n.out);
+  ASSERT_TRUE(p.Parse(doc)) << n.out;
+  auto& prove = doc.fields["services"].items[0].fields["prove"];
+  ASSERT_EQ(prove.items.size(), 10u);
+  auto& connect = prove.items[4];
+  EXPECT_EQ(connect.fields["escape"].s, "connect");
+  EXPECT_EQ(connect.fields["result"].s, "verified");
+  EXPECT_NE(connect.fields["kernel"].s.find("errno ENETUNREACH at connect"), std::string::npos)
+      << connect.fields["kernel"].s;
+}
+
+TEST_F(ProveTest, NeedsRoot) {
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
+  std::string path = WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:10007\""));
+  CommandResult r = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", BinDir() + "/hinetd", "audit", "-c", path,
+                                "--prove"},
+                               milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 77) << r.out << r.err;
+  EXPECT_NE(r.err.find("audit --prove starts real children (chroot, setuid): run it as root"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace hinetd::testing
