@@ -267,6 +267,12 @@ const char* ProveOutcomeText(ProveOutcome o) {
   return "?";
 }
 
+ProveOutcome Classify(bool predicted_allowed, bool kernel_allowed, bool error) {
+  if (error) return ProveOutcome::kError;
+  if (kernel_allowed) return predicted_allowed ? ProveOutcome::kAllowed : ProveOutcome::kContradicted;
+  return predicted_allowed ? ProveOutcome::kRefused : ProveOutcome::kVerified;
+}
+
 std::vector<std::string> ProbeCandidates() {
   std::vector<std::string> out;
   if (const auto& self = base::SelfExecutable(); self.ok()) {
@@ -352,13 +358,7 @@ Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn
       bool predicted_allowed = it != a.predictions.end() && it->second.allowed;
       std::string predicted = it == a.predictions.end() ? "" : it->second.how;
       line.predicted = (predicted_allowed ? "possible: " : "blocked: ") + predicted;
-      if (k.error) {
-        line.outcome = ProveOutcome::kError;
-      } else if (k.allowed) {
-        line.outcome = predicted_allowed ? ProveOutcome::kAllowed : ProveOutcome::kContradicted;
-      } else {
-        line.outcome = predicted_allowed ? ProveOutcome::kRefused : ProveOutcome::kVerified;
-      }
+      line.outcome = Classify(predicted_allowed, k.allowed, k.error);
       report.lines.push_back(std::move(line));
     }
     reports.push_back(std::move(report));

@@ -36,6 +36,10 @@ enum class ProveOutcome {
 };
 [[nodiscard]] const char* ProveOutcomeText(ProveOutcome o);
 
+// The verdict of one attempt: what the audit predicted against what the
+// kernel did (`error`: the attempt could not be made).
+[[nodiscard]] ProveOutcome Classify(bool predicted_allowed, bool kernel_allowed, bool error);
+
 struct ProveLine {
   const Escape* escape = nullptr;
   ProveOutcome outcome = ProveOutcome::kError;

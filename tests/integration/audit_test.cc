@@ -2,6 +2,7 @@
 // clean baseline in one thing only, and the score moves by that check's
 // weight. Root: the baseline's jail is a real, root-owned chroot.
 #include "audit/audit.h"
+#include "audit/prove.h"
 
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -127,6 +128,10 @@ class AuditTest : public ::testing::Test {
 
 TEST_F(AuditTest, BaselineIsPerfect) {
   ServiceAudit a = Audit({});
+  for (const auto& e : Escapes()) {
+    ASSERT_EQ(a.predictions.count(e.id), 1u) << e.id;
+    EXPECT_FALSE(a.predictions[e.id].allowed) << e.id << ": " << a.predictions[e.id].how;
+  }
   EXPECT_EQ(a.score, 0);
   EXPECT_EQ(a.bucket, "PERFECT");
   for (const auto& c : a.checks) {
@@ -335,6 +340,18 @@ TEST_F(AuditTest, UnknownServiceIsAnError) {
   auto a = AuditTable(*config, **plans, {"nope"});
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.error().message(), "no service \"nope\" in " + dir_.path() + "/hinetd.toml (it has s)");
+}
+
+TEST(AuditProve, Classify) {
+  // Only "the audit said blocked, the kernel allowed it" is a contradiction.
+  EXPECT_EQ(Classify(false, true, false), ProveOutcome::kContradicted);
+  EXPECT_EQ(Classify(false, false, false), ProveOutcome::kVerified);
+  EXPECT_EQ(Classify(true, true, false), ProveOutcome::kAllowed);
+  EXPECT_EQ(Classify(true, false, false), ProveOutcome::kRefused);
+  EXPECT_EQ(Classify(false, true, true), ProveOutcome::kError);
+  EXPECT_STREQ(ProveOutcomeText(ProveOutcome::kContradicted), "CONTRADICTED");
+  // Every escape the probe knows has a prediction in every audit.
+  ASSERT_EQ(Escapes().size(), 10u);
 }
 
 TEST(AuditTable, WeightsAreDocumented) {
