@@ -73,7 +73,7 @@ struct ServiceAudit {
   std::map<std::string, std::vector<std::string>> allowed;
   std::vector<CheckResult> checks;
   // What the static analysis says about each escape --prove attempts
-  // (prove.h names them): blocked or not, and by what.
+  // (prove.h's Escapes()): possible or not, and why.
   std::map<std::string, Verdict> predictions;
 };
 

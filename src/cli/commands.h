@@ -13,7 +13,7 @@ int RunCheck(const Args& args);
 int RunLearn(const Args& args);
 
 // `hinetd audit`: score each service's exposure, compare with an older
-// table. Returns the exit code.
+// table, prove the claims with real children (--prove). Returns the exit code.
 int RunAudit(const Args& args);
 
 // `hinetd [-f]`: serve until stopped. Returns the exit code.
