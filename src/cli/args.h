@@ -11,7 +11,7 @@ namespace hinetd::cli {
 
 inline constexpr const char* kDefaultConfig = "/etc/hinetd/hinetd.toml";
 
-enum class Command { kServe, kCheck, kLearn, kHelp, kVersion };
+enum class Command { kServe, kCheck, kLearn, kImport, kHelp, kVersion };
 
 struct Args {
   Command command = Command::kServe;
@@ -24,6 +24,10 @@ struct Args {
   uint64_t connections = 0;  // 0: until the duration or a signal
   int64_t duration_ms = 0;   // 0: no limit
   std::string from_log;   // --from-log: fold this log's trial lines instead of running
+  // `hinetd import` (output: -o, empty = stdout).
+  std::string import_file;
+  std::string import_format;  // "inetd", "xinetd", or empty: detect
+  bool force = false;         // overwrite OUT
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

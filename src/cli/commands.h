@@ -12,6 +12,10 @@ int RunCheck(const Args& args);
 // trial lines, and write a policy. Returns the exit code.
 int RunLearn(const Args& args);
 
+// `hinetd import`: convert inetd.conf or xinetd.conf into a services
+// table. Returns the exit code.
+int RunImport(const Args& args);
+
 // `hinetd [-f]`: serve until stopped. Returns the exit code.
 int RunServe(const Args& args);
 

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
       return RunCheck(*args);
     case Command::kLearn:
       return RunLearn(*args);
+    case Command::kImport:
+      return RunImport(*args);
     case Command::kServe:
       return RunServe(*args);
   }

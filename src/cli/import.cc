@@ -1,0 +1,107 @@
+// `hinetd import [-o OUT] [--force] [--format inetd|xinetd] FILE`: convert
+// an inetd.conf or xinetd.conf into a services table. The report (what was
+// not translated, what is commented out and why) goes to stderr.
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "import/model.h"
+
+namespace hinetd::cli {
+namespace {
+
+bool WriteAll(int fd, const std::string &text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunImport(const Args &args) {
+  importer::HostSystem sys;
+  std::string text;
+  if (args.import_file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    auto t = sys.ReadFile(args.import_file);
+    if (!t.ok()) {
+      fprintf(stderr, "hinetd import: %s\n", t.error().ToString().c_str());
+      return kExitNoInput;
+    }
+    text = std::move(*t);
+  }
+  importer::Format format = importer::DetectFormat(text);
+  if (args.import_format == "inetd") format = importer::Format::kInetd;
+  if (args.import_format == "xinetd") format = importer::Format::kXinetd;
+
+  base::Result<importer::Parsed> parsed = base::Error("");
+  if (format == importer::Format::kInetd) {
+    parsed = importer::ParseInetd(text, args.import_file);
+  } else {
+    fprintf(stderr,
+            "hinetd import: %s: xinetd.conf syntax; this version converts "
+            "inetd.conf only (give "
+            "--format inetd if the file is an inetd.conf)\n",
+            args.import_file.c_str());
+    return kExitDataErr;
+  }
+  if (!parsed.ok()) {
+    fprintf(stderr, "hinetd import: %s\n", parsed.error().ToString().c_str());
+    return kExitDataErr;
+  }
+  importer::Conversion conv = importer::Translate(*parsed, args.import_file, format, sys);
+  std::string toml = importer::WriteToml(conv);
+
+  if (args.output.empty()) {
+    if (!WriteAll(STDOUT_FILENO, toml)) {
+      fprintf(stderr, "hinetd import: cannot write to stdout: %s\n", strerror(errno));
+      return kExitCantCreate;
+    }
+  } else {
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (args.force ? O_TRUNC : O_EXCL);
+    int fd = open(args.output.c_str(), flags, 0644);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EEXIST) {
+        fprintf(stderr,
+                "hinetd import: %s exists; hinetd import never overwrites a "
+                "file unless told "
+                "(add --force, or choose another -o)\n",
+                args.output.c_str());
+      } else {
+        fprintf(stderr, "hinetd import: cannot create %s: %s\n", args.output.c_str(),
+                strerror(err));
+      }
+      return kExitCantCreate;
+    }
+    bool ok = WriteAll(fd, toml);
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+      ok = false;
+      err = errno;
+    }
+    if (!ok) {
+      fprintf(stderr, "hinetd import: cannot write %s: %s\n", args.output.c_str(), strerror(err));
+      return kExitCantCreate;
+    }
+  }
+  std::string report = importer::Report(conv);
+  if (!args.output.empty()) report += "hinetd import: wrote " + args.output + "\n";
+  fputs(report.c_str(), stderr);
+  return kExitOk;
+}
+
+}  // namespace hinetd::cli
