@@ -17,7 +17,7 @@
 namespace hinetd::cli {
 namespace {
 
-bool WriteAll(int fd, const std::string &text) {
+bool WriteAll(int fd, const std::string& text) {
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
@@ -28,9 +28,36 @@ bool WriteAll(int fd, const std::string &text) {
   return true;
 }
 
+// The host, except that the input file reads as the text already read
+// (standard input for "-").
+class InputOverlay final : public importer::SystemLookup {
+ public:
+  InputOverlay(const importer::SystemLookup& host, std::string path, const std::string& text)
+      : host_(host), path_(std::move(path)), text_(text) {}
+  std::optional<uint16_t> ServicePort(const std::string& name,
+                                      const std::string& proto) const override {
+    return host_.ServicePort(name, proto);
+  }
+  bool UserExists(const std::string& name) const override { return host_.UserExists(name); }
+  bool GroupExists(const std::string& name) const override { return host_.GroupExists(name); }
+  bool IsProgram(const std::string& path) const override { return host_.IsProgram(path); }
+  base::Result<std::string> ReadFile(const std::string& path) const override {
+    if (path == path_) return text_;
+    return host_.ReadFile(path);
+  }
+  base::Result<std::vector<std::string>> ListDirectory(const std::string& path) const override {
+    return host_.ListDirectory(path);
+  }
+
+ private:
+  const importer::SystemLookup& host_;
+  std::string path_;
+  const std::string& text_;
+};
+
 }  // namespace
 
-int RunImport(const Args &args) {
+int RunImport(const Args& args) {
   importer::HostSystem sys;
   std::string text;
   if (args.import_file == "-") {
@@ -51,12 +78,8 @@ int RunImport(const Args &args) {
   if (format == importer::Format::kInetd) {
     parsed = importer::ParseInetd(text, args.import_file);
   } else {
-    fprintf(stderr,
-            "hinetd import: %s: xinetd.conf syntax; this version converts "
-            "inetd.conf only (give "
-            "--format inetd if the file is an inetd.conf)\n",
-            args.import_file.c_str());
-    return kExitDataErr;
+    InputOverlay input(sys, args.import_file, text);
+    parsed = importer::ParseXinetd(args.import_file, input);
   }
   if (!parsed.ok()) {
     fprintf(stderr, "hinetd import: %s\n", parsed.error().ToString().c_str());

@@ -166,6 +166,11 @@ struct Parsed {
 // A line that no inetd accepts is an error that names file:line.
 [[nodiscard]] base::Result<Parsed> ParseInetd(const std::string &text, const std::string &path);
 
+// xinetd.conf with its `include` and `includedir` files, read through
+// `sys`. A syntax error, or a file it includes that cannot be read, names
+// file:line.
+[[nodiscard]] base::Result<Parsed> ParseXinetd(const std::string &path, const SystemLookup &sys);
+
 // Which syntax `text` is in: xinetd if it has a `service NAME`, `defaults` or
 // `includedir` line before any inetd entry.
 [[nodiscard]] Format DetectFormat(const std::string &text);

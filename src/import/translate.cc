@@ -345,6 +345,36 @@ bool TranslateEntry(const Entry &e, const SystemLookup &sys, Service &s, bool &r
   return true;
 }
 
+// A listen address as written: family ("4", "6", "*" for both, "unix"),
+// host (empty for a wildcard), port or path.
+struct Addr {
+  std::string family, host, port;
+};
+
+Addr ParseAddr(const std::string &a) {
+  if (a.starts_with("unix:")) return {"unix", "", a.substr(5)};
+  size_t colon = a.rfind(':');
+  std::string host = a.substr(0, colon);
+  std::string port = a.substr(colon + 1);
+  if (host == "*") return {"*", "", port};
+  if (host.starts_with("[")) {
+    host = host.substr(1, host.size() - 2);
+    return {"6", host == "::" ? "" : host, port};
+  }
+  return {"4", host == "0.0.0.0" ? "" : host, port};
+}
+
+// hinetd binds an address once per protocol: equal, or a wildcard of the
+// same family (hinetd.toml(5), "Listen addresses").
+bool Overlap(const std::string &x, const std::string &y) {
+  Addr a = ParseAddr(x);
+  Addr b = ParseAddr(y);
+  if (a.family == "unix" || b.family == "unix") return a.family == b.family && a.port == b.port;
+  if (a.port != b.port) return false;
+  if (a.family == "*" || b.family == "*") return true;
+  return a.family == b.family && (a.host.empty() || b.host.empty() || a.host == b.host);
+}
+
 // Everything but the name, listen addresses and sources: services equal in
 // this are one service on several addresses (git on tcp4 and tcp6).
 std::string Signature(const Service &s) {
@@ -418,6 +448,25 @@ Conversion Translate(const Parsed &parsed, const std::string &input, Format form
                           s.user + "'");
     }
     NeedAccount(s.user, sys, s, missing);
+  }
+  // Two services on one address (xinetd's examples ship chargen's UDP
+  // version twice): the later one is off, as xinetd could not bind it either.
+  for (size_t i = 0; i < merged.size(); ++i) {
+    Service &s = merged[i].s;
+    for (size_t j = 0; j < i; ++j) {
+      const Service &t = merged[j].s;
+      // An active service is turned off only by an active one.
+      if (t.udp != s.udp || (!t.off.empty() && s.off.empty())) continue;
+      bool clash = false;
+      for (const std::string &x : s.listen) {
+        for (const std::string &y : t.listen) clash = clash || Overlap(x, y);
+      }
+      if (clash) {
+        s.off.push_back("it listens on an address of '" + t.name + "' (" + t.where.ToString() +
+                        "), which hinetd binds once: keep one of the two");
+        break;
+      }
+    }
   }
   // Services that share an account can signal each other's children:
   // hinetd check warns; say it where it can be fixed.

@@ -82,6 +82,47 @@ TEST_F(ImportTest, ImportedServiceServesAConnection) {
       << daemon_.LogText();
 }
 
+// Debian's shipped xinetd examples (all disabled) and a service of our own,
+// with defaults: the result passes check and serves.
+TEST_F(ImportTest, XinetdConfPassesCheckAndServes) {
+  uint16_t port = FreeTcpPort();
+  std::string conf =
+      dir_.Write("xinetd.conf",
+                 "defaults\n{\n\tonly_from = 127.0.0.1\n\tinstances = 10\n\tcps = 20 5\n}\n"
+                 "includedir " +
+                     Fixture("xinetd/xinetd.d") +
+                     "\n"
+                     "service upper\n{\n\tsocket_type = stream\n\twait = no\n"
+                     "\tuser = nobody\n\tserver = /bin/cat\n\tport = " +
+                     std::to_string(port) +
+                     "\n\tbind = 127.0.0.1\n\trlimit_as = 256M\n\tlog_on_success += "
+                     "DURATION\n}\n");
+  std::string out = dir_.path() + "/hinetd.toml";
+  CommandResult imp = Run({"import", "-o", out, conf});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.err.find("echo-stream: written commented out: disabled in the input (disable = "
+                         "yes)"),
+            std::string::npos)
+      << imp.err;
+  EXPECT_NE(imp.err.find("upper: not translated: log_on_success = DURATION"), std::string::npos)
+      << imp.err;
+  EXPECT_NE(imp.err.find("16 service(s) converted, 1 active, 15 commented out"), std::string::npos)
+      << imp.err;
+  CommandResult check = Run({"check", "-c", out});
+  auto text = ReadText(out);
+  ASSERT_TRUE(text.has_value());
+  ASSERT_EQ(check.exit_code, 0) << check.err << check.out << *text;
+  EXPECT_NE(check.out.find("service \"upper\""), std::string::npos);
+  ASSERT_TRUE(daemon_.StartAndWait(out)) << daemon_.LogText() << *text;
+  EXPECT_EQ(Exchange("127.0.0.1", port, "from xinetd\n"), "from xinetd\n");
+  // --format inetd reads it as inetd.conf, which it is not.
+  CommandResult wrong = Run({"import", "--format", "inetd", conf});
+  EXPECT_EQ(wrong.exit_code, 65);
+  EXPECT_NE(wrong.err.find(conf + ":1:1: an inetd.conf entry has at least 6 fields"),
+            std::string::npos)
+      << wrong.err;
+}
+
 TEST_F(ImportTest, ExitCodes) {
   std::string conf = dir_.Write("inetd.conf", "echo stream tcp nowait root internal\n");
   std::string out = dir_.path() + "/out.toml";
