@@ -70,22 +70,24 @@ int RunImport(const Args& args) {
     }
     text = std::move(*t);
   }
+  // What messages and the output call the input.
+  const std::string name = args.import_file == "-" ? "<stdin>" : args.import_file;
   importer::Format format = importer::DetectFormat(text);
   if (args.import_format == "inetd") format = importer::Format::kInetd;
   if (args.import_format == "xinetd") format = importer::Format::kXinetd;
 
   base::Result<importer::Parsed> parsed = base::Error("");
   if (format == importer::Format::kInetd) {
-    parsed = importer::ParseInetd(text, args.import_file);
+    parsed = importer::ParseInetd(text, name);
   } else {
-    InputOverlay input(sys, args.import_file, text);
-    parsed = importer::ParseXinetd(args.import_file, input);
+    InputOverlay input(sys, name, text);
+    parsed = importer::ParseXinetd(name, input);
   }
   if (!parsed.ok()) {
     fprintf(stderr, "hinetd import: %s\n", parsed.error().ToString().c_str());
     return kExitDataErr;
   }
-  importer::Conversion conv = importer::Translate(*parsed, args.import_file, format, sys);
+  importer::Conversion conv = importer::Translate(*parsed, name, format, sys);
   std::string toml = importer::WriteToml(conv);
 
   if (args.output.empty()) {
