@@ -63,8 +63,8 @@ std::vector<Logical> Lines(const std::string &text) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     bool blank = line.find_first_not_of(" \t") == std::string::npos;
     if (blank) continue;
-    if ((line[0] == ' ' || line[0] == '\t') && !out.empty() && !out.back().off) {
-      out.back().text += " " + line;  // continuation of an active entry
+    if ((line[0] == ' ' || line[0] == '\t') && !out.empty()) {
+      out.back().text += " " + line;  // continuation, of a disabled entry too
       continue;
     }
     if (line.starts_with(kOff)) {

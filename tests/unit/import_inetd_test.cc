@@ -138,7 +138,15 @@ TEST(ImportInetd, ContinuationLines) {
   ASSERT_EQ(c.services.size(), 1u);
   EXPECT_EQ(c.services[0].exec,
             (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot", "-r", "blksize"}));
-  EXPECT_TRUE(c.services[0].off.empty());
+  EXPECT_TRUE(c.services[0].off.empty());  // A disabled entry continues the same way.
+  auto d = Convert(
+      "#<off># tftp\tdgram\tudp\twait\troot\t/usr/sbin/in.tftpd\n"
+      "\tin.tftpd -s /tftpboot\n",
+      sys);
+  ASSERT_EQ(d.services.size(), 1u);
+  EXPECT_EQ(d.services[0].exec,
+            (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot"}));
+  EXPECT_TRUE(Has(d.services[0].off, "disabled in the input"));
 }
 
 TEST(ImportInetd, WaitAndMaxSuffixes) {
