@@ -21,6 +21,9 @@ const char* UsageText() {
          "       hinetd audit [-c FILE] [--json] [--threshold X] [--against OLD] [--prove]\n"
          "                    [SERVICE...]                     score how exposed each service\n"
          "                                                     is; --prove tries escapes (root)\n"
+         "       hinetd import [-o OUT] [--force] [--format inetd|xinetd] FILE\n"
+         "                                                     convert an inetd.conf or\n"
+         "                                                     xinetd.conf into a services table\n"
          "       hinetd --help | --version\n"
          "\n"
          "  -c, --config FILE   services table (default /etc/hinetd/hinetd.toml)\n"
@@ -34,11 +37,16 @@ const char* UsageText() {
          "      --threshold X   audit: exit 1 if a service scores above X (0-10)\n"
          "      --against OLD   audit: what changed since the table OLD; exit 1 if worse\n"
          "      --prove         audit: start each service's child with an escape probe\n"
+         "  -o, --output OUT    import: write OUT (default stdout); never over a file but\n"
+         "                      with --force\n"
+         "      --format F      import: FILE's syntax, inetd or xinetd (default: detected)\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
          "audit also exits 1 on a finding (threshold, worse, contradicted), 77 for --prove\n"
          "not run as root.\n"
+         "import: 65 FILE is invalid, 66 FILE cannot be read, 73 OUT exists or cannot be\n"
+         "written.\n"
          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n";
 }
 
@@ -53,6 +61,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
     ++i;
   } else if (i < argv.size() && argv[i] == "audit") {
     args.command = Command::kAudit;
+  } else if (i < argv.size() && argv[i] == "import") {
+    args.command = Command::kImport;
     ++i;
   }
   for (; i < argv.size(); ++i) {
@@ -89,6 +99,30 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       } else {
         return Error("--log takes stderr or syslog, not '" + v + "'");
       }
+    } else if (args.command == Command::kImport && (a == "-o" || a == "--output")) {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      if (v->empty()) return Error(a + " needs a file name");
+      args.output = *v;
+    } else if (args.command == Command::kImport && a == "--force") {
+      args.force = true;
+    } else if (args.command == Command::kImport &&
+               (a == "--format" || a.starts_with("--format="))) {
+      std::string v;
+      if (a == "--format") {
+        auto r = value(a);
+        if (!r.ok()) return r.error();
+        v = *r;
+      } else {
+        v = a.substr(9);
+      }
+      if (v != "inetd" && v != "xinetd") {
+        return Error("--format takes inetd or xinetd, not '" + v + "'");
+      }
+      args.import_format = v;
+    } else if (args.command == Command::kImport && !a.empty() && (a[0] != '-' || a == "-") &&
+               args.import_file.empty()) {
+      args.import_file = a;
     } else if (args.command == Command::kLearn && (a == "-o" || a == "--output")) {
       auto v = value(a);
       if (!v.ok()) return v.error();
@@ -148,6 +182,12 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       return Error("--from-log reads a log: --connections and --duration do not apply");
     }
     if (args.output.empty()) args.output = "./" + args.service + "-learned.toml";
+  }
+  if (args.command == Command::kImport) {
+    if (args.import_file.empty()) {
+      return Error("import needs the file to convert, e.g. hinetd import /etc/inetd.conf");
+    }
+    if (args.force && args.output.empty()) return Error("--force goes with -o OUT");
   }
   if (args.config.empty()) return Error("-c needs a file name");
   if (args.command == Command::kServe && !args.foreground && args.log == base::LogSink::kStderr) {

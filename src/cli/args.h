@@ -11,7 +11,7 @@ namespace hinetd::cli {
 
 inline constexpr const char* kDefaultConfig = "/etc/hinetd/hinetd.toml";
 
-enum class Command { kServe, kCheck, kLearn, kAudit, kHelp, kVersion };
+enum class Command { kServe, kCheck, kLearn, kAudit, kImport, kHelp, kVersion };
 
 struct Args {
   Command command = Command::kServe;
@@ -30,6 +30,10 @@ struct Args {
   std::optional<double> threshold;  // exit 1 when a score is above it
   std::string against;              // an older table to compare with
   bool prove = false;               // run the escape probe under each plan (root)
+  // `hinetd import` (output: -o, empty = stdout).
+  std::string import_file;
+  std::string import_format;  // "inetd", "xinetd", or empty: detect
+  bool force = false;         // overwrite OUT
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

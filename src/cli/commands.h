@@ -15,6 +15,9 @@ int RunLearn(const Args& args);
 // `hinetd audit`: score each service's exposure, compare with an older
 // table, prove the claims with real children (--prove). Returns the exit code.
 int RunAudit(const Args& args);
+// `hinetd import`: convert inetd.conf or xinetd.conf into a services
+// table. Returns the exit code.
+int RunImport(const Args& args);
 
 // `hinetd [-f]`: serve until stopped. Returns the exit code.
 int RunServe(const Args& args);

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       return RunLearn(*args);
     case Command::kAudit:
       return RunAudit(*args);
+    case Command::kImport:
+      return RunImport(*args);
     case Command::kServe:
       return RunServe(*args);
   }

@@ -221,7 +221,8 @@ TEST_F(DaemonTest, HelpAndVersion) {
          {"\n       hinetd check [-c FILE] ", "\n       hinetd --help | --version\n",
           "-c, --config FILE   services table (default /etc/hinetd/hinetd.toml)",
           "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n",
-          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n"}) {
+          "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n",
+          "\n       hinetd import [-o OUT] [--force] [--format inetd|xinetd] FILE\n"}) {
       EXPECT_NE(h.out.find(part), std::string::npos) << part << "\n" << h.out;
     }
   }
