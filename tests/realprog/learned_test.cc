@@ -39,7 +39,7 @@ class LearnedPolicy : public RealProgTest {
       netns = std::make_unique<NetnsScope>();
       if (!netns->ok()) GTEST_SKIP() << "needs a network namespace: " << netns->error();
     }
-    uint16_t port = p.port != 0 ? p.port : FreeTcpPort();
+    uint16_t port = p.port != 0 ? p.port : p.udp ? FreeUdpPort() : FreeTcpPort();
     std::string listen = "127.0.0.1:" + std::to_string(port);
     std::string config = WriteConfig(Service(p.name, listen, p.exec, p.policy, p.extra));
     std::string out = dir_.path() + "/" + p.name + "-learned.toml";

@@ -237,4 +237,44 @@ RealProgram BusyboxHttpd() {
   return p;
 }
 
+// in.tftpd (tftpd-hpa) as inetd runs it: udp, wait = true, the listening
+// socket on stdin; it serves the files under the directory it is given.
+RealProgram Tftpd() {
+  RealProgram p;
+  p.name = "tftp";
+  p.udp = true;
+  p.needs = {"/usr/sbin/in.tftpd", "/usr/bin/tftp"};
+  // -t 1: wait one second for another request, then exit (inetd starts
+  // a new one for the next).
+  p.exec = {"/usr/sbin/in.tftpd", "-t", "1", "--user", "nobody", "/srv/tftp"};
+  // Each transfer has a socket of its own (a new port, RFC 1350's TID),
+  // which `default` refuses; syslog's socket still fails as there.
+  p.policy = "tftpd";
+  p.policy_text =
+      "description = \"default, and the UDP socket of each transfer\"\n"
+      "include = [\"default\"]\n"
+      "allow = [{ syscall = \"socket\", when = \"family == AF_INET\" }, \"bind\",\n"
+      "         \"connect\", \"getsockname\", \"setsockopt\", \"sendto\", \"recvfrom\"]\n"
+      "[errno]\nsocket = { errno = \"EACCES\", when = \"family == AF_UNIX\" }\n";
+  p.extra = "protocol = \"udp\"\nwait = true\n";
+  p.build = [](Jail& jail, JailBuilder& b) -> AssertionResult {
+    if (!b.AddProgram("/usr/sbin/in.tftpd")) return Built(false, b);
+    if (auto r = Accounts(b); !r) return r;
+    return jail.Write("/srv/tftp/boot.bin", Payload("tftpd-hpa"))
+               ? AssertionSuccess()
+               : AssertionFailure() << "cannot write /srv/tftp";
+  };
+  p.session = [](uint16_t port, const std::string& scratch) -> AssertionResult {
+    CommandResult r = RunCommand({"/usr/bin/tftp", "-m", "binary", "127.0.0.1",
+                                  std::to_string(port), "-c", "get", "boot.bin",
+                                  scratch + "/boot.bin"},
+                                 milliseconds(20000));
+    if (r.exit_code != 0 || Slurp(scratch + "/boot.bin") != Payload("tftpd-hpa")) {
+      return AssertionFailure() << "tftp get boot.bin:\n" << Show(r);
+    }
+    return AssertionSuccess();
+  };
+  return p;
+}
+
 }  // namespace hinetd::testing

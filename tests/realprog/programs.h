@@ -17,6 +17,7 @@ namespace hinetd::testing {
 
 struct RealProgram {
   std::string name;                 // the service's name
+  bool udp = false;                 // listens on a UDP port
   uint16_t port = 0;                // 0: any free port; else this one, in a network namespace
   int connections = 1;              // connections one session makes
   // How each of them ends, in order (hinetd's status=), when not all exit:0.
@@ -40,5 +41,6 @@ RealProgram RsyncDaemon();
 RealProgram GitDaemon();
 RealProgram Fingerd();
 RealProgram BusyboxHttpd();
+RealProgram Tftpd();
 
 }  // namespace hinetd::testing

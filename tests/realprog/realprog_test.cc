@@ -21,7 +21,7 @@ class RealProgRun : public RealProgTest {
       netns = std::make_unique<NetnsScope>();
       if (!netns->ok()) GTEST_SKIP() << "needs a network namespace: " << netns->error();
     }
-    uint16_t port = p.port != 0 ? p.port : FreeTcpPort();
+    uint16_t port = p.port != 0 ? p.port : p.udp ? FreeUdpPort() : FreeTcpPort();
     std::string config = WriteConfig(
         Service(p.name, "127.0.0.1:" + std::to_string(port), p.exec, policy, p.extra));
     DaemonProcess d;
@@ -54,6 +54,21 @@ TEST_F(RealProgRun, FingerdAnswersTheFingerClient) {
 
 TEST_F(RealProgRun, BusyboxHttpdServesCurl) {
   RealProgram p = BusyboxHttpd();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+// DISABLED: in.tftpd cannot serve unprivileged. For each request it forks a
+// child that opens the transfer's socket (allowed by its policy here) and
+// then drops privileges itself: setregid, then initgroups, i.e.
+// setgroups(1, [65534]), which needs CAP_SETGID. Under `default` the kernel
+// kills that child (SIGSYS, syscall=setgroups; strace -f shows it); with
+// setgroups allowed it fails with EPERM and tftpd exits ("cannot set groups
+// for user nobody"). Either way the client times out. Running a program that
+// changes its own identity without capabilities is issue 13's (another
+// helper's) problem; enable this test once hinetd can run it.
+TEST_F(RealProgRun, DISABLED_TftpdHpaServesTheTftpClient) {
+  RealProgram p = Tftpd();
   REALPROG_NEED(p.needs);
   RunSession(p, p.policy);
 }
