@@ -66,6 +66,11 @@ class LearnedPolicy : public RealProgTest {
     // The numbers the README's table quotes.
     std::cout << "[ realprog ] " << p.name << ": learned policy allows " << learned
               << " syscalls, default " << shipped << "\n";
+    for (const auto& line : learn.Lines()) {
+      if (line.rfind("allows: ", 0) == 0 || line.find("learned allows, ") != std::string::npos) {
+        std::cout << "[ realprog ] " << p.name << ": " << line << "\n";
+      }
+    }
     RecordProperty("learned_syscalls", learned);
     RecordProperty("default_syscalls", shipped);
     EXPECT_GT(learned, 0);
