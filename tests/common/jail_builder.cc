@@ -116,7 +116,10 @@ bool JailBuilder::AddDevices() {
   for (Node n : {Node{"null", 3}, Node{"zero", 5}, Node{"urandom", 9}}) {
     std::string full = jail_.path() + "/dev/" + n.name;
     if (mknod(full.c_str(), S_IFCHR | 0666, makedev(1, n.minor)) != 0 && errno != EEXIST) {
-      return Fail("mknod " + full + ": " + strerror(errno));
+      int err = errno;
+      Fail("mknod " + full + ": " + strerror(err));
+      errno = err;  // for the caller: EPERM without CAP_MKNOD
+      return false;
     }
     chmod(full.c_str(), 0666);  // whatever the umask took away
   }

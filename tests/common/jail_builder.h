@@ -26,7 +26,8 @@ class JailBuilder {
   // Copies a directory tree (regular files, directories and symlinks) from
   // `from` on the host to `inner` in the jail; ownership becomes uid/gid.
   bool AddTree(const std::string& from, const std::string& inner, uid_t uid = 0, gid_t gid = 0);
-  // mknod /dev/null, /dev/zero, /dev/urandom (0666, as on the host).
+  // mknod /dev/null, /dev/zero, /dev/urandom (0666, as on the host); on
+  // failure errno is mknod's (EPERM without CAP_MKNOD).
   bool AddDevices();
   // /etc/passwd and /etc/group with root and one account (its home in the
   // passwd line only; not created).
