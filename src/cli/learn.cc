@@ -35,11 +35,15 @@ namespace hinetd::cli {
 
 namespace {
 
+// The path made absolute against the working directory, without the "./"
+// the default output name starts with.
 std::string Absolute(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof cwd) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
+  std::string rel = path;
+  while (rel.rfind("./", 0) == 0) rel.erase(0, 2);
+  return std::string(cwd) + "/" + rel;
 }
 
 // The syscalls a policy allows (its allow entries, includes flattened),

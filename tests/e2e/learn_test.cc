@@ -179,6 +179,17 @@ TEST_F(LearnTest, LearnStopsAfterItsDurationAndRefusesAnUnknownService) {
   EXPECT_TRUE(daemon_.WaitForLine({"coverage: 0 connections"}, milliseconds(1000)))
       << daemon_.LogText();
   EXPECT_NE(ReadFile(out).find("include = [\"runtime\"]"), std::string::npos);
+  // Without -o: ./sh-learned.toml in the working directory, named without
+  // the "./".
+  CommandResult in_dir = RunCommand(
+      {"/bin/sh", "-c", "cd \"$1\" && exec \"$0\" learn -c \"$2\" sh --duration 1s",
+       BinDir() + "/hinetd", dir_.path(), config},
+      milliseconds(15000));
+  EXPECT_EQ(in_dir.exit_code, 0) << in_dir.out << in_dir.err;
+  EXPECT_NE(in_dir.out.find("policy written to " + dir_.path() + "/sh-learned.toml\n"),
+            std::string::npos)
+      << in_dir.out;
+  EXPECT_EQ(access((dir_.path() + "/sh-learned.toml").c_str(), R_OK), 0);
 
   CommandResult r = RunCommand({BinDir() + "/hinetd", "learn", "-c", config, "nosuch"},
                                milliseconds(10000));

@@ -1,0 +1,77 @@
+// Real programs Debian ships for inetd, each in a jail built for it, run by
+// the real hinetd binary on loopback under the shipped `default` policy, and
+// driven by their real clients.
+#include <sys/stat.h>
+
+#include "realprog/realprog.h"
+
+#include "realprog/programs.h"
+
+namespace hinetd::testing {
+namespace {
+
+class RealProgRun : public RealProgTest {
+ protected:
+  // Builds p's jail, serves it under `policy`, runs one client session.
+  void RunSession(const RealProgram& p, const std::string& policy) {
+    ASSERT_TRUE(p.build(jail_, build_));
+    if (!p.policy_text.empty()) dir_.Write("sandbox/" + p.policy + ".toml", p.policy_text);
+    std::unique_ptr<NetnsScope> netns;
+    if (p.port != 0) {
+      netns = std::make_unique<NetnsScope>();
+      if (!netns->ok()) GTEST_SKIP() << "needs a network namespace: " << netns->error();
+    }
+    uint16_t port = p.port != 0 ? p.port : p.udp ? FreeUdpPort() : FreeTcpPort();
+    std::string config = WriteConfig(
+        Service(p.name, "127.0.0.1:" + std::to_string(port), p.exec, policy, p.extra));
+    DaemonProcess d;
+    ASSERT_TRUE(Serve(d, config)) << d.LogText();
+    std::string scratch = dir_.path() + "/client";
+    ASSERT_EQ(mkdir(scratch.c_str(), 0700), 0);
+    EXPECT_TRUE(p.session(port, scratch)) << d.LogText();
+    ExpectSessionEnds(d, p.name, p.connections, p.statuses);
+    d.Stop();
+  }
+};
+
+TEST_F(RealProgRun, RsyncDaemonListsAndServesAModule) {
+  RealProgram p = RsyncDaemon();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+TEST_F(RealProgRun, GitDaemonServesAClone) {
+  RealProgram p = GitDaemon();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+TEST_F(RealProgRun, FingerdAnswersTheFingerClient) {
+  RealProgram p = Fingerd();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+TEST_F(RealProgRun, BusyboxHttpdServesCurl) {
+  RealProgram p = BusyboxHttpd();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+// DISABLED: in.tftpd cannot serve unprivileged. For each request it forks a
+// child that opens the transfer's socket (allowed by its policy here) and
+// then drops privileges itself: setregid, then initgroups, i.e.
+// setgroups(1, [65534]), which needs CAP_SETGID. Under `default` the kernel
+// kills that child (SIGSYS, syscall=setgroups; strace -f shows it); with
+// setgroups allowed it fails with EPERM and tftpd exits ("cannot set groups
+// for user nobody"). Either way the client times out. Running a program that
+// changes its own identity without capabilities is issue 13's (another
+// helper's) problem; enable this test once hinetd can run it.
+TEST_F(RealProgRun, DISABLED_TftpdHpaServesTheTftpClient) {
+  RealProgram p = Tftpd();
+  REALPROG_NEED(p.needs);
+  RunSession(p, p.policy);
+}
+
+}  // namespace
+}  // namespace hinetd::testing
