@@ -70,6 +70,12 @@ std::optional<SeccompRecord> ParseSeccompAudit(std::string_view msg) {
     return std::nullopt;
   }
   r.serial = serial;
+  if (auto uid = Field(msg, "uid"); uid && !ToNumber(*uid, r.uid)) r.uid = -1;
+  if (auto comm = Field(msg, "comm")) {
+    std::string_view c = *comm;
+    if (c.size() >= 2 && c.front() == '"' && c.back() == '"') c = c.substr(1, c.size() - 2);
+    r.comm = std::string(c.substr(0, 64));
+  }
   return r;
 }
 
@@ -139,6 +145,23 @@ std::optional<SeccompRecord> SeccompLog::Take(pid_t pid) {
     }
   }
   return std::nullopt;
+}
+
+}  // namespace hinetd::supervisor
+
+namespace hinetd::supervisor {
+
+std::vector<SeccompRecord> SeccompLog::TakeUnclaimed(const std::function<bool(pid_t)>& claimed) {
+  std::vector<SeccompRecord> out;
+  for (auto it = recent_.begin(); it != recent_.end();) {
+    if (claimed(it->pid)) {
+      ++it;
+    } else {
+      out.push_back(std::move(*it));
+      it = recent_.erase(it);
+    }
+  }
+  return out;
 }
 
 }  // namespace hinetd::supervisor

@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/errno_name.h"
+#include "base/fs.h"
 #include "config/config.h"
 #include "config/system_checks.h"
 #include "net/socket.h"
@@ -50,7 +52,8 @@ namespace {
 
 enum Kind : uint64_t {
   kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6,
-  kRecorder = 7, kNotify = 8  // recorder.h: its socket, and each listener
+  kRecorder = 7, kNotify = 8,  // recorder.h: its socket, and each listener
+  kProcEvents = 9
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
@@ -322,6 +325,17 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
         "message", "cannot read the kernel's audit records (neither the audit netlink "
                    "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
                    "without the syscall"));
+  }
+  // Fork and exit events, to name the service of a killed grandchild
+  // (proc_events.h); subscribing needs CAP_NET_ADMIN, held only now.
+  process_tree_.Open();
+  if (process_tree_.available()) {
+    Watch(process_tree_.fd(), Tag(kProcEvents, process_tree_.fd()), EPOLLIN);
+  } else if (seccomp_log_.available()) {
+    log_.Warning(LogLine("warning").Add(
+        "message", "cannot subscribe to the kernel's process events (netlink connector); a "
+                   "seccomp kill of a process a child started is attributed through /proc, "
+                   "which fails once its parent has reaped it"));
   }
   if (options_.harden_self) {
     capng_get_caps_process();
@@ -1057,7 +1071,11 @@ int Monitor::Run() {
       int fd = static_cast<int>(tag & 0xffffffffu);
       switch (static_cast<Kind>(tag >> 32)) {
         case kSignal: OnSignal(); break;
-        case kKmsg: seccomp_log_.Drain(); break;
+        case kKmsg:
+          seccomp_log_.Drain();
+          LogDescendantKills();
+          break;
+        case kProcEvents: DrainProcessTree(); break;
         case kControl:
           if (channel_ && fd == channel_->fd()) {
             if (events[i].events & EPOLLOUT) channel_->Flush();
@@ -1371,6 +1389,7 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
 void Monitor::FlushPendingSeccomp(bool all) {
   if (pending_seccomp_.empty()) return;
   seccomp_log_.Drain();
+  LogDescendantKills();
   auto now = Clock::now();
   for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
     auto record = seccomp_log_.Take(it->pid);
@@ -1385,6 +1404,97 @@ void Monitor::FlushPendingSeccomp(bool all) {
     line.Add("duration", FormatSeconds(it->seconds));
     log_.Warning(line);
     it = pending_seccomp_.erase(it);
+  }
+}
+
+void Monitor::DrainProcessTree() {
+  auto now = Clock::now();
+  process_tree_.Drain(
+      [this](pid_t pid) -> std::optional<std::string> {
+        auto it = children_.find(pid);
+        if (it == children_.end()) return std::nullopt;
+        return it->second.service;
+      },
+      now);
+  uint64_t lost = process_tree_.TakeLost();
+  uint64_t overflow = process_tree_.TakeOverflow();
+  if (lost + overflow == 0) return;
+  process_tree_unsure_until_ = now + ProcessTree::kRetention;
+  if (process_tree_warning_.TryAcquire(now)) {
+    log_.Warning(LogLine("process-events-lost")
+                     .Add("lost", static_cast<int64_t>(lost))
+                     .Add("table_full", static_cast<int64_t>(overflow)));
+  }
+}
+
+std::optional<std::pair<std::string, pid_t>> Monitor::ChildAncestorFromProc(pid_t pid) const {
+  // The parent chain of a process still alive: after a double fork, in a
+  // PID namespace of its own, the child itself (its init) is the parent.
+  for (int depth = 0; depth < 64 && pid > 1; ++depth) {
+    if (auto it = children_.find(pid); it != children_.end()) {
+      return std::make_pair(it->second.service, pid);
+    }
+    auto status = base::ReadFile("/proc/" + std::to_string(pid) + "/status");
+    if (!status.ok()) return std::nullopt;
+    size_t at = status->find("\nPPid:\t");
+    if (at == std::string::npos) return std::nullopt;
+    pid = static_cast<pid_t>(std::strtol(status->c_str() + at + 7, nullptr, 10));
+  }
+  return std::nullopt;
+}
+
+void Monitor::LogDescendantKills() {
+  // The fork events of a killed process are queued before its record can
+  // be (proc_events.h): read them all first.
+  DrainProcessTree();
+  auto records = seccomp_log_.TakeUnclaimed([this](pid_t pid) {
+    if (children_.count(pid) != 0 || pid == listener_pid_ || pid == listener_last_pid_) {
+      return true;
+    }
+    return std::any_of(pending_seccomp_.begin(), pending_seccomp_.end(),
+                       [pid](const PendingEnd& p) { return p.pid == pid; });
+  });
+  auto now = Clock::now();
+  for (const auto& r : records) {
+    std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
+    if (const auto* e = process_tree_.Find(r.pid)) {
+      LogLine line("seccomp");
+      line.Add("service", e->service).Add("pid", r.pid).Add("child", e->child);
+      if (!r.comm.empty()) line.Add("comm", r.comm);
+      line.Add("syscall", name).Add("nr", r.syscall);
+      log_.Warning(line);
+      continue;
+    }
+    // Not in the table. Where the table is complete, the process was not
+    // started by any child: a kill elsewhere on the system, none of
+    // hinetd's business.
+    bool sure = process_tree_.available() && now >= process_tree_unsure_until_;
+    if (sure) continue;
+    if (auto found = ChildAncestorFromProc(r.pid)) {
+      LogLine line("seccomp");
+      line.Add("service", found->first).Add("pid", r.pid).Add("child", found->second);
+      if (!r.comm.empty()) line.Add("comm", r.comm);
+      line.Add("syscall", name).Add("nr", r.syscall);
+      log_.Warning(line);
+      continue;
+    }
+    // Gone, and no table to ask: said, not hidden, when it may be one of
+    // ours (the uid of some service).
+    bool service_uid = false;
+    if (config_) {
+      for (const auto& svc : config_->services) {
+        if (static_cast<int64_t>(svc.uid) == r.uid) service_uid = true;
+      }
+    }
+    if (!service_uid || !unattributed_log_.TryAcquire(now)) continue;
+    LogLine line("seccomp");
+    line.Add("service", "unknown").Add("pid", r.pid).Add("uid", static_cast<int64_t>(r.uid));
+    if (!r.comm.empty()) line.Add("comm", r.comm);
+    line.Add("syscall", name).Add("nr", r.syscall);
+    line.Add("reason", process_tree_.available()
+                           ? "process events were lost and the process is gone"
+                           : "no process events and the process is gone");
+    log_.Warning(line);
   }
 }
 

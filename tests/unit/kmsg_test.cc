@@ -17,6 +17,25 @@ TEST(ParseSeccompRecord, AuditLine) {
   EXPECT_EQ(r->arch, 0xc000003eu);
   EXPECT_EQ(r->syscall, 41);
   EXPECT_EQ(sandbox::SyscallNameForAuditArch(r->arch, r->syscall), "socket");
+  // "uid=", not "auid=".
+  EXPECT_EQ(r->uid, 65534);
+  EXPECT_EQ(r->comm, "k");
+}
+
+TEST(SeccompLog, TakeUnclaimedLeavesTheClaimedRecords) {
+  SeccompLog log;
+  // Fed as the audit group gives them (no device needed).
+  auto a = ParseSeccompAudit("audit(1:10): uid=1 pid=100 comm=\"a\" arch=c000003e syscall=41");
+  auto b = ParseSeccompAudit("audit(1:11): uid=1 pid=200 comm=\"b\" arch=c000003e syscall=41");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->comm, "a");
+  log.AddForTest(*a);
+  log.AddForTest(*b);
+  auto others = log.TakeUnclaimed([](pid_t pid) { return pid == 100; });
+  ASSERT_EQ(others.size(), 1u);
+  EXPECT_EQ(others[0].pid, 200);
+  EXPECT_TRUE(log.TakeUnclaimed([](pid_t pid) { return pid == 100; }).empty());
+  EXPECT_TRUE(log.Take(100).has_value());
 }
 
 TEST(ParseSeccompRecord, IgnoresOtherRecords) {
