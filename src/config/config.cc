@@ -395,6 +395,12 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     } else {
       return f.Err("'" + *v + "' is not valid (expected \"null\", \"socket\" or \"log\")");
     }
+  } else {
+    // What a wrapped program writes to stderr is often the only word of why
+    // it failed: to the log by default (tagged, escaped, rate-limited). The
+    // internal services' program writes nothing there; a pipe per
+    // connection would be pure cost.
+    s.stderr_mode = s.internal == Internal::kNone ? StderrMode::kLog : StderrMode::kNull;
   }
   if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "umask")) {

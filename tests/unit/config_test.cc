@@ -91,6 +91,47 @@ TEST_F(ConfigTest, MinimalInternalServiceLoadsWithDefaults) {
   EXPECT_EQ(c->policies.count("internal"), 1u);
 }
 
+// A wrapped program's stderr goes to the log unless the table says
+// otherwise; the internal services' stays /dev/null (their program writes
+// nothing there).
+TEST_F(ConfigTest, StderrDefaultsToTheLogForProgramsOnly) {
+  auto c = Load(R"([daemon]
+sandbox_dir = "sandbox"
+
+[[service]]
+name = "prog"
+listen = "127.0.0.1:7100"
+exec = ["/bin/true"]
+user = "nobody"
+unconfined = true
+sandbox = "none"
+
+[[service]]
+name = "echo"
+listen = "127.0.0.1:7101"
+internal = "echo"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(c->services[0].stderr_mode, StderrMode::kLog);
+  EXPECT_EQ(c->services[1].stderr_mode, StderrMode::kNull);
+  auto quiet = Load(R"([daemon]
+sandbox_dir = "sandbox"
+
+[defaults]
+stderr = "null"
+
+[[service]]
+name = "prog"
+listen = "127.0.0.1:7100"
+exec = ["/bin/true"]
+user = "nobody"
+unconfined = true
+sandbox = "none"
+)");
+  ASSERT_TRUE(quiet.ok()) << quiet.error().ToString();
+  EXPECT_EQ(quiet->services[0].stderr_mode, StderrMode::kNull);
+}
+
 TEST_F(ConfigTest, FullExecServiceWithDefaults) {
   auto c = Load(R"([daemon]
 max_children = 50
