@@ -57,7 +57,8 @@ const std::vector<std::string> kServiceKeys = {
     "socket_mode", "socket_user",  "socket_group", "user",       "group",    "groups",
     "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
     "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
-    "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces"};
+    "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces",
+    "syslog"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // The `timeout` of a udp service that sets none (see LoadLimits).
@@ -401,6 +402,30 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     // internal services' program writes nothing there; a pipe per
     // connection would be pure cost.
     s.stderr_mode = s.internal == Internal::kNone ? StderrMode::kLog : StderrMode::kNull;
+  }
+  if (auto f = Lookup(scope, "syslog")) {
+    auto v = AsBool(f);
+    if (!v.ok()) return v.error();
+    s.syslog = *v;
+    if (s.syslog && s.internal != Internal::kNone) {
+      return f.Err("internal services do not log; syslog = true is for programs (exec)");
+    }
+    if (s.syslog && !s.chroot) {
+      return f.Err("syslog = true needs a chroot: the relay's socket is /dev/log inside it "
+                   "(without one, /dev/log is the host's own syslog)");
+    }
+    if (s.syslog) {
+      // hinetd creates CHROOT/dev/log there: a directory the service (or
+      // anyone but root) could write would let it swap the path.
+      std::string dev = *s.chroot + "/dev";
+      struct stat st {};
+      if (lstat(dev.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+          (st.st_mode & 022) != 0) {
+        return f.Err("syslog = true needs the directory " + dev +
+                     ", owned by root and writable by root only, for the relay's socket "
+                     "/dev/log: create it (install -d -m 0755 -o root -g root " + dev + ")");
+      }
+    }
   }
   if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "umask")) {

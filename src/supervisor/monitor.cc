@@ -53,7 +53,7 @@ namespace {
 enum Kind : uint64_t {
   kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6,
   kRecorder = 7, kNotify = 8,  // recorder.h: its socket, and each listener
-  kProcEvents = 9
+  kProcEvents = 9, kSyslog = 10
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
@@ -171,7 +171,26 @@ bool EndsByDefault(pid_t pid, int sig) {
 Monitor::Monitor(base::Logger& log, Options options)
     : log_(log), options_(std::move(options)), log_relay_(log, Clock::now()) {}
 
-Monitor::~Monitor() = default;
+Monitor::~Monitor() {
+  // The relay's socket files go with it (a stale one would only be
+  // replaced at the next start).
+  syslog_relay_.Close([](int) {});
+}
+
+std::optional<std::string> Monitor::ServiceOf(pid_t pid) const {
+  if (auto it = children_.find(pid); it != children_.end()) return it->second.service;
+  if (const auto* e = process_tree_.Find(pid)) return e->service;
+  if (!process_tree_.available()) {
+    if (auto found = ChildAncestorFromProc(pid)) return found->first;
+  }
+  return std::nullopt;
+}
+
+Status Monitor::SyncSyslogRelay(const config::Config& config) {
+  return syslog_relay_.Sync(
+      config, [this](int fd) { Watch(fd, Tag(kSyslog, fd), EPOLLIN); },
+      [this](int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); });
+}
 
 void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
   EpollSet(epoll_.get(), fd, tag, events);
@@ -345,6 +364,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
   if (!sockets.ok()) return sockets.error();
+  if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
   auto filter = sandbox::ListenerFilter();
   if (!filter.ok()) return filter.error();
   listener_filter_ = std::move(*filter);
@@ -1051,6 +1071,7 @@ int Monitor::NextTimeoutMs() const {
   if (reload_) next = std::min(next, handover_deadline_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
   next = std::min(next, log_relay_.next_report());
+  next = std::min(next, syslog_relay_.next_report());
   if (next == Clock::time_point::max()) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
@@ -1103,6 +1124,14 @@ int Monitor::Run() {
           if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
           if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
           break;
+        case kSyslog:
+          if (syslog_relay_.owns(fd)) {
+            // The sender's fork event precedes its message (proc_events.h).
+            DrainProcessTree();
+            syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
+                               Clock::now());
+          }
+          break;
       }
     }
     if (!stopping_ && (Clock::now() >= options_.stop_at ||
@@ -1115,6 +1144,7 @@ int Monitor::Run() {
     if (!orphan_slots_.empty()) FinishOrphanSlots();
     auto now = Clock::now();
     log_relay_.ReportDrops(now);
+    syslog_relay_.ReportDrops(now);
     if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
       // The listener did not hand over in time: it goes, the reload goes on
       // (its state is lost, its children are not).
@@ -1528,6 +1558,7 @@ void Monitor::Reload() {
   auto sockets = BindNew(*config, sockets_);
   if (options_.harden_self) BindCapability(false);
   if (!sockets.ok()) return fail(sockets.error());
+  if (auto s = SyncSyslogRelay(*config); !s.ok()) return fail(s.error());
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
   reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};

@@ -32,6 +32,7 @@
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
 #include "supervisor/stderr_limit.h"
+#include "supervisor/syslog_relay.h"
 
 namespace hinetd::supervisor {
 
@@ -195,6 +196,10 @@ class Monitor {
   // Logs `event=seccomp` for each kill record of a process that is not a
   // child the monitor reaps itself: a grandchild, a daemonized descendant.
   void LogDescendantKills();
+  // The service a process belongs to (a child, or a descendant of one).
+  [[nodiscard]] std::optional<std::string> ServiceOf(pid_t pid) const;
+  // The syslog relay's sockets, those of `config`.
+  [[nodiscard]] base::Status SyncSyslogRelay(const config::Config& config);
   // The child `pid` descends from, by its parent chain in /proc (only while
   // it is not reaped): its service and pid.
   [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
@@ -246,6 +251,7 @@ class Monitor {
   std::unique_ptr<Channel> channel_;
   base::UniqueFd listener_log_;  // the relay's receiving end, if the listener's log goes through it
   LogRelay log_relay_;
+  SyslogRelay syslog_relay_{log_};
   bool control_out_ = false;
   bool control_in_ = true;  // false while every spawn slot is taken
   pid_t listener_pid_ = -1;

@@ -72,6 +72,9 @@
 //                                 sleep 600 s; the first child exits at once.
 //                                 The service process reaps it, prints
 //                                 "daemonized=N", and exits 0 at EOF on fd 0
+//   hinetd-probe syslog N TEXT    openlog("probe", LOG_PID, LOG_DAEMON), then
+//                                 N messages "TEXT I" at LOG_ERR; prints
+//                                 "syslog=N"
 //   hinetd-probe grandchild-syscall NAME
 //                                 fork a child that prints "victim=PID" and
 //                                 makes the forbidden syscall NAME (as
@@ -150,6 +153,7 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1055,6 +1059,16 @@ int ForbiddenSyscallElsewhere(const char* name, bool daemon) {
   return kExitOk;
 }
 
+// syslog(3) as a legacy inetd program uses it: openlog with the pid, then
+// `count` messages "TEXT I" at LOG_ERR, facility daemon.
+int Syslog(long count, const char* text) {
+  openlog("probe", LOG_PID, LOG_DAEMON);
+  for (long i = 0; i < count; ++i) syslog(LOG_ERR, "%s %ld", text, i);
+  closelog();
+  g_report.Key("syslog").Dec(count).End().Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
 int ForkBomb() {
   g_report.Flush();
   long forks = 0;
@@ -1302,6 +1316,11 @@ int main(int argc, char** argv) {
       return Usage();
     }
     return Namespaces(port, key);
+  }
+  if (strcmp(mode, "syslog") == 0 && argc == 4) {
+    long count = 0;
+    if (!ParseNumber(argv[2], 100000, &count)) return Usage();
+    return Syslog(count, argv[3]);
   }
   if (argc != 3) return Usage();
   const char* arg = argv[2];
