@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/elf_imports.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -426,6 +427,15 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
                      "/dev/log: create it (install -d -m 0755 -o root -g root " + dev + ")");
       }
     }
+  }
+  // A program that logs through syslog(3) in a jail without a relay loses
+  // every message (and fails with EACCES under `default`): say so.
+  if (!s.syslog && s.chroot && !s.implicit_chroot && !s.exec.empty() &&
+      ImportsSyslog(*s.chroot, s.exec[0])) {
+    config_.warnings.push_back(
+        "service \"" + s.name + "\": its program " + s.exec[0] +
+        " calls syslog(3), and its chroot has no /dev/log: what it logs is lost; set syslog = "
+        "true for a relay to hinetd's log (and include the \"syslog\" policy)");
   }
   if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "umask")) {

@@ -155,6 +155,44 @@ TEST_F(SyslogTest, AWritableDevIsRefusedWithTheWayOut) {
       << daemon_.LogText();
 }
 
+// `hinetd check` warns about a chrooted program that calls syslog(3)
+// without a relay (shadow's chage does; only read, never run), and not
+// once the relay is on.
+TEST_F(SyslogTest, CheckWarnsAboutAProgramThatLogsWithoutARelay) {
+  std::string program;
+  for (const char* p : {"/usr/bin/chage", "/usr/bin/chsh", "/usr/bin/login"}) {
+    if (access(p, R_OK) == 0) {
+      program = p;
+      break;
+    }
+  }
+  if (program.empty()) GTEST_SKIP() << "none of chage, chsh, login is installed";
+#if defined(__x86_64__)
+  const std::string interpreter = "/lib64/ld-linux-x86-64.so.2";
+#else
+  GTEST_SKIP() << "the test knows the dynamic loader's path on x86_64 only";
+#endif
+  // hinetd checks that a dynamic program's interpreter is in the jail.
+  ASSERT_TRUE(jail_.Install(interpreter, interpreter));
+  ASSERT_TRUE(jail_.Install(program, "/prog"));
+  auto config = [&](const std::string& extra) {
+    return WriteConfig("[[service]]\nname = \"logger\"\nlisten = \"127.0.0.1:" +
+                       std::to_string(FreeTcpPort()) + "\"\nexec = [\"/prog\"]\nuser = "
+                       "\"nobody\"\nchroot = \"" + jail_.path() +
+                       "\"\nsandbox = \"probe-syslog\"\n" + extra);
+  };
+  std::string want = "service \"logger\": its program /prog calls syslog(3), and its chroot has "
+                     "no /dev/log: what it logs is lost; set syslog = true";
+  CommandResult without = RunCommand({BinDir() + "/hinetd", "check", "-c", config("")},
+                                     milliseconds(10000));
+  EXPECT_NE(without.out.find(want), std::string::npos) << without.out << without.err;
+  CommandResult with = RunCommand(
+      {BinDir() + "/hinetd", "check", "-c", config("syslog = true\n")}, milliseconds(10000));
+  EXPECT_EQ(with.out.find("calls syslog(3)"), std::string::npos) << with.out;
+  EXPECT_NE(with.out.find("syslog    relay at " + jail_.path() + "/dev/log"), std::string::npos)
+      << with.out << with.err;
+}
+
 // Without a relay, syslog(3) in the jail fails in silence and the program
 // goes on: the control for the tests above.
 TEST_F(SyslogTest, WithoutTheKeyThereIsNoSocket) {
