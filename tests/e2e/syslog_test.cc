@@ -193,6 +193,32 @@ TEST_F(SyslogTest, CheckWarnsAboutAProgramThatLogsWithoutARelay) {
       << with.out << with.err;
 }
 
+// A reload that drops the key removes the socket file; one that sets it
+// again binds a fresh one, which serves.
+TEST_F(SyslogTest, AReloadRemovesAndRestoresTheSocket) {
+  uint16_t port = FreeTcpPort();
+  std::string with = Service("probe", port, ", \"syslog\", \"1\", \"after reload\"");
+  std::string without = Service("probe", port, ", \"syslog\", \"1\", \"after reload\"", "");
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(with))) << daemon_.LogText();
+  std::string log = jail_.path() + "/dev/log";
+  struct stat st {};
+  ASSERT_EQ(lstat(log.c_str(), &st), 0);
+  WriteConfig(without);
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=2"}, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_NE(lstat(log.c_str(), &st), 0);
+  WriteConfig(with);
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=3"}, milliseconds(5000)))
+      << daemon_.LogText();
+  ASSERT_EQ(lstat(log.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  Exchange("127.0.0.1", port, "");
+  EXPECT_TRUE(daemon_.WaitForLine({"event=syslog ", "msg=\"after reload 0\""}, milliseconds(5000)))
+      << daemon_.LogText();
+}
+
 // Without a relay, syslog(3) in the jail fails in silence and the program
 // goes on: the control for the tests above.
 TEST_F(SyslogTest, WithoutTheKeyThereIsNoSocket) {
