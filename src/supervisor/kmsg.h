@@ -33,6 +33,11 @@ struct SeccompRecord {
   uint64_t serial = 0;  // the record's "audit(TIME:SERIAL)", 0 if none
   int64_t uid = -1;     // "uid=", -1 if none
   std::string comm;     // "comm=" without its quotes (hex if the kernel encoded it)
+  // "code=": the filter's action (SECCOMP_RET_*), if the record gives it. A
+  // trial policy's SECCOMP_RET_LOG makes records too, of calls it allowed.
+  std::optional<uint32_t> code;
+  // False only for a record that says its action was not a kill.
+  [[nodiscard]] bool killed() const;
 };
 
 // Parses one /dev/kmsg record ("6,123,456,-;audit: type=1326 audit(T:S): ...

@@ -1486,6 +1486,8 @@ void Monitor::LogDescendantKills() {
   });
   auto now = Clock::now();
   for (const auto& r : records) {
+    // A trial policy's logged call (SECCOMP_RET_LOG) was allowed: not a kill.
+    if (!r.killed()) continue;
     std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
     if (const auto* e = process_tree_.Find(r.pid)) {
       LogLine line("seccomp");

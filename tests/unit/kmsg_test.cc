@@ -20,6 +20,25 @@ TEST(ParseSeccompRecord, AuditLine) {
   // "uid=", not "auid=".
   EXPECT_EQ(r->uid, 65534);
   EXPECT_EQ(r->comm, "k");
+  EXPECT_EQ(r->code, 0x80000000u);  // SECCOMP_RET_KILL_PROCESS
+  EXPECT_TRUE(r->killed());
+}
+
+TEST(ParseSeccompRecord, ALoggedCallIsNoKill) {
+  // What a trial policy (SECCOMP_RET_LOG) makes the kernel write.
+  auto logged = ParseSeccompAudit(
+      "audit(1:3): uid=1 pid=9 comm=\"x\" arch=c000003e syscall=41 compat=0 ip=0x1 "
+      "code=0x7ffc0000");
+  ASSERT_TRUE(logged.has_value());
+  EXPECT_FALSE(logged->killed());
+  auto thread = ParseSeccompAudit("audit(1:4): uid=1 pid=9 arch=c000003e syscall=41 code=0x0");
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_TRUE(thread->killed());  // SECCOMP_RET_KILL_THREAD
+  // Without a code (an older record format): taken for a kill.
+  auto bare = ParseSeccompAudit("audit(1:5): uid=1 pid=9 arch=c000003e syscall=41");
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_FALSE(bare->code.has_value());
+  EXPECT_TRUE(bare->killed());
 }
 
 TEST(SeccompLog, TakeUnclaimedLeavesTheClaimedRecords) {
