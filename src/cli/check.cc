@@ -203,6 +203,7 @@ void PrintService(const config::Config& config, const config::Service& s,
   add("backoff " + config::FormatDuration(s.backoff));
   printf("  admit     %s\n", admit.c_str());
   printf("  stderr    %s\n", config::StderrModeName(s.stderr_mode));
+  if (s.syslog) printf("  syslog    relay at %s/dev/log (event=syslog)\n", s.chroot->c_str());
   bool unix_only = std::all_of(s.listen.begin(), s.listen.end(),
                                [](const auto& l) { return l.endpoints[0].IsUnix(); });
   std::string env = unix_only ? "PROTO UNIXREMOTEUID UNIXREMOTEGID UNIXREMOTEPID"

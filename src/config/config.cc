@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/elf_imports.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -57,7 +58,8 @@ const std::vector<std::string> kServiceKeys = {
     "socket_mode", "socket_user",  "socket_group", "user",       "group",    "groups",
     "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
     "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
-    "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces"};
+    "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces",
+    "syslog"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // The `timeout` of a udp service that sets none (see LoadLimits).
@@ -395,6 +397,45 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
     } else {
       return f.Err("'" + *v + "' is not valid (expected \"null\", \"socket\" or \"log\")");
     }
+  } else {
+    // What a wrapped program writes to stderr is often the only word of why
+    // it failed: to the log by default (tagged, escaped, rate-limited). The
+    // internal services' program writes nothing there; a pipe per
+    // connection would be pure cost.
+    s.stderr_mode = s.internal == Internal::kNone ? StderrMode::kLog : StderrMode::kNull;
+  }
+  if (auto f = Lookup(scope, "syslog")) {
+    auto v = AsBool(f);
+    if (!v.ok()) return v.error();
+    s.syslog = *v;
+    if (s.syslog && s.internal != Internal::kNone) {
+      return f.Err("internal services do not log; syslog = true is for programs (exec)");
+    }
+    if (s.syslog && !s.chroot) {
+      return f.Err("syslog = true needs a chroot: the relay's socket is /dev/log inside it "
+                   "(without one, /dev/log is the host's own syslog)");
+    }
+    if (s.syslog) {
+      // hinetd creates CHROOT/dev/log there: a directory the service (or
+      // anyone but root) could write would let it swap the path.
+      std::string dev = *s.chroot + "/dev";
+      struct stat st {};
+      if (lstat(dev.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+          (st.st_mode & 022) != 0) {
+        return f.Err("syslog = true needs the directory " + dev +
+                     ", owned by root and writable by root only, for the relay's socket "
+                     "/dev/log: create it (install -d -m 0755 -o root -g root " + dev + ")");
+      }
+    }
+  }
+  // A program that logs through syslog(3) in a jail without a relay loses
+  // every message (and fails with EACCES under `default`): say so.
+  if (!s.syslog && s.chroot && !s.implicit_chroot && !s.exec.empty() &&
+      ImportsSyslog(*s.chroot, s.exec[0])) {
+    config_.warnings.push_back(
+        "service \"" + s.name + "\": its program " + s.exec[0] +
+        " calls syslog(3), and its chroot has no /dev/log: what it logs is lost; set syslog = "
+        "true for a relay to hinetd's log (and include the \"syslog\" policy)");
   }
   if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "umask")) {

@@ -89,7 +89,11 @@ struct Service {
   std::string workdir = "/";
   std::vector<std::pair<std::string, std::string>> env;  // sorted by name
   std::string sandbox = "default";                       // policy name, or "none"
-  StderrMode stderr_mode = StderrMode::kNull;
+  // Default: kLog, kNull for internal services (set by the loader).
+  StderrMode stderr_mode = StderrMode::kLog;
+  // A syslog relay: hinetd's datagram socket at CHROOT/dev/log, whose
+  // messages it logs as event=syslog (supervisor/syslog_relay.h).
+  bool syslog = false;
   std::vector<Rlimit> rlimits;  // every limit the child gets, defaults included
   mode_t umask = 022;
   int pdeathsig = 0;  // 0 = none

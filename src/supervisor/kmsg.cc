@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,6 +71,18 @@ std::optional<SeccompRecord> ParseSeccompAudit(std::string_view msg) {
     return std::nullopt;
   }
   r.serial = serial;
+  if (auto uid = Field(msg, "uid"); uid && !ToNumber(*uid, r.uid)) r.uid = -1;
+  if (auto code = Field(msg, "code")) {
+    std::string_view c = *code;
+    if (c.starts_with("0x")) c.remove_prefix(2);
+    uint32_t v = 0;
+    if (ToNumber(c, v, 16)) r.code = v;
+  }
+  if (auto comm = Field(msg, "comm")) {
+    std::string_view c = *comm;
+    if (c.size() >= 2 && c.front() == '"' && c.back() == '"') c = c.substr(1, c.size() - 2);
+    r.comm = std::string(c.substr(0, 64));
+  }
   return r;
 }
 
@@ -139,6 +152,29 @@ std::optional<SeccompRecord> SeccompLog::Take(pid_t pid) {
     }
   }
   return std::nullopt;
+}
+
+}  // namespace hinetd::supervisor
+
+namespace hinetd::supervisor {
+
+bool SeccompRecord::killed() const {
+  if (!code) return true;
+  uint32_t action = *code & SECCOMP_RET_ACTION_FULL;
+  return action == SECCOMP_RET_KILL_PROCESS || action == SECCOMP_RET_KILL_THREAD;
+}
+
+std::vector<SeccompRecord> SeccompLog::TakeUnclaimed(const std::function<bool(pid_t)>& claimed) {
+  std::vector<SeccompRecord> out;
+  for (auto it = recent_.begin(); it != recent_.end();) {
+    if (claimed(it->pid)) {
+      ++it;
+    } else {
+      out.push_back(std::move(*it));
+      it = recent_.erase(it);
+    }
+  }
+  return out;
 }
 
 }  // namespace hinetd::supervisor

@@ -16,6 +16,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <string>
+#include <vector>
 #include <optional>
 #include <string_view>
 
@@ -28,6 +31,13 @@ struct SeccompRecord {
   uint32_t arch = 0;  // AUDIT_ARCH_*
   int syscall = -1;
   uint64_t serial = 0;  // the record's "audit(TIME:SERIAL)", 0 if none
+  int64_t uid = -1;     // "uid=", -1 if none
+  std::string comm;     // "comm=" without its quotes (hex if the kernel encoded it)
+  // "code=": the filter's action (SECCOMP_RET_*), if the record gives it. A
+  // trial policy's SECCOMP_RET_LOG makes records too, of calls it allowed.
+  std::optional<uint32_t> code;
+  // False only for a record that says its action was not a kill.
+  [[nodiscard]] bool killed() const;
 };
 
 // Parses one /dev/kmsg record ("6,123,456,-;audit: type=1326 audit(T:S): ...
@@ -52,6 +62,13 @@ class SeccompLog {
   void Drain();
   // The syscall that killed `pid`, if its record has been seen; forgets it.
   [[nodiscard]] std::optional<SeccompRecord> Take(pid_t pid);
+  // Removes and returns the records of every pid `claimed` says no to (not
+  // a child whose end the monitor logs itself): kills of a child's
+  // descendants, or of processes that are not hinetd's at all.
+  [[nodiscard]] std::vector<SeccompRecord> TakeUnclaimed(
+      const std::function<bool(pid_t)>& claimed);
+  // Tests: a record as if read.
+  void AddForTest(const SeccompRecord& r) { Add(r); }
 
  private:
   void Add(const SeccompRecord& r);

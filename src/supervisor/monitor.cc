@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/errno_name.h"
+#include "base/fs.h"
 #include "config/config.h"
 #include "config/system_checks.h"
 #include "net/socket.h"
@@ -50,7 +52,8 @@ namespace {
 
 enum Kind : uint64_t {
   kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6,
-  kRecorder = 7, kNotify = 8  // recorder.h: its socket, and each listener
+  kRecorder = 7, kNotify = 8,  // recorder.h: its socket, and each listener
+  kProcEvents = 9, kSyslog = 10
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
@@ -168,7 +171,26 @@ bool EndsByDefault(pid_t pid, int sig) {
 Monitor::Monitor(base::Logger& log, Options options)
     : log_(log), options_(std::move(options)), log_relay_(log, Clock::now()) {}
 
-Monitor::~Monitor() = default;
+Monitor::~Monitor() {
+  // The relay's socket files go with it (a stale one would only be
+  // replaced at the next start).
+  syslog_relay_.Close([](int) {});
+}
+
+std::optional<std::string> Monitor::ServiceOf(pid_t pid) const {
+  if (auto it = children_.find(pid); it != children_.end()) return it->second.service;
+  if (const auto* e = process_tree_.Find(pid)) return e->service;
+  if (!process_tree_.available()) {
+    if (auto found = ChildAncestorFromProc(pid)) return found->first;
+  }
+  return std::nullopt;
+}
+
+Status Monitor::SyncSyslogRelay(const config::Config& config) {
+  return syslog_relay_.Sync(
+      config, [this](int fd) { Watch(fd, Tag(kSyslog, fd), EPOLLIN); },
+      [this](int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); });
+}
 
 void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
   EpollSet(epoll_.get(), fd, tag, events);
@@ -323,6 +345,17 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
                    "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
                    "without the syscall"));
   }
+  // Fork and exit events, to name the service of a killed grandchild
+  // (proc_events.h); subscribing needs CAP_NET_ADMIN, held only now.
+  process_tree_.Open();
+  if (process_tree_.available()) {
+    Watch(process_tree_.fd(), Tag(kProcEvents, process_tree_.fd()), EPOLLIN);
+  } else if (seccomp_log_.available()) {
+    log_.Warning(LogLine("warning").Add(
+        "message", "cannot subscribe to the kernel's process events (netlink connector); a "
+                   "seccomp kill of a process a child started is attributed through /proc, "
+                   "which fails once its parent has reaped it"));
+  }
   if (options_.harden_self) {
     capng_get_caps_process();
     have_sys_admin_ = capng_have_capability(CAPNG_PERMITTED, CAP_SYS_ADMIN) != 0;
@@ -331,6 +364,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
   if (!sockets.ok()) return sockets.error();
+  if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
   auto filter = sandbox::ListenerFilter();
   if (!filter.ok()) return filter.error();
   listener_filter_ = std::move(*filter);
@@ -1037,6 +1071,7 @@ int Monitor::NextTimeoutMs() const {
   if (reload_) next = std::min(next, handover_deadline_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
   next = std::min(next, log_relay_.next_report());
+  next = std::min(next, syslog_relay_.next_report());
   if (next == Clock::time_point::max()) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
@@ -1057,7 +1092,11 @@ int Monitor::Run() {
       int fd = static_cast<int>(tag & 0xffffffffu);
       switch (static_cast<Kind>(tag >> 32)) {
         case kSignal: OnSignal(); break;
-        case kKmsg: seccomp_log_.Drain(); break;
+        case kKmsg:
+          seccomp_log_.Drain();
+          LogDescendantKills();
+          break;
+        case kProcEvents: DrainProcessTree(); break;
         case kControl:
           if (channel_ && fd == channel_->fd()) {
             if (events[i].events & EPOLLOUT) channel_->Flush();
@@ -1085,6 +1124,14 @@ int Monitor::Run() {
           if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
           if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
           break;
+        case kSyslog:
+          if (syslog_relay_.owns(fd)) {
+            // The sender's fork event precedes its message (proc_events.h).
+            DrainProcessTree();
+            syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
+                               Clock::now());
+          }
+          break;
       }
     }
     if (!stopping_ && (Clock::now() >= options_.stop_at ||
@@ -1097,6 +1144,7 @@ int Monitor::Run() {
     if (!orphan_slots_.empty()) FinishOrphanSlots();
     auto now = Clock::now();
     log_relay_.ReportDrops(now);
+    syslog_relay_.ReportDrops(now);
     if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
       // The listener did not hand over in time: it goes, the reload goes on
       // (its state is lost, its children are not).
@@ -1371,6 +1419,7 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
 void Monitor::FlushPendingSeccomp(bool all) {
   if (pending_seccomp_.empty()) return;
   seccomp_log_.Drain();
+  LogDescendantKills();
   auto now = Clock::now();
   for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
     auto record = seccomp_log_.Take(it->pid);
@@ -1385,6 +1434,99 @@ void Monitor::FlushPendingSeccomp(bool all) {
     line.Add("duration", FormatSeconds(it->seconds));
     log_.Warning(line);
     it = pending_seccomp_.erase(it);
+  }
+}
+
+void Monitor::DrainProcessTree() {
+  auto now = Clock::now();
+  process_tree_.Drain(
+      [this](pid_t pid) -> std::optional<std::string> {
+        auto it = children_.find(pid);
+        if (it == children_.end()) return std::nullopt;
+        return it->second.service;
+      },
+      now);
+  uint64_t lost = process_tree_.TakeLost();
+  uint64_t overflow = process_tree_.TakeOverflow();
+  if (lost + overflow == 0) return;
+  process_tree_unsure_until_ = now + ProcessTree::kRetention;
+  if (process_tree_warning_.TryAcquire(now)) {
+    log_.Warning(LogLine("process-events-lost")
+                     .Add("lost", static_cast<int64_t>(lost))
+                     .Add("table_full", static_cast<int64_t>(overflow)));
+  }
+}
+
+std::optional<std::pair<std::string, pid_t>> Monitor::ChildAncestorFromProc(pid_t pid) const {
+  // The parent chain of a process still alive: after a double fork, in a
+  // PID namespace of its own, the child itself (its init) is the parent.
+  for (int depth = 0; depth < 64 && pid > 1; ++depth) {
+    if (auto it = children_.find(pid); it != children_.end()) {
+      return std::make_pair(it->second.service, pid);
+    }
+    auto status = base::ReadFile("/proc/" + std::to_string(pid) + "/status");
+    if (!status.ok()) return std::nullopt;
+    size_t at = status->find("\nPPid:\t");
+    if (at == std::string::npos) return std::nullopt;
+    pid = static_cast<pid_t>(std::strtol(status->c_str() + at + 7, nullptr, 10));
+  }
+  return std::nullopt;
+}
+
+void Monitor::LogDescendantKills() {
+  // The fork events of a killed process are queued before its record can
+  // be (proc_events.h): read them all first.
+  DrainProcessTree();
+  auto records = seccomp_log_.TakeUnclaimed([this](pid_t pid) {
+    if (children_.count(pid) != 0 || pid == listener_pid_ || pid == listener_last_pid_) {
+      return true;
+    }
+    return std::any_of(pending_seccomp_.begin(), pending_seccomp_.end(),
+                       [pid](const PendingEnd& p) { return p.pid == pid; });
+  });
+  auto now = Clock::now();
+  for (const auto& r : records) {
+    // A trial policy's logged call (SECCOMP_RET_LOG) was allowed: not a kill.
+    if (!r.killed()) continue;
+    std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
+    if (const auto* e = process_tree_.Find(r.pid)) {
+      LogLine line("seccomp");
+      line.Add("service", e->service).Add("pid", r.pid).Add("child", e->child);
+      if (!r.comm.empty()) line.Add("comm", r.comm);
+      line.Add("syscall", name).Add("nr", r.syscall);
+      log_.Warning(line);
+      continue;
+    }
+    // Not in the table. Where the table is complete, the process was not
+    // started by any child: a kill elsewhere on the system, none of
+    // hinetd's business.
+    bool sure = process_tree_.available() && now >= process_tree_unsure_until_;
+    if (sure) continue;
+    if (auto found = ChildAncestorFromProc(r.pid)) {
+      LogLine line("seccomp");
+      line.Add("service", found->first).Add("pid", r.pid).Add("child", found->second);
+      if (!r.comm.empty()) line.Add("comm", r.comm);
+      line.Add("syscall", name).Add("nr", r.syscall);
+      log_.Warning(line);
+      continue;
+    }
+    // Gone, and no table to ask: said, not hidden, when it may be one of
+    // ours (the uid of some service).
+    bool service_uid = false;
+    if (config_) {
+      for (const auto& svc : config_->services) {
+        if (static_cast<int64_t>(svc.uid) == r.uid) service_uid = true;
+      }
+    }
+    if (!service_uid || !unattributed_log_.TryAcquire(now)) continue;
+    LogLine line("seccomp");
+    line.Add("service", "unknown").Add("pid", r.pid).Add("uid", static_cast<int64_t>(r.uid));
+    if (!r.comm.empty()) line.Add("comm", r.comm);
+    line.Add("syscall", name).Add("nr", r.syscall);
+    line.Add("reason", process_tree_.available()
+                           ? "process events were lost and the process is gone"
+                           : "no process events and the process is gone");
+    log_.Warning(line);
   }
 }
 
@@ -1418,6 +1560,7 @@ void Monitor::Reload() {
   auto sockets = BindNew(*config, sockets_);
   if (options_.harden_self) BindCapability(false);
   if (!sockets.ok()) return fail(sockets.error());
+  if (auto s = SyncSyslogRelay(*config); !s.ok()) return fail(s.error());
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
   reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};

@@ -25,12 +25,14 @@
 #include "spawn/spawner.h"
 #include "supervisor/kmsg.h"
 #include "supervisor/log_relay.h"
+#include "supervisor/proc_events.h"
 #include "supervisor/protocol.h"
 #include "supervisor/recorder.h"
 #include "supervisor/reflection.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
 #include "supervisor/stderr_limit.h"
+#include "supervisor/syslog_relay.h"
 
 namespace hinetd::supervisor {
 
@@ -189,6 +191,19 @@ class Monitor {
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
   void FlushPendingSeccomp(bool all);
+  // Reads the process events (fork, exit) queued now; reports lost ones.
+  void DrainProcessTree();
+  // Logs `event=seccomp` for each kill record of a process that is not a
+  // child the monitor reaps itself: a grandchild, a daemonized descendant.
+  void LogDescendantKills();
+  // The service a process belongs to (a child, or a descendant of one).
+  [[nodiscard]] std::optional<std::string> ServiceOf(pid_t pid) const;
+  // The syslog relay's sockets, those of `config`.
+  [[nodiscard]] base::Status SyncSyslogRelay(const config::Config& config);
+  // The child `pid` descends from, by its parent chain in /proc (only while
+  // it is not reaped): its service and pid.
+  [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
+      pid_t pid) const;
   void EnforceTimeouts();
   void Reload();
   void FinishReload();
@@ -226,11 +241,17 @@ class Monitor {
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;
   SeccompLog seccomp_log_;
+  ProcessTree process_tree_;
+  // Until then, the table may miss descendants (events were lost).
+  Clock::time_point process_tree_unsure_until_{};
+  RateLimiter process_tree_warning_{1, std::chrono::seconds(10), Clock::now()};
+  RateLimiter unattributed_log_{20, std::chrono::seconds(10), Clock::now()};
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;
   base::UniqueFd listener_log_;  // the relay's receiving end, if the listener's log goes through it
   LogRelay log_relay_;
+  SyslogRelay syslog_relay_{log_};
   bool control_out_ = false;
   bool control_in_ = true;  // false while every spawn slot is taken
   pid_t listener_pid_ = -1;

@@ -386,17 +386,28 @@ TEST_F(DaemonTest, SetupFailureIsLoggedAndTheDaemonKeepsServing) {
   EXPECT_TRUE(Alive(daemon_.pid()));
 }
 
-TEST_F(DaemonTest, StderrLinesGoToTheLog) {
+// By default (no stderr key): a wrapped program's complaint is in the log,
+// tagged with the service and the child's pid; stderr = "null" silences it.
+TEST_F(DaemonTest, StderrLinesGoToTheLogByDefault) {
   uint16_t port = FreeTcpPort();
+  uint16_t quiet_port = FreeTcpPort();
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(
-      ProbeService("probe", port, ", \"stderr\", \"complaint from the service\"",
-                   "stderr = \"log\"\n"))))
+      ProbeService("probe", port, ", \"stderr\", \"complaint from the service\"") +
+      ProbeService("quiet", quiet_port, ", \"stderr\", \"complaint nobody reads\"",
+                   "stderr = \"null\"\n"))))
       << daemon_.LogText();
+  Exchange("127.0.0.1", quiet_port, "");
   Exchange("127.0.0.1", port, "");
+  auto accept = daemon_.WaitForLine({"event=accept", "service=probe "}, milliseconds(5000));
+  ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
   auto line = daemon_.WaitForLine({"event=stderr", "service=probe",
+                                   "pid=" + LogField(*accept, "pid") + " ",
                                    "line=\"complaint from the service\""},
                                   milliseconds(5000));
   EXPECT_TRUE(line.has_value()) << daemon_.LogText();
+  // The quiet one ended before the other started; its line would be there.
+  ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=quiet "}, milliseconds(5000)));
+  EXPECT_EQ(daemon_.CountLines({"complaint nobody reads"}), 0u) << daemon_.LogText();
 }
 
 // Whether this kernel keeps pid_max per PID namespace (Linux 6.14): only

@@ -72,6 +72,20 @@
 //                                 sleep 600 s; the first child exits at once.
 //                                 The service process reaps it, prints
 //                                 "daemonized=N", and exits 0 at EOF on fd 0
+//   hinetd-probe syslog N TEXT    openlog("probe", LOG_PID, LOG_DAEMON), then
+//                                 N messages "TEXT I" at LOG_ERR; prints
+//                                 "syslog=N"
+//   hinetd-probe grandchild-syscall NAME
+//                                 fork a child that prints "victim=PID" and
+//                                 makes the forbidden syscall NAME (as
+//                                 "syscall NAME"); reap it, print
+//                                 "victim_status=signal:N" (or exit:N)
+//   hinetd-probe daemon-syscall NAME
+//                                 the same from a daemon: setsid, fork, the
+//                                 first child exits, the second calls setsid
+//                                 and does the above; the probe reaps every
+//                                 child it has (adopted ones too, as the
+//                                 init of a PID namespace)
 //   hinetd-probe fork-bomb        fork until fork fails (at most 10000
 //                                 times), each child sleeping 600 s; print
 //                                 "forks=N" and "fork_error=err:ENAME", then
@@ -139,6 +153,7 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1002,6 +1017,58 @@ int Daemonize(long count) {
   return UntilEof();
 }
 
+// A forbidden syscall made by a process hinetd did not start: a forked
+// child (`grandchild-syscall`), which the probe then reaps at once, or a
+// daemon after a double fork and setsid (`daemon-syscall`), which the
+// probe, the init of its PID namespace, adopts and reaps (outside one, the
+// daemon is nobody's child of ours). Each killed process first reports its
+// pid as it sees it: "victim=PID". The probe ends with "end=1" once every
+// process of its own is reaped.
+int ForbiddenSyscallElsewhere(const char* name, bool daemon) {
+  g_report.Flush();  // nothing buffered may be copied into the children
+  pid_t first = fork();
+  if (first < 0) {
+    ReportResult("fork", -1, errno);
+    g_report.Flush();
+    return kExitOk;
+  }
+  if (first == 0) {
+    if (daemon) {
+      setsid();
+      pid_t second = fork();
+      if (second != 0) _exit(kExitOk);
+      setsid();
+    }
+    g_report.Key("victim").Dec(getpid()).End().Flush();
+    TryForbiddenSyscall(name);
+    _exit(kExitOk);
+  }
+  // Every child, adopted ones included, until there is none (bounded: a
+  // child of ours dies at its forbidden syscall).
+  int status = 0;
+  for (int i = 0; i < 64; ++i) {
+    pid_t done = wait4(-1, &status, 0, nullptr);
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) break;
+    if (done == first && !daemon) {
+      g_report.Key("victim_status").Str(WIFSIGNALED(status) ? "signal:" : "exit:")
+          .Dec(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)).End();
+    }
+  }
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+// syslog(3) as a legacy inetd program uses it: openlog with the pid, then
+// `count` messages "TEXT I" at LOG_ERR, facility daemon.
+int Syslog(long count, const char* text) {
+  openlog("probe", LOG_PID, LOG_DAEMON);
+  for (long i = 0; i < count; ++i) syslog(LOG_ERR, "%s %ld", text, i);
+  closelog();
+  g_report.Key("syslog").Dec(count).End().Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
 int ForkBomb() {
   g_report.Flush();
   long forks = 0;
@@ -1250,6 +1317,11 @@ int main(int argc, char** argv) {
     }
     return Namespaces(port, key);
   }
+  if (strcmp(mode, "syslog") == 0 && argc == 4) {
+    long count = 0;
+    if (!ParseNumber(argv[2], 100000, &count)) return Usage();
+    return Syslog(count, argv[3]);
+  }
   if (argc != 3) return Usage();
   const char* arg = argv[2];
   long number = 0;
@@ -1260,6 +1332,10 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "syscall") == 0 && IsForbiddenSyscallName(arg)) {
     WriteReport(argc, argv);
     return TryForbiddenSyscall(arg);
+  }
+  if ((strcmp(mode, "grandchild-syscall") == 0 || strcmp(mode, "daemon-syscall") == 0) &&
+      IsForbiddenSyscallName(arg)) {
+    return ForbiddenSyscallElsewhere(arg, mode[0] == 'd');
   }
   if (strcmp(mode, "sleep") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     WriteReport(argc, argv);

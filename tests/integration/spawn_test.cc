@@ -198,11 +198,12 @@ TEST_F(SpawnTest, ProbeSeesEveryPropertyOfTheSandbox) {
   // Steps 13-14.
   EXPECT_EQ(r["no_new_privs"], "1");
   EXPECT_EQ(r["seccomp"], "2");
-  // Steps 3-4: the socket on 0 and 1, /dev/null on 2, nothing else; blocking.
+  // Steps 3-4: the socket on 0 and 1, the log's pipe on 2 (stderr = "log",
+  // the default; StderrToDevNull has "null"), nothing else; blocking.
   EXPECT_EQ(r["fds"], "0,1,2");
   EXPECT_EQ(r["fd0"], "socket");
   EXPECT_EQ(r["fd1"], "socket");
-  EXPECT_EQ(r["fd2"], "chr");
+  EXPECT_EQ(r["fd2"], "fifo");
   EXPECT_EQ(r["nonblock0"], "0");
   // Step 1: no blocked and no ignored signal.
   EXPECT_EQ(r["sigmask"], "0000000000000000");
@@ -249,6 +250,16 @@ TEST_F(SpawnTest, WorkdirAndSupplementaryGroups) {
   Report r = Parse(Spawn(plan()).output);
   EXPECT_EQ(r["cwd"], "/srv/data");
   EXPECT_EQ(r["groups"], "4,4242");
+}
+
+TEST_F(SpawnTest, StderrToDevNull) {
+  args_ = ", \"stderr\", \"to-nowhere\"";
+  ASSERT_TRUE(Load(ProbeService("stderr = \"null\"\n")));
+  Run run = Spawn(plan());
+  Report r = Parse(run.output);
+  EXPECT_EQ(r["fd2"], "chr");
+  EXPECT_FALSE(run.outcome.stderr_pipe.valid());
+  EXPECT_EQ(run.output.find("\nto-nowhere\n"), std::string::npos) << run.output;
 }
 
 TEST_F(SpawnTest, StderrToTheSocket) {

@@ -91,6 +91,47 @@ TEST_F(ConfigTest, MinimalInternalServiceLoadsWithDefaults) {
   EXPECT_EQ(c->policies.count("internal"), 1u);
 }
 
+// A wrapped program's stderr goes to the log unless the table says
+// otherwise; the internal services' stays /dev/null (their program writes
+// nothing there).
+TEST_F(ConfigTest, StderrDefaultsToTheLogForProgramsOnly) {
+  auto c = Load(R"([daemon]
+sandbox_dir = "sandbox"
+
+[[service]]
+name = "prog"
+listen = "127.0.0.1:7100"
+exec = ["/bin/true"]
+user = "nobody"
+unconfined = true
+sandbox = "none"
+
+[[service]]
+name = "echo"
+listen = "127.0.0.1:7101"
+internal = "echo"
+)");
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(c->services[0].stderr_mode, StderrMode::kLog);
+  EXPECT_EQ(c->services[1].stderr_mode, StderrMode::kNull);
+  auto quiet = Load(R"([daemon]
+sandbox_dir = "sandbox"
+
+[defaults]
+stderr = "null"
+
+[[service]]
+name = "prog"
+listen = "127.0.0.1:7100"
+exec = ["/bin/true"]
+user = "nobody"
+unconfined = true
+sandbox = "none"
+)");
+  ASSERT_TRUE(quiet.ok()) << quiet.error().ToString();
+  EXPECT_EQ(quiet->services[0].stderr_mode, StderrMode::kNull);
+}
+
 TEST_F(ConfigTest, FullExecServiceWithDefaults) {
   auto c = Load(R"([daemon]
 max_children = 50
@@ -827,7 +868,7 @@ const BadCase kBadCases[] = {
      "5:1: service \"s\": unknown key 'zzzzzzzzzzzz' (valid keys: name listen exec internal "
      "protocol wait socket_mode socket_user socket_group user group groups chroot workdir env "
      "sandbox stderr timeout rlimits umask pdeathsig unconfined max_instances per_source rate "
-     "backoff allow deny namespaces)"},
+     "backoff allow deny namespaces syslog)"},
     {"MissingName", "[[service]]\nlisten = \"127.0.0.1:1\"\ninternal = \"echo\"\n",
      "1:1: service #1: name: required (e.g. name = \"echo\")"},
     {"BadName", "[[service]]\nname = \"a b\"\n",
@@ -1093,7 +1134,10 @@ const BadCase kBadCases[] = {
     {"DefaultsUnknownKeyNoClose", "[defaults]\nzzzzzzzz = 1\n" + std::string(kEcho),
      "2:1: [defaults]: unknown key 'zzzzzzzz' (valid keys: protocol wait socket_mode socket_user "
      "socket_group user group groups chroot workdir env sandbox stderr timeout rlimits umask "
-     "pdeathsig unconfined max_instances per_source rate backoff allow deny namespaces)"},
+     "pdeathsig unconfined max_instances per_source rate backoff allow deny namespaces syslog)"},
+    {"SyslogForAnInternalService", Svc("internal = \"echo\"\nsyslog = true\n"),
+     "5:10: service \"s\": syslog: internal services do not log; syslog = true is for programs "
+     "(exec)"},
     {"EnvValueWithNul", Svc("internal = \"echo\"\nenv = { A = \"x\\u0000y\" }\n"),
      "5:13: service \"s\": env: A: a value cannot hold a NUL byte"},
     {"SandboxDirMissing", "[daemon]\nsandbox_dir = \"no-such-dir\"\n" + std::string(kEcho),
@@ -1108,7 +1152,7 @@ const BadCase kBadCases[] = {
      "4:1: service \"s\": unknown key 'zzz' (valid keys: name listen exec internal protocol wait "
      "socket_mode socket_user socket_group user group groups chroot workdir env sandbox stderr "
      "timeout rlimits umask pdeathsig unconfined max_instances per_source rate backoff allow "
-     "deny namespaces)"},
+     "deny namespaces syslog)"},
     {"UnknownKeysTheFirstDidYouMean", Svc("usr = \"nobody\"\nchrot = \"/\"\ninternal = \"echo\"\n"),
      "4:1: service \"s\": unknown key 'usr' (did you mean 'user'?)"},
     {"UnknownKeysOnOneLineTheFirstColumn",

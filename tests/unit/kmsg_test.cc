@@ -17,6 +17,44 @@ TEST(ParseSeccompRecord, AuditLine) {
   EXPECT_EQ(r->arch, 0xc000003eu);
   EXPECT_EQ(r->syscall, 41);
   EXPECT_EQ(sandbox::SyscallNameForAuditArch(r->arch, r->syscall), "socket");
+  // "uid=", not "auid=".
+  EXPECT_EQ(r->uid, 65534);
+  EXPECT_EQ(r->comm, "k");
+  EXPECT_EQ(r->code, 0x80000000u);  // SECCOMP_RET_KILL_PROCESS
+  EXPECT_TRUE(r->killed());
+}
+
+TEST(ParseSeccompRecord, ALoggedCallIsNoKill) {
+  // What a trial policy (SECCOMP_RET_LOG) makes the kernel write.
+  auto logged = ParseSeccompAudit(
+      "audit(1:3): uid=1 pid=9 comm=\"x\" arch=c000003e syscall=41 compat=0 ip=0x1 "
+      "code=0x7ffc0000");
+  ASSERT_TRUE(logged.has_value());
+  EXPECT_FALSE(logged->killed());
+  auto thread = ParseSeccompAudit("audit(1:4): uid=1 pid=9 arch=c000003e syscall=41 code=0x0");
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_TRUE(thread->killed());  // SECCOMP_RET_KILL_THREAD
+  // Without a code (an older record format): taken for a kill.
+  auto bare = ParseSeccompAudit("audit(1:5): uid=1 pid=9 arch=c000003e syscall=41");
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_FALSE(bare->code.has_value());
+  EXPECT_TRUE(bare->killed());
+}
+
+TEST(SeccompLog, TakeUnclaimedLeavesTheClaimedRecords) {
+  SeccompLog log;
+  // Fed as the audit group gives them (no device needed).
+  auto a = ParseSeccompAudit("audit(1:10): uid=1 pid=100 comm=\"a\" arch=c000003e syscall=41");
+  auto b = ParseSeccompAudit("audit(1:11): uid=1 pid=200 comm=\"b\" arch=c000003e syscall=41");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->comm, "a");
+  log.AddForTest(*a);
+  log.AddForTest(*b);
+  auto others = log.TakeUnclaimed([](pid_t pid) { return pid == 100; });
+  ASSERT_EQ(others.size(), 1u);
+  EXPECT_EQ(others[0].pid, 200);
+  EXPECT_TRUE(log.TakeUnclaimed([](pid_t pid) { return pid == 100; }).empty());
+  EXPECT_TRUE(log.Take(100).has_value());
 }
 
 TEST(ParseSeccompRecord, IgnoresOtherRecords) {

@@ -1,0 +1,17 @@
+// What a program's ELF file says it imports, for `hinetd check`'s advice:
+// a program that calls syslog(3) and runs in a chroot without a syslog
+// relay loses every message it logs.
+#pragma once
+
+#include <string>
+
+namespace hinetd::config {
+
+// True if the ELF file at `program`, resolved inside `root` (symlinks
+// cannot leave it), is dynamically linked against one of syslog(3)'s entry
+// points (openlog, syslog, vsyslog, __syslog_chk, __vsyslog_chk): an
+// undefined symbol of its dynamic symbol table. False for anything else: a
+// static binary, a script, a file that cannot be read or parsed.
+[[nodiscard]] bool ImportsSyslog(const std::string& root, const std::string& program);
+
+}  // namespace hinetd::config

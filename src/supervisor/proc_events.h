@@ -1,0 +1,90 @@
+// Which service a process belongs to, whoever started it: a seccomp kill
+// record names only the killed process's pid (in the initial PID
+// namespace), and a service's grandchild (tftpd's per-request child), a
+// thread's process, or a daemon that double-forked are not children of the
+// monitor, so the pid alone says nothing.
+//
+// Why the kernel's process events connector (NETLINK_CONNECTOR, CN_IDX_PROC)
+// and not /proc: a record can reach the monitor after the killed process
+// has been reaped by its own parent (the audit thread sends it later, while
+// the parent's SIGCHLD handler reaps at once), and then /proc no longer
+// knows the pid, its parent or its PID namespace. The connector's fork
+// event, by contrast, is queued on the monitor's socket in the forking
+// task, before the new process first runs (copy_process), so it always
+// precedes any kill record of that process: draining the events before
+// attributing a record is enough. The table keeps every descendant of a
+// child until some seconds after its exit event, and a fork event that
+// gives the pid to an unrelated process drops it at once (pid reuse).
+// The audit record's own fields cannot do it: `ses` is the login session,
+// `uid` is shared by services, `comm`/`exe` are the program's to choose.
+//
+// Subscribing needs CAP_NET_ADMIN, so the socket is opened while the
+// monitor is still root; in a container where that fails, the monitor
+// falls back to /proc (the parent chain of a process still alive) and,
+// where that fails too, logs the kill as unattributed (monitor.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "base/unique_fd.h"
+#include "supervisor/service_state.h"  // Clock
+
+namespace hinetd::supervisor {
+
+class ProcessTree {
+ public:
+  struct Entry {
+    std::string service;
+    pid_t child = 0;  // the monitor's child it descends from
+    bool exited = false;
+  };
+  // The service of a pid that is one of the monitor's own children (and
+  // the pid of that child), or nullopt.
+  using ChildLookup = std::function<std::optional<std::string>(pid_t)>;
+
+  // Subscribes to fork and exit events (root: CAP_NET_ADMIN). Not fatal if
+  // it cannot: available() is false then.
+  void Open();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  [[nodiscard]] bool available() const { return fd_.valid(); }
+
+  // Reads every event queued now (non-blocking, bounded) and updates the
+  // table; `direct` says which pids are the monitor's children.
+  void Drain(const ChildLookup& direct, Clock::time_point now);
+  // Handles one event; public for tests. `parent` is 0 for an exit.
+  void OnFork(pid_t parent, pid_t child, const ChildLookup& direct, Clock::time_point now);
+  void OnExit(pid_t pid, Clock::time_point now);
+
+  // The entry of a descendant of some child (alive, or exited lately).
+  [[nodiscard]] const Entry* Find(pid_t pid) const;
+  // Events the kernel dropped (the socket's buffer overflowed) since the
+  // last call; a descendant forked then is not in the table.
+  [[nodiscard]] uint64_t TakeLost();
+  // Descendants not added because the table was full, since the last call.
+  [[nodiscard]] uint64_t TakeOverflow();
+  [[nodiscard]] size_t size() const { return table_.size(); }
+
+  // How long an exited descendant stays in the table: longer than a kill
+  // record can trail the exit (Options::seccomp_record_wait).
+  static constexpr std::chrono::seconds kRetention{10};
+  static constexpr size_t kMaxEntries = 65536;
+
+ private:
+  void Expire(Clock::time_point now);
+
+  base::UniqueFd fd_;
+  std::unordered_map<pid_t, Entry> table_;
+  std::deque<std::pair<Clock::time_point, pid_t>> exits_;  // in exit order
+  uint64_t lost_ = 0;
+  uint64_t overflow_ = 0;
+};
+
+}  // namespace hinetd::supervisor
