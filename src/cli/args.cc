@@ -61,6 +61,7 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
     ++i;
   } else if (i < argv.size() && argv[i] == "audit") {
     args.command = Command::kAudit;
+    ++i;
   } else if (i < argv.size() && argv[i] == "import") {
     args.command = Command::kImport;
     ++i;
