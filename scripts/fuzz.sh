@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/, README "Fuzzing") with clang, ASan and
 # UBSan in build-fuzz/, then runs each for SECONDS (default 60) from its
-# checked-in seed corpus, two at a time. Fails on any crash, leak, undefined
-# behaviour or timeout; the input that did it is left in build-fuzz/findings/.
+# checked-in seed corpus, HINETD_FUZZ_JOBS (default 2) at a time. Fails on
+# any crash, leak, undefined behaviour or timeout; the input that did it is
+# left in build-fuzz/findings/.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # Needs clang and libclang-rt-14-dev (scripts/deps.sh test installs them).
 # What a run found new is kept in build-fuzz/corpus/, not in the checked-in seeds.
