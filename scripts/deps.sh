@@ -2,8 +2,9 @@
 # Installs, on Debian 12, the packages hinetd needs when they are missing.
 #   deps.sh build   compiler, CMake, libseccomp, libcap-ng, toml++
 #   deps.sh test    the above, plus GoogleTest, mandoc (man page lint),
-#                   netbase (/etc/services, for port names in listen), and
-#                   the real inetd programs and clients of tests/realprog
+#                   netbase (/etc/services, for port names in listen),
+#                   clang with its sanitizer and libFuzzer runtimes (fuzz/),
+#                   and the real inetd programs and clients of tests/realprog
 #                   (rsync, git, busybox, curl, fingerd, finger, tftpd-hpa,
 #                   tftp-hpa); their packages' own daemons are never started
 #   deps.sh demo    the build set, plus netcat to try the services
@@ -12,7 +13,7 @@ set -euo pipefail
 build=(g++ make cmake pkg-config libc6-dev libseccomp-dev libcap-ng-dev libtomlplusplus-dev)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
-  test) want=("${build[@]}" googletest libgtest-dev mandoc netbase
+  test) want=("${build[@]}" googletest libgtest-dev mandoc netbase clang libclang-rt-14-dev
               rsync git busybox curl fingerd finger tftpd-hpa tftp-hpa) ;;
   demo) want=("${build[@]}" netcat-openbsd) ;;
   *) echo "usage: $0 build|test|demo" >&2; exit 64 ;;

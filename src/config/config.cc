@@ -88,7 +88,7 @@ struct ListenOwner {
 
 class Loader {
  public:
-  Loader(std::string path) : path_(std::move(path)) {}
+  Loader(std::string path, const SystemView& system) : path_(std::move(path)), sys_(system) {}
 
   Result<Config> Run(std::string_view text);
 
@@ -107,6 +107,7 @@ class Loader {
   void DefaultNproc();
 
   std::string path_;
+  const SystemView& sys_;
   Config config_;
   std::vector<ListenOwner> bound_;
   std::unique_ptr<PolicyLoader> policies_;
@@ -229,8 +230,7 @@ Status Loader::LoadDaemon(const toml::table& doc) {
                           (v->empty() || (*v)[0] != '/'
                                ? " (relative to this file: " + config_.daemon.sandbox_dir + ")"
                                : "");
-      if (stat(config_.daemon.sandbox_dir.c_str(), &st) != 0) {
-        int err = errno;
+      if (int err = sys_.Stat(config_.daemon.sandbox_dir, st); err != 0) {
         return f.Err(shown + ": " + strerror(err) + " (" + base::ErrnoName(err) + ")");
       }
       if (!S_ISDIR(st.st_mode)) return f.Err(shown + " is not a directory");
@@ -239,16 +239,15 @@ Status Loader::LoadDaemon(const toml::table& doc) {
   // Policies are found relative to the config file; store the path
   // absolute and canonical so a daemon that has changed directory still finds
   // them on reload, and messages name them plainly.
-  if (char* real = realpath(config_.daemon.sandbox_dir.c_str(), nullptr)) {
-    config_.daemon.sandbox_dir = real;
-    free(real);
+  if (auto real = sys_.RealPath(config_.daemon.sandbox_dir)) {
+    config_.daemon.sandbox_dir = *real;
   } else if (config_.daemon.sandbox_dir[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd) != nullptr) {
       config_.daemon.sandbox_dir = std::string(cwd) + "/" + config_.daemon.sandbox_dir;
     }
   }
-  policies_ = std::make_unique<PolicyLoader>(config_.daemon.sandbox_dir);
+  policies_ = std::make_unique<PolicyLoader>(config_.daemon.sandbox_dir, sys_);
   return Status();
 }
 
@@ -664,12 +663,12 @@ Status Loader::LoadSocketFile(Service& s, const std::vector<const TableReader*>&
                                   : AsString(f);
     if (!v.ok()) return v.error();
     if (std::string(key) == "socket_user") {
-      auto account = ResolveUser(*v);
+      auto account = sys_.ResolveUser(*v);
       if (!account.ok()) return f.Err(account.error().message());
       s.unix_file.uid = account->uid;
       s.unix_user = account->name;
     } else {
-      auto gid = ResolveGroup(*v, s.unix_group);
+      auto gid = sys_.ResolveGroup(*v, s.unix_group);
       if (!gid.ok()) return f.Err(gid.error().message());
       s.unix_file.gid = *gid;
     }
@@ -717,7 +716,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
                             "--system --no-create-home --shell /usr/sbin/nologin hinetd-" +
                             s.name + ")");
   }
-  auto account = ResolveUser(user_text);
+  auto account = sys_.ResolveUser(user_text);
   if (!account.ok()) {
     if (user) return user.Err(account.error().message());
     return user_err(account.error().message() +
@@ -743,7 +742,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
       if (!v.ok()) return group.Err("expected a group name or a gid, got " + TypeName(*group.node));
       text = *v;
     }
-    auto gid = ResolveGroup(text, s.group);
+    auto gid = sys_.ResolveGroup(text, s.group);
     if (!gid.ok()) return group.Err(gid.error().message());
     if (*gid == 0 && !s.unconfined) {
       return group.Err("group 0 (root) needs unconfined = true, like uid 0");
@@ -752,7 +751,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
   } else if (account->has_entry) {
     s.gid = account->primary_gid;
     std::string name;
-    auto gid = ResolveGroup(std::to_string(s.gid), name);
+    auto gid = sys_.ResolveGroup(std::to_string(s.gid), name);
     s.group = gid.ok() ? name : std::to_string(s.gid);
     if (s.gid == 0 && !s.unconfined) {
       return user_err("the primary group of '" + s.user +
@@ -778,7 +777,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
         return groups.reader->Err(el, "groups", "expected a group name or gid, got " + TypeName(el));
       }
       std::string ignored;
-      auto gid = ResolveGroup(text, ignored);
+      auto gid = sys_.ResolveGroup(text, ignored);
       if (!gid.ok()) return groups.reader->Err(el, "groups", gid.error().message());
       if (*gid == 0 && !s.unconfined) {
         return groups.reader->Err(el, "groups",
@@ -795,7 +794,7 @@ Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReade
   if (chroot) {
     auto v = AsString(chroot);
     if (!v.ok()) return v.error();
-    auto canonical = CheckChroot(*v);
+    auto canonical = sys_.CheckChroot(*v);
     if (!canonical.ok()) return chroot.Err(canonical.error().message());
     s.chroot = *canonical;
   } else if (s.internal != Internal::kNone) {
@@ -824,12 +823,12 @@ Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReade
   // is nothing in it to check.
   std::string root = s.chroot.value_or("/");
   if (!s.implicit_chroot && workdir) {
-    if (auto st = CheckDirectory(root, s.workdir, who); !st.ok()) {
+    if (auto st = sys_.CheckDirectory(root, s.workdir, who); !st.ok()) {
       return workdir.Err(st.error().message());
     }
   }
   if (!s.exec.empty()) {
-    if (auto st = CheckProgram(root, s.exec[0], who); !st.ok()) {
+    if (auto st = sys_.CheckProgram(root, s.exec[0], who); !st.ok()) {
       Found exec = Lookup({scope[0]}, "exec");
       return exec.Err(st.error().message());
     }
@@ -1066,7 +1065,12 @@ void WarnAboutSharedUids(Config& config) {
 }  // namespace
 
 Result<Config> LoadConfigText(std::string_view text, const std::string& path) {
-  Loader loader(path);
+  return LoadConfigText(text, path, RealSystem());
+}
+
+Result<Config> LoadConfigText(std::string_view text, const std::string& path,
+                              const SystemView& system) {
+  Loader loader(path, system);
   auto config = loader.Run(text);
   if (!config.ok()) return config.error();
   for (const Service& s : config->services) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "config/system_checks.h"
 #include "config/types.h"
 
 namespace hinetd::config {
@@ -20,5 +21,9 @@ namespace hinetd::config {
 
 // Same, from text; `path` is used for messages and to resolve sandbox_dir.
 [[nodiscard]] base::Result<Config> LoadConfigText(std::string_view text, const std::string& path);
+// Same, asking `system` about accounts, paths and policy files (a fuzzer's
+// fake; the one above asks the running system).
+[[nodiscard]] base::Result<Config> LoadConfigText(std::string_view text, const std::string& path,
+                                                  const SystemView& system);
 
 }  // namespace hinetd::config

@@ -1,6 +1,5 @@
 #include "config/policy_file.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -32,19 +31,6 @@ bool IsValidName(const std::string& name) {
 }
 
 namespace {
-
-std::vector<std::string> ListPolicies(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (dirent* e = readdir(d)) {
-    std::string f = e->d_name;
-    if (f.size() > 5 && f.ends_with(".toml")) names.push_back(f.substr(0, f.size() - 5));
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 Result<int> ParseErrnoValue(const Found& f) {
   if (f.node->is_integer()) {
@@ -190,13 +176,13 @@ Result<PolicySpec> PolicyLoader::Load(const std::string& name, const SourceLoc& 
   }
   std::string path = dir_ + "/" + name + ".toml";
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    if (stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (system_->Stat(path, st) != 0) {
+    if (system_->Stat(dir_, st) != 0 || !S_ISDIR(st.st_mode)) {
       return Error(where, "no policy '" + name + "' (there is no directory " + dir_ +
                               "; set [daemon] sandbox_dir to the folder of the policy files)");
     }
     std::string have;
-    for (const auto& n : ListPolicies(dir_)) have += (have.empty() ? "" : ", ") + n;
+    for (const auto& n : system_->ListPolicies(dir_)) have += (have.empty() ? "" : ", ") + n;
     return Error(where, "no policy '" + name + "' (no file " + path + "; policies in " + dir_ +
                             ": " + (have.empty() ? "none" : have) + ")");
   }
@@ -212,7 +198,7 @@ Result<PolicySpec> PolicyLoader::LoadFile(const std::string& name) {
   std::string path = dir_ + "/" + name + ".toml";
   // A policy decides what a service may do: only root may be able to
   // change it (and the directories above it).
-  auto text = ReadTrustedFile(path);
+  auto text = system_->ReadTrustedFile(path);
   if (!text.ok()) return text.error();
   auto doc = ParseToml(*text, path);
   if (!doc.ok()) return doc.error();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "config/system_checks.h"
 #include "sandbox/policy.h"
 
 namespace hinetd::config {
@@ -16,7 +17,10 @@ namespace hinetd::config {
 
 class PolicyLoader {
  public:
-  explicit PolicyLoader(std::string dir) : dir_(std::move(dir)) {}
+  // Files are read through `system` (the running system's unless a fuzzer
+  // gives its own), which must outlive the loader.
+  explicit PolicyLoader(std::string dir, const SystemView& system = RealSystem())
+      : dir_(std::move(dir)), system_(&system) {}
 
   // Loads `name` (and what it includes). `where` is the place that named it,
   // for a "no such policy" error.
@@ -29,6 +33,7 @@ class PolicyLoader {
   [[nodiscard]] base::Result<sandbox::PolicySpec> LoadFile(const std::string& name);
 
   std::string dir_;
+  const SystemView* system_;
   std::map<std::string, sandbox::PolicySpec> done_;
   std::vector<std::string> stack_;  // names being loaded, for cycle detection
 };

@@ -1,5 +1,6 @@
 #include "config/system_checks.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -349,6 +350,62 @@ Status CheckDirectory(const std::string& root, const std::string& path, const Id
   UniqueFd fd(OpenInRoot(root, path, O_PATH | O_DIRECTORY));
   if (!fd) return Error(Shown(root, path) + ": " + Errno(errno));
   return CheckSearchable(root, path + "/", who);
+}
+
+Result<Account> SystemView::ResolveUser(const std::string& text) const {
+  return config::ResolveUser(text);
+}
+
+Result<gid_t> SystemView::ResolveGroup(const std::string& text, std::string& name) const {
+  return config::ResolveGroup(text, name);
+}
+
+Result<std::string> SystemView::CheckChroot(const std::string& path) const {
+  return config::CheckChroot(path);
+}
+
+Status SystemView::CheckProgram(const std::string& root, const std::string& path,
+                                const Identity& who) const {
+  return config::CheckProgram(root, path, who);
+}
+
+Status SystemView::CheckDirectory(const std::string& root, const std::string& path,
+                                  const Identity& who) const {
+  return config::CheckDirectory(root, path, who);
+}
+
+Result<std::string> SystemView::ReadTrustedFile(const std::string& path) const {
+  return config::ReadTrustedFile(path);
+}
+
+int SystemView::Stat(const std::string& path, struct stat& st) const {
+  return stat(path.c_str(), &st) == 0 ? 0 : errno;
+}
+
+std::optional<std::string> SystemView::RealPath(const std::string& path) const {
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return std::nullopt;
+  std::string out = real;
+  free(real);
+  return out;
+}
+
+std::vector<std::string> SystemView::ListPolicies(const std::string& dir) const {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string f = e->d_name;
+    if (f.size() > 5 && f.ends_with(".toml")) names.push_back(f.substr(0, f.size() - 5));
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+const SystemView& RealSystem() {
+  static const SystemView real;
+  return real;
 }
 
 }  // namespace hinetd::config

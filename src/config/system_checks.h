@@ -4,8 +4,10 @@
 // connection.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,5 +63,33 @@ struct Identity {
 // `path` resolved inside `root` is a directory the identity may enter.
 [[nodiscard]] base::Status CheckDirectory(const std::string& root, const std::string& path,
                                           const Identity& who);
+
+// Everything the loaders (LoadConfigText, PolicyLoader) ask of the running
+// system, in one place: the real one is this class itself; a fuzzer
+// (fuzz/) overrides it to load any text without accounts or files.
+class SystemView {
+ public:
+  virtual ~SystemView() = default;
+  [[nodiscard]] virtual base::Result<Account> ResolveUser(const std::string& text) const;
+  [[nodiscard]] virtual base::Result<gid_t> ResolveGroup(const std::string& text,
+                                                         std::string& name) const;
+  [[nodiscard]] virtual base::Result<std::string> CheckChroot(const std::string& path) const;
+  [[nodiscard]] virtual base::Status CheckProgram(const std::string& root,
+                                                  const std::string& path,
+                                                  const Identity& who) const;
+  [[nodiscard]] virtual base::Status CheckDirectory(const std::string& root,
+                                                    const std::string& path,
+                                                    const Identity& who) const;
+  [[nodiscard]] virtual base::Result<std::string> ReadTrustedFile(const std::string& path) const;
+  // stat(2): 0, or the errno.
+  [[nodiscard]] virtual int Stat(const std::string& path, struct stat& st) const;
+  // realpath(3), nullopt if it fails.
+  [[nodiscard]] virtual std::optional<std::string> RealPath(const std::string& path) const;
+  // The names of the *.toml files in `dir`, without the suffix, sorted.
+  [[nodiscard]] virtual std::vector<std::string> ListPolicies(const std::string& dir) const;
+};
+
+// The running system's.
+[[nodiscard]] const SystemView& RealSystem();
 
 }  // namespace hinetd::config

@@ -222,8 +222,15 @@ class Parser {
   Result<uint64_t> Term() {
     const Token& t = Peek();
     if (t.text == "(") {
+      // Bounded: each level is a stack frame of this parser (a policy file
+      // of nothing but '(' overflowed the stack; found by fuzz_values).
+      if (depth_ >= kMaxDepth) {
+        return At(t.pos, "parentheses nested deeper than " + std::to_string(kMaxDepth));
+      }
       ++at_;
+      ++depth_;
       auto v = Value();
+      --depth_;
       if (!v.ok()) return v.error();
       if (Peek().text != ")") return At(Peek().pos, "expected ')', got '" + Peek().text + "'");
       ++at_;
@@ -237,7 +244,9 @@ class Parser {
       auto n = Number(Peek());
       if (!n.ok()) return n.error();
       ++at_;
-      return static_cast<uint64_t>(-static_cast<int64_t>(*n));
+      // Two's complement, in unsigned arithmetic: "-9223372036854775808"
+      // (INT64_MIN) has no positive int64_t to negate.
+      return uint64_t{0} - *n;
     }
     if (t.kind == Token::kNumber) {
       auto n = Number(t);
@@ -343,8 +352,10 @@ class Parser {
 
   const std::string& syscall_;
   const std::vector<ArgInfo>* args_;
+  static constexpr int kMaxDepth = 16;
   std::vector<Token> tokens_;
   size_t at_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -67,7 +67,10 @@ std::optional<SeccompRecord> ParseSeccompAudit(std::string_view msg) {
   auto nr = Field(msg, "syscall");
   if (!pid || !arch || !nr) return std::nullopt;
   SeccompRecord r;
-  if (!ToNumber(*pid, r.pid) || !ToNumber(*arch, r.arch, 16) || !ToNumber(*nr, r.syscall)) {
+  // A record names a process and a syscall: "pid=0" or "syscall=-1" is not
+  // one (found by fuzz/fuzz_kmsg.cc).
+  if (!ToNumber(*pid, r.pid) || !ToNumber(*arch, r.arch, 16) || !ToNumber(*nr, r.syscall) ||
+      r.pid <= 0 || r.syscall < 0) {
     return std::nullopt;
   }
   r.serial = serial;

@@ -263,5 +263,31 @@ TEST_F(ArgPolicyTest, MistakesInPolicyFilesHaveFileLineAndColumn) {
   EXPECT_PRED2(StartsWith, Err("j"), "j.toml:2:20: policy \"j\": errno: socket: errno: '");
 }
 
+// Found by fuzz/fuzz_values.cc: a value of thousands of '(' recursed until
+// the stack overflowed (hinetd, as root, loading a policy). Nesting is
+// bounded, with an error at the '(' that goes too deep.
+TEST(Condition, DeepParenthesesAreAnErrorNotACrash) {
+  auto nested = [](int n) {
+    return "arg0 == " + std::string(static_cast<size_t>(n), '(') + "1" +
+           std::string(static_cast<size_t>(n), ')');
+  };
+  auto ok = ParseCondition("clone", nested(16));
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  EXPECT_EQ((*ok)[0].all[0].value, 1u);
+  EXPECT_EQ(ParseErr("clone", nested(17)), "25: parentheses nested deeper than 16");
+  EXPECT_EQ(ParseErr("clone", nested(100000)), "25: parentheses nested deeper than 16");
+}
+
+// The same run's review: "-9223372036854775808" negated INT64_MIN (undefined);
+// a negative number is its two's complement, whatever its size.
+TEST(Condition, NegativeNumbersAreTwosComplement) {
+  auto min = ParseCondition("clone", "arg0 == -9223372036854775808");
+  ASSERT_TRUE(min.ok()) << min.error().message();
+  EXPECT_EQ((*min)[0].all[0].value, uint64_t{1} << 63);
+  auto minus_one = ParseCondition("clone", "arg0 == -1");
+  ASSERT_TRUE(minus_one.ok()) << minus_one.error().message();
+  EXPECT_EQ((*minus_one)[0].all[0].value, ~uint64_t{0});
+}
+
 }  // namespace
 }  // namespace hinetd

@@ -93,5 +93,20 @@ TEST(ParseSeccompRecord, MalformedNumbers) {
   EXPECT_FALSE(ParseSeccompRecord("5,1,2,-;audit: type=1326 pid=1 arch=c000003e"));
 }
 
+// Found by fuzz/fuzz_kmsg.cc: a record that names pid 0 (or a negative
+// pid, or a negative syscall) was taken for a seccomp kill.
+TEST(ParseSeccompRecord, NoProcessOrNoSyscallIsNotARecord) {
+  const char* kHead = "5,1,2,-;audit: type=1326 audit(1:2): uid=0 ";
+  for (const char* rest : {"pid=0 arch=c000003e syscall=41", "pid=-7 arch=c000003e syscall=41",
+                           "pid=7 arch=c000003e syscall=-1"}) {
+    EXPECT_FALSE(ParseSeccompRecord(std::string(kHead) + rest)) << rest;
+    EXPECT_FALSE(ParseSeccompAudit(std::string("audit(1:2): ") + rest)) << rest;
+  }
+  auto ok = ParseSeccompRecord(std::string(kHead) + "pid=1 arch=c000003e syscall=0");
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->pid, 1);
+  EXPECT_EQ(ok->syscall, 0);
+}
+
 }  // namespace
 }  // namespace hinetd::supervisor
