@@ -23,3 +23,16 @@ cmake --build build -j"$(nproc)"
 cd build
 # --no-tests=error: a build without tests must fail, not pass with none run.
 ctest --output-on-failure -j"$(nproc)" --timeout 300 --no-tests=error
+
+# Second pass: the whole suite again on a build with AddressSanitizer and
+# UBSan (HINETD_SANITIZE; the child path and the static helpers stay
+# uninstrumented, which the build checks). HINETD_SKIP_SANITIZE=1 skips it
+# for a quick local run; CI always runs it.
+cd ..
+if [[ ${HINETD_SKIP_SANITIZE:-0} != 1 ]]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHINETD_BUILD_TESTS=ON \
+    -DHINETD_BUILD_BENCH=OFF -DHINETD_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$(nproc)"
+  cd build-asan
+  ctest --output-on-failure -j"$(nproc)" --timeout 300 --no-tests=error
+fi
