@@ -49,4 +49,13 @@ namespace hinetd::sandbox {
 // namespace (a full capability set inside it), whatever its policy allows.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ChildrenFilter();
 
+// Called once this process runs under its own daemon filter (the monitor's
+// or the listener's). Only the sanitizer build (HINETD_SANITIZE) does
+// anything with it: LeakSanitizer's exit-time check stops the process's
+// threads with ptrace, which both filters refuse, so from here on the check
+// is turned off instead of failing ("LeakSanitizer has encountered a fatal
+// error", exit 1: a report about the tool, not a leak). Everything before
+// the filter, and every command that installs none, keeps the check.
+void NoteDaemonFilterInstalled();
+
 }  // namespace hinetd::sandbox

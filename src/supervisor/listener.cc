@@ -23,6 +23,7 @@
 #include "base/errno_name.h"
 #include "net/socket.h"
 #include "sandbox/caps.h"
+#include "sandbox/daemon_filters.h"
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/reflection.h"
@@ -119,6 +120,7 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter->fprog()) != 0) {
     return ErrnoError("installing the listener's seccomp filter", errno);
   }
+  sandbox::NoteDaemonFilterInstalled();
   return Status();
 }
 

@@ -384,6 +384,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*monitor_filter)->fprog()) != 0) {
       return ErrnoError("installing the monitor's seccomp filter", errno);
     }
+    sandbox::NoteDaemonFilterInstalled();
   }
   auto children_filter = sandbox::ChildrenFilter();
   if (!children_filter.ok()) return children_filter.error();
