@@ -295,6 +295,7 @@ Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn
       syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*monitor_filter)->fprog()) != 0) {
     return ErrnoError("installing the monitor's seccomp filter", errno);
   }
+  sandbox::NoteDaemonFilterInstalled();
   auto children_filter = sandbox::ChildrenFilter();
   if (!children_filter.ok()) return children_filter.error();
   auto spawner = spawn::Spawner::Create(1, children_filter->get());
