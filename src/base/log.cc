@@ -204,21 +204,45 @@ void Logger::WriteText(std::string_view text, int priority) {
     }
     return;
   }
-  std::string out(text);
+  std::string out;
+  if (lost_ > 0 || broken_line_) {
+    // What could not be written before is counted, not silently gone; a
+    // line cut short by the failure is ended first.
+    if (broken_line_) out.push_back('\n');
+    if (lost_ > 0) {
+      out.append("event=log-lost lines=");
+      out.append(std::to_string(lost_));
+      out.push_back('\n');
+    }
+  }
+  size_t notice = out.size();
+  out.append(text);
   out.push_back('\n');
+  size_t written = WriteAll(out);
+  if (written == out.size()) {
+    lost_ = 0;
+    broken_line_ = false;
+    return;
+  }
+  // Nowhere else to report it: counted, and said with the next line that
+  // can be written. A notice that went out whole is not repeated.
+  lost_ = (written >= notice ? 0 : lost_) + 1;
+  if (written > 0) broken_line_ = out[written - 1] != '\n';
+}
+
+size_t Logger::WriteAll(std::string_view out) {
   // One write per line keeps lines whole when several processes share the
   // stream; a short write to a pipe or tty is finished in a bounded loop.
-  const char* p = out.data();
-  size_t left = out.size();
-  for (int tries = 0; left > 0 && tries < 64; ++tries) {
-    ssize_t n = ::write(fd_, p, left);
+  size_t done = 0;
+  for (int tries = 0; done < out.size() && tries < 64; ++tries) {
+    ssize_t n = ::write(fd_, out.data() + done, out.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // Nowhere left to report a logging failure.
+      break;
     }
-    p += n;
-    left -= static_cast<size_t>(n);
+    done += static_cast<size_t>(n);
   }
+  return done;
 }
 
 }  // namespace hinetd::base

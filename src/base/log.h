@@ -85,14 +85,24 @@ class Logger {
   void Error(const LogLine& line) { Write(line, LOG_ERR); }
 
   [[nodiscard]] LogSink sink() const { return sink_; }
+  // Lines a kStderr sink could not write (a full disk, a broken pipe) since
+  // the last one it could. The next line that goes through is preceded by
+  // `event=log-lost lines=N`, on a line of its own.
+  [[nodiscard]] uint64_t lost() const { return lost_; }
   // From now on, every line goes to `fd` (the sending end of a datagram
   // socket pair) as kRelay describes; syslog's connection is closed. For a
   // forked process about to lose its way to the sink.
   void RelayTo(int fd);
 
  private:
+  // Writes `out` in a bounded loop over short writes; returns how many
+  // bytes went (all of them, unless the kernel refused the rest).
+  size_t WriteAll(std::string_view out);
+
   LogSink sink_;
   int fd_;
+  uint64_t lost_ = 0;
+  bool broken_line_ = false;  // a line was cut short: the next starts on a new one
 };
 
 }  // namespace hinetd::base

@@ -181,6 +181,7 @@ class Listener {
   std::unordered_map<std::string, uint64_t> refusals_unlogged_;  // per service, this interval
   Clock::time_point refusal_log_pruned_ = Clock::now();
   Clock::time_point accept_pause_until_{};
+  uint64_t accept_failures_ = 0;  // accept(2) failures in a row, for the log
   Clock::time_point children_full_logged_{};
   int children_ = 0;  // all services: for [daemon] max_children
   bool control_out_ = false;
@@ -636,13 +637,23 @@ void Listener::OnStream(ListenSocket& s) {
     int fd = accept4(s.fd.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-      // EMFILE/ENFILE/ENOBUFS: the connection stays in the backlog; stop
-      // polling for a moment instead of spinning on it.
-      log_.Error(LogLine("accept-failed")
-                     .Add("service", setup_.services[s.service]->name)
-                     .Add("error", base::ErrnoName(errno)));
+      // EMFILE/ENFILE/ENOBUFS/ENOMEM: the connection stays in the backlog;
+      // stop polling for a moment instead of spinning on it. Said once per
+      // episode, however long it lasts (every retry would be 10 lines a
+      // second); its end is said with how many retries failed.
+      if (accept_failures_++ == 0) {
+        log_.Error(LogLine("accept-failed")
+                       .Add("service", setup_.services[s.service]->name)
+                       .Add("error", base::ErrnoName(errno)));
+      }
       accept_pause_until_ = Clock::now() + kAcceptErrorPause;
       return;
+    }
+    if (accept_failures_ > 0) {
+      log_.Info(LogLine("accept-recovered")
+                    .Add("service", setup_.services[s.service]->name)
+                    .Add("failed", accept_failures_));
+      accept_failures_ = 0;
     }
     UniqueFd conn(fd);
     if (s.ep.IsUnix()) {

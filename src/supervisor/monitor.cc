@@ -681,6 +681,22 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason, Outcome
     refusals_unlogged_ = 0;
     log_.Warning(line);
   }
+  SendRefused(req, outcome);
+}
+
+void Monitor::RefuseExhausted(const SpawnRequest* req, const std::string& reason) {
+  // A system limit: said once per episode, like spawn-failed (the same
+  // count; the next spawn that succeeds ends it).
+  if (spawn_failures_++ == 0) {
+    log_.Error(LogLine("refuse-request")
+                   .Add("reason", reason)
+                   .Add("service", static_cast<int64_t>(req->service))
+                   .Add("generation", req->generation));
+  }
+  SendRefused(req, Outcome::kRefused);
+}
+
+void Monitor::SendRefused(const SpawnRequest* req, Outcome outcome) {
   EndReport end;
   if (req->service < config_->services.size() && req->generation == generation_) {
     std::snprintf(end.service, sizeof end.service, "%s",
@@ -707,7 +723,7 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     // descriptors and the kernel could install none (not the listener's doing).
     if (OutOfDescriptors(channel_->fd())) {
       if ((req.flags & (SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace)) == 0) {
-        return Refuse(&req, "monitor out of descriptors");
+        return RefuseExhausted(&req, "monitor out of descriptors");
       }
       // The listener has swapped in its fresh socket already, and this
       // process never got it: the two tables differ now. A new listener
@@ -919,19 +935,22 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
   if (!started.ok()) {
-    // A system limit (EAGAIN, EMFILE), met once per request: rate-limited
-    // like refusals, as the listener decides how often it asks.
-    if (MayLogRefusal()) {
+    // A system limit (EAGAIN from the pid limit, EMFILE, ENOMEM), met once
+    // per request: said once per episode, however many requests it
+    // refuses; its end is said with how many it refused.
+    if (spawn_failures_++ == 0) {
       LogLine line("spawn-failed");
       line.Add("service", svc.name);
       add_peer(line);
       line.Add("error", started.error().message());
-      if (refusals_unlogged_ > 0) line.Add("suppressed", refusals_unlogged_);
-      refusals_unlogged_ = 0;
       log_.Error(line);
     }
     SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
     return;
+  }
+  if (spawn_failures_ > 0) {
+    log_.Info(LogLine("spawn-recovered").Add("service", svc.name).Add("failed", spawn_failures_));
+    spawn_failures_ = 0;
   }
   // The child sets itself up while this process goes on; it counts as
   // running (max_instances) from now, and is logged once its status pipe

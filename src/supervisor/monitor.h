@@ -158,6 +158,11 @@ class Monitor {
   // the service, is why.
   void Refuse(const SpawnRequest* req, const std::string& reason,
               Outcome outcome = Outcome::kRefused);
+  // A request refused because this process met a system limit: logged once
+  // per episode (see spawn_failures_), answered with an end report.
+  void RefuseExhausted(const SpawnRequest* req, const std::string& reason);
+  // The end report of a refused request: keeps the listener's counts exact.
+  void SendRefused(const SpawnRequest* req, Outcome outcome);
   // A request no honest listener sends: logged, and the listener killed.
   void Forged(const SpawnRequest* req, const std::string& reason);
   // Kills the listener and closes its channel at once: nothing more it sent
@@ -268,6 +273,7 @@ class Monitor {
   // listener could make them at any rate); the rest are counted.
   RateLimiter refusal_log_{10, std::chrono::seconds(10), Clock::now()};
   uint64_t refusals_unlogged_ = 0;
+  uint64_t spawn_failures_ = 0;  // spawns refused by the system in a row, for the log
   // Whether this process may create namespaces for its children (root in a
   // container often may not); tests that keep their own capabilities may.
   bool have_sys_admin_ = true;

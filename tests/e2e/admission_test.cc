@@ -18,49 +18,13 @@
 #include <thread>
 #include <tuple>
 
+#include "common/proc_info.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int OpenFds(pid_t pid) {
-  int n = 0;
-  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (d == nullptr) return -1;
-  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
-
-long RssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-int Zombies(pid_t parent) {
-  int zombies = 0;
-  DIR* d = opendir("/proc");
-  while (dirent* e = d ? readdir(d) : nullptr) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state == 'Z') ++zombies;
-  }
-  if (d) closedir(d);
-  return zombies;
-}
 
 // Opens `count` connections at once (non-blocking connects), then reads each
 // to EOF; returns what each got, in order. Bounded by `timeout` overall.

@@ -1,6 +1,7 @@
 #include "base/log.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <vector>
@@ -281,6 +282,36 @@ TEST(ChildStatus, Descriptions) {
   EXPECT_FALSE(supervisor::KilledBySeccomp(SIGTERM));
   EXPECT_EQ(supervisor::FormatSeconds(0.0041), "0.004s");
   EXPECT_EQ(supervisor::FormatSeconds(12.5), "12.500s");
+}
+
+// A full disk under the log (/dev/full answers every write with ENOSPC):
+// nothing is written, nothing is lost silently. The next line that can be
+// written is preceded by how many could not.
+TEST(Logger, LinesAFullDiskRefusedAreCountedAndSaidWithTheNextThatGoes) {
+  int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (full < 0) GTEST_SKIP() << "no /dev/full: " << base::ErrnoName(errno);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  int fd = fcntl(p[1], F_DUPFD_CLOEXEC, 10);  // the Logger's descriptor
+  ASSERT_GE(fd, 0);
+  base::Logger log(base::LogSink::kStderr, fd);
+  log.Info(base::LogLine("first"));
+  ASSERT_EQ(dup3(full, fd, O_CLOEXEC), fd);  // the disk fills
+  for (int i = 0; i < 3; ++i) log.Info(base::LogLine("lost").Add("n", i));
+  EXPECT_EQ(log.lost(), 3u);
+  ASSERT_EQ(dup3(p[1], fd, O_CLOEXEC), fd);  // room again
+  log.Info(base::LogLine("after"));
+  log.Info(base::LogLine("again"));
+  EXPECT_EQ(log.lost(), 0u);
+  char buf[256];
+  ssize_t n = read(p[0], buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+            "event=first\nevent=log-lost lines=3\nevent=after\nevent=again\n");
+  close(full);
+  close(fd);
+  close(p[0]);
+  close(p[1]);
 }
 
 }  // namespace
