@@ -1,6 +1,9 @@
 #include "base/log.h"
 
+#include <algorithm>
+
 #include <errno.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace hinetd::base {
@@ -228,6 +231,36 @@ void Logger::WriteText(std::string_view text, int priority) {
   // can be written. A notice that went out whole is not repeated.
   lost_ = (written >= notice ? 0 : lost_) + 1;
   if (written > 0) broken_line_ = out[written - 1] != '\n';
+}
+
+void Logger::WriteFixed(std::string_view text, int priority) {
+  if (sink_ == LogSink::kSyslog) {
+    syslog(priority, "%.*s", static_cast<int>(text.size()), text.data());
+    return;
+  }
+  char prefix[4] = {'<', static_cast<char>('0' + (priority & 7)), '>', '\0'};
+  iovec iov[2];
+  if (sink_ == LogSink::kRelay) {
+    iov[0] = {prefix, 3};
+    iov[1] = {const_cast<char*>(text.data()), std::min(text.size(), kRelayLineMax)};
+    for (int tries = 0; tries < 8; ++tries) {
+      if (::writev(fd_, iov, 2) >= 0 || errno != EINTR) return;
+    }
+    return;
+  }
+  // Whole, or counted as lost (no notice in front: that would need
+  // formatting; the next ordinary line carries it).
+  char newline = '\n';
+  iov[0] = {const_cast<char*>(text.data()), text.size()};
+  iov[1] = {&newline, 1};
+  ssize_t n;
+  do {
+    n = ::writev(fd_, iov, 2);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(text.size() + 1)) {
+    ++lost_;
+    if (n > 0) broken_line_ = true;
+  }
 }
 
 size_t Logger::WriteAll(std::string_view out) {

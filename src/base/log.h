@@ -80,6 +80,9 @@ class Logger {
   void Write(const LogLine& line, int priority = LOG_INFO) { WriteText(line.str(), priority); }
   // One line already formatted (a line relayed from another process).
   void WriteText(std::string_view text, int priority);
+  // One line, already formatted, written without allocating (for a
+  // process that has just run out of memory). Counted as lost if it fails.
+  void WriteFixed(std::string_view text, int priority);
   void Info(const LogLine& line) { Write(line, LOG_INFO); }
   void Warning(const LogLine& line) { Write(line, LOG_WARNING); }
   void Error(const LogLine& line) { Write(line, LOG_ERR); }

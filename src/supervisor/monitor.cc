@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "base/errno_name.h"
 #include "base/fs.h"
@@ -49,6 +50,27 @@ std::vector<int> MonitorCapabilities() {
 }
 
 namespace {
+
+// Memory kept back for the moment allocation first fails: the new handler
+// gives it back, so that what was being done (often a child's bookkeeping)
+// completes, and the monitor knows memory is short. Untouched, it costs
+// address space, not resident memory. Without it, the handler throws.
+constexpr size_t kMemoryReserve = 1 << 20;
+void* g_memory_reserve = nullptr;
+bool g_memory_reserve_released = false;
+
+void ReleaseMemoryReserve() {
+  if (g_memory_reserve == nullptr) throw std::bad_alloc();
+  free(g_memory_reserve);
+  g_memory_reserve = nullptr;
+  g_memory_reserve_released = true;
+}
+
+bool AcquireMemoryReserve() {
+  if (g_memory_reserve == nullptr) g_memory_reserve = malloc(kMemoryReserve);
+  return g_memory_reserve != nullptr;
+}
+
 
 enum Kind : uint64_t {
   kSignal = 1, kControl = 2, kStderr = 3, kKmsg = 4, kExec = 5, kListenerLog = 6,
@@ -320,6 +342,8 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   // started (SIGINT by a shell without job control, SIGCHLD by some
   // launchers) would be discarded, blocked or not, and never reach the
   // signalfd; an ignored SIGCHLD would even reap the children itself.
+  AcquireMemoryReserve();
+  std::set_new_handler(ReleaseMemoryReserve);
   sigset_t handled = HandledSignals();
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sigismember(&handled, sig) == 1) signal(sig, SIG_DFL);
@@ -566,12 +590,21 @@ void Monitor::OnListenerExit(int status) {
 }
 
 void Monitor::OnControl(bool drain) {
+  // The message is reused (no allocation per message); what a handler did
+  // not take of its descriptors closes when this returns, on any path.
+  struct CloseLeftovers {
+    Channel::Received& msg;
+    ~CloseLeftovers() { msg.fds.clear(); }
+  } close_leftovers{control_msg_};
   for (int i = 0; (drain || i < 256) && channel_; ++i) {
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless
     // the channel must be emptied now (then the pool grows for it).
     if (!spawner_->HasFreeSlot() && !drain) return;
-    Channel::Received msg;
+    // While memory is short the requests wait in the channel (see
+    // OnOutOfMemory), unless it must be emptied now.
+    if (memory_short_ && !drain) return;
+    Channel::Received& msg = control_msg_;  // reused: no allocation per message
     auto status = channel_->Recv(msg);
     if (status == Channel::RecvStatus::kAgain) return;
     if (status == Channel::RecvStatus::kClosed) {
@@ -595,7 +628,23 @@ void Monitor::OnControl(bool drain) {
       continue;
     }
     switch (h.type) {
-      case MsgType::kSpawn: OnSpawn(msg, drain); break;
+      case MsgType::kSpawn:
+        request_open_ = true;
+        try {
+          OnSpawn(msg, drain);
+        } catch (const std::bad_alloc&) {
+          // Out of memory before its child started: still answered, so
+          // that the listener's counts stay exact.
+          msg.fds.clear();  // the connection closes now, not at the next message
+          if (request_open_ && msg.data.size() == sizeof(SpawnRequest)) {
+            SpawnRequest req;
+            std::memcpy(&req, msg.data.data(), sizeof req);
+            ++spawn_failures_;  // counted in the episode's spawn-recovered
+            SendRefused(&req, Outcome::kRefused);
+          }
+          throw;  // Run() takes note
+        }
+        break;
       case MsgType::kStop: BeginStop(); return;
       case MsgType::kState:
         if (reload_) {
@@ -612,6 +661,7 @@ void Monitor::OnControl(bool drain) {
         break;
       default: Forged(nullptr, "unexpected message"); break;
     }
+    msg.fds.clear();  // what the handler did not take closes now (the message is reused)
   }
 }
 
@@ -659,6 +709,7 @@ void Monitor::KillListener(const std::string& reason) {
 }
 
 void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
+  request_open_ = false;  // no end report for a forgery: the listener goes
   // The listener holds the same table: a request it could not have made is
   // proof it is no longer the listener. No end report; it is killed.
   LogLine line("refuse-request");
@@ -697,6 +748,7 @@ void Monitor::RefuseExhausted(const SpawnRequest* req, const std::string& reason
 }
 
 void Monitor::SendRefused(const SpawnRequest* req, Outcome outcome) {
+  request_open_ = false;
   EndReport end;
   if (req->service < config_->services.size() && req->generation == generation_) {
     std::snprintf(end.service, sizeof end.service, "%s",
@@ -742,9 +794,10 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   // from is gone, or (a test's external one) not told. A replacement has no
   // end report: the next listener finds the broken socket again.
   if (req.generation != generation_) {
-    if (replace) return;
+    if (replace) return (void)(request_open_ = false);
     return Refuse(&req, "stale generation");
   }
+  if (memory_short_) return RefuseExhausted(&req, "monitor out of memory");
   if (req.service >= config_->services.size()) return Forged(&req, "no such service");
   constexpr uint32_t kKnownFlags =
       SpawnRequest::kUdpWait | SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace;
@@ -824,6 +877,7 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     if (!ShutDown(conn)) return Forged(&req, "replaced socket is not shut down");
     if (const char* bad = fresh_ok(msg.fds[1].get()); *bad != '\0') return Forged(&req, bad);
     from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+    request_open_ = false;  // a replacement has no end report
     log_.Warning(LogLine("socket-replaced")
                      .Add("service", svc.name)
                      .Add("listen", net::ToString(from->ep)));
@@ -930,11 +984,23 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   child.plans = plans_;
   child.config = config_;
   child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
+  // Every allocation the bookkeeping of a started child needs is made
+  // before the clone (the nodes with placeholder keys, taken out again):
+  // once the child exists nothing may fail, or it would run untracked.
+  int& running = running_.try_emplace(svc.name, 0).first->second;
+  children_.reserve(children_.size() + 1);
+  exec_owner_.reserve(exec_owner_.size() + 1);
+  auto child_node = children_.extract(children_.try_emplace(0).first);
+  auto exec_node = exec_owner_.extract(exec_owner_.try_emplace(-1, 0).first);
+  auto setup_node = setup_deadlines_.extract(setup_deadlines_.emplace(Clock::time_point::max(), 0));
+  Deadlines::node_type deadline_node;
+  if (svc.timeout) deadline_node = deadlines_.extract(deadlines_.emplace(Clock::time_point::max(), 0));
   auto started = spawner_->Start(plan, c, grow);
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
   if (!started.ok()) {
+    if (running == 0) running_.erase(svc.name);  // made above, for nothing
     // A system limit (EAGAIN from the pid limit, EMFILE, ENOMEM), met once
     // per request: said once per episode, however many requests it
     // refuses; its end is said with how many it refused.
@@ -948,23 +1014,34 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
     SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
     return;
   }
+  // The child sets itself up while this process goes on; it counts as
+  // running (max_instances) from now, and is logged once its status pipe
+  // says how the setup went. No allocation from here (see above).
+  request_open_ = false;  // its end report comes when it is reaped
+  pid_t pid = started->pid;
+  ++running;
+  if (svc.timeout) {
+    deadline_node.key() = child.started + *svc.timeout;
+    deadline_node.mapped() = pid;
+    child.deadline = deadlines_.insert(std::move(deadline_node));
+  }
+  setup_node.key() = child.started + options_.setup_timeout;
+  setup_node.mapped() = pid;
+  child.setup_deadline = setup_deadlines_.insert(std::move(setup_node));
+  child.stderr_fd = started->stderr_pipe.release();
+  child.exec_slot = started->slot;
+  child.exec_fd = started->status_fd;
+  exec_node.key() = child.exec_fd;
+  exec_node.mapped() = pid;
+  exec_owner_.insert(std::move(exec_node));
+  Watch(child.exec_fd, Tag(kExec, child.exec_fd), EPOLLIN);
+  child_node.key() = pid;
+  child_node.mapped() = std::move(child);
+  children_.insert(std::move(child_node));
   if (spawn_failures_ > 0) {
     log_.Info(LogLine("spawn-recovered").Add("service", svc.name).Add("failed", spawn_failures_));
     spawn_failures_ = 0;
   }
-  // The child sets itself up while this process goes on; it counts as
-  // running (max_instances) from now, and is logged once its status pipe
-  // says how the setup went.
-  pid_t pid = started->pid;
-  ++running_[svc.name];
-  if (svc.timeout) child.deadline = deadlines_.emplace(child.started + *svc.timeout, pid);
-  child.setup_deadline = setup_deadlines_.emplace(child.started + options_.setup_timeout, pid);
-  child.stderr_fd = started->stderr_pipe.release();
-  child.exec_slot = started->slot;
-  child.exec_fd = started->status_fd;
-  exec_owner_[child.exec_fd] = pid;
-  Watch(child.exec_fd, Tag(kExec, child.exec_fd), EPOLLIN);
-  children_[pid] = std::move(child);
 }
 
 void Monitor::FinishExec(pid_t pid) {
@@ -1089,6 +1166,7 @@ int Monitor::NextTimeoutMs() const {
   if (stopping_) next = std::min(next, stop_deadline_);
   if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
+  if (memory_short_) next = std::min(next, memory_retry_at_);
   if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
   next = std::min(next, log_relay_.next_report());
   next = std::min(next, syslog_relay_.next_report());
@@ -1107,109 +1185,145 @@ int Monitor::Run() {
       log_.Error(LogLine("error").Add("message", ErrnoError("epoll_wait", errno).message()));
       return 71;
     }
-    for (int i = 0; i < n; ++i) {
-      uint64_t tag = events[i].data.u64;
-      int fd = static_cast<int>(tag & 0xffffffffu);
-      switch (static_cast<Kind>(tag >> 32)) {
-        case kSignal: OnSignal(); break;
-        case kKmsg:
-          seccomp_log_.Drain();
-          LogDescendantKills();
-          break;
-        case kProcEvents: DrainProcessTree(); break;
-        case kControl:
-          if (channel_ && fd == channel_->fd()) {
-            if (events[i].events & EPOLLOUT) channel_->Flush();
-            if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
-          }
-          break;
-        case kStderr: OnStderr(fd); break;
-        case kExec:
-          if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
-            FinishExec(owner->second);
-          }
-          break;
-        case kListenerLog:
-          if (listener_log_ && fd == listener_log_.get()) OnListenerLog(false);
-          break;
-        case kRecorder:
-          for (int listener : recorder_->Receive([this](pid_t pid) -> const std::string* {
-                 auto c = children_.find(pid);
-                 return c == children_.end() ? nullptr : &c->second.service;
-               })) {
-            Watch(listener, Tag(kNotify, listener), EPOLLIN);
-          }
-          break;
-        case kNotify:
-          if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
-          if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
-          break;
-        case kSyslog:
-          if (syslog_relay_.owns(fd)) {
-            // The sender's fork event precedes its message (proc_events.h).
-            DrainProcessTree();
-            syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
-                               Clock::now());
-          }
-          break;
-      }
+    // Out of memory anywhere in an iteration: what failed is dropped (a
+    // request is refused first, see OnControl), the monitor goes on, and
+    // the events not handled come again (level-triggered).
+    bool go_on = true;
+    try {
+      go_on = RunOnce(events, n);
+    } catch (const std::bad_alloc&) {
+      OnOutOfMemory();
     }
-    if (!stopping_ && (Clock::now() >= options_.stop_at ||
-                       (options_.learn_connections > 0 &&
-                        recorder_->ended() >= options_.learn_connections))) {
-      BeginStop();
+    if (g_memory_reserve_released) {
+      g_memory_reserve_released = false;
+      OnOutOfMemory();
     }
-    FlushPendingSeccomp(false);
-    EnforceTimeouts();
-    if (!orphan_slots_.empty()) FinishOrphanSlots();
-    auto now = Clock::now();
-    log_relay_.ReportDrops(now);
-    syslog_relay_.ReportDrops(now);
-    if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
-      // The listener did not hand over in time: it goes, the reload goes on
-      // (its state is lost, its children are not).
-      kill(listener_pid_, SIGKILL);
-      handover_deadline_ = Clock::time_point::max();
-    }
-    if (!stopping_ && listener_pid_ < 0 && !reload_ && options_.external_listener_fd < 0 &&
-        now >= listener_restart_at_) {
-      StartListener();
-    }
-    if (stopping_ && !killed_ && now >= stop_deadline_) {
-      // Grace is over: KILL what is left, each child's whole process group,
-      // and the child itself (the init of its PID namespace takes the rest).
-      for (const auto& [pid, c] : children_) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-      }
-      if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
-      killed_ = true;
-      stop_deadline_ = now + options_.stop_grace;
-    } else if (stopping_ && killed_ && now >= stop_deadline_) {
-      log_.Error(LogLine("stop").Add("message", "children did not exit after SIGKILL")
-                     .Add("children", children_.size()));
-      break;
-    }
-    if (reload_queued_ && !reload_ && !stopping_) {
-      // The reload that was running when a SIGHUP came is done: load the
-      // file as it is now.
-      reload_queued_ = false;
-      Reload();
-    }
-    // Reading the channel only while a spawn slot is free; writable
-    // interest only while messages wait for the listener's buffer.
-    bool want_in = spawner_->HasFreeSlot();
-    if (channel_ && (channel_->pending() != control_out_ || want_in != control_in_)) {
-      control_out_ = channel_->pending();
-      control_in_ = want_in;
-      Watch(channel_->fd(), Tag(kControl, channel_->fd()),
-            (control_in_ ? static_cast<uint32_t>(EPOLLIN) : 0u) |
-                (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
-    }
+    if (!go_on) break;
   }
   FlushPendingSeccomp(true);
   log_.Info(LogLine("stop").Add("status", "done"));
   return 0;
+}
+
+void Monitor::OnOutOfMemory() {
+  if (!memory_short_) {
+    memory_short_ = true;
+    // Said once, without allocating: the episode's end says how many
+    // requests it refused.
+    log_.WriteFixed("event=memory-short process=monitor", LOG_ERR);
+  }
+  memory_retry_at_ = Clock::now() + std::chrono::milliseconds(100);
+}
+
+bool Monitor::RunOnce(const epoll_event* events, int n) {
+  if (memory_short_ && Clock::now() >= memory_retry_at_) {
+    if (AcquireMemoryReserve()) {
+      memory_short_ = false;
+      log_.Info(LogLine("memory-recovered").Add("process", "monitor"));
+    } else {
+      memory_retry_at_ = Clock::now() + std::chrono::milliseconds(100);
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    uint64_t tag = events[i].data.u64;
+    int fd = static_cast<int>(tag & 0xffffffffu);
+    switch (static_cast<Kind>(tag >> 32)) {
+      case kSignal: OnSignal(); break;
+      case kKmsg:
+        seccomp_log_.Drain();
+        LogDescendantKills();
+        break;
+      case kProcEvents: DrainProcessTree(); break;
+      case kControl:
+        if (channel_ && fd == channel_->fd()) {
+          if (events[i].events & EPOLLOUT) channel_->Flush();
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
+        }
+        break;
+      case kStderr: OnStderr(fd); break;
+      case kExec:
+        if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
+          FinishExec(owner->second);
+        }
+        break;
+      case kListenerLog:
+        if (listener_log_ && fd == listener_log_.get()) OnListenerLog(false);
+        break;
+      case kRecorder:
+        for (int listener : recorder_->Receive([this](pid_t pid) -> const std::string* {
+               auto c = children_.find(pid);
+               return c == children_.end() ? nullptr : &c->second.service;
+             })) {
+          Watch(listener, Tag(kNotify, listener), EPOLLIN);
+        }
+        break;
+      case kNotify:
+        if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
+        if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
+        break;
+      case kSyslog:
+        if (syslog_relay_.owns(fd)) {
+          // The sender's fork event precedes its message (proc_events.h).
+          DrainProcessTree();
+          syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
+                             Clock::now());
+        }
+        break;
+    }
+  }
+  if (!stopping_ && (Clock::now() >= options_.stop_at ||
+                     (options_.learn_connections > 0 &&
+                      recorder_->ended() >= options_.learn_connections))) {
+    BeginStop();
+  }
+  FlushPendingSeccomp(false);
+  EnforceTimeouts();
+  if (!orphan_slots_.empty()) FinishOrphanSlots();
+  auto now = Clock::now();
+  log_relay_.ReportDrops(now);
+  syslog_relay_.ReportDrops(now);
+  if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
+    // The listener did not hand over in time: it goes, the reload goes on
+    // (its state is lost, its children are not).
+    kill(listener_pid_, SIGKILL);
+    handover_deadline_ = Clock::time_point::max();
+  }
+  if (!stopping_ && listener_pid_ < 0 && !reload_ && options_.external_listener_fd < 0 &&
+      now >= listener_restart_at_) {
+    StartListener();
+  }
+  if (stopping_ && !killed_ && now >= stop_deadline_) {
+    // Grace is over: KILL what is left, each child's whole process group,
+    // and the child itself (the init of its PID namespace takes the rest).
+    for (const auto& [pid, c] : children_) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+    if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
+    killed_ = true;
+    stop_deadline_ = now + options_.stop_grace;
+  } else if (stopping_ && killed_ && now >= stop_deadline_) {
+    log_.Error(LogLine("stop").Add("message", "children did not exit after SIGKILL")
+                   .Add("children", children_.size()));
+    return false;
+  }
+  if (reload_queued_ && !reload_ && !stopping_) {
+    // The reload that was running when a SIGHUP came is done: load the
+    // file as it is now.
+    reload_queued_ = false;
+    Reload();
+  }
+  // Reading the channel only while a spawn slot is free; writable
+  // interest only while messages wait for the listener's buffer.
+  bool want_in = spawner_->HasFreeSlot() && !memory_short_;
+  if (channel_ && (channel_->pending() != control_out_ || want_in != control_in_)) {
+    control_out_ = channel_->pending();
+    control_in_ = want_in;
+    Watch(channel_->fd(), Tag(kControl, channel_->fd()),
+          (control_in_ ? static_cast<uint32_t>(EPOLLIN) : 0u) |
+              (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+  }
+  return true;
 }
 
 void Monitor::OnSignal() {

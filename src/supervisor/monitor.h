@@ -6,6 +6,8 @@
 // restarts a listener that died, and stops everything.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -223,6 +225,10 @@ class Monitor {
   // Logs the count of its suppressed lines if one is due (`closing`: any).
   void ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing);
   void Watch(int fd, uint64_t tag, uint32_t events);
+  // One pass of the event loop over `n` events; false when it must end.
+  bool RunOnce(const epoll_event* events, int n);
+  // Allocation failed: said once, requests wait until memory comes back.
+  void OnOutOfMemory();
   [[nodiscard]] int NextTimeoutMs() const;
 
   base::Logger& log_;
@@ -274,6 +280,16 @@ class Monitor {
   RateLimiter refusal_log_{10, std::chrono::seconds(10), Clock::now()};
   uint64_t refusals_unlogged_ = 0;
   uint64_t spawn_failures_ = 0;  // spawns refused by the system in a row, for the log
+  // Allocation failed (monitor.cc's memory reserve): requests wait in the
+  // channel, and one read meanwhile is refused, until the reserve can be
+  // taken again, tried every 100 ms.
+  bool memory_short_ = false;
+  Clock::time_point memory_retry_at_{};
+  // The spawn request being handled has had no answer yet (an end report,
+  // a started child, or the listener's end): one that fails for want of
+  // memory is refused, so that the listener's counts stay exact.
+  bool request_open_ = false;
+  Channel::Received control_msg_;  // reused by OnControl
   // Whether this process may create namespaces for its children (root in a
   // container often may not); tests that keep their own capabilities may.
   bool have_sys_admin_ = true;

@@ -19,6 +19,9 @@ namespace {
 // At most two descriptors travel with a message.
 constexpr size_t kMaxFds = 2;
 constexpr size_t kMaxMessage = 64 * 1024;
+// Room for every message but a large state handover (taken whole, or not).
+constexpr size_t kSmallMessage = 1024;
+static_assert(sizeof(SpawnRequest) <= kSmallMessage && sizeof(EndReport) <= kSmallMessage);
 
 }  // namespace
 
@@ -131,7 +134,16 @@ bool Channel::FlushBlocking(std::chrono::milliseconds timeout) {
 }
 
 Channel::RecvStatus Channel::Recv(Received& out) {
-  out = Received();
+  // Whatever must be allocated is allocated before the message is taken
+  // off the socket: once it is, nothing may fail, or its descriptors would
+  // leak and its request go unanswered (a caller that reuses `out` pays
+  // for this once).
+  out.data.clear();
+  out.fds.clear();
+  out.truncated = false;
+  out.data_truncated = false;
+  out.fds.reserve(kMaxFds);
+  out.data.reserve(kSmallMessage);
   if (recv_buf_.empty()) recv_buf_.resize(kMaxMessage);
   iovec iov{recv_buf_.data(), recv_buf_.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];

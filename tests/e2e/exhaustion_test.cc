@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <grp.h>
@@ -453,6 +454,80 @@ TEST_F(ExhaustionTest, AFullDiskUnderTheLogLosesNoConnectionAndTheLostLinesAreCo
   EXPECT_EQ(lost + present, kLines) << text;
   EXPECT_TRUE(stopped) << text;
   EXPECT_EQ(text.back(), '\n');
+}
+
+// The control block of libhinetd-test-failalloc.so (failing_alloc.c).
+struct FailAllocControl {
+  volatile int32_t pid;
+  volatile int32_t fail;
+  volatile int64_t failed;
+};
+
+TEST_F(ExhaustionTest, AllocationFailingInTheMonitorRefusesLogsOnceAndRecoversByItself) {
+  if (kSanitizerBuild) GTEST_SKIP() << "the sanitizers' allocator must come first: no LD_PRELOAD";
+  std::string shim = BinDir() + "/libhinetd-test-failalloc.so";
+  struct stat st{};
+  ASSERT_EQ(stat(shim.c_str(), &st), 0) << shim;
+  std::string ctl_path = dir_.path() + "/failalloc";
+  int ctl_fd = open(ctl_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(ctl_fd, 0);
+  ASSERT_EQ(ftruncate(ctl_fd, sizeof(FailAllocControl)), 0);
+  void* map = mmap(nullptr, sizeof(FailAllocControl), PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
+  close(ctl_fd);
+  ASSERT_NE(map, MAP_FAILED);
+  auto* ctl = static_cast<FailAllocControl*>(map);
+  Undo unmap([&] { munmap(map, sizeof(FailAllocControl)); });
+  daemon_.WrapIn({"/usr/bin/env", "LD_PRELOAD=" + shim, "HINETD_TEST_FAILALLOC=" + ctl_path});
+  uint16_t port = StartEcho();
+  pid_t monitor = daemon_.pid();
+  int fds_before = OpenFds(monitor);
+
+  // Every allocation of the monitor fails from now on.
+  ctl->pid = monitor;
+  ctl->fail = 1;
+  Undo stop_failing([&] { ctl->fail = 0; });
+  // Clients come meanwhile: the listener takes them (it is not short), the
+  // monitor cannot; they wait or are refused, and the daemon stays up.
+  constexpr int kClients = 4;
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ConnectTcp("127.0.0.1", port, milliseconds(3000));
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WriteAll(fd, "c" + std::to_string(i) + "\n"));
+    clients.push_back(fd);
+  }
+  ASSERT_TRUE(daemon_.WaitForLine({"event=memory-short", "process=monitor"}, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_GT(ctl->failed, 0);
+  EXPECT_EQ(kill(monitor, 0), 0);
+
+  // Memory again: by itself, within the retry period, the monitor takes
+  // the waiting requests. Each client got its echo, or was refused (closed
+  // with nothing) if its request was read while memory was short.
+  ctl->fail = 0;
+  ASSERT_TRUE(daemon_.WaitForLine({"event=memory-recovered", "process=monitor"}, milliseconds(5000)))
+      << daemon_.LogText();
+  int served = 0;
+  for (int i = 0; i < kClients; ++i) {
+    std::string want = "c" + std::to_string(i) + "\n";
+    shutdown(clients[static_cast<size_t>(i)], SHUT_WR);
+    std::string got = ReadN(clients[static_cast<size_t>(i)], 64, milliseconds(5000));
+    EXPECT_TRUE(got == want || got.empty()) << "client " << i << " got '" << got << "'";
+    served += got == want;
+    close(clients[static_cast<size_t>(i)]);
+  }
+  EXPECT_GE(served, kClients - 1) << "at most the request read while short is refused\n"
+                                  << daemon_.LogText();
+  EXPECT_EQ(Exchange("127.0.0.1", port, "after\n"), "after\n");
+  EXPECT_EQ(daemon_.CountLines({"event=memory-short"}), 1u) << daemon_.LogText();
+
+  // Nothing leaked: the listener's counts are exact (every slot came back),
+  // the same processes run, every descriptor is back.
+  EXPECT_TRUE(daemon_.WaitForStatus("echo", "active", "0", milliseconds(5000)))
+      << daemon_.DumpStatus("echo");
+  EXPECT_EQ(daemon_.CountLines({"event=listener-ready"}), 1u) << daemon_.LogText();
+  EXPECT_EQ(WaitForFds(monitor, fds_before, milliseconds(5000)), fds_before);
+  EXPECT_EQ(Zombies(monitor), 0);
 }
 
 }  // namespace
