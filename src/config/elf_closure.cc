@@ -247,6 +247,12 @@ Result<ElfClosure> ResolveElfClosure(const std::string& program) {
     for (const auto& d : LoaderDefaultDirs()) dirs.push_back(d);
     for (const std::string& name : o.needed) {
       if (name.empty() || !seen_names.insert(name).second) continue;
+      // libc names the loader by its soname: that is the interpreter,
+      // already loaded (PT_INTERP), not a second copy.
+      if (!out.interpreter.empty() &&
+          name == out.interpreter.substr(out.interpreter.rfind('/') + 1)) {
+        continue;
+      }
       std::string found;
       if (name.find('/') != std::string::npos) {
         found = name;

@@ -142,11 +142,12 @@ Status Make(const JailEntry& e, const std::string& tmp, const std::string& servi
   switch (e.kind) {
     case JailEntryKind::kDir:
       if (e.path != "/" && mkdir(p.c_str(), 0700) != 0) return ErrnoError("mkdir " + p, errno);
+      // The mode first: once the service's, only CAP_FOWNER could change it.
+      if (e.path != "/" && chmod(p.c_str(), e.mode) != 0) return ErrnoError("chmod " + p, errno);
       if (e.writable && chown(p.c_str(), e.uid, e.gid) != 0) {
         return ErrnoError("chown " + p + " to the service's user (writable; needs CAP_CHOWN)",
                           errno);
       }
-      if (e.path != "/" && chmod(p.c_str(), e.mode) != 0) return ErrnoError("chmod " + p, errno);
       return Status();
     case JailEntryKind::kFile:
       return CopyFile(e, p);
