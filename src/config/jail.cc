@@ -24,6 +24,8 @@ using base::SourceLoc;
 
 constexpr size_t kMaxTreeEntries = 100'000;  // one `files` directory, at most
 constexpr int kMaxTreeDepth = 64;
+// Every load reads and hashes the whole jail: a bound on what one may hold.
+constexpr uint64_t kMaxJailBytes = uint64_t{1} << 30;
 // Bumped whenever the layout of a tree changes, so that old trees are
 // never mistaken for new ones.
 constexpr const char* kFormat = "hinetd-jail-1";
@@ -136,6 +138,10 @@ base::Status Planner::AddFile(const std::string& host, const std::string& inner,
   // Read and execute bits as on the host; never write (the tree is not the
   // service's) nor set-id bits (pointless under no_new_privs, and a hazard).
   e.mode = st.st_mode & 0555;
+  if (plan_.bytes + static_cast<uint64_t>(st.st_size) > kMaxJailBytes) {
+    return Err(loc, key, "the jail would hold more than 1G (at " + host +
+                             "); name only what the service needs");
+  }
   auto digest = Digest(host, e.size);
   if (!digest.ok()) return Err(loc, key, digest.error().message());
   e.digest = *digest;
