@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/net.h"
+#include "common/process.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -174,6 +175,36 @@ TEST_F(JailE2eTest, AnInvalidJailAtReloadKeepsTheOldTableAndTree) {
   EXPECT_TRUE(Exists(root));
   EXPECT_EQ(Exchange("127.0.0.1", port_, "still\n"), "v1\nstill\n") << daemon_.LogText();
   EXPECT_EQ(daemon_.CountLines({"event=jail "}), 1u);
+}
+
+TEST_F(JailE2eTest, CheckShowsThePlanAndWhetherTheTreeIsBuilt) {
+  std::string config = Config();
+  auto check = [&] {
+    return RunCommand({BinDir() + "/hinetd", "check", "-c", config}, milliseconds(20000));
+  };
+  CommandResult before = check();
+  ASSERT_EQ(before.exit_code, 0) << before.out << before.err;
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  for (const std::string& line :
+       {std::string("(a jail hinetd builds; content hash "),
+        std::string("    tree      not built yet: the daemon builds it when it starts or reloads"),
+        std::string("    programs  /bin/sh, /bin/cat\n"),
+        "    files     " + data_ + " -> /srv/data.txt\n",
+        std::string("    devices   null, zero, urandom\n"),
+        "    users     root 0, nobody " + std::to_string(nobody->pw_uid) + " (/etc/passwd)\n",
+        std::string("    writable  /var/spool/jt\n")}) {
+    EXPECT_NE(before.out.find(line), std::string::npos) << line << "\n" << before.out;
+  }
+  EXPECT_NE(before.out.find("    libraries "), std::string::npos) << before.out;
+  EXPECT_EQ(before.out.find("    problem "), std::string::npos) << before.out;
+
+  ASSERT_TRUE(daemon_.StartAndWait(config)) << daemon_.LogText();
+  ASSERT_FALSE(RootOf(1).empty());
+  CommandResult after = check();
+  EXPECT_NE(after.out.find("    tree      built, and matches the plan;"), std::string::npos)
+      << after.out;
+  EXPECT_NE(after.out.find(RootOf(1)), std::string::npos) << after.out;
 }
 
 }  // namespace
