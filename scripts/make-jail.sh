@@ -4,6 +4,10 @@
 # same paths, and makes DIR and everything under it root-owned and not
 # group/world-writable, as hinetd's chroot check requires.
 #   make-jail.sh DIR PROGRAM...
+# For a `chroot = DIR` you build by hand. A `jail = { ... }` table in
+# hinetd.toml makes hinetd build the jail itself, with device nodes, accounts,
+# helper programs and data too (README, "Jails"); this script stays for
+# hand-made chroots and the shipped example (scripts/demo.sh).
 set -euo pipefail
 if (($# < 2)); then
   echo "usage: $0 DIR PROGRAM..." >&2

@@ -521,7 +521,12 @@ class ServiceAuditor {
     }
     scan_ = ScanJail(*s_.chroot, s_.uid, Gids());
     if (!scan_.error.empty()) {
-      for (const char* id : ids) Add(a, id, Outcome::kNa, "could not read the jail: " + scan_.error);
+      // A jail table's tree exists once the daemon has built it.
+      std::string why = s_.jail && access(s_.chroot->c_str(), F_OK) != 0
+                            ? "the jail is not built yet (hinetd builds it when it starts or "
+                              "reloads): " + scan_.error
+                            : "could not read the jail: " + scan_.error;
+      for (const char* id : ids) Add(a, id, Outcome::kNa, why);
       return;
     }
     std::string where = scan_.truncated ? " (walk stopped after " +

@@ -3,12 +3,16 @@
 #include <stdio.h>
 #include <algorithm>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "config/config.h"
+#include "config/system_checks.h"
 #include "config/units.h"
+#include "jail/builder.h"
 #include "spawn/plan.h"
 
 namespace hinetd::cli {
@@ -59,6 +63,53 @@ std::string Quoted(const std::string& arg) {
 
 const char* Plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
+std::string Joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out.empty() ? "none" : out;
+}
+
+// A jail hinetd builds: its plan, the state of its tree, its problems.
+void PrintJail(const config::JailPlan& plan) {
+  printf("  chroot    %s (a jail hinetd builds; content hash %s)\n", plan.root.c_str(),
+         plan.hash.substr(0, 16).c_str());
+  std::vector<std::string> problems;
+  struct stat st {};
+  std::string state;
+  if (lstat(plan.root.c_str(), &st) != 0) {
+    state = "not built yet: the daemon builds it when it starts or reloads";
+  } else if (std::string why = jail::VerifyJail(plan); !why.empty()) {
+    state = "differs from the plan (" + why + "): the daemon builds it afresh";
+  } else {
+    state = "built, and matches the plan";
+  }
+  // The nearest directory that exists decides the file system the tree
+  // lands on.
+  std::string dir = plan.jail_dir;
+  while (dir.size() > 1 && stat(dir.c_str(), &st) != 0) dir = dir.substr(0, dir.rfind('/'));
+  if (dir.empty()) dir = "/";
+  struct statvfs vfs {};
+  if (!plan.devices.empty() && statvfs(dir.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NODEV) != 0) {
+    problems.push_back(dir + " is on a file system mounted nodev: device nodes there do not "
+                       "open; set [daemon] jail_dir elsewhere or devices = []");
+  }
+  if (stat(plan.jail_dir.c_str(), &st) == 0) {
+    if (auto c = config::CheckChroot(plan.jail_dir); !c.ok()) {
+      problems.push_back("[daemon] jail_dir: " + c.error().message());
+    }
+  }
+  printf("    tree      %s; %zu entries, %llu bytes copied\n", state.c_str(), plan.entries.size(),
+         static_cast<unsigned long long>(plan.bytes));
+  printf("    programs  %s\n", Joined(plan.programs).c_str());
+  printf("    libraries %s\n", Joined(plan.libraries).c_str());
+  printf("    files     %s\n", Joined(plan.files).c_str());
+  printf("    devices   %s\n", Joined(plan.devices).c_str());
+  printf("    users     %s (/etc/passwd)\n", Joined(plan.users).c_str());
+  printf("    groups    %s (/etc/group)\n", Joined(plan.groups).c_str());
+  printf("    writable  %s\n", Joined(plan.writable).c_str());
+  for (const auto& p : problems) printf("    problem   %s\n", p.c_str());
+}
+
 void PrintService(const config::Config& config, const config::Service& s,
                   const spawn::PlanSet& plans, std::vector<std::string>& warnings) {
   printf("service \"%s\"\n", s.name.c_str());
@@ -88,7 +139,9 @@ void PrintService(const config::Config& config, const config::Service& s,
   for (gid_t g : s.groups) groups += (groups.empty() ? "" : ",") + std::to_string(g);
   printf("  user      %s (uid %u), group %s (gid %u), supplementary groups: %s\n",
          s.user.c_str(), s.uid, s.group.c_str(), s.gid, groups.empty() ? "none" : groups.c_str());
-  if (s.chroot) {
+  if (s.jail) {
+    PrintJail(*s.jail);
+  } else if (s.chroot) {
     printf("  chroot    %s%s\n", s.chroot->c_str(),
            s.implicit_chroot ? " (empty; created at start)" : "");
   } else {

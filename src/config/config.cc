@@ -1,5 +1,6 @@
 #include "config/config.h"
 #include "config/elf_imports.h"
+#include "config/jail.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +52,9 @@ const char* StderrModeName(StderrMode m) {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"daemon", "defaults", "service"};
-const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir", "log_peers"};
+const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir", "log_peers",
+                                              "jail_dir"};
+const std::vector<std::string> kJailKeys = {"programs", "files", "devices", "writable"};
 // Every per-service key; [defaults] takes all but the first four.
 const std::vector<std::string> kServiceKeys = {
     "name",       "listen",        "exec",        "internal",    "protocol", "wait",
@@ -59,7 +62,7 @@ const std::vector<std::string> kServiceKeys = {
     "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
     "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
     "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces",
-    "syslog"};
+    "syslog",     "jail"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // The `timeout` of a udp service that sets none (see LoadLimits).
@@ -97,6 +100,7 @@ class Loader {
   Status LoadService(const TableReader& svc, const TableReader* defaults);
   Status LoadIdentity(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadJailAndProgram(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadJailTable(Service& s, const Found& jail, const SourceLoc& exec_loc);
   Status LoadEnv(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadRlimits(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
@@ -234,6 +238,16 @@ Status Loader::LoadDaemon(const toml::table& doc) {
         return f.Err(shown + ": " + strerror(err) + " (" + base::ErrnoName(err) + ")");
       }
       if (!S_ISDIR(st.st_mode)) return f.Err(shown + " is not a directory");
+    }
+    if (auto f = Lookup(scope, "jail_dir")) {
+      auto v = AsString(f);
+      if (!v.ok()) return v.error();
+      if (std::string why = JailPathProblem(*v); !why.empty() || *v == "/") {
+        return f.Err("'" + *v + "' " + (why.empty() ? "is the root directory" : why) +
+                     " (expected an absolute directory of its own, e.g. " + kDefaultJailDir +
+                     ")");
+      }
+      config_.daemon.jail_dir = *v;
     }
   }
   // Policies are found relative to the config file; store the path
@@ -414,7 +428,7 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
       return f.Err("syslog = true needs a chroot: the relay's socket is /dev/log inside it "
                    "(without one, /dev/log is the host's own syslog)");
     }
-    if (s.syslog) {
+    if (s.syslog && !s.jail) {  // a jail's /dev is hinetd's own
       // hinetd creates CHROOT/dev/log there: a directory the service (or
       // anyone but root) could write would let it swap the path.
       std::string dev = *s.chroot + "/dev";
@@ -430,7 +444,7 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   // A program that logs through syslog(3) in a jail without a relay loses
   // every message (and fails with EACCES under `default`): say so.
   if (!s.syslog && s.chroot && !s.implicit_chroot && !s.exec.empty() &&
-      ImportsSyslog(*s.chroot, s.exec[0])) {
+      ImportsSyslog(s.jail ? "/" : *s.chroot, s.exec[0])) {
     config_.warnings.push_back(
         "service \"" + s.name + "\": its program " + s.exec[0] +
         " calls syslog(3), and its chroot has no /dev/log: what it logs is lost; set syslog = "
@@ -791,7 +805,33 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
 
 Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReader*>& scope) {
   Found chroot = Lookup(scope, "chroot");
-  if (chroot) {
+  Found jail = Lookup(scope, "jail");
+  if (jail && s.internal != Internal::kNone) {
+    // [defaults] is meant for exec services.
+    if (jail.reader != scope[0]) {
+      jail = Found{};
+    } else {
+      return jail.KeyErr("does not apply to internal services (they run in an empty jail of "
+                         "their own)");
+    }
+  }
+  if (jail && chroot) {
+    // One in the service wins over one in [defaults]; both in the same
+    // table contradict each other.
+    if (jail.reader == chroot.reader) {
+      return jail.KeyErr("a service has either jail (a tree hinetd builds) or chroot (one you "
+                         "build), not both (chroot is set at " + chroot.Loc().ToString() + ")");
+    }
+    if (jail.reader == scope[0]) {
+      chroot = Found{};
+    } else {
+      jail = Found{};
+    }
+  }
+  if (jail) {
+    Found exec = Lookup({scope[0]}, "exec");
+    if (auto st = LoadJailTable(s, jail, exec ? exec.Loc() : s.loc); !st.ok()) return st;
+  } else if (chroot) {
     auto v = AsString(chroot);
     if (!v.ok()) return v.error();
     auto canonical = sys_.CheckChroot(*v);
@@ -822,6 +862,19 @@ Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReade
   // The implicit empty jail of internal services is created at start; there
   // is nothing in it to check.
   std::string root = s.chroot.value_or("/");
+  if (s.jail) {
+    // The tree is built by the monitor: what it will hold is the plan.
+    if (workdir && s.workdir != "/") {
+      bool dir = std::any_of(s.jail->entries.begin(), s.jail->entries.end(), [&](const JailEntry& e) {
+        return e.kind == JailEntryKind::kDir && e.path == s.workdir;
+      });
+      if (!dir) {
+        return workdir.Err("'" + s.workdir + "' is not a directory of the jail (add it to jail's "
+                           "files or writable)");
+      }
+    }
+    return Status();
+  }
   if (!s.implicit_chroot && workdir) {
     if (auto st = sys_.CheckDirectory(root, s.workdir, who); !st.ok()) {
       return workdir.Err(st.error().message());
@@ -833,6 +886,80 @@ Status Loader::LoadJailAndProgram(Service& s, const std::vector<const TableReade
       return exec.Err(st.error().message());
     }
   }
+  return Status();
+}
+
+Status Loader::LoadJailTable(Service& s, const Found& f, const SourceLoc& exec_loc) {
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    return f.Err("expected a table such as { programs = [\"/usr/bin/prog\"], files = "
+                 "[\"/etc/prog.conf\"] }, got " + TypeName(*f.node));
+  }
+  TableReader reader(*t, f.reader->file(), f.reader->context() + ": jail");
+  if (auto st = reader.CheckKeys(kJailKeys); !st.ok()) return st;
+  JailSpec spec;
+  spec.loc = f.Loc();
+  std::vector<const TableReader*> scope{&reader};
+  for (const char* key : {"programs", "devices", "writable"}) {
+    std::vector<JailItem>& out = std::string(key) == "programs" ? spec.programs
+                                 : std::string(key) == "devices" ? spec.devices
+                                                                 : spec.writable;
+    Found k = Lookup(scope, key);
+    if (!k) {
+      if (std::string(key) == "devices") {
+        for (const char* d : kDefaultJailDevices) spec.devices.push_back({d, "", spec.loc});
+      }
+      continue;
+    }
+    auto items = AsStringArray(k);
+    if (!items.ok()) return items.error();
+    for (const auto& item : *items) out.push_back({item.value, item.value, item.loc});
+  }
+  if (Found k = Lookup(scope, "files")) {
+    const toml::array* arr = k.node->as_array();
+    if (arr == nullptr) {
+      return k.Err("expected an array of paths, or of { from = \"/host/path\", to = "
+                   "\"/in/jail\" } tables, got " + TypeName(*k.node));
+    }
+    for (const toml::node& el : *arr) {
+      if (const auto* str = el.as_string()) {
+        spec.files.push_back({str->get(), str->get(), reader.Loc(el)});
+        continue;
+      }
+      const toml::table* ft = el.as_table();
+      if (ft == nullptr) {
+        return reader.Err(el, "files", "expected a path or { from = \"/host/path\", to = "
+                                       "\"/in/jail\" }, got " + TypeName(el));
+      }
+      TableReader fr(*ft, f.reader->file(), f.reader->context() + ": jail: files");
+      if (auto st = fr.CheckKeys({"from", "to"}); !st.ok()) return st;
+      Found from = Lookup({&fr}, "from");
+      Found to = Lookup({&fr}, "to");
+      if (!from || !to) {
+        return reader.Err(el, "files", "a { from, to } entry needs both: from = the path on "
+                                       "this host, to = the path in the jail");
+      }
+      auto fv = AsString(from);
+      if (!fv.ok()) return fv.error();
+      auto tv = AsString(to);
+      if (!tv.ok()) return tv.error();
+      spec.files.push_back({*fv, *tv, from.Loc()});
+    }
+  }
+  JailOwner owner;
+  owner.service = s.name;
+  owner.context = "service \"" + s.name + "\"";
+  owner.program = s.exec[0];
+  owner.program_loc = exec_loc;
+  owner.user = s.user;
+  owner.uid = s.uid;
+  owner.group = s.group;
+  owner.gid = s.gid;
+  owner.groups = s.groups;
+  auto plan = PlanJail(spec, owner, config_.daemon.jail_dir);
+  if (!plan.ok()) return plan.error();
+  s.chroot = plan->root;
+  s.jail = std::make_shared<const JailPlan>(std::move(*plan));
   return Status();
 }
 

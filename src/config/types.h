@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "base/result.h"
+#include "config/jail.h"
 #include "net/acl.h"
 #include "net/address.h"
 #include "net/socket.h"
@@ -85,6 +87,9 @@ struct Service {
   std::vector<gid_t> groups;
 
   std::optional<std::string> chroot;  // canonical absolute path; none = no chroot
+  // A jail hinetd builds (`jail = {...}`): its plan; `chroot` is then the
+  // tree it names (JailPlan::root), built by the monitor at load.
+  std::shared_ptr<const JailPlan> jail;
   bool implicit_chroot = false;       // internal service in kEmptyChroot
   std::string workdir = "/";
   std::vector<std::pair<std::string, std::string>> env;  // sorted by name
@@ -125,6 +130,7 @@ struct Daemon {
   int max_children = 1024;
   bool log_peers = true;  // false: no client addresses in the log
   std::string sandbox_dir;  // absolute
+  std::string jail_dir = kDefaultJailDir;  // where `jail` trees are built; absolute
 };
 
 struct Config {

@@ -20,11 +20,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <set>
 
 #include "base/errno_name.h"
 #include "base/fs.h"
 #include "config/config.h"
 #include "config/system_checks.h"
+#include "jail/builder.h"
 #include "net/socket.h"
 #include "sandbox/caps.h"
 #include "sandbox/daemon_filters.h"
@@ -171,6 +173,11 @@ Status NamespacesPossible(const config::Config& config, bool have_sys_admin) {
 // True if `sig` would end `pid` by its default action: neither caught nor
 // ignored (SigCgt and SigIgn in /proc/PID/status). Read only when a child
 // is stopped (timeout, stop), never per connection.
+bool HasJail(const config::Config& config) {
+  return std::any_of(config.services.begin(), config.services.end(),
+                     [](const config::Service& s) { return s.jail != nullptr; });
+}
+
 bool EndsByDefault(pid_t pid, int sig) {
   std::string path = "/proc/" + std::to_string(pid) + "/status";
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -232,6 +239,46 @@ Status Monitor::EnsureEmptyChroot() {
   auto checked = config::CheckChroot(dir);
   if (!checked.ok()) return checked.error().Wrap("the listener's empty root");
   return Status();
+}
+
+Status Monitor::BuildJails(const config::Config& config) {
+  for (const auto& svc : config.services) {
+    if (!svc.jail) continue;
+    auto report = jail::BuildJail(*svc.jail);
+    if (!report.ok()) return Error(svc.loc, report.error().message());
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%.3fs", report->seconds);
+    log_.Info(LogLine("jail")
+                  .Add("service", svc.name)
+                  .Add("action", report->built ? "built" : "kept")
+                  .Add("root", svc.jail->root)
+                  .Add("entries", report->entries)
+                  .Add("bytes", report->bytes)
+                  .Add("duration", seconds));
+  }
+  return Status();
+}
+
+void Monitor::RemoveUnusedJails(const config::Config* previous) {
+  // The directories to sweep: the running table's, and the one before's
+  // (a reload may have moved jail_dir or dropped the last jail).
+  std::set<std::string> dirs;
+  for (const config::Config* c : {static_cast<const config::Config*>(config_.get()), previous}) {
+    if (c != nullptr && HasJail(*c)) dirs.insert(c->daemon.jail_dir);
+  }
+  if (dirs.empty()) return;
+  std::set<std::string> keep;
+  for (const auto& svc : config_->services) {
+    if (svc.jail) keep.insert(svc.jail->root);
+  }
+  for (const auto& [pid, c] : children_) {
+    if (!c.chroot.empty()) keep.insert(c.chroot);
+  }
+  for (const auto& dir : dirs) {
+    for (const auto& path : jail::RemoveStaleJails(dir, keep)) {
+      log_.Info(LogLine("jail-removed").Add("root", path));
+    }
+  }
 }
 
 Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketList& keep) {
@@ -386,6 +433,8 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   }
   if (auto s = NamespacesPossible(*config, have_sys_admin_); !s.ok()) return s;
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
+  jail_caps_ = HasJail(*config);
+  if (auto s = BuildJails(*config); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
   if (!sockets.ok()) return sockets.error();
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
@@ -398,6 +447,12 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     // set included; CAP_NET_BIND_SERVICE not effective (the listener binds).
     std::vector<int> keep = MonitorCapabilities();
     if (!have_sys_admin_) std::erase(keep, CAP_SYS_ADMIN);  // no namespaces, as checked
+    // Building a jail again on reload: device nodes and the writable
+    // directories' owner. Kept only when some service has a jail.
+    if (jail_caps_) {
+      keep.push_back(CAP_MKNOD);
+      keep.push_back(CAP_CHOWN);
+    }
     if (auto s = sandbox::LimitOwnCapabilities(keep); !s.ok()) return s;
     BindCapability(false);
     // A deny list, since every child inherits it (see daemon_filters.h);
@@ -432,6 +487,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
 
   size_t count = config->services.size();
   Install(std::move(config), std::move(plans), std::move(*sockets));
+  RemoveUnusedJails(nullptr);
   log_.Info(LogLine("start")
                 .Add("version", HINETD_VERSION)
                 .Add("services", count)
@@ -984,6 +1040,7 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   child.plans = plans_;
   child.config = config_;
   child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
+  child.chroot = plan.chroot;
   // Every allocation the bookkeeping of a started child needs is made
   // before the clone (the nodes with placeholder keys, taken out again):
   // once the child exists nothing may fail, or it would run untracked.
@@ -1690,6 +1747,13 @@ void Monitor::Reload() {
                       "restart hinetd"));
   }
   if (auto s = EnsureEmptyChroot(); !s.ok()) return fail(s.error());
+  if (options_.harden_self && !jail_caps_ && HasJail(*config)) {
+    return fail(Error("a jail needs CAP_MKNOD and CAP_CHOWN, which hinetd gave up at start "
+                      "because no service had a jail then; restart hinetd"));
+  }
+  // A tree that fails to build leaves the running ones, and the table, as
+  // they are; one that is built stays for the next try.
+  if (auto s = BuildJails(*config); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
   auto sockets = BindNew(*config, sockets_);
   if (options_.harden_self) BindCapability(false);
@@ -1716,7 +1780,9 @@ void Monitor::FinishReload() {
   handover_deadline_ = Clock::time_point::max();
   size_t count = pending.config->services.size();
   // Children still setting up keep the plans they read (Child::plans).
+  std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
+  RemoveUnusedJails(previous.get());
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
                 .Add("services", count)

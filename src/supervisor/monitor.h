@@ -119,6 +119,7 @@ class Monitor {
     size_t service_index = 0;
     std::shared_ptr<const spawn::PlanSet> plans;
     std::shared_ptr<const config::Config> config;
+    std::string chroot;  // the tree it runs in: a jail stays while a child uses it
     std::optional<Deadlines::iterator> setup_deadline;
     bool setup_timed_out = false;  // killed before it executed
     int setup_stop_signal = 0;     // ... because this signal stopped it
@@ -293,6 +294,16 @@ class Monitor {
   // Whether this process may create namespaces for its children (root in a
   // container often may not); tests that keep their own capabilities may.
   bool have_sys_admin_ = true;
+  // Whether the monitor kept CAP_MKNOD and CAP_CHOWN to build jails: only
+  // when the table it started with has one (a reload that adds the first
+  // jail needs a restart).
+  bool jail_caps_ = false;
+  // Builds (or finds, unchanged) the tree of every `jail` of `config`; logs
+  // event=jail per service. On error, no running tree has changed.
+  [[nodiscard]] base::Status BuildJails(const config::Config& config);
+  // Removes the trees of jail_dir no service of the running table and no
+  // running child uses.
+  void RemoveUnusedJails(const config::Config* previous);
   bool stopping_ = false;
   bool killed_ = false;
   Clock::time_point stop_deadline_{};

@@ -32,7 +32,7 @@ class LearnedPolicy : public RealProgTest {
   // Learns p over `sessions` client sessions (p.connections each) in place of
   // `default`, then serves it under the learned policy and runs a session.
   void LearnThenEnforce(const RealProgram& p, int sessions) {
-    ASSERT_TRUE(p.build(jail_, build_));
+    ASSERT_TRUE(Build(p));
     if (!p.policy_text.empty()) dir_.Write("sandbox/" + p.policy + ".toml", p.policy_text);
     std::unique_ptr<NetnsScope> netns;
     if (p.port != 0) {

@@ -55,16 +55,20 @@ RealProgram RsyncDaemon() {
   p.statuses = {"exit:255", "exit:0"};
   p.needs = {"/usr/bin/rsync"};
   p.exec = {"/usr/bin/rsync", "--daemon", "--config=/etc/rsyncd.conf"};
-  p.build = [](Jail& jail, JailBuilder& b) -> AssertionResult {
-    if (!b.AddProgram("/usr/bin/rsync")) return Built(false, b);
-    if (auto r = Accounts(b); !r) return r;
-    bool ok = jail.Write("/etc/rsyncd.conf",
-                         "use chroot = no\nreverse lookup = no\n\n"
-                         "[data]\n  path = /srv/data\n  comment = test module\n"
-                         "  read only = yes\n") &&
-              jail.Write("/srv/data/hello.bin", Payload("rsync")) &&
-              jail.Write("/srv/data/sub/second.txt", "second file\n");
+  // hinetd builds its jail: rsync's closure, the config, the module's data.
+  p.prepare = [](const std::string& data) -> AssertionResult {
+    std::string srv = data + "/srv";
+    bool ok = mkdir(srv.c_str(), 0755) == 0 && mkdir((srv + "/sub").c_str(), 0755) == 0;
+    std::ofstream(data + "/rsyncd.conf") << "use chroot = no\nreverse lookup = no\n\n"
+                                            "[data]\n  path = /srv/data\n  comment = test module\n"
+                                            "  read only = yes\n";
+    std::ofstream(srv + "/hello.bin", std::ios::binary) << Payload("rsync");
+    std::ofstream(srv + "/sub/second.txt") << "second file\n";
     return ok ? AssertionSuccess() : AssertionFailure() << "cannot write the rsync data";
+  };
+  p.jail = [](const std::string& data) {
+    return "{ files = [{ from = \"" + data + "/rsyncd.conf\", to = \"/etc/rsyncd.conf\" }, "
+           "{ from = \"" + data + "/srv\", to = \"/srv/data\" }] }";
   };
   p.session = [](uint16_t port, const std::string& scratch) -> AssertionResult {
     std::string url = "rsync://127.0.0.1:" + std::to_string(port) + "/";
@@ -99,25 +103,19 @@ RealProgram GitDaemon() {
   // has no /dev/log.
   p.exec = {"/usr/bin/git", "daemon", "--inetd", "--verbose", "--log-destination=stderr",
             "--export-all", "--base-path=/srv/git", "/srv/git"};
-  p.build = [](Jail& jail, JailBuilder& b) -> AssertionResult {
-    for (const char* prog : {"/usr/bin/git", "/usr/lib/git-core/git",
-                             "/usr/lib/git-core/git-daemon"}) {
-      if (!b.AddProgram(prog)) return Built(false, b);
-    }
-    if (auto r = Accounts(b); !r) return r;
-    if (!jail.Write("/etc/gitconfig", "[safe]\n\tdirectory = *\n")) {
-      return AssertionFailure() << "cannot write /etc/gitconfig";
-    }
+  // hinetd builds its jail: git, the helpers it runs (git-daemon, and
+  // upload-pack through the git binary of its exec path), the repository.
+  p.prepare = [](const std::string& data) -> AssertionResult {
+    std::ofstream(data + "/gitconfig") << "[safe]\n\tdirectory = *\n";
     // A repository with one commit, made by the host's git.
-    std::string work = jail.path() + ".work";  // a sibling of the jail
-    std::string repo = work + "/repo.git";
+    std::string work = data + "/work";
+    std::string repo = data + "/repo.git";
     auto git = [&](std::vector<std::string> args) {
       std::vector<std::string> argv = {"/usr/bin/env", "HOME=" + work, "GIT_CONFIG_NOSYSTEM=1",
                                        "/usr/bin/git"};
       argv.insert(argv.end(), args.begin(), args.end());
       return RunCommand(argv, milliseconds(20000));
     };
-    RemoveTree(work);
     if (mkdir(work.c_str(), 0700) != 0) return AssertionFailure() << "mkdir " << work;
     std::ofstream(work + "/README") << "cloned through hinetd\n";
     CommandResult r = git({"-C", work, "init", "-q"});
@@ -127,13 +125,14 @@ RealProgram GitDaemon() {
                "commit", "-q", "-m", "first"});
     }
     if (r.exit_code == 0) r = git({"clone", "-q", "--bare", work, repo});
-    if (r.exit_code != 0) {
-      RemoveTree(work);
-      return AssertionFailure() << "making the repository: " << Show(r);
-    }
-    bool ok = b.AddTree(repo, "/srv/git/repo.git");
     RemoveTree(work);
-    return Built(ok, b);
+    if (r.exit_code != 0) return AssertionFailure() << "making the repository: " << Show(r);
+    return AssertionSuccess();
+  };
+  p.jail = [](const std::string& data) {
+    return "{ programs = [\"/usr/lib/git-core/git\", \"/usr/lib/git-core/git-daemon\"], "
+           "files = [{ from = \"" + data + "/repo.git\", to = \"/srv/git/repo.git\" }, "
+           "{ from = \"" + data + "/gitconfig\", to = \"/etc/gitconfig\" }] }";
   };
   p.session = [](uint16_t port, const std::string& scratch) -> AssertionResult {
     std::string url = "git://127.0.0.1:" + std::to_string(port) + "/repo.git";

@@ -30,8 +30,13 @@ struct RealProgram {
   // sandbox/<policy>.toml.
   std::string policy = "default";
   std::string policy_text;
-  // Fills the jail (programs, libraries, data, accounts).
+  // Fills the jail (programs, libraries, data, accounts) the test builds.
   std::function<::testing::AssertionResult(Jail&, JailBuilder&)> build;
+  // Or: hinetd builds it. `prepare` writes the service's data on the host
+  // under `data` (a fresh directory); `jail` is the service's jail table,
+  // e.g. { programs = [...], files = [...] }, naming that data.
+  std::function<::testing::AssertionResult(const std::string& data)> prepare;
+  std::function<std::string(const std::string& data)> jail;
   // One real client session against 127.0.0.1:port; `scratch` is a private
   // directory for what the client writes.
   std::function<::testing::AssertionResult(uint16_t port, const std::string& scratch)> session;

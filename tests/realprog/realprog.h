@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 
 #include "common/jail.h"
 #include "common/jail_builder.h"
+#include "realprog/programs.h"
 #include "common/net.h"
 #include "common/process.h"
 #include "common/test_env.h"
@@ -128,19 +130,38 @@ class RealProgTest : public ::testing::Test {
     }                                                                                    \
   } while (0)
 
-  // A [[service]] in the jail, as nobody, under `policy`, its stderr logged.
+  // p's jail: built by the test (p.build), or described for hinetd to build
+  // (p.prepare writes the data, p.jail names it; see Service).
+  ::testing::AssertionResult Build(const RealProgram& p) {
+    if (!p.jail) return p.build(jail_, build_);
+    std::string data = dir_.path() + "/data";
+    if (mkdir(data.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ::testing::AssertionFailure() << "mkdir " << data;
+    }
+    if (p.prepare) {
+      if (auto r = p.prepare(data); !r) return r;
+    }
+    jail_table_ = p.jail(data);
+    return ::testing::AssertionSuccess();
+  }
+
+  // A [[service]] in the jail, as nobody, under `policy`, its stderr logged:
+  // the jail table hinetd builds if Build set one, else the test's chroot.
   std::string Service(const std::string& name, const std::string& listen,
                       const std::vector<std::string>& exec, const std::string& policy,
                       const std::string& extra = "") {
     std::string argv;
     for (const auto& a : exec) argv += (argv.empty() ? "\"" : ", \"") + a + "\"";
+    std::string jail = jail_table_.empty() ? "chroot = \"" + jail_.path() + "\""
+                                           : "jail = " + jail_table_;
     return "[[service]]\nname = \"" + name + "\"\nlisten = \"" + listen + "\"\nexec = [" + argv +
-           "]\nuser = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy +
+           "]\nuser = \"nobody\"\n" + jail + "\nsandbox = \"" + policy +
            "\"\nstderr = \"log\"\n" + extra + "\n";
   }
 
   std::string WriteConfig(const std::string& services) {
-    return dir_.Write("hinetd.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n" + services);
+    return dir_.Write("hinetd.toml", "[daemon]\nsandbox_dir = \"sandbox\"\njail_dir = \"" +
+                                         dir_.path() + "/jails\"\n\n" + services);
   }
 
   // Starts hinetd on `config` and waits until its listener serves.
@@ -206,6 +227,7 @@ class RealProgTest : public ::testing::Test {
   JailBuilder build_{jail_};
   TempDir dir_;
   std::string missing_;
+  std::string jail_table_;  // set by Build for a jail hinetd builds
 };
 
 }  // namespace hinetd::testing

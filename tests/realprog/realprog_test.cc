@@ -1,4 +1,5 @@
-// Real programs Debian ships for inetd, each in a jail built for it, run by
+// Real programs Debian ships for inetd, each in a jail built for it (by the
+// test, or by hinetd from the service's jail table: rsync, git), run by
 // the real hinetd binary on loopback under the shipped `default` policy, and
 // driven by their real clients.
 #include <sys/stat.h>
@@ -14,7 +15,7 @@ class RealProgRun : public RealProgTest {
  protected:
   // Builds p's jail, serves it under `policy`, runs one client session.
   void RunSession(const RealProgram& p, const std::string& policy) {
-    ASSERT_TRUE(p.build(jail_, build_));
+    ASSERT_TRUE(Build(p));
     if (!p.policy_text.empty()) dir_.Write("sandbox/" + p.policy + ".toml", p.policy_text);
     std::unique_ptr<NetnsScope> netns;
     if (p.port != 0) {
@@ -26,6 +27,11 @@ class RealProgRun : public RealProgTest {
         Service(p.name, "127.0.0.1:" + std::to_string(port), p.exec, policy, p.extra));
     DaemonProcess d;
     ASSERT_TRUE(Serve(d, config)) << d.LogText();
+    // A jail hinetd builds: built by the monitor at start, before serving.
+    if (p.jail) {
+      EXPECT_EQ(d.CountLines({"event=jail ", "service=" + p.name + " ", "action=built"}), 1u)
+          << d.LogText();
+    }
     std::string scratch = dir_.path() + "/client";
     ASSERT_EQ(mkdir(scratch.c_str(), 0700), 0);
     EXPECT_TRUE(p.session(port, scratch)) << d.LogText();
