@@ -21,7 +21,8 @@ const char* UsageText() {
          "       hinetd audit [-c FILE] [--json] [--threshold X] [--against OLD] [--prove]\n"
          "                    [SERVICE...]                     score how exposed each service\n"
          "                                                     is; --prove tries escapes (root)\n"
-         "       hinetd import [-o OUT] [--force] [--format inetd|xinetd] FILE\n"
+         "       hinetd import [-o OUT] [--force] [--format inetd|xinetd]\n"
+         "                     [--hosts-allow F] [--hosts-deny F] FILE\n"
          "                                                     convert an inetd.conf or\n"
          "                                                     xinetd.conf into a services table\n"
          "       hinetd --help | --version\n"
@@ -40,6 +41,9 @@ const char* UsageText() {
          "  -o, --output OUT    import: write OUT (default stdout); never over a file but\n"
          "                      with --force\n"
          "      --format F      import: FILE's syntax, inetd or xinetd (default: detected)\n"
+         "      --hosts-allow F import: tcpd's allow rules, or none (default\n"
+         "                      /etc/hosts.allow for /etc/inetd.conf or /etc/xinetd.conf)\n"
+         "      --hosts-deny F  import: tcpd's deny rules, or none (default likewise)\n"
          "\n"
          "Signals: HUP reloads FILE, TERM/INT stop, USR1 logs a status line per service.\n"
          "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n"
@@ -121,6 +125,11 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
         return Error("--format takes inetd or xinetd, not '" + v + "'");
       }
       args.import_format = v;
+    } else if (args.command == Command::kImport && (a == "--hosts-allow" || a == "--hosts-deny")) {
+      auto v = value(a);
+      if (!v.ok()) return v.error();
+      if (v->empty()) return Error(a + " needs a file name, or none");
+      (a == "--hosts-allow" ? args.hosts_allow : args.hosts_deny) = *v == "none" ? "" : *v;
     } else if (args.command == Command::kImport && !a.empty() && (a[0] != '-' || a == "-") &&
                args.import_file.empty()) {
       args.import_file = a;

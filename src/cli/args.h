@@ -34,6 +34,12 @@ struct Args {
   std::string import_file;
   std::string import_format;  // "inetd", "xinetd", or empty: detect
   bool force = false;         // overwrite OUT
+  // tcpd's rules for the services unwrapped from it (--hosts-allow,
+  // --hosts-deny; "none": not read). Unset: /etc/hosts.allow and
+  // /etc/hosts.deny if FILE is /etc/inetd.conf or /etc/xinetd.conf (this
+  // host's own), else none.
+  std::optional<std::string> hosts_allow;
+  std::optional<std::string> hosts_deny;
 };
 
 // Parses argv; an error is a usage error (exit 64) with a message.

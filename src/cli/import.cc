@@ -87,7 +87,12 @@ int RunImport(const Args& args) {
     fprintf(stderr, "hinetd import: %s\n", parsed.error().ToString().c_str());
     return kExitDataErr;
   }
-  importer::Conversion conv = importer::Translate(*parsed, name, format, sys);
+  // tcpd's files are this host's: read by default only with this host's
+  // own inetd.conf or xinetd.conf.
+  bool own = args.import_file == "/etc/inetd.conf" || args.import_file == "/etc/xinetd.conf";
+  importer::HostsFiles hosts{args.hosts_allow.value_or(own ? "/etc/hosts.allow" : ""),
+                             args.hosts_deny.value_or(own ? "/etc/hosts.deny" : "")};
+  importer::Conversion conv = importer::Translate(*parsed, name, format, sys, hosts);
   std::string toml = importer::WriteToml(conv);
 
   if (args.output.empty()) {

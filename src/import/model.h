@@ -175,11 +175,55 @@ struct Parsed {
 // `includedir` line before any inetd entry.
 [[nodiscard]] Format DetectFormat(const std::string &text);
 
+// hosts_access(5): one rule of /etc/hosts.allow or /etc/hosts.deny.
+struct HostsRule {
+  Where where;
+  std::string daemons;               // the daemon list, as written
+  std::string clients;               // the client list, as written
+  std::vector<std::string> options;  // hosts_options(5), each as written
+};
+
+// The rules of a hosts_access file (continuation lines joined, comments
+// skipped); a line without ':' is skipped with a note, as tcpd skips it.
+[[nodiscard]] std::vector<HostsRule> ParseHostsAccess(const std::string &text,
+                                                      const std::string &path,
+                                                      std::vector<Note> &notes);
+
+// What the rules say for one daemon, in hinetd's terms.
+struct HostsAccessResult {
+  std::vector<std::string> rules;  // "file:line" of every rule that names it
+  std::optional<std::vector<std::string>> allow;
+  std::vector<std::string> deny;
+  struct Untranslated {
+    Where where;
+    std::string why;
+  };
+  std::vector<Untranslated> untranslated;
+};
+
+// tcpd's decision for `daemon` (a process name, e.g. in.fingerd): the first
+// rule that names it (or ALL) and matches the client decides, hosts.allow
+// before hosts.deny, a rule's allow/deny option over its file, and access
+// is granted when none matches. Exact for address patterns (a.b.c.d,
+// a.b.c., net/mask, net/len, [v6], [v6]/len, ALL, EXCEPT); the rest is in
+// `untranslated`, with the reason.
+[[nodiscard]] HostsAccessResult TranslateHostsAccess(const std::vector<HostsRule> &allow_rules,
+                                                     const std::vector<HostsRule> &deny_rules,
+                                                     const std::string &daemon);
+
+// Where tcpd's rules are read from for the services unwrapped from tcpd.
+// An empty path: none. A file that does not exist has no rules (as for
+// tcpd).
+struct HostsFiles {
+  std::string allow = "/etc/hosts.allow";
+  std::string deny = "/etc/hosts.deny";
+};
+
 // Entries -> services: names made unique, accounts mapped (never root),
 // tcpd unwrapped, internal services, a sandbox per program, and what the
 // host lacks.
 [[nodiscard]] Conversion Translate(const Parsed &parsed, const std::string &input, Format format,
-                                   const SystemLookup &sys);
+                                   const SystemLookup &sys, const HostsFiles &hosts = {});
 
 // The hinetd.toml text, with the review comments and the notes.
 [[nodiscard]] std::string WriteToml(const Conversion &conversion);

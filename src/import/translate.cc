@@ -198,9 +198,76 @@ void NeedAccount(const std::string &user, const SystemLookup &sys, Service &s,
   missing.insert(user);
 }
 
+// tcpd's rules, read once (for the first entry that runs tcpd).
+struct TcpdRules {
+  HostsFiles files;
+  bool loaded = false;
+  std::vector<HostsRule> allow;
+  std::vector<HostsRule> deny;
+  std::vector<std::string> read;  // the files that were read
+};
+
+void LoadTcpdRules(const SystemLookup &sys, TcpdRules &rules, std::vector<Note> &notes) {
+  if (rules.loaded) return;
+  rules.loaded = true;
+  for (auto [path, out] : {std::pair{&rules.files.allow, &rules.allow},
+                           std::pair{&rules.files.deny, &rules.deny}}) {
+    if (path->empty()) continue;
+    auto text = sys.ReadFile(*path);
+    if (!text.ok()) {
+      // tcpd reads a missing file as no rules.
+      notes.push_back({{*path, 0}, "",
+                       "tcpd access control: " + *path +
+                           " could not be read, so it gives no rules (as for tcpd): " +
+                           text.error().message()});
+      continue;
+    }
+    rules.read.push_back(*path);
+    *out = ParseHostsAccess(*text, *path, notes);
+  }
+}
+
+// The rules of hosts.allow and hosts.deny for `daemon`, as allow and deny.
+void ApplyTcpdRules(const Entry &e, const std::string &daemon, const TcpdRules &rules, Service &s,
+                    std::vector<Note> &notes) {
+  if (rules.files.allow.empty() && rules.files.deny.empty()) {
+    notes.push_back({e.where, e.name,
+                     "tcpd access control (hosts.allow, hosts.deny) was not read: give "
+                     "--hosts-allow FILE --hosts-deny FILE (read by default only for "
+                     "/etc/inetd.conf and /etc/xinetd.conf, this host's own)"});
+    s.review.push_back("unwrapped from tcpd: its hosts.allow and hosts.deny were not read; "
+                       "write their rules for " + daemon + " as allow and deny");
+    return;
+  }
+  HostsAccessResult r = TranslateHostsAccess(rules.allow, rules.deny, daemon);
+  for (const auto &u : r.untranslated) {
+    notes.push_back({u.where, e.name, "hosts_access rule for " + daemon + ": " + u.why});
+  }
+  std::string files;
+  for (const auto &f : rules.read) files += (files.empty() ? "" : " and ") + f;
+  if (r.rules.empty()) {
+    s.review.push_back("unwrapped from tcpd: no rule of " +
+                       (files.empty() ? std::string("hosts.allow/hosts.deny (not read)") : files) +
+                       " names " + daemon + " or ALL, so tcpd let every client in; so does "
+                       "this service");
+    return;
+  }
+  std::string where;
+  for (const auto &w : r.rules) where += (where.empty() ? "" : ", ") + w;
+  s.allow = r.allow;
+  s.deny = r.deny;
+  s.review.push_back("unwrapped from tcpd: allow and deny are tcpd's decision for " + daemon +
+                     " from " + where);
+  if (!r.untranslated.empty()) {
+    s.review.push_back(
+        "some of those rules could not be translated (names, netgroups, options; see the "
+        "notes): review allow and deny before use");
+  }
+}
+
 // One entry; false if it has no hinetd equivalent (then a Note is added).
 bool TranslateEntry(const Entry &e, const SystemLookup &sys, Service &s, bool &root_user,
-                    std::vector<Note> &notes) {
+                    std::vector<Note> &notes, TcpdRules &tcpd) {
   s.where = e.where;
   s.sources.push_back(e.where.ToString() + ": " + e.original);
   s.name = SafeName(e.id.empty() ? e.name : e.id);
@@ -262,14 +329,10 @@ bool TranslateEntry(const Entry &e, const SystemLookup &sys, Service &s, bool &r
       }
       if (real[0] != '/') real = "/usr/sbin/" + real;
       program = real;
-      s.review.push_back(
-          "unwrapped from tcpd: hinetd does not read /etc/hosts.allow or "
-          "/etc/hosts.deny; write their rules for this service as allow and "
-          "deny");
-      notes.push_back({e.where, e.name,
-                       "tcpd access control (/etc/hosts.allow, "
-                       "/etc/hosts.deny) is not read by "
-                       "hinetd: translate its rules into allow/deny by hand"});
+      // tcpd matches its rules against the process name: argv[0]'s last
+      // component.
+      LoadTcpdRules(sys, tcpd, notes);
+      ApplyTcpdRules(e, Basename(e.argv[0]), tcpd, s, notes);
     } else if (!e.argv.empty() && Basename(e.argv[0]) != Basename(e.server)) {
       s.review.push_back("argv[0] was '" + e.argv[0] + "'; hinetd passes the program's path '" +
                          e.server + "' as argv[0]");
@@ -324,8 +387,10 @@ bool TranslateEntry(const Entry &e, const SystemLookup &sys, Service &s, bool &r
     }
   }
 
-  s.allow = e.allow;
-  s.deny = e.deny;
+  if (e.allow || !e.deny.empty()) {
+    s.allow = e.allow;
+    s.deny = e.deny;
+  }
   s.max_instances = e.max_instances;
   s.per_source = e.per_source;
   s.rate = e.rate;
@@ -388,7 +453,9 @@ std::string Signature(const Service &s) {
 }  // namespace
 
 Conversion Translate(const Parsed &parsed, const std::string &input, Format format,
-                     const SystemLookup &sys) {
+                     const SystemLookup &sys, const HostsFiles &hosts) {
+  TcpdRules tcpd;
+  tcpd.files = hosts;
   Conversion out;
   out.input = input;
   out.format = format;
@@ -400,7 +467,9 @@ Conversion Translate(const Parsed &parsed, const std::string &input, Format form
   std::vector<Pending> services;
   for (const Entry &e : parsed.entries) {
     Pending p;
-    if (TranslateEntry(e, sys, p.s, p.root_user, out.notes)) services.push_back(std::move(p));
+    if (TranslateEntry(e, sys, p.s, p.root_user, out.notes, tcpd)) {
+      services.push_back(std::move(p));
+    }
   }
   // Merge what differs only in its addresses, when the addresses do not
   // overlap (hinetd binds each address once per protocol).

@@ -110,6 +110,50 @@ Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
   return set;
 }
 
+std::string PlanIdentity(const SpawnPlan& plan) {
+  // Length-prefixed fields: no value can pass for a neighbour's.
+  std::string out;
+  auto add = [&out](std::string_view field) {
+    out += std::to_string(field.size());
+    out += ':';
+    out += field;
+  };
+  auto num = [&add](long long v) { add(std::to_string(v)); };
+  add(plan.service);
+  num(static_cast<long long>(plan.internal));
+  add(plan.path);
+  num(static_cast<long long>(plan.argv_storage.size()));
+  for (const auto& a : plan.argv_storage) add(a);
+  num(static_cast<long long>(plan.env_storage.size()));
+  for (const auto& e : plan.env_storage) add(e);
+  num(plan.uid);
+  num(plan.gid);
+  num(static_cast<long long>(plan.groups.size()));
+  for (gid_t g : plan.groups) num(g);
+  add(plan.chroot);
+  add(plan.workdir);
+  num(static_cast<long long>(plan.rlimits.size()));
+  for (const auto& r : plan.rlimits) {
+    num(r.resource);
+    num(static_cast<long long>(r.soft));
+    num(static_cast<long long>(r.hard));
+  }
+  num(plan.umask);
+  num(plan.pdeathsig);
+  num(static_cast<long long>(plan.stderr_mode));
+  num(plan.clone_flags);
+  add(plan.policy);
+  num(plan.notify ? 1 : 0);
+  if (plan.filter) {
+    const auto& insns = plan.filter->insns();
+    add(std::string_view(reinterpret_cast<const char*>(insns.data()),
+                         insns.size() * sizeof insns[0]));
+  } else {
+    add("unconfined");
+  }
+  return out;
+}
+
 base::Result<LoadedTable> LoadTable(const std::string& path, const PlanOptions& options) {
   auto config = config::LoadConfig(path);
   if (!config.ok()) return config.error();

@@ -65,6 +65,13 @@ struct PlanOptions {
 [[nodiscard]] base::Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
                                                                 const PlanOptions& options = {});
 
+// Everything of `plan` that reaches a child (program, arguments,
+// environment, ids, jail, limits, namespaces, the filter's instructions),
+// as one string: two plans whose identities are equal start the same
+// child. A reload compares them to tell which running udp wait children
+// are stale (supervisor/wait_idle.h).
+[[nodiscard]] std::string PlanIdentity(const SpawnPlan& plan);
+
 // A services table ready to serve: loaded and validated, the listener's
 // account resolved, every plan built. What start, `check` and a reload do
 // with a file before anything is bound.

@@ -786,8 +786,11 @@ void Listener::OnEnd(const EndReport& end) {
     auto slot = st.per_source.find(end.source.str());
     if (slot != st.per_source.end() && --slot->second <= 0) st.per_source.erase(slot);
   }
-  bool exited_ok = end.outcome == Outcome::kExited && WIFEXITED(end.status) &&
-                   WEXITSTATUS(end.status) == 0;
+  // A stale wait child ended while idle (kReplaced) ended well: the
+  // datagrams queued on its socket are the next child's.
+  bool exited_ok = (end.outcome == Outcome::kExited && WIFEXITED(end.status) &&
+                    WEXITSTATUS(end.status) == 0) ||
+                   end.outcome == Outcome::kReplaced;
   switch (end.outcome) {
     case Outcome::kSetupFailed: ++st.setup_failures; break;
     case Outcome::kTimedOut: ++st.timeouts; break;

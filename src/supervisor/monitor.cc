@@ -33,6 +33,7 @@
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
+#include "supervisor/wait_idle.h"
 
 namespace hinetd::supervisor {
 
@@ -366,6 +367,17 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   services_ = CarryOver(services_, config->services);
   config_ = std::move(config);
   plans_ = std::move(plans);
+  plan_identities_.clear();
+  for (size_t i = 0; i < config_->services.size(); ++i) {
+    const config::Service& svc = config_->services[i];
+    std::string identity;
+    if (svc.wait) {
+      identity = spawn::PlanIdentity(plans_->plans[i]);
+      // The timeout too: a running child keeps the deadline it started with.
+      identity += "timeout:" + (svc.timeout ? std::to_string(svc.timeout->count()) : "none");
+    }
+    plan_identities_.push_back(std::make_shared<const std::string>(std::move(identity)));
+  }
   served_ports_ = ServedPorts(*config_);
   ++generation_;
   if (recorder_) recorder_->NewGeneration();
@@ -1040,6 +1052,12 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   child.plans = plans_;
   child.config = config_;
   child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
+  if (wait) {
+    child.wait_ino = conn_ino;
+    child.uid = plan.uid;
+    child.gid = plan.gid;
+    child.plan_identity = plan_identities_[req.service];
+  }
   child.chroot = plan.chroot;
   // Every allocation the bookkeeping of a started child needs is made
   // before the clone (the nodes with placeholder keys, taken out again):
@@ -1220,6 +1238,7 @@ int Monitor::NextTimeoutMs() const {
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
+  if (!stopping_) next = std::min(next, next_idle_check_);
   if (stopping_) next = std::min(next, stop_deadline_);
   if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
@@ -1335,6 +1354,7 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   }
   FlushPendingSeccomp(false);
   EnforceTimeouts();
+  if (!stopping_) CheckStaleChildren();
   if (!orphan_slots_.empty()) FinishOrphanSlots();
   auto now = Clock::now();
   log_relay_.ReportDrops(now);
@@ -1503,6 +1523,10 @@ void Monitor::Reap() {
 
 void Monitor::OnChildStopped(pid_t pid, int sig) {
   auto it = children_.find(pid);
+  if (it != children_.end() && it->second.idle_stop_sent && it->second.exec_slot < 0) {
+    FinishIdleStop(pid, it->second);
+    return;
+  }
   if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
   FinishExec(pid);  // executed just before it stopped?
   Child& c = it->second;
@@ -1538,7 +1562,7 @@ void Monitor::EnforceTimeouts() {
     c.deadline.reset();
     // The whole process group (and, in its own PID namespace, everything
     // the child started, whatever its sessions and groups).
-    if (!c.timed_out) {
+    if (!c.timed_out && !c.stale_ended) {
       c.timed_out = true;
       Terminate(pid, c);
       c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
@@ -1578,6 +1602,7 @@ void Monitor::EndChild(pid_t pid, int status) {
   }
   Outcome outcome = c.setup_failed ? Outcome::kSetupFailed
                     : c.timed_out  ? Outcome::kTimedOut
+                    : c.stale_ended ? Outcome::kReplaced
                                    : Outcome::kExited;
   SendEnd(c, outcome, status, lifetime);
   children_.erase(it);
@@ -1721,6 +1746,120 @@ void Monitor::LogDescendantKills() {
   }
 }
 
+void Monitor::MarkStaleWaitChildren() {
+  bool any = false;
+  for (auto& [pid, c] : children_) {
+    if (!c.wait || c.stale_ended) continue;
+    // Fresh only if a service of the same name still serves its address
+    // as a wait service, from a plan the same as the child's.
+    bool fresh = false;
+    for (size_t i = 0; i < config_->services.size() && !fresh; ++i) {
+      const config::Service& svc = config_->services[i];
+      if (svc.name != c.service || !svc.wait || !c.plan_identity ||
+          *plan_identities_[i] != *c.plan_identity) {
+        continue;
+      }
+      for (const auto& s : sockets_) {
+        if (s->service == i && s->transport == net::Transport::kUdp && s->ep == c.wait_ep) {
+          fresh = true;
+        }
+      }
+    }
+    c.stale = !fresh;
+    any = any || c.stale;
+  }
+  if (any) next_idle_check_ = std::min(next_idle_check_, Clock::now());
+}
+
+int Monitor::WaitSocketFd(const Child& c) const {
+  for (const auto& s : sockets_) {
+    if (s->transport == net::Transport::kUdp && c.wait_ino != 0 &&
+        SocketInode(s->fd.get()) == c.wait_ino) {
+      return s->fd.get();
+    }
+  }
+  return -1;
+}
+
+void Monitor::CheckStaleChildren() {
+  auto now = Clock::now();
+  if (now < next_idle_check_) return;
+  next_idle_check_ = Clock::time_point::max();
+  bool pending = false;
+  for (auto& [pid, c] : children_) {
+    if (c.idle_stop_sent) {
+      pending = true;
+      if (now < c.idle_stop_deadline) {
+        next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
+        continue;
+      }
+      // No stop report in time (it may have come and gone unseen): the
+      // state says.
+      if (ProcessState(pid) == 'T') {
+        FinishIdleStop(pid, c);
+      } else {
+        c.idle_stop_sent = false;
+        kill(pid, SIGCONT);
+      }
+      continue;
+    }
+    if (!c.stale || c.stale_ended) continue;
+    pending = true;
+    // Still setting up, or already being stopped by its timeout.
+    if (c.exec_slot >= 0 || c.timed_out) continue;
+    // The first look, without disturbing it. The count comes first: any
+    // datagram taken after it shows at the second look.
+    int64_t delivered = DatagramsDelivered();
+    if (delivered < 0) continue;
+    int fd = WaitSocketFd(c);
+    if (fd >= 0 && DatagramQueued(fd)) continue;
+    if (!LookIdle(pid, c.uid, c.gid, c.wait_ino).idle) continue;
+    // It looks idle, but a datagram may come and be taken between a look
+    // and a signal: stopped, it can take none, and the second look is
+    // sure. (SIGSTOP reaches the init of a PID namespace from here.)
+    if (kill(pid, SIGSTOP) != 0) continue;
+    c.idle_stop_sent = true;
+    c.delivered = delivered;
+    c.idle_stop_deadline = now + options_.idle_stop_wait;
+    next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
+  }
+  if (pending) next_idle_check_ = std::min(next_idle_check_, now + options_.idle_check_period);
+}
+
+void Monitor::FinishIdleStop(pid_t pid, Child& c) {
+  c.idle_stop_sent = false;
+  // Stopped in its receive, a blocked call is interrupted and would be
+  // restarted; stopped just after a receive that took a datagram, it shows
+  // the same call: only the count of datagrams taken tells those apart. A
+  // count that moved (any socket's reader, in this network namespace) lets
+  // it go on; it is looked at again at the next period.
+  bool idle = c.stale && !c.stale_ended && c.exec_slot < 0 && !c.timed_out;
+  int fd = WaitSocketFd(c);
+  IdleLook look;
+  if (idle) look = LookIdle(pid, c.uid, c.gid, c.wait_ino);
+  idle = idle && look.idle && !(fd >= 0 && DatagramQueued(fd)) &&
+         DatagramsDelivered() == c.delivered;
+  if (!idle) {
+    kill(pid, SIGCONT);
+    return;
+  }
+  c.stale_ended = true;
+  log_.Info(LogLine("stale-stop")
+                .Add("service", c.service)
+                .Add("pid", pid)
+                .Add("idle", look.what)
+                .Add("generation", generation_));
+  // TERM to its group while it is stopped (one that leaves TERM at its
+  // default ends at once, without running on), then CONT so that one that
+  // catches TERM can act on it; KILL after kill_grace.
+  Terminate(pid, c);
+  kill(-pid, SIGCONT);
+  kill(pid, SIGCONT);
+  auto now = Clock::now();
+  if (c.deadline) deadlines_.erase(*c.deadline);
+  c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
+}
+
 void Monitor::Reload() {
   if (reload_) {
     // Not dropped: the file may have changed again since this reload read it.
@@ -1783,6 +1922,7 @@ void Monitor::FinishReload() {
   std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   RemoveUnusedJails(previous.get());
+  MarkStaleWaitChildren();
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
                 .Add("services", count)
@@ -1802,7 +1942,10 @@ void Monitor::BeginStop() {
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service
   // yet); the others get TERM (see Terminate), then KILL after the grace.
-  for (const auto& [pid, c] : children_) Terminate(pid, c);
+  for (const auto& [pid, c] : children_) {
+    Terminate(pid, c);
+    if (c.idle_stop_sent) kill(pid, SIGCONT);  // held for an idle check
+  }
   stop_deadline_ = Clock::now() + options_.stop_grace;
   log_.Info(LogLine("stop").Add("children", children_.size()));
 }

@@ -58,6 +58,11 @@ struct Options {
   // A child that has not executed this long after its clone is killed (its
   // service's uid could stop it, and it holds a spawn slot).
   std::chrono::milliseconds setup_timeout{2000};
+  // While a stale udp wait child runs (its plan changed at a reload), how
+  // often it is looked at for idleness (wait_idle.h), and how long it may
+  // take to stop (SIGSTOP) for the second look before it is let go on.
+  std::chrono::milliseconds idle_check_period{250};
+  std::chrono::milliseconds idle_stop_wait{500};
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
@@ -127,6 +132,21 @@ class Monitor {
     std::string stderr_partial;
     // Its share of the log, from its first stderr line on.
     std::optional<StderrLimiter::Stream> stderr_stream;
+    // udp wait: its socket's inode, its ids, and what its plan was, to
+    // tell after a reload whether it is stale (its service's plan changed,
+    // or its service or address is gone); a stale one is ended when idle.
+    ino_t wait_ino = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::shared_ptr<const std::string> plan_identity;
+    bool stale = false;
+    // Seen idle and sent SIGSTOP: looked at again once stopped (or let go
+    // on at idle_stop_deadline); `delivered` is DatagramsDelivered() from
+    // before the first look.
+    bool idle_stop_sent = false;
+    Clock::time_point idle_stop_deadline{};
+    int64_t delivered = -1;
+    bool stale_ended = false;  // TERM sent while idle; KILL at its deadline
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
     pid_t pid;
@@ -213,6 +233,19 @@ class Monitor {
   [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
       pid_t pid) const;
   void EnforceTimeouts();
+  // After a reload: marks each udp wait child whose plan is not its
+  // service's any more as stale (and one whose plan came back as not).
+  void MarkStaleWaitChildren();
+  // The stale children's idle check (wait_idle.h), every
+  // idle_check_period: one that looks idle is stopped (SIGSTOP), then
+  // looked at again in FinishIdleStop.
+  void CheckStaleChildren();
+  // A stale child stopped for its second look: ended (TERM, KILL after
+  // kill_grace) if it is still idle and no datagram was taken off any
+  // socket since its first look, else let go on (SIGCONT).
+  void FinishIdleStop(pid_t pid, Child& c);
+  // The monitor's descriptor of a wait child's socket, or -1.
+  [[nodiscard]] int WaitSocketFd(const Child& c) const;
   void Reload();
   void FinishReload();
   void BeginStop();
@@ -245,7 +278,11 @@ class Monitor {
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;
-  PortSet served_ports_;  // of the installed table, for the reflection rules
+  PortSet served_ports_;
+  // Per service of the installed table: spawn::PlanIdentity of its plan
+  // and its timeout (what a running child keeps of them).
+  std::vector<std::shared_ptr<const std::string>> plan_identities_;
+  Clock::time_point next_idle_check_ = Clock::time_point::max();  // of the installed table, for the reflection rules
   std::vector<int> orphan_slots_;
   std::unique_ptr<sandbox::BpfProgram> children_filter_;
   std::vector<PendingEnd> pending_seccomp_;

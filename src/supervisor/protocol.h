@@ -73,6 +73,9 @@ enum class Outcome : uint32_t {
   kTimedOut = 5,     // stopped by the service's timeout
   kClosed = 6,       // refused: the connection was gone (its client reset
                      // it) before a child could start; nobody's failure
+  kReplaced = 7,     // a stale udp wait child, ended while idle after a
+                     // reload changed its plan: a clean end, its socket
+                     // keeps every datagram queued on it
 };
 
 struct EndReport {

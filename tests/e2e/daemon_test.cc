@@ -222,7 +222,8 @@ TEST_F(DaemonTest, HelpAndVersion) {
           "-c, --config FILE   services table (default /etc/hinetd/hinetd.toml)",
           "Exit: 0 ok, 64 usage, 71 system error, 78 configuration error.\n",
           "See hinetd(8), hinetd.toml(5), hinetd-sandbox(5).\n",
-          "\n       hinetd import [-o OUT] [--force] [--format inetd|xinetd] FILE\n"}) {
+          "\n       hinetd import [-o OUT] [--force] [--format inetd|xinetd]\n"
+          "                     [--hosts-allow F] [--hosts-deny F] FILE\n"}) {
       EXPECT_NE(h.out.find(part), std::string::npos) << part << "\n" << h.out;
     }
   }

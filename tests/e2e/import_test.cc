@@ -157,5 +157,41 @@ TEST_F(ImportTest, ExitCodes) {
   EXPECT_EQ(Run({"import", "--force", conf}).exit_code, 64);
 }
 
+// tcpd's rules come along: a service wrapped in tcpd gets tcpd's decision
+// for its daemon as allow/deny, and the daemon enforces it.
+TEST_F(ImportTest, HostsAllowAndDenyBecomeAllowAndAreEnforced) {
+  uint16_t open_port = FreeTcpPort();
+  uint16_t shut_port = FreeTcpPort();
+  ASSERT_NE(open_port, 0);
+  ASSERT_NE(shut_port, 0);
+  // Two programs so that tcpd's process names differ: cat and tac.
+  std::string conf = dir_.Write(
+      "inetd.conf", "127.0.0.1:" + std::to_string(open_port) +
+                        "\tstream\ttcp\tnowait\tnobody\t/usr/sbin/tcpd\t/bin/cat\n" +
+                        "127.0.0.1:" + std::to_string(shut_port) +
+                        "\tstream\ttcp\tnowait\tnobody\t/usr/sbin/tcpd\t/usr/bin/tac\n");
+  std::string allow = dir_.Write("hosts.allow",
+                                 "# cat for loopback, tac for another network only\n"
+                                 "cat: 127.0.0.1\ntac: 10.0.0.0/255.0.0.0 : spawn logger %a\n");
+  std::string deny = dir_.Write("hosts.deny", "ALL: ALL\n");
+  std::string out = dir_.path() + "/hinetd.toml";
+  CommandResult imp =
+      Run({"import", "--hosts-allow", allow, "--hosts-deny", deny, "-o", out, conf});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.err.find("hosts.allow:3: " + std::to_string(shut_port) +
+                         ": not translated: hosts_access rule for tac: option 'spawn logger %a'"),
+            std::string::npos)
+      << imp.err;
+  auto text = ReadText(out);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_NE(text->find("allow = [\"127.0.0.1/32\"]"), std::string::npos) << *text;
+  EXPECT_NE(text->find("allow = [\"10.0.0.0/8\"]"), std::string::npos) << *text;
+  ASSERT_TRUE(daemon_.StartAndWait(out)) << daemon_.LogText() << *text;
+  EXPECT_EQ(Exchange("127.0.0.1", open_port, "allowed\n"), "allowed\n");
+  EXPECT_EQ(Exchange("127.0.0.1", shut_port, "refused\n"), "");
+  EXPECT_TRUE(daemon_.WaitForLine({"event=reject", "reason=acl"}, milliseconds(5000)))
+      << daemon_.LogText();
+}
+
 }  // namespace
 }  // namespace hinetd::testing

@@ -207,7 +207,9 @@ TEST(ImportInetd, TcpdIsUnwrapped) {
       sys);
   ASSERT_EQ(c.services.size(), 2u);
   EXPECT_EQ(c.services[0].exec, (std::vector<std::string>{"/usr/sbin/in.fingerd", "-w"}));
-  EXPECT_TRUE(Has(c.services[0].review, "does not read /etc/hosts.allow"));
+  // No /etc/hosts.allow or hosts.deny on this host: no rules, as for tcpd,
+  // said in a review comment and a note (ImportHosts tests the rules).
+  EXPECT_TRUE(Has(c.services[0].review, "unwrapped from tcpd: no rule of"));
   EXPECT_TRUE(NoteHas(c, "tcpd access control"));
   // A bare name is looked up in tcpd's REAL_DAEMON_DIR, /usr/sbin on Debian.
   EXPECT_EQ(c.services[1].exec[0], "/usr/sbin/in.telnetd");
