@@ -288,5 +288,41 @@ TEST_F(SystemdTest, UdpNowaitOnPassedSocketRefused) {
   EXPECT_NE(daemon_.LogText().find("set wait = true"), std::string::npos);
 }
 
+// systemd's own launcher, where it is installed: systemd-socket-activate
+// binds the address, waits for the first connection, then executes hinetd
+// with the socket (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES); that first
+// connection, queued in the backlog, is served.
+TEST_F(SystemdTest, UnderSystemdSocketActivate) {
+  const std::string tool = "/usr/bin/systemd-socket-activate";
+  if (access(tool.c_str(), X_OK) != 0) {
+    GTEST_SKIP() << tool << " is not installed (package systemd); the other SystemdTest cases "
+                            "play its part";
+  }
+  uint16_t port = FreeTcpPort();
+  std::string path =
+      WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:" + std::to_string(port) + "\""));
+  daemon_.WrapIn({tool, "-l", "127.0.0.1:" + std::to_string(port), "--fdname=echo"});
+  ASSERT_TRUE(daemon_.Start(path));
+  // The launcher listens before it executes anything: connect until it does.
+  int fd = -1;
+  auto deadline = Clock::now() + milliseconds(10000);
+  while (fd < 0 && Clock::now() < deadline) {
+    fd = ConnectTcp("127.0.0.1", port, milliseconds(200));
+    if (fd < 0) {
+      pollfd none{-1, 0, 0};
+      poll(&none, 0, 20);  // the launcher is still starting; bounded by the deadline
+    }
+  }
+  ASSERT_GE(fd, 0) << daemon_.LogText();
+  Own(fd);
+  ASSERT_TRUE(WriteAll(fd, "first\n"));
+  shutdown(fd, SHUT_WR);
+  EXPECT_EQ(ReadAll(fd, milliseconds(10000)), "first\n") << daemon_.LogText();
+  pid_t listener = ListenerPid(1);
+  ASSERT_GT(listener, 0);
+  EXPECT_EQ(ProcStatusField(listener, "CapEff"), "0000000000000000");
+  EXPECT_NE(daemon_.LogText().find("capabilities=none"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hinetd::testing
