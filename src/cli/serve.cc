@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "spawn/plan.h"
 #include "supervisor/monitor.h"
+#include "supervisor/systemd.h"
 
 namespace hinetd::cli {
 
@@ -124,10 +125,30 @@ int RunServe(const Args& args) {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd) != nullptr) path = std::string(cwd) + "/" + path;
   }
+  // What a service manager passed (systemd.h), taken first: the sockets
+  // sit at descriptors 3.., and none of it may reach a child's environment.
+  auto passed = supervisor::TakeListenFds();
+  if (!passed.ok()) {
+    fprintf(stderr, "hinetd: %s\n", passed.error().ToString().c_str());
+    return kExitConfig;
+  }
+  auto notifier = supervisor::Notifier::FromEnvironment();
+  if (!notifier.ok()) {
+    fprintf(stderr, "hinetd: %s\n", notifier.error().ToString().c_str());
+    return kExitSystem;
+  }
   RaiseFdLimit();
   auto table = spawn::LoadTable(path);
   if (!table.ok()) {
     fprintf(stderr, "hinetd: %s\n", table.error().ToString().c_str());
+    return kExitConfig;
+  }
+  std::vector<std::shared_ptr<supervisor::PassedSocket>> sockets;
+  for (auto& p : *passed) {
+    sockets.push_back(std::make_shared<supervisor::PassedSocket>(std::move(p)));
+  }
+  if (auto s = supervisor::CheckPassedSockets(*table->config, sockets, path); !s.ok()) {
+    fprintf(stderr, "hinetd: %s\n", s.error().ToString().c_str());
     return kExitConfig;
   }
 
@@ -145,6 +166,8 @@ int RunServe(const Args& args) {
   base::Logger log(sink);
   supervisor::Options options;
   options.config_path = path;
+  options.passed_sockets = std::move(sockets);
+  options.notifier = std::make_shared<supervisor::Notifier>(std::move(*notifier));
   supervisor::Monitor sup(log, options);
   auto started = sup.Start(std::move(table->config), std::move(table->plans));
   if (!started.ok()) {
@@ -153,6 +176,8 @@ int RunServe(const Args& args) {
       fprintf(stderr, "hinetd: %s\n", started.error().ToString().c_str());
     }
     Report(ready_fd, kExitSystem, started.error().ToString());
+    // systemd shows the reason with the failed unit.
+    (void)options.notifier->Send("STATUS=failed to start: " + started.error().ToString());
     return kExitSystem;
   }
   Report(ready_fd, kExitOk);

@@ -38,6 +38,17 @@ using base::UniqueFd;
 
 std::vector<int> ListenerCapabilities() { return {CAP_NET_BIND_SERVICE}; }
 
+bool NeedsBindCapability(const SocketList& sockets) {
+  // It binds only fresh copies of sockets hinetd bound itself (udp nowait
+  // handovers, a wait socket a child shut down). The monitor refuses udp
+  // nowait on a socket systemd passed; a passed wait socket that a child
+  // shut down is not bound again (socket-broken), as systemd created it.
+  for (const auto& s : sockets) {
+    if (s->systemd_fd < 0) return true;
+  }
+  return false;
+}
+
 namespace {
 
 enum Kind : uint64_t { kSignal = 1, kSocket = 2, kControl = 3 };
@@ -66,8 +77,11 @@ void CloseAllExcept(std::vector<int> keep) {
 // An empty root-owned directory as its root, [daemon] user, only
 // CAP_NET_BIND_SERVICE (bounding set included), not dumpable, no_new_privs,
 // dies with the monitor; then the filter, last.
+// `bind`: keep CAP_NET_BIND_SERVICE; false when every socket came from
+// systemd (nothing to bind again: see NeedsBindCapability), then it keeps no
+// capability at all.
 Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* filter,
-                      pid_t monitor_pid) {
+                      pid_t monitor_pid, bool bind) {
   // First, while CAP_SYS_CHROOT is effective: no file, socket file, /proc
   // or /dev to reach, whatever a flaw in this process lets it call. (The
   // monitor checked the directory: root-owned, not writable by others.)
@@ -78,7 +92,7 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   // The bounding set first, while CAP_SETPCAP is still effective.
   int last = sandbox::LastCap();
   for (int cap = 0; cap <= last; ++cap) {
-    if (cap != CAP_NET_BIND_SERVICE && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+    if ((cap != CAP_NET_BIND_SERVICE || !bind) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
         errno != EINVAL) {
       return ErrnoError("dropping the bounding set", errno);
     }
@@ -90,13 +104,15 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   if (setresuid(daemon.uid, daemon.uid, daemon.uid) != 0) return ErrnoError("setresuid", errno);
   prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
   capng_clear(CAPNG_SELECT_BOTH);
-  capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED),
-               CAP_NET_BIND_SERVICE);
+  if (bind) {
+    capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED),
+                 CAP_NET_BIND_SERVICE);
+  }
   if (capng_apply(CAPNG_SELECT_CAPS) != 0) return Error("libcap-ng: cannot set the listener's capabilities");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return ErrnoError("clearing ambient capabilities", errno);
   }
-  // Verify, as for children: ids, and exactly the one capability.
+  // Verify, as for children: ids, and exactly the one capability (or none).
   uid_t r, e, s;
   if (getresuid(&r, &e, &s) != 0 || r != daemon.uid || e != daemon.uid || s != daemon.uid ||
       setresuid(0, 0, 0) == 0) {
@@ -104,7 +120,7 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   }
   capng_get_caps_process();
   for (int cap = 0; cap <= last; ++cap) {
-    bool want = cap == CAP_NET_BIND_SERVICE;
+    bool want = bind && cap == CAP_NET_BIND_SERVICE;
     if (capng_have_capability(CAPNG_EFFECTIVE, static_cast<unsigned>(cap)) != want ||
         capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap)) != want ||
         (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) != want) {
@@ -259,7 +275,8 @@ bool Listener::Init() {
     s->watch = ListenSocket::Watch::kNone;
     by_fd_[s->fd.get()] = s;
   }
-  auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid);
+  bool bind = NeedsBindCapability(setup_.sockets);
+  auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid, bind);
   if (!dropped.ok()) {
     log_.Error(LogLine("listener-failed").Add("error", dropped.error().message()));
     return false;
@@ -273,7 +290,10 @@ bool Listener::Init() {
   log_.Info(LogLine("listener-ready")
                 .Add("pid", static_cast<int64_t>(getpid()))
                 .Add("user", config_.daemon.user)
-                .Add("capabilities", "net_bind_service"));
+                .Add("capabilities", bind ? "net_bind_service" : "none"));
+  // The monitor tells the service manager (sd_notify READY=1) only now.
+  Simple ready{{kMagic, MsgType::kReady}};
+  channel_.Send(&ready, sizeof ready);
   UpdatePolling();
   return true;
 }
@@ -431,6 +451,19 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   pollfd p{s.fd.get(), POLLIN | POLLRDHUP, 0};
   if (poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP)) == 0) return;
   const std::string& name = setup_.services[s.service]->name;
+  if (s.systemd_fd >= 0) {
+    // systemd's socket: the address is its to bind (and this process may
+    // hold no capability to).
+    s.broken = true;
+    SetWatch(s, ListenSocket::Watch::kNone);
+    log_.Error(LogLine("socket-broken")
+                   .Add("service", name)
+                   .Add("listen", net::ToString(s.ep))
+                   .Add("error", "shut down by a wait child; the socket came from systemd (fd " +
+                                     std::to_string(s.systemd_fd) +
+                                     "): not served until hinetd and its .socket unit restart"));
+    return;
+  }
   auto fresh = net::BindListener(s.ep, net::Transport::kUdp, 0);
   if (!fresh.ok()) {
     s.broken = true;

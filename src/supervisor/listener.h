@@ -40,7 +40,10 @@ struct ListenerSetup {
 // never returns.
 [[noreturn]] void RunListener(ListenerSetup setup, base::Logger& log);
 
-// The capabilities the listener keeps.
+// The capabilities the listener keeps (when it keeps any).
 [[nodiscard]] std::vector<int> ListenerCapabilities();
+// Whether a listener serving `sockets` keeps CAP_NET_BIND_SERVICE: unless
+// every one of them came from systemd, when it keeps no capability at all.
+[[nodiscard]] bool NeedsBindCapability(const SocketList& sockets);
 
 }  // namespace hinetd::supervisor

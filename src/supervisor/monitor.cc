@@ -300,7 +300,43 @@ Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketLi
             break;
           }
         }
-        if (s && ep.IsUnix()) {
+        if (!s) {
+          // A socket systemd passed for this address (used only once: no
+          // two services can share one address).
+          for (const auto& p : options_.passed_sockets) {
+            if (p->transport != svc.transport || !(p->ep == ep)) continue;
+            ino_t ino = SocketInode(p->fd.get());
+            bool used = std::any_of(out.begin(), out.end(), [&](const auto& o) {
+              return SocketInode(o->fd.get()) == ino;
+            });
+            if (used) continue;
+            int copy = fcntl(p->fd.get(), F_DUPFD_CLOEXEC, 3);
+            if (copy < 0) {
+              return Error(addr.loc, "service \"" + svc.name + "\": " +
+                                         ErrnoError("dup of the socket systemd passed, " +
+                                                        p->Describe(),
+                                                    errno)
+                                             .message());
+            }
+            s = std::make_shared<ListenSocket>();
+            s->ep = ep;
+            s->transport = svc.transport;
+            s->fd.reset(copy);
+            s->systemd_fd = p->number;
+            break;
+          }
+        }
+        if (s && s->systemd_fd >= 0 && svc.transport == net::Transport::kUdp && !svc.wait) {
+          return Error(addr.loc,
+                       "service \"" + svc.name + "\": udp nowait cannot serve " +
+                           net::ToString(ep) + " on the socket systemd passed (fd " +
+                           std::to_string(s->systemd_fd) +
+                           "): each peer's datagrams go to a fresh socket hinetd binds to the "
+                           "same address, which a socket systemd created does not let it do; "
+                           "set wait = true, or remove the address from the .socket unit so "
+                           "that hinetd binds it itself");
+        }
+        if (s && s->systemd_fd < 0 && ep.IsUnix()) {
           // A kept socket keeps its file as it is: its owner and mode are set
           // when it is created (a new owner needs CAP_CHOWN, which hinetd no
           // longer holds), and a reload must not half-apply. lstat: the
@@ -347,6 +383,30 @@ Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketLi
     }
   }
   return out;
+}
+
+std::vector<const PassedSocket*> Monitor::UnusedPassed(const SocketList& sockets) const {
+  std::vector<const PassedSocket*> unused;
+  for (const auto& p : options_.passed_sockets) {
+    ino_t ino = SocketInode(p->fd.get());
+    bool used = std::any_of(sockets.begin(), sockets.end(),
+                            [&](const auto& s) { return SocketInode(s->fd.get()) == ino; });
+    if (!used) unused.push_back(p.get());
+  }
+  return unused;
+}
+
+void Monitor::Notify(const std::string& state) {
+  if (!options_.notifier || !options_.notifier->enabled()) return;
+  if (auto s = options_.notifier->Send(state); !s.ok()) {
+    log_.Warning(LogLine("warning").Add("message", s.error().message()));
+  }
+}
+
+void Monitor::OnListenerReady() {
+  if (!ready_due_) return;  // a listener restarted after a crash: nothing changed
+  ready_due_ = false;
+  Notify("READY=1\nSTATUS=" + ready_status_);
 }
 
 void Monitor::Install(std::unique_ptr<config::Config> config,
@@ -445,6 +505,10 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   }
   if (auto s = NamespacesPossible(*config, have_sys_admin_); !s.ok()) return s;
   if (auto s = EnsureEmptyChroot(); !s.ok()) return s;
+  if (auto s = CheckPassedSockets(*config, options_.passed_sockets, options_.config_path);
+      !s.ok()) {
+    return s;
+  }
   jail_caps_ = HasJail(*config);
   if (auto s = BuildJails(*config); !s.ok()) return s;
   auto sockets = BindNew(*config, {});
@@ -505,11 +569,15 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
                 .Add("services", count)
                 .Add("listeners", sockets_.size())
                 .Add("max_children", config_->daemon.max_children));
+  ready_status_ = "serving " + std::to_string(count) + " services, generation " +
+                  std::to_string(generation_);
   if (options_.external_listener_fd >= 0) {
     channel_ = std::make_unique<Channel>(UniqueFd(options_.external_listener_fd));
     channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
     Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
+    Notify("READY=1\nSTATUS=" + ready_status_);
   } else {
+    ready_due_ = true;
     StartListener();
   }
   return Status();
@@ -714,6 +782,7 @@ void Monitor::OnControl(bool drain) {
         }
         break;
       case MsgType::kStop: BeginStop(); return;
+      case MsgType::kReady: OnListenerReady(); break;
       case MsgType::kState:
         if (reload_) {
           std::string text = msg.data.substr(sizeof h);
@@ -1869,10 +1938,17 @@ void Monitor::Reload() {
     reload_queued_ = true;
     return;
   }
+  Notify(ReloadingState());
   auto fail = [&](const Error& e) {
     log_.Error(LogLine("reload-failed")
                    .Add("error", e.ToString())
                    .Add("kept", "generation " + std::to_string(generation_)));
+    // Still serving, the old table: ready again, and the status says why
+    // nothing changed (systemctl status shows it).
+    std::string why = e.ToString();
+    std::replace(why.begin(), why.end(), '\n', ' ');
+    Notify("READY=1\nSTATUS=reload failed, generation " + std::to_string(generation_) +
+           " kept: " + why);
   };
   auto table = spawn::LoadTable(options_.config_path, options_.plan_options);
   if (!table.ok()) return fail(table.error());
@@ -1898,6 +1974,16 @@ void Monitor::Reload() {
   if (options_.harden_self) BindCapability(false);
   if (!sockets.ok()) return fail(sockets.error());
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return fail(s.error());
+  for (const PassedSocket* p : UnusedPassed(*sockets)) {
+    // The table moved a socket-activated service elsewhere (hinetd bound
+    // the new address itself) or removed it: systemd's socket stays open
+    // here, unused, for a later reload to take again.
+    log_.Warning(LogLine("warning").Add(
+        "message", "the socket systemd passed as " + p->Describe() +
+                       " matches no listen address of the new table; it stays open but is "
+                       "not served (update the .socket unit to match " +
+                       options_.config_path + ")"));
+  }
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
   reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};
@@ -1927,12 +2013,22 @@ void Monitor::FinishReload() {
                 .Add("generation", generation_)
                 .Add("services", count)
                 .Add("listeners", sockets_.size()));
-  if (!stopping_ && options_.external_listener_fd < 0) StartListener();
+  ready_status_ = "serving " + std::to_string(count) + " services, generation " +
+                  std::to_string(generation_);
+  if (stopping_) return;
+  if (options_.external_listener_fd < 0) {
+    ready_due_ = true;  // READY=1 when the new listener serves
+    StartListener();
+  } else {
+    Notify("READY=1\nSTATUS=" + ready_status_);
+  }
 }
 
 void Monitor::BeginStop() {
   if (stopping_) return;
   stopping_ = true;
+  ready_due_ = false;
+  Notify("STOPPING=1");
   reload_.reset();
   reload_queued_ = false;
   // The listener goes first, then the listening sockets: new clients are

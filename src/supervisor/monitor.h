@@ -35,6 +35,7 @@
 #include "supervisor/sockets.h"
 #include "supervisor/stderr_limit.h"
 #include "supervisor/syslog_relay.h"
+#include "supervisor/systemd.h"
 
 namespace hinetd::supervisor {
 
@@ -66,6 +67,13 @@ struct Options {
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
+  // Socket activation: the listening sockets systemd passed (systemd.h).
+  // Each must match a listen address of the table at start; the monitor
+  // keeps them all for its lifetime, so a reload can use them again.
+  std::vector<std::shared_ptr<PassedSocket>> passed_sockets;
+  // sd_notify: READY=1 once the listener serves, RELOADING=1 ... READY=1
+  // around a reload, STOPPING=1. Null or disabled: nothing is sent.
+  std::shared_ptr<const Notifier> notifier;
   // Tests: the control channel of a listener played by the test itself; the
   // monitor then starts no listener, and stops when the channel closes. As
   // there is no process to kill, a forged request or a full queue to it
@@ -166,6 +174,11 @@ class Monitor {
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
+  // Passed sockets no socket of `sockets` copies (a reload's warning).
+  [[nodiscard]] std::vector<const PassedSocket*> UnusedPassed(const SocketList& sockets) const;
+  // One sd_notify datagram; a failure is logged, never fatal.
+  void Notify(const std::string& state);
+  void OnListenerReady();
   // Reads the listener's relayed log lines; `drain`: all of them. Closes
   // the relay at its end.
   void OnListenerLog(bool drain);
@@ -343,6 +356,10 @@ class Monitor {
   void RemoveUnusedJails(const config::Config* previous);
   bool stopping_ = false;
   bool killed_ = false;
+  // READY=1 is due when the next listener reports it serves (at start, and
+  // after a reload), with this STATUS=.
+  bool ready_due_ = false;
+  std::string ready_status_;
   Clock::time_point stop_deadline_{};
 };
 

@@ -26,6 +26,7 @@ enum class MsgType : uint32_t {
   kHandover = 4,  // monitor -> listener: send your state and exit (reload)
   kState = 5,     // listener -> monitor: counters, pauses, rate tokens
   kStatus = 6,    // monitor -> listener: log your status lines (SIGUSR1)
+  kReady = 7,     // listener -> monitor: serving (after its listener-ready line)
 };
 
 struct MsgHeader {

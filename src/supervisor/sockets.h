@@ -30,6 +30,9 @@ struct ListenSocket {
   Watch watch = Watch::kNone;
   bool broken = false;   // listener: shut down by a wait child; never watched again
   ino_t unix_ino = 0;    // monitor: the socket file it created, if unix
+  // A copy of a socket systemd passed (systemd.h): the number it was passed
+  // as, for logs; -1 if hinetd bound it. Its file is systemd's, never removed.
+  int systemd_fd = -1;
   ~ListenSocket();       // removes that file if it is still the same one
 };
 

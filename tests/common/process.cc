@@ -18,8 +18,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The child gets `pass_fds` as descriptors 3, 4, ... (at most kMaxPassFds).
+constexpr size_t kMaxPassFds = 32;
 pid_t SpawnWithPipes(const std::vector<std::string>& argv, int* out_fd, int* err_fd,
-                     const std::vector<std::string>& extra_env = {}) {
+                     const std::vector<std::string>& extra_env = {},
+                     const std::vector<int>& pass_fds = {}) {
+  if (pass_fds.size() > kMaxPassFds) return -1;
   // The environment, built before fork: the child of a threaded process may
   // only make async-signal-safe calls.
   std::vector<std::string> env_strings;
@@ -53,6 +57,16 @@ pid_t SpawnWithPipes(const std::vector<std::string>& argv, int* out_fd, int* err
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Out of the way first (a source may sit at a target number), then in
+    // place; dup2 leaves the copies without close-on-exec.
+    int high[kMaxPassFds];
+    for (size_t i = 0; i < pass_fds.size(); ++i) {
+      high[i] = fcntl(pass_fds[i], F_DUPFD_CLOEXEC, 256);
+      if (high[i] < 0) _exit(127);
+    }
+    for (size_t i = 0; i < pass_fds.size(); ++i) {
+      if (dup2(high[i], 3 + static_cast<int>(i)) < 0) _exit(127);
+    }
     execve(args[0], args.data(), envp.data());
     _exit(127);
   }
@@ -131,7 +145,7 @@ bool DaemonProcess::Start(const std::string& config_path, const std::vector<std:
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   int err = -1;
-  pid_ = SpawnWithPipes(argv, nullptr, &err);
+  pid_ = SpawnWithPipes(argv, nullptr, &err, env_, pass_fds_);
   if (pid_ < 0) return false;
   reader_ = std::thread([this, err] { ReadLoop(err); });
   return true;

@@ -38,6 +38,11 @@ class DaemonProcess {
   // gets hinetd's own argv appended; pid() and the signals are then the
   // wrapper's.
   void WrapIn(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
+  // Makes Start add these "NAME=value" entries to hinetd's environment.
+  void SetEnv(std::vector<std::string> env) { env_ = std::move(env); }
+  // Makes Start pass these descriptors as 3, 4, ... (as systemd passes
+  // listening sockets); the caller keeps its own copies.
+  void PassFds(std::vector<int> fds) { pass_fds_ = std::move(fds); }
   // Start, then wait for the `event=start` line (false if it never comes).
   bool StartAndWait(const std::string& config_path, milliseconds timeout = milliseconds(10000));
 
@@ -73,6 +78,8 @@ class DaemonProcess {
   pid_t pid_ = -1;
   bool reaped_ = false;
   std::vector<std::string> wrapper_;
+  std::vector<std::string> env_;
+  std::vector<int> pass_fds_;
   int status_ = 0;
   std::thread reader_;
   std::mutex mu_;
