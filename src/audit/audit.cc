@@ -55,6 +55,10 @@ const std::vector<CheckInfo> kChecks = {
      "user"},
     {"identity.groups", "identity", 3,
      "has supplementary groups: it can reach whatever those groups may", "groups"},
+    {"identity.drops-privileges", "identity", 3,
+     "changes its own identity (drops_privileges): it holds CAP_SETUID, CAP_SETGID and "
+     "CAP_SYS_CHROOT in a user namespace of its own, kernel code other services never reach",
+     "drops_privileges"},
     // filesystem
     {"fs.chroot", "filesystem", 20,
      "no chroot (or chroot /): the service sees the whole file system", "chroot"},
@@ -507,6 +511,18 @@ class ServiceAuditor {
     for (gid_t g : s_.groups) groups += (groups.empty() ? "" : ",") + std::to_string(g);
     Add(a, "identity.groups", s_.groups.empty() ? Outcome::kPass : Outcome::kFail,
         s_.groups.empty() ? "no supplementary groups" : "supplementary groups " + groups);
+    if (s_.drops_privileges) {
+      std::string ids = "uid " + std::to_string(s_.uid) + " and gid " + std::to_string(s_.gid);
+      if (!groups.empty()) ids += " (and groups " + groups + ")";
+      Add(a, "identity.drops-privileges", Outcome::kFail,
+          "may change its identity, but its user namespace maps only " + ids +
+              ": it cannot become anyone else" +
+              (s_.chroot ? "; chroot stays in its jail, the root of its mount namespace"
+                         : "; no jail, so chroot confines nothing"));
+    } else {
+      Add(a, "identity.drops-privileges", Outcome::kPass,
+          "holds no capability (drops_privileges = false)");
+    }
   }
 
   void Filesystem(ServiceAudit& a) {
