@@ -829,8 +829,23 @@ class ServiceAuditor {
       auto f = s_.uid != 0 ? filter({Attempt{"setresuid", "setresuid", Call("setresuid", {0, 0, 0})}})
                            : std::nullopt;
       if (!f) f = filter({Attempt{"capset", "capset", Call("capset", {0, 0})}});
-      put("regain-root", f, true, "no capability to regain them with (EPERM)");
+      put("regain-root", f, true,
+          s_.drops_privileges
+              ? "its user namespace maps no uid 0 (EINVAL), and capset adds no capability "
+                "it lacks (EPERM)"
+              : "no capability to regain them with (EPERM)");
     }
+    put("setgroups-root",
+        filter({Attempt{"setgroups", "setgroups", Call("setgroups", {1, 0})}}), true,
+        s_.drops_privileges ? "its user namespace maps no group 0 (EINVAL)"
+                            : "no CAP_SETGID (EPERM)");
+    put("chroot-escape",
+        filter({Attempt{"chdir", "chdir", Call("chdir", {0})},
+                Attempt{"chroot", "chroot", Call("chroot", {0})}, open_read}),
+        !s_.drops_privileges || jailed,
+        !s_.drops_privileges ? "no CAP_SYS_CHROOT (EPERM)"
+        : jailed ? "the jail is the root of its mount namespace: .. stops there"
+                 : "no chroot: it reads the host's files anyway");
     put("raise-limit",
         filter({Attempt{"prlimit64(0, RLIMIT_NOFILE)", "prlimit64",
                         Call("prlimit64", {0, RLIMIT_NOFILE, 1, 0})}}),

@@ -972,7 +972,7 @@ Status Loader::LoadDropsPrivileges(Service& s, const std::vector<const TableRead
       std::string call = ImportsIdentityChange(s.chroot.value_or("/"), s.exec[0]);
       if (!call.empty()) {
         config_.warnings.push_back(
-            "service \"" + s.name + "\": its program " + s.exec[0] + " calls " + call +
+            "service \"" + s.name + "\": its program " + s.exec[0] + " may call " + call +
             "(), which fails in hinetd's children (they hold no capability); if it drops "
             "privileges itself, set drops_privileges = true and include the \"identity\" "
             "policy");

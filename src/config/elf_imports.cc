@@ -24,16 +24,12 @@ bool IsSyslogEntry(std::string_view name) {
          name == "__syslog_chk" || name == "__vsyslog_chk";
 }
 
-// What a program that changes its own identity calls (in.tftpd: initgroups,
-// chroot, setregid, setreuid).
+// What only a program that changes its own identity calls: a set*id call
+// alone is no sign (dash and bash import setuid/setresuid to drop the
+// privileges of a set-user-ID start, which they never have here, and
+// setuid(getuid()) needs no capability).
 bool IsIdentityEntry(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "setgroups", "initgroups", "setuid",    "setgid",    "setreuid",  "setregid",
-      "setresuid", "setresgid",  "seteuid",   "setegid",   "chroot"};
-  for (auto n : kNames) {
-    if (name == n) return true;
-  }
-  return false;
+  return name == "setgroups" || name == "initgroups" || name == "chroot";
 }
 
 // Reads the dynamic symbol table of a mapped ELF64 file of this machine's
