@@ -209,5 +209,43 @@ TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
   EXPECT_EQ(ProbeField(out2, "cap_eff"), "0000000000000000") << out2;
 }
 
+TEST_F(IdentityTest, AReloadMakesTheNamespacesOfTheNewIdentity) {
+  // The monitor makes them again on SIGHUP, under its own filter (through
+  // its namespace maker): the new account is the one mapped.
+  ASSERT_TRUE(UseUid(kUid)) << "uid " << kUid << " is in use";
+  ASSERT_TRUE(UseUid(kOther)) << "uid " << kOther << " is in use";
+  uint16_t port = FreeTcpPort();
+  std::string args = ", \"identity\", \"" + host_file_ + "\"";
+  std::string extra = "drops_privileges = true\nworkdir = \"/work\"\n";
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(Service("ident", port, kUid, args, "probe-identity", extra))))
+      << daemon_.LogText();
+  auto session = [&] {
+    int conn = ConnectTcp("127.0.0.1", port);
+    EXPECT_GE(conn, 0);
+    std::string out = conn >= 0 ? ReadUntil(conn, "end=1\n") : "";
+    if (conn >= 0) close(conn);
+    return out;
+  };
+  std::string before = session();
+  std::string a = std::to_string(kUid);
+  EXPECT_EQ(ProbeField(before, "resuid"), a + "," + a + "," + a) << before << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=ident ", "status=exit:0"},
+                                  milliseconds(10000)))
+      << daemon_.LogText();
+
+  WriteConfig(Service("ident", port, kOther, args, "probe-identity", extra));
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload"}, milliseconds(10000))) << daemon_.LogText();
+  std::string after = session();
+  std::string b = std::to_string(kOther);
+  EXPECT_EQ(ProbeField(after, "setresuid_own"), "ok") << after << daemon_.LogText();
+  EXPECT_EQ(ProbeField(after, "resuid"), b + "," + b + "," + b) << after;
+  EXPECT_EQ(ProbeField(after, "resgid"), b + "," + b + "," + b) << after;
+  // No other account is mapped in the new namespace.
+  EXPECT_EQ(ProbeField(after, "setuid_other"), "err:EINVAL") << after;
+  EXPECT_EQ(ProbeField(after, "cap_eff"), kIdentityCaps) << after;
+}
+
 }  // namespace
 }  // namespace hinetd::testing
