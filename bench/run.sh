@@ -14,6 +14,8 @@
 #   BENCH_NAMESPACES="pid"   hinetd variants, one run each: the service's
 #                            `namespaces`, comma-separated ("none" for []),
 #                            e.g. "none pid pid,ipc,uts pid,net"
+#                            a "+drops" suffix adds drops_privileges = true
+#                            (two setns per connection), e.g. "pid pid+drops"
 #   BENCH_ROUNDS=1           repeat every measurement this many times (all
 #                            servers once per round, interleaved) and report
 #                            the median
@@ -203,7 +205,11 @@ make_jail() {
 hinetd_label() { echo "hinetd[$1]"; }
 
 write_hinetd_config() {
-  local ns=$1 list=""
+  local ns=$1 list="" drops=false
+  if [[ $ns == *+drops ]]; then
+    drops=true
+    ns=${ns%+drops}
+  fi
   if [[ $ns != none ]]; then
     list=$(sed 's/[^,][^,]*/"&"/g; s/,/, /g' <<<"$ns")
   fi
@@ -223,6 +229,7 @@ group = "nogroup"
 chroot = "$JAIL_PARENT/jail"
 sandbox = "stdio"
 namespaces = [$list]
+drops_privileges = $drops
 EOF
   chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }

@@ -55,6 +55,10 @@ const std::vector<CheckInfo> kChecks = {
      "user"},
     {"identity.groups", "identity", 3,
      "has supplementary groups: it can reach whatever those groups may", "groups"},
+    {"identity.drops-privileges", "identity", 3,
+     "changes its own identity (drops_privileges): it holds CAP_SETUID, CAP_SETGID and "
+     "CAP_SYS_CHROOT in a user namespace of its own, kernel code other services never reach",
+     "drops_privileges"},
     // filesystem
     {"fs.chroot", "filesystem", 20,
      "no chroot (or chroot /): the service sees the whole file system", "chroot"},
@@ -507,6 +511,18 @@ class ServiceAuditor {
     for (gid_t g : s_.groups) groups += (groups.empty() ? "" : ",") + std::to_string(g);
     Add(a, "identity.groups", s_.groups.empty() ? Outcome::kPass : Outcome::kFail,
         s_.groups.empty() ? "no supplementary groups" : "supplementary groups " + groups);
+    if (s_.drops_privileges) {
+      std::string ids = "uid " + std::to_string(s_.uid) + " and gid " + std::to_string(s_.gid);
+      if (!groups.empty()) ids += " (and groups " + groups + ")";
+      Add(a, "identity.drops-privileges", Outcome::kFail,
+          "may change its identity, but its user namespace maps only " + ids +
+              ": it cannot become anyone else" +
+              (s_.chroot ? "; chroot stays in its jail, the root of its mount namespace"
+                         : "; no jail, so chroot confines nothing"));
+    } else {
+      Add(a, "identity.drops-privileges", Outcome::kPass,
+          "holds no capability (drops_privileges = false)");
+    }
   }
 
   void Filesystem(ServiceAudit& a) {
@@ -818,8 +834,23 @@ class ServiceAuditor {
       auto f = s_.uid != 0 ? filter({Attempt{"setresuid", "setresuid", Call("setresuid", {0, 0, 0})}})
                            : std::nullopt;
       if (!f) f = filter({Attempt{"capset", "capset", Call("capset", {0, 0})}});
-      put("regain-root", f, true, "no capability to regain them with (EPERM)");
+      put("regain-root", f, true,
+          s_.drops_privileges
+              ? "its user namespace maps no uid 0 (EINVAL), and capset adds no capability "
+                "it lacks (EPERM)"
+              : "no capability to regain them with (EPERM)");
     }
+    put("setgroups-root",
+        filter({Attempt{"setgroups", "setgroups", Call("setgroups", {1, 0})}}), true,
+        s_.drops_privileges ? "its user namespace maps no group 0 (EINVAL)"
+                            : "no CAP_SETGID (EPERM)");
+    put("chroot-escape",
+        filter({Attempt{"chdir", "chdir", Call("chdir", {0})},
+                Attempt{"chroot", "chroot", Call("chroot", {0})}, open_read}),
+        !s_.drops_privileges || jailed,
+        !s_.drops_privileges ? "no CAP_SYS_CHROOT (EPERM)"
+        : jailed ? "the jail is the root of its mount namespace: .. stops there"
+                 : "no chroot: it reads the host's files anyway");
     put("raise-limit",
         filter({Attempt{"prlimit64(0, RLIMIT_NOFILE)", "prlimit64",
                         Call("prlimit64", {0, RLIMIT_NOFILE, 1, 0})}}),

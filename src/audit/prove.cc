@@ -17,12 +17,14 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
 
 #include "base/errno_name.h"
 #include "base/fs.h"
 #include "base/unique_fd.h"
 #include "sandbox/daemon_filters.h"
+#include "spawn/identity_ns.h"
 #include "spawn/spawner.h"
 
 namespace hinetd::audit {
@@ -46,6 +48,8 @@ const std::vector<Escape> kEscapes = {
     {"signal", "signal another process of its uid"},
     {"regain-root", "regain uid 0 or a capability"},
     {"raise-limit", "raise a hard resource limit"},
+    {"setgroups-root", "join group 0 (setgroups)"},
+    {"chroot-escape", "leave the jail with a second chroot and .. (the classic escape)"},
 };
 
 Result<UniqueFd> OpenProbe(std::string& found) {
@@ -287,6 +291,19 @@ Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn
   std::string probe_path;
   auto probe = OpenProbe(probe_path);
   if (!probe.ok()) return probe.error();
+  // The namespaces of drops_privileges services, as the monitor's maker
+  // makes them, before this process takes the monitor's filter (which
+  // refuses what making them takes).
+  std::map<size_t, spawn::IdentityNamespaces> identity;
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const spawn::SpawnPlan& p = plans.plans[i];
+    if (!p.drops_privileges) continue;
+    auto ns = spawn::MakeIdentityNamespaces(p.uid, p.gid, p.groups, p.chroot);
+    if (!ns.ok()) {
+      return ns.error().Wrap("service \"" + p.service + "\": drops_privileges");
+    }
+    identity.emplace(i, std::move(*ns));
+  }
   // As the monitor: its deny list, which every child inherits; then the
   // layer every child installs, through the same spawner.
   auto monitor_filter = sandbox::MonitorFilter();
@@ -331,7 +348,7 @@ Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn
       std::unique_ptr<Victim> victim;
       std::string arg = "-";
       if (id == "write-outside") arg = outside.written();
-      if (id == "dotdot") arg = outside.marker_relative();
+      if (id == "dotdot" || id == "chroot-escape") arg = outside.marker_relative();
       if (id == "connect") arg = port;
       if (id == "regain-root") arg = std::to_string(s.uid);
       if (id == "ptrace" || id == "signal") {
@@ -345,6 +362,10 @@ Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn
       plan.exec_fd = probe->get();
       plan.filter = nullptr;  // the probe installs the same program (see prove.h)
       plan.notify = false;
+      if (auto it = identity.find(index); it != identity.end()) {
+        plan.user_ns_fd = it->second.user.get();
+        plan.mnt_ns_fd = it->second.mnt.get();
+      }
       plan.argv_storage = {"hinetd-probe-escape", id, filter_hex, arg};
       plan.argv.clear();
       for (auto& w : plan.argv_storage) plan.argv.push_back(w.data());

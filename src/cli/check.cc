@@ -148,6 +148,14 @@ void PrintService(const config::Config& config, const config::Service& s,
     printf("  chroot    none: the child sees the whole file system\n");
   }
   printf("  workdir   %s\n", s.workdir.c_str());
+  if (s.drops_privileges) {
+    std::string ids = "uid " + std::to_string(s.uid) + ", gid " + std::to_string(s.gid);
+    if (!groups.empty()) ids += ", groups " + groups;
+    printf("  identity  drops privileges itself: keeps CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT in "
+           "a user namespace that maps only %s (it cannot become anyone else)%s\n",
+           ids.c_str(),
+           s.chroot ? "; a mount namespace whose root is the chroot replaces chroot(2)" : "");
+  }
   if (s.sandbox == "none") {
     // Children still inherit the monitor's filter (src/sandbox/daemon_filters.cc).
     printf("  sandbox   none: no policy of its own (only the monitor's deny list: mount, "

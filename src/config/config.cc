@@ -62,7 +62,7 @@ const std::vector<std::string> kServiceKeys = {
     "chroot",     "workdir",       "env",         "sandbox",     "stderr",   "timeout",
     "rlimits",    "umask",         "pdeathsig",   "unconfined",  "max_instances",
     "per_source", "rate",          "backoff",     "allow",       "deny",     "namespaces",
-    "syslog",     "jail"};
+    "syslog",     "jail", "drops_privileges"};
 const std::vector<std::string> kRlimitKeys = {"cpu",   "as",     "data",  "stack",  "fsize",
                                               "core",  "nofile", "nproc", "memlock"};
 // The `timeout` of a udp service that sets none (see LoadLimits).
@@ -104,6 +104,7 @@ class Loader {
   Status LoadEnv(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadRlimits(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSandbox(Service& s, const std::vector<const TableReader*>& scope);
+  Status LoadDropsPrivileges(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadSocketFile(Service& s, const std::vector<const TableReader*>& scope, bool has_unix);
   Status LoadAdmission(Service& s, const std::vector<const TableReader*>& scope);
   Status LoadNamespaces(Service& s, const std::vector<const TableReader*>& scope);
@@ -450,6 +451,7 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
         " calls syslog(3), and its chroot has no /dev/log: what it logs is lost; set syslog = "
         "true for a relay to hinetd's log (and include the \"syslog\" policy)");
   }
+  if (auto st = LoadDropsPrivileges(s, scope); !st.ok()) return st;
   if (auto st = LoadRlimits(s, scope); !st.ok()) return st;
   if (auto f = Lookup(scope, "umask")) {
     // "022" (a string, read as octal) or 18 (an integer, as TOML writes 0o022).
@@ -1077,6 +1079,45 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
     } else {
       s.rlimits.push_back({name, spec->resource, value, value});
     }
+  }
+  return Status();
+}
+
+Status Loader::LoadDropsPrivileges(Service& s, const std::vector<const TableReader*>& scope) {
+  Found f = Lookup(scope, "drops_privileges");
+  // [defaults] is meant for programs; internal services never change identity.
+  if (s.internal != Internal::kNone && f && f.reader != scope[0]) f = Found{};
+  if (f) {
+    auto v = AsBool(f);
+    if (!v.ok()) return v.error();
+    s.drops_privileges = *v;
+  }
+  if (!s.drops_privileges) {
+    // A program that changes its identity fails without it (EPERM, or the
+    // policy's default action): say which key makes it work.
+    if (s.internal == Internal::kNone && !s.exec.empty()) {
+      std::string call = ImportsIdentityChange(s.chroot.value_or("/"), s.exec[0]);
+      if (!call.empty()) {
+        config_.warnings.push_back(
+            "service \"" + s.name + "\": its program " + s.exec[0] + " may call " + call +
+            "(), which fails in hinetd's children (they hold no capability); if it drops "
+            "privileges itself, set drops_privileges = true and include the \"identity\" "
+            "policy");
+      }
+    }
+    return Status();
+  }
+  if (s.internal != Internal::kNone) {
+    return f.Err("internal services never change their identity; drops_privileges is for "
+                 "programs (exec)");
+  }
+  // Its user namespace maps the service's ids onto themselves: root there
+  // would be root.
+  if (s.uid == 0 || s.gid == 0 ||
+      std::find(s.groups.begin(), s.groups.end(), 0) != s.groups.end()) {
+    return f.Err("drops_privileges = true runs the program in a user namespace that maps "
+                 "only its user and groups; uid 0 and group 0 (root) cannot be among them: "
+                 "set user, group and groups to unprivileged accounts");
   }
   return Status();
 }

@@ -24,18 +24,28 @@ bool IsSyslogEntry(std::string_view name) {
          name == "__syslog_chk" || name == "__vsyslog_chk";
 }
 
+// What only a program that changes its own identity calls: a set*id call
+// alone is no sign (dash and bash import setuid/setresuid to drop the
+// privileges of a set-user-ID start, which they never have here, and
+// setuid(getuid()) needs no capability).
+bool IsIdentityEntry(std::string_view name) {
+  return name == "setgroups" || name == "initgroups" || name == "chroot";
+}
+
 // Reads the dynamic symbol table of a mapped ELF64 file of this machine's
 // byte order; every offset is checked against the file's size.
-bool ScanDynsym(const unsigned char* data, size_t size) {
+// The first undefined symbol `match` accepts, or "".
+template <typename Match>
+std::string ScanDynsym(const unsigned char* data, size_t size, Match match) {
   if (size < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0 ||
       data[EI_CLASS] != ELFCLASS64) {
-    return false;
+    return "";
   }
   Elf64_Ehdr eh;
   memcpy(&eh, data, sizeof eh);
   if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff == 0 || eh.e_shoff > size ||
       eh.e_shnum > (size - eh.e_shoff) / sizeof(Elf64_Shdr)) {
-    return false;
+    return "";
   }
   auto section = [&](size_t i) {
     Elf64_Shdr sh;
@@ -58,17 +68,16 @@ bool ScanDynsym(const unsigned char* data, size_t size) {
       if (s.st_shndx != SHN_UNDEF || s.st_name >= str.sh_size) continue;
       size_t max = str.sh_size - s.st_name;
       std::string_view name(strings + s.st_name, strnlen(strings + s.st_name, max));
-      if (IsSyslogEntry(name)) return true;
+      if (match(name)) return std::string(name);
     }
   }
-  return false;
+  return "";
 }
 
-}  // namespace
-
-bool ImportsSyslog(const std::string& root, const std::string& program) {
+template <typename Match>
+std::string FirstImport(const std::string& root, const std::string& program, Match match) {
   base::UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return false;
+  if (!dir) return "";
   std::string inner = program;
   while (!inner.empty() && inner[0] == '/') inner.erase(0, 1);
   open_how how{};
@@ -76,18 +85,28 @@ bool ImportsSyslog(const std::string& root, const std::string& program) {
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   base::UniqueFd fd(
       static_cast<int>(syscall(SYS_openat2, dir.get(), inner.c_str(), &how, sizeof how)));
-  if (!fd) return false;
+  if (!fd) return "";
   struct stat st {};
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
       static_cast<uint64_t>(st.st_size) > kMaxFile) {
-    return false;
+    return "";
   }
   size_t size = static_cast<size_t>(st.st_size);
   void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (map == MAP_FAILED) return false;
-  bool found = ScanDynsym(static_cast<const unsigned char*>(map), size);
+  if (map == MAP_FAILED) return "";
+  std::string found = ScanDynsym(static_cast<const unsigned char*>(map), size, match);
   munmap(map, size);
   return found;
+}
+
+}  // namespace
+
+bool ImportsSyslog(const std::string& root, const std::string& program) {
+  return !FirstImport(root, program, IsSyslogEntry).empty();
+}
+
+std::string ImportsIdentityChange(const std::string& root, const std::string& program) {
+  return FirstImport(root, program, IsIdentityEntry);
 }
 
 }  // namespace hinetd::config

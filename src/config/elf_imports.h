@@ -14,4 +14,12 @@ namespace hinetd::config {
 // static binary, a script, a file that cannot be read or parsed.
 [[nodiscard]] bool ImportsSyslog(const std::string& root, const std::string& program);
 
+// The first of the calls that only a program that changes its own identity
+// makes (setgroups, initgroups, chroot) that the program imports, found
+// like ImportsSyslog; "" if none (or for what ImportsSyslog reads as
+// false). The set*id calls are left out: shells import them to drop
+// set-user-ID privileges they never have under hinetd.
+[[nodiscard]] std::string ImportsIdentityChange(const std::string& root,
+                                                const std::string& program);
+
 }  // namespace hinetd::config

@@ -103,6 +103,12 @@ struct Service {
   mode_t umask = 022;
   int pdeathsig = 0;  // 0 = none
   bool unconfined = false;
+  // The program changes its own identity (setgroups, set*id, chroot), as
+  // programs inetd starts as root do: each child joins a user namespace
+  // that maps only uid, gid and groups onto themselves, and a mount
+  // namespace whose root is the chroot, and keeps CAP_SETUID, CAP_SETGID
+  // and CAP_SYS_CHROOT in that user namespace only (spawn/identity_ns.h).
+  bool drops_privileges = false;
   // CLONE_NEW* flags of the namespaces each child gets; a PID namespace by
   // default, so that whatever a child starts goes down with it.
   uint32_t namespaces = kNsPid;

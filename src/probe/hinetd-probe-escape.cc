@@ -183,6 +183,36 @@ int main(int argc, char** argv) {
     Call("capset", syscall(SYS_capset, &hdr, all));
     Escaped("every capability");
   }
+  if (strcmp(attempt, "setgroups-root") == 0) {
+    gid_t root[1] = {0};
+    Try("setgroups");
+    Call("setgroups", syscall(SYS_setgroups, 1, root));
+    Escaped("group 0");
+  }
+  if (strcmp(attempt, "chroot-escape") == 0) {
+    // ARG: as for dotdot. chroot into a directory below "/", which leaves
+    // the cwd outside the new root; climb; chroot there; read the host file.
+    const char* sub = nullptr;
+    Try("faccessat");
+    for (const char* d : {"/usr", "/bin", "/lib", "/etc", "/dev", "/srv", "/var", "/tmp", "/proc"}) {
+      if (syscall(SYS_faccessat, AT_FDCWD, d, F_OK, 0) == 0) {
+        sub = d;
+        break;
+      }
+    }
+    if (sub == nullptr) sub = "/nonexistent";  // chroot fails with ENOENT: refused
+    Try("chdir");
+    Call("chdir", syscall(SYS_chdir, "/"));
+    Try("chroot");
+    Call("chroot", syscall(SYS_chroot, sub));
+    Try("chdir");
+    for (int i = 0; i < 64; ++i) Call("chdir", syscall(SYS_chdir, ".."));
+    Try("chroot");
+    Call("chroot", syscall(SYS_chroot, "."));
+    Try("openat");
+    Call("openat", syscall(SYS_openat, AT_FDCWD, arg, O_RDONLY | O_CLOEXEC));
+    Escaped(arg);
+  }
   if (strcmp(attempt, "raise-limit") == 0) {
     rlimit now{};
     Try("prlimit64");

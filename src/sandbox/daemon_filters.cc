@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <atomic>
 #include <initializer_list>
 
@@ -219,7 +220,28 @@ base::Status DenyCloneFlags(void* ctx, uint64_t flags) {
 
 }  // namespace
 
-Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
+namespace {
+
+// setns() fails with EPERM unless its nstype is exactly CLONE_NEWUSER or
+// CLONE_NEWNS: what a drops_privileges child does (spawn/identity_ns.h).
+// One rule per other bit, and one for nstype 0 (any type).
+base::Status DenySetnsExceptUserAndMount(void* ctx) {
+  constexpr uint32_t kAllowed = CLONE_NEWUSER | CLONE_NEWNS;
+  int nr = NativeSyscallNumber("setns");
+  if (nr < 0) return base::Status();
+  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+    if ((kAllowed & bit) != 0) continue;
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, Masked(1, bit, bit));
+    if (rc != 0) return base::ErrnoError("libseccomp: rule for setns", -rc);
+  }
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, Eq(1, 0));
+  if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, Eq(1, kAllowed));
+  if (rc != 0) return base::ErrnoError("libseccomp: rule for setns", -rc);
+  return base::Status();
+}
+
+Result<std::unique_ptr<BpfProgram>> DenyListFilter(const std::vector<std::string>& except,
+                                                   const char* what) {
   // Default allow: built directly with libseccomp (Compile refuses an
   // allow-by-default policy, rightly, for services).
   auto ctx = NewContext(SCMP_ACT_ALLOW);
@@ -227,6 +249,11 @@ Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
   for (const auto& name : MonitorDenyList()) {
     int nr = NativeSyscallNumber(name);
     if (nr < 0) continue;
+    if (std::find(except.begin(), except.end(), name) != except.end()) continue;
+    if (name == "setns") {
+      if (auto s = DenySetnsExceptUserAndMount(ctx->get()); !s.ok()) return s.error();
+      continue;
+    }
     int rc = seccomp_rule_add(ctx->get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (rc != 0) return base::ErrnoError("libseccomp: rule for " + name, -rc);
   }
@@ -237,7 +264,18 @@ Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
       !s.ok()) {
     return s.error();
   }
-  return ExportBpf(ctx->get(), "the monitor's filter");
+  return ExportBpf(ctx->get(), what);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
+  return DenyListFilter({}, "the monitor's filter");
+}
+
+Result<std::unique_ptr<BpfProgram>> NamespaceMakerFilter() {
+  return DenyListFilter({"unshare", "mount", "umount2", "pivot_root"},
+                        "the namespace maker's filter");
 }
 
 namespace {
@@ -250,6 +288,12 @@ Result<std::unique_ptr<BpfProgram>> ChildrenFilter() {
   auto ctx = NewContext(SCMP_ACT_ALLOW);
   if (!ctx.ok()) return ctx.error();
   if (auto s = DenyCloneFlags(ctx->get(), AllCloneNamespaces()); !s.ok()) return s.error();
+  // The monitor's filter lets setns() through for the drops_privileges
+  // children's two namespaces; no service may join any.
+  if (int nr = NativeSyscallNumber("setns"); nr >= 0) {
+    int rc = seccomp_rule_add(ctx->get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc != 0) return base::ErrnoError("libseccomp: rule for setns", -rc);
+  }
   return ExportBpf(ctx->get(), "the children's filter");
 }
 

@@ -33,6 +33,18 @@ namespace hinetd::sandbox {
 // capabilities the children never have, or belongs in a sandbox.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> MonitorFilter();
 
+// setns() is refused too, except with nstype CLONE_NEWUSER or CLONE_NEWNS
+// exactly: the children of drops_privileges services join the namespaces
+// the namespace maker made for them (spawn/identity_ns.h); ChildrenFilter
+// refuses setns() outright before any service code runs.
+//
+// The namespace maker (a process the monitor forks before it installs its
+// own filter, and which only makes those namespaces) gets the same list
+// without unshare, mount, umount2 and pivot_root: its holders unshare a
+// user and a mount namespace and pivot into a jail. The monitor itself
+// never can: with CAP_SYS_ADMIN it could mount in the host's namespace.
+[[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> NamespaceMakerFilter();
+
 // The syscalls MonitorFilter refuses (for documentation and tests). It
 // also refuses clone() with CLONE_NEWUSER, CLONE_NEWNS or CLONE_NEWCGROUP,
 // and clone3() (ENOSYS: its flags are behind a pointer).

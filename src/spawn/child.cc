@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -51,6 +52,8 @@ const char* StepName(int32_t step) {
     case Step::kLandlock: return "landlock";
     case Step::kSeccomp: return "seccomp";
     case Step::kExec: return "execve";
+    case Step::kNamespaces: return "namespaces";
+    case Step::kKeepCaps: return "keep-capabilities";
   }
   return "unknown";
 }
@@ -129,12 +132,13 @@ struct KernelSigaction {
   Exit(kExitSetupFailed);
 }
 
-// close_range(2) over the gaps between the fds to keep (at most three;
+// close_range(2) over the gaps between the fds to keep (at most five;
 // those below 3 and -1 are ignored).
-int CloseAllExcept(int a, int b, int c) {
-  int keeps[3] = {a, b, c};
-  for (int i = 0; i < 3; ++i) {  // sorted, by hand: no library call here
-    for (int j = i + 1; j < 3; ++j) {
+int CloseAllExcept(int a, int b, int c, int d, int e) {
+  constexpr int kN = 5;
+  int keeps[kN] = {a, b, c, d, e};
+  for (int i = 0; i < kN; ++i) {  // sorted, by hand: no library call here
+    for (int j = i + 1; j < kN; ++j) {
       if (keeps[j] < keeps[i]) {
         int t = keeps[i];
         keeps[i] = keeps[j];
@@ -190,15 +194,30 @@ long EnterLandlockDomain() {
   return r < 0 ? r : 0;
 }
 
-int CapsAreEmpty() {
+// The capabilities a drops_privileges child keeps in its user namespace:
+// what initgroups, set*id and chroot need, and nothing else.
+constexpr uint32_t kIdentityCaps =
+    (1U << CAP_SETGID) | (1U << CAP_SETUID) | (1U << CAP_SYS_CHROOT);
+static_assert(CAP_SYS_CHROOT < 32);
+constexpr int kIdentityCapList[] = {CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT};
+
+// 1 if the effective, permitted and inheritable sets are all exactly
+// `low` (capabilities 0-31) and nothing above, 0 if not, -1 on error.
+int CapsAre(uint32_t low) {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
   if (Sys(SYS_capget, A(&hdr), A(data)) != 0) return -1;
-  for (const auto& d : data) {
-    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0) return 0;
+  uint32_t want[2] = {low, 0};
+  for (int i = 0; i < 2; ++i) {
+    if (data[i].effective != want[i] || data[i].permitted != want[i] ||
+        data[i].inheritable != want[i]) {
+      return 0;
+    }
   }
   return 1;
 }
+
+int CapsAreEmpty() { return CapsAre(0); }
 
 #if HINETD_RAW_SYSCALLS
 // sendmsg(fd, msg, MSG_NOSIGNAL) from one known place: the recording
@@ -322,8 +341,10 @@ void RunChild(const ChildSpec& s) {
 
   // 4. Close everything else before chroot, so that no directory fd from
   //    outside the jail survives into it. The status pipe, the exec fd and
-  //    the recorder's socket stay (all close-on-exec).
-  if ((r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket)) != 0) {
+  //    the recorder's socket stay (all close-on-exec), and the namespaces
+  //    of step 7 (closed there).
+  if ((r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket, s.user_ns_fd, s.mnt_ns_fd)) !=
+      0) {
     Fail(s, Step::kCloseFds, r);
   }
 
@@ -346,7 +367,21 @@ void RunChild(const ChildSpec& s) {
 
   // 7. chroot needs CAP_SYS_CHROOT (still held); chdir at once so the cwd is
   //    inside the jail.
-  if (s.chroot_dir != nullptr && (r = Sys(SYS_chroot, A(s.chroot_dir))) != 0) {
+  //    drops_privileges instead joins its user namespace (the kernel wants
+  //    a process that shares no fs_struct and no thread group: this one,
+  //    cloned without CLONE_FS or CLONE_THREAD, even with CLONE_VM). It
+  //    then holds every capability there, none outside: enough to join the
+  //    mount namespace that namespace owns, whose root is the jail (setns
+  //    sets root and cwd to it), and, below, to take the mapped ids. Its
+  //    ids stay kernel uid 0 until then (unmapped there).
+  if (s.user_ns_fd >= 0) {
+    if ((r = Sys(SYS_setns, s.user_ns_fd, CLONE_NEWUSER)) != 0) Fail(s, Step::kNamespaces, r);
+    Sys(SYS_close, s.user_ns_fd);
+    if (s.mnt_ns_fd >= 0) {
+      if ((r = Sys(SYS_setns, s.mnt_ns_fd, CLONE_NEWNS)) != 0) Fail(s, Step::kNamespaces, r);
+      Sys(SYS_close, s.mnt_ns_fd);
+    }
+  } else if (s.chroot_dir != nullptr && (r = Sys(SYS_chroot, A(s.chroot_dir))) != 0) {
     Fail(s, Step::kChroot, r);
   }
   if ((r = Sys(SYS_chdir, A(s.workdir))) != 0) Fail(s, Step::kChroot, r);
@@ -360,25 +395,55 @@ void RunChild(const ChildSpec& s) {
   //     a saved uid of 0, none does. (The dumpable flag cannot protect it: it
   //     belongs to the shared memory, and every id change of any child resets
   //     it to fs.suid_dumpable, which may be 1.) Ids of 0 stay 0 (unconfined).
+  //     In its user namespace a drops_privileges child keeps its saved uid
+  //     (-1: unchanged), kernel uid 0, which that namespace does not map:
+  //     the same protection, and no id it could ever take back.
+  bool own_identity = s.user_ns_fd >= 0;
   if ((r = Sys(SYS_setgroups, s.n_groups, A(s.groups))) != 0) Fail(s, Step::kSetgroups, r);
   if ((r = Sys(SYS_setresgid, s.gid, s.gid, s.gid)) != 0) Fail(s, Step::kSetgid, r);
-  if ((r = Sys(SYS_setresuid, s.uid, s.uid, 0)) != 0) Fail(s, Step::kSetuid, r);
+  if ((r = Sys(SYS_setresuid, s.uid, s.uid, own_identity ? -1L : 0L)) != 0) {
+    Fail(s, Step::kSetuid, r);
+  }
+  //     drops_privileges: the set*id calls kept every capability (the
+  //     namespace maps no uid 0, so the kernel's root rules never apply).
+  //     The bounding set is full again (setns), and CAP_SETPCAP still held:
+  //     shrink it to the three, now.
+  if (own_identity) {
+    for (int cap = 0; cap <= s.last_cap; ++cap) {
+      if (cap < 32 && (kIdentityCaps & (1U << cap)) != 0) continue;
+      r = Sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+      if (r != 0) Fail(s, Step::kKeepCaps, r);
+    }
+  }
   // The permitted set survives a saved uid of 0: empty every set now. This
   // also empties the inheritable set, and covers a service that stays uid 0.
+  // drops_privileges keeps its three in every set; ambient, so that execve
+  // (no file capabilities, no set-user-ID) hands them to the program.
   {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct none[2] = {};
-    if ((r = Sys(SYS_capset, A(&hdr), A(none))) != 0) Fail(s, Step::kSetuid, r);
+    __user_cap_data_struct caps[2] = {};
+    if (own_identity) caps[0] = {kIdentityCaps, kIdentityCaps, kIdentityCaps};
+    if ((r = Sys(SYS_capset, A(&hdr), A(caps))) != 0) Fail(s, Step::kSetuid, r);
+  }
+  if (own_identity) {
+    for (int cap : kIdentityCapList) {
+      r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+      if (r != 0) Fail(s, Step::kKeepCaps, r);
+    }
   }
 
   // 11. Verify, like OpenSSH after permanently_set_uid: the ids are the
   //     target (saved uid 0 until execve, as above), no group can be
   //     regained, and no capability is left, in any set.
   {
+    //     drops_privileges: exactly its three capabilities (in every set,
+    //     ambient, bounding), and no uid 0 or gid 0 to go back to. Its saved
+    //     uid (kernel uid 0, left unchanged) reads as the overflow uid,
+    //     which may be its own (nobody's 65534): not compared.
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
     if (Sys(SYS_getresuid, A(&ru), A(&eu), A(&su)) != 0 || ru != s.uid || eu != s.uid ||
-        su != 0) {
+        (!own_identity && su != 0)) {
       Fail(s, Step::kVerify, -EPERM);
     }
     if (Sys(SYS_getresgid, A(&rg), A(&eg), A(&sg)) != 0 || rg != s.gid || eg != s.gid ||
@@ -386,12 +451,24 @@ void RunChild(const ChildSpec& s) {
       Fail(s, Step::kVerify, -EPERM);
     }
     if (s.gid != 0 && Sys(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
-    if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
-    // The bounding set can only shrink, so checking what the parent had is
-    // enough.
-    for (int i = 0; i < s.n_bounding_caps; ++i) {
-      if (Sys(SYS_prctl, PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
-        Fail(s, Step::kVerify, -EPERM);
+    if (own_identity) {
+      if (Sys(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
+      if (CapsAre(kIdentityCaps) != 1) Fail(s, Step::kVerify, -EPERM);
+      for (int cap = 0; cap <= s.last_cap; ++cap) {
+        long want = cap < 32 && (kIdentityCaps & (1U << cap)) != 0 ? 1 : 0;
+        if (Sys(SYS_prctl, PR_CAPBSET_READ, cap, 0, 0, 0) != want ||
+            Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != want) {
+          Fail(s, Step::kVerify, -EPERM);
+        }
+      }
+    } else {
+      if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
+      // The bounding set can only shrink, so checking what the parent had
+      // is enough.
+      for (int i = 0; i < s.n_bounding_caps; ++i) {
+        if (Sys(SYS_prctl, PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
+          Fail(s, Step::kVerify, -EPERM);
+        }
       }
     }
   }

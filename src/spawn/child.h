@@ -42,6 +42,10 @@ enum class Step : int32_t {
   kLandlock,       // a Landlock domain of its own, where the kernel has one
   kSeccomp,        // the precompiled filter, last
   kExec,           // execve / execveat
+  // drops_privileges only (after the others for the protocol; they run in
+  // place of kChroot, and after kSetuid):
+  kNamespaces,     // setns into the service's user, then mount namespace
+  kKeepCaps,       // CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT there, ambient
 };
 
 // "signals", "setsid", ... for logs.
@@ -87,6 +91,15 @@ struct ChildSpec {
   // Step 7: nullptr = no chroot.
   const char* chroot_dir;
   const char* workdir;
+  // drops_privileges (spawn/identity_ns.h): the user namespace to join
+  // (-1: none, every other service), and its mount namespace whose root is
+  // the jail (-1: no jail), which replaces chroot_dir. Both survive step 4
+  // and are closed once joined. The child then keeps CAP_SETUID, CAP_SETGID
+  // and CAP_SYS_CHROOT in that namespace, through execve (ambient), and no
+  // other capability can be in its bounding set, whose highest is last_cap.
+  int user_ns_fd = -1;
+  int mnt_ns_fd = -1;
+  int last_cap = 0;
   // Steps 8-10.
   const gid_t* groups;
   int n_groups;

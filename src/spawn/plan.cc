@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "config/config.h"
+#include "spawn/identity_ns.h"
 
 namespace hinetd::spawn {
 
@@ -104,6 +105,7 @@ Result<std::unique_ptr<PlanSet>> BuildPlans(const config::Config& config,
     p.pdeathsig = svc.pdeathsig;
     p.stderr_mode = svc.stderr_mode;
     p.clone_flags = static_cast<int>(svc.namespaces);
+    p.drops_privileges = svc.drops_privileges;
     p.policy = svc.sandbox;
     if (svc.sandbox != "none") p.filter = set->programs.at(svc.sandbox);
   }
@@ -143,6 +145,7 @@ std::string PlanIdentity(const SpawnPlan& plan) {
   num(static_cast<long long>(plan.stderr_mode));
   num(plan.clone_flags);
   add(plan.policy);
+  num(plan.drops_privileges ? 1 : 0);
   num(plan.notify ? 1 : 0);
   if (plan.filter) {
     const auto& insns = plan.filter->insns();
@@ -152,6 +155,25 @@ std::string PlanIdentity(const SpawnPlan& plan) {
     add("unconfined");
   }
   return out;
+
+base::Status PrepareIdentityNamespaces(PlanSet& set, NamespaceMaker* maker) {
+  for (auto& p : set.plans) {
+    if (!p.drops_privileges || p.user_ns_fd >= 0) continue;
+    auto ns = maker != nullptr ? maker->Make(p.uid, p.gid, p.groups, p.chroot)
+                               : MakeIdentityNamespaces(p.uid, p.gid, p.groups, p.chroot);
+    if (!ns.ok()) {
+      return Error("service \"" + p.service + "\": drops_privileges: cannot prepare its user " +
+                   (p.chroot.empty() ? "namespace" : "and mount namespaces") + ": " +
+                   ns.error().message());
+    }
+    p.user_ns_fd = ns->user.get();
+    set.namespaces.push_back(std::move(ns->user));
+    if (ns->mnt) {
+      p.mnt_ns_fd = ns->mnt.get();
+      set.namespaces.push_back(std::move(ns->mnt));
+    }
+  }
+  return base::Status();
 }
 
 base::Result<LoadedTable> LoadTable(const std::string& path, const PlanOptions& options) {

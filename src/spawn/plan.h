@@ -39,6 +39,12 @@ struct SpawnPlan {
   config::StderrMode stderr_mode = config::StderrMode::kNull;
   // CLONE_NEW* flags for clone(): the child's own namespaces.
   int clone_flags = 0;
+  // drops_privileges: the child joins these (owned by the PlanSet, made by
+  // PrepareIdentityNamespaces; -1 until then, and for every other service)
+  // and keeps CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT there.
+  bool drops_privileges = false;
+  int user_ns_fd = -1;
+  int mnt_ns_fd = -1;  // with a chroot only: it replaces the chroot step
   std::shared_ptr<const sandbox::BpfProgram> filter;  // null = unconfined
   std::string policy;                                 // name, or "none"
   // `filter` is a recording or trial program (sandbox/recording.h): the
@@ -52,6 +58,7 @@ struct PlanSet {
   std::vector<SpawnPlan> plans;  // same order as config.services
   std::map<std::string, std::shared_ptr<const sandbox::BpfProgram>> programs;
   base::UniqueFd internal_helper;  // hinetd-internal, opened once
+  std::vector<base::UniqueFd> namespaces;  // the plans' user_ns_fd and mnt_ns_fd
   std::string internal_helper_path;
 };
 
@@ -71,6 +78,13 @@ struct PlanOptions {
 // child. A reload compares them to tell which running udp wait children
 // are stale (supervisor/wait_idle.h).
 [[nodiscard]] std::string PlanIdentity(const SpawnPlan& plan);
+
+// The namespaces of every plan with drops_privileges (spawn/identity_ns.h),
+// made now: what the root monitor does at start and on every reload, after
+// BuildPlans (`check` and `audit` do not). A failure names the service.
+// `maker` null: made by this process itself.
+class NamespaceMaker;
+[[nodiscard]] base::Status PrepareIdentityNamespaces(PlanSet& set, NamespaceMaker* maker);
 
 // A services table ready to serve: loaded and validated, the listener's
 // account resolved, every plan built. What start, `check` and a reload do

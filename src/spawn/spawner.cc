@@ -98,6 +98,7 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots,
     if (old.handler != SIG_DFL) s->signals_to_reset_.push_back(sig);
   }
   int last = sandbox::LastCap();
+  s->last_cap_ = last;
   for (int cap = 0; cap <= last; ++cap) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) s->bounding_caps_.push_back(cap);
   }
@@ -136,6 +137,10 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   }
   if (index < 0) return Error("no free spawn slot");
   if (plan.notify && notify_socket_ < 0) return Error("a recording plan without a recorder");
+  // Fail closed: without its namespaces the child would run as an ordinary one.
+  if (plan.drops_privileges && plan.user_ns_fd < 0) {
+    return Error("drops_privileges: the service's namespaces were not prepared");
+  }
   Slot& slot = *slots_[static_cast<size_t>(index)];
   Started out;
 
@@ -211,6 +216,9 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.bounding_caps = bounding_caps_.data();
   spec.n_bounding_caps = static_cast<int>(bounding_caps_.size());
   spec.chroot_dir = plan.chroot.empty() ? nullptr : plan.chroot.c_str();
+  spec.user_ns_fd = plan.user_ns_fd;
+  spec.mnt_ns_fd = plan.mnt_ns_fd;
+  spec.last_cap = last_cap_;
   spec.workdir = plan.workdir.c_str();
   spec.groups = plan.groups.data();
   spec.n_groups = static_cast<int>(plan.groups.size());

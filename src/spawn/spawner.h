@@ -144,6 +144,7 @@ class Spawner {
   base::UniqueFd dev_null_;
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
+  int last_cap_ = 0;
   const sandbox::BpfProgram* base_filter_ = nullptr;
   int notify_socket_ = -1;
   int landlock_abi_ = 0;

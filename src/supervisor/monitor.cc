@@ -531,6 +531,13 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     }
     if (auto s = sandbox::LimitOwnCapabilities(keep); !s.ok()) return s;
     BindCapability(false);
+    // The namespace maker (spawn/identity_ns.h) before the monitor's
+    // filter, which refuses it what it does; it installs its own.
+    auto maker_filter = sandbox::NamespaceMakerFilter();
+    if (!maker_filter.ok()) return maker_filter.error();
+    auto maker = spawn::NamespaceMaker::Start((*maker_filter)->fprog());
+    if (!maker.ok()) return maker.error();
+    ns_maker_ = std::move(*maker);
     // A deny list, since every child inherits it (see daemon_filters.h);
     // installing it needs no_new_privs, which children set anyway.
     auto monitor_filter = sandbox::MonitorFilter();
@@ -541,6 +548,8 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     }
     sandbox::NoteDaemonFilterInstalled();
   }
+  // Under the monitor's own filter and capabilities, as on every reload.
+  if (auto s = spawn::PrepareIdentityNamespaces(*plans, ns_maker_.get()); !s.ok()) return s;
   auto children_filter = sandbox::ChildrenFilter();
   if (!children_filter.ok()) return children_filter.error();
   children_filter_ = std::move(*children_filter);
@@ -1953,6 +1962,7 @@ void Monitor::Reload() {
   auto table = spawn::LoadTable(options_.config_path, options_.plan_options);
   if (!table.ok()) return fail(table.error());
   if (auto s = recorder_->Arm(*table->config, *table->plans); !s.ok()) return fail(s.error());
+  if (auto s = spawn::PrepareIdentityNamespaces(*table->plans, ns_maker_.get()); !s.ok()) return fail(s.error());
   if (auto s = NamespacesPossible(*table->config, have_sys_admin_); !s.ok()) {
     return fail(s.error());
   }

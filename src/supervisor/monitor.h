@@ -23,6 +23,7 @@
 #include "base/unique_fd.h"
 #include "config/types.h"
 #include "sandbox/policy.h"
+#include "spawn/identity_ns.h"
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/kmsg.h"
@@ -282,6 +283,9 @@ class Monitor {
   Options options_;
   std::shared_ptr<config::Config> config_;
   std::shared_ptr<spawn::PlanSet> plans_;
+  // Makes the namespaces of drops_privileges services (null: this process
+  // makes them, when it does not harden itself).
+  std::unique_ptr<spawn::NamespaceMaker> ns_maker_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
   std::unordered_map<pid_t, Child> children_;

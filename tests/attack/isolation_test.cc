@@ -224,8 +224,11 @@ TEST_F(IsolationTest, AnUnconfinedServiceCannotTakeAnotherChildsSocket) {
 }
 
 TEST_F(IsolationTest, NoServiceGetsAUserNamespace) {
-  // Unjailed, so that /proc/self/ns/user tells which user namespace the
-  // probe is in.
+  // No service makes a user namespace of its own. (One with drops_privileges
+  // = true runs in the one hinetd made for it, which maps only its ids:
+  // identity_test.cc; these services have no such key, and stay in the
+  // host's.) Unjailed, so that /proc/self/ns/user tells which user
+  // namespace the probe is in.
   constexpr uid_t kUid = 64033;
   ASSERT_TRUE(UseUid(kUid)) << "uid " << kUid << " is in use";
   // The control: this kernel gives an unprivileged user a user namespace.

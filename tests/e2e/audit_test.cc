@@ -325,6 +325,37 @@ std::set<std::string> ProveDirs() {
   return dirs;
 }
 
+TEST_F(ProveTest, AServiceThatDropsPrivilegesBecomesNoOneElse) {
+  // drops_privileges with `default` and the shipped `identity`: its child
+  // may call setgroups, set*id and chroot, and every escape is still
+  // refused, by the kernel: no id but its own is mapped, and the classic
+  // chroot escape stops at the jail, the root of its mount namespace.
+  // A directory in the jail for the escape's first chroot.
+  ASSERT_EQ(mkdir((jail_.path() + "/srv").c_str(), 0755), 0);
+  dir_.Write("sandbox/own.toml", "description = \"default and identity\"\n"
+                                 "include = [\"default\", \"identity\"]\n");
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"own\"\nlisten = \"127.0.0.1:10111\"\nexec = [\"/probe\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"own\"\n"
+      "drops_privileges = true\n");
+  CommandResult r = Audit({"-c", path, "--prove"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto proof = ProofOf(r.out, "own");
+  EXPECT_EQ(proof.size(), 12u) << r.out;
+  for (const auto& [escape, line] : proof) {
+    EXPECT_EQ(line.rfind("  verified ", 0), 0u) << escape << ": " << line;
+  }
+  EXPECT_NE(proof["setgroups-root"].find("errno EINVAL at setgroups"), std::string::npos)
+      << proof["setgroups-root"];
+  EXPECT_NE(proof["regain-root"].find("errno EINVAL at setresuid"), std::string::npos)
+      << proof["regain-root"];
+  // The chroot calls succeed; the host file is not there.
+  EXPECT_NE(proof["chroot-escape"].find("errno ENOENT at openat"), std::string::npos)
+      << proof["chroot-escape"];
+  EXPECT_NE(r.out.find("identity.drops-privileges"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cannot become anyone else"), std::string::npos) << r.out;
+}
+
 TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
   std::string services = InternalService("echo", "echo", "\"127.0.0.1:10007\"");
   for (const char* policy : {"runtime", "stdio", "default"}) {
@@ -345,7 +376,7 @@ TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
   EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
   for (const char* service : {"echo", "runtime", "stdio", "default"}) {
     auto proof = ProofOf(r.out, service);
-    EXPECT_EQ(proof.size(), 10u) << service << "\n" << r.out;
+    EXPECT_EQ(proof.size(), 12u) << service << "\n" << r.out;
     for (const auto& [escape, line] : proof) {
       // In a jail of its own, as nobody, in a pid namespace: every escape
       // is refused, and the audit said so.
@@ -401,7 +432,7 @@ TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
   Parser p(n.out);
   ASSERT_TRUE(p.Parse(doc)) << n.out;
   auto& prove = doc.fields["services"].items[0].fields["prove"];
-  ASSERT_EQ(prove.items.size(), 10u);
+  ASSERT_EQ(prove.items.size(), 12u);
   auto& connect = prove.items[4];
   EXPECT_EQ(connect.fields["escape"].s, "connect");
   EXPECT_EQ(connect.fields["result"].s, "verified");

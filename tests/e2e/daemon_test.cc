@@ -152,6 +152,38 @@ TEST_F(DaemonTest, CheckWarnsAboutWeakSandboxes) {
   EXPECT_EQ(count, 3u) << r.out;
 }
 
+// A program that changes its own identity: without drops_privileges check
+// says which key it needs; with it, the plan says what the child keeps and
+// in which namespace.
+TEST_F(DaemonTest, CheckShowsDropsPrivilegesAndSuggestsIt) {
+  std::string program;
+  for (const char* p : {"/usr/sbin/in.tftpd", "/usr/bin/su"}) {
+    if (access(p, X_OK) == 0) program = p;
+  }
+  if (program.empty()) GTEST_SKIP() << "neither in.tftpd nor su is installed";
+  auto service = [&](const std::string& name, const std::string& extra) {
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" +
+           std::to_string(FreeTcpPort()) + "\"\nexec = [\"" + program +
+           "\"]\nuser = \"nobody\"\n" + extra;
+  };
+  std::string path =
+      WriteConfig(service("off", "") + service("on", "drops_privileges = true\n"));
+  CommandResult r = RunCommand({BinDir() + "/hinetd", "check", "-c", path}, milliseconds(10000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("warning: service \"off\": its program " + program + " may call "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("set drops_privileges = true and include the \"identity\" policy"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("warning: service \"on\": its program"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  identity  drops privileges itself: keeps CAP_SETUID, CAP_SETGID, "
+                       "CAP_SYS_CHROOT in a user namespace that maps only uid 65534, gid "
+                       "65534 (it cannot become anyone else)\n"),
+            std::string::npos)
+      << r.out;
+}
+
 // `default` allows fork and kill for every call: in a pid namespace (the
 // default) that reaches only the service's own processes, so check lists
 // them without a warning on every such service; without one, kill reaches

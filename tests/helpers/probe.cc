@@ -86,6 +86,14 @@
 //                                 and does the above; the probe reaps every
 //                                 child it has (adopted ones too, as the
 //                                 init of a PID namespace)
+//   hinetd-probe identity FILE    (drops_privileges) try to become its own
+//                                 ids (allowed), uid/gid 0, another uid,
+//                                 groups 0 and another; write uid_map,
+//                                 unshare, setns, umount "/", bind-mount; the
+//                                 classic chroot escape, then open FILE (a
+//                                 host path outside the jail); print the
+//                                 ids, cap sets, CapEff of /proc/self/status
+//                                 and "pid=", "end=1"; exit 0 at EOF on fd 0
 //   hinetd-probe fork-bomb        fork until fork fails (at most 10000
 //                                 times), each child sleeping 600 s; print
 //                                 "forks=N" and "fork_error=err:ENAME", then
@@ -1232,6 +1240,93 @@ int UserNamespace() {
   return kExitOk;
 }
 
+// A service under drops_privileges that tries to become someone else, or
+// to leave its jail (tests/attack/identity_test.cc). `host_file` is a path
+// outside the jail that its uid could read there. Reports each attempt,
+// then waits for its connection to close (the test attacks it meanwhile).
+int Identity(const char* host_file) {
+  // errno read after the call (an argument list has no order).
+  auto result = [](const char* key, long rc) { ReportResult(key, rc, errno); };
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  // What a program that drops privileges does, and may: its own ids.
+  gid_t own[1] = {gid};
+  result("setgroups_own", syscall(SYS_setgroups, 1, own));
+  result("setresgid_own", syscall(SYS_setresgid, gid, gid, gid));
+  result("setresuid_own", syscall(SYS_setresuid, uid, uid, uid));
+  // Anyone else.
+  result("setuid_0", syscall(SYS_setuid, 0));
+  result("setresuid_0", syscall(SYS_setresuid, 0, 0, 0));
+  result("setgid_0", syscall(SYS_setgid, 0));
+  result("setuid_other", syscall(SYS_setuid, uid + 1));
+  gid_t root_group[1] = {0};
+  result("setgroups_0", syscall(SYS_setgroups, 1, root_group));
+  gid_t other_group[1] = {gid + 1};
+  result("setgroups_other", syscall(SYS_setgroups, 1, other_group));
+  // Its user namespace's maps, written already (and by root).
+  int map = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+  long wrote = -1;
+  int map_err = errno;
+  if (map >= 0) {
+    const char line[] = "0 0 1\n";
+    wrote = write(map, line, sizeof line - 1);
+    map_err = errno;
+    close(map);
+  }
+  ReportResult("write_uid_map", wrote, map_err);
+  g_report.Flush();
+  result("unshare_newuser", syscall(SYS_unshare, CLONE_NEWUSER));
+  result("unshare_newns", syscall(SYS_unshare, CLONE_NEWNS));
+  result("setns", syscall(SYS_setns, 0, 0));
+  result("umount_root", syscall(SYS_umount2, "/", MNT_DETACH));
+  result("mount_bind", syscall(SYS_mount, "/", "/", nullptr, MS_BIND | MS_REC, nullptr));
+  // The classic chroot escape: a chroot below the cwd, then ".." up past
+  // it (the cwd is outside the new root, so nothing stops the walk but the
+  // mount namespace's root), then chroot there.
+  result("mkdir", mkdir("escape", 0700) == 0 || errno == EEXIST ? 0 : -1);
+  result("chroot_sub", syscall(SYS_chroot, "escape"));
+  for (int i = 0; i < 64; ++i) {
+    if (chdir("..") != 0) break;
+  }
+  result("chroot_dot", syscall(SYS_chroot, "."));
+  int fd = open(host_file, O_RDONLY | O_CLOEXEC);
+  result("host_file", fd);  // errno untouched since open
+  if (fd >= 0) close(fd);
+  result("jail_probe", access("/probe", X_OK));  // still in the jail
+  // Who it is at the end.
+  uid_t ru = 0, eu = 0, su = 0;
+  gid_t rg = 0, eg = 0, sg = 0;
+  getresuid(&ru, &eu, &su);
+  getresgid(&rg, &eg, &sg);
+  g_report.Key("resuid").Dec(ru).Char(',').Dec(eu).Char(',').Dec(su).End();
+  g_report.Key("resgid").Dec(rg).Char(',').Dec(eg).Char(',').Dec(sg).End();
+  ReportCapSets();
+  char status[4096];
+  long n = -1;
+  int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);  // where the jail has /proc
+  if (sfd >= 0) {
+    n = read(sfd, status, sizeof status - 1);
+    close(sfd);
+  }
+  if (n >= 0) status[n] = '\0';
+  g_report.Key("status_cap_eff");
+  const char* eff = n > 0 ? strstr(status, "CapEff:\t") : nullptr;
+  if (eff == nullptr) {
+    g_report.Str("<none>");
+  } else {
+    eff += 8;
+    const char* nl = strchr(eff, '\n');
+    for (const char* p = eff; p < (nl != nullptr ? nl : eff + 16); ++p) g_report.Char(*p);
+  }
+  g_report.End();
+  g_report.Key("pid").Dec(getpid()).End();
+  g_report.Key("end").Dec(1).End().Flush();
+  char sink[256];
+  while (read(kIn, sink, sizeof sink) > 0) {
+  }
+  return kExitOk;
+}
+
 // "ifaces=NAME:up|down,...": every interface of this network namespace,
 // by index (SIOCGIFNAME), without netlink or /proc.
 void ReportInterfaces() {
@@ -1317,6 +1412,7 @@ int main(int argc, char** argv) {
     }
     return Namespaces(port, key);
   }
+  if (strcmp(mode, "identity") == 0 && argc == 3) return Identity(argv[2]);
   if (strcmp(mode, "syslog") == 0 && argc == 4) {
     long count = 0;
     if (!ParseNumber(argv[2], 100000, &count)) return Usage();

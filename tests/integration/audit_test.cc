@@ -173,6 +173,13 @@ TEST_F(AuditTest, Identity) {
   ExpectMoves("identity.gid0", {{"group", "\"root\""}}, {{"unconfined", "true"}});
   ExpectMoves("identity.unconfined", {{"unconfined", "true"}});
   ExpectMoves("identity.groups", {{"groups", "[\"nogroup\"]"}});
+  ExpectMoves("identity.drops-privileges", {{"drops_privileges", "true"}});
+  {
+    ServiceAudit own = Audit({{"drops_privileges", "true"}});
+    const CheckResult* c = Find(own, "identity.drops-privileges");
+    ASSERT_NE(c, nullptr);
+    EXPECT_NE(c->detail.find("cannot become anyone else"), std::string::npos) << c->detail;
+  }
   // Another service as the same user: each of them is told.
   ServiceAudit shared = Audit({}, "\n[[service]]\nname = \"t\"\nlisten = [\"127.0.0.1:8\"]\n"
                                   "exec = [\"" + prog_ + "\"]\nuser = \"nobody\"\nchroot = \"" +
@@ -351,7 +358,7 @@ TEST(AuditProve, Classify) {
   EXPECT_EQ(Classify(false, true, true), ProveOutcome::kError);
   EXPECT_STREQ(ProveOutcomeText(ProveOutcome::kContradicted), "CONTRADICTED");
   // Every escape the probe knows has a prediction in every audit.
-  ASSERT_EQ(Escapes().size(), 10u);
+  ASSERT_EQ(Escapes().size(), 12u);
 }
 
 TEST(AuditTable, WeightsAreDocumented) {

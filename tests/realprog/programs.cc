@@ -245,17 +245,21 @@ RealProgram Tftpd() {
   p.needs = {"/usr/sbin/in.tftpd", "/usr/bin/tftp"};
   // -t 1: wait one second for another request, then exit (inetd starts
   // a new one for the next).
-  p.exec = {"/usr/sbin/in.tftpd", "-t", "1", "--user", "nobody", "/srv/tftp"};
+  // As Debian runs it (/etc/default/tftpd-hpa): --secure chroots into
+  // /srv/tftp, --user is the account it drops to. Each request's child calls
+  // initgroups, chroot("."), setregid and setreuid itself, which it may
+  // only under drops_privileges.
+  p.exec = {"/usr/sbin/in.tftpd", "-t", "1", "--user", "nobody", "--secure", "/srv/tftp"};
   // Each transfer has a socket of its own (a new port, RFC 1350's TID),
   // which `default` refuses; syslog's socket still fails as there.
   p.policy = "tftpd";
   p.policy_text =
-      "description = \"default, and the UDP socket of each transfer\"\n"
-      "include = [\"default\"]\n"
+      "description = \"default, its own identity, and the UDP socket of each transfer\"\n"
+      "include = [\"default\", \"identity\"]\n"
       "allow = [{ syscall = \"socket\", when = \"family == AF_INET\" }, \"bind\",\n"
       "         \"connect\", \"getsockname\", \"setsockopt\", \"sendto\", \"recvfrom\"]\n"
       "[errno]\nsocket = { errno = \"EACCES\", when = \"family == AF_UNIX\" }\n";
-  p.extra = "protocol = \"udp\"\nwait = true\n";
+  p.extra = "protocol = \"udp\"\nwait = true\ndrops_privileges = true\n";
   p.build = [](Jail& jail, JailBuilder& b) -> AssertionResult {
     if (!b.AddProgram("/usr/sbin/in.tftpd")) return Built(false, b);
     if (auto r = Accounts(b); !r) return r;

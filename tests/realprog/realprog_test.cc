@@ -64,16 +64,14 @@ TEST_F(RealProgRun, BusyboxHttpdServesCurl) {
   RunSession(p, p.policy);
 }
 
-// DISABLED: in.tftpd cannot serve unprivileged. For each request it forks a
-// child that opens the transfer's socket (allowed by its policy here) and
-// then drops privileges itself: setregid, then initgroups, i.e.
-// setgroups(1, [65534]), which needs CAP_SETGID. Under `default` the kernel
-// kills that child (SIGSYS, syscall=setgroups; strace -f shows it); with
-// setgroups allowed it fails with EPERM and tftpd exits ("cannot set groups
-// for user nobody"). Either way the client times out. Running a program that
-// changes its own identity without capabilities is issue 13's (another
-// helper's) problem; enable this test once hinetd can run it.
-TEST_F(RealProgRun, DISABLED_TftpdHpaServesTheTftpClient) {
+// in.tftpd drops privileges itself: for each request it forks a child that
+// calls initgroups (setgroups), chroot(".") into /srv/tftp (--secure), then
+// setregid and setreuid to --user. Under drops_privileges that child may,
+// in a user namespace that maps only nobody and nogroup, inside a mount
+// namespace whose root is the jail (README "Programs that drop
+// privileges"); without it, setgroups fails with EPERM and tftpd exits
+// ("cannot set groups for user nobody").
+TEST_F(RealProgRun, TftpdHpaServesTheTftpClient) {
   RealProgram p = Tftpd();
   REALPROG_NEED(p.needs);
   RunSession(p, p.policy);

@@ -868,7 +868,7 @@ const BadCase kBadCases[] = {
      "5:1: service \"s\": unknown key 'zzzzzzzzzzzz' (valid keys: name listen exec internal "
      "protocol wait socket_mode socket_user socket_group user group groups chroot workdir env "
      "sandbox stderr timeout rlimits umask pdeathsig unconfined max_instances per_source rate "
-     "backoff allow deny namespaces syslog jail)"},
+     "backoff allow deny namespaces syslog jail drops_privileges)"},
     {"MissingName", "[[service]]\nlisten = \"127.0.0.1:1\"\ninternal = \"echo\"\n",
      "1:1: service #1: name: required (e.g. name = \"echo\")"},
     {"BadName", "[[service]]\nname = \"a b\"\n",
@@ -1134,7 +1134,10 @@ const BadCase kBadCases[] = {
     {"DefaultsUnknownKeyNoClose", "[defaults]\nzzzzzzzz = 1\n" + std::string(kEcho),
      "2:1: [defaults]: unknown key 'zzzzzzzz' (valid keys: protocol wait socket_mode socket_user "
      "socket_group user group groups chroot workdir env sandbox stderr timeout rlimits umask "
-     "pdeathsig unconfined max_instances per_source rate backoff allow deny namespaces syslog jail)"},
+     "pdeathsig unconfined max_instances per_source rate backoff allow deny namespaces syslog jail drops_privileges)"},
+    {"DropsPrivilegesForAnInternalService", Svc("internal = \"echo\"\ndrops_privileges = true\n"),
+     "5:20: service \"s\": drops_privileges: internal services never change their identity; "
+     "drops_privileges is for programs (exec)"},
     {"SyslogForAnInternalService", Svc("internal = \"echo\"\nsyslog = true\n"),
      "5:10: service \"s\": syslog: internal services do not log; syslog = true is for programs "
      "(exec)"},
@@ -1152,7 +1155,7 @@ const BadCase kBadCases[] = {
      "4:1: service \"s\": unknown key 'zzz' (valid keys: name listen exec internal protocol wait "
      "socket_mode socket_user socket_group user group groups chroot workdir env sandbox stderr "
      "timeout rlimits umask pdeathsig unconfined max_instances per_source rate backoff allow "
-     "deny namespaces syslog jail)"},
+     "deny namespaces syslog jail drops_privileges)"},
     {"UnknownKeysTheFirstDidYouMean", Svc("usr = \"nobody\"\nchrot = \"/\"\ninternal = \"echo\"\n"),
      "4:1: service \"s\": unknown key 'usr' (did you mean 'user'?)"},
     {"UnknownKeysOnOneLineTheFirstColumn",

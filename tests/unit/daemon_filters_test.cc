@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
@@ -331,6 +332,39 @@ TEST(MonitorFilter, CreatesOnlyTheNamespacesOfItsChildren) {
   EXPECT_EQ(Verdict(Monitor(), {"pidfd_getfd", {3, 4, 0}}), kEperm);
 }
 
+TEST(MonitorFilter, LetsAChildJoinOnlyAUserOrAMountNamespace) {
+  // drops_privileges children join the namespaces made for them (setns
+  // with exactly CLONE_NEWUSER, then CLONE_NEWNS); no other type, no "any".
+  EXPECT_EQ(Verdict(Monitor(), {"setns", {kFd, CLONE_NEWUSER}}), kAllow);
+  EXPECT_EQ(Verdict(Monitor(), {"setns", {kFd, CLONE_NEWNS}}), kAllow);
+  for (uint64_t ns : {0UL, static_cast<uint64_t>(CLONE_NEWUSER | CLONE_NEWNS),
+                      static_cast<uint64_t>(CLONE_NEWNET), static_cast<uint64_t>(CLONE_NEWPID),
+                      static_cast<uint64_t>(CLONE_NEWCGROUP)}) {
+    EXPECT_EQ(Verdict(Monitor(), {"setns", {kFd, ns}}), kEperm) << std::hex << ns;
+  }
+  // The monitor itself still makes none of them, and mounts nothing.
+  EXPECT_EQ(Verdict(Monitor(), {"unshare", {CLONE_NEWUSER}}), kEperm);
+  EXPECT_EQ(Verdict(Monitor(), {"mount", {kPtr, kPtr, 0, MS_BIND | MS_REC, 0}}), kEperm);
+  EXPECT_EQ(Verdict(Monitor(), {"pivot_root", {kPtr, kPtr}}), kEperm);
+}
+
+TEST(NamespaceMakerFilter, MakesTheNamespacesAndNothingMore) {
+  auto filter = NamespaceMakerFilter();
+  ASSERT_TRUE(filter.ok()) << filter.error().ToString();
+  const BpfProgram& maker = **filter;
+  EXPECT_EQ(Verdict(maker, {"unshare", {CLONE_NEWUSER}}), kAllow);
+  EXPECT_EQ(Verdict(maker, {"unshare", {CLONE_NEWNS}}), kAllow);
+  EXPECT_EQ(Verdict(maker, {"mount", {kPtr, kPtr, 0, MS_BIND | MS_REC, 0}}), kAllow);
+  EXPECT_EQ(Verdict(maker, {"pivot_root", {kPtr, kPtr}}), kAllow);
+  EXPECT_EQ(Verdict(maker, {"umount2", {kPtr, MNT_DETACH}}), kAllow);
+  // The rest of the monitor's deny list stands.
+  for (const char* name : {"ptrace", "bpf", "init_module", "kexec_load", "keyctl"}) {
+    if (NativeSyscallNumber(name) < 0) continue;
+    EXPECT_EQ(Verdict(maker, {name, {}}), kEperm) << name;
+  }
+  EXPECT_EQ(Verdict(maker, {"setns", {kFd, CLONE_NEWNET}}), kEperm);
+}
+
 TEST(ChildrenFilter, NoNamespaceOfAnyKind) {
   auto filter = ChildrenFilter();
   ASSERT_TRUE(filter.ok()) << filter.error().ToString();
@@ -346,6 +380,11 @@ TEST(ChildrenFilter, NoNamespaceOfAnyKind) {
   }
   EXPECT_EQ(Verdict(children, {"clone3", {kPtr, 88}}), SECCOMP_RET_ERRNO | ENOSYS);
   EXPECT_EQ(Verdict(children, {"execve", {kPtr, kPtr, kPtr}}), kAllow);
+  // The setns the monitor's filter lets through for drops_privileges
+  // children is refused before any service code runs.
+  for (uint64_t ns : {CLONE_NEWUSER, CLONE_NEWNS}) {
+    EXPECT_EQ(Verdict(children, {"setns", {kFd, ns}}), kEperm) << std::hex << ns;
+  }
 }
 
 #if defined(__x86_64__)

@@ -35,6 +35,24 @@ TEST(ImportsSyslog, TellsAProgramThatLogsFromOneThatDoesNot) {
   EXPECT_FALSE(ImportsSyslog("/", "/etc"));
 }
 
+TEST(ImportsIdentityChange, NamesWhatAProgramThatDropsPrivilegesCalls) {
+  // in.tftpd (tftpd-hpa) calls initgroups, chroot, setregid, setreuid; su
+  // (util-linux) setgroups and setuid.
+  std::string program;
+  for (const char* p : {"/usr/sbin/in.tftpd", "/usr/bin/su"}) {
+    if (access(p, R_OK) == 0) program = p;
+  }
+  if (program.empty()) GTEST_SKIP() << "neither in.tftpd nor su is installed";
+  EXPECT_NE(ImportsIdentityChange("/", program), "") << program;
+  EXPECT_EQ(ImportsIdentityChange("/", "/usr/bin/tr"), "");
+  // dash imports setuid and setgid only: no sign of it.
+  if (access("/bin/dash", R_OK) == 0) {
+    EXPECT_EQ(ImportsIdentityChange("/", "/bin/dash"), "");
+  }
+  EXPECT_EQ(ImportsIdentityChange("/", BinDir() + "/hinetd-probe"), "");  // static
+  EXPECT_EQ(ImportsIdentityChange("/", "/no/such/program"), "");
+}
+
 TEST(ImportsSyslog, ScriptsAndTruncatedFilesAreNotElf) {
   std::string user = SyslogUser();
   if (user.empty()) GTEST_SKIP() << "none of chage, chsh, login is installed";
