@@ -155,6 +155,7 @@ std::string PlanIdentity(const SpawnPlan& plan) {
     add("unconfined");
   }
   return out;
+}
 
 base::Status PrepareIdentityNamespaces(PlanSet& set, NamespaceMaker* maker) {
   for (auto& p : set.plans) {
