@@ -30,11 +30,13 @@ inline long RssKb(pid_t pid) {
   return -1;
 }
 
-// Children of `parent` that are zombies (exited, not reaped).
+// Children of `parent` that are zombies (exited, not reaped); -1 if /proc
+// cannot be read.
 inline int Zombies(pid_t parent) {
   int zombies = 0;
   DIR* d = opendir("/proc");
-  while (dirent* e = d ? readdir(d) : nullptr) {
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
     std::string stat;
@@ -47,7 +49,7 @@ inline int Zombies(pid_t parent) {
     rest >> state >> ppid;
     if (ppid == parent && state == 'Z') ++zombies;
   }
-  if (d) closedir(d);
+  closedir(d);
   return zombies;
 }
 

@@ -16,32 +16,11 @@
 #include <regex>
 #include <sstream>
 
+#include "common/proc_info.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
 namespace {
-
-// Children of `parent` in state Z (zombies), from /proc.
-int CountZombies(pid_t parent) {
-  int zombies = 0;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state == 'Z') ++zombies;
-  }
-  closedir(d);
-  return zombies;
-}
 
 bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
 
@@ -533,7 +512,7 @@ TEST_F(DaemonTest, ChildrenAreReapedWithoutZombies) {
       << daemon_.LogText();
   EXPECT_EQ(daemon_.CountLines({"event=end", "service=probe", "status=exit:3"}),
             static_cast<size_t>(kConnections));
-  EXPECT_EQ(CountZombies(daemon_.pid()), 0);
+  EXPECT_EQ(Zombies(daemon_.pid()), 0);
 }
 
 TEST_F(DaemonTest, MaxChildrenHoldsConnectionsInTheBacklog) {
