@@ -93,12 +93,11 @@ constexpr Known kKnown[] = {
      true},
     {{"in.tftpd", "tftpd", nullptr, nullptr},
      "default",
-     "in.tftpd -s DIR chroots itself, which needs root: drop -s and set chroot "
-     "= \"DIR\" once the "
-     "program and its libraries are inside DIR; it answers each transfer from "
-     "a socket of its "
-     "own, which the default policy refuses (socket): learn a policy (hinetd "
-     "learn NAME)",
+     "in.tftpd drops privileges itself (initgroups, chroot with -s, setuid "
+     "to --user): set drops_privileges = true, pass --user with this "
+     "service's user, and give it a policy that includes \"default\" and "
+     "\"identity\" and allows its transfer socket (socket for AF_INET, "
+     "bind); README \"Programs that drop privileges\" has the whole service",
      false},
     {{"rsync", nullptr, nullptr, nullptr},
      "default",

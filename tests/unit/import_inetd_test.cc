@@ -373,7 +373,8 @@ TEST(ImportInetd, DebianRegisteredLines) {
   ASSERT_NE(tftp, nullptr);
   EXPECT_EQ(tftp->exec,
             (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot", "-r", "blksize"}));
-  EXPECT_TRUE(Has(tftp->review, "in.tftpd -s DIR chroots itself"));
+  EXPECT_TRUE(Has(tftp->review, "in.tftpd drops privileges itself"));
+  EXPECT_TRUE(Has(tftp->review, "drops_privileges = true"));
   const Service *git = Find(c, "git");
   ASSERT_NE(git, nullptr);
   EXPECT_EQ(git->listen, (std::vector<std::string>{"0.0.0.0:9418", "[::]:9418"}));
