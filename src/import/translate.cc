@@ -214,11 +214,14 @@ void LoadTcpdRules(const SystemLookup &sys, TcpdRules &rules, std::vector<Note> 
     if (path->empty()) continue;
     auto text = sys.ReadFile(*path);
     if (!text.ok()) {
-      // tcpd reads a missing file as no rules.
-      notes.push_back({{*path, 0}, "",
-                       "tcpd access control: " + *path +
-                           " could not be read, so it gives no rules (as for tcpd): " +
-                           text.error().message()});
+      // tcpd reads a missing file as no rules. (Built field by field: GCC
+      // 12 at -O3 takes the nested braced temporary for uninitialized.)
+      Note note;
+      note.where.file = *path;
+      note.text = "tcpd access control: " + *path +
+                  " could not be read, so it gives no rules (as for tcpd): " +
+                  text.error().message();
+      notes.push_back(std::move(note));
       continue;
     }
     rules.read.push_back(*path);
