@@ -5,12 +5,15 @@
 #pragma once
 
 #include <dirent.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,5 +149,31 @@ class AttackTest : public E2eTest {
  private:
   std::vector<uid_t> uids_;
 };
+
+// Runs `fn` in a child process with the uid and gid `id` (no groups), and
+// returns its exit status (fn's return value), or -1.
+inline int RunAs(uid_t id, const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    gid_t none[1] = {};
+    if (setgroups(0, none) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0) {
+      _exit(120);
+    }
+    _exit(fn());
+  }
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (r < 0 || std::chrono::steady_clock::now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(milliseconds(5));  // polling a child's exit; bounded
+  }
+}
 
 }  // namespace hinetd::testing

@@ -36,32 +36,6 @@ allow = ["capget", "getresuid", "getresgid",
 // CAP_SETUID (7), CAP_SYS_CHROOT (18).
 constexpr const char* kIdentityCaps = "00000000000400c0";
 
-// Runs `fn` in a child process with uid and gid `id` (no groups); returns
-// fn's value, or -1.
-int RunAs(uid_t id, const std::function<int()>& fn) {
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    gid_t none[1] = {};
-    if (setgroups(0, none) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0) {
-      _exit(120);
-    }
-    _exit(fn());
-  }
-  auto deadline = Clock::now() + milliseconds(5000);
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (r < 0 || Clock::now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(milliseconds(5));  // polling a child's exit; bounded
-  }
-}
-
 // errno of `call` (0 if it succeeded), as an exit status.
 int ErrnoOf(bool ok) { return ok ? 0 : errno; }
 

@@ -46,32 +46,6 @@ include = ["default"]
 allow = ["unshare", "setns"]
 )";
 
-// Runs `fn` in a child process with the uid and gid `id` (no groups), and
-// returns its exit status (fn's return value), or -1.
-int RunAs(uid_t id, const std::function<int()>& fn) {
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    gid_t none[1] = {};
-    if (setgroups(0, none) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0) {
-      _exit(120);
-    }
-    _exit(fn());
-  }
-  auto deadline = Clock::now() + milliseconds(5000);
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (r < 0 || Clock::now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(milliseconds(5));  // polling a child's exit; bounded
-  }
-}
-
 // The kernel's Landlock ABI version, 0 without one.
 int LandlockAbi() {
   long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
