@@ -30,6 +30,20 @@ inline long RssKb(pid_t pid) {
   return -1;
 }
 
+// A field of /proc/PID/status (e.g. "CapEff"), its value without the
+// leading blanks; "<missing>" if there is none.
+inline std::string ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::string v = line.substr(field.size() + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "<missing>";
+}
+
 // Children of `parent` that are zombies (exited, not reaped); -1 if /proc
 // cannot be read.
 inline int Zombies(pid_t parent) {

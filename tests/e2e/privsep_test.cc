@@ -19,24 +19,13 @@
 #include <optional>
 #include <thread>
 
+#include "common/proc_info.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string ProcStatusField(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) {
-      std::string v = line.substr(field.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "<missing>";
-}
 
 bool Gone(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");

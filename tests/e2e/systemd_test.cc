@@ -17,24 +17,13 @@
 #include <fstream>
 #include <optional>
 
+#include "common/proc_info.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string ProcStatusField(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) {
-      std::string v = line.substr(field.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "<missing>";
-}
 
 // The service manager's end of NOTIFY_SOCKET: an abstract datagram socket
 // (a path one is tested by Notifier's unit test).
