@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 
+#include "common/accounts.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -300,32 +301,6 @@ TEST_F(ConfigTrustTest, AWritablePolicyIsRefusedAtStart) {
   std::string err = ExpectRefusedAtStart(config);
   EXPECT_EQ(err.rfind("hinetd: " + policy + ": owned by root (uid 0), mode 0666; ", 0), 0u) << err;
 }
-
-// Throwaway system accounts, removed at the end.
-class Accounts {
- public:
-  ~Accounts() {
-    for (const auto& name : names_) {
-      RunCommand({"/usr/sbin/userdel", name}, milliseconds(30000));
-      RunCommand({"/usr/sbin/groupdel", name}, milliseconds(30000));
-    }
-  }
-  // useradd with `extra` options; false if it failed.
-  bool Add(const std::string& name, const std::vector<std::string>& extra) {
-    RunCommand({"/usr/sbin/userdel", name}, milliseconds(30000));  // a leftover of a crash
-    std::vector<std::string> argv = {"/usr/sbin/useradd", "--system", "--no-create-home",
-                                     "--shell", "/usr/sbin/nologin"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.push_back(name);
-    CommandResult r = RunCommand(argv, milliseconds(30000));
-    if (r.exit_code != 0) return false;
-    names_.push_back(name);
-    return true;
-  }
-
- private:
-  std::vector<std::string> names_;
-};
 
 // A listener account with gid 0, or a member of group 0: the process that
 // faces the network would hold root's group. Refused at start.
