@@ -6,7 +6,7 @@
 #                   clang with its sanitizer and libFuzzer runtimes (fuzz/),
 #                   and the real inetd programs and clients of tests/realprog
 #                   (rsync, git, busybox, curl, fingerd, finger, tftpd-hpa,
-#                   tftp-hpa); their packages' own daemons are never started;
+#                   tftp-hpa, netcat-openbsd); their packages' own daemons are never started;
 #                   for the package test (label package): debootstrap, dpkg-dev
 #                   (dpkg-shlibdeps) and file, which cpack's DEB generator uses
 #   deps.sh demo    the build set, plus netcat to try the services
@@ -16,7 +16,7 @@ build=(g++ make cmake pkg-config libc6-dev libseccomp-dev libcap-ng-dev libtomlp
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test) want=("${build[@]}" googletest libgtest-dev mandoc netbase clang libclang-rt-14-dev
-              rsync git busybox curl fingerd finger tftpd-hpa tftp-hpa
+              rsync git busybox curl fingerd finger tftpd-hpa tftp-hpa netcat-openbsd
               debootstrap dpkg-dev file) ;;
   demo) want=("${build[@]}" netcat-openbsd) ;;
   *) echo "usage: $0 build|test|demo" >&2; exit 64 ;;

@@ -41,6 +41,10 @@ class InputOverlay final : public importer::SystemLookup {
   bool UserExists(const std::string& name) const override { return host_.UserExists(name); }
   bool GroupExists(const std::string& name) const override { return host_.GroupExists(name); }
   bool IsProgram(const std::string& path) const override { return host_.IsProgram(path); }
+  bool Exists(const std::string& path) const override { return host_.Exists(path); }
+  bool ImportsSyslog(const std::string& program) const override {
+    return host_.ImportsSyslog(program);
+  }
   base::Result<std::string> ReadFile(const std::string& path) const override {
     if (path == path_) return text_;
     return host_.ReadFile(path);

@@ -54,7 +54,7 @@ namespace {
 const std::vector<std::string> kTopKeys = {"daemon", "defaults", "service"};
 const std::vector<std::string> kDaemonKeys = {"user", "max_children", "sandbox_dir", "log_peers",
                                               "jail_dir"};
-const std::vector<std::string> kJailKeys = {"programs", "files", "devices", "writable"};
+const std::vector<std::string> kJailKeys = {"programs", "files", "devices", "writable", "users"};
 // Every per-service key; [defaults] takes all but the first four.
 const std::vector<std::string> kServiceKeys = {
     "name",       "listen",        "exec",        "internal",    "protocol", "wait",
@@ -946,6 +946,39 @@ Status Loader::LoadJailTable(Service& s, const Found& f, const SourceLoc& exec_l
       auto tv = AsString(to);
       if (!tv.ok()) return tv.error();
       spec.files.push_back({*fv, *tv, from.Loc()});
+    }
+  }
+  if (Found k = Lookup(scope, "users")) {
+    auto items = AsStringArray(k);
+    if (!items.ok()) return items.error();
+    for (const auto& item : *items) {
+      auto a = sys_.ResolveUser(item.value);
+      if (!a.ok()) {
+        return Error(item.loc, "service \"" + s.name + "\": jail: users: " + a.error().message());
+      }
+      if (!a->has_entry) {
+        return Error(item.loc, "service \"" + s.name + "\": jail: users: uid " + item.value +
+                                   " has no passwd entry to copy; name an account of "
+                                   "/etc/passwd");
+      }
+      if (a->uid == 0 || a->primary_gid == 0) {
+        return Error(item.loc, "service \"" + s.name + "\": jail: users: '" + item.value +
+                                   "' is root or in group 0; root is always in the jail's "
+                                   "/etc/passwd (with no home and no shell), and no other "
+                                   "account of uid 0 or gid 0 may be");
+      }
+      std::string group_name;
+      auto g = sys_.ResolveGroup(std::to_string(a->primary_gid), group_name);
+      JailAccount acc;
+      acc.name = a->login;
+      acc.uid = a->uid;
+      acc.gid = a->primary_gid;
+      acc.group = g.ok() && !group_name.empty() ? group_name : "";
+      acc.gecos = a->gecos;
+      acc.home = a->home;
+      acc.shell = a->shell;
+      acc.loc = item.loc;
+      spec.users.push_back(std::move(acc));
     }
   }
   JailOwner owner;

@@ -317,6 +317,38 @@ Result<JailPlan> Planner::Run(const std::string& jail_dir) {
     group += name + ":x:" + std::to_string(g) + ":" + (g == owner_.gid ? "" : owner_.user) + "\n";
     plan_.groups.push_back(name + " " + std::to_string(g));
   }
+  // `users`: accounts a program shows or looks up (finger's), with their
+  // passwd fields as the host has them, never a password, and their
+  // primary groups. A field with ':' or a newline would make another
+  // entry: refused.
+  std::vector<std::string> names{"root", owner_.user};
+  std::vector<uid_t> uids{0, owner_.uid};
+  for (const JailAccount& a : spec_.users) {
+    for (const std::string* field : {&a.name, &a.group, &a.gecos, &a.home, &a.shell}) {
+      if (field->find_first_of(":\n") != std::string::npos) {
+        return Err(a.loc, "users", "the passwd entry of '" + a.name +
+                                       "' has a field with ':' or a newline; it cannot be "
+                                       "copied");
+      }
+    }
+    if (std::find(names.begin(), names.end(), a.name) != names.end() ||
+        std::find(uids.begin(), uids.end(), a.uid) != uids.end()) {
+      return Err(a.loc, "users", "'" + a.name + "' (uid " + std::to_string(a.uid) +
+                                     ") is already in the jail's /etc/passwd (root and the "
+                                     "service's own user always are; list each other once)");
+    }
+    names.push_back(a.name);
+    uids.push_back(a.uid);
+    passwd += a.name + ":x:" + std::to_string(a.uid) + ":" + std::to_string(a.gid) + ":" +
+              a.gecos + ":" + a.home + ":" + a.shell + "\n";
+    plan_.users.push_back(a.name + " " + std::to_string(a.uid));
+    if (std::find(gids.begin(), gids.end(), a.gid) == gids.end()) {
+      gids.push_back(a.gid);
+      std::string name = a.group.empty() ? GroupName(a.gid) : a.group;
+      group += name + ":x:" + std::to_string(a.gid) + ":\n";
+      plan_.groups.push_back(name + " " + std::to_string(a.gid));
+    }
+  }
   for (auto [path, text] : {std::pair{"/etc/passwd", passwd}, std::pair{"/etc/group", group}}) {
     JailEntry e;
     e.kind = JailEntryKind::kText;

@@ -33,9 +33,24 @@ struct JailItem {
   base::SourceLoc loc;
 };
 
+// A host account the jail's /etc/passwd lists besides root and the
+// service's own (`users`), resolved at load: its passwd fields (never a
+// password) and its primary group.
+struct JailAccount {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string group;  // the primary group's name
+  std::string gecos;
+  std::string home;
+  std::string shell;
+  base::SourceLoc loc;
+};
+
 struct JailSpec {
   base::SourceLoc loc;  // the jail table
   std::vector<JailItem> programs;
+  std::vector<JailAccount> users;
   std::vector<JailItem> files;
   std::vector<JailItem> devices;  // kDefaultJailDevices when not written
   std::vector<JailItem> writable;

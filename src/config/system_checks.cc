@@ -244,7 +244,16 @@ Result<Account> ResolveUser(const std::string& text) {
   if (found == nullptr) {
     return Error("no user '" + text + "' on this system (check /etc/passwd, or give a uid)");
   }
-  return Account{pw.pw_uid, pw.pw_gid, pw.pw_name, true, pw.pw_name};
+  Account a;
+  a.uid = pw.pw_uid;
+  a.primary_gid = pw.pw_gid;
+  a.name = pw.pw_name;
+  a.has_entry = true;
+  a.login = pw.pw_name;
+  a.gecos = pw.pw_gecos != nullptr ? pw.pw_gecos : "";
+  a.home = pw.pw_dir != nullptr ? pw.pw_dir : "";
+  a.shell = pw.pw_shell != nullptr ? pw.pw_shell : "";
+  return a;
 }
 
 Result<bool> InGroup(const std::string& name, gid_t primary, gid_t gid) {

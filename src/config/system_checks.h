@@ -21,6 +21,10 @@ struct Account {
   std::string name;      // the passwd name, or the number as text
   bool has_entry = false;  // false for a bare uid with no passwd entry
   std::string login;     // the passwd name, when there is an entry
+  // From the passwd entry, when there is one (a jail's `users`).
+  std::string gecos;
+  std::string home;
+  std::string shell;
 };
 
 // A user name or a decimal uid.

@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "base/fs.h"
+#include "config/elf_imports.h"
 #include "import/model.h"
 
 namespace hinetd::importer {
@@ -32,6 +33,15 @@ bool HostSystem::GroupExists(const std::string &name) const {
 bool HostSystem::IsProgram(const std::string &path) const {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+}
+
+bool HostSystem::Exists(const std::string &path) const {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+bool HostSystem::ImportsSyslog(const std::string &program) const {
+  return config::ImportsSyslog("/", program);
 }
 
 base::Result<std::string> HostSystem::ReadFile(const std::string &path) const {

@@ -96,6 +96,15 @@ struct Service {
   std::string group;  // empty: the user's primary group
   std::vector<std::string> groups;
   std::optional<std::string> chroot;
+  // A jail hinetd builds (`jail = { ... }`); programs and files as host
+  // paths, files as (from, to).
+  struct Jail {
+    std::vector<std::string> programs;
+    std::vector<std::pair<std::string, std::string>> files;
+  };
+  std::optional<Jail> jail;
+  bool syslog = false;            // the syslog relay
+  bool drops_privileges = false;  // it changes its own identity (in.tftpd)
   std::string sandbox;  // empty: the default for internal services
   std::optional<std::vector<std::string>> allow;
   std::vector<std::string> deny;
@@ -135,6 +144,10 @@ class SystemLookup {
   [[nodiscard]] virtual bool GroupExists(const std::string &name) const = 0;
   // A regular file that can be executed.
   [[nodiscard]] virtual bool IsProgram(const std::string &path) const = 0;
+  // A file or directory (a jail copies it).
+  [[nodiscard]] virtual bool Exists(const std::string &path) const = 0;
+  // The program is an ELF file that imports syslog(3) (config/elf_imports.h).
+  [[nodiscard]] virtual bool ImportsSyslog(const std::string &program) const = 0;
   // The input files (xinetd's include and includedir).
   [[nodiscard]] virtual base::Result<std::string> ReadFile(const std::string &path) const = 0;
   // The names in a directory (not "." and ".."), sorted.
@@ -150,6 +163,8 @@ class HostSystem final : public SystemLookup {
   [[nodiscard]] bool UserExists(const std::string &name) const override;
   [[nodiscard]] bool GroupExists(const std::string &name) const override;
   [[nodiscard]] bool IsProgram(const std::string &path) const override;
+  [[nodiscard]] bool Exists(const std::string &path) const override;
+  [[nodiscard]] bool ImportsSyslog(const std::string &program) const override;
   [[nodiscard]] base::Result<std::string> ReadFile(const std::string &path) const override;
   [[nodiscard]] base::Result<std::vector<std::string>> ListDirectory(
       const std::string &path) const override;
@@ -224,6 +239,14 @@ struct HostsFiles {
 // host lacks.
 [[nodiscard]] Conversion Translate(const Parsed &parsed, const std::string &input, Format format,
                                    const SystemLookup &sys, const HostsFiles &hosts = {});
+
+// The sandbox of an exec service, from what hinetd knows of its program
+// (src/import/programs.cc): jail, policy, syslog, drops_privileges, with
+// review comments; what this host lacks for it goes to `off`. Run once the
+// service's account is known (in.tftpd's --user is it).
+void FitSandbox(Service &s, const SystemLookup &sys);
+// Why a program cannot work without root ("" if it can).
+[[nodiscard]] std::string NeedsRoot(const std::string &program);
 
 // The hinetd.toml text, with the review comments and the notes.
 [[nodiscard]] std::string WriteToml(const Conversion &conversion);

@@ -78,6 +78,22 @@ std::string ServiceTable(const Service &s) {
   if (!s.group.empty()) t += "group = " + Quote(s.group) + "\n";
   if (!s.groups.empty()) t += "groups = " + Array(s.groups) + "\n";
   if (s.chroot) t += "chroot = " + Quote(*s.chroot) + "\n";
+  if (s.jail) {
+    std::string items;
+    if (!s.jail->programs.empty()) items += "programs = " + Array(s.jail->programs);
+    if (!s.jail->files.empty()) {
+      items += std::string(items.empty() ? "" : ", ") + "files = [";
+      for (size_t i = 0; i < s.jail->files.size(); ++i) {
+        const auto &[from, to] = s.jail->files[i];
+        items += (i ? ", " : "") +
+                 (from == to ? Quote(from) : "{ from = " + Quote(from) + ", to = " + Quote(to) + " }");
+      }
+      items += "]";
+    }
+    t += "jail = {" + (items.empty() ? std::string() : " " + items + " ") + "}\n";
+  }
+  if (s.drops_privileges) t += "drops_privileges = true\n";
+  if (s.syslog) t += "syslog = true\n";
   if (!s.sandbox.empty()) t += "sandbox = " + Quote(s.sandbox) + "\n";
   if (!s.env.empty()) {
     t += "env = {";
@@ -118,8 +134,7 @@ std::string WriteToml(const Conversion &c) {
         "check -c FILE\n"
         "# The policies named by `sandbox` are read from [daemon] "
         "sandbox_dir, by default the\n"
-        "# directory \"sandbox\" next to this file; hinetd ships stdio, "
-        "default and internal.\n"
+        "# directory \"sandbox\" next to this file; hinetd ships them (hinetd-sandbox(5)).\n"
         "# The listener runs as the account \"hinetd\" ([daemon] user), "
         "which must exist.\n";
     size_t off = 0;

@@ -46,89 +46,6 @@ std::string CreateAccountHint(const std::string &user) {
          user;
 }
 
-// What hinetd knows about a program inetd ran: the policy it plausibly
-// needs, and why there is no chroot. Keyed by the program's file name.
-struct Known {
-  const char *names[4];
-  const char *sandbox;
-  const char *why;
-  bool needs_root;
-};
-
-constexpr Known kKnown[] = {
-    {{"in.fingerd", "fingerd", nullptr, nullptr},
-     "default",
-     "fingerd reads /etc/passwd, the utmp file and users' ~/.plan files, in "
-     "the real /home and "
-     "/var/run; the default policy lets it read files and open no socket",
-     false},
-    {{"in.talkd", "in.ntalkd", "talkd", nullptr},
-     "default",
-     "talkd writes to users' terminals and sends a datagram back to the "
-     "caller's talk program "
-     "from a socket of its own, which the default policy refuses (socket): "
-     "learn a policy "
-     "(hinetd learn NAME) and review it; it needs the real /dev and utmp file",
-     false},
-    {{"telnetd", "in.telnetd", nullptr, nullptr},
-     "default",
-     "telnetd runs login(1), which switches to the user who logs in and so "
-     "needs root: under "
-     "hinetd, as an unprivileged account, nobody can log in; keep telnet off "
-     "(ssh replaces it)",
-     true},
-    {{"in.rlogind", "in.rshd", "in.rexecd", "rlogind"},
-     "default",
-     "the r-services switch to the user who logs in and need root and a "
-     "privileged source port: "
-     "they cannot work as an unprivileged account; keep them off (ssh replaces "
-     "them)",
-     true},
-    {{"in.ftpd", "ftpd", "proftpd", "vsftpd"},
-     "default",
-     "an FTP server switches to the user who logs in (root) and opens data "
-     "connections "
-     "(socket), neither of which hinetd allows by default: run it standalone, "
-     "or learn a policy",
-     true},
-    {{"in.tftpd", "tftpd", nullptr, nullptr},
-     "default",
-     "in.tftpd drops privileges itself (initgroups, chroot with -s, setuid "
-     "to --user): set drops_privileges = true, pass --user with this "
-     "service's user, and give it a policy that includes \"default\" and "
-     "\"identity\" and allows its transfer socket (socket for AF_INET, "
-     "bind); README \"Programs that drop privileges\" has the whole service",
-     false},
-    {{"rsync", nullptr, nullptr, nullptr},
-     "default",
-     "rsync --daemon reads /etc/rsyncd.conf; set 'use chroot = no' and "
-     "'uid'/'gid' unset there, "
-     "since it runs unprivileged; it serves the modules' real paths",
-     false},
-    {{"git", "git-daemon", nullptr, nullptr},
-     "default",
-     "git daemon --inetd runs git-upload-pack on the repositories, which must "
-     "be readable by the "
-     "service's user; it needs git's programs and the repositories",
-     false},
-    {{"cat", nullptr, nullptr, nullptr},
-     "stdio",
-     "reads stdin and writes stdout, which the stdio policy allows; a chroot "
-     "would need the "
-     "program and its libraries copied into it",
-     false},
-};
-
-const Known *Lookup(const std::string &program) {
-  std::string base = Basename(program);
-  for (const Known &k : kKnown) {
-    for (const char *n : k.names) {
-      if (n != nullptr && base == n) return &k;
-    }
-  }
-  return nullptr;
-}
-
 bool IsV4(const std::string &s) {
   in_addr a{};
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
@@ -370,22 +287,8 @@ bool TranslateEntry(const Entry &e, const SystemLookup &sys, Service &s, bool &r
       if (!IsRootGroup(g)) s.groups.push_back(g);
     }
 
-    const Known *k = Lookup(program);
-    if (k != nullptr) {
-      s.sandbox = k->sandbox;
-      s.review.push_back("sandbox \"" + std::string(k->sandbox) + "\", no chroot: " + k->why);
-      if (k->needs_root) {
-        notes.push_back({e.where, e.name,
-                         "needs root, which hinetd never gives a service: " + std::string(k->why)});
-      }
-    } else {
-      s.sandbox = "default";
-      s.review.push_back(
-          "sandbox \"default\" (a general service: files, pipes, child "
-          "processes, no new "
-          "sockets), no chroot: nothing is known about " +
-          Basename(program) + "; watch its first runs and learn a tighter policy (hinetd learn " +
-          s.name + "), and give it a chroot if it needs no file outside one");
+    if (std::string why = NeedsRoot(program); !why.empty()) {
+      notes.push_back({e.where, e.name, "needs root, which hinetd never gives a service: " + why});
     }
   }
 
@@ -518,6 +421,8 @@ Conversion Translate(const Parsed &parsed, const std::string &input, Format form
                       "of its own, '" +
                           s.user + "'");
     }
+    // The sandbox may name the account (in.tftpd's --user).
+    FitSandbox(s, sys);
     NeedAccount(s.user, sys, s, missing);
   }
   // Two services on one address (xinetd's examples ship chargen's UDP

@@ -31,6 +31,14 @@ class ImportTest : public E2eTest {
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, milliseconds(20000));
   }
+  // Import gives each program a jail, built under [daemon] jail_dir: the
+  // test's own, not the host's /var/lib/hinetd/jails.
+  void UseOwnJailDir(const std::string &path) {
+    auto text = ReadText(path);
+    ASSERT_TRUE(text.has_value());
+    std::ofstream(path, std::ios::trunc)
+        << "[daemon]\njail_dir = \"" << dir_.path() << "/jails\"\n\n" << *text;
+  }
 };
 
 TEST_F(ImportTest, DebianInetdConfPassesCheck) {
@@ -71,9 +79,12 @@ TEST_F(ImportTest, ImportedServiceServesAConnection) {
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   auto text = ReadText(out);
   ASSERT_TRUE(text.has_value());
-  EXPECT_NE(text->find("exec = [\"/bin/cat\"]\nuser = \"nobody\"\nsandbox = \"stdio\"\n"),
+  // cat: in a jail of its own (its closure), under stdio.
+  EXPECT_NE(text->find("exec = [\"/bin/cat\"]\nuser = \"nobody\"\njail = {}\nsandbox = "
+                       "\"stdio\"\n"),
             std::string::npos)
       << *text;
+  UseOwnJailDir(out);
   ASSERT_TRUE(daemon_.StartAndWait(out)) << daemon_.LogText() << *text;
   EXPECT_EQ(Exchange("127.0.0.1", port, "through an imported service\n"),
             "through an imported service\n");
@@ -108,6 +119,7 @@ TEST_F(ImportTest, XinetdConfPassesCheckAndServes) {
       << imp.err;
   EXPECT_NE(imp.err.find("16 service(s) converted, 1 active, 15 commented out"), std::string::npos)
       << imp.err;
+  UseOwnJailDir(out);
   CommandResult check = Run({"check", "-c", out});
   auto text = ReadText(out);
   ASSERT_TRUE(text.has_value());
@@ -186,6 +198,7 @@ TEST_F(ImportTest, HostsAllowAndDenyBecomeAllowAndAreEnforced) {
   ASSERT_TRUE(text.has_value());
   EXPECT_NE(text->find("allow = [\"127.0.0.1/32\"]"), std::string::npos) << *text;
   EXPECT_NE(text->find("allow = [\"10.0.0.0/8\"]"), std::string::npos) << *text;
+  UseOwnJailDir(out);
   ASSERT_TRUE(daemon_.StartAndWait(out)) << daemon_.LogText() << *text;
   EXPECT_EQ(Exchange("127.0.0.1", open_port, "allowed\n"), "allowed\n");
   EXPECT_EQ(Exchange("127.0.0.1", shut_port, "refused\n"), "");

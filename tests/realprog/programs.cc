@@ -10,8 +10,6 @@
 
 namespace hinetd::testing {
 
-namespace {
-
 using ::testing::AssertionFailure;
 using ::testing::AssertionResult;
 using ::testing::AssertionSuccess;
@@ -23,15 +21,6 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-AssertionResult Built(bool ok, const JailBuilder& b) {
-  return ok ? AssertionSuccess() : AssertionFailure() << "jail: " << b.error();
-}
-
-AssertionResult Accounts(JailBuilder& b) {
-  return Built(b.AddDevices() && b.AddAccount("nobody", 65534, "nogroup", 65534), b);
-}
-
-// Some bytes that are not all text, so that a mangled transfer shows.
 std::string Payload(const std::string& tag) {
   std::string s = "served by " + tag + " under hinetd\n";
   for (int i = 0; i < 4096; ++i) s += static_cast<char>((i * 131 + 7) & 0xff);
@@ -40,6 +29,16 @@ std::string Payload(const std::string& tag) {
 
 std::string Show(const CommandResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
+
+namespace {
+
+AssertionResult Built(bool ok, const JailBuilder& b) {
+  return ok ? AssertionSuccess() : AssertionFailure() << "jail: " << b.error();
+}
+
+AssertionResult Accounts(JailBuilder& b) {
+  return Built(b.AddDevices() && b.AddAccount("nobody", 65534, "nogroup", 65534), b);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "common/jail.h"
 #include "common/jail_builder.h"
+#include "common/process.h"
 
 namespace hinetd::testing {
 
@@ -41,6 +42,13 @@ struct RealProgram {
   // directory for what the client writes.
   std::function<::testing::AssertionResult(uint16_t port, const std::string& scratch)> session;
 };
+
+// A file's bytes ("" if it cannot be read).
+std::string Slurp(const std::string& path);
+// Some bytes that are not all text, so that a mangled transfer shows.
+std::string Payload(const std::string& tag);
+// A command's exit status and output, for a failure message.
+std::string Show(const CommandResult& r);
 
 RealProgram RsyncDaemon();
 RealProgram GitDaemon();

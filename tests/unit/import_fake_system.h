@@ -31,6 +31,7 @@ class FakeSystem final : public importer::SystemLookup {
   std::map<std::string, uint16_t> ports;
   std::map<std::string, std::string> files;
   std::map<std::string, std::vector<std::string>> dirs;
+  std::set<std::string> syslog_programs;  // ELF files that import syslog(3)
 
   std::optional<uint16_t> ServicePort(const std::string &name,
                                       const std::string &proto) const override {
@@ -42,6 +43,12 @@ class FakeSystem final : public importer::SystemLookup {
   bool UserExists(const std::string &name) const override { return users.count(name) != 0; }
   bool GroupExists(const std::string &name) const override { return groups.count(name) != 0; }
   bool IsProgram(const std::string &path) const override { return programs.count(path) != 0; }
+  bool Exists(const std::string &path) const override {
+    return programs.count(path) != 0 || files.count(path) != 0 || dirs.count(path) != 0;
+  }
+  bool ImportsSyslog(const std::string &program) const override {
+    return syslog_programs.count(program) != 0;
+  }
   base::Result<std::string> ReadFile(const std::string &path) const override {
     auto it = files.find(path);
     if (it == files.end())

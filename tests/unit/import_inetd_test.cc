@@ -130,22 +130,25 @@ TEST(ImportInetd, ContinuationLines) {
   FakeSystem sys;
   sys.programs.insert("/usr/sbin/in.tftpd");
   sys.users.insert("hinetd-tftp");
+  sys.dirs["/tftpboot"] = {};
   // tftpd-hpa's README.security prints its line folded like this.
   auto c = Convert(
       "tftp\tdgram\tudp\twait\troot\t/usr/sbin/in.tftpd\n"
       "\tin.tftpd -s /tftpboot -r blksize\n",
       sys);
   ASSERT_EQ(c.services.size(), 1u);
+  // The account it drops to is the service's (--user added).
   EXPECT_EQ(c.services[0].exec,
-            (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot", "-r", "blksize"}));
+            (std::vector<std::string>{"/usr/sbin/in.tftpd", "--user", "hinetd-tftp", "-s",
+                                      "/tftpboot", "-r", "blksize"}));
   EXPECT_TRUE(c.services[0].off.empty());  // A disabled entry continues the same way.
   auto d = Convert(
       "#<off># tftp\tdgram\tudp\twait\troot\t/usr/sbin/in.tftpd\n"
       "\tin.tftpd -s /tftpboot\n",
       sys);
   ASSERT_EQ(d.services.size(), 1u);
-  EXPECT_EQ(d.services[0].exec,
-            (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot"}));
+  EXPECT_EQ(d.services[0].exec, (std::vector<std::string>{"/usr/sbin/in.tftpd", "--user",
+                                                          "hinetd-tftp", "-s", "/tftpboot"}));
   EXPECT_TRUE(Has(d.services[0].off, "disabled in the input"));
 }
 
@@ -323,6 +326,118 @@ TEST(ImportInetd, SyntaxErrorsNameTheLine) {
             "is 1 to 1000000");
 }
 
+// The sandbox of each program hinetd knows: a jail with its helpers and
+// the files its arguments and its config name, a shipped policy of its
+// own, the syslog relay where it logs through syslog(3), drops_privileges
+// for in.tftpd; a review comment for what the host cannot tell.
+TEST(ImportInetd, EachKnownProgramGetsAJailAndAPolicyThatFitIt) {
+  FakeSystem sys;
+  for (const char *p : {"/usr/sbin/in.fingerd", "/usr/bin/finger", "/usr/sbin/in.tftpd",
+                        "/usr/bin/rsync", "/usr/bin/busybox", "/usr/local/bin/upper"}) {
+    sys.programs.insert(p);
+  }
+  for (const char *p : {"/usr/sbin/in.fingerd", "/usr/bin/rsync", "/usr/bin/busybox"}) {
+    sys.syslog_programs.insert(p);
+  }
+  sys.users.insert({"tftp", "hinetd-rsync"});
+  sys.ports["http"] = 80;
+  sys.files["/etc/rsyncd.conf"] =
+      "use chroot = yes\nlog file = /var/log/rsyncd.log\n\n[pub]\n  path = /srv/./pub\n"
+      "  Secrets File = /etc/rsyncd.secrets\n  read only = false\n";
+  sys.files["/etc/rsyncd.secrets"] = "";
+  sys.dirs["/srv/pub"] = {};
+  sys.dirs["/srv/tftp"] = {};
+  sys.dirs["/var/www"] = {};
+  auto c = Convert(
+      "finger stream tcp nowait nobody /usr/sbin/in.fingerd in.fingerd\n"
+      "tftp dgram udp wait root /usr/sbin/in.tftpd in.tftpd -u tftp -s /srv/tftp\n"
+      "rsync stream tcp nowait root /usr/bin/rsync rsyncd --daemon\n"
+      "http stream tcp nowait alice /usr/bin/busybox busybox httpd -i -h /var/www\n"
+      "hello stream tcp nowait alice /usr/local/bin/upper upper\n",
+      sys);
+  using Files = std::vector<std::pair<std::string, std::string>>;
+  using Strings = std::vector<std::string>;
+  for (const Service &s : c.services) {
+    EXPECT_TRUE(s.off.empty()) << s.name << ": " << s.off.front();
+    EXPECT_TRUE(s.jail.has_value()) << s.name;
+  }
+  ASSERT_EQ(c.services.size(), 5u);
+
+  const Service &finger = c.services[0];
+  EXPECT_EQ(finger.jail->programs, Strings{"/usr/bin/finger"});
+  EXPECT_EQ(finger.sandbox, "fingerd");
+  EXPECT_TRUE(finger.syslog);
+  EXPECT_TRUE(Has(finger.review, "list those it may show in the jail's users"));
+
+  // -u names the account: the service runs as it, nothing is added.
+  const Service &tftp = c.services[1];
+  EXPECT_EQ(tftp.user, "tftp");
+  EXPECT_EQ(tftp.exec, (Strings{"/usr/sbin/in.tftpd", "-u", "tftp", "-s", "/srv/tftp"}));
+  EXPECT_FALSE(Has(tftp.review, "ran as root"));
+  EXPECT_TRUE(tftp.drops_privileges && tftp.syslog);
+  EXPECT_EQ(tftp.sandbox, "tftpd");
+  EXPECT_EQ(tftp.jail->files, (Files{{"/srv/tftp", "/srv/tftp"}}));
+
+  // rsyncd.conf read: its modules' paths ("/./" is rsync's divider) and
+  // files; what the jail changes for it is said.
+  const Service &rsync = c.services[2];
+  EXPECT_EQ(rsync.user, "hinetd-rsync");
+  EXPECT_EQ(rsync.sandbox, "rsyncd");
+  EXPECT_TRUE(rsync.syslog);
+  EXPECT_EQ(rsync.jail->files, (Files{{"/etc/rsyncd.conf", "/etc/rsyncd.conf"},
+                                      {"/srv/pub", "/srv/pub"},
+                                      {"/etc/rsyncd.secrets", "/etc/rsyncd.secrets"}}));
+  EXPECT_TRUE(Has(rsync.review, "use chroot = yes"));
+  EXPECT_TRUE(Has(rsync.review, "names a log file (/var/log/rsyncd.log)"));
+  EXPECT_TRUE(Has(rsync.review, "a module is writable (read only = false)"));
+
+  const Service &http = c.services[3];
+  EXPECT_EQ(http.sandbox, "busybox-httpd");
+  EXPECT_EQ(http.jail->files, (Files{{"/var/www", "/var/www"}}));
+  EXPECT_TRUE(http.syslog);
+
+  // Unknown: the program alone, under default.
+  const Service &hello = c.services[4];
+  EXPECT_TRUE(hello.jail->programs.empty() && hello.jail->files.empty());
+  EXPECT_EQ(hello.sandbox, "default");
+  EXPECT_FALSE(hello.syslog);
+  EXPECT_TRUE(Has(hello.review, "add the programs it runs to the jail's programs"));
+
+  // Each jail on one line (TOML inline tables cannot span lines).
+  std::string toml = WriteToml(c);
+  EXPECT_NE(toml.find("\njail = { programs = [\"/usr/bin/finger\"] }\nsyslog = true\n"
+                      "sandbox = \"fingerd\"\n"),
+            std::string::npos)
+      << toml;
+  EXPECT_NE(toml.find("\njail = { files = [\"/srv/tftp\"] }\ndrops_privileges = true\n"
+                      "syslog = true\nsandbox = \"tftpd\"\n"),
+            std::string::npos)
+      << toml;
+  EXPECT_NE(toml.find("\njail = { files = [\"/etc/rsyncd.conf\", \"/srv/pub\", "
+                      "\"/etc/rsyncd.secrets\"] }\n"),
+            std::string::npos)
+      << toml;
+  EXPECT_NE(toml.find("\njail = {}\nsandbox = \"default\"\n"), std::string::npos) << toml;
+}
+
+// What the jail needs and the host lacks turns the service off, with the
+// fix; rsync without its config too.
+TEST(ImportInetd, WhatAJailNeedsAndTheHostLacksTurnsTheServiceOff) {
+  FakeSystem sys;
+  sys.programs.insert({"/usr/sbin/in.fingerd", "/usr/bin/rsync", "/usr/bin/git"});
+  auto c = Convert(
+      "finger stream tcp nowait nobody /usr/sbin/in.fingerd in.fingerd\n"
+      "rsync stream tcp nowait nobody /usr/bin/rsync rsyncd --daemon --config=/etc/r.conf\n"
+      "git stream tcp nowait nobody /usr/bin/git git daemon --inetd /srv/git\n",
+      sys);
+  ASSERT_EQ(c.services.size(), 3u);
+  EXPECT_TRUE(Has(c.services[0].off, "the program /usr/bin/finger (the finger program "
+                                     "in.fingerd runs) is not on this host: install it"));
+  EXPECT_TRUE(Has(c.services[1].off, "rsync --daemon reads /etc/r.conf, which cannot be read"));
+  EXPECT_TRUE(Has(c.services[2].off, "the program /usr/lib/git-core/git "));
+  EXPECT_TRUE(Has(c.services[2].off, "the repository directory /srv/git is not on this host"));
+}
+
 TEST(ImportInetd, DetectsTheFormat) {
   EXPECT_EQ(DetectFormat("# c\n\necho stream tcp nowait root internal\n"), Format::kInetd);
   EXPECT_EQ(DetectFormat("# c\ndefaults\n{\n}\n"), Format::kXinetd);
@@ -338,6 +453,9 @@ TEST(ImportInetd, DebianRegisteredLines) {
   FakeSystem sys;  // a host with none of those programs but git, and no hinetd-*
                    // account
   sys.programs.insert("/usr/bin/git");
+  sys.programs.insert("/usr/lib/git-core/git");
+  sys.programs.insert("/usr/lib/git-core/git-daemon");
+  sys.dirs["/var/lib/git"] = {};
   auto text = base::ReadFile(testing::SourceDir() + "/tests/fixtures/import/debian-inetd.conf");
   ASSERT_TRUE(text.ok());
   auto p = ParseInetd(*text, "debian-inetd.conf");
@@ -372,15 +490,28 @@ TEST(ImportInetd, DebianRegisteredLines) {
   const Service *tftp = Find(c, "tftp");
   ASSERT_NE(tftp, nullptr);
   EXPECT_EQ(tftp->exec,
-            (std::vector<std::string>{"/usr/sbin/in.tftpd", "-s", "/tftpboot", "-r", "blksize"}));
-  EXPECT_TRUE(Has(tftp->review, "in.tftpd drops privileges itself"));
+            (std::vector<std::string>{"/usr/sbin/in.tftpd", "--user", "hinetd-tftp", "-s",
+                                      "/tftpboot", "-r", "blksize"}));
+  EXPECT_TRUE(tftp->drops_privileges);
+  EXPECT_TRUE(tftp->syslog);
+  EXPECT_EQ(tftp->sandbox, "tftpd");
   EXPECT_TRUE(Has(tftp->review, "drops_privileges = true"));
+  // Its directory is not on this (fake) host: off until it is.
+  EXPECT_TRUE(Has(tftp->off, "the directory in.tftpd serves /tftpboot is not on this host"));
   const Service *git = Find(c, "git");
   ASSERT_NE(git, nullptr);
   EXPECT_EQ(git->listen, (std::vector<std::string>{"0.0.0.0:9418", "[::]:9418"}));
   EXPECT_EQ(git->exec, (std::vector<std::string>{"/usr/bin/git", "daemon", "--inetd",
                                                  "--base-path=/var/lib", "/var/lib/git"}));
-  EXPECT_TRUE(git->off.empty());
+  EXPECT_TRUE(git->off.empty()) << git->off.front();
+  // In a jail with git's helpers and only the repositories it serves.
+  ASSERT_TRUE(git->jail.has_value());
+  EXPECT_EQ(git->jail->programs, (std::vector<std::string>{"/usr/lib/git-core/git",
+                                                           "/usr/lib/git-core/git-daemon"}));
+  EXPECT_EQ(git->jail->files, (std::vector<std::pair<std::string, std::string>>{
+                                  {"/var/lib/git", "/var/lib/git"}}));
+  EXPECT_TRUE(git->syslog);
+  EXPECT_EQ(git->sandbox, "git-daemon");
   EXPECT_EQ(c.missing_accounts, (std::vector<std::string>{"hinetd-ntalk-udp", "hinetd-rsync",
                                                           "hinetd-telnet", "hinetd-tftp"}));
   // The internal services and git are active; everything else is written

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -203,6 +204,51 @@ TEST_F(JailConfigTest, PlanHoldsProgramLibrariesDevicesAccountsAndWritable) {
       EXPECT_EQ(e.mode & 0222, e.kind == JailEntryKind::kDir ? 0200u : 0u);
     }
   }
+}
+
+// users: host accounts a program shows or looks up (finger's), copied with
+// their passwd fields and primary group, never a password; root and the
+// service's own are there already and cannot be listed again.
+TEST_F(JailConfigTest, UsersAddTheNamedHostAccountsAndNothingElse) {
+  passwd* daemon = getpwnam("daemon");
+  if (daemon == nullptr) GTEST_SKIP() << "needs the account daemon (base-passwd)";
+  std::string line = std::string(daemon->pw_name) + ":x:" + std::to_string(daemon->pw_uid) +
+                     ":" + std::to_string(daemon->pw_gid) + ":" + daemon->pw_gecos + ":" +
+                     daemon->pw_dir + ":" + daemon->pw_shell + "\n";
+  gid_t gid = daemon->pw_gid;
+  auto c = Load(Text("{ users = [\"daemon\"] }"));
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  const JailPlan& p = *c->services[0].jail;
+  std::map<std::string, JailEntry> by;
+  for (const auto& e : p.entries) by[e.path] = e;
+  const std::string& pw = by["/etc/passwd"].text;
+  EXPECT_NE(pw.find("\n" + line), std::string::npos) << pw;
+  EXPECT_EQ(std::count(pw.begin(), pw.end(), '\n'), 3) << pw;  // root, nobody, daemon
+  EXPECT_NE(by["/etc/group"].text.find(":x:" + std::to_string(gid) + ":\n"), std::string::npos)
+      << by["/etc/group"].text;
+  EXPECT_NE(std::find(p.users.begin(), p.users.end(),
+                      "daemon " + std::to_string(daemon->pw_uid)),
+            p.users.end());
+  // The hash names the accounts too.
+  auto without = Load(Text("{}"));
+  ASSERT_TRUE(without.ok());
+  EXPECT_NE(without->services[0].jail->hash, p.hash);
+
+  EXPECT_EQ(ErrorOf(Text("{ users = [\"root\"] }")),
+            "9:19: service \"s\": jail: users: 'root' is root or in group 0; root is always in "
+            "the jail's /etc/passwd (with no home and no shell), and no other account of uid 0 "
+            "or gid 0 may be");
+  EXPECT_EQ(ErrorOf(Text("{ users = [\"nobody\"] }")),
+            "9:19: service \"s\": jail: users: 'nobody' (uid " +
+                std::to_string(getpwnam("nobody")->pw_uid) +
+                ") is already in the jail's /etc/passwd (root and the service's own user always "
+                "are; list each other once)");
+  EXPECT_EQ(ErrorOf(Text("{ users = [\"daemon\", \"hinetd-no-such-user\"] }")),
+            "9:29: service \"s\": jail: users: no user 'hinetd-no-such-user' on this system "
+            "(check /etc/passwd, or give a uid)");
+  EXPECT_EQ(ErrorOf(Text("{ users = [\"4000000000\"] }")),
+            "9:19: service \"s\": jail: users: uid 4000000000 has no passwd entry to copy; name "
+            "an account of /etc/passwd");
 }
 
 TEST_F(JailConfigTest, SameInputsSameHashAndAChangedFileChangesIt) {

@@ -18,7 +18,7 @@ class MemorySystem : public SystemView {
  public:
   base::Result<Account> ResolveUser(const std::string& text) const override {
     if (text != "alice") return base::Error("no user '" + text + "'");
-    return Account{4242, 4343, "alice", true, "alice"};
+    return Account{4242, 4343, "alice", true, "alice", "", "", ""};
   }
   base::Result<gid_t> ResolveGroup(const std::string& text, std::string& name) const override {
     if (text != "4343" && text != "staff") return base::Error("no group '" + text + "'");
