@@ -127,8 +127,8 @@ timeout 600 "${in_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
 # 4. Where everything went.
 for f in /usr/sbin/hinetd /usr/libexec/hinetd/hinetd-internal \
-         /usr/libexec/hinetd/hinetd-probe-escape /usr/share/man/man8/hinetd.8 \
-         /usr/share/man/man5/hinetd.toml.5 /usr/share/man/man5/hinetd-sandbox.5 \
+         /usr/libexec/hinetd/hinetd-probe-escape /usr/share/man/man8/hinetd.8.gz \
+         /usr/share/man/man5/hinetd.toml.5.gz /usr/share/man/man5/hinetd-sandbox.5.gz \
          /etc/hinetd/hinetd.toml /etc/hinetd/sandbox/default.toml \
          /etc/hinetd/sandbox/internal.toml /usr/share/doc/hinetd/examples/hinetd.toml \
          /lib/systemd/system/hinetd.service /lib/systemd/system/hinetd.socket; do
