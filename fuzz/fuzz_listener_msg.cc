@@ -1,9 +1,11 @@
 // What the monitor reads from the listener, which it does not trust (a
 // compromised listener is an attacker): a message through a real
 // SOCK_SEQPACKET channel (Channel::Recv, with 0 to 3 descriptors attached),
-// then decoded as the monitor's OnControl does: the header, a spawn
-// request's fixed fields, and the STATE text of a reload
-// (ApplySerializedState, into states with rates, pauses and streaks).
+// then decoded as the monitor's OnControl does, by DecodeFromListener (every
+// request type, its size, descriptors and fields), and the STATE text of a
+// reload (ApplySerializedState, into states with rates, pauses and streaks);
+// the same bytes through DecodeFromMonitor, as the listener reads an end
+// batch.
 //
 // Input: byte 0 = descriptors to attach (low 2 bits) and whether the
 // message arrives truncated; the rest is the message.
@@ -15,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "supervisor/protocol.h"
@@ -65,19 +68,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (msg.data != body || msg.fds.size() != nfds || msg.truncated) abort();
   bool truncated = (data[0] & 4) != 0;
 
-  // The monitor's decoding (Monitor::OnControl, OnSpawn).
-  MsgHeader h{};
-  if (msg.data.size() < sizeof h) return 0;
-  std::memcpy(&h, msg.data.data(), sizeof h);
-  if (h.magic != kMagic) return 0;
-  if (h.type == MsgType::kSpawn) {
-    if (msg.data.size() != sizeof(SpawnRequest)) return 0;
-    SpawnRequest req;
-    std::memcpy(&req, msg.data.data(), sizeof req);
-    if (req.source.len <= sizeof req.source.bytes) (void)req.source.str();
-  } else if (h.type == MsgType::kState) {
+  // The monitor's decoding (Monitor::OnControl): the same pure function.
+  bool lost = msg.truncated && !msg.data_truncated;
+  ListenerMessage decoded = DecodeFromListener(msg.data, lost ? kFdsLost : msg.fds.size());
+  if (const auto* e = std::get_if<DecodeError>(&decoded)) {
+    if (e->reason.empty() || e->detail.empty()) abort();  // every refusal says why
+  } else if (const auto* c = std::get_if<ConnectionRequest>(&decoded)) {
+    // What passed is what was sent, in range.
+    if (c->source.len > sizeof c->source.bytes || nfds != ConnectionRequest::kFds) abort();
+    (void)c->source.str();
+  } else if (const auto* h = std::get_if<UdpHandoverRequest>(&decoded)) {
+    if (h->source.len > sizeof h->source.bytes || nfds != UdpHandoverRequest::kFds) abort();
+  } else if (std::holds_alternative<UdpWaitStartRequest>(decoded)) {
+    if (nfds != UdpWaitStartRequest::kFds) abort();
+  } else if (std::holds_alternative<UdpReplaceSocketRequest>(decoded)) {
+    if (nfds != UdpReplaceSocketRequest::kFds) abort();
+  } else if (const auto* st = std::get_if<StateMessage>(&decoded)) {
+    if (nfds != 0) abort();
     static ServiceStates states = CarryOver({}, services);
-    std::string text = msg.data.substr(sizeof h);
+    std::string text(st->text);
     if (truncated) text.erase(text.rfind('\n') + 1);
     ApplySerializedState(text, states, services);
     // What came in is bounded, whatever was sent.
@@ -89,6 +98,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (s->rate && (s->rate->tokens(now) < 0 || s->rate->tokens(now) > 1e6 + 1)) abort();
     }
     (void)SerializeState(states);
+  } else if (nfds != 0) {
+    abort();  // stop, ready: no descriptors
+  }
+  // The listener's decoding of the same bytes (what a monitor sends): every
+  // report of a batch in range.
+  MonitorMessage reply = DecodeFromMonitor(msg.data, msg.fds.size());
+  if (const auto* batch = std::get_if<EndBatch>(&reply)) {
+    if (batch->size() == 0 || batch->size() > kMaxEndBatch) abort();
+    for (size_t i = 0; i < batch->size(); ++i) {
+      EndReport r = (*batch)[i];
+      if (r.source.len > sizeof r.source.bytes || r.wait_ep_len > sizeof r.wait_ep) abort();
+    }
   }
   return 0;
 }

@@ -105,17 +105,29 @@ state_lines = [
     "upper 1 1 1 1 1 1 1 1 1 1 1 -99999999999 99999999999 99 1e300\n",
     "echo 18446744073709551615 0 0 0 0 0 0 0 0 0 1 0 0 0 0\n",
 ]
-add("listener_msg", b"\x00" + header(5) + "".join(state_lines).encode())
-add("listener_msg", b"\x04" + header(5) + state_lines[0].encode() + b"daytime 1 2")
-add("listener_msg", b"\x00" + header(3))
-# A spawn request: header, id, generation, service, flags, source key, then
-# peer/local sockaddr_storage (128 bytes) with their lengths.
-spawn = (header(1) + struct.pack("<QQII", 7, 1, 0, 1) + bytes([4]) + b"\x7f\x00\x00\x01" +
-         bytes(28) + bytes(7) + bytes(128) + struct.pack("<I", 16) + bytes(4) + bytes(128) +
-         struct.pack("<I", 16) + bytes(4))
-assert len(spawn) == 344, len(spawn)  # sizeof(SpawnRequest) on x86_64
-add("listener_msg", b"\x01" + spawn)
-add("listener_msg", b"\x02" + spawn)
+add("listener_msg", b"\x00" + header(6) + "".join(state_lines).encode())
+add("listener_msg", b"\x04" + header(6) + state_lines[0].encode() + b"daytime 1 2")
+add("listener_msg", b"\x00" + header(5))  # stop
+add("listener_msg", b"\x00" + header(7))  # ready
+# The requests (protocol.h): header, then their fields, each with its own
+# descriptor count. A source key is a length byte and 32 bytes.
+source = bytes([4]) + b"\x7f\x00\x00\x01" + bytes(28)
+connection = header(1) + struct.pack("<QQI", 7, 1, 0) + source + bytes(3)
+wait_start = header(2) + struct.pack("<QQII", 8, 1, 3, 0)
+handover = header(3) + struct.pack("<QQI", 9, 1, 2) + source + bytes(3)
+replace = header(4) + struct.pack("<QII", 1, 3, 0)
+for name, msg, size in [("connection", connection, 64), ("wait_start", wait_start, 32),
+                        ("handover", handover, 64), ("replace", replace, 24)]:
+    assert len(msg) == size, (name, len(msg))  # sizeof on x86_64, protocol.cc asserts
+add("listener_msg", b"\x01" + connection)
+add("listener_msg", b"\x02" + connection)
+add("listener_msg", b"\x01" + wait_start)
+add("listener_msg", b"\x02" + handover)
+add("listener_msg", b"\x02" + replace)
+# An end batch of two reports (what the listener decodes).
+report = (struct.pack("<QQQIIiII", 1, 1000, 0, 0, 1, 0, 0, 0) + source + bytes(3) + bytes(128))
+assert len(report) == 208, len(report)
+add("listener_msg", b"\x00" + header(8) + struct.pack("<II", 2, 0) + report + report)
 
 for target, seeds in corpora.items():
     d = os.path.join(OUT, target)

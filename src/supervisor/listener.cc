@@ -165,9 +165,11 @@ class Listener {
   // True, with the refusal counted and logged, if a datagram from `peer`
   // must not start a child of the socket's service (reflection.h).
   bool RefuseReflection(const ListenSocket& s, const net::Endpoint& peer);
+  // Sends request R (ConnectionRequest, UdpWaitStartRequest,
+  // UdpHandoverRequest) with its descriptors, and counts the child.
   // Returns the request id.
-  uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
-             const SourceKey& source, const net::Endpoint* peer, const net::Endpoint* local);
+  template <typename R>
+  uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, const SourceKey& source);
   void PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length);
   void ResumeExpired();
   void UpdatePolling();
@@ -292,7 +294,7 @@ bool Listener::Init() {
                 .Add("user", config_.daemon.user)
                 .Add("capabilities", bind ? "net_bind_service" : "none"));
   // The monitor tells the service manager (sd_notify READY=1) only now.
-  Simple ready{{kMagic, MsgType::kReady}};
+  ReadyMessage ready;
   channel_.Send(&ready, sizeof ready);
   UpdatePolling();
   return true;
@@ -354,7 +356,7 @@ void Listener::OnSignal() {
   while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
       // Stopping is the monitor's work: ask it, and go.
-      Simple stop{{kMagic, MsgType::kStop}};
+      StopMessage stop;
       channel_.Send(&stop, sizeof stop);
       Exit(0);
     }
@@ -367,17 +369,12 @@ void Listener::OnControl() {
     auto status = channel_.Recv(msg);
     if (status == Channel::RecvStatus::kAgain) return;
     if (status == Channel::RecvStatus::kClosed) Exit(0);  // the monitor is gone
-    if (msg.data.size() < sizeof(MsgHeader)) continue;
-    MsgHeader h;
-    std::memcpy(&h, msg.data.data(), sizeof h);
-    if (h.magic != kMagic) continue;
-    if (h.type == MsgType::kEnd && msg.data.size() == sizeof(EndReport)) {
-      EndReport end;
-      std::memcpy(&end, msg.data.data(), sizeof end);
-      OnEnd(end);
-    } else if (h.type == MsgType::kStatus) {
+    MonitorMessage decoded = DecodeFromMonitor(msg.data, msg.truncated ? kFdsLost : msg.fds.size());
+    if (auto* batch = std::get_if<EndBatch>(&decoded)) {
+      for (size_t r = 0; r < batch->size(); ++r) OnEnd((*batch)[r]);
+    } else if (std::holds_alternative<StatusMessage>(decoded)) {
       LogStatus();
-    } else if (h.type == MsgType::kHandover) {
+    } else if (std::holds_alternative<HandoverMessage>(decoded)) {
       // A reload: the next listener continues from this state.
       std::string state = SerializeState(setup_.services);
       std::string out(sizeof(MsgHeader), '\0');
@@ -387,6 +384,7 @@ void Listener::OnControl() {
       channel_.Send(out.data(), out.size());
       Exit(0);
     }
+    // A DecodeError: the monitor sends none; nothing to act on.
   }
 }
 
@@ -475,13 +473,9 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
                                      fresh.error().message() + "; not served until hinetd restarts"));
     return;
   }
-  SpawnRequest req;
-  req.id = next_request_++;
+  UdpReplaceSocketRequest req;
   req.generation = setup_.generation;
   req.service = static_cast<uint32_t>(s.service);
-  // kUdpWait only if it still is a wait service's (a reload may have made
-  // it nowait while the child held it).
-  req.flags = SpawnRequest::kUdpReplace | (s.wait ? SpawnRequest::kUdpWait : 0u);
   if (!channel_.Send(&req, sizeof req, {s.fd.get(), fresh->get()})) Exit(71);  // the monitor is gone
   SetWatch(s, ListenSocket::Watch::kNone);
   auto entry = by_fd_.extract(s.fd.get());
@@ -630,35 +624,25 @@ bool Listener::Admit(size_t service, const net::Endpoint* peer, const ucred* cre
   return false;
 }
 
-uint64_t Listener::Spawn(ListenSocket& s, const std::vector<int>& fds, uint32_t flags,
-                     const SourceKey& source, const net::Endpoint* peer,
-                     const net::Endpoint* local) {
+template <typename R>
+uint64_t Listener::Spawn(ListenSocket& s, const std::vector<int>& fds, const SourceKey& source) {
   ServiceState& st = *setup_.services[s.service];
   if (st.rate) {
     bool granted = st.rate->TryAcquire(Clock::now());
     (void)granted;  // MayStart saw a token
   }
-  SpawnRequest req;
+  R req;
   req.id = next_request_++;
   req.generation = setup_.generation;
   req.service = static_cast<uint32_t>(s.service);
-  req.flags = flags;
-  req.source = source;
-  if (peer != nullptr) {
-    std::memcpy(&req.peer, &peer->addr, peer->len);
-    req.peer_len = peer->len;
-  }
-  if (local != nullptr) {
-    std::memcpy(&req.local, &local->addr, local->len);
-    req.local_len = local->len;
-  }
+  if constexpr (requires { req.source; }) req.source = source;
   if (!channel_.Send(&req, sizeof req, fds)) Exit(71);  // the monitor is gone
   // Counted now; the monitor's end report for this request gives it back.
   ++st.active;
   ++st.accepted;
   ++children_;
   if (CountsPerSource(s.service)) ++st.per_source[source.str()];
-  if (flags & SpawnRequest::kUdpWait) s.busy = true;
+  if constexpr (std::is_same_v<R, UdpWaitStartRequest>) s.busy = true;
   return req.id;
 }
 
@@ -695,12 +679,12 @@ void Listener::OnStream(ListenSocket& s) {
       getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
       SourceKey source = SourceKeyOfUid(cred.uid);  // per source = per user here
       if (!Admit(s.service, nullptr, &cred, source)) continue;  // closed at once
-      Spawn(s, {fd}, 0, source, nullptr, nullptr);
+      Spawn<ConnectionRequest>(s, {fd}, source);
       continue;
     }
     SourceKey source = SourceKeyOf(peer);
     if (!Admit(s.service, &peer, nullptr, source)) continue;  // closed at once
-    Spawn(s, {fd}, 0, source, nullptr, nullptr);
+    Spawn<ConnectionRequest>(s, {fd}, source);
   }
 }
 
@@ -724,7 +708,7 @@ void Listener::OnUdpWait(const std::shared_ptr<ListenSocket>& s) {
       DropDatagram(s->fd.get());
       continue;
     }
-    uint64_t id = Spawn(*s, {s->fd.get()}, SpawnRequest::kUdpWait, SourceKey(), &peer, &local);
+    uint64_t id = Spawn<UdpWaitStartRequest>(*s, {s->fd.get()}, SourceKey());
     wait_requests_[id] = s;
     SetWatch(*s, ListenSocket::Watch::kNone);  // the child's now
     return;
@@ -786,13 +770,12 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
     UniqueFd conn(s.fd.release());
     s.fd = std::move(*fresh);
     by_fd_[s.fd.get()] = shared;
-    Spawn(s, {conn.get(), s.fd.get()}, SpawnRequest::kUdpHandover, source, nullptr, nullptr);
+    Spawn<UdpHandoverRequest>(s, {conn.get(), s.fd.get()}, source);
     UpdatePolling();
   }
 }
 
 void Listener::OnEnd(const EndReport& end) {
-  std::string name(end.service, strnlen(end.service, sizeof end.service));
   if (end.outcome == Outcome::kRefused) {
     // A refused udp wait request: no child holds the socket; watch it again,
     // without the datagram that would only be refused again.
@@ -808,12 +791,12 @@ void Listener::OnEnd(const EndReport& end) {
       wait_requests_.erase(req);
     }
   }
-  auto it = std::find_if(setup_.services.begin(), setup_.services.end(),
-                         [&](const auto& s) { return s->name == name; });
   if (children_ > 0) --children_;
-  if (it == setup_.services.end()) return;  // a service removed by a reload
-  ServiceState& st = **it;
-  size_t index = static_cast<size_t>(it - setup_.services.begin());
+  // By index, in the table of the report's generation: none if that is not
+  // this listener's, or the service has none there (a reload removed it).
+  if (end.generation != setup_.generation || end.service >= setup_.services.size()) return;
+  size_t index = end.service;
+  ServiceState& st = *setup_.services[index];
   if (st.active > 0) --st.active;
   if (end.source.len > 0) {
     auto slot = st.per_source.find(end.source.str());

@@ -441,7 +441,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   served_ports_ = ServedPorts(*config_);
   ++generation_;
   if (recorder_) recorder_->NewGeneration();
-  if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
+  if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
   for (const auto& s : sockets_) {
     const config::Service& svc = config_->services[s->service];
     LogLine line("listen");
@@ -581,8 +581,9 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   ready_status_ = "serving " + std::to_string(count) + " services, generation " +
                   std::to_string(generation_);
   if (options_.external_listener_fd >= 0) {
+    end_batch_.Clear();
     channel_ = std::make_unique<Channel>(UniqueFd(options_.external_listener_fd));
-    channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
+    channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
     Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
     Notify("READY=1\nSTATUS=" + ready_status_);
   } else {
@@ -668,8 +669,9 @@ void Monitor::StartListener() {
   listener_pid_ = pid;
   listener_started_ = Clock::now();
   ++listener_starts_;
+  end_batch_.Clear();  // reports for the listener before: this one counts from children_
   channel_ = std::make_unique<Channel>(std::move(pair->first));
-  channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * sizeof(EndReport));
+  channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
   control_out_ = false;
   control_in_ = true;  // the loop's end stops reading while no slot is free
   Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
@@ -734,6 +736,29 @@ void Monitor::OnListenerExit(int status) {
   listener_restart_at_ = Clock::now() + delay;
 }
 
+namespace {
+
+// std::visit over a message variant, one lambda per message.
+template <typename... F>
+struct Handlers : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Handlers(F...) -> Handlers<F...>;
+
+// What a request names, whatever its kind.
+template <typename R>
+Monitor::RequestRef RefOf(const R& r) {
+  Monitor::RequestRef ref;
+  ref.generation = r.generation;
+  ref.service = r.service;
+  if constexpr (requires { r.id; }) ref.id = r.id;
+  if constexpr (requires { r.source; }) ref.source = r.source;
+  return ref;
+}
+
+}  // namespace
+
 void Monitor::OnControl(bool drain) {
   // The message is reused (no allocation per message); what a handler did
   // not take of its descriptors closes when this returns, on any path.
@@ -761,54 +786,352 @@ void Monitor::OnControl(bool drain) {
       }
       return;
     }
-    MsgHeader h{};
-    if (msg.data.size() >= sizeof h) std::memcpy(&h, msg.data.data(), sizeof h);
-    if (msg.data.size() < sizeof h || h.magic != kMagic) {
-      Forged(nullptr, "malformed message");
-      continue;  // the loop ends: the channel is closed
-    }
-    // Only a spawn request carries descriptors.
-    if (h.type != MsgType::kSpawn && (!msg.fds.empty() || (msg.truncated && !msg.data_truncated))) {
-      Forged(nullptr, "unexpected descriptors");
-      continue;
-    }
-    switch (h.type) {
-      case MsgType::kSpawn:
-        request_open_ = true;
-        try {
-          OnSpawn(msg, drain);
-        } catch (const std::bad_alloc&) {
-          // Out of memory before its child started: still answered, so
-          // that the listener's counts stay exact.
-          msg.fds.clear();  // the connection closes now, not at the next message
-          if (request_open_ && msg.data.size() == sizeof(SpawnRequest)) {
-            SpawnRequest req;
-            std::memcpy(&req, msg.data.data(), sizeof req);
-            ++spawn_failures_;  // counted in the episode's spawn-recovered
-            SendRefused(&req, Outcome::kRefused);
-          }
-          throw;  // Run() takes note
-        }
-        break;
-      case MsgType::kStop: BeginStop(); return;
-      case MsgType::kReady: OnListenerReady(); break;
-      case MsgType::kState:
-        if (reload_) {
-          std::string text = msg.data.substr(sizeof h);
-          if (msg.data_truncated) {
-            // Many services: more than one message holds. What did arrive
-            // is kept, whole lines only.
-            text.erase(text.rfind('\n') + 1);
-            log_.Warning(LogLine("warning").Add(
-                "message", "the listener's state was too long; some services' counters restart"));
-          }
-          ApplySerializedState(text, services_, config_->services);
-        }
-        break;
-      default: Forged(nullptr, "unexpected message"); break;
-    }
+    // Descriptors the kernel dropped (more than a message carries, or none
+    // could be installed here) cannot be counted: see OnDescriptorsLost.
+    bool lost = msg.truncated && !msg.data_truncated;
+    ListenerMessage decoded = DecodeFromListener(msg.data, lost ? kFdsLost : msg.fds.size());
+    bool stop = false;
+    std::visit(Handlers{
+                   [&](const DecodeError& e) {
+                     // The listener holds the same table and speaks the
+                     // same protocol: a message it could not have made.
+                     if (e.service && e.generation) {
+                       RequestRef ref;
+                       ref.service = *e.service;
+                       ref.generation = *e.generation;
+                       Forged(&ref, e.reason);
+                     } else {
+                       Forged(nullptr, e.reason);
+                     }
+                   },
+                   [&](const StopMessage&) { stop = true; },
+                   [&](const ReadyMessage&) { OnListenerReady(); },
+                   [&](const StateMessage& state) { OnState(state.text, msg.data_truncated); },
+                   [&](const auto& request) { OnRequest(request, msg, lost, drain); },
+               },
+               decoded);
+    if (stop) return BeginStop();
     msg.fds.clear();  // what the handler did not take closes now (the message is reused)
   }
+}
+
+void Monitor::OnState(std::string_view state, bool cut) {
+  if (!reload_) return;
+  std::string text(state);
+  if (cut) {
+    // Many services: more than one message holds. What did arrive is
+    // kept, whole lines only.
+    text.erase(text.rfind('\n') + 1);
+    log_.Warning(LogLine("warning").Add(
+        "message", "the listener's state was too long; some services' counters restart"));
+  }
+  ApplySerializedState(text, services_, config_->services);
+}
+
+template <typename R>
+void Monitor::OnRequest(const R& req, Channel::Received& msg, bool lost, bool grow) {
+  // Every request but a socket replacement is answered: by a child's end
+  // report, or a refusal's. A handler that answers (or starts a child, or
+  // kills the listener) closes the request.
+  constexpr bool kReplace = std::is_same_v<R, UdpReplaceSocketRequest>;
+  request_open_ = !kReplace;
+  RequestRef ref = RefOf(req);
+  try {
+    if (lost) return OnDescriptorsLost(ref, R::kFds == 2);
+    if constexpr (std::is_same_v<R, ConnectionRequest>) OnConnection(req, msg, grow);
+    if constexpr (std::is_same_v<R, UdpWaitStartRequest>) OnUdpWaitStart(req, msg, grow);
+    if constexpr (std::is_same_v<R, UdpHandoverRequest>) OnUdpHandover(req, msg, grow);
+    if constexpr (kReplace) OnUdpReplaceSocket(req, msg);
+  } catch (const std::bad_alloc&) {
+    // Out of memory before its child started: still answered, so that the
+    // listener's counts stay exact.
+    msg.fds.clear();  // the connection closes now, not at the next message
+    if (request_open_) {
+      ++spawn_failures_;  // counted in the episode's spawn-recovered
+      SendRefused(ref, Outcome::kRefused);
+    }
+    throw;  // Run() takes note
+  }
+}
+
+void Monitor::OnDescriptorsLost(const RequestRef& req, bool swaps_socket) {
+  // More descriptors than a message carries were sent (forged), or this
+  // process is out of descriptors and the kernel could install none (not
+  // the listener's doing).
+  if (!OutOfDescriptors(channel_->fd())) return Forged(&req, "too many descriptors");
+  if (!swaps_socket) return RefuseExhausted(req, "monitor out of descriptors");
+  // The listener has swapped in its fresh socket already, and this
+  // process never got it: the two tables differ now. A new listener
+  // starts again from this one's (and undoes the old socket's connect).
+  request_open_ = false;
+  log_.Error(LogLine("refuse-request")
+                 .Add("reason", "monitor out of descriptors")
+                 .Add("service", static_cast<int64_t>(req.service))
+                 .Add("generation", req.generation));
+  KillListener("monitor out of descriptors");
+}
+
+const config::Service* Monitor::CheckTable(const RequestRef& req, bool answered) {
+  // A request sent before a reload switched tables: the listener it came
+  // from is gone, or (a test's external one) not told. A replacement has no
+  // end report: the next listener finds the broken socket again.
+  if (req.generation != generation_) {
+    if (!answered) {
+      request_open_ = false;
+      return nullptr;
+    }
+    Refuse(req, "stale generation");
+    return nullptr;
+  }
+  // A replacement allocates nothing, and must not be lost (the listener
+  // has swapped in its fresh socket): taken even while memory is short.
+  if (memory_short_ && answered) {
+    RefuseExhausted(req, "monitor out of memory");
+    return nullptr;
+  }
+  if (req.service >= config_->services.size()) {
+    Forged(&req, "no such service");
+    return nullptr;
+  }
+  return &config_->services[req.service];
+}
+
+std::shared_ptr<ListenSocket> Monitor::DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const {
+  // A wait child gets, a handover hands over, and a replacement replaces
+  // one of the service's listening sockets itself.
+  ino = SocketInode(fd);
+  std::shared_ptr<ListenSocket> from;
+  for (const auto& s : sockets_) {
+    if (s->service == service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
+  }
+  return from;
+}
+
+bool Monitor::WaitSocketBusy(const ListenSocket& from) const {
+  // The listener watches a wait socket only while no child holds it, and
+  // learns that one let go from its end report, sent after it was reaped;
+  // it repairs one only then too.
+  for (const auto& [pid, c] : children_) {
+    if (c.wait && c.wait_ep == from.ep) return true;
+  }
+  return false;
+}
+
+const char* Monitor::CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const {
+  // The fresh socket of a handover or a replacement takes the old one's
+  // place in the monitor's table: a datagram socket bound to exactly the
+  // same address, unconnected, and none the monitor holds already (or one
+  // child would get a listening socket the table keeps too).
+  net::Endpoint fresh_ep;
+  if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from.ep)) {
+    return "handover socket is not bound to the service's address";
+  }
+  ino_t fresh_ino = SocketInode(fresh);
+  bool known = fresh_ino == 0 || fresh_ino == old_ino || Connected(fresh);
+  for (const auto& s : sockets_) known = known || SocketInode(s->fd.get()) == fresh_ino;
+  if (reload_) {
+    for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
+  }
+  return known ? "handover socket is not a fresh one" : nullptr;
+}
+
+bool Monitor::WithinLimits(const RequestRef& req, const config::Service& svc) {
+  // Admission is the listener's, but the two limits that bound how many
+  // processes a subverted listener could have started are held here too.
+  // The listener counts a child until its end report arrives, the monitor
+  // until it is reaped, so an honest listener should not meet these; they
+  // are refused, not taken as forgery, as the limit holds either way.
+  if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
+    Refuse(req, "over max_children");
+    return false;
+  }
+  if (svc.max_instances > 0) {
+    auto running = running_.find(svc.name);
+    if (running != running_.end() && running->second >= svc.max_instances) {
+      Refuse(req, "over max_instances");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Monitor::AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer) {
+  // The listener's admission, checked again where it matters most: a peer
+  // that allow/deny refuses is never served. (An honest listener never
+  // asks: it checked the same table.)
+  if (!svc.acl.Admits(peer)) {
+    Forged(&req, "peer refused by allow/deny");
+    return false;
+  }
+  if (svc.transport == net::Transport::kUdp &&
+      ReflectionRisk(peer, served_ports_, svc.internal != config::Internal::kNone)) {
+    Forged(&req, "peer refused by the reflection rules");
+    return false;
+  }
+  return true;
+}
+
+// Each handler checks its request against the monitor's own table. A
+// request the listener could not have made honestly (it runs the same
+// table, from this process) is Forged: the listener is killed. Refuse is
+// for what an honest one can meet. The environment, and what admission
+// depends on, comes from the descriptor itself: nothing the listener says
+// about a peer is believed.
+
+void Monitor::OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow) {
+  RequestRef req = RefOf(r);
+  const config::Service* svc = CheckTable(req, true);
+  if (svc == nullptr) return;
+  if (svc->transport == net::Transport::kUdp) {
+    return Forged(&req, "request does not match the service's protocol");
+  }
+  int conn = msg.fds[0].get();
+  if (SockOpt(conn, SO_TYPE) != SOCK_STREAM) {
+    return Forged(&req, "descriptor is not the right kind of socket");
+  }
+  net::Endpoint local;
+  if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, local)) {
+    return Forged(&req, "descriptor is not a connection");
+  }
+  // The listening socket this connection came from.
+  std::shared_ptr<ListenSocket> from;
+  for (const auto& s : sockets_) {
+    if (s->service == r.service && Belongs(local, s->ep)) from = s;
+  }
+  if (!from) return Forged(&req, "descriptor does not belong to the service");
+  if (!WithinLimits(req, *svc)) return;
+  spawn::Connection c;
+  c.fd = conn;
+  if (from->ep.IsUnix()) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    c.kind = spawn::Connection::Kind::kUnix;
+    c.cred = &cred;
+    c.local = &from->ep;
+    return StartChild(req, *svc, c, CredString(cred), *from, 0, grow);
+  }
+  net::Endpoint peer;
+  peer.len = sizeof peer.addr;
+  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
+    // A stream connection its client reset (before the listener accepted
+    // it, or since) has no peer any more: any client can do that to an
+    // honest listener, so it is no proof of forgery. Nothing is left to
+    // serve, and no failure of the service's for the listener's loop
+    // protection to count.
+    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
+  }
+  if (!AdmitsPeer(req, *svc, peer)) return;
+  c.kind = spawn::Connection::Kind::kTcp;
+  c.peer = &peer;
+  c.local = &local;
+  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+}
+
+void Monitor::OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow) {
+  RequestRef req = RefOf(r);
+  const config::Service* svc = CheckTable(req, true);
+  if (svc == nullptr) return;
+  if (svc->transport != net::Transport::kUdp || !svc->wait) {
+    return Forged(&req, "request does not match the service's protocol");
+  }
+  int sock = msg.fds[0].get();
+  if (SockOpt(sock, SO_TYPE) != SOCK_DGRAM) {
+    return Forged(&req, "descriptor is not the right kind of socket");
+  }
+  ino_t ino = 0;
+  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, sock, ino);
+  if (!from) return Forged(&req, "descriptor does not belong to the service");
+  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
+  if (!WithinLimits(req, *svc)) return;
+  // The first datagram is peeked at for its source (no byte of it is read).
+  net::Endpoint peer;
+  net::Endpoint local;
+  if (!PeekDatagram(sock, from->ep, peer, local)) {
+    // The listener saw one, but another process may share the socket and
+    // have read it since: one a wait child left behind (without a PID
+    // namespace of its own) can. The service's loss, refused as its
+    // failure; nothing to serve.
+    return Refuse(req, "no datagram waits on the wait socket");
+  }
+  if (!AdmitsPeer(req, *svc, peer)) return;
+  spawn::Connection c;
+  c.fd = sock;
+  c.kind = spawn::Connection::Kind::kUdp;
+  c.peer = &peer;
+  c.local = &local;
+  StartChild(req, *svc, c, net::ToString(peer), *from, ino, grow);
+}
+
+void Monitor::OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow) {
+  RequestRef req = RefOf(r);
+  const config::Service* svc = CheckTable(req, true);
+  if (svc == nullptr) return;
+  if (svc->transport != net::Transport::kUdp || svc->wait) {
+    return Forged(&req, "request does not match the service's protocol");
+  }
+  int conn = msg.fds[0].get();
+  if (SockOpt(conn, SO_TYPE) != SOCK_DGRAM) {
+    return Forged(&req, "descriptor is not the right kind of socket");
+  }
+  ino_t ino = 0;
+  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, conn, ino);
+  if (!from) return Forged(&req, "descriptor does not belong to the service");
+  // The old socket, connected to the peer, goes to the child; so it must
+  // be connected.
+  if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
+  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
+  // Taken, not copied: nothing can fail between the check and the swap, so
+  // the monitor's table never keeps the old, now connected, socket. Swapped
+  // before the limits: the listener has swapped its own.
+  from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  if (!WithinLimits(req, *svc)) return;
+  net::Endpoint peer;
+  peer.len = sizeof peer.addr;
+  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
+    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
+  }
+  // The datagram that woke the listener must be from the peer the socket
+  // was connected to: the child reads it as that peer's.
+  net::Endpoint local;
+  net::Endpoint head;
+  net::Endpoint head_local;
+  LocalOf(conn, local);
+  if (!PeekDatagram(conn, from->ep, head, head_local) || !(head == peer)) {
+    return Forged(&req, "handed-over datagram is not from the socket's peer");
+  }
+  if (!AdmitsPeer(req, *svc, peer)) return;
+  spawn::Connection c;
+  c.fd = conn;
+  c.kind = spawn::Connection::Kind::kUdp;
+  c.peer = &peer;
+  c.local = &local;
+  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+}
+
+void Monitor::OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg) {
+  RequestRef req = RefOf(r);
+  const config::Service* svc = CheckTable(req, false);
+  if (svc == nullptr) return;
+  // For any udp socket: one a wait child shut down may belong to a nowait
+  // service since a reload.
+  if (svc->transport != net::Transport::kUdp) return Forged(&req, "malformed spawn request");
+  int old = msg.fds[0].get();
+  if (SockOpt(old, SO_TYPE) != SOCK_DGRAM) {
+    return Forged(&req, "descriptor is not the right kind of socket");
+  }
+  ino_t ino = 0;
+  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, old, ino);
+  if (!from) return Forged(&req, "descriptor does not belong to the service");
+  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
+  // Only a socket that is truly beyond repair may be replaced.
+  if (!ShutDown(old)) return Forged(&req, "replaced socket is not shut down");
+  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
+  from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+  request_open_ = false;  // a replacement has no end report
+  log_.Warning(LogLine("socket-replaced")
+                   .Add("service", svc->name)
+                   .Add("listen", net::ToString(from->ep)));
 }
 
 size_t Monitor::ChannelLimit() const {
@@ -826,9 +1149,29 @@ bool Monitor::MayLogRefusal() {
 }
 
 void Monitor::SendToListener(const void* msg, size_t len) {
+  FlushEnds();  // in order: the reports made before this message go first
+  SendNow(msg, len);
+}
+
+void Monitor::SendNow(const void* msg, size_t len) {
   if (!channel_) return;
   if (channel_->Send(msg, len) || !channel_->over_limit()) return;  // sent, or the peer is gone
   KillListener("not reading its channel");
+}
+
+void Monitor::QueueEnd(const EndReport& end) {
+  // No listener (it is being restarted): the next one counts the children
+  // that are still running, so nothing is lost.
+  if (!channel_) return;
+  if (end_batch_.full()) FlushEnds();
+  if (channel_) end_batch_.Add(end);
+}
+
+void Monitor::FlushEnds() {
+  if (end_batch_.empty()) return;
+  std::string_view batch = end_batch_.bytes();
+  SendNow(batch.data(), batch.size());  // copied if it must wait
+  end_batch_.Clear();
 }
 
 void Monitor::KillListener(const std::string& reason) {
@@ -854,7 +1197,7 @@ void Monitor::KillListener(const std::string& reason) {
   }
 }
 
-void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
+void Monitor::Forged(const RequestRef* req, const std::string& reason) {
   request_open_ = false;  // no end report for a forgery: the listener goes
   // The listener holds the same table: a request it could not have made is
   // proof it is no longer the listener. No end report; it is killed.
@@ -867,13 +1210,13 @@ void Monitor::Forged(const SpawnRequest* req, const std::string& reason) {
   KillListener("forged request");
 }
 
-void Monitor::Refuse(const SpawnRequest* req, const std::string& reason, Outcome outcome) {
+void Monitor::Refuse(const RequestRef& req, const std::string& reason, Outcome outcome) {
   // The end report keeps the listener's counts exact.
   if (MayLogRefusal()) {
     LogLine line("refuse-request");
     line.Add("reason", reason)
-        .Add("service", static_cast<int64_t>(req->service))
-        .Add("generation", req->generation);
+        .Add("service", static_cast<int64_t>(req.service))
+        .Add("generation", req.generation);
     if (refusals_unlogged_ > 0) line.Add("suppressed", refusals_unlogged_);
     refusals_unlogged_ = 0;
     log_.Warning(line);
@@ -881,249 +1224,41 @@ void Monitor::Refuse(const SpawnRequest* req, const std::string& reason, Outcome
   SendRefused(req, outcome);
 }
 
-void Monitor::RefuseExhausted(const SpawnRequest* req, const std::string& reason) {
+void Monitor::RefuseExhausted(const RequestRef& req, const std::string& reason) {
   // A system limit: said once per episode, like spawn-failed (the same
   // count; the next spawn that succeeds ends it).
   if (spawn_failures_++ == 0) {
     log_.Error(LogLine("refuse-request")
                    .Add("reason", reason)
-                   .Add("service", static_cast<int64_t>(req->service))
-                   .Add("generation", req->generation));
+                   .Add("service", static_cast<int64_t>(req.service))
+                   .Add("generation", req.generation));
   }
   SendRefused(req, Outcome::kRefused);
 }
 
-void Monitor::SendRefused(const SpawnRequest* req, Outcome outcome) {
+void Monitor::SendRefused(const RequestRef& req, Outcome outcome) {
   request_open_ = false;
   EndReport end;
-  if (req->service < config_->services.size() && req->generation == generation_) {
-    std::snprintf(end.service, sizeof end.service, "%s",
-                  config_->services[req->service].name.c_str());
+  end.generation = generation_;
+  if (req.service < config_->services.size() && req.generation == generation_) {
+    end.service = req.service;
   }
-  end.source = req->source;
+  end.source = req.source;
   end.outcome = outcome;
-  end.request = req->id;
-  SendToListener(&end, sizeof end);
+  end.request = req.id;
+  QueueEnd(end);
 }
 
-void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
-  // Every check against the monitor's own table. A request the listener
-  // could not have made honestly (it runs the same table, from this
-  // process) is Forged: the listener is killed. Refuse is for what an honest
-  // one can meet.
-  if (msg.data.size() != sizeof(SpawnRequest) || msg.data_truncated) {
-    return Forged(nullptr, "malformed spawn request");
-  }
-  SpawnRequest req;
-  std::memcpy(&req, msg.data.data(), sizeof req);
-  if (msg.truncated) {
-    // Descriptors lost: more than two were sent, or this process is out of
-    // descriptors and the kernel could install none (not the listener's doing).
-    if (OutOfDescriptors(channel_->fd())) {
-      if ((req.flags & (SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace)) == 0) {
-        return RefuseExhausted(&req, "monitor out of descriptors");
-      }
-      // The listener has swapped in its fresh socket already, and this
-      // process never got it: the two tables differ now. A new listener
-      // starts again from this one's (and undoes the old socket's connect).
-      log_.Error(LogLine("refuse-request")
-                     .Add("reason", "monitor out of descriptors")
-                     .Add("service", static_cast<int64_t>(req.service))
-                     .Add("generation", req.generation));
-      KillListener("monitor out of descriptors");
-      return;
-    }
-    return Forged(&req, "too many descriptors");
-  }
-  bool replace = (req.flags & SpawnRequest::kUdpReplace) != 0;
-  // A request sent before a reload switched tables: the listener it came
-  // from is gone, or (a test's external one) not told. A replacement has no
-  // end report: the next listener finds the broken socket again.
-  if (req.generation != generation_) {
-    if (replace) return (void)(request_open_ = false);
-    return Refuse(&req, "stale generation");
-  }
-  if (memory_short_) return RefuseExhausted(&req, "monitor out of memory");
-  if (req.service >= config_->services.size()) return Forged(&req, "no such service");
-  constexpr uint32_t kKnownFlags =
-      SpawnRequest::kUdpWait | SpawnRequest::kUdpHandover | SpawnRequest::kUdpReplace;
-  if ((req.flags & ~kKnownFlags) != 0 || req.source.len > sizeof req.source.bytes ||
-      req.peer_len > sizeof req.peer || req.local_len > sizeof req.local) {
-    return Forged(&req, "malformed spawn request");
-  }
-  const config::Service& svc = config_->services[req.service];
-  bool wait = (req.flags & SpawnRequest::kUdpWait) != 0;
-  bool handover = (req.flags & SpawnRequest::kUdpHandover) != 0;
-  bool udp = svc.transport == net::Transport::kUdp;
-  // A replacement is for any udp socket: one a wait child shut down may
-  // belong to a nowait service since a reload.
-  if (replace && (!udp || handover)) return Forged(&req, "malformed spawn request");
-  size_t want_fds = handover || replace ? 2 : 1;
-  if (msg.fds.size() < want_fds) return Forged(&req, "missing descriptor");
-  if (msg.fds.size() > want_fds) return Forged(&req, "too many descriptors");
-  int conn = msg.fds[0].get();
-  if (!replace &&
-      (udp != (wait || handover) || (udp && wait != svc.wait) || (wait && handover))) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
-  int type = SockOpt(conn, SO_TYPE);
-  if (type != (udp ? SOCK_DGRAM : SOCK_STREAM)) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  // The listening socket this connection came from.
-  std::shared_ptr<ListenSocket> from;
-  net::Endpoint conn_local;  // stream connections: their local address
-  ino_t conn_ino = 0;
-  if (udp) {
-    // A wait child gets, and a handover hands over, one of the service's
-    // listening sockets itself.
-    conn_ino = SocketInode(conn);
-    for (const auto& s : sockets_) {
-      if (s->service == req.service && conn_ino != 0 && SocketInode(s->fd.get()) == conn_ino) {
-        from = s;
-      }
-    }
-  } else {
-    if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, conn_local)) {
-      return Forged(&req, "descriptor is not a connection");
-    }
-    for (const auto& s : sockets_) {
-      if (s->service == req.service && Belongs(conn_local, s->ep)) from = s;
-    }
-  }
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (wait || replace) {
-    // The listener watches a wait socket only while no child holds it, and
-    // learns that one let go from its end report, sent after it was reaped;
-    // it repairs one only then too.
-    for (const auto& [pid, c] : children_) {
-      if (c.wait && c.wait_ep == from->ep) return Forged(&req, "wait socket is busy");
-    }
-  }
-  // The fresh socket of a handover or a replacement takes the old one's
-  // place in the monitor's table: a datagram socket bound to exactly the
-  // same address, unconnected, and none the monitor holds already (or one
-  // child would get a listening socket the table keeps too).
-  auto fresh_ok = [&](int fresh) {
-    net::Endpoint fresh_ep;
-    if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) ||
-        !(fresh_ep == from->ep)) {
-      return "handover socket is not bound to the service's address";
-    }
-    ino_t fresh_ino = SocketInode(fresh);
-    bool known = fresh_ino == 0 || fresh_ino == conn_ino || Connected(fresh);
-    for (const auto& s : sockets_) known = known || SocketInode(s->fd.get()) == fresh_ino;
-    if (reload_) {
-      for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
-    }
-    return known ? "handover socket is not a fresh one" : "";
-  };
-  if (replace) {
-    // Only a socket that is truly beyond repair may be replaced.
-    if (!ShutDown(conn)) return Forged(&req, "replaced socket is not shut down");
-    if (const char* bad = fresh_ok(msg.fds[1].get()); *bad != '\0') return Forged(&req, bad);
-    from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
-    request_open_ = false;  // a replacement has no end report
-    log_.Warning(LogLine("socket-replaced")
-                     .Add("service", svc.name)
-                     .Add("listen", net::ToString(from->ep)));
-    return;
-  }
-  if (handover) {
-    // The old socket, connected to the peer, goes to the child; so it must
-    // be connected.
-    if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
-    if (const char* bad = fresh_ok(msg.fds[1].get()); *bad != '\0') return Forged(&req, bad);
-    // Taken, not copied: nothing can fail between the check and the swap,
-    // so the monitor's table never keeps the old, now connected, socket.
-    // Swapped before the limits below: the listener has swapped its own.
-    from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
-  }
-  // Admission is the listener's, but the two limits that bound how many
-  // processes a subverted listener could have started are held here too.
-  // The listener counts a child until its end report arrives, the monitor
-  // until it is reaped, so an honest listener should not meet these; they
-  // are refused, not taken as forgery, as the limit holds either way.
-  if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
-    return Refuse(&req, "over max_children");
-  }
-  if (svc.max_instances > 0) {
-    auto running = running_.find(svc.name);
-    if (running != running_.end() && running->second >= svc.max_instances) {
-      return Refuse(&req, "over max_instances");
-    }
-  }
-
-  // The environment, and what admission depends on, from the descriptor
-  // itself: nothing the listener says about a peer is believed. A stream
-  // connection and a handed-over datagram socket have their peer; a wait
-  // socket's first datagram is peeked at for its source (no byte of it is
-  // read).
-  net::Endpoint peer;
-  net::Endpoint local;
-  ucred cred{};
-  spawn::Connection c;
-  c.fd = conn;
-  std::string peer_text;
-  if (from->ep.IsUnix()) {
-    socklen_t len = sizeof cred;
-    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    c.kind = spawn::Connection::Kind::kUnix;
-    c.cred = &cred;
-    c.local = &from->ep;
-    peer_text = CredString(cred);
-  } else {
-    if (wait) {
-      if (!PeekDatagram(conn, from->ep, peer, local)) {
-        // The listener saw one, but another process may share the socket
-        // and have read it since: one a wait child left behind (without a
-        // PID namespace of its own) can. The service's loss, refused as its
-        // failure; nothing to believe in the request, and nothing to serve.
-        return Refuse(&req, "no datagram waits on the wait socket");
-      }
-    } else {
-      peer.len = sizeof peer.addr;
-      if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-        // A stream connection its client reset (before the listener
-        // accepted it, or since) has no peer any more: any client can do
-        // that to an honest listener, so it is no proof of forgery.
-        // Nothing is left to serve, and no failure of the service's for the
-        // listener's loop protection to count. (A UDP handover's socket was
-        // checked connected above.)
-        return Refuse(&req, "connection closed before it was served", Outcome::kClosed);
-      }
-      if (udp) {
-        // The datagram that woke the listener must be from the peer the
-        // socket was connected to: the child reads it as that peer's.
-        net::Endpoint head;
-        net::Endpoint head_local;
-        LocalOf(conn, local);
-        if (!PeekDatagram(conn, from->ep, head, head_local) || !(head == peer)) {
-          return Forged(&req, "handed-over datagram is not from the socket's peer");
-        }
-      } else {
-        local = conn_local;  // read once, when it was checked
-      }
-    }
-    // The listener's admission, checked again where it matters most: a peer
-    // that allow/deny refuses is never served. (An honest listener never
-    // asks: it checked the same table.)
-    if (!svc.acl.Admits(peer)) return Forged(&req, "peer refused by allow/deny");
-    if (udp && ReflectionRisk(peer, served_ports_, svc.internal != config::Internal::kNone)) {
-      return Forged(&req, "peer refused by the reflection rules");
-    }
-    c.kind = udp ? spawn::Connection::Kind::kUdp : spawn::Connection::Kind::kTcp;
-    c.peer = &peer;
-    c.local = &local;
-    peer_text = net::ToString(peer);
-  }
-
+void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
+                         const spawn::Connection& c, const std::string& peer_text,
+                         const ListenSocket& from, ino_t wait_ino, bool grow) {
+  bool wait = wait_ino != 0;
   const spawn::SpawnPlan& plan = plans_->plans[req.service];
   Child child;
   child.service = svc.name;
   child.source = req.source;
   child.wait = wait;
-  child.wait_ep = from->ep;
+  child.wait_ep = from.ep;
   child.peer = peer_text;
   child.started = Clock::now();
   child.service_index = req.service;
@@ -1131,7 +1266,7 @@ void Monitor::OnSpawn(Channel::Received& msg, bool grow) {
   child.config = config_;
   child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
   if (wait) {
-    child.wait_ino = conn_ino;
+    child.wait_ino = wait_ino;
     child.uid = plan.uid;
     child.gid = plan.gid;
     child.plan_identity = plan_identities_[req.service];
@@ -1293,11 +1428,9 @@ void Monitor::Terminate(pid_t pid, const Child& c) {
 }
 
 void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
-  // No listener (it is being restarted): the next one counts the children
-  // that are still running, so nothing is lost.
-  if (!channel_) return;
   EndReport end;
-  std::snprintf(end.service, sizeof end.service, "%s", c.service.c_str());
+  end.generation = generation_;
+  end.service = ReportIndex(c);
   end.source = c.source;
   end.wait = c.wait ? 1 : 0;
   if (c.wait) {
@@ -1307,7 +1440,17 @@ void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::durati
   end.outcome = outcome;
   end.status = status;
   end.lifetime_ns = static_cast<uint64_t>(std::chrono::nanoseconds(lifetime).count());
-  SendToListener(&end, sizeof end);
+  QueueEnd(end);
+}
+
+uint32_t Monitor::ReportIndex(const Child& c) const {
+  if (c.config == config_) return static_cast<uint32_t>(c.service_index);
+  // A child from before a reload: its service's index in this table, found
+  // by name (only children that outlived a reload get here), or none.
+  for (size_t i = 0; i < config_->services.size(); ++i) {
+    if (config_->services[i].name == c.service) return static_cast<uint32_t>(i);
+  }
+  return kNoService;
 }
 
 int Monitor::NextTimeoutMs() const {
@@ -1468,6 +1611,9 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     reload_queued_ = false;
     Reload();
   }
+  // The iteration's end reports go out together: one message, one wakeup
+  // of the listener (QueueEnd).
+  FlushEnds();
   // Reading the channel only while a spawn slot is free; writable
   // interest only while messages wait for the listener's buffer.
   bool want_in = spawner_->HasFreeSlot() && !memory_short_;
@@ -2001,7 +2147,7 @@ void Monitor::Reload() {
     // A listener whose channel is already closed (it is exiting, or was
     // killed) is waited for too: two must never run at once.
     handover_deadline_ = Clock::now() + options_.handover_wait;
-    Simple handover{{kMagic, MsgType::kHandover}};
+    HandoverMessage handover;
     SendToListener(&handover, sizeof handover);
   } else {
     FinishReload();
@@ -2064,7 +2210,7 @@ void Monitor::DumpStatus() {
                 .Add("listener", listener_pid_)
                 .Add("listener_starts", listener_starts_));
   // The per-service lines come from the listener, which owns the counters.
-  Simple status{{kMagic, MsgType::kStatus}};
+  StatusMessage status;
   SendToListener(&status, sizeof status);
 }
 

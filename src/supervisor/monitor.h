@@ -110,6 +110,16 @@ class Monitor {
   // The recorder, for `hinetd learn` (after Run: what was learned).
   [[nodiscard]] Recorder* recorder() { return recorder_.get(); }
 
+  // What the monitor takes from a listener's request beyond its
+  // descriptors, and checks: the service's index, the table's generation;
+  // the request's id and source key only go back in its end report.
+  struct RequestRef {
+    uint64_t id = 0;
+    uint64_t generation = 0;
+    uint32_t service = 0;
+    SourceKey source;
+  };
+
  private:
   // Timeouts: when, and whose. A child's entry goes with the child, so that
   // a pid the kernel reuses is never killed at another child's deadline.
@@ -186,27 +196,65 @@ class Monitor {
   void OnListenerExit(int status);
   // Reads the listener's messages; `drain`: all of them, else a fair share.
   void OnControl(bool drain);
+  void OnState(std::string_view state, bool cut);
+  // One request, decoded: `lost`, the kernel dropped its descriptors;
   // `grow`: the request cannot wait for a spawn slot (the channel is being
   // drained), so the pool grows for it.
-  void OnSpawn(Channel::Received& msg, bool grow);
+  template <typename R>
+  void OnRequest(const R& req, Channel::Received& msg, bool lost, bool grow);
+  void OnDescriptorsLost(const RequestRef& req, bool swaps_socket);
+  // One handler per request (protocol.h); each answers it, starts its
+  // child, or kills the listener.
+  void OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow);
+  void OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow);
+  void OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow);
+  void OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg);
+  // The checks every request gets against this process's table: its
+  // service, or nullptr if the request was answered (`answered`: it is
+  // owed an end report) or the listener killed.
+  const config::Service* CheckTable(const RequestRef& req, bool answered);
+  // The service's listening datagram socket that `fd` is (by inode, set in
+  // `ino`), or nullptr.
+  std::shared_ptr<ListenSocket> DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const;
+  [[nodiscard]] bool WaitSocketBusy(const ListenSocket& from) const;
+  // Why `fresh` may not take `from`'s place (nullptr: it may).
+  const char* CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const;
+  // max_children and max_instances; false with the request refused.
+  bool WithinLimits(const RequestRef& req, const config::Service& svc);
+  // allow/deny and the reflection rules; false with the listener killed.
+  bool AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer);
+  // Starts the child of an admitted request (`wait_ino`: a udp wait
+  // child's socket, else 0); answered by its end report.
+  void StartChild(const RequestRef& req, const config::Service& svc, const spawn::Connection& c,
+                  const std::string& peer_text, const ListenSocket& from, ino_t wait_ino,
+                  bool grow);
   // A request an honest listener can meet (a reload's race, a system
   // limit, a connection its client reset): logged (rate-limited) and
   // answered with an end report; `outcome` kClosed where the client, not
   // the service, is why.
-  void Refuse(const SpawnRequest* req, const std::string& reason,
+  void Refuse(const RequestRef& req, const std::string& reason,
               Outcome outcome = Outcome::kRefused);
   // A request refused because this process met a system limit: logged once
   // per episode (see spawn_failures_), answered with an end report.
-  void RefuseExhausted(const SpawnRequest* req, const std::string& reason);
+  void RefuseExhausted(const RequestRef& req, const std::string& reason);
   // The end report of a refused request: keeps the listener's counts exact.
-  void SendRefused(const SpawnRequest* req, Outcome outcome);
+  void SendRefused(const RequestRef& req, Outcome outcome);
   // A request no honest listener sends: logged, and the listener killed.
-  void Forged(const SpawnRequest* req, const std::string& reason);
+  void Forged(const RequestRef* req, const std::string& reason);
   // Kills the listener and closes its channel at once: nothing more it sent
   // is read. The restart path starts a fresh one from this process's table.
   void KillListener(const std::string& reason);
-  // Sends to the listener; one that lets the queue fill up is killed.
+  // Sends to the listener, after the end reports queued before it; one
+  // that lets the queue fill up is killed.
   void SendToListener(const void* msg, size_t len);
+  void SendNow(const void* msg, size_t len);
+  // End reports wait in end_batch_ and go out as one message at the end of
+  // the loop's iteration (or when the batch is full, or before any other
+  // message to the listener).
+  void QueueEnd(const EndReport& end);
+  void FlushEnds();
+  // The index of a child's service in the current table (kNoService).
+  [[nodiscard]] uint32_t ReportIndex(const Child& c) const;
   // The most messages an honest listener can leave unread: an end report
   // for each child it counts, and a few control messages.
   [[nodiscard]] size_t ChannelLimit() const;
@@ -345,6 +393,7 @@ class Monitor {
   // memory is refused, so that the listener's counts stay exact.
   bool request_open_ = false;
   Channel::Received control_msg_;  // reused by OnControl
+  EndBatchBuilder end_batch_;  // for the listener; see QueueEnd
   // Whether this process may create namespaces for its children (root in a
   // container often may not); tests that keep their own capabilities may.
   bool have_sys_admin_ = true;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace hinetd::supervisor {
 
@@ -19,11 +20,206 @@ namespace {
 // At most two descriptors travel with a message.
 constexpr size_t kMaxFds = 2;
 constexpr size_t kMaxMessage = 64 * 1024;
-// Room for every message but a large state handover (taken whole, or not).
+// Room for every message but a large state handover or end batch (taken
+// whole, or not).
 constexpr size_t kSmallMessage = 1024;
-static_assert(sizeof(SpawnRequest) <= kSmallMessage && sizeof(EndReport) <= kSmallMessage);
+static_assert(sizeof(ConnectionRequest) <= kSmallMessage &&
+              sizeof(UdpHandoverRequest) <= kSmallMessage);
+static_assert(sizeof(EndBatchHeader) + kMaxEndBatch * sizeof(EndReport) <= kMaxMessage);
+
+// Fixed layouts with no padding: every byte of a message is a field, so
+// "exact size" and "reserved is zero" leave nothing unchecked.
+static_assert(std::has_unique_object_representations_v<ConnectionRequest>);
+static_assert(std::has_unique_object_representations_v<UdpWaitStartRequest>);
+static_assert(std::has_unique_object_representations_v<UdpHandoverRequest>);
+static_assert(std::has_unique_object_representations_v<UdpReplaceSocketRequest>);
+static_assert(std::has_unique_object_representations_v<EndReport>);
+static_assert(std::has_unique_object_representations_v<EndBatchHeader>);
+static_assert(sizeof(ConnectionRequest) == 64 && sizeof(UdpWaitStartRequest) == 32 &&
+              sizeof(UdpHandoverRequest) == 64 && sizeof(UdpReplaceSocketRequest) == 24 &&
+              sizeof(EndReport) == 208 && sizeof(EndBatchHeader) == 16);
+
+const char* TypeName(MsgType t) {
+  switch (t) {
+    case MsgType::kConnection: return "connection";
+    case MsgType::kUdpWaitStart: return "udp-wait-start";
+    case MsgType::kUdpHandover: return "udp-handover";
+    case MsgType::kUdpReplaceSocket: return "udp-replace-socket";
+    case MsgType::kStop: return "stop";
+    case MsgType::kState: return "state";
+    case MsgType::kReady: return "ready";
+    case MsgType::kEnd: return "end";
+    case MsgType::kHandover: return "handover";
+    case MsgType::kStatus: return "status";
+  }
+  return "unknown";
+}
+
+template <typename T>
+bool AllZero(const T& field) {
+  const auto* p = reinterpret_cast<const unsigned char*>(&field);
+  return std::all_of(p, p + sizeof field, [](unsigned char c) { return c == 0; });
+}
+
+DecodeError Err(std::string reason, std::string detail) {
+  return DecodeError{std::move(reason), std::move(detail), std::nullopt, std::nullopt};
+}
+
+// The header, if the bytes start with a valid one.
+std::optional<MsgHeader> HeaderOf(std::string_view bytes) {
+  MsgHeader h{};
+  if (bytes.size() < sizeof h) return std::nullopt;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.magic != kMagic) return std::nullopt;
+  return h;
+}
+
+// The descriptor count of a message without a request's fields.
+std::optional<DecodeError> CheckPlain(std::string_view bytes, size_t size, size_t nfds,
+                                      MsgType type) {
+  if (nfds != 0) {
+    return Err("unexpected descriptors", std::string(TypeName(type)) + " carries no descriptors");
+  }
+  if (size != 0 && bytes.size() != size) {
+    return Err("malformed message", std::string(TypeName(type)) + ": " +
+                                        std::to_string(bytes.size()) + " bytes, not " +
+                                        std::to_string(size));
+  }
+  return std::nullopt;
+}
+
+// A request: exact size, then its fields (service and generation named in
+// any error from then on), then its descriptors.
+template <typename R>
+std::variant<R, DecodeError> DecodeRequest(std::string_view bytes, size_t nfds) {
+  if (bytes.size() != sizeof(R)) {
+    return Err("malformed spawn request", std::string(TypeName(R::kType)) + ": " +
+                                              std::to_string(bytes.size()) + " bytes, not " +
+                                              std::to_string(sizeof(R)));
+  }
+  R r;
+  std::memcpy(&r, bytes.data(), sizeof r);
+  auto named = [&](std::string reason, std::string detail) {
+    DecodeError e = Err(std::move(reason), std::string(TypeName(R::kType)) + ": " + detail);
+    e.service = r.service;
+    e.generation = r.generation;
+    return e;
+  };
+  if (!AllZero(r.reserved)) return named("malformed spawn request", "reserved bytes are not zero");
+  if constexpr (requires(const R& x) { x.source; }) {
+    if (r.source.len > sizeof r.source.bytes) {
+      return named("malformed spawn request",
+                   "source key of " + std::to_string(r.source.len) + " bytes (at most 32)");
+    }
+  }
+  if (nfds != kFdsLost && nfds < R::kFds) {
+    return named("missing descriptor", std::to_string(nfds) + " descriptors, not " +
+                                           std::to_string(R::kFds));
+  }
+  if (nfds != kFdsLost && nfds > R::kFds) {
+    return named("too many descriptors", std::to_string(nfds) + " descriptors, not " +
+                                             std::to_string(R::kFds));
+  }
+  return r;
+}
+
+template <typename Out, typename R>
+Out Widen(std::variant<R, DecodeError> v) {
+  if (auto* r = std::get_if<R>(&v)) return Out(std::move(*r));
+  return Out(std::move(std::get<DecodeError>(v)));
+}
 
 }  // namespace
+
+ListenerMessage DecodeFromListener(std::string_view bytes, size_t nfds) {
+  auto h = HeaderOf(bytes);
+  if (!h) {
+    return Err("malformed message", bytes.size() < sizeof(MsgHeader)
+                                        ? std::to_string(bytes.size()) + " bytes: no header"
+                                        : "wrong magic");
+  }
+  switch (h->type) {
+    case MsgType::kConnection:
+      return Widen<ListenerMessage>(DecodeRequest<ConnectionRequest>(bytes, nfds));
+    case MsgType::kUdpWaitStart:
+      return Widen<ListenerMessage>(DecodeRequest<UdpWaitStartRequest>(bytes, nfds));
+    case MsgType::kUdpHandover:
+      return Widen<ListenerMessage>(DecodeRequest<UdpHandoverRequest>(bytes, nfds));
+    case MsgType::kUdpReplaceSocket:
+      return Widen<ListenerMessage>(DecodeRequest<UdpReplaceSocketRequest>(bytes, nfds));
+    case MsgType::kStop:
+      if (auto e = CheckPlain(bytes, sizeof(StopMessage), nfds, h->type)) return *e;
+      return StopMessage{};
+    case MsgType::kReady:
+      if (auto e = CheckPlain(bytes, sizeof(ReadyMessage), nfds, h->type)) return *e;
+      return ReadyMessage{};
+    case MsgType::kState:
+      if (auto e = CheckPlain(bytes, 0, nfds, h->type)) return *e;
+      return StateMessage{bytes.substr(sizeof(MsgHeader))};
+    default: break;
+  }
+  // A monitor's message coming from the listener, or no type at all.
+  return Err("unexpected message", "type " + std::to_string(static_cast<uint32_t>(h->type)) +
+                                       " (" + TypeName(h->type) + ") from the listener");
+}
+
+MonitorMessage DecodeFromMonitor(std::string_view bytes, size_t nfds) {
+  auto h = HeaderOf(bytes);
+  if (!h) {
+    return Err("malformed message", bytes.size() < sizeof(MsgHeader)
+                                        ? std::to_string(bytes.size()) + " bytes: no header"
+                                        : "wrong magic");
+  }
+  switch (h->type) {
+    case MsgType::kEnd: {
+      if (nfds != 0) return Err("unexpected descriptors", "end carries no descriptors");
+      EndBatchHeader bh;
+      if (bytes.size() < sizeof bh) return Err("malformed message", "end: no batch header");
+      std::memcpy(&bh, bytes.data(), sizeof bh);
+      if (bh.reserved != 0) return Err("malformed message", "end: reserved bytes are not zero");
+      if (bh.count == 0 || bh.count > kMaxEndBatch) {
+        return Err("malformed message", "end: " + std::to_string(bh.count) + " reports (1 to " +
+                                            std::to_string(kMaxEndBatch) + ")");
+      }
+      if (bytes.size() != sizeof bh + bh.count * sizeof(EndReport)) {
+        return Err("malformed message", "end: " + std::to_string(bytes.size()) +
+                                            " bytes for " + std::to_string(bh.count) + " reports");
+      }
+      EndBatch batch{bytes.substr(sizeof bh)};
+      for (size_t i = 0; i < batch.size(); ++i) {
+        EndReport r = batch[i];
+        std::string at = "end: report " + std::to_string(i) + ": ";
+        auto outcome = static_cast<uint32_t>(r.outcome);
+        if (outcome == 0 || outcome > kMaxOutcome) {
+          return Err("malformed message", at + "outcome " + std::to_string(outcome));
+        }
+        if (r.wait > 1 || r.wait_ep_len > sizeof r.wait_ep || (r.wait == 0 && r.wait_ep_len != 0)) {
+          return Err("malformed message", at + "wait socket address");
+        }
+        if (r.source.len > sizeof r.source.bytes) {
+          return Err("malformed message", at + "source key of " + std::to_string(r.source.len) + " bytes");
+        }
+        if (!AllZero(r.reserved)) return Err("malformed message", at + "reserved bytes are not zero");
+      }
+      return batch;
+    }
+    case MsgType::kHandover:
+      if (auto e = CheckPlain(bytes, sizeof(HandoverMessage), nfds, h->type)) return *e;
+      return HandoverMessage{};
+    case MsgType::kStatus:
+      if (auto e = CheckPlain(bytes, sizeof(StatusMessage), nfds, h->type)) return *e;
+      return StatusMessage{};
+    default: break;
+  }
+  return Err("unexpected message", "type " + std::to_string(static_cast<uint32_t>(h->type)) +
+                                       " (" + TypeName(h->type) + ") from the monitor");
+}
+
+EndReport EndBatch::operator[](size_t i) const {
+  EndReport r;
+  std::memcpy(&r, entries.data() + i * sizeof r, sizeof r);
+  return r;
+}
 
 Result<std::pair<UniqueFd, UniqueFd>> ControlPair() {
   int sv[2];

@@ -9,7 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "base/result.h"
@@ -19,14 +22,24 @@ namespace hinetd::supervisor {
 
 inline constexpr uint32_t kMagic = 0x68696e64;  // "hind"
 
+// Every message starts with a header; its type alone says what follows, how
+// long the message is and how many descriptors come with it. Each request is
+// its own type, a struct of exactly the fields its handler uses.
 enum class MsgType : uint32_t {
-  kSpawn = 1,     // listener -> monitor: start a child on this connection
-  kEnd = 2,       // monitor -> listener: a child (or a request) is over
-  kStop = 3,      // listener -> monitor: stop everything (it got TERM/INT)
-  kHandover = 4,  // monitor -> listener: send your state and exit (reload)
-  kState = 5,     // listener -> monitor: counters, pauses, rate tokens
-  kStatus = 6,    // monitor -> listener: log your status lines (SIGUSR1)
-  kReady = 7,     // listener -> monitor: serving (after its listener-ready line)
+  // listener -> monitor
+  kConnection = 1,        // start a child on a stream connection; 1 fd: the connection
+  kUdpWaitStart = 2,      // start a wait child on its datagram socket; 1 fd: the socket
+  kUdpHandover = 3,       // start a nowait child on a socket connected to one peer;
+                          // 2 fds: that socket, the fresh one that replaces it
+  kUdpReplaceSocket = 4,  // starts nothing: 2 fds, a udp socket a child shut down and
+                          // the fresh one that replaces it; no end report follows
+  kStop = 5,              // stop everything (the listener got TERM/INT)
+  kState = 6,             // reply to kHandover: counters, pauses, rate tokens (text)
+  kReady = 7,             // serving (after its listener-ready line)
+  // monitor -> listener
+  kEnd = 8,       // a batch of end reports: children (or requests) that are over
+  kHandover = 9,  // send your state and exit (reload)
+  kStatus = 10,   // log your status lines (SIGUSR1)
 };
 
 struct MsgHeader {
@@ -35,35 +48,81 @@ struct MsgHeader {
 };
 
 // Per-connection key of per_source, opaque to the monitor (it only stores
-// and echoes it back).
+// and echoes it back). At most 32 bytes: a longer len is malformed.
 struct SourceKey {
   uint8_t len = 0;
   uint8_t bytes[32] = {};
   [[nodiscard]] std::string str() const { return std::string(reinterpret_cast<const char*>(bytes), len); }
 };
 
-struct SpawnRequest {
-  MsgHeader h{kMagic, MsgType::kSpawn};
-  uint64_t id = 0;  // the listener's own; a refusal names it
+// The requests. Every field is checked: `reserved` must be zero, `service`
+// and `generation` against the monitor's own table (not here: Decode knows
+// no table). `id` is the listener's own; the refusal of a request names it.
+struct ConnectionRequest {
+  static constexpr MsgType kType = MsgType::kConnection;
+  static constexpr size_t kFds = 1;  // the accepted connection
+  MsgHeader h{kMagic, kType};
+  uint64_t id = 0;
   uint64_t generation = 0;
   uint32_t service = 0;
-  uint32_t flags = 0;
   SourceKey source;
-  // udp wait only: the first datagram's peer and destination, which the
-  // monitor cannot see (it never reads from a network socket).
-  sockaddr_storage peer{};
-  uint32_t peer_len = 0;
-  sockaddr_storage local{};
-  uint32_t local_len = 0;
+  uint8_t reserved[3] = {};
+};
 
-  // fds[0]: the connection (udp: the socket holding the datagram).
-  // kHandover: fds[1] is the fresh listening socket that replaces it.
-  // kUdpWait|kUdpReplace: starts nothing; fds[0] is a wait socket a child
-  // shut down (which a datagram socket cannot undo), fds[1] the fresh one
-  // that replaces it in the monitor's table. No end report follows.
-  static constexpr uint32_t kUdpWait = 1;
-  static constexpr uint32_t kUdpHandover = 2;
-  static constexpr uint32_t kUdpReplace = 4;
+struct UdpWaitStartRequest {
+  static constexpr MsgType kType = MsgType::kUdpWaitStart;
+  static constexpr size_t kFds = 1;  // the service's listening socket, a datagram queued
+  MsgHeader h{kMagic, kType};
+  uint64_t id = 0;
+  uint64_t generation = 0;
+  uint32_t service = 0;
+  uint32_t reserved = 0;
+  // No peer: the monitor peeks at the datagram itself, and nothing a
+  // listener says about a peer would be believed.
+};
+
+struct UdpHandoverRequest {
+  static constexpr MsgType kType = MsgType::kUdpHandover;
+  // fds[0]: the listening socket holding the datagram, connected to its
+  // peer (the child's); fds[1]: the fresh socket that takes its place.
+  static constexpr size_t kFds = 2;
+  MsgHeader h{kMagic, kType};
+  uint64_t id = 0;
+  uint64_t generation = 0;
+  uint32_t service = 0;
+  SourceKey source;
+  uint8_t reserved[3] = {};
+};
+
+struct UdpReplaceSocketRequest {
+  static constexpr MsgType kType = MsgType::kUdpReplaceSocket;
+  // fds[0]: a udp socket a wait child shut down (which a datagram socket
+  // cannot undo); fds[1]: the fresh one that replaces it in the table.
+  static constexpr size_t kFds = 2;
+  MsgHeader h{kMagic, kType};
+  uint64_t generation = 0;
+  uint32_t service = 0;
+  uint32_t reserved = 0;
+};
+
+struct StopMessage {
+  static constexpr MsgType kType = MsgType::kStop;
+  static constexpr size_t kFds = 0;
+  MsgHeader h{kMagic, kType};
+};
+
+struct ReadyMessage {
+  static constexpr MsgType kType = MsgType::kReady;
+  static constexpr size_t kFds = 0;
+  MsgHeader h{kMagic, kType};
+};
+
+// kState: the header, then SerializeState's text (any length; a message
+// longer than the channel carries arrives cut, see Channel::Received).
+struct StateMessage {
+  static constexpr MsgType kType = MsgType::kState;
+  static constexpr size_t kFds = 0;
+  std::string_view text;  // into the decoded bytes
 };
 
 enum class Outcome : uint32_t {
@@ -78,22 +137,118 @@ enum class Outcome : uint32_t {
                      // reload changed its plan: a clean end, its socket
                      // keeps every datagram queued on it
 };
+inline constexpr uint32_t kMaxOutcome = 7;
 
+// One end report, an entry of a kEnd batch. The service is named by its
+// index in the table of `generation` (the monitor's current one when the
+// report was made); kNoService if it has none there (a reload removed it,
+// or the request named none).
+inline constexpr uint32_t kNoService = UINT32_MAX;
 struct EndReport {
-  MsgHeader h{kMagic, MsgType::kEnd};
-  char service[72] = {};
-  SourceKey source;
-  uint32_t wait = 0;                // a udp wait child: resume its socket
-  sockaddr_storage wait_ep{};       // the listening address of that socket
-  uint32_t wait_ep_len = 0;
-  Outcome outcome = Outcome::kExited;
-  int32_t status = 0;               // wait status, for kExited / kTimedOut
+  uint64_t generation = 0;
   uint64_t lifetime_ns = 0;
-  uint64_t request = 0;             // kRefused, kClosed: the id of the refused request
+  uint64_t request = 0;  // kRefused, kClosed: the id of the refused request
+  uint32_t service = kNoService;
+  Outcome outcome = Outcome::kExited;
+  int32_t status = 0;             // wait status, for kExited / kTimedOut
+  uint32_t wait = 0;              // 0 or 1: a udp wait child, resume its socket
+  uint32_t wait_ep_len = 0;       // at most sizeof wait_ep
+  SourceKey source;
+  uint8_t reserved[3] = {};
+  sockaddr_storage wait_ep{};     // the listening address of that socket
 };
 
-struct Simple {
-  MsgHeader h;
+// kEnd: this header, then `count` EndReports (1 to kMaxEndBatch). One
+// message per batch: a loop iteration's reports cost the monitor one
+// sendmsg and the listener one wakeup and one recvmsg, not one of each per
+// child.
+inline constexpr uint32_t kMaxEndBatch = 64;
+struct EndBatchHeader {
+  static constexpr MsgType kType = MsgType::kEnd;
+  MsgHeader h{kMagic, kType};
+  uint32_t count = 0;
+  uint32_t reserved = 0;
+};
+// The most bytes one report can take on the wire (a batch of one), to
+// bound the monitor's queue to the listener.
+inline constexpr size_t kEndReportWireBytes = sizeof(EndBatchHeader) + sizeof(EndReport);
+
+// A decoded kEnd: a view into the decoded bytes, every entry checked.
+struct EndBatch {
+  static constexpr MsgType kType = MsgType::kEnd;
+  static constexpr size_t kFds = 0;
+  std::string_view entries;
+  [[nodiscard]] size_t size() const { return entries.size() / sizeof(EndReport); }
+  [[nodiscard]] EndReport operator[](size_t i) const;
+};
+
+struct HandoverMessage {
+  static constexpr MsgType kType = MsgType::kHandover;
+  static constexpr size_t kFds = 0;
+  MsgHeader h{kMagic, kType};
+};
+
+struct StatusMessage {
+  static constexpr MsgType kType = MsgType::kStatus;
+  static constexpr size_t kFds = 0;
+  MsgHeader h{kMagic, kType};
+};
+
+// What was wrong with a message. `reason` is the monitor's log wording
+// (refuse-request reason=...); `detail` says exactly what (for tests and
+// the fuzzer). `service`/`generation` are set when the request's fixed
+// fields could be read.
+struct DecodeError {
+  std::string reason;
+  std::string detail;
+  std::optional<uint32_t> service;
+  std::optional<uint64_t> generation;
+};
+
+// Passed as `nfds` when the kernel dropped descriptors (MSG_CTRUNC): the
+// count cannot be checked; everything else is.
+inline constexpr size_t kFdsLost = SIZE_MAX;
+
+using ListenerMessage = std::variant<ConnectionRequest, UdpWaitStartRequest, UdpHandoverRequest,
+                                     UdpReplaceSocketRequest, StopMessage, ReadyMessage,
+                                     StateMessage, DecodeError>;
+using MonitorMessage = std::variant<EndBatch, HandoverMessage, StatusMessage, DecodeError>;
+
+// Pure: no I/O, no state. Checks the magic, the type (one the sender may
+// send), the exact size, the descriptor count and every field's range.
+// A StateMessage / EndBatch points into `bytes`.
+[[nodiscard]] ListenerMessage DecodeFromListener(std::string_view bytes, size_t nfds);
+[[nodiscard]] MonitorMessage DecodeFromMonitor(std::string_view bytes, size_t nfds);
+
+// A message's bytes as they go on the wire.
+template <typename M>
+[[nodiscard]] std::string_view Bytes(const M& m) {
+  return {reinterpret_cast<const char*>(&m), sizeof m};
+}
+
+// A kEnd batch being filled: fixed storage, nothing allocated per report.
+class EndBatchBuilder {
+ public:
+  // False if it is full (flush first).
+  bool Add(const EndReport& r) {
+    if (msg_.h.count >= kMaxEndBatch) return false;
+    msg_.entries[msg_.h.count++] = r;
+    return true;
+  }
+  [[nodiscard]] bool empty() const { return msg_.h.count == 0; }
+  [[nodiscard]] bool full() const { return msg_.h.count >= kMaxEndBatch; }
+  [[nodiscard]] size_t size() const { return msg_.h.count; }
+  [[nodiscard]] std::string_view bytes() const {
+    return {reinterpret_cast<const char*>(&msg_), sizeof msg_.h + msg_.h.count * sizeof(EndReport)};
+  }
+  void Clear() { msg_.h.count = 0; }
+
+ private:
+  struct Message {
+    EndBatchHeader h;
+    EndReport entries[kMaxEndBatch];
+  };
+  Message msg_;
 };
 
 // One end of the channel: sends whole messages (queued while the peer's

@@ -19,7 +19,7 @@ TEST(Channel, AQueueToAPeerThatNeverReadsStopsAtItsLimit) {
   Channel channel(std::move(pair->first));
   constexpr size_t kLimit = 16;
   channel.set_queue_limit(kLimit, 1 << 20);
-  EndReport end;
+  ConnectionRequest end;
   size_t sent = 0;
   // The kernel's buffer takes a few thousand; then the queue, then no more.
   while (sent < 1'000'000 && channel.Send(&end, sizeof end)) ++sent;
@@ -38,8 +38,8 @@ TEST(Channel, TheByteLimitCountsToo) {
   auto pair = ControlPair();
   ASSERT_TRUE(pair.ok());
   Channel channel(std::move(pair->first));
-  channel.set_queue_limit(1000, 3 * sizeof(EndReport));
-  EndReport end;
+  channel.set_queue_limit(1000, 3 * sizeof(ConnectionRequest));
+  ConnectionRequest end;
   size_t sent = 0;
   while (sent < 1'000'000 && channel.Send(&end, sizeof end)) ++sent;
   EXPECT_TRUE(channel.over_limit());
@@ -51,7 +51,7 @@ TEST(Channel, ABrokenChannelIsNotOverTheLimit) {
   ASSERT_TRUE(pair.ok());
   Channel channel(std::move(pair->first));
   pair->second.reset();  // the peer is gone
-  EndReport end;
+  ConnectionRequest end;
   EXPECT_FALSE(channel.Send(&end, sizeof end));
   EXPECT_FALSE(channel.over_limit());
   EXPECT_FALSE(channel.Send(&end, sizeof end));
