@@ -9,8 +9,16 @@
 // Every socket is non-blocking and every wait goes through poll() against a
 // per-connection deadline, so no loop can hang: a stuck server shows up as
 // "timeout" errors, never as a stuck benchmark.
+//
+// The soak benchmark (bench/soak.sh) also uses it for clients that misbehave
+// or talk another way: --unix PATH (a stream socket file), --udp (one
+// datagram out, one back), --garbage N (N random bytes instead of a
+// request), --reset (close with RST mid-request), --pair (two connections
+// from one fresh source address, the second of which a per_source = 1
+// service refuses), and --interval MS to bound the load.
 
 #include <arpa/inet.h>
+#include <sys/un.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,6 +64,13 @@ struct Options {
   double timeout_s = 5;
   bool json = false;
   std::string label;
+  std::string unix_path;  // Non-empty: connect to this socket file instead.
+  bool udp = false;
+  int garbage = 0;  // > 0: send this many random bytes instead of --send.
+  bool reset = false;
+  bool pair = false;
+  unsigned pair_first = 0;  // --pair: the first source is 127.1.0.1 + this.
+  int interval_ms = 0;
 };
 
 // How one connection ended. kOk must stay first; the rest are error kinds,
@@ -70,6 +86,7 @@ enum class Outcome {
   kTimeout,         // Connected, but no EOF within the timeout.
   kWrongResponse,   // Clean EOF, but the bytes differ from --expect.
   kIoOther,         // Any other send/recv failure.
+  kRefused,         // --pair: the second connection closed before a byte.
   kNumOutcomes,
 };
 
@@ -82,7 +99,8 @@ constexpr std::array<const char*, static_cast<size_t>(Outcome::kNumOutcomes)>
                      "reset",
                      "timeout",
                      "wrong_response",
-                     "io_other"};
+                     "io_other",
+                     "refused"};
 
 constexpr size_t Index(Outcome o) { return static_cast<size_t>(o); }
 
@@ -109,6 +127,19 @@ void PrintUsage(FILE* out) {
       "  --timeout SECONDS   per-connection timeout (default 5)\n"
       "  --json              machine-readable output\n"
       "  --label NAME        name printed with the results\n"
+      "  --unix PATH         connect to a unix stream socket (no --port)\n"
+      "  --udp               one datagram (--send) out, one (--expect) back\n"
+      "  --garbage N         send N random bytes (no newline), then shut "
+      "down writing\n"
+      "  --reset             after the reply's first line, send part of a "
+      "request and close with RST (every other connection: right after "
+      "connect)\n"
+      "  --pair              two connections from a fresh 127.1.x.y: the "
+      "first holds its child, the second is refused (outcome \"refused\") or "
+      "served\n"
+      "  --pair-first N      --pair's first source is address N+1 of "
+      "127.1.0.0/16 (default 0), so that runs in a row use other ones\n"
+      "  --interval MS       pause between a worker's connections\n"
       "STRINGs understand \\n \\r \\t \\\\ \\0 and \\xHH escapes.\n",
       out);
 }
@@ -222,11 +253,31 @@ Options ParseArgs(int argc, char** argv) {
       opt.timeout_s = ParseNumber<double>(flag, value(), 0.001);
     } else if (flag == "--label") {
       opt.label = value();
+    } else if (flag == "--unix") {
+      opt.unix_path = value();
+    } else if (flag == "--udp") {
+      opt.udp = true;
+    } else if (flag == "--garbage") {
+      opt.garbage = ParseNumber<int>(flag, value(), 1);
+      if (opt.garbage > 1024) UsageError("--garbage at most 1024");
+    } else if (flag == "--reset") {
+      opt.reset = true;
+    } else if (flag == "--pair") {
+      opt.pair = true;
+    } else if (flag == "--pair-first") {
+      opt.pair_first = ParseNumber<unsigned>(flag, value(), 0);
+    } else if (flag == "--interval") {
+      opt.interval_ms = ParseNumber<int>(flag, value(), 0);
     } else {
       UsageError("unknown option '" + std::string(arg) + "'");
     }
   }
-  if (opt.port.empty()) UsageError("--port is required");
+  if (opt.port.empty() && opt.unix_path.empty()) {
+    UsageError("--port or --unix is required");
+  }
+  if (opt.unix_path.size() >= sizeof(sockaddr_un::sun_path)) {
+    UsageError("--unix path too long");
+  }
   return opt;
 }
 
@@ -241,8 +292,18 @@ struct Target {
 
 // Resolved once, up front, so name lookups never land inside the timed loop.
 Target Resolve(const Options& opt) {
+  if (!opt.unix_path.empty()) {
+    Target t;
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, opt.unix_path.data(), opt.unix_path.size());
+    std::memcpy(&t.addr, &un, sizeof un);
+    t.len = sizeof un;
+    t.family = AF_UNIX;
+    return t;
+  }
   addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_socktype = opt.udp ? SOCK_DGRAM : SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* res = nullptr;
   int rc = getaddrinfo(opt.host.c_str(), opt.port.c_str(), &hints, &res);
@@ -362,13 +423,201 @@ Result ReadToEof(int fd, size_t keep, std::string& response,
   }
 }
 
-Result RunConnection(const Target& target, const Options& opt,
-                     Clock::time_point deadline, std::string& response) {
-  Fd fd(socket(target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+// Reads until `response` holds `want` bytes or EOF, never more than that,
+// so the rest stays queued for the next read.
+Result ReadUntil(int fd, size_t want, std::string& response,
+                 Clock::time_point deadline) {
+  char buf[256];
+  while (response.size() < want) {
+    size_t room = std::min(sizeof buf, want - response.size());
+    ssize_t n = recv(fd, buf, room, 0);
+    if (n == 0) return {};
+    if (n > 0) {
+      response.append(buf, static_cast<size_t>(n));
+    } else if (errno == EAGAIN || errno == EINTR) {
+      if (!WaitFor(fd, POLLIN, deadline)) return {Outcome::kTimeout, 0};
+    } else {
+      return IoError(errno);
+    }
+  }
+  return {};
+}
+
+// N random bytes that are no request: no newline, and not starting with the
+// 'r' of "req ".
+std::string Garbage(int n) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::string out;
+  std::uniform_int_distribution<int> byte(0, 255);
+  while (static_cast<int>(out.size()) < n) {
+    int c = byte(rng);
+    if (c == '\n' || (out.empty() && c == 'r')) continue;
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
+Fd StreamSocket(const Target& target) {
+  return Fd(socket(target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                   0));
+}
+
+// Closes with RST: SO_LINGER {1, 0} drops what is unsent.
+void CloseWithReset(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+// --reset: every other connection is reset right after connect (before its
+// child can start), the others after the first line of the reply (while the
+// child reads its request). Either is "ok" once the reset is sent.
+Result RunReset(const Target& target, Clock::time_point deadline,
+                std::string& response) {
+  thread_local unsigned long long n = 0;
+  Fd fd = StreamSocket(target);
   if (fd.get() < 0) return {Outcome::kConnectOther, errno};
   if (Result r = Connect(fd.get(), target, deadline); r.outcome != Outcome::kOk)
     return r;
-  if (opt.send) {
+  if (n++ % 2 == 0) {
+    CloseWithReset(fd.get());
+    return {};
+  }
+  response.clear();
+  if (Result r = ReadUntil(fd.get(), 6, response, deadline);
+      r.outcome != Outcome::kOk)
+    return r;
+  if (response != "ready\n") return {Outcome::kWrongResponse};
+  static constexpr std::string_view kPart = "req never fin";
+  if (send(fd.get(), kPart.data(), kPart.size(), MSG_NOSIGNAL) < 0) {
+    return IoError(errno);
+  }
+  CloseWithReset(fd.get());
+  return {};
+}
+
+// --udp: one datagram out, one back.
+Result RunUdp(const Target& target, const Options& opt,
+              Clock::time_point deadline, std::string& response) {
+  Fd fd(socket(target.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return {Outcome::kConnectOther, errno};
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&target.addr),
+              target.len) != 0) {
+    return ConnectError(errno);
+  }
+  std::string payload = opt.send.value_or("");
+  if (send(fd.get(), payload.data(), payload.size(), 0) < 0) {
+    return IoError(errno);
+  }
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
+    if (n >= 0) {
+      response.assign(buf, static_cast<size_t>(n));
+      break;
+    }
+    if (errno == EAGAIN || errno == EINTR) {
+      if (!WaitFor(fd.get(), POLLIN, deadline)) return {Outcome::kTimeout, 0};
+      continue;
+    }
+    // ECONNREFUSED: an ICMP port unreachable, nothing bound.
+    return errno == ECONNREFUSED ? Result{Outcome::kConnectRefused, errno}
+                                 : IoError(errno);
+  }
+  if (opt.expect && response != *opt.expect) return {Outcome::kWrongResponse};
+  return {};
+}
+
+// A stream connection from `source` (127.1.x.y, port chosen by the kernel).
+Result ConnectFrom(Fd& fd, const Target& target, const sockaddr_in& source,
+                   Clock::time_point deadline) {
+  if (fd.get() < 0) return {Outcome::kConnectOther, errno};
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&source),
+           sizeof source) != 0) {
+    return ConnectError(errno);
+  }
+  return Connect(fd.get(), target, deadline);
+}
+
+// Sends the request, shuts down writing, reads to EOF (the caller compares:
+// the reply's first line was read before).
+Result Finish(int fd, const Options& opt, std::string& response,
+              Clock::time_point deadline) {
+  if (Result r = SendAll(fd, opt.send.value_or(""), deadline);
+      r.outcome != Outcome::kOk)
+    return r;
+  size_t keep = opt.expect ? opt.expect->size() + 1 : 0;
+  return ReadToEof(fd, keep, response, deadline);
+}
+
+// --pair: connection A from a fresh source address until its child said
+// "ready"; then B from the same address, which a per_source = 1 service
+// refuses (closed before a byte: kRefused) or, if it was admitted, serves;
+// then A finishes. Returns A's result and stores B's in `second`. Each
+// address is used once every 65023 pairs, so the listener's "once per
+// source a minute" rejection line is logged for every refusal.
+Result RunPair(const Target& target, const Options& opt,
+               Clock::time_point deadline, std::string& response,
+               Result& second) {
+  static std::atomic<unsigned> next{0};
+  unsigned n = (opt.pair_first + next.fetch_add(1)) % 65023 + 1;  // 127.1.0.1 ..
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | n);
+  second = {Outcome::kNumOutcomes, 0};  // Not tried (yet).
+  Fd a = StreamSocket(target);
+  if (Result r = ConnectFrom(a, target, source, deadline);
+      r.outcome != Outcome::kOk)
+    return r;
+  response.clear();
+  if (Result r = ReadUntil(a.get(), 6, response, deadline);
+      r.outcome != Outcome::kOk)
+    return r;
+  if (response != "ready\n") return {Outcome::kWrongResponse};
+  {
+    Fd b = StreamSocket(target);
+    second = ConnectFrom(b, target, source, deadline);
+    std::string first;
+    if (second.outcome == Outcome::kOk) {
+      second = ReadUntil(b.get(), 6, first, deadline);
+    }
+    if (first.empty() && (second.outcome == Outcome::kOk ||
+                          second.outcome == Outcome::kReset)) {
+      second = {Outcome::kRefused};
+    } else if (second.outcome == Outcome::kOk) {
+      if (first != "ready\n") {
+        second = {Outcome::kWrongResponse};
+      } else {
+        std::string rest;
+        second = Finish(b.get(), opt, rest, deadline);
+        if (second.outcome == Outcome::kOk && opt.expect &&
+            "ready\n" + rest != *opt.expect) {
+          second = {Outcome::kWrongResponse};
+        }
+      }
+    }
+  }
+  std::string rest;
+  Result r = Finish(a.get(), opt, rest, deadline);
+  response += rest;
+  if (r.outcome == Outcome::kOk && opt.expect && response != *opt.expect) {
+    return {Outcome::kWrongResponse};
+  }
+  return r;
+}
+
+Result RunConnection(const Target& target, const Options& opt,
+                     Clock::time_point deadline, std::string& response) {
+  if (opt.udp) return RunUdp(target, opt, deadline, response);
+  if (opt.reset) return RunReset(target, deadline, response);
+  Fd fd = StreamSocket(target);
+  if (fd.get() < 0) return {Outcome::kConnectOther, errno};
+  if (Result r = Connect(fd.get(), target, deadline); r.outcome != Outcome::kOk)
+    return r;
+  if (opt.garbage > 0) {
+    if (Result r = SendAll(fd.get(), Garbage(opt.garbage), deadline);
+        r.outcome != Outcome::kOk)
+      return r;
+  } else if (opt.send) {
     if (Result r = SendAll(fd.get(), *opt.send, deadline);
         r.outcome != Outcome::kOk)
       return r;
@@ -436,8 +685,20 @@ void Worker(const Target& target, const Options& opt, Schedule& schedule,
   for (;;) {
     Clock::time_point start = Clock::now();
     if (!NextConnection(schedule, start, measured)) return;
-    Result r = RunConnection(target, opt, start + timeout, response);
+    Result r;
+    if (opt.pair) {
+      Result second;
+      r = RunPair(target, opt, start + timeout, response, second);
+      if (measured && second.outcome != Outcome::kNumOutcomes) {
+        Record(second, start, stats);
+      }
+    } else {
+      r = RunConnection(target, opt, start + timeout, response);
+    }
     if (measured) Record(r, start, stats);
+    if (opt.interval_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opt.interval_ms));
+    }
     // A refused or port-starved connect fails in microseconds; retrying at
     // once would spin the CPU the server needs and flood the error counts.
     if (IsConnectFailure(r.outcome)) {
@@ -471,7 +732,7 @@ Report Summarize(Stats stats, double elapsed_s) {
   r.elapsed_s = elapsed_s;
   r.ok = stats.outcomes[Index(Outcome::kOk)];
   for (size_t i = 1; i < stats.outcomes.size(); ++i) {
-    r.errors += stats.outcomes[i];
+    if (i != Index(Outcome::kRefused)) r.errors += stats.outcomes[i];
   }
   r.conn_per_s = elapsed_s > 0 ? r.ok / elapsed_s : 0;
   r.p50 = Percentile(stats.latencies_us, 50);
@@ -504,7 +765,8 @@ void PrintJson(const Options& opt, const Report& r) {
   std::printf("{\n");
   std::printf("  \"label\": %s,\n", JsonString(opt.label).c_str());
   std::printf("  \"host\": %s,\n", JsonString(opt.host).c_str());
-  std::printf("  \"port\": %s,\n", opt.port.c_str());
+  std::printf("  \"port\": %s,\n",
+              opt.port.empty() ? "null" : opt.port.c_str());
   std::printf("  \"concurrency\": %d,\n", opt.concurrency);
   std::printf("  \"elapsed_s\": %.3f,\n", r.elapsed_s);
   std::printf("  \"connections_ok\": %lld,\n", r.ok);

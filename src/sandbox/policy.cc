@@ -247,6 +247,17 @@ Result<std::unique_ptr<BpfProgram>> Compile(const PolicySpec& spec) {
     }
   }
 
+  // The kernel resumes a call with a timeout (poll, nanosleep, ...) that a
+  // stop signal interrupted with restart_syscall, which the program never
+  // calls itself. hinetd stops children itself (SIGSTOP, then SIGCONT, when
+  // it looks whether a stale udp wait child is idle), so a policy without it
+  // would let hinetd's own look kill the child: allowed unless the policy
+  // names it.
+  if (rules->find("restart_syscall") == rules->end()) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(restart_syscall), 0);
+    if (rc != 0) return LibError("adding a rule for restart_syscall", rc);
+  }
+
   return ExportBpf(ctx.get(), "policy '" + spec.name + "'");
 }
 
