@@ -20,9 +20,21 @@ case "$dir" in
   *) echo "$0: DIR must be an absolute path" >&2; exit 64 ;;
 esac
 
-copy() {  # copy FILE to the same path inside the jail, following symlinks
-  local src=$1
-  install -D -o root -g root -m 0755 "$(readlink -f "$src")" "$dir$src"
+# Copy FILE to the same path inside the jail, following symlinks. A jail
+# may be in use while this runs again (the demo serving, or two test runs
+# on one machine): a file already identical is left alone, and a changed
+# one is written beside it and renamed over it, so that an exec in the
+# jail never finds it missing or half-written.
+copy() {
+  local src dst
+  src=$(readlink -f "$1")
+  dst=$dir$1
+  if [[ -f $dst && ! -L $dst ]] && cmp -s -- "$src" "$dst" &&
+    [[ $(stat -c %u:%g:%a -- "$dst") == 0:0:755 ]]; then
+    return
+  fi
+  install -D -o root -g root -m 0755 "$src" "$dst.new.$$"
+  mv -f -- "$dst.new.$$" "$dst"
 }
 
 install -d -o root -g root -m 0755 "$dir"

@@ -215,23 +215,32 @@ TEST_F(WaitReloadTest, ChildWithALiveProcessIsStoppedOnlyOnceItIsGone) {
   ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
   pid_t old_pid = AcceptedPid(1);
   ASSERT_GT(old_pid, 0);
-  // A process of its own that lives 2 s (a transfer in progress); the child
-  // itself is back in recvfrom at once.
-  ASSERT_EQ(Ask(fd, "fork:2000"), "old 1 fork:2000");
-  auto forked = Clock::now();
+  // A process of its own that lives 5 s (a transfer in progress); the child
+  // itself is back in recvfrom at once. The asking below runs for 1.5 s
+  // after the reload, and stops at the latest 1 s before that process can
+  // end (counted from before the request was sent, so whatever the reply's
+  // and the reload's delays): every datagram of it is read by the old child
+  // while the process surely lives. (It lived 2 s from a clock started
+  // after the reply, a margin of 0.5 s minus the reply's delay, which a
+  // loaded host can eat.)
+  auto sent = Clock::now();
+  ASSERT_EQ(Ask(fd, "fork:5000"), "old 1 fork:5000");
   Config("new");
   Reload(2);
   // While that process lives, the child keeps answering: not idle.
   int asked = 0;
-  while (Clock::now() - forked < milliseconds(1500)) {
+  auto reloaded = Clock::now();
+  while (Clock::now() - reloaded < milliseconds(1500) &&
+         Clock::now() - sent < milliseconds(4000)) {
     std::string payload = "during-" + std::to_string(asked++);
     EXPECT_EQ(Ask(fd, payload), "old 1 " + payload) << daemon_.LogText();
     std::this_thread::sleep_for(milliseconds(100));
   }
   EXPECT_GT(asked, 3);
   EXPECT_EQ(daemon_.CountLines({"event=stale-stop"}), 0u) << daemon_.LogText();
-  // Once it is gone, the child is replaced.
-  EXPECT_TRUE(AskUntilMarker(fd, "new", 100)) << daemon_.LogText();
+  // Once it is gone (within 3.5 s), the child is replaced: 200 tries are
+  // at least 10 s.
+  EXPECT_TRUE(AskUntilMarker(fd, "new", 200)) << daemon_.LogText();
   auto stopped = daemon_.WaitForLine({"event=stale-stop", "pid=" + std::to_string(old_pid)},
                                      milliseconds(5000));
   ASSERT_TRUE(stopped) << daemon_.LogText();
