@@ -2031,11 +2031,11 @@ void Monitor::CheckStaleChildren() {
     pending = true;
     // Still setting up, or already being stopped by its timeout.
     if (c.exec_slot >= 0 || c.timed_out) continue;
-    // The first look, without disturbing it. The count comes first: any
+    // The first look, without disturbing it. The mark comes first: any
     // datagram taken after it shows at the second look.
-    int64_t delivered = DatagramsDelivered();
-    if (delivered < 0) continue;
     int fd = WaitSocketFd(c);
+    ReceiveMark mark = MarkReceives(fd);
+    if (!mark.stamp && mark.delivered < 0) continue;
     if (fd >= 0 && DatagramQueued(fd)) continue;
     if (!LookIdle(pid, c.uid, c.gid, c.wait_ino).idle) continue;
     // It looks idle, but a datagram may come and be taken between a look
@@ -2043,7 +2043,7 @@ void Monitor::CheckStaleChildren() {
     // sure. (SIGSTOP reaches the init of a PID namespace from here.)
     if (kill(pid, SIGSTOP) != 0) continue;
     c.idle_stop_sent = true;
-    c.delivered = delivered;
+    c.mark = mark;
     c.idle_stop_deadline = now + options_.idle_stop_wait;
     next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
   }
@@ -2054,15 +2054,15 @@ void Monitor::FinishIdleStop(pid_t pid, Child& c) {
   c.idle_stop_sent = false;
   // Stopped in its receive, a blocked call is interrupted and would be
   // restarted; stopped just after a receive that took a datagram, it shows
-  // the same call: only the count of datagrams taken tells those apart. A
-  // count that moved (any socket's reader, in this network namespace) lets
-  // it go on; it is looked at again at the next period.
+  // the same call: only a mark of what was taken off the socket tells
+  // those apart (wait_idle.h). A mark that moved lets it go on; it is
+  // looked at again at the next period.
   bool idle = c.stale && !c.stale_ended && c.exec_slot < 0 && !c.timed_out;
   int fd = WaitSocketFd(c);
   IdleLook look;
   if (idle) look = LookIdle(pid, c.uid, c.gid, c.wait_ino);
   idle = idle && look.idle && !(fd >= 0 && DatagramQueued(fd)) &&
-         DatagramsDelivered() == c.delivered;
+         NothingTakenBetween(c.mark, MarkReceives(fd));
   if (!idle) {
     kill(pid, SIGCONT);
     return;

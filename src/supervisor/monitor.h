@@ -37,6 +37,7 @@
 #include "supervisor/stderr_limit.h"
 #include "supervisor/syslog_relay.h"
 #include "supervisor/systemd.h"
+#include "supervisor/wait_idle.h"
 
 namespace hinetd::supervisor {
 
@@ -160,11 +161,11 @@ class Monitor {
     std::shared_ptr<const std::string> plan_identity;
     bool stale = false;
     // Seen idle and sent SIGSTOP: looked at again once stopped (or let go
-    // on at idle_stop_deadline); `delivered` is DatagramsDelivered() from
-    // before the first look.
+    // on at idle_stop_deadline); `mark` is what had been taken off its
+    // socket before the first look.
     bool idle_stop_sent = false;
     Clock::time_point idle_stop_deadline{};
-    int64_t delivered = -1;
+    ReceiveMark mark;
     bool stale_ended = false;  // TERM sent while idle; KILL at its deadline
   };
   struct PendingEnd {  // a seccomp kill waiting for its audit record

@@ -6,6 +6,9 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -260,6 +263,42 @@ int64_t DatagramsDelivered() {
     total += std::strtoll(snmp6.c_str() + at + 15, nullptr, 10);
   }
   return total;
+}
+
+namespace {
+
+// The socket's receive stamp in nanoseconds, -1 before its first datagram
+// was read; nullopt when it cannot tell (see ReceiveMark).
+std::optional<int64_t> ReceiveStamp(int fd) {
+  if (fd < 0) return std::nullopt;
+  // With any of these set the kernel hands each datagram's time to the
+  // reader and leaves the socket's stamp alone (sock_recv_timestamp).
+  for (int opt : {SO_TIMESTAMP_OLD, SO_TIMESTAMPNS_OLD, SO_TIMESTAMP_NEW, SO_TIMESTAMPNS_NEW,
+                  SO_TIMESTAMPING_OLD}) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0 || v != 0) return std::nullopt;
+  }
+  timespec ts{};
+  if (ioctl(fd, SIOCGSTAMPNS, &ts) != 0) {
+    if (errno == ENOENT) return -1;  // nothing read yet
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+ReceiveMark MarkReceives(int fd) {
+  ReceiveMark m;
+  m.stamp = ReceiveStamp(fd);
+  m.delivered = DatagramsDelivered();
+  return m;
+}
+
+bool NothingTakenBetween(const ReceiveMark& before, const ReceiveMark& after) {
+  if (before.stamp && after.stamp && *before.stamp == *after.stamp) return true;
+  return before.delivered >= 0 && before.delivered == after.delivered;
 }
 
 bool DatagramQueued(int fd) {

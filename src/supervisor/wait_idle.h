@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace hinetd::supervisor {
@@ -37,6 +38,29 @@ struct IdleLook {
 // InDatagrams counters of /proc/net/snmp and /proc/net/snmp6, counted when a
 // datagram is taken off a socket, not when it is peeked at), or -1.
 [[nodiscard]] int64_t DatagramsDelivered();
+
+// What has been taken off one UDP socket, told by two independent marks;
+// two marks with nothing taken between them compare equal in at least one.
+// - `stamp`: the socket's own receive stamp (SIOCGSTAMPNS), the arrival
+//   time of the last datagram any holder of the socket read or peeked at.
+//   A read of a datagram that arrived after an earlier mark moves it, and
+//   nothing else does (other sockets' traffic leaves it alone). The first
+//   look turns on receive timestamps in the kernel (as tcpdump does); only
+//   stale wait children are marked, never a connection. It tells nothing
+//   (nullopt) while the socket's holder asked for receive timestamps
+//   itself (SO_TIMESTAMP*, SO_TIMESTAMPING), which the kernel then
+//   delivers instead of storing, or without a socket (fd -1).
+// - `delivered`: DatagramsDelivered(), the whole namespace's: sure, but
+//   any other UDP traffic moves it, so alone it may never hold still.
+struct ReceiveMark {
+  std::optional<int64_t> stamp;
+  int64_t delivered = -1;
+};
+[[nodiscard]] ReceiveMark MarkReceives(int fd);
+
+// True when no datagram can have been taken off the socket between marks
+// `before` and `after` (of the same socket): either mark held still.
+[[nodiscard]] bool NothingTakenBetween(const ReceiveMark& before, const ReceiveMark& after);
 
 // True if a datagram (even an empty one) is queued on socket `fd`.
 [[nodiscard]] bool DatagramQueued(int fd);

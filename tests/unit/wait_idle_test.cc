@@ -96,6 +96,74 @@ TEST(WaitIdleTest, DatagramsDeliveredCountsReadsNotPeeks) {
   close(c);
 }
 
+// The mark that tells whether a stale wait child took a datagram between
+// two looks: reading this socket moves it, through any descriptor of it
+// (the child holds its own); other sockets' traffic moves only the
+// namespace's counter, never the socket's stamp, so the mark holds still
+// on a busy host.
+TEST(WaitIdleTest, ReceiveMarkMovesWhenThisSocketIsReadAndOnlyThen) {
+  auto bound = [] {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return s;
+  };
+  auto send_to = [](int from, int to) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ASSERT_EQ(getsockname(to, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    ASSERT_EQ(sendto(from, "d", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 1);
+    pollfd p{to, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+  };
+  int s = bound(), child = dup(s), c = bound(), other = bound();
+  ASSERT_GE(child, 0);
+  char buf[8];
+  auto first = supervisor::MarkReceives(s);
+  ASSERT_TRUE(first.stamp.has_value());
+  ASSERT_GE(first.delivered, 0);
+  EXPECT_TRUE(supervisor::NothingTakenBetween(first, supervisor::MarkReceives(s)));
+
+  // Another socket's datagrams: the namespace's counter moves, the
+  // socket's stamp does not.
+  for (int i = 0; i < 3; ++i) {
+    send_to(c, other);
+    ASSERT_EQ(recv(other, buf, sizeof buf, 0), 1);
+  }
+  auto after_other = supervisor::MarkReceives(s);
+  EXPECT_GT(after_other.delivered, first.delivered);
+  EXPECT_EQ(after_other.stamp, first.stamp);
+  EXPECT_TRUE(supervisor::NothingTakenBetween(first, after_other));
+
+  // Its own datagrams, read through the other descriptor: both move, the
+  // first one read and every later one.
+  auto before = after_other;
+  for (int i = 0; i < 3; ++i) {
+    send_to(c, s);
+    ASSERT_EQ(recv(child, buf, sizeof buf, 0), 1);
+    auto now = supervisor::MarkReceives(s);
+    ASSERT_TRUE(now.stamp.has_value());
+    EXPECT_NE(now.stamp, before.stamp) << "read " << i;
+    EXPECT_FALSE(supervisor::NothingTakenBetween(before, now)) << "read " << i;
+    before = now;
+  }
+
+  // A holder that asks for receive timestamps gets them instead of the
+  // socket's stamp: the stamp cannot tell, and only the counter is left.
+  int on = 1;
+  ASSERT_EQ(setsockopt(child, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on), 0);
+  auto timestamped = supervisor::MarkReceives(s);
+  EXPECT_FALSE(timestamped.stamp.has_value());
+  send_to(c, s);
+  ASSERT_EQ(recv(child, buf, sizeof buf, 0), 1);
+  EXPECT_FALSE(supervisor::NothingTakenBetween(timestamped, supervisor::MarkReceives(s)));
+  // Without a socket, the counter alone.
+  EXPECT_FALSE(supervisor::MarkReceives(-1).stamp.has_value());
+  for (int fd : {s, child, c, other}) close(fd);
+}
+
 TEST(WaitIdleTest, ProcessStateAndAGoneProcess) {
   EXPECT_EQ(supervisor::ProcessState(getpid()), 'R');
   // Not a child of this process, and busy (running): never idle.
