@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/test_env.h"
@@ -272,6 +273,12 @@ std::optional<int> DaemonProcess::WaitExit(milliseconds timeout) {
     if (w == pid_) {
       reaped_ = true;
       status_ = status;
+      // What it wrote before it exited may still be in the pipe: the log is
+      // whole once the reader reaches its end (every writer gone), waited
+      // for at most 5 s more (a process it left behind may hold the pipe).
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, std::max(deadline, Clock::now() + milliseconds(5000)),
+                     [&] { return eof_; });
       return status;
     }
     if (Clock::now() >= deadline) return std::nullopt;

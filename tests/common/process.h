@@ -66,7 +66,9 @@ class DaemonProcess {
   // learns of a child's end after the monitor logs it); false at the deadline.
   bool WaitForStatus(const std::string& service, const std::string& key, const std::string& value,
                      milliseconds timeout);
-  // Waits for the daemon to exit; its wait status, or nullopt on timeout.
+  // Waits for the daemon to exit, and for the log it wrote to be read (the
+  // end of its output, or at most 5 s more); its wait status, or nullopt on
+  // timeout.
   std::optional<int> WaitExit(milliseconds timeout);
   // SIGTERM, then SIGKILL if it has not exited after `grace`. Returns the
   // wait status.
