@@ -255,7 +255,11 @@ std::string DaemonProcess::DumpStatus(const std::string& service, milliseconds t
 bool DaemonProcess::WaitForStatus(const std::string& service, const std::string& key,
                                   const std::string& value, milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
+  // Paced: a dump takes well under a millisecond, and a count that is about
+  // to change (an end report on its way to the listener) must get the time
+  // to, or the bound on tries ends the wait long before the deadline.
   for (int i = 0; i < 1000 && Clock::now() < deadline; ++i) {
+    if (i > 0) std::this_thread::sleep_for(milliseconds(10));  // bounded by the deadline
     auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     std::string line = DumpStatus(service, std::min(left, milliseconds(2000)));
     if (!line.empty() && LogField(line, key) == value) return true;

@@ -280,15 +280,21 @@ TEST_F(WaitReloadTest, OtherUdpTrafficDoesNotHoldTheStopBack) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   });
+  // The flow runs before the reload (at most 10 s to get going).
+  for (int i = 0; i < 1000 && flowed.load() < 100; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));  // polling the flow's count; bounded
+  }
+  int flowed_before = flowed.load();
+  ASSERT_GE(flowed_before, 100) << "the other traffic did not flow";
   Config("new");
   Reload(2);
   bool replaced = AskUntilMarker(fd, "new", 100);  // at least 5 s
-  int flowed_meanwhile = flowed.load();
+  int flowed_after = flowed.load();
   stop = true;
   flow.join();
   EXPECT_TRUE(replaced) << daemon_.LogText();
-  // The flow really ran through the wait (the counter moved all along).
-  EXPECT_GT(flowed_meanwhile, 100);
+  // The flow went on through the wait (the counters moved all along).
+  EXPECT_GT(flowed_after, flowed_before);
   EXPECT_TRUE(daemon_.WaitForLine({"event=stale-stop", "pid=" + std::to_string(old_pid)},
                                   milliseconds(5000)))
       << daemon_.LogText();
