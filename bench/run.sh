@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side connection-rate benchmark on 127.0.0.1: tcpserver (ucspi-tcp)
-# and hinetd both serve the same static "hello\n" program, and
+# Side-by-side connection-rate benchmark on 127.0.0.1: a one-process vfork
+# floor (hinetd-bench-floor: accept, vfork, execve, nothing else), tcpserver
+# (ucspi-tcp) and hinetd all serve the same static "hello\n" program, and
 # hinetd-loadclient measures each at concurrency 1 and 16.
 #
 # usage: sudo bash bench/run.sh [BUILD_DIR]     (default: build, relative to
@@ -19,6 +20,10 @@
 #   BENCH_ROUNDS=1           repeat every measurement this many times (all
 #                            servers once per round, interleaved) and report
 #                            the median
+#   BENCH_BASELINE=DIR       also measure the hinetd of another build
+#                            directory (e.g. of the commit before a change),
+#                            as "baseline[NS]", in the same rounds
+#   BENCH_FLOOR_PORT=18023
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,6 +39,8 @@ readonly HINETD_PORT=${BENCH_HINETD_PORT:-18022}
 readonly TUNE_SYSCTL=${BENCH_TUNE_SYSCTL:-1}
 readonly NAMESPACES=${BENCH_NAMESPACES:-pid}
 readonly ROUNDS=${BENCH_ROUNDS:-1}
+readonly BASELINE=${BENCH_BASELINE:-}
+readonly FLOOR_PORT=${BENCH_FLOOR_PORT:-18023}
 # Above the default ports, so ephemeral client ports never collide with them.
 readonly WIDE_PORT_RANGE="20000 64999"
 readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
@@ -41,6 +48,7 @@ readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
 readonly LOADCLIENT=$BUILD/bin/hinetd-loadclient
 readonly REPLY=$BUILD/bin/hinetd-bench-reply
 readonly HINETD=$BUILD/bin/hinetd
+readonly FLOOR=$BUILD/bin/hinetd-bench-floor
 
 # Everything the EXIT trap undoes.
 PIDS=()
@@ -100,7 +108,8 @@ ensure_tcpserver() {
 }
 
 ensure_built() {
-  [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $BUILD/bin/hinetd-internal ]] && return 0
+  [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $FLOOR && -x $BUILD/bin/hinetd-internal ]] &&
+    return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHINETD_BUILD_TESTS=OFF >&2
@@ -184,6 +193,13 @@ start_tcpserver() {
   wait_listening tcpserver "$!" "$TCPSERVER_PORT" "$TMP/tcpserver.log"
 }
 
+start_floor() {
+  require_port_free "$FLOOR_PORT" BENCH_FLOOR_PORT
+  "$FLOOR" "$FLOOR_PORT" "$REPLY" </dev/null >"$TMP/floor.log" 2>&1 &
+  PIDS+=("$!")
+  wait_listening floor "$!" "$FLOOR_PORT" "$TMP/floor.log"
+}
+
 # hinetd refuses a chroot unless it and every directory above it is owned by
 # root and not group/world-writable (like OpenSSH's ChrootDirectory), so the
 # jail lives under /var/lib, not /tmp.
@@ -234,12 +250,13 @@ EOF
   chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }
 
+# start_hinetd NS [BINARY]
 start_hinetd() {
   require_port_free "$HINETD_PORT" BENCH_HINETD_PORT
   [[ -n $JAIL_PARENT ]] || make_jail
   write_hinetd_config "$1"
   # It logs one line per connection: keep that off the terminal.
-  "$HINETD" -f -c "$TMP/hinetd.toml" </dev/null >"$TMP/hinetd.log" 2>&1 &
+  "${2:-$HINETD}" -f -c "$TMP/hinetd.toml" </dev/null >"$TMP/hinetd.log" 2>&1 &
   PIDS+=("$!")
   wait_listening hinetd "$!" "$HINETD_PORT" "$TMP/hinetd.log"
 }
@@ -297,8 +314,11 @@ median_round() {
 }
 
 print_summary() {
-  local servers=(tcpserver) server c ns
+  local servers=(tcpserver floor) server c ns
   for ns in $NAMESPACES; do servers+=("$(hinetd_label "$ns")"); done
+  if [[ -n $BASELINE ]]; then
+    for ns in $NAMESPACES; do servers+=("baseline[$ns]"); done
+  fi
   for server in "${servers[@]}"; do
     for c in $CONCURRENCY; do
       RESULT["$server $c"]=$(median_round "${ROUNDS_OF["$server $c"]}")
@@ -315,15 +335,20 @@ print_summary() {
     done
   done
   echo
-  for server in "${servers[@]:1}"; do
-    for c in $CONCURRENCY; do
-      local h t hp tp
-      read -r h _ hp _ <<<"${RESULT["$server $c"]}"
-      read -r t _ tp _ <<<"${RESULT["tcpserver $c"]}"
-      awk -v s="$server" -v c="$c" -v h="$h" -v t="$t" -v hp="$hp" -v tp="$tp" 'BEGIN {
-        printf "%s/tcpserver at c=%s: conn/s %s, p99 %s\n", s, c,
-               (t > 0 ? sprintf("%.2f", h / t) : "n/a"),
-               (tp > 0 ? sprintf("%.2f", hp / tp) : "n/a") }'
+  local against
+  for against in tcpserver floor; do
+    for server in "${servers[@]}"; do
+      [[ $server == "$against" || ($against == tcpserver && $server == floor) ]] && continue
+      for c in $CONCURRENCY; do
+        local h t hp tp
+        read -r h _ hp _ <<<"${RESULT["$server $c"]}"
+        read -r t _ tp _ <<<"${RESULT["$against $c"]}"
+        awk -v s="$server" -v a="$against" -v c="$c" -v h="$h" -v t="$t" -v hp="$hp" \
+          -v tp="$tp" 'BEGIN {
+          printf "%s/%s at c=%s: conn/s %s, p99 %s\n", s, a, c,
+                 (t > 0 ? sprintf("%.2f", h / t) : "n/a"),
+                 (tp > 0 ? sprintf("%.2f", hp / tp) : "n/a") }'
+      done
     done
   done
 }
@@ -345,10 +370,18 @@ main() {
     start_tcpserver
     bench_server tcpserver "$TCPSERVER_PORT"
     stop_last_server tcpserver
+    start_floor
+    bench_server floor "$FLOOR_PORT"
+    stop_last_server floor
     for ns in $NAMESPACES; do
       start_hinetd "$ns"
       bench_server "$(hinetd_label "$ns")" "$HINETD_PORT"
       stop_last_server hinetd
+      if [[ -n $BASELINE ]]; then
+        start_hinetd "$ns" "$BASELINE/bin/hinetd"
+        bench_server "baseline[$ns]" "$HINETD_PORT"
+        stop_last_server hinetd
+      fi
     done
   done
   print_summary

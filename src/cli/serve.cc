@@ -17,6 +17,7 @@
 #include "cli/exit_codes.h"
 #include "config/config.h"
 #include "spawn/plan.h"
+#include "spawn/spawner.h"
 #include "supervisor/monitor.h"
 #include "supervisor/systemd.h"
 
@@ -157,6 +158,12 @@ int RunServe(const Args& args) {
     int code = Daemonize(ready_fd);
     if (code >= 0) return code;
   }
+  // In the foreground, the terminal hinetd was started from (if any) is
+  // given up before anything is started, so that no child can reach it and
+  // children need no session of their own (spawn/child.cc, step 2).
+  // Signals from the keyboard still reach hinetd: they go to the process
+  // group, which it stays in.
+  spawn::DropControllingTerminal();
   base::LogSink sink =
       args.log.value_or(args.foreground ? base::LogSink::kStderr : base::LogSink::kSyslog);
   // syslog(3) stamps each message with localtime_r(), which reads the time

@@ -36,6 +36,9 @@ unsigned long long CapMask(const std::vector<int>& caps) {
 
 Status LimitOwnCapabilities(const std::vector<int>& keep) {
   capng_get_caps_process();
+  if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP)) {
+    return Error("capability setpcap is not held; hinetd must start as root");
+  }
   for (int cap : keep) {
     if (!capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap))) {
       return Error("capability " + CapName(cap) + " is not held; hinetd must start as root");
@@ -44,13 +47,12 @@ Status LimitOwnCapabilities(const std::vector<int>& keep) {
   capng_clear(CAPNG_SELECT_ALL);
   for (int cap : keep) {
     if (capng_update(CAPNG_ADD,
-                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-                                               CAPNG_BOUNDING_SET),
+                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED),
                      static_cast<unsigned>(cap)) != 0) {
       return Error("libcap-ng: cannot add " + CapName(cap));
     }
   }
-  // Bounding set first (needs CAP_SETPCAP, kept by the caller), then the
+  // Bounding set first (needs CAP_SETPCAP, still effective), then the
   // process sets; CAPNG_SELECT_ALL also clears the ambient set.
   if (capng_apply(CAPNG_SELECT_ALL) != 0) {
     return Error("libcap-ng: cannot apply the reduced capability sets");

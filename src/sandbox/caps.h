@@ -15,9 +15,12 @@ namespace hinetd::sandbox {
 // "net_bind_service" for CAP_NET_BIND_SERVICE, or "cap_N".
 [[nodiscard]] std::string CapName(int cap);
 
-// Reduces this process's permitted, effective and bounding sets to exactly
-// `keep`, and empties the inheritable and ambient sets. Fails if any of
-// `keep` is not held now.
+// Reduces this process's permitted and effective sets to exactly `keep`,
+// and empties the bounding, inheritable and ambient sets. Fails if any of
+// `keep` is not held now, or if CAP_SETPCAP (needed to empty the bounding
+// set) is not. The bounding set limits only what an execve can give: a
+// process that never executes anything (the monitor) needs none, and every
+// process it forks or clones starts with none to drop.
 [[nodiscard]] base::Status LimitOwnCapabilities(const std::vector<int>& keep);
 
 // Bit mask of the capabilities in `caps` (as /proc/PID/status prints them).

@@ -27,7 +27,7 @@ namespace hinetd::spawn {
 // The steps, in order. Values are part of the status-pipe protocol.
 enum class Step : int32_t {
   kSignals = 1,    // reset dispositions, empty the mask
-  kSetsid,         // new session: the service's process group is its own
+  kSetsid,         // a process group of its own (a session only where the parent has a terminal)
   kStdio,          // socket on 0/1, stderr on 2, blocking mode
   kCloseFds,       // nothing else survives, before chroot
   kRlimits,        // rlimits and umask
@@ -74,6 +74,9 @@ struct ChildSpec {
   // handler, or SIG_IGN, which survives execve).
   const int* signals_to_reset;
   int n_signals_to_reset;
+  // Step 2: setsid instead of setpgid, where the parent has a controlling
+  // terminal (see Spawner::Create).
+  bool new_session;
   // Step 3.
   int conn_fd;   // becomes 0 and 1
   int stderr_fd;  // becomes 2 (/dev/null, the socket, or a log pipe)

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -53,6 +54,38 @@ char* SetVar(char* buf, size_t size, const char* name, const char* value) {
 
 }  // namespace
 
+bool HasControllingTerminal() {
+  // "pid (comm) state ppid pgrp session tty_nr ...": comm may hold spaces
+  // and parentheses, so the fields count from the last ')'.
+  base::UniqueFd fd(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+  if (!fd) return true;
+  char buf[1024];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr) return true;
+  char state = 0;
+  int ppid = 0, pgrp = 0, session = 0, tty = 0;
+  if (sscanf(p + 1, " %c %d %d %d %d", &state, &ppid, &pgrp, &session, &tty) != 5) return true;
+  return tty != 0;
+}
+
+bool DropControllingTerminal() {
+  if (!HasControllingTerminal()) return true;
+  base::UniqueFd tty(open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (tty) {
+    struct sigaction ignore {}, old_hup{}, old_cont{};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &ignore, &old_hup);
+    sigaction(SIGCONT, &ignore, &old_cont);
+    (void)ioctl(tty.get(), TIOCNOTTY);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    sigaction(SIGCONT, &old_cont, nullptr);
+  }
+  return !HasControllingTerminal();
+}
+
 Status Spawner::AddSlot() {
   long page = sysconf(_SC_PAGESIZE);
   auto slot = std::make_unique<Slot>();
@@ -97,6 +130,7 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots,
     if (syscall(SYS_rt_sigaction, sig, nullptr, &old, sizeof(uint64_t)) != 0) continue;
     if (old.handler != SIG_DFL) s->signals_to_reset_.push_back(sig);
   }
+  s->new_session_ = HasControllingTerminal();
   int last = sandbox::LastCap();
   s->last_cap_ = last;
   for (int cap = 0; cap <= last; ++cap) {
@@ -206,6 +240,7 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec = ChildSpec{};
   spec.signals_to_reset = signals_to_reset_.data();
   spec.n_signals_to_reset = static_cast<int>(signals_to_reset_.size());
+  spec.new_session = new_session_;
   spec.conn_fd = conn.fd;
   spec.stderr_fd = stderr_fd;
   spec.status_fd = status_write.get();

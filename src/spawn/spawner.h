@@ -45,6 +45,18 @@ struct Connection {
   const ucred* cred = nullptr;
 };
 
+// True if this process has a controlling terminal (/proc/self/stat; true
+// when that cannot be read).
+[[nodiscard]] bool HasControllingTerminal();
+
+// Gives up this process's controlling terminal (TIOCNOTTY on /dev/tty), so
+// that no child it starts afterwards inherits it: a service must not reach
+// the terminal hinetd was started from (TIOCSTI would type into the
+// administrator's shell). A session leader's TIOCNOTTY also sends SIGHUP
+// and SIGCONT to the terminal's foreground process group, which may be this
+// one: both are ignored meanwhile. Returns !HasControllingTerminal().
+bool DropControllingTerminal();
+
 class Spawner {
  public:
   // A child started and not yet known to have executed.
@@ -62,8 +74,10 @@ class Spawner {
   };
 
   // Captures what the child must undo of this process (non-default signal
-  // dispositions, the bounding set). Create it after the process has set up
-  // its signals and dropped its own capabilities, and before serving.
+  // dispositions, the bounding set), and whether children need a session of
+  // their own (this process has a controlling terminal; the daemon gives its
+  // up first). Create it after the process has set up its signals and
+  // dropped its own capabilities, and before serving.
   // `slots`: how many children may be setting up at once; 0 means one per
   // online CPU. A setup is CPU work: more at once than there are CPUs only
   // adds contention (measured on 2 cores at 16 concurrent clients: 2 slots
@@ -145,6 +159,7 @@ class Spawner {
   std::vector<int> signals_to_reset_;
   std::vector<int> bounding_caps_;
   int last_cap_ = 0;
+  bool new_session_ = true;  // this process has a controlling terminal
   const sandbox::BpfProgram* base_filter_ = nullptr;
   int notify_socket_ = -1;
   int landlock_abi_ = 0;

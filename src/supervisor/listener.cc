@@ -89,11 +89,12 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
     return ErrnoError(std::string("chroot ") + config::kEmptyChroot, errno);
   }
   if (chdir("/") != 0) return ErrnoError("chdir /", errno);
-  // The bounding set first, while CAP_SETPCAP is still effective.
+  // The bounding set is empty already (the monitor's is, since it never
+  // executes anything); anything left in it is dropped, which needs
+  // CAP_SETPCAP: a process that holds none fails here rather than keep it.
   int last = sandbox::LastCap();
   for (int cap = 0; cap <= last; ++cap) {
-    if ((cap != CAP_NET_BIND_SERVICE || !bind) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
-        errno != EINVAL) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
       return ErrnoError("dropping the bounding set", errno);
     }
   }
@@ -112,7 +113,8 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return ErrnoError("clearing ambient capabilities", errno);
   }
-  // Verify, as for children: ids, and exactly the one capability (or none).
+  // Verify, as for children: ids, exactly the one capability (or none), and
+  // an empty bounding set.
   uid_t r, e, s;
   if (getresuid(&r, &e, &s) != 0 || r != daemon.uid || e != daemon.uid || s != daemon.uid ||
       setresuid(0, 0, 0) == 0) {
@@ -123,7 +125,7 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
     bool want = bind && cap == CAP_NET_BIND_SERVICE;
     if (capng_have_capability(CAPNG_EFFECTIVE, static_cast<unsigned>(cap)) != want ||
         capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap)) != want ||
-        (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) != want) {
+        prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0) {
       return Error("the listener still holds " + sandbox::CapName(cap));
     }
   }

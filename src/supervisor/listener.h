@@ -1,5 +1,5 @@
 // The listener: the one process that faces the network. It runs as
-// [daemon] user with CapPrm = CapEff = CapBnd = {CAP_NET_BIND_SERVICE},
+// [daemon] user with CapPrm = CapEff = {CAP_NET_BIND_SERVICE}, CapBnd empty,
 // no_new_privs, not dumpable, chrooted into an empty directory, under its
 // own seccomp filter. It accepts
 // connections and peeks at datagrams, applies every admission limit, and

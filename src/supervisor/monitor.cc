@@ -48,8 +48,9 @@ std::vector<int> MonitorCapabilities() {
   // CAP_SYS_ADMIN: creating a child's namespaces (clone with CLONE_NEWPID
   // and the like); the monitor's filter keeps what else it would allow
   // (mount, setns, unshare, user namespaces, ...) out of reach.
-  return {CAP_NET_BIND_SERVICE, CAP_SETUID,  CAP_SETGID,   CAP_SYS_CHROOT,
-          CAP_SETPCAP,          CAP_KILL,    CAP_SYS_ADMIN};
+  // No CAP_SETPCAP: the bounding set is emptied once, here (caps.h), so no
+  // child has one to drop.
+  return {CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT, CAP_KILL, CAP_SYS_ADMIN};
 }
 
 namespace {

@@ -57,6 +57,11 @@
 //                                 source byte for byte, up to N; exit 0 after
 //                                 N, or after 3 s without a datagram (a
 //                                 refused reply, ECONNREFUSED, is skipped)
+//   hinetd-probe tty              no report: what a service could do to the
+//                                 terminal hinetd was started from: open
+//                                 /dev/tty (its controlling terminal, if it
+//                                 has one) as "tty_open=", then its session
+//                                 and process group as "sid=" and "pgid="
 //   hinetd-probe udp-spoil HOW    answer one datagram as "udp 1" does, then
 //                                 leave fd 0 (a udp wait service's shared
 //                                 socket) damaged and exit 0: HOW is
@@ -299,7 +304,8 @@ void ReportIds() {
   r.Key("pid").Dec(getpid()).End();
   r.Key("instance").Dec(static_cast<long>(g_instance)).End();
   r.Key("ppid").Dec(getppid()).End();
-  // sid == pid shows that setsid() made the service a session leader.
+  // sid == pid: the service is a session leader (setsid, only where
+  // hinetd has a terminal); pgid == pid: its process group is its own.
   r.Key("sid").Dec(getsid(0)).End();
   r.Key("pgid").Dec(getpgid(0)).End();
 
@@ -1213,6 +1219,16 @@ struct CloneArgs {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
+int Terminal() {
+  long fd = syscall(SYS_openat, AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ReportResult("tty_open", fd, errno);
+  if (fd >= 0) close(static_cast<int>(fd));
+  g_report.Key("sid").Dec(getsid(0)).End();
+  g_report.Key("pgid").Dec(getpgid(0)).End();
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
 int UserNamespace() {
   g_report.Flush();
   // Without a stack of its own the child goes on on a copy of this one,
@@ -1403,6 +1419,7 @@ int main(int argc, char** argv) {
     if (strcmp(mode, "steal") == 0) return Steal();
     if (strcmp(mode, "proc") == 0) return ProcFiles();
     if (strcmp(mode, "userns") == 0) return UserNamespace();
+    if (strcmp(mode, "tty") == 0) return Terminal();
   }
   if (strcmp(mode, "netns") == 0 && argc == 4) {
     long port = 0;
