@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <tuple>
 #include <cstdio>
 #include <set>
 
@@ -111,12 +113,43 @@ class Loader {
   // rlimits.nproc of the services that do not set it, once all are loaded.
   void DefaultNproc();
 
+  // The system's accounts, each looked up once per load (a table of a
+  // thousand services would otherwise read /etc/passwd and /etc/group a
+  // thousand times), which also gives the whole load one view of them.
+  Result<Account> ResolveUser(const std::string& text);
+  Result<gid_t> ResolveGroup(const std::string& text, std::string& name);
+
   std::string path_;
   const SystemView& sys_;
+  std::map<std::string, Result<Account>, std::less<>> users_;
+  std::map<std::string, std::pair<Result<gid_t>, std::string>, std::less<>> groups_;
   Config config_;
   std::vector<ListenOwner> bound_;
+  // Indexes that keep the duplicate checks linear in the number of
+  // services: the names seen (-> the service's index), and the listen
+  // addresses by what two overlapping ones share (transport, family, port;
+  // every unix: path has port 0) -> indexes into bound_.
+  std::map<std::string, size_t, std::less<>> names_;
+  std::map<std::tuple<int, int, uint16_t>, std::vector<size_t>> bound_by_port_;
   std::unique_ptr<PolicyLoader> policies_;
 };
+
+Result<Account> Loader::ResolveUser(const std::string& text) {
+  auto it = users_.find(text);
+  if (it == users_.end()) it = users_.emplace(text, sys_.ResolveUser(text)).first;
+  return it->second;
+}
+
+Result<gid_t> Loader::ResolveGroup(const std::string& text, std::string& name) {
+  auto it = groups_.find(text);
+  if (it == groups_.end()) {
+    std::string found;
+    auto gid = sys_.ResolveGroup(text, found);
+    it = groups_.emplace(text, std::pair{std::move(gid), std::move(found)}).first;
+  }
+  name = it->second.second;
+  return it->second.first;
+}
 
 Result<Config> Loader::Run(std::string_view text) {
   config_.path = path_;
@@ -286,12 +319,11 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
   if (!IsValidName(*n)) {
     return name.Err("'" + *n + "' is not a valid name (letters, digits, '_' and '-', at most 64)");
   }
-  for (const auto& other : config_.services) {
-    if (other.name == *n) {
-      return name.Err("a service named '" + *n + "' is already defined at " +
-                      other.loc.ToString());
-    }
+  if (auto other = names_.find(*n); other != names_.end()) {
+    return name.Err("a service named '" + *n + "' is already defined at " +
+                    config_.services[other->second].loc.ToString());
   }
+  names_.emplace(*n, config_.services.size());
   s.name = *n;
   TableReader svc(raw.table(), path_, "service \"" + s.name + "\"");
   std::vector<const TableReader*> scope{&svc};
@@ -337,13 +369,16 @@ Status Loader::LoadService(const TableReader& raw, const TableReader* defaults) 
       }
     }
     for (const auto& ep : *eps) {
-      for (const auto& owner : bound_) {
+      auto& same_port = bound_by_port_[{static_cast<int>(s.transport), ep.family(), ep.port()}];
+      for (size_t i : same_port) {
+        const ListenOwner& owner = bound_[i];
         if (owner.transport != s.transport || !net::Overlaps(owner.ep, ep)) continue;
         std::string what = owner.ep == ep ? "is the same as" : "overlaps";
         return Error(item.loc, svc.context() + ": listen: '" + item.value + "' " + what + " '" +
                                    owner.text + "' of service \"" + owner.service +
                                    "\" (each address and port can be bound once)");
       }
+      same_port.push_back(bound_.size());
       bound_.push_back({ep, s.name, item.value, s.transport});
     }
     s.listen.push_back({item.value, *eps, item.loc});
@@ -679,12 +714,12 @@ Status Loader::LoadSocketFile(Service& s, const std::vector<const TableReader*>&
                                   : AsString(f);
     if (!v.ok()) return v.error();
     if (std::string(key) == "socket_user") {
-      auto account = sys_.ResolveUser(*v);
+      auto account = ResolveUser(*v);
       if (!account.ok()) return f.Err(account.error().message());
       s.unix_file.uid = account->uid;
       s.unix_user = account->name;
     } else {
-      auto gid = sys_.ResolveGroup(*v, s.unix_group);
+      auto gid = ResolveGroup(*v, s.unix_group);
       if (!gid.ok()) return f.Err(gid.error().message());
       s.unix_file.gid = *gid;
     }
@@ -732,7 +767,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
                             "--system --no-create-home --shell /usr/sbin/nologin hinetd-" +
                             s.name + ")");
   }
-  auto account = sys_.ResolveUser(user_text);
+  auto account = ResolveUser(user_text);
   if (!account.ok()) {
     if (user) return user.Err(account.error().message());
     return user_err(account.error().message() +
@@ -758,7 +793,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
       if (!v.ok()) return group.Err("expected a group name or a gid, got " + TypeName(*group.node));
       text = *v;
     }
-    auto gid = sys_.ResolveGroup(text, s.group);
+    auto gid = ResolveGroup(text, s.group);
     if (!gid.ok()) return group.Err(gid.error().message());
     if (*gid == 0 && !s.unconfined) {
       return group.Err("group 0 (root) needs unconfined = true, like uid 0");
@@ -767,7 +802,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
   } else if (account->has_entry) {
     s.gid = account->primary_gid;
     std::string name;
-    auto gid = sys_.ResolveGroup(std::to_string(s.gid), name);
+    auto gid = ResolveGroup(std::to_string(s.gid), name);
     s.group = gid.ok() ? name : std::to_string(s.gid);
     if (s.gid == 0 && !s.unconfined) {
       return user_err("the primary group of '" + s.user +
@@ -793,7 +828,7 @@ Status Loader::LoadIdentity(Service& s, const std::vector<const TableReader*>& f
         return groups.reader->Err(el, "groups", "expected a group name or gid, got " + TypeName(el));
       }
       std::string ignored;
-      auto gid = sys_.ResolveGroup(text, ignored);
+      auto gid = ResolveGroup(text, ignored);
       if (!gid.ok()) return groups.reader->Err(el, "groups", gid.error().message());
       if (*gid == 0 && !s.unconfined) {
         return groups.reader->Err(el, "groups",
@@ -952,7 +987,7 @@ Status Loader::LoadJailTable(Service& s, const Found& f, const SourceLoc& exec_l
     auto items = AsStringArray(k);
     if (!items.ok()) return items.error();
     for (const auto& item : *items) {
-      auto a = sys_.ResolveUser(item.value);
+      auto a = ResolveUser(item.value);
       if (!a.ok()) {
         return Error(item.loc, "service \"" + s.name + "\": jail: users: " + a.error().message());
       }
@@ -968,7 +1003,7 @@ Status Loader::LoadJailTable(Service& s, const Found& f, const SourceLoc& exec_l
                                    "account of uid 0 or gid 0 may be");
       }
       std::string group_name;
-      auto g = sys_.ResolveGroup(std::to_string(a->primary_gid), group_name);
+      auto g = ResolveGroup(std::to_string(a->primary_gid), group_name);
       JailAccount acc;
       acc.name = a->login;
       acc.uid = a->uid;
