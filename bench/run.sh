@@ -24,6 +24,11 @@
 #                            directory (e.g. of the commit before a change),
 #                            as "baseline[NS]", in the same rounds
 #   BENCH_FLOOR_PORT=18023
+# For every hinetd run it also prints the CPU time the monitor and the
+# listener spent per connection (from /proc/PID/task/*/schedstat, in ns)
+# and their voluntary context switches per connection (each one a sleep
+# and a wakeup), over the whole run, warmup included, divided by the
+# connections hinetd logged (event=accept).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -283,8 +288,34 @@ json_error_kinds() {
                 if (v != 0) { printf "%s%s=%s", sep, k, v; sep = " " } }' "$1"
 }
 
+# CPU time of every thread of PID in ns, and its voluntary context switches.
+cpu_ns() {
+  local t sum=0 ns
+  for t in /proc/"$1"/task/*/schedstat; do
+    read -r ns _ <"$t" || continue
+    sum=$((sum + ns))
+  done
+  echo "$sum"
+}
+ctx_switches() {
+  local t sum=0 n
+  for t in /proc/"$1"/task/*/status; do
+    n=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t")
+    sum=$((sum + ${n:-0}))
+  done
+  echo "$sum"
+}
+
 measure() {
   local server=$1 port=$2 c=$3 out="$TMP/$1-c$3.json"
+  local monitor="" listener="" m0 l0 mc0 lc0 accepts0
+  if [[ $server == hinetd* || $server == baseline* ]]; then
+    monitor=${PIDS[-1]}
+    listener=$(awk '/^event=listener-start/ { for (i = 1; i <= NF; i++) if ($i ~ /^pid=/) p = substr($i, 5) } END { print p }' "$TMP/hinetd.log")
+    m0=$(cpu_ns "$monitor") l0=$(cpu_ns "$listener")
+    mc0=$(ctx_switches "$monitor") lc0=$(ctx_switches "$listener")
+    accepts0=$(grep -c '^event=accept ' "$TMP/hinetd.log" || true)
+  fi
   log "measuring $server at concurrency $c (${WARMUP}s warmup + ${SECONDS_PER_RUN}s)"
   # Exit status 1 means nothing succeeded; the numbers still tell why.
   "$LOADCLIENT" --host 127.0.0.1 --port "$port" --concurrency "$c" \
@@ -300,6 +331,18 @@ measure() {
   ROUNDS_OF["$server $c"]+="$rate $p50 $p99 $errors;"
   printf '%-20s c=%-3s %10s conn/s  p50 %6s us  p99 %6s us  errors %s%s\n' \
     "$server" "$c" "$rate" "$p50" "$p99" "$errors" "${kinds:+ ($kinds)}"
+  if [[ -n $monitor ]]; then
+    local n m1 l1 mc1 lc1
+    n=$(($(grep -c '^event=accept ' "$TMP/hinetd.log" || true) - accepts0))
+    m1=$(cpu_ns "$monitor") l1=$(cpu_ns "$listener")
+    mc1=$(ctx_switches "$monitor") lc1=$(ctx_switches "$listener")
+    if ((n > 0)); then
+      awk -v s="$server" -v c="$c" -v n="$n" -v m=$((m1 - m0)) -v l=$((l1 - l0)) \
+        -v mc=$((mc1 - mc0)) -v lc=$((lc1 - lc0)) 'BEGIN {
+        printf "%-20s c=%-3s per connection: monitor %.1f us CPU, %.2f sleeps; listener %.1f us CPU, %.2f sleeps (%d connections)\n",
+               s, c, m / n / 1000, mc / n, l / n / 1000, lc / n, n }'
+    fi
+  fi
 }
 
 bench_server() {
