@@ -161,8 +161,9 @@ int RunServe(const Args& args) {
   // In the foreground, the terminal hinetd was started from (if any) is
   // given up before anything is started, so that no child can reach it and
   // children need no session of their own (spawn/child.cc, step 2).
-  // Signals from the keyboard still reach hinetd: they go to the process
-  // group, which it stays in.
+  // Started from a shell, signals from the keyboard still reach it (they go
+  // to its process group, which it stays in); as the terminal's session
+  // leader it loses them with the terminal (hinetd(8), step setpgid).
   spawn::DropControllingTerminal();
   base::LogSink sink =
       args.log.value_or(args.foreground ? base::LogSink::kStderr : base::LogSink::kSyslog);

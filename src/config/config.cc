@@ -11,10 +11,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <map>
-#include <tuple>
 #include <cstdio>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "base/errno_name.h"
 #include "base/fs.h"
