@@ -24,6 +24,9 @@
 #                            directory (e.g. of the commit before a change),
 #                            as "baseline[NS]", in the same rounds
 #   BENCH_FLOOR_PORT=18023
+#   BENCH_SERVICES=1         services in hinetd's table: the measured one and
+#                            N-1 idle internal echo services on 127.0.0.2,
+#                            ports 20000 up (what a large table costs)
 # For every hinetd run it also prints the CPU time the monitor and the
 # listener spent per connection (from /proc/PID/task/*/schedstat, in ns)
 # and their voluntary context switches per connection (each one a sleep
@@ -46,6 +49,7 @@ readonly NAMESPACES=${BENCH_NAMESPACES:-pid}
 readonly ROUNDS=${BENCH_ROUNDS:-1}
 readonly BASELINE=${BENCH_BASELINE:-}
 readonly FLOOR_PORT=${BENCH_FLOOR_PORT:-18023}
+readonly SERVICES=${BENCH_SERVICES:-1}
 # Above the default ports, so ephemeral client ports never collide with them.
 readonly WIDE_PORT_RANGE="20000 64999"
 readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
@@ -252,6 +256,11 @@ sandbox = "stdio"
 namespaces = [$list]
 drops_privileges = $drops
 EOF
+  local i
+  for ((i = 1; i < SERVICES; i++)); do
+    printf '\n[[service]]\nname = "idle%d"\nlisten = "127.0.0.2:%d"\ninternal = "echo"\n' \
+      "$i" $((20000 + i)) >>"$TMP/hinetd.toml"
+  done
   chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }
 

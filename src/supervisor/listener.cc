@@ -172,9 +172,17 @@ class Listener {
   // Returns the request id.
   template <typename R>
   uint64_t Spawn(ListenSocket& s, const std::vector<int>& fds, const SourceKey& source);
-  void PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length);
+  void PauseService(size_t service, Pause why, std::chrono::milliseconds length);
   void ResumeExpired();
+  // Sets each socket's watch from its state. Only the sockets of services
+  // Touch()ed since the last call are looked at, or all of them when a
+  // condition of every socket changed (max_children reached or left, the
+  // channel full or drained, an accept pause begun or over): a table of a
+  // thousand services costs no more per connection than one.
   void UpdatePolling();
+  // Service `service`'s sockets may need another watch: its active count,
+  // its pause, or a socket's busy, broken or probe state changed.
+  void Touch(size_t service);
   void Watch(int fd, uint64_t tag, uint32_t events);
   void SetWatch(ListenSocket& s, ListenSocket::Watch want);
   void HoldBack(size_t service, const char* reason);
@@ -208,7 +216,22 @@ class Listener {
   uint64_t next_request_ = 1;
   // Outstanding udp wait requests: a refused one must give its socket back.
   std::unordered_map<uint64_t, std::weak_ptr<ListenSocket>> wait_requests_;
+  // UpdatePolling's work: the sockets of each service, the services touched
+  // since its last call, and the conditions of every socket it last saw.
+  std::vector<std::vector<ListenSocket*>> sockets_of_;
+  std::vector<size_t> touched_;
+  std::vector<char> is_touched_;
+  bool poll_all_ = true;
+  bool polled_all_full_ = false;
+  bool polled_accepting_ = true;
+  size_t paused_ = 0;  // services with a pause: NextTimeoutMs and ResumeExpired look only then
 };
+
+void Listener::Touch(size_t service) {
+  if (service >= is_touched_.size() || is_touched_[service]) return;
+  is_touched_[service] = 1;
+  touched_.push_back(service);
+}
 
 void Listener::Watch(int fd, uint64_t tag, uint32_t events) {
   EpollSet(epoll_.get(), fd, tag, events);
@@ -275,10 +298,16 @@ bool Listener::Init() {
   // Every running child counts against max_children, also those of a
   // service a reload removed: each sends its end report here.
   children_ = setup_.children;
+  sockets_of_.assign(setup_.services.size(), {});
+  is_touched_.assign(setup_.services.size(), 0);
   for (auto& s : setup_.sockets) {
     s->watch = ListenSocket::Watch::kNone;
     by_fd_[s->fd.get()] = s;
+    if (s->service < sockets_of_.size()) sockets_of_[s->service].push_back(s.get());
   }
+  // A reload hands over the pauses running at the time.
+  for (const auto& st : setup_.services) paused_ += st->pause != Pause::kNone ? 1 : 0;
+  poll_all_ = true;
   bool bind = NeedsBindCapability(setup_.sockets);
   auto dropped = DropPrivileges(config_.daemon, setup_.filter, setup_.monitor_pid, bind);
   if (!dropped.ok()) {
@@ -323,7 +352,10 @@ void Listener::Run() {
             // A probe that fired: a client waits while the service (or
             // hinetd) was full. The kernel disarmed it; MayStart counts the
             // client held back, or takes it if room came in this round.
-            if (s->watch == ListenSocket::Watch::kProbe) s->watch = ListenSocket::Watch::kProbed;
+            if (s->watch == ListenSocket::Watch::kProbe) {
+              s->watch = ListenSocket::Watch::kProbed;
+              Touch(s->service);
+            }
             OnSocket(s);
           }
           break;
@@ -343,8 +375,9 @@ void Listener::Run() {
 
 int Listener::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
-  for (const auto& st : setup_.services) {
-    if (st->pause != Pause::kNone) next = std::min(next, st->paused_until);
+  for (size_t i = 0; paused_ > 0 && i < setup_.services.size(); ++i) {
+    const ServiceState& st = *setup_.services[i];
+    if (st.pause != Pause::kNone) next = std::min(next, st.paused_until);
   }
   if (accept_pause_until_ > Clock::now()) next = std::min(next, accept_pause_until_);
   if (!refusals_unlogged_.empty()) next = std::min(next, refusal_log_pruned_ + kRefusalLogInterval);
@@ -455,6 +488,7 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
     // systemd's socket: the address is its to bind (and this process may
     // hold no capability to).
     s.broken = true;
+    Touch(s.service);
     SetWatch(s, ListenSocket::Watch::kNone);
     log_.Error(LogLine("socket-broken")
                    .Add("service", name)
@@ -467,6 +501,7 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   auto fresh = net::BindListener(s.ep, net::Transport::kUdp, 0);
   if (!fresh.ok()) {
     s.broken = true;
+    Touch(s.service);
     SetWatch(s, ListenSocket::Watch::kNone);
     log_.Error(LogLine("socket-broken")
                    .Add("service", name)
@@ -484,14 +519,18 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   s.fd = std::move(*fresh);
   entry.key() = s.fd.get();
   by_fd_.insert(std::move(entry));
+  Touch(s.service);  // the fresh socket is watched at the next UpdatePolling
   log_.Warning(LogLine("socket-broken")
                    .Add("service", name)
                    .Add("listen", net::ToString(s.ep))
                    .Add("error", "shut down by a wait child; replaced by a fresh socket"));
 }
 
-void Listener::PauseService(ServiceState& state, Pause why, std::chrono::milliseconds length) {
+void Listener::PauseService(size_t service, Pause why, std::chrono::milliseconds length) {
+  ServiceState& state = *setup_.services[service];
   auto now = Clock::now();
+  if (state.pause == Pause::kNone) ++paused_;
+  Touch(service);
   state.pause = why;
   state.paused_at = now;
   state.paused_until = now + length;
@@ -504,8 +543,10 @@ void Listener::PauseService(ServiceState& state, Pause why, std::chrono::millise
 }
 
 void Listener::ResumeExpired() {
+  if (paused_ == 0) return;
   auto now = Clock::now();
-  for (const auto& st : setup_.services) {
+  for (size_t i = 0; i < setup_.services.size(); ++i) {
+    const auto& st = setup_.services[i];
     if (st->pause == Pause::kNone || now < st->paused_until) continue;
     log_.Info(LogLine("resume")
                   .Add("service", st->name)
@@ -513,6 +554,8 @@ void Listener::ResumeExpired() {
                   .Add("paused", FormatSeconds(
                                      std::chrono::duration<double>(now - st->paused_at).count())));
     st->pause = Pause::kNone;
+    --paused_;
+    Touch(i);
   }
 }
 
@@ -531,7 +574,11 @@ void Listener::UpdatePolling() {
                      .Add("children", std::to_string(children_) + "/" +
                                           std::to_string(config_.daemon.max_children)));
   }
-  for (auto& s : setup_.sockets) {
+  bool all = poll_all_ || all_full != polled_all_full_ || accepting != polled_accepting_;
+  poll_all_ = false;
+  polled_all_full_ = all_full;
+  polled_accepting_ = accepting;
+  auto want_of = [&](const ListenSocket* s) {
     // Paused or full (this service, or all of them): the sockets stay open
     // and connections wait in the kernel's backlog (back-pressure), instead
     // of being accepted and dropped. A udp wait socket is not watched while
@@ -543,8 +590,30 @@ void Listener::UpdatePolling() {
     if (!s->busy && !s->broken && accepting && st.pause == Pause::kNone) {
       want = !full ? W::kAccept : (s->watch == W::kProbed ? W::kProbed : W::kProbe);
     }
-    SetWatch(*s, want);
+    return want;
+  };
+  if (all) {
+    for (auto& s : setup_.sockets) SetWatch(*s, want_of(s.get()));
+  } else {
+    for (size_t service : touched_) {
+      for (ListenSocket* s : sockets_of_[service]) SetWatch(*s, want_of(s));
+    }
   }
+  for (size_t service : touched_) is_touched_[service] = 0;
+  touched_.clear();
+#ifdef HINETD_SANITIZE
+  // The test build checks the bookkeeping: every socket now has the watch
+  // that looking at all of them would give. One that did not would be a
+  // state change without its Touch, a socket never watched again.
+  for (auto& s : setup_.sockets) {
+    if (want_of(s.get()) != s->watch) {
+      log_.Error(LogLine("listener-bug")
+                     .Add("service", setup_.services[s->service]->name)
+                     .Add("error", "a socket's watch is stale (a state change without Touch)"));
+      _exit(70);  // the monitor logs the exit and starts another listener
+    }
+  }
+#endif
 }
 
 void Listener::HoldBack(size_t service, const char* reason) {
@@ -594,7 +663,7 @@ bool Listener::MayStart(size_t service, bool waiting) {
     // Paused until a token is back, and for at least `backoff`.
     if (waiting) {
       auto until_token = std::chrono::ceil<std::chrono::milliseconds>(st.rate->UntilNext(now));
-      PauseService(st, Pause::kRate, std::max(svc.backoff, until_token));
+      PauseService(service, Pause::kRate, std::max(svc.backoff, until_token));
     }
     return false;
   }
@@ -642,6 +711,7 @@ uint64_t Listener::Spawn(ListenSocket& s, const std::vector<int>& fds, const Sou
   // Counted now; the monitor's end report for this request gives it back.
   ++st.active;
   ++st.accepted;
+  Touch(s.service);
   ++children_;
   if (CountsPerSource(s.service)) ++st.per_source[source.str()];
   if constexpr (std::is_same_v<R, UdpWaitStartRequest>) s.busy = true;
@@ -785,6 +855,7 @@ void Listener::OnEnd(const EndReport& end) {
     if (req != wait_requests_.end()) {
       if (auto s = req->second.lock()) {
         s->busy = false;
+        Touch(s->service);
         DropDatagram(s->fd.get());
         log_.Warning(LogLine("drop")
                          .Add("service", setup_.services[s->service]->name)
@@ -800,6 +871,7 @@ void Listener::OnEnd(const EndReport& end) {
   size_t index = end.service;
   ServiceState& st = *setup_.services[index];
   if (st.active > 0) --st.active;
+  Touch(index);
   if (end.source.len > 0) {
     auto slot = st.per_source.find(end.source.str());
     if (slot != st.per_source.end() && --slot->second <= 0) st.per_source.erase(slot);
@@ -827,6 +899,7 @@ void Listener::OnEnd(const EndReport& end) {
     for (auto& s : setup_.sockets) {
       if (s->transport != net::Transport::kUdp || !(s->ep == ep)) continue;
       s->busy = false;
+      Touch(s->service);
       // A child that failed may have left the datagram that started it
       // unread; dropping it keeps a failing service from respawning on the
       // same datagram forever. Before any repair: a fresh socket holds no
@@ -856,7 +929,7 @@ void Listener::OnEnd(const EndReport& end) {
     kind = End::kServiceFault;
   }
   if (st.failures.Record(kind, std::chrono::nanoseconds(end.lifetime_ns), end.source.str())) {
-    PauseService(st, Pause::kFailing, config_.services[index].backoff);
+    PauseService(index, Pause::kFailing, config_.services[index].backoff);
   }
 }
 
