@@ -37,7 +37,7 @@ namespace hinetd::spawn {
 const char* StepName(int32_t step) {
   switch (static_cast<Step>(step)) {
     case Step::kSignals: return "signals";
-    case Step::kSetsid: return "setpgid";
+    case Step::kProcessGroup: return "setpgid";
     case Step::kStdio: return "stdio";
     case Step::kCloseFds: return "close-fds";
     case Step::kRlimits: return "rlimits";
@@ -333,7 +333,7 @@ void RunChild(const ChildSpec& s) {
   //    one. A parent that kept one (a command run from a terminal) gets
   //    setsid, the terminal's session left behind.
   r = s.new_session ? Sys(SYS_setsid) : Sys(SYS_setpgid, 0, 0);
-  if (r < 0) Fail(s, Step::kSetsid, r);
+  if (r < 0) Fail(s, Step::kProcessGroup, r);
 
   // 3. The socket on 0 and 1, stderr on 2. dup3 leaves close-on-exec clear
   //    on the new descriptors. The accepted socket must block, as stdin

@@ -27,7 +27,7 @@ namespace hinetd::spawn {
 // The steps, in order. Values are part of the status-pipe protocol.
 enum class Step : int32_t {
   kSignals = 1,    // reset dispositions, empty the mask
-  kSetsid,         // a process group of its own (a session only where the parent has a terminal)
+  kProcessGroup,         // a process group of its own (a session only where the parent has a terminal)
   kStdio,          // socket on 0/1, stderr on 2, blocking mode
   kCloseFds,       // nothing else survives, before chroot
   kRlimits,        // rlimits and umask

@@ -27,6 +27,9 @@ allow = ["recvfrom", "sendto", "clock_nanosleep", "nanosleep",
   "clone", "clone3", "fork", "vfork"]
 )";
 
+// Marker of a reply "MARKER PID PAYLOAD".
+std::string MarkerOf(const std::string& reply) { return reply.substr(0, reply.find(' ')); }
+
 class WaitReloadTest : public E2eTest {
  protected:
   void SetUp() override {
@@ -92,21 +95,26 @@ class WaitReloadTest : public E2eTest {
     return false;
   }
 
+  // Starts hinetd with the marker "old" and its first child: `fd` is a
+  // client socket that got its answer, `pid` that child.
+  void StartOld(int& fd, pid_t& pid) {
+    ASSERT_TRUE(daemon_.StartAndWait(Config("old"))) << daemon_.LogText();
+    fd = UdpSocket();
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
+    pid = AcceptedPid(1);
+    ASSERT_GT(pid, 0);
+  }
+
   static bool Alive(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
   uint16_t port_ = 0;
 };
 
-// Marker of a reply "MARKER PID PAYLOAD".
-std::string MarkerOf(const std::string& reply) { return reply.substr(0, reply.find(' ')); }
-
 TEST_F(WaitReloadTest, StaleChildIsReplacedWhenIdleAndNoDatagramIsLost) {
-  ASSERT_TRUE(daemon_.StartAndWait(Config("old"))) << daemon_.LogText();
-  int fd = UdpSocket();
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
-  pid_t old_pid = AcceptedPid(1);
-  ASSERT_GT(old_pid, 0);
+  int fd = -1;
+  pid_t old_pid = -1;
+  ASSERT_NO_FATAL_FAILURE(StartOld(fd, old_pid));
 
   // A client sending at a steady pace (one datagram every 10 ms) before,
   // during and after the reload, collecting every answer.
@@ -186,12 +194,9 @@ TEST_F(WaitReloadTest, StaleChildIsReplacedWhenIdleAndNoDatagramIsLost) {
 }
 
 TEST_F(WaitReloadTest, ChildHandlingASlowRequestIsStoppedOnlyOnceIdle) {
-  ASSERT_TRUE(daemon_.StartAndWait(Config("old"))) << daemon_.LogText();
-  int fd = UdpSocket();
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
-  pid_t old_pid = AcceptedPid(1);
-  ASSERT_GT(old_pid, 0);
+  int fd = -1;
+  pid_t old_pid = -1;
+  ASSERT_NO_FATAL_FAILURE(StartOld(fd, old_pid));
   // The child sleeps 2 s in this request; the reload comes meanwhile.
   ASSERT_TRUE(SendTo(fd, "127.0.0.1", port_, "slow:2000"));
   Config("new");
@@ -210,12 +215,9 @@ TEST_F(WaitReloadTest, ChildHandlingASlowRequestIsStoppedOnlyOnceIdle) {
 }
 
 TEST_F(WaitReloadTest, ChildWithALiveProcessIsStoppedOnlyOnceItIsGone) {
-  ASSERT_TRUE(daemon_.StartAndWait(Config("old"))) << daemon_.LogText();
-  int fd = UdpSocket();
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
-  pid_t old_pid = AcceptedPid(1);
-  ASSERT_GT(old_pid, 0);
+  int fd = -1;
+  pid_t old_pid = -1;
+  ASSERT_NO_FATAL_FAILURE(StartOld(fd, old_pid));
   // A process of its own that lives 5 s (a transfer in progress); the child
   // itself is back in recvfrom at once. The asking below runs for 1.5 s
   // after the reload, and stops at the latest 1 s before that process can
@@ -255,12 +257,9 @@ TEST_F(WaitReloadTest, ChildWithALiveProcessIsStoppedOnlyOnceItIsGone) {
 // stale child is still replaced within seconds, and every datagram of the
 // service's client is answered once.
 TEST_F(WaitReloadTest, OtherUdpTrafficDoesNotHoldTheStopBack) {
-  ASSERT_TRUE(daemon_.StartAndWait(Config("old"))) << daemon_.LogText();
-  int fd = UdpSocket();
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(MarkerOf(Ask(fd, "first")), "old");
-  pid_t old_pid = AcceptedPid(1);
-  ASSERT_GT(old_pid, 0);
+  int fd = -1;
+  pid_t old_pid = -1;
+  ASSERT_NO_FATAL_FAILURE(StartOld(fd, old_pid));
 
   uint16_t flow_port = FreeUdpPort();
   ASSERT_NE(flow_port, 0);
