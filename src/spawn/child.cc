@@ -308,11 +308,16 @@ uint64_t HandoffAddress() {
 #endif
 }
 
-void RunChild(const ChildSpec& s) {
+// The steps, each a function of its own (anonymous namespace: local to this
+// object, which the build checks calls nothing but the kernel). Each either
+// returns with its step done or reports {step, errno} and exits.
+namespace {
+
+// 1. Dispositions first, then the mask: a signal unblocked while a parent
+//    disposition were still in place would run the parent's choice. Both
+//    survive execve, so the service would inherit them.
+void ResetSignals(const ChildSpec& s) {
   long r;
-  // 1. Dispositions first, then the mask: a signal unblocked while a parent
-  //    disposition were still in place would run the parent's choice. Both
-  //    survive execve, so the service would inherit them.
   for (int i = 0; i < s.n_signals_to_reset; ++i) {
     KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
     r = Sys(SYS_rt_sigaction, s.signals_to_reset[i], A(&dfl), 0, sizeof(uint64_t));
@@ -321,23 +326,28 @@ void RunChild(const ChildSpec& s) {
   uint64_t empty_mask = 0;
   r = Sys(SYS_rt_sigprocmask, SIG_SETMASK, A(&empty_mask), 0, sizeof empty_mask);
   if (r != 0) Fail(s, Step::kSignals, r);
+}
 
-  // 2. A process group of its own: hinetd signals the whole group at
-  //    timeout/stop. Not a session: a session is a scheduler autogroup,
-  //    made and torn down per child, and a child that waits for the CPU in
-  //    a group of its own delays every other client (bench/run.sh at c=16:
-  //    p99 25.9 ms with setsid, 13.7 ms without, and 41% more connections
-  //    per second). It needs none to be away from any
-  //    terminal: the parent has none (the daemon gives its up at start,
-  //    DropControllingTerminal), and only a session leader can acquire
-  //    one. A parent that kept one (a command run from a terminal) gets
-  //    setsid, the terminal's session left behind.
-  r = s.new_session ? Sys(SYS_setsid) : Sys(SYS_setpgid, 0, 0);
+// 2. A process group of its own: hinetd signals the whole group at
+//    timeout/stop. Not a session: a session is a scheduler autogroup, made
+//    and torn down per child, and a child that waits for the CPU in a group
+//    of its own delays every other client (bench/run.sh at c=16: p99
+//    25.9 ms with setsid, 13.7 ms without, and 41% more connections per
+//    second). It needs none to be away from any terminal: the parent has
+//    none (the daemon gives its up at start, DropControllingTerminal), and
+//    only a session leader can acquire one. A parent that kept one (a
+//    command run from a terminal) gets setsid, the terminal's session left
+//    behind.
+void TakeProcessGroup(const ChildSpec& s) {
+  long r = s.new_session ? Sys(SYS_setsid) : Sys(SYS_setpgid, 0, 0);
   if (r < 0) Fail(s, Step::kProcessGroup, r);
+}
 
-  // 3. The socket on 0 and 1, stderr on 2. dup3 leaves close-on-exec clear
-  //    on the new descriptors. The accepted socket must block, as stdin
-  //    does for the programs inetd runs.
+// 3. The socket on 0 and 1, stderr on 2. dup3 leaves close-on-exec clear on
+//    the new descriptors. The accepted socket must block, as stdin does for
+//    the programs inetd runs.
+void SocketOnStdio(const ChildSpec& s) {
+  long r;
   if ((r = Dup2(s.conn_fd, 0)) < 0 || (r = Dup2(s.conn_fd, 1)) < 0 ||
       (r = Dup2(s.stderr_fd, 2)) < 0) {
     Fail(s, Step::kStdio, r);
@@ -347,43 +357,51 @@ void RunChild(const ChildSpec& s) {
   if ((fl & O_NONBLOCK) && (r = Sys(SYS_fcntl, 0, F_SETFL, fl & ~O_NONBLOCK)) < 0) {
     Fail(s, Step::kStdio, r);
   }
+}
 
-  // 4. Close everything else before chroot, so that no directory fd from
-  //    outside the jail survives into it. The status pipe, the exec fd and
-  //    the recorder's socket stay (all close-on-exec), and the namespaces
-  //    of step 7 (closed there).
-  if ((r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket, s.user_ns_fd, s.mnt_ns_fd)) !=
-      0) {
-    Fail(s, Step::kCloseFds, r);
-  }
+// 4. Close everything else before chroot, so that no directory fd from
+//    outside the jail survives into it. The status pipe, the exec fd and the
+//    recorder's socket stay (all close-on-exec), and the namespaces of step 7
+//    (closed there).
+void CloseEverythingElse(const ChildSpec& s) {
+  long r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket, s.user_ns_fd, s.mnt_ns_fd);
+  if (r != 0) Fail(s, Step::kCloseFds, r);
+}
 
-  // 5. Limits while hinetd's own hard limits still allow them.
+// 5. Limits while hinetd's own hard limits still allow them.
+void SetLimits(const ChildSpec& s) {
   for (int i = 0; i < s.n_rlimits; ++i) {
     rlimit lim{s.rlimits[i].soft, s.rlimits[i].hard};
-    r = Sys(SYS_prlimit64, 0, s.rlimits[i].resource, A(&lim), 0);
+    long r = Sys(SYS_prlimit64, 0, s.rlimits[i].resource, A(&lim), 0);
     if (r != 0) Fail(s, Step::kRlimits, r);
   }
   Sys(SYS_umask, s.umask);
+}
 
-  // 6. The bounding set needs CAP_SETPCAP to shrink: do it while uid 0
-  //    still holds it (nothing to do under the monitor, which emptied its
-  //    own at start). Ambient capabilities would survive execve.
+// 6. The bounding set needs CAP_SETPCAP to shrink: do it while uid 0 still
+//    holds it (nothing to do under the monitor, which emptied its own at
+//    start). Ambient capabilities would survive execve.
+void EmptyBoundingSet(const ChildSpec& s) {
+  long r;
   for (int i = 0; i < s.n_bounding_caps; ++i) {
     r = Sys(SYS_prctl, PR_CAPBSET_DROP, s.bounding_caps[i], 0, 0, 0);
     if (r != 0) Fail(s, Step::kCapBounding, r);
   }
   r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   if (r != 0 && r != -EINVAL) Fail(s, Step::kCapBounding, r);
+}
 
-  // 7. chroot needs CAP_SYS_CHROOT (still held); chdir at once so the cwd is
-  //    inside the jail.
-  //    drops_privileges instead joins its user namespace (the kernel wants
-  //    a process that shares no fs_struct and no thread group: this one,
-  //    cloned without CLONE_FS or CLONE_THREAD, even with CLONE_VM). It
-  //    then holds every capability there, none outside: enough to join the
-  //    mount namespace that namespace owns, whose root is the jail (setns
-  //    sets root and cwd to it), and, below, to take the mapped ids. Its
-  //    ids stay kernel uid 0 until then (unmapped there).
+// 7. chroot needs CAP_SYS_CHROOT (still held); chdir at once so the cwd is
+//    inside the jail.
+//    drops_privileges instead joins its user namespace (the kernel wants a
+//    process that shares no fs_struct and no thread group: this one, cloned
+//    without CLONE_FS or CLONE_THREAD, even with CLONE_VM). It then holds
+//    every capability there, none outside: enough to join the mount
+//    namespace that namespace owns, whose root is the jail (setns sets root
+//    and cwd to it), and, below, to take the mapped ids. Its ids stay kernel
+//    uid 0 until then (unmapped there).
+void EnterJail(const ChildSpec& s) {
+  long r;
   if (s.user_ns_fd >= 0) {
     if ((r = Sys(SYS_setns, s.user_ns_fd, CLONE_NEWUSER)) != 0) Fail(s, Step::kNamespaces, r);
     Sys(SYS_close, s.user_ns_fd);
@@ -395,19 +413,24 @@ void RunChild(const ChildSpec& s) {
     Fail(s, Step::kChroot, r);
   }
   if ((r = Sys(SYS_chdir, A(s.workdir))) != 0) Fail(s, Step::kChroot, r);
+}
 
-  // 8-10. Groups before gid before uid: each needs privileges the next drops.
-  //     The saved uid stays 0 until execve, which sets it to the effective
-  //     uid (the kernel's rule for every exec without a set-user-ID bit).
-  //     Until then this process shares the monitor's memory, and the kernel
-  //     lets an unprivileged process ptrace it, or open its /proc/PID/mem,
-  //     only if its uid matches all three of real, effective and saved: with
-  //     a saved uid of 0, none does. (The dumpable flag cannot protect it: it
-  //     belongs to the shared memory, and every id change of any child resets
-  //     it to fs.suid_dumpable, which may be 1.) Ids of 0 stay 0 (unconfined).
-  //     In its user namespace a drops_privileges child keeps its saved uid
-  //     (-1: unchanged), kernel uid 0, which that namespace does not map:
-  //     the same protection, and no id it could ever take back.
+// 8-10. Groups before gid before uid: each needs privileges the next drops.
+//     The saved uid stays 0 until execve, which sets it to the effective uid
+//     (the kernel's rule for every exec without a set-user-ID bit). Until
+//     then this process shares the monitor's memory, and the kernel lets an
+//     unprivileged process ptrace it, or open its /proc/PID/mem, only if its
+//     uid matches all three of real, effective and saved: with a saved uid
+//     of 0, none does. (The dumpable flag cannot protect it: it belongs to
+//     the shared memory, and every id change of any child resets it to
+//     fs.suid_dumpable, which may be 1.) Ids of 0 stay 0 (unconfined).
+//     In its user namespace a drops_privileges child keeps its saved uid
+//     (-1: unchanged), kernel uid 0, which that namespace does not map: the
+//     same protection, and no id it could ever take back.
+//     Then no capability is left in any set, but a drops_privileges child's
+//     three.
+void TakeIdentity(const ChildSpec& s) {
+  long r;
   bool own_identity = s.user_ns_fd >= 0;
   if ((r = Sys(SYS_setgroups, s.n_groups, A(s.groups))) != 0) Fail(s, Step::kSetgroups, r);
   if ((r = Sys(SYS_setresgid, s.gid, s.gid, s.gid)) != 0) Fail(s, Step::kSetgid, r);
@@ -425,112 +448,128 @@ void RunChild(const ChildSpec& s) {
       if (r != 0) Fail(s, Step::kKeepCaps, r);
     }
   }
-  // The permitted set survives a saved uid of 0: empty every set now. This
-  // also empties the inheritable set, and covers a service that stays uid 0.
-  // drops_privileges keeps its three in every set; ambient, so that execve
-  // (no file capabilities, no set-user-ID) hands them to the program.
-  {
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct caps[2] = {};
-    if (own_identity) caps[0] = {kIdentityCaps, kIdentityCaps, kIdentityCaps};
-    if ((r = Sys(SYS_capset, A(&hdr), A(caps))) != 0) Fail(s, Step::kSetuid, r);
-  }
+  //     The permitted set survives a saved uid of 0: empty every set now.
+  //     This also empties the inheritable set, and covers a service that
+  //     stays uid 0. drops_privileges keeps its three in every set; ambient,
+  //     so that execve (no file capabilities, no set-user-ID) hands them to
+  //     the program.
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2] = {};
+  if (own_identity) caps[0] = {kIdentityCaps, kIdentityCaps, kIdentityCaps};
+  if ((r = Sys(SYS_capset, A(&hdr), A(caps))) != 0) Fail(s, Step::kSetuid, r);
   if (own_identity) {
     for (int cap : kIdentityCapList) {
       r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
       if (r != 0) Fail(s, Step::kKeepCaps, r);
     }
   }
+}
 
-  // 11. Verify, like OpenSSH after permanently_set_uid: the ids are the
-  //     target (saved uid 0 until execve, as above), no group can be
-  //     regained, and no capability is left, in any set.
-  {
-    //     drops_privileges: exactly its three capabilities (in every set,
-    //     ambient, bounding), and no uid 0 or gid 0 to go back to. Its saved
-    //     uid (kernel uid 0, left unchanged) reads as the overflow uid,
-    //     which may be its own (nobody's 65534): not compared.
-    uid_t ru, eu, su;
-    gid_t rg, eg, sg;
-    if (Sys(SYS_getresuid, A(&ru), A(&eu), A(&su)) != 0 || ru != s.uid || eu != s.uid ||
-        (!own_identity && su != 0)) {
-      Fail(s, Step::kVerify, -EPERM);
-    }
-    if (Sys(SYS_getresgid, A(&rg), A(&eg), A(&sg)) != 0 || rg != s.gid || eg != s.gid ||
-        sg != s.gid) {
-      Fail(s, Step::kVerify, -EPERM);
-    }
-    if (s.gid != 0 && Sys(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
-    if (own_identity) {
-      if (Sys(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
-      if (CapsAre(kIdentityCaps) != 1) Fail(s, Step::kVerify, -EPERM);
-      for (int cap = 0; cap <= s.last_cap; ++cap) {
-        long want = cap < 32 && (kIdentityCaps & (1U << cap)) != 0 ? 1 : 0;
-        if (Sys(SYS_prctl, PR_CAPBSET_READ, cap, 0, 0, 0) != want ||
-            Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != want) {
-          Fail(s, Step::kVerify, -EPERM);
-        }
+// 11. Verify, like OpenSSH after permanently_set_uid: the ids are the target
+//     (saved uid 0 until execve, as above), no group can be regained, and no
+//     capability is left, in any set.
+//     drops_privileges: exactly its three capabilities (in every set,
+//     ambient, bounding), and no uid 0 or gid 0 to go back to. Its saved uid
+//     (kernel uid 0, left unchanged) reads as the overflow uid, which may be
+//     its own (nobody's 65534): not compared.
+void VerifyIdentity(const ChildSpec& s) {
+  bool own_identity = s.user_ns_fd >= 0;
+  uid_t ru, eu, su;
+  gid_t rg, eg, sg;
+  if (Sys(SYS_getresuid, A(&ru), A(&eu), A(&su)) != 0 || ru != s.uid || eu != s.uid ||
+      (!own_identity && su != 0)) {
+    Fail(s, Step::kVerify, -EPERM);
+  }
+  if (Sys(SYS_getresgid, A(&rg), A(&eg), A(&sg)) != 0 || rg != s.gid || eg != s.gid ||
+      sg != s.gid) {
+    Fail(s, Step::kVerify, -EPERM);
+  }
+  if (s.gid != 0 && Sys(SYS_setresgid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
+  if (own_identity) {
+    if (Sys(SYS_setresuid, 0, 0, 0) == 0) Fail(s, Step::kVerify, -EPERM);
+    if (CapsAre(kIdentityCaps) != 1) Fail(s, Step::kVerify, -EPERM);
+    for (int cap = 0; cap <= s.last_cap; ++cap) {
+      long want = cap < 32 && (kIdentityCaps & (1U << cap)) != 0 ? 1 : 0;
+      if (Sys(SYS_prctl, PR_CAPBSET_READ, cap, 0, 0, 0) != want ||
+          Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != want) {
+        Fail(s, Step::kVerify, -EPERM);
       }
-    } else {
-      if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
-      // The bounding set can only shrink, so checking what the parent had
-      // is enough.
-      for (int i = 0; i < s.n_bounding_caps; ++i) {
-        if (Sys(SYS_prctl, PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
-          Fail(s, Step::kVerify, -EPERM);
-        }
-      }
+    }
+    return;
+  }
+  if (CapsAreEmpty() != 1) Fail(s, Step::kVerify, -EPERM);
+  // The bounding set can only shrink, so checking what the parent had is
+  // enough.
+  for (int i = 0; i < s.n_bounding_caps; ++i) {
+    if (Sys(SYS_prctl, PR_CAPBSET_READ, s.bounding_caps[i], 0, 0, 0) != 0) {
+      Fail(s, Step::kVerify, -EPERM);
     }
   }
+}
 
-  // 12. The id change clears the parent-death signal, so it goes after.
+// 12. The id change clears the parent-death signal, so it goes after.
+void SetParentDeathSignal(const ChildSpec& s) {
+  long r;
   if (s.pdeathsig != 0 && (r = Sys(SYS_prctl, PR_SET_PDEATHSIG, s.pdeathsig, 0, 0, 0)) != 0) {
     Fail(s, Step::kPdeathsig, r);
   }
+}
 
-  // 13. No setuid/file-capability gains through execve, ever; also what
-  //     lets an unprivileged process install a seccomp filter.
-  if ((r = Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) != 0) Fail(s, Step::kNoNewPrivs, r);
+// 13. No setuid/file-capability gains through execve, ever; also what lets
+//     an unprivileged process install a seccomp filter.
+void ForbidNewPrivileges(const ChildSpec& s) {
+  long r = Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (r != 0) Fail(s, Step::kNoNewPrivs, r);
+}
 
-  // 14. A Landlock domain of its own (which needs no_new_privs): the kernel
-  //     lets a process in a domain trace, open /proc/PID/mem or
-  //     /proc/PID/environ of, or pidfd_getfd from, only processes of its own
-  //     domain or of one nested in it. Every child gets a fresh one, so no
-  //     child reaches another child, nor any process outside hinetd, even as
-  //     the same uid and even without a chroot, where the host's /proc shows
-  //     what the PID namespace hides. It restricts nothing else: it handles
-  //     only LANDLOCK_ACCESS_FS_REFER (linking or renaming into another
-  //     directory, which a domain always handles), and allows that beneath
-  //     "/" (the jail's root, after step 7).
+// 14. A Landlock domain of its own (which needs no_new_privs): the kernel
+//     lets a process in a domain trace, open /proc/PID/mem or
+//     /proc/PID/environ of, or pidfd_getfd from, only processes of its own
+//     domain or of one nested in it. Every child gets a fresh one, so no
+//     child reaches another child, nor any process outside hinetd, even as
+//     the same uid and even without a chroot, where the host's /proc shows
+//     what the PID namespace hides. It restricts nothing else: it handles
+//     only LANDLOCK_ACCESS_FS_REFER (linking or renaming into another
+//     directory, which a domain always handles), and allows that beneath "/"
+//     (the jail's root, after step 7).
+void EnterOwnLandlockDomain(const ChildSpec& s) {
+  long r;
   if (s.landlock && (r = EnterLandlockDomain()) != 0) Fail(s, Step::kLandlock, r);
+}
 
-  // 15. Last: steps 1-14 use syscalls the service's policy must not allow.
-  //     First the layer every child gets, then the service's own policy.
+// 15. Last: steps 1-14 use syscalls the service's policy must not allow.
+//     First the layer every child gets, then the service's own policy.
+void InstallFilters(const ChildSpec& s) {
+  long r;
   if (s.base_filter != nullptr &&
       (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.base_filter))) != 0) {
     Fail(s, Step::kSeccomp, r);
   }
-  if (s.filter != nullptr && s.notify_socket < 0 &&
-      (r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.filter))) != 0) {
-    Fail(s, Step::kSeccomp, r);
+  if (s.filter == nullptr) return;
+  if (s.notify_socket < 0) {
+    r = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, A(s.filter));
+    if (r != 0) Fail(s, Step::kSeccomp, r);
+    return;
   }
   //     A recording or trial program (sandbox/recording.h) comes with a
   //     listener, which goes to the monitor at once: until it has it, a
-  //     notified call would wait for an answer nobody can give. The
-  //     program lets exactly this sendmsg through. If it fails, the next
-  //     call (Fail's write) waits like that, and the monitor's setup
-  //     deadline kills this process.
-  if (s.filter != nullptr && s.notify_socket >= 0) {
-    long listener = Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                        A(s.filter));
-    if (listener < 0) Fail(s, Step::kSeccomp, listener);
-    if ((r = SendListener(s.notify_socket, static_cast<int>(listener))) < 0) {
-      Fail(s, Step::kSeccomp, r);
-    }
+  //     notified call would wait for an answer nobody can give. The program
+  //     lets exactly this sendmsg through. If it fails, the next call
+  //     (Fail's write) waits like that, and the monitor's setup deadline
+  //     kills this process.
+  long listener =
+      Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, A(s.filter));
+  if (listener < 0) Fail(s, Step::kSeccomp, listener);
+  if ((r = SendListener(s.notify_socket, static_cast<int>(listener))) < 0) {
+    Fail(s, Step::kSeccomp, r);
   }
+}
 
-  // 16. An absolute path inside the jail, or the helper's fd (internal
-  //     services run a static helper that is not inside their empty jail).
+// 16. An absolute path inside the jail, or the helper's fd (internal services
+//     run a static helper that is not inside their empty jail). Returns only
+//     on failure, which it reports.
+[[noreturn]] void Execute(const ChildSpec& s) {
+  long r;
   if (s.path != nullptr) {
     r = Sys(SYS_execve, A(s.path), A(s.argv), A(s.envp));
   } else {
@@ -539,6 +578,26 @@ void RunChild(const ChildSpec& s) {
   StatusReport report{static_cast<int32_t>(Step::kExec), static_cast<int32_t>(-r)};
   Sys(SYS_write, s.status_fd, A(&report), sizeof report);
   Exit(r == -ENOENT ? kExitNotFound : kExitNotExecutable);
+}
+
+}  // namespace
+
+// DESIGN.md §2, in its order; each step says above why it comes where it does.
+void RunChild(const ChildSpec& s) {
+  ResetSignals(s);            // 1
+  TakeProcessGroup(s);        // 2
+  SocketOnStdio(s);           // 3
+  CloseEverythingElse(s);     // 4
+  SetLimits(s);               // 5
+  EmptyBoundingSet(s);        // 6
+  EnterJail(s);               // 7
+  TakeIdentity(s);            // 8-10
+  VerifyIdentity(s);          // 11
+  SetParentDeathSignal(s);    // 12
+  ForbidNewPrivileges(s);     // 13
+  EnterOwnLandlockDomain(s);  // 14
+  InstallFilters(s);          // 15
+  Execute(s);                 // 16
 }
 
 }  // namespace hinetd::spawn
