@@ -3,7 +3,6 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -108,34 +107,6 @@ void BindCapability(bool on) {
   capng_apply(CAPNG_SELECT_CAPS);
 }
 
-// Where a descriptor's socket is bound.
-bool LocalOf(int fd, net::Endpoint& ep) {
-  ep = net::Endpoint();
-  ep.len = sizeof ep.addr;
-  return getsockname(fd, reinterpret_cast<sockaddr*>(&ep.addr), &ep.len) == 0;
-}
-
-int SockOpt(int fd, int opt) {
-  int v = -1;
-  socklen_t len = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0) return -1;
-  return v;
-}
-
-// True if the socket has a peer (getpeername succeeds).
-bool Connected(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  return getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
-}
-
-// True if a datagram socket was shut down (shutdown(2)): it then reads as
-// always ready and can never be used again. Polled, never read.
-bool ShutDown(int fd) {
-  pollfd p{fd, POLLIN | POLLRDHUP, 0};
-  return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) != 0;
-}
-
 // True if this process cannot take another descriptor now: then the kernel
 // drops those of a message it receives (MSG_CTRUNC) whoever sent them.
 bool OutOfDescriptors(int any_fd) {
@@ -145,15 +116,6 @@ bool OutOfDescriptors(int any_fd) {
     return false;
   }
   return errno == EMFILE || errno == ENFILE;
-}
-
-// True if a connection whose socket is bound to `local` belongs to a
-// listening socket bound to `listening` (equal, or that one a wildcard of
-// the same family and port).
-bool Belongs(const net::Endpoint& local, const net::Endpoint& listening) {
-  if (listening.IsUnix()) return local.IsUnix() && local.UnixPath() == listening.UnixPath();
-  if (local.family() != listening.family() || local.port() != listening.port()) return false;
-  return listening.IsWildcard() || local == listening;
 }
 
 // Namespaces for children need CAP_SYS_ADMIN, which root lacks in most
@@ -749,8 +711,8 @@ Handlers(F...) -> Handlers<F...>;
 
 // What a request names, whatever its kind.
 template <typename R>
-Monitor::RequestRef RefOf(const R& r) {
-  Monitor::RequestRef ref;
+RequestRef RefOf(const R& r) {
+  RequestRef ref;
   ref.generation = r.generation;
   ref.service = r.service;
   if constexpr (requires { r.id; }) ref.id = r.id;
@@ -856,283 +818,94 @@ void Monitor::OnRequest(const R& req, Channel::Received& msg, bool lost, bool gr
 }
 
 void Monitor::OnDescriptorsLost(const RequestRef& req, bool swaps_socket) {
-  // More descriptors than a message carries were sent (forged), or this
-  // process is out of descriptors and the kernel could install none (not
-  // the listener's doing).
-  if (!OutOfDescriptors(channel_->fd())) return Forged(&req, "too many descriptors");
-  if (!swaps_socket) return RefuseExhausted(req, "monitor out of descriptors");
-  // The listener has swapped in its fresh socket already, and this
-  // process never got it: the two tables differ now. A new listener
-  // starts again from this one's (and undoes the old socket's connect).
-  request_open_ = false;
-  log_.Error(LogLine("refuse-request")
-                 .Add("reason", "monitor out of descriptors")
-                 .Add("service", static_cast<int64_t>(req.service))
-                 .Add("generation", req.generation));
-  KillListener("monitor out of descriptors");
+  (void)Answered(req, CheckDescriptorsLost(OutOfDescriptors(channel_->fd()), swaps_socket));
 }
 
-const config::Service* Monitor::CheckTable(const RequestRef& req, bool answered) {
-  // A request sent before a reload switched tables: the listener it came
-  // from is gone, or (a test's external one) not told. A replacement has no
-  // end report: the next listener finds the broken socket again.
-  if (req.generation != generation_) {
-    if (!answered) {
+RequestView Monitor::View() const {
+  return RequestView{
+      .generation = generation_,
+      .memory_short = memory_short_,
+      .config = *config_,
+      .sockets = sockets_,
+      .reload_sockets = reload_ ? &reload_->sockets : nullptr,
+      .children = children_,
+      .running = running_,
+      .served_ports = served_ports_,
+  };
+}
+
+bool Monitor::Answered(const RequestRef& req, const Verdict& v) {
+  switch (v.kind) {
+    case Verdict::Kind::kAdmit: return false;
+    case Verdict::Kind::kDrop: request_open_ = false; return true;
+    case Verdict::Kind::kRefuse: Refuse(req, v.reason, v.outcome); return true;
+    case Verdict::Kind::kRefuseExhausted: RefuseExhausted(req, v.reason); return true;
+    case Verdict::Kind::kForged: Forged(&req, v.reason); return true;
+    case Verdict::Kind::kTablesDiffer:
       request_open_ = false;
-      return nullptr;
-    }
-    Refuse(req, "stale generation");
-    return nullptr;
-  }
-  // A replacement allocates nothing, and must not be lost (the listener
-  // has swapped in its fresh socket): taken even while memory is short.
-  if (memory_short_ && answered) {
-    RefuseExhausted(req, "monitor out of memory");
-    return nullptr;
-  }
-  if (req.service >= config_->services.size()) {
-    Forged(&req, "no such service");
-    return nullptr;
-  }
-  return &config_->services[req.service];
-}
-
-std::shared_ptr<ListenSocket> Monitor::DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const {
-  // A wait child gets, a handover hands over, and a replacement replaces
-  // one of the service's listening sockets itself.
-  ino = SocketInode(fd);
-  std::shared_ptr<ListenSocket> from;
-  for (const auto& s : sockets_) {
-    if (s->service == service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
-  }
-  return from;
-}
-
-bool Monitor::WaitSocketBusy(const ListenSocket& from) const {
-  // The listener watches a wait socket only while no child holds it, and
-  // learns that one let go from its end report, sent after it was reaped;
-  // it repairs one only then too.
-  for (const auto& [pid, c] : children_) {
-    if (c.wait && c.wait_ep == from.ep) return true;
-  }
-  return false;
-}
-
-const char* Monitor::CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const {
-  // The fresh socket of a handover or a replacement takes the old one's
-  // place in the monitor's table: a datagram socket bound to exactly the
-  // same address, unconnected, and none the monitor holds already (or one
-  // child would get a listening socket the table keeps too).
-  net::Endpoint fresh_ep;
-  if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from.ep)) {
-    return "handover socket is not bound to the service's address";
-  }
-  ino_t fresh_ino = SocketInode(fresh);
-  bool known = fresh_ino == 0 || fresh_ino == old_ino || Connected(fresh);
-  for (const auto& s : sockets_) known = known || SocketInode(s->fd.get()) == fresh_ino;
-  if (reload_) {
-    for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
-  }
-  return known ? "handover socket is not a fresh one" : nullptr;
-}
-
-bool Monitor::WithinLimits(const RequestRef& req, const config::Service& svc) {
-  // Admission is the listener's, but the two limits that bound how many
-  // processes a subverted listener could have started are held here too.
-  // The listener counts a child until its end report arrives, the monitor
-  // until it is reaped, so an honest listener should not meet these; they
-  // are refused, not taken as forgery, as the limit holds either way.
-  if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
-    Refuse(req, "over max_children");
-    return false;
-  }
-  if (svc.max_instances > 0) {
-    auto running = running_.find(svc.name);
-    if (running != running_.end() && running->second >= svc.max_instances) {
-      Refuse(req, "over max_instances");
-      return false;
-    }
+      log_.Error(LogLine("refuse-request")
+                     .Add("reason", v.reason)
+                     .Add("service", static_cast<int64_t>(req.service))
+                     .Add("generation", req.generation));
+      KillListener(v.reason);
+      return true;
   }
   return true;
 }
 
-bool Monitor::AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer) {
-  // The listener's admission, checked again where it matters most: a peer
-  // that allow/deny refuses is never served. (An honest listener never
-  // asks: it checked the same table.)
-  if (!svc.acl.Admits(peer)) {
-    Forged(&req, "peer refused by allow/deny");
-    return false;
+void Monitor::Apply(const RequestRef& req, const Admission& a, int fd, bool grow) {
+  if (Answered(req, a.verdict)) return;
+  spawn::Connection c;
+  c.fd = fd;
+  c.kind = a.kind;
+  if (a.kind == spawn::Connection::Kind::kUnix) {
+    c.cred = &a.cred;
+    c.local = &a.from->ep;
+    return StartChild(req, *a.svc, c, CredString(a.cred), *a.from, 0, grow);
   }
-  if (svc.transport == net::Transport::kUdp &&
-      ReflectionRisk(peer, served_ports_, svc.internal != config::Internal::kNone)) {
-    Forged(&req, "peer refused by the reflection rules");
-    return false;
-  }
-  return true;
+  c.peer = &a.peer;
+  c.local = &a.local;
+  StartChild(req, *a.svc, c, net::ToString(a.peer), *a.from, a.wait ? a.ino : 0, grow);
 }
 
-// Each handler checks its request against the monitor's own table. A
-// request the listener could not have made honestly (it runs the same
-// table, from this process) is Forged: the listener is killed. Refuse is
-// for what an honest one can meet. The environment, and what admission
-// depends on, comes from the descriptor itself: nothing the listener says
-// about a peer is believed.
+// Each handler checks its request against the monitor's own table
+// (requests.h), and the verdict is acted on. The environment, and what
+// admission depends on, comes from the descriptor itself: nothing the
+// listener says about a peer is believed.
 
 void Monitor::OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport == net::Transport::kUdp) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int conn = msg.fds[0].get();
-  if (SockOpt(conn, SO_TYPE) != SOCK_STREAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  net::Endpoint local;
-  if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, local)) {
-    return Forged(&req, "descriptor is not a connection");
-  }
-  // The listening socket this connection came from.
-  std::shared_ptr<ListenSocket> from;
-  for (const auto& s : sockets_) {
-    if (s->service == r.service && Belongs(local, s->ep)) from = s;
-  }
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (!WithinLimits(req, *svc)) return;
-  spawn::Connection c;
-  c.fd = conn;
-  if (from->ep.IsUnix()) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    c.kind = spawn::Connection::Kind::kUnix;
-    c.cred = &cred;
-    c.local = &from->ep;
-    return StartChild(req, *svc, c, CredString(cred), *from, 0, grow);
-  }
-  net::Endpoint peer;
-  peer.len = sizeof peer.addr;
-  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-    // A stream connection its client reset (before the listener accepted
-    // it, or since) has no peer any more: any client can do that to an
-    // honest listener, so it is no proof of forgery. Nothing is left to
-    // serve, and no failure of the service's for the listener's loop
-    // protection to count.
-    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  c.kind = spawn::Connection::Kind::kTcp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+  Apply(req, CheckConnection(req, conn, View()), conn, grow);
 }
 
 void Monitor::OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport != net::Transport::kUdp || !svc->wait) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int sock = msg.fds[0].get();
-  if (SockOpt(sock, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, sock, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
-  if (!WithinLimits(req, *svc)) return;
-  // The first datagram is peeked at for its source (no byte of it is read).
-  net::Endpoint peer;
-  net::Endpoint local;
-  if (!PeekDatagram(sock, from->ep, peer, local)) {
-    // The listener saw one, but another process may share the socket and
-    // have read it since: one a wait child left behind (without a PID
-    // namespace of its own) can. The service's loss, refused as its
-    // failure; nothing to serve.
-    return Refuse(req, "no datagram waits on the wait socket");
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  spawn::Connection c;
-  c.fd = sock;
-  c.kind = spawn::Connection::Kind::kUdp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, ino, grow);
+  Apply(req, CheckUdpWaitStart(req, sock, View()), sock, grow);
 }
 
 void Monitor::OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport != net::Transport::kUdp || svc->wait) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int conn = msg.fds[0].get();
-  if (SockOpt(conn, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, conn, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  // The old socket, connected to the peer, goes to the child; so it must
-  // be connected.
-  if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
-  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
+  Admission swap = CheckUdpHandover(req, conn, msg.fds[1].get(), View());
+  if (Answered(req, swap.verdict)) return;
   // Taken, not copied: nothing can fail between the check and the swap, so
   // the monitor's table never keeps the old, now connected, socket. Swapped
   // before the limits: the listener has swapped its own.
-  from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
-  if (!WithinLimits(req, *svc)) return;
-  net::Endpoint peer;
-  peer.len = sizeof peer.addr;
-  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
-  }
-  // The datagram that woke the listener must be from the peer the socket
-  // was connected to: the child reads it as that peer's.
-  net::Endpoint local;
-  net::Endpoint head;
-  net::Endpoint head_local;
-  LocalOf(conn, local);
-  if (!PeekDatagram(conn, from->ep, head, head_local) || !(head == peer)) {
-    return Forged(&req, "handed-over datagram is not from the socket's peer");
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  spawn::Connection c;
-  c.fd = conn;
-  c.kind = spawn::Connection::Kind::kUdp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+  swap.from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  Apply(req, CheckHandedOver(conn, swap, View()), conn, grow);
 }
 
 void Monitor::OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, false);
-  if (svc == nullptr) return;
-  // For any udp socket: one a wait child shut down may belong to a nowait
-  // service since a reload.
-  if (svc->transport != net::Transport::kUdp) return Forged(&req, "malformed spawn request");
-  int old = msg.fds[0].get();
-  if (SockOpt(old, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, old, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
-  // Only a socket that is truly beyond repair may be replaced.
-  if (!ShutDown(old)) return Forged(&req, "replaced socket is not shut down");
-  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
-  from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+  Admission a = CheckReplaceSocket(req, msg.fds[0].get(), msg.fds[1].get(), View());
+  if (Answered(req, a.verdict)) return;
+  a.from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
   request_open_ = false;  // a replacement has no end report
   log_.Warning(LogLine("socket-replaced")
-                   .Add("service", svc->name)
-                   .Add("listen", net::ToString(from->ep)));
+                   .Add("service", a.svc->name)
+                   .Add("listen", net::ToString(a.from->ep)));
 }
 
 size_t Monitor::ChannelLimit() const {

@@ -26,12 +26,14 @@
 #include "spawn/identity_ns.h"
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
+#include "supervisor/children.h"
 #include "supervisor/kmsg.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/proc_events.h"
 #include "supervisor/protocol.h"
 #include "supervisor/recorder.h"
 #include "supervisor/reflection.h"
+#include "supervisor/requests.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
 #include "supervisor/stderr_limit.h"
@@ -111,63 +113,7 @@ class Monitor {
   // The recorder, for `hinetd learn` (after Run: what was learned).
   [[nodiscard]] Recorder* recorder() { return recorder_.get(); }
 
-  // What the monitor takes from a listener's request beyond its
-  // descriptors, and checks: the service's index, the table's generation;
-  // the request's id and source key only go back in its end report.
-  struct RequestRef {
-    uint64_t id = 0;
-    uint64_t generation = 0;
-    uint32_t service = 0;
-    SourceKey source;
-  };
-
  private:
-  // Timeouts: when, and whose. A child's entry goes with the child, so that
-  // a pid the kernel reuses is never killed at another child's deadline.
-  using Deadlines = std::multimap<Clock::time_point, pid_t>;
-  struct Child {
-    std::string service;
-    SourceKey source;
-    bool wait = false;
-    net::Endpoint wait_ep;
-    std::string peer;
-    Clock::time_point started;
-    bool setup_failed = false;
-    bool timed_out = false;
-    std::optional<Deadlines::iterator> deadline;
-    int stderr_fd = -1;
-    // Still setting up (clone without waiting): its spawn slot and status
-    // pipe, until FinishExec; the plans it reads (kept alive across a
-    // reload) and the table index of its service there; its deadline.
-    int exec_slot = -1;
-    int exec_fd = -1;
-    size_t service_index = 0;
-    std::shared_ptr<const spawn::PlanSet> plans;
-    std::shared_ptr<const config::Config> config;
-    std::string chroot;  // the tree it runs in: a jail stays while a child uses it
-    std::optional<Deadlines::iterator> setup_deadline;
-    bool setup_timed_out = false;  // killed before it executed
-    int setup_stop_signal = 0;     // ... because this signal stopped it
-    bool pid_namespace = false;  // the init of its own PID namespace
-    std::string stderr_partial;
-    // Its share of the log, from its first stderr line on.
-    std::optional<StderrLimiter::Stream> stderr_stream;
-    // udp wait: its socket's inode, its ids, and what its plan was, to
-    // tell after a reload whether it is stale (its service's plan changed,
-    // or its service or address is gone); a stale one is ended when idle.
-    ino_t wait_ino = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    std::shared_ptr<const std::string> plan_identity;
-    bool stale = false;
-    // Seen idle and sent SIGSTOP: looked at again once stopped (or let go
-    // on at idle_stop_deadline); `mark` is what had been taken off its
-    // socket before the first look.
-    bool idle_stop_sent = false;
-    Clock::time_point idle_stop_deadline{};
-    ReceiveMark mark;
-    bool stale_ended = false;  // TERM sent while idle; KILL at its deadline
-  };
   struct PendingEnd {  // a seccomp kill waiting for its audit record
     pid_t pid;
     std::string service;
@@ -204,26 +150,21 @@ class Monitor {
   template <typename R>
   void OnRequest(const R& req, Channel::Received& msg, bool lost, bool grow);
   void OnDescriptorsLost(const RequestRef& req, bool swaps_socket);
-  // One handler per request (protocol.h); each answers it, starts its
-  // child, or kills the listener.
+  // One handler per request (protocol.h): its checks (requests.h) decide,
+  // Answered or Apply acts. Each answers it, starts its child, or kills the
+  // listener.
   void OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow);
   void OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow);
   void OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow);
   void OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg);
-  // The checks every request gets against this process's table: its
-  // service, or nullptr if the request was answered (`answered`: it is
-  // owed an end report) or the listener killed.
-  const config::Service* CheckTable(const RequestRef& req, bool answered);
-  // The service's listening datagram socket that `fd` is (by inode, set in
-  // `ino`), or nullptr.
-  std::shared_ptr<ListenSocket> DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const;
-  [[nodiscard]] bool WaitSocketBusy(const ListenSocket& from) const;
-  // Why `fresh` may not take `from`'s place (nullptr: it may).
-  const char* CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const;
-  // max_children and max_instances; false with the request refused.
-  bool WithinLimits(const RequestRef& req, const config::Service& svc);
-  // allow/deny and the reflection rules; false with the listener killed.
-  bool AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer);
+  // What the request checks read of this process's state.
+  [[nodiscard]] RequestView View() const;
+  // The one place a verdict is acted on. Answered: a verdict that ends the
+  // request here (dropped, refused, or the listener killed) is carried out,
+  // and true; false for Admit, which the caller carries out.
+  [[nodiscard]] bool Answered(const RequestRef& req, const Verdict& v);
+  // A spawn request's admission: answered, or its child started on `fd`.
+  void Apply(const RequestRef& req, const Admission& a, int fd, bool grow);
   // Starts the child of an admitted request (`wait_ino`: a udp wait
   // child's socket, else 0); answered by its end report.
   void StartChild(const RequestRef& req, const config::Service& svc, const spawn::Connection& c,
@@ -337,7 +278,7 @@ class Monitor {
   std::unique_ptr<spawn::NamespaceMaker> ns_maker_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
-  std::unordered_map<pid_t, Child> children_;
+  Children children_;
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> stderr_owner_;
   StderrLimiter stderr_limiter_;
