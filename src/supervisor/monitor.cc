@@ -22,7 +22,6 @@
 #include <set>
 
 #include "base/errno_name.h"
-#include "base/fs.h"
 #include "config/config.h"
 #include "config/system_checks.h"
 #include "jail/builder.h"
@@ -32,7 +31,6 @@
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
-#include "supervisor/wait_idle.h"
 
 namespace hinetd::supervisor {
 
@@ -82,9 +80,6 @@ enum Kind : uint64_t {
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
-constexpr size_t kStderrLineMax = 1024;  // longer lines are split
-// What is read from a child's stderr pipe once it has ended, at most.
-constexpr size_t kStderrDrainMax = 1 << 20;
 // A listener that ran this long before dying starts its back-off afresh.
 constexpr auto kListenerStable = std::chrono::seconds(30);
 constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
@@ -162,7 +157,13 @@ bool EndsByDefault(pid_t pid, int sig) {
 }  // namespace
 
 Monitor::Monitor(base::Logger& log, Options options)
-    : log_(log), options_(std::move(options)), log_relay_(log, Clock::now()) {}
+    : log_(log),
+      options_(std::move(options)),
+      stderr_relay_(log),
+      seccomp_kills_(log, children_, options_.seccomp_record_wait),
+      stale_(log, children_, options_.idle_check_period, options_.idle_stop_wait,
+             [this](pid_t pid, Child& c) { EndStale(pid, c); }),
+      log_relay_(log, Clock::now()) {}
 
 Monitor::~Monitor() {
   // The relay's socket files go with it (a stale one would only be
@@ -170,13 +171,8 @@ Monitor::~Monitor() {
   syslog_relay_.Close([](int) {});
 }
 
-std::optional<std::string> Monitor::ServiceOf(pid_t pid) const {
-  if (auto it = children_.find(pid); it != children_.end()) return it->second.service;
-  if (const auto* e = process_tree_.Find(pid)) return e->service;
-  if (!process_tree_.available()) {
-    if (auto found = ChildAncestorFromProc(pid)) return found->first;
-  }
-  return std::nullopt;
+KnownProcesses Monitor::Known() const {
+  return KnownProcesses{listener_pid_, listener_last_pid_, config_.get()};
 }
 
 Status Monitor::SyncSyslogRelay(const config::Config& config) {
@@ -440,27 +436,14 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
 
   // While still fully root: the kernel log (reading it may need CAP_SYSLOG,
   // checked at open only), the empty jail, the sockets.
-  seccomp_log_.Open();
-  if (seccomp_log_.available()) {
-    for (int fd : {seccomp_log_.fd(), seccomp_log_.audit_fd()}) {
-      if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
-    }
-  } else {
-    log_.Warning(LogLine("warning").Add(
-        "message", "cannot read the kernel's audit records (neither the audit netlink "
-                   "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
-                   "without the syscall"));
+  // The process events too (CAP_NET_ADMIN), to name the service of a
+  // killed grandchild.
+  seccomp_kills_.Open();
+  for (int fd : {seccomp_kills_.kmsg_fd(), seccomp_kills_.audit_fd()}) {
+    if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
   }
-  // Fork and exit events, to name the service of a killed grandchild
-  // (proc_events.h); subscribing needs CAP_NET_ADMIN, held only now.
-  process_tree_.Open();
-  if (process_tree_.available()) {
-    Watch(process_tree_.fd(), Tag(kProcEvents, process_tree_.fd()), EPOLLIN);
-  } else if (seccomp_log_.available()) {
-    log_.Warning(LogLine("warning").Add(
-        "message", "cannot subscribe to the kernel's process events (netlink connector); a "
-                   "seccomp kill of a process a child started is attributed through /proc, "
-                   "which fails once its parent has reaped it"));
+  if (int fd = seccomp_kills_.process_events_fd(); fd >= 0) {
+    Watch(fd, Tag(kProcEvents, fd), EPOLLIN);
   }
   if (options_.harden_self) {
     capng_get_caps_process();
@@ -688,10 +671,7 @@ void Monitor::OnListenerExit(int status) {
   line.Add("status", DescribeWaitStatus(status));
   if (KilledBySeccomp(status)) {
     // Its own filter killed it: the kernel's audit record names the syscall.
-    seccomp_log_.Drain();
-    auto record = seccomp_log_.Take(listener_last_pid_);
-    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
-                               : std::string("unknown"));
+    line.Add("syscall", seccomp_kills_.ListenerSyscall(listener_last_pid_));
   }
   line.Add("restart_in", FormatSeconds(std::chrono::duration<double>(delay).count()))
       .Add("restarts", listener_restarts_);
@@ -1169,7 +1149,7 @@ void Monitor::FinishExec(pid_t pid) {
   }
   if (c.stderr_fd >= 0) {
     Watch(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
-    stderr_owner_[c.stderr_fd] = pid;
+    stderr_relay_.Add(pid, c);
   }
   int active = running_[c.service];
   LogLine line("accept");
@@ -1229,11 +1209,11 @@ uint32_t Monitor::ReportIndex(const Child& c) const {
 
 int Monitor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
-  for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
+  next = std::min(next, seccomp_kills_.next_deadline());
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
-  if (!stopping_) next = std::min(next, next_idle_check_);
+  if (!stopping_) next = std::min(next, stale_.next_check());
   if (stopping_) next = std::min(next, stop_deadline_);
   if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
@@ -1249,7 +1229,9 @@ int Monitor::NextTimeoutMs() const {
 int Monitor::Run() {
   epoll_event events[64];
   for (;;) {
-    if (stopping_ && children_.empty() && pending_seccomp_.empty() && listener_pid_ < 0) break;
+    if (stopping_ && children_.empty() && !seccomp_kills_.ends_pending() && listener_pid_ < 0) {
+      break;
+    }
     int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -1271,7 +1253,7 @@ int Monitor::Run() {
     }
     if (!go_on) break;
   }
-  FlushPendingSeccomp(true);
+  seccomp_kills_.FlushEnds(true, Known());
   log_.Info(LogLine("stop").Add("status", "done"));
   return 0;
 }
@@ -1300,18 +1282,15 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     int fd = static_cast<int>(tag & 0xffffffffu);
     switch (static_cast<Kind>(tag >> 32)) {
       case kSignal: OnSignal(); break;
-      case kKmsg:
-        seccomp_log_.Drain();
-        LogDescendantKills();
-        break;
-      case kProcEvents: DrainProcessTree(); break;
+      case kKmsg: seccomp_kills_.OnRecords(Known()); break;
+      case kProcEvents: seccomp_kills_.DrainProcessTree(); break;
       case kControl:
         if (channel_ && fd == channel_->fd()) {
           if (events[i].events & EPOLLOUT) channel_->Flush();
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
         }
         break;
-      case kStderr: OnStderr(fd); break;
+      case kStderr: stderr_relay_.OnReadable(fd, children_); break;
       case kExec:
         if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
           FinishExec(owner->second);
@@ -1335,8 +1314,8 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
       case kSyslog:
         if (syslog_relay_.owns(fd)) {
           // The sender's fork event precedes its message (proc_events.h).
-          DrainProcessTree();
-          syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
+          seccomp_kills_.DrainProcessTree();
+          syslog_relay_.Read(fd, 64, [this](pid_t pid) { return seccomp_kills_.ServiceOf(pid); },
                              Clock::now());
         }
         break;
@@ -1347,9 +1326,9 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
                       recorder_->ended() >= options_.learn_connections))) {
     BeginStop();
   }
-  FlushPendingSeccomp(false);
+  seccomp_kills_.FlushEnds(false, Known());
   EnforceTimeouts();
-  if (!stopping_) CheckStaleChildren();
+  if (!stopping_) stale_.Check(sockets_, generation_);
   if (!orphan_slots_.empty()) FinishOrphanSlots();
   auto now = Clock::now();
   log_relay_.ReportDrops(now);
@@ -1423,81 +1402,6 @@ void Monitor::OnSignal() {
   }
 }
 
-void Monitor::LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now) {
-  if (!c.stderr_stream) c.stderr_stream.emplace(stderr_limiter_.Open(c.service, now));
-  if (stderr_limiter_.Admit(*c.stderr_stream, now)) {
-    log_.Info(LogLine("stderr").Add("service", c.service).Add("pid", pid).Add("line", line));
-  }
-  ReportStderrSuppressed(c, pid, now, /*closing=*/false);
-}
-
-void Monitor::ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing) {
-  if (!c.stderr_stream) return;
-  uint64_t lines = stderr_limiter_.TakeReport(*c.stderr_stream, now, closing);
-  if (lines == 0) return;
-  log_.Warning(LogLine("stderr-suppressed")
-                   .Add("service", c.service)
-                   .Add("pid", pid)
-                   .Add("lines", static_cast<int64_t>(lines)));
-}
-
-void Monitor::LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final) {
-  std::string_view rest = c.stderr_partial;
-  std::string_view line;
-  while (size_t used = NextStderrLine(rest, kStderrLineMax, final, line)) {
-    LogStderrLine(c, pid, line, now);
-    rest.remove_prefix(used);
-  }
-  c.stderr_partial.erase(0, c.stderr_partial.size() - rest.size());
-}
-
-void Monitor::OnStderr(int fd) {
-  auto owner = stderr_owner_.find(fd);
-  if (owner == stderr_owner_.end()) return;
-  pid_t pid = owner->second;
-  Child& c = children_.at(pid);
-  // One read per wakeup: a child that writes without end gets its turn
-  // like every other descriptor, and costs here the scan of these bytes
-  // (its lines past the rate are only counted); what is kept between reads
-  // is less than one line's limit.
-  char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) {
-    CloseStderr(c, pid);
-    return;
-  }
-  c.stderr_partial.append(buf, static_cast<size_t>(n));
-  LogStderrLines(c, pid, Clock::now(), /*final=*/false);
-}
-
-void Monitor::CloseStderr(Child& c, pid_t pid) {
-  if (c.stderr_fd < 0) return;
-  // Whatever is still in the pipe belongs to the child's last words: read
-  // to its end (the pipe is non-blocking), up to the most an unprivileged
-  // child can make its pipe hold (F_SETPIPE_SZ up to pipe-max-size, 1 MiB
-  // by default). A descendant still writing past that meets a closed pipe.
-  char buf[4096];
-  auto now = Clock::now();
-  for (size_t drained = 0; drained < kStderrDrainMax;) {
-    ssize_t n = read(c.stderr_fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    drained += static_cast<size_t>(n);
-    c.stderr_partial.append(buf, static_cast<size_t>(n));
-    LogStderrLines(c, pid, now, /*final=*/false);
-  }
-  LogStderrLines(c, pid, now, /*final=*/true);
-  if (c.stderr_stream) {
-    ReportStderrSuppressed(c, pid, now, /*closing=*/true);
-    stderr_limiter_.Close(*c.stderr_stream, now);
-    c.stderr_stream.reset();
-  }
-  stderr_owner_.erase(c.stderr_fd);
-  close(c.stderr_fd);  // also removes it from the epoll set
-  c.stderr_fd = -1;
-}
-
 void Monitor::Reap() {
   for (;;) {
     int status = 0;
@@ -1522,7 +1426,7 @@ void Monitor::Reap() {
 void Monitor::OnChildStopped(pid_t pid, int sig) {
   auto it = children_.find(pid);
   if (it != children_.end() && it->second.idle_stop_sent && it->second.exec_slot < 0) {
-    FinishIdleStop(pid, it->second);
+    stale_.FinishIdleStop(pid, it->second, sockets_, generation_);
     return;
   }
   if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
@@ -1591,7 +1495,7 @@ void Monitor::EndChild(pid_t pid, int status) {
   }
   Child& c = it->second;
   if (c.deadline) deadlines_.erase(*c.deadline);
-  CloseStderr(c, pid);
+  stderr_relay_.Close(pid, c);
   auto lifetime = Clock::now() - c.started;
   double seconds = std::chrono::duration<double>(lifetime).count();
   if (!c.setup_failed) {
@@ -1617,10 +1521,8 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
     return;
   }
   if (KilledBySeccomp(status)) {
-    // The kernel's audit record may trail the SIGCHLD by a moment.
-    pending_seccomp_.push_back(
-        {pid, c.service, seconds, Clock::now() + options_.seccomp_record_wait});
-    FlushPendingSeccomp(false);
+    // The end line waits for the kernel's audit record naming the syscall.
+    seccomp_kills_.AddEnd(pid, c.service, seconds, Known());
     return;
   }
   log_.Info(LogLine("end")
@@ -1630,223 +1532,7 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
                 .Add("duration", FormatSeconds(seconds)));
 }
 
-void Monitor::FlushPendingSeccomp(bool all) {
-  if (pending_seccomp_.empty()) return;
-  seccomp_log_.Drain();
-  LogDescendantKills();
-  auto now = Clock::now();
-  for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
-    auto record = seccomp_log_.Take(it->pid);
-    if (!record && !all && now < it->deadline && seccomp_log_.available()) {
-      ++it;
-      continue;
-    }
-    LogLine line("end");
-    line.Add("service", it->service).Add("pid", it->pid).Add("status", "seccomp");
-    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
-                               : std::string("unknown"));
-    line.Add("duration", FormatSeconds(it->seconds));
-    log_.Warning(line);
-    it = pending_seccomp_.erase(it);
-  }
-}
-
-void Monitor::DrainProcessTree() {
-  auto now = Clock::now();
-  process_tree_.Drain(
-      [this](pid_t pid) -> std::optional<std::string> {
-        auto it = children_.find(pid);
-        if (it == children_.end()) return std::nullopt;
-        return it->second.service;
-      },
-      now);
-  uint64_t lost = process_tree_.TakeLost();
-  uint64_t overflow = process_tree_.TakeOverflow();
-  if (lost + overflow == 0) return;
-  process_tree_unsure_until_ = now + ProcessTree::kRetention;
-  if (process_tree_warning_.TryAcquire(now)) {
-    log_.Warning(LogLine("process-events-lost")
-                     .Add("lost", static_cast<int64_t>(lost))
-                     .Add("table_full", static_cast<int64_t>(overflow)));
-  }
-}
-
-std::optional<std::pair<std::string, pid_t>> Monitor::ChildAncestorFromProc(pid_t pid) const {
-  // The parent chain of a process still alive: after a double fork, in a
-  // PID namespace of its own, the child itself (its init) is the parent.
-  for (int depth = 0; depth < 64 && pid > 1; ++depth) {
-    if (auto it = children_.find(pid); it != children_.end()) {
-      return std::make_pair(it->second.service, pid);
-    }
-    auto status = base::ReadFile("/proc/" + std::to_string(pid) + "/status");
-    if (!status.ok()) return std::nullopt;
-    size_t at = status->find("\nPPid:\t");
-    if (at == std::string::npos) return std::nullopt;
-    pid = static_cast<pid_t>(std::strtol(status->c_str() + at + 7, nullptr, 10));
-  }
-  return std::nullopt;
-}
-
-void Monitor::LogDescendantKills() {
-  // The fork events of a killed process are queued before its record can
-  // be (proc_events.h): read them all first.
-  DrainProcessTree();
-  auto records = seccomp_log_.TakeUnclaimed([this](pid_t pid) {
-    if (children_.count(pid) != 0 || pid == listener_pid_ || pid == listener_last_pid_) {
-      return true;
-    }
-    return std::any_of(pending_seccomp_.begin(), pending_seccomp_.end(),
-                       [pid](const PendingEnd& p) { return p.pid == pid; });
-  });
-  auto now = Clock::now();
-  for (const auto& r : records) {
-    // A trial policy's logged call (SECCOMP_RET_LOG) was allowed: not a kill.
-    if (!r.killed()) continue;
-    std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
-    if (const auto* e = process_tree_.Find(r.pid)) {
-      LogLine line("seccomp");
-      line.Add("service", e->service).Add("pid", r.pid).Add("child", e->child);
-      if (!r.comm.empty()) line.Add("comm", r.comm);
-      line.Add("syscall", name).Add("nr", r.syscall);
-      log_.Warning(line);
-      continue;
-    }
-    // Not in the table. Where the table is complete, the process was not
-    // started by any child: a kill elsewhere on the system, none of
-    // hinetd's business.
-    bool sure = process_tree_.available() && now >= process_tree_unsure_until_;
-    if (sure) continue;
-    if (auto found = ChildAncestorFromProc(r.pid)) {
-      LogLine line("seccomp");
-      line.Add("service", found->first).Add("pid", r.pid).Add("child", found->second);
-      if (!r.comm.empty()) line.Add("comm", r.comm);
-      line.Add("syscall", name).Add("nr", r.syscall);
-      log_.Warning(line);
-      continue;
-    }
-    // Gone, and no table to ask: said, not hidden, when it may be one of
-    // ours (the uid of some service).
-    bool service_uid = false;
-    if (config_) {
-      for (const auto& svc : config_->services) {
-        if (static_cast<int64_t>(svc.uid) == r.uid) service_uid = true;
-      }
-    }
-    if (!service_uid || !unattributed_log_.TryAcquire(now)) continue;
-    LogLine line("seccomp");
-    line.Add("service", "unknown").Add("pid", r.pid).Add("uid", static_cast<int64_t>(r.uid));
-    if (!r.comm.empty()) line.Add("comm", r.comm);
-    line.Add("syscall", name).Add("nr", r.syscall);
-    line.Add("reason", process_tree_.available()
-                           ? "process events were lost and the process is gone"
-                           : "no process events and the process is gone");
-    log_.Warning(line);
-  }
-}
-
-void Monitor::MarkStaleWaitChildren() {
-  bool any = false;
-  for (auto& [pid, c] : children_) {
-    if (!c.wait || c.stale_ended) continue;
-    // Fresh only if a service of the same name still serves its address
-    // as a wait service, from a plan the same as the child's.
-    bool fresh = false;
-    for (size_t i = 0; i < config_->services.size() && !fresh; ++i) {
-      const config::Service& svc = config_->services[i];
-      if (svc.name != c.service || !svc.wait || !c.plan_identity ||
-          *plan_identities_[i] != *c.plan_identity) {
-        continue;
-      }
-      for (const auto& s : sockets_) {
-        if (s->service == i && s->transport == net::Transport::kUdp && s->ep == c.wait_ep) {
-          fresh = true;
-        }
-      }
-    }
-    c.stale = !fresh;
-    any = any || c.stale;
-  }
-  if (any) next_idle_check_ = std::min(next_idle_check_, Clock::now());
-}
-
-int Monitor::WaitSocketFd(const Child& c) const {
-  for (const auto& s : sockets_) {
-    if (s->transport == net::Transport::kUdp && c.wait_ino != 0 &&
-        SocketInode(s->fd.get()) == c.wait_ino) {
-      return s->fd.get();
-    }
-  }
-  return -1;
-}
-
-void Monitor::CheckStaleChildren() {
-  auto now = Clock::now();
-  if (now < next_idle_check_) return;
-  next_idle_check_ = Clock::time_point::max();
-  bool pending = false;
-  for (auto& [pid, c] : children_) {
-    if (c.idle_stop_sent) {
-      pending = true;
-      if (now < c.idle_stop_deadline) {
-        next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
-        continue;
-      }
-      // No stop report in time (it may have come and gone unseen): the
-      // state says.
-      if (ProcessState(pid) == 'T') {
-        FinishIdleStop(pid, c);
-      } else {
-        c.idle_stop_sent = false;
-        kill(pid, SIGCONT);
-      }
-      continue;
-    }
-    if (!c.stale || c.stale_ended) continue;
-    pending = true;
-    // Still setting up, or already being stopped by its timeout.
-    if (c.exec_slot >= 0 || c.timed_out) continue;
-    // The first look, without disturbing it. The mark comes first: any
-    // datagram taken after it shows at the second look.
-    int fd = WaitSocketFd(c);
-    ReceiveMark mark = MarkReceives(fd);
-    if (!mark.stamp && mark.delivered < 0) continue;
-    if (fd >= 0 && DatagramQueued(fd)) continue;
-    if (!LookIdle(pid, c.uid, c.gid, c.wait_ino).idle) continue;
-    // It looks idle, but a datagram may come and be taken between a look
-    // and a signal: stopped, it can take none, and the second look is
-    // sure. (SIGSTOP reaches the init of a PID namespace from here.)
-    if (kill(pid, SIGSTOP) != 0) continue;
-    c.idle_stop_sent = true;
-    c.mark = mark;
-    c.idle_stop_deadline = now + options_.idle_stop_wait;
-    next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
-  }
-  if (pending) next_idle_check_ = std::min(next_idle_check_, now + options_.idle_check_period);
-}
-
-void Monitor::FinishIdleStop(pid_t pid, Child& c) {
-  c.idle_stop_sent = false;
-  // Stopped in its receive, a blocked call is interrupted and would be
-  // restarted; stopped just after a receive that took a datagram, it shows
-  // the same call: only a mark of what was taken off the socket tells
-  // those apart (wait_idle.h). A mark that moved lets it go on; it is
-  // looked at again at the next period.
-  bool idle = c.stale && !c.stale_ended && c.exec_slot < 0 && !c.timed_out;
-  int fd = WaitSocketFd(c);
-  IdleLook look;
-  if (idle) look = LookIdle(pid, c.uid, c.gid, c.wait_ino);
-  idle = idle && look.idle && !(fd >= 0 && DatagramQueued(fd)) &&
-         NothingTakenBetween(c.mark, MarkReceives(fd));
-  if (!idle) {
-    kill(pid, SIGCONT);
-    return;
-  }
-  c.stale_ended = true;
-  log_.Info(LogLine("stale-stop")
-                .Add("service", c.service)
-                .Add("pid", pid)
-                .Add("idle", look.what)
-                .Add("generation", generation_));
+void Monitor::EndStale(pid_t pid, Child& c) {
   // TERM to its group while it is stopped (one that leaves TERM at its
   // default ends at once, without running on), then CONT so that one that
   // catches TERM can act on it; KILL after kill_grace.
@@ -1938,7 +1624,7 @@ void Monitor::FinishReload() {
   std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   RemoveUnusedJails(previous.get());
-  MarkStaleWaitChildren();
+  stale_.Mark(*config_, plan_identities_, sockets_);
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
                 .Add("services", count)

@@ -27,16 +27,16 @@
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/children.h"
-#include "supervisor/kmsg.h"
 #include "supervisor/log_relay.h"
-#include "supervisor/proc_events.h"
 #include "supervisor/protocol.h"
 #include "supervisor/recorder.h"
 #include "supervisor/reflection.h"
 #include "supervisor/requests.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
-#include "supervisor/stderr_limit.h"
+#include "supervisor/seccomp_kills.h"
+#include "supervisor/stale_wait.h"
+#include "supervisor/stderr_relay.h"
 #include "supervisor/syslog_relay.h"
 #include "supervisor/systemd.h"
 #include "supervisor/wait_idle.h"
@@ -114,12 +114,6 @@ class Monitor {
   [[nodiscard]] Recorder* recorder() { return recorder_.get(); }
 
  private:
-  struct PendingEnd {  // a seccomp kill waiting for its audit record
-    pid_t pid;
-    std::string service;
-    double seconds;
-    Clock::time_point deadline;
-  };
   struct PendingReload {
     std::unique_ptr<config::Config> config;
     std::unique_ptr<spawn::PlanSet> plans;
@@ -203,7 +197,6 @@ class Monitor {
   [[nodiscard]] bool MayLogRefusal();
   void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
   void OnSignal();
-  void OnStderr(int fd);
   // A child's setup is over (its status pipe is readable, or it was
   // reaped): log accept or setup-failed, and free its spawn slot. Never
   // waits.
@@ -222,46 +215,18 @@ class Monitor {
   void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
-  void FlushPendingSeccomp(bool all);
-  // Reads the process events (fork, exit) queued now; reports lost ones.
-  void DrainProcessTree();
-  // Logs `event=seccomp` for each kill record of a process that is not a
-  // child the monitor reaps itself: a grandchild, a daemonized descendant.
-  void LogDescendantKills();
-  // The service a process belongs to (a child, or a descendant of one).
-  [[nodiscard]] std::optional<std::string> ServiceOf(pid_t pid) const;
+  // What the seccomp kill attribution needs to know besides children.
+  [[nodiscard]] KnownProcesses Known() const;
   // The syslog relay's sockets, those of `config`.
   [[nodiscard]] base::Status SyncSyslogRelay(const config::Config& config);
-  // The child `pid` descends from, by its parent chain in /proc (only while
-  // it is not reaped): its service and pid.
-  [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
-      pid_t pid) const;
   void EnforceTimeouts();
-  // After a reload: marks each udp wait child whose plan is not its
-  // service's any more as stale (and one whose plan came back as not).
-  void MarkStaleWaitChildren();
-  // The stale children's idle check (wait_idle.h), every
-  // idle_check_period: one that looks idle is stopped (SIGSTOP), then
-  // looked at again in FinishIdleStop.
-  void CheckStaleChildren();
-  // A stale child stopped for its second look: ended (TERM, KILL after
-  // kill_grace) if it is still idle and no datagram was taken off any
-  // socket since its first look, else let go on (SIGCONT).
-  void FinishIdleStop(pid_t pid, Child& c);
-  // The monitor's descriptor of a wait child's socket, or -1.
-  [[nodiscard]] int WaitSocketFd(const Child& c) const;
+  // A stale udp wait child found idle (stale_wait.h): TERM while it is
+  // stopped, then CONT; KILL after kill_grace.
+  void EndStale(pid_t pid, Child& c);
   void Reload();
   void FinishReload();
   void BeginStop();
   void DumpStatus();
-  void CloseStderr(Child& c, pid_t pid);
-  // Logs one line of a child's stderr, or counts it if its rate is spent.
-  void LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now);
-  // Logs (or counts) the whole lines in c.stderr_partial and keeps the
-  // rest; `final`: the rest too, as the pipe is closed.
-  void LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final);
-  // Logs the count of its suppressed lines if one is due (`closing`: any).
-  void ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing);
   void Watch(int fd, uint64_t tag, uint32_t events);
   // One pass of the event loop over `n` events; false when it must end.
   bool RunOnce(const epoll_event* events, int n);
@@ -279,29 +244,23 @@ class Monitor {
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
   Children children_;
+  // The concerns of their own, over the children (declared after them).
+  StderrRelay stderr_relay_;      // their stderr, into the log
+  SeccompKills seccomp_kills_;    // which service a seccomp kill was
+  StaleWaitChildren stale_;       // udp wait children a reload left behind
   std::unordered_map<std::string, int> running_;  // per service, for `active`
-  std::unordered_map<int, pid_t> stderr_owner_;
-  StderrLimiter stderr_limiter_;
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;
-  PortSet served_ports_;
+  PortSet served_ports_;  // of the installed table, for the reflection rules
   // Per service of the installed table: spawn::PlanIdentity of its plan
   // and its timeout (what a running child keeps of them).
   std::vector<std::shared_ptr<const std::string>> plan_identities_;
-  Clock::time_point next_idle_check_ = Clock::time_point::max();  // of the installed table, for the reflection rules
   std::vector<int> orphan_slots_;
   std::unique_ptr<sandbox::BpfProgram> children_filter_;
-  std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;
-  SeccompLog seccomp_log_;
-  ProcessTree process_tree_;
-  // Until then, the table may miss descendants (events were lost).
-  Clock::time_point process_tree_unsure_until_{};
-  RateLimiter process_tree_warning_{1, std::chrono::seconds(10), Clock::now()};
-  RateLimiter unattributed_log_{20, std::chrono::seconds(10), Clock::now()};
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;

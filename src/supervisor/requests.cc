@@ -126,7 +126,8 @@ Verdict CheckFreshSocket(const RequestView& view, const ListenSocket& from, ino_
   // same address, unconnected, and none the monitor holds already (or one
   // child would get a listening socket the table keeps too).
   net::Endpoint fresh_ep;
-  if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from.ep)) {
+  if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) ||
+      !(fresh_ep == from.ep)) {
     return Verdict::Forged("handover socket is not bound to the service's address");
   }
   ino_t fresh_ino = SocketInode(fresh);
