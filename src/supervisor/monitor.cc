@@ -28,6 +28,7 @@
 #include "net/socket.h"
 #include "sandbox/caps.h"
 #include "sandbox/daemon_filters.h"
+#include "supervisor/bind_table.h"
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
@@ -241,120 +242,6 @@ void Monitor::RemoveUnusedJails(const config::Config* previous) {
   }
 }
 
-Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketList& keep) {
-  // Every socket of the new table: the one already bound to the address (a
-  // reload keeps it, and its backlog), or a fresh one. On error nothing of
-  // the running table has changed; the fresh ones close with the list.
-  SocketList out;
-  std::vector<bool> taken(keep.size(), false);
-  for (size_t i = 0; i < config.services.size(); ++i) {
-    const config::Service& svc = config.services[i];
-    for (const auto& addr : svc.listen) {
-      for (const auto& ep : addr.endpoints) {
-        std::shared_ptr<ListenSocket> s;
-        for (size_t k = 0; k < keep.size(); ++k) {
-          if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
-            taken[k] = true;
-            s = keep[k];
-            break;
-          }
-        }
-        if (!s) {
-          // A socket systemd passed for this address (used only once: no
-          // two services can share one address).
-          for (const auto& p : options_.passed_sockets) {
-            if (p->transport != svc.transport || !(p->ep == ep)) continue;
-            ino_t ino = SocketInode(p->fd.get());
-            bool used = std::any_of(out.begin(), out.end(), [&](const auto& o) {
-              return SocketInode(o->fd.get()) == ino;
-            });
-            if (used) continue;
-            int copy = fcntl(p->fd.get(), F_DUPFD_CLOEXEC, 3);
-            if (copy < 0) {
-              return Error(addr.loc, "service \"" + svc.name + "\": " +
-                                         ErrnoError("dup of the socket systemd passed, " +
-                                                        p->Describe(),
-                                                    errno)
-                                             .message());
-            }
-            s = std::make_shared<ListenSocket>();
-            s->ep = ep;
-            s->transport = svc.transport;
-            s->fd.reset(copy);
-            s->systemd_fd = p->number;
-            break;
-          }
-        }
-        if (s && s->systemd_fd >= 0 && svc.transport == net::Transport::kUdp && !svc.wait) {
-          return Error(addr.loc,
-                       "service \"" + svc.name + "\": udp nowait cannot serve " +
-                           net::ToString(ep) + " on the socket systemd passed (fd " +
-                           std::to_string(s->systemd_fd) +
-                           "): each peer's datagrams go to a fresh socket hinetd binds to the "
-                           "same address, which a socket systemd created does not let it do; "
-                           "set wait = true, or remove the address from the .socket unit so "
-                           "that hinetd binds it itself");
-        }
-        if (s && s->systemd_fd < 0 && ep.IsUnix()) {
-          // A kept socket keeps its file as it is: its owner and mode are set
-          // when it is created (a new owner needs CAP_CHOWN, which hinetd no
-          // longer holds), and a reload must not half-apply. lstat: the
-          // file at the path itself, never what a symlink points to.
-          struct stat st {};
-          std::string path = ep.UnixPath();
-          if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
-              (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
-               (st.st_mode & 07777) != svc.unix_file.mode)) {
-            log_.Warning(LogLine("warning")
-                             .Add("service", svc.name)
-                             .Add("message", "socket_user, socket_group and socket_mode of " +
-                                                 path +
-                                                 " apply when the socket is created; the file "
-                                                 "keeps its owner and mode until hinetd "
-                                                 "restarts"));
-          }
-        }
-        if (!s) {
-          // UDP sockets belong to the listener's account, so that it may
-          // bind the fresh socket of a udp nowait handover next to them
-          // (SO_REUSEPORT is shared by one uid only).
-          auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog, svc.unix_file,
-                                      config.daemon.uid);
-          if (!fd.ok()) {
-            return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
-          }
-          s = std::make_shared<ListenSocket>();
-          s->ep = ep;
-          s->transport = svc.transport;
-          s->fd = std::move(*fd);
-          if (ep.IsUnix()) {
-            // The inode of the file BindListener made, which the stop
-            // removes if it is still there: lstat, as a symlink in its
-            // place must not stand for the file it points to.
-            struct stat st {};
-            if (lstat(ep.UnixPath().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-              s->unix_ino = st.st_ino;
-            }
-          }
-        }
-        out.push_back(std::move(s));
-      }
-    }
-  }
-  return out;
-}
-
-std::vector<const PassedSocket*> Monitor::UnusedPassed(const SocketList& sockets) const {
-  std::vector<const PassedSocket*> unused;
-  for (const auto& p : options_.passed_sockets) {
-    ino_t ino = SocketInode(p->fd.get());
-    bool used = std::any_of(sockets.begin(), sockets.end(),
-                            [&](const auto& s) { return SocketInode(s->fd.get()) == ino; });
-    if (!used) unused.push_back(p.get());
-  }
-  return unused;
-}
-
 void Monitor::Notify(const std::string& state) {
   if (!options_.notifier || !options_.notifier->enabled()) return;
   if (auto s = options_.notifier->Send(state); !s.ok()) {
@@ -370,7 +257,7 @@ void Monitor::OnListenerReady() {
 
 void Monitor::Install(std::unique_ptr<config::Config> config,
                       std::unique_ptr<spawn::PlanSet> plans, SocketList sockets) {
-  // The new table's view of each socket (in the order BindNew made them).
+  // The new table's view of each socket (in the order BindTable made them).
   // Set only now: until the switch, the running listener's requests are
   // checked against the old view.
   size_t n = 0;
@@ -457,7 +344,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   }
   jail_caps_ = HasJail(*config);
   if (auto s = BuildJails(*config); !s.ok()) return s;
-  auto sockets = BindNew(*config, {});
+  auto sockets = BindTable(*config, {}, options_.passed_sockets, options_.listen_backlog, log_);
   if (!sockets.ok()) return sockets.error();
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
   auto filter = sandbox::ListenerFilter();
@@ -1586,11 +1473,12 @@ void Monitor::Reload() {
   // they are; one that is built stays for the next try.
   if (auto s = BuildJails(*config); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
-  auto sockets = BindNew(*config, sockets_);
+  auto sockets =
+      BindTable(*config, sockets_, options_.passed_sockets, options_.listen_backlog, log_);
   if (options_.harden_self) BindCapability(false);
   if (!sockets.ok()) return fail(sockets.error());
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return fail(s.error());
-  for (const PassedSocket* p : UnusedPassed(*sockets)) {
+  for (const PassedSocket* p : UnusedPassed(options_.passed_sockets, *sockets)) {
     // The table moved a socket-activated service elsewhere (hinetd bound
     // the new address itself) or removed it: systemd's socket stays open
     // here, unused, for a later reload to take again.

@@ -120,14 +120,10 @@ class Monitor {
     SocketList sockets;
   };
 
-  [[nodiscard]] base::Result<SocketList> BindNew(const config::Config& config,
-                                                 const SocketList& keep);
   [[nodiscard]] base::Status EnsureEmptyChroot();
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
-  // Passed sockets no socket of `sockets` copies (a reload's warning).
-  [[nodiscard]] std::vector<const PassedSocket*> UnusedPassed(const SocketList& sockets) const;
   // One sd_notify datagram; a failure is logged, never fatal.
   void Notify(const std::string& state);
   void OnListenerReady();
