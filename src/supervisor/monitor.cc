@@ -3,7 +3,6 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -23,17 +22,16 @@
 #include <set>
 
 #include "base/errno_name.h"
-#include "base/fs.h"
 #include "config/config.h"
 #include "config/system_checks.h"
 #include "jail/builder.h"
 #include "net/socket.h"
 #include "sandbox/caps.h"
 #include "sandbox/daemon_filters.h"
+#include "supervisor/bind_table.h"
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
-#include "supervisor/wait_idle.h"
 
 namespace hinetd::supervisor {
 
@@ -83,9 +81,6 @@ enum Kind : uint64_t {
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
-constexpr size_t kStderrLineMax = 1024;  // longer lines are split
-// What is read from a child's stderr pipe once it has ended, at most.
-constexpr size_t kStderrDrainMax = 1 << 20;
 // A listener that ran this long before dying starts its back-off afresh.
 constexpr auto kListenerStable = std::chrono::seconds(30);
 constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
@@ -108,34 +103,6 @@ void BindCapability(bool on) {
   capng_apply(CAPNG_SELECT_CAPS);
 }
 
-// Where a descriptor's socket is bound.
-bool LocalOf(int fd, net::Endpoint& ep) {
-  ep = net::Endpoint();
-  ep.len = sizeof ep.addr;
-  return getsockname(fd, reinterpret_cast<sockaddr*>(&ep.addr), &ep.len) == 0;
-}
-
-int SockOpt(int fd, int opt) {
-  int v = -1;
-  socklen_t len = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0) return -1;
-  return v;
-}
-
-// True if the socket has a peer (getpeername succeeds).
-bool Connected(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  return getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
-}
-
-// True if a datagram socket was shut down (shutdown(2)): it then reads as
-// always ready and can never be used again. Polled, never read.
-bool ShutDown(int fd) {
-  pollfd p{fd, POLLIN | POLLRDHUP, 0};
-  return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) != 0;
-}
-
 // True if this process cannot take another descriptor now: then the kernel
 // drops those of a message it receives (MSG_CTRUNC) whoever sent them.
 bool OutOfDescriptors(int any_fd) {
@@ -145,15 +112,6 @@ bool OutOfDescriptors(int any_fd) {
     return false;
   }
   return errno == EMFILE || errno == ENFILE;
-}
-
-// True if a connection whose socket is bound to `local` belongs to a
-// listening socket bound to `listening` (equal, or that one a wildcard of
-// the same family and port).
-bool Belongs(const net::Endpoint& local, const net::Endpoint& listening) {
-  if (listening.IsUnix()) return local.IsUnix() && local.UnixPath() == listening.UnixPath();
-  if (local.family() != listening.family() || local.port() != listening.port()) return false;
-  return listening.IsWildcard() || local == listening;
 }
 
 // Namespaces for children need CAP_SYS_ADMIN, which root lacks in most
@@ -200,7 +158,13 @@ bool EndsByDefault(pid_t pid, int sig) {
 }  // namespace
 
 Monitor::Monitor(base::Logger& log, Options options)
-    : log_(log), options_(std::move(options)), log_relay_(log, Clock::now()) {}
+    : log_(log),
+      options_(std::move(options)),
+      stderr_relay_(log),
+      seccomp_kills_(log, children_, options_.seccomp_record_wait),
+      stale_(log, children_, options_.idle_check_period, options_.idle_stop_wait,
+             [this](pid_t pid, Child& c) { EndStale(pid, c); }),
+      log_relay_(log, Clock::now()) {}
 
 Monitor::~Monitor() {
   // The relay's socket files go with it (a stale one would only be
@@ -208,13 +172,8 @@ Monitor::~Monitor() {
   syslog_relay_.Close([](int) {});
 }
 
-std::optional<std::string> Monitor::ServiceOf(pid_t pid) const {
-  if (auto it = children_.find(pid); it != children_.end()) return it->second.service;
-  if (const auto* e = process_tree_.Find(pid)) return e->service;
-  if (!process_tree_.available()) {
-    if (auto found = ChildAncestorFromProc(pid)) return found->first;
-  }
-  return std::nullopt;
+KnownProcesses Monitor::Known() const {
+  return KnownProcesses{listener_pid_, listener_last_pid_, config_.get()};
 }
 
 Status Monitor::SyncSyslogRelay(const config::Config& config) {
@@ -283,120 +242,6 @@ void Monitor::RemoveUnusedJails(const config::Config* previous) {
   }
 }
 
-Result<SocketList> Monitor::BindNew(const config::Config& config, const SocketList& keep) {
-  // Every socket of the new table: the one already bound to the address (a
-  // reload keeps it, and its backlog), or a fresh one. On error nothing of
-  // the running table has changed; the fresh ones close with the list.
-  SocketList out;
-  std::vector<bool> taken(keep.size(), false);
-  for (size_t i = 0; i < config.services.size(); ++i) {
-    const config::Service& svc = config.services[i];
-    for (const auto& addr : svc.listen) {
-      for (const auto& ep : addr.endpoints) {
-        std::shared_ptr<ListenSocket> s;
-        for (size_t k = 0; k < keep.size(); ++k) {
-          if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
-            taken[k] = true;
-            s = keep[k];
-            break;
-          }
-        }
-        if (!s) {
-          // A socket systemd passed for this address (used only once: no
-          // two services can share one address).
-          for (const auto& p : options_.passed_sockets) {
-            if (p->transport != svc.transport || !(p->ep == ep)) continue;
-            ino_t ino = SocketInode(p->fd.get());
-            bool used = std::any_of(out.begin(), out.end(), [&](const auto& o) {
-              return SocketInode(o->fd.get()) == ino;
-            });
-            if (used) continue;
-            int copy = fcntl(p->fd.get(), F_DUPFD_CLOEXEC, 3);
-            if (copy < 0) {
-              return Error(addr.loc, "service \"" + svc.name + "\": " +
-                                         ErrnoError("dup of the socket systemd passed, " +
-                                                        p->Describe(),
-                                                    errno)
-                                             .message());
-            }
-            s = std::make_shared<ListenSocket>();
-            s->ep = ep;
-            s->transport = svc.transport;
-            s->fd.reset(copy);
-            s->systemd_fd = p->number;
-            break;
-          }
-        }
-        if (s && s->systemd_fd >= 0 && svc.transport == net::Transport::kUdp && !svc.wait) {
-          return Error(addr.loc,
-                       "service \"" + svc.name + "\": udp nowait cannot serve " +
-                           net::ToString(ep) + " on the socket systemd passed (fd " +
-                           std::to_string(s->systemd_fd) +
-                           "): each peer's datagrams go to a fresh socket hinetd binds to the "
-                           "same address, which a socket systemd created does not let it do; "
-                           "set wait = true, or remove the address from the .socket unit so "
-                           "that hinetd binds it itself");
-        }
-        if (s && s->systemd_fd < 0 && ep.IsUnix()) {
-          // A kept socket keeps its file as it is: its owner and mode are set
-          // when it is created (a new owner needs CAP_CHOWN, which hinetd no
-          // longer holds), and a reload must not half-apply. lstat: the
-          // file at the path itself, never what a symlink points to.
-          struct stat st {};
-          std::string path = ep.UnixPath();
-          if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
-              (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
-               (st.st_mode & 07777) != svc.unix_file.mode)) {
-            log_.Warning(LogLine("warning")
-                             .Add("service", svc.name)
-                             .Add("message", "socket_user, socket_group and socket_mode of " +
-                                                 path +
-                                                 " apply when the socket is created; the file "
-                                                 "keeps its owner and mode until hinetd "
-                                                 "restarts"));
-          }
-        }
-        if (!s) {
-          // UDP sockets belong to the listener's account, so that it may
-          // bind the fresh socket of a udp nowait handover next to them
-          // (SO_REUSEPORT is shared by one uid only).
-          auto fd = net::BindListener(ep, svc.transport, options_.listen_backlog, svc.unix_file,
-                                      config.daemon.uid);
-          if (!fd.ok()) {
-            return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
-          }
-          s = std::make_shared<ListenSocket>();
-          s->ep = ep;
-          s->transport = svc.transport;
-          s->fd = std::move(*fd);
-          if (ep.IsUnix()) {
-            // The inode of the file BindListener made, which the stop
-            // removes if it is still there: lstat, as a symlink in its
-            // place must not stand for the file it points to.
-            struct stat st {};
-            if (lstat(ep.UnixPath().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-              s->unix_ino = st.st_ino;
-            }
-          }
-        }
-        out.push_back(std::move(s));
-      }
-    }
-  }
-  return out;
-}
-
-std::vector<const PassedSocket*> Monitor::UnusedPassed(const SocketList& sockets) const {
-  std::vector<const PassedSocket*> unused;
-  for (const auto& p : options_.passed_sockets) {
-    ino_t ino = SocketInode(p->fd.get());
-    bool used = std::any_of(sockets.begin(), sockets.end(),
-                            [&](const auto& s) { return SocketInode(s->fd.get()) == ino; });
-    if (!used) unused.push_back(p.get());
-  }
-  return unused;
-}
-
 void Monitor::Notify(const std::string& state) {
   if (!options_.notifier || !options_.notifier->enabled()) return;
   if (auto s = options_.notifier->Send(state); !s.ok()) {
@@ -412,7 +257,7 @@ void Monitor::OnListenerReady() {
 
 void Monitor::Install(std::unique_ptr<config::Config> config,
                       std::unique_ptr<spawn::PlanSet> plans, SocketList sockets) {
-  // The new table's view of each socket (in the order BindNew made them).
+  // The new table's view of each socket (in the order BindTable made them).
   // Set only now: until the switch, the running listener's requests are
   // checked against the old view.
   size_t n = 0;
@@ -478,27 +323,14 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
 
   // While still fully root: the kernel log (reading it may need CAP_SYSLOG,
   // checked at open only), the empty jail, the sockets.
-  seccomp_log_.Open();
-  if (seccomp_log_.available()) {
-    for (int fd : {seccomp_log_.fd(), seccomp_log_.audit_fd()}) {
-      if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
-    }
-  } else {
-    log_.Warning(LogLine("warning").Add(
-        "message", "cannot read the kernel's audit records (neither the audit netlink "
-                   "socket's read-only group nor /dev/kmsg); seccomp kills will be logged "
-                   "without the syscall"));
+  // The process events too (CAP_NET_ADMIN), to name the service of a
+  // killed grandchild.
+  seccomp_kills_.Open();
+  for (int fd : {seccomp_kills_.kmsg_fd(), seccomp_kills_.audit_fd()}) {
+    if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
   }
-  // Fork and exit events, to name the service of a killed grandchild
-  // (proc_events.h); subscribing needs CAP_NET_ADMIN, held only now.
-  process_tree_.Open();
-  if (process_tree_.available()) {
-    Watch(process_tree_.fd(), Tag(kProcEvents, process_tree_.fd()), EPOLLIN);
-  } else if (seccomp_log_.available()) {
-    log_.Warning(LogLine("warning").Add(
-        "message", "cannot subscribe to the kernel's process events (netlink connector); a "
-                   "seccomp kill of a process a child started is attributed through /proc, "
-                   "which fails once its parent has reaped it"));
+  if (int fd = seccomp_kills_.process_events_fd(); fd >= 0) {
+    Watch(fd, Tag(kProcEvents, fd), EPOLLIN);
   }
   if (options_.harden_self) {
     capng_get_caps_process();
@@ -512,7 +344,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   }
   jail_caps_ = HasJail(*config);
   if (auto s = BuildJails(*config); !s.ok()) return s;
-  auto sockets = BindNew(*config, {});
+  auto sockets = BindTable(*config, {}, options_.passed_sockets, options_.listen_backlog, log_);
   if (!sockets.ok()) return sockets.error();
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
   auto filter = sandbox::ListenerFilter();
@@ -726,10 +558,7 @@ void Monitor::OnListenerExit(int status) {
   line.Add("status", DescribeWaitStatus(status));
   if (KilledBySeccomp(status)) {
     // Its own filter killed it: the kernel's audit record names the syscall.
-    seccomp_log_.Drain();
-    auto record = seccomp_log_.Take(listener_last_pid_);
-    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
-                               : std::string("unknown"));
+    line.Add("syscall", seccomp_kills_.ListenerSyscall(listener_last_pid_));
   }
   line.Add("restart_in", FormatSeconds(std::chrono::duration<double>(delay).count()))
       .Add("restarts", listener_restarts_);
@@ -749,8 +578,8 @@ Handlers(F...) -> Handlers<F...>;
 
 // What a request names, whatever its kind.
 template <typename R>
-Monitor::RequestRef RefOf(const R& r) {
-  Monitor::RequestRef ref;
+RequestRef RefOf(const R& r) {
+  RequestRef ref;
   ref.generation = r.generation;
   ref.service = r.service;
   if constexpr (requires { r.id; }) ref.id = r.id;
@@ -856,283 +685,94 @@ void Monitor::OnRequest(const R& req, Channel::Received& msg, bool lost, bool gr
 }
 
 void Monitor::OnDescriptorsLost(const RequestRef& req, bool swaps_socket) {
-  // More descriptors than a message carries were sent (forged), or this
-  // process is out of descriptors and the kernel could install none (not
-  // the listener's doing).
-  if (!OutOfDescriptors(channel_->fd())) return Forged(&req, "too many descriptors");
-  if (!swaps_socket) return RefuseExhausted(req, "monitor out of descriptors");
-  // The listener has swapped in its fresh socket already, and this
-  // process never got it: the two tables differ now. A new listener
-  // starts again from this one's (and undoes the old socket's connect).
-  request_open_ = false;
-  log_.Error(LogLine("refuse-request")
-                 .Add("reason", "monitor out of descriptors")
-                 .Add("service", static_cast<int64_t>(req.service))
-                 .Add("generation", req.generation));
-  KillListener("monitor out of descriptors");
+  (void)Answered(req, CheckDescriptorsLost(OutOfDescriptors(channel_->fd()), swaps_socket));
 }
 
-const config::Service* Monitor::CheckTable(const RequestRef& req, bool answered) {
-  // A request sent before a reload switched tables: the listener it came
-  // from is gone, or (a test's external one) not told. A replacement has no
-  // end report: the next listener finds the broken socket again.
-  if (req.generation != generation_) {
-    if (!answered) {
+RequestView Monitor::View() const {
+  return RequestView{
+      .generation = generation_,
+      .memory_short = memory_short_,
+      .config = *config_,
+      .sockets = sockets_,
+      .reload_sockets = reload_ ? &reload_->sockets : nullptr,
+      .children = children_,
+      .running = running_,
+      .served_ports = served_ports_,
+  };
+}
+
+bool Monitor::Answered(const RequestRef& req, const Verdict& v) {
+  switch (v.kind) {
+    case Verdict::Kind::kAdmit: return false;
+    case Verdict::Kind::kDrop: request_open_ = false; return true;
+    case Verdict::Kind::kRefuse: Refuse(req, v.reason, v.outcome); return true;
+    case Verdict::Kind::kRefuseExhausted: RefuseExhausted(req, v.reason); return true;
+    case Verdict::Kind::kForged: Forged(&req, v.reason); return true;
+    case Verdict::Kind::kTablesDiffer:
       request_open_ = false;
-      return nullptr;
-    }
-    Refuse(req, "stale generation");
-    return nullptr;
-  }
-  // A replacement allocates nothing, and must not be lost (the listener
-  // has swapped in its fresh socket): taken even while memory is short.
-  if (memory_short_ && answered) {
-    RefuseExhausted(req, "monitor out of memory");
-    return nullptr;
-  }
-  if (req.service >= config_->services.size()) {
-    Forged(&req, "no such service");
-    return nullptr;
-  }
-  return &config_->services[req.service];
-}
-
-std::shared_ptr<ListenSocket> Monitor::DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const {
-  // A wait child gets, a handover hands over, and a replacement replaces
-  // one of the service's listening sockets itself.
-  ino = SocketInode(fd);
-  std::shared_ptr<ListenSocket> from;
-  for (const auto& s : sockets_) {
-    if (s->service == service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
-  }
-  return from;
-}
-
-bool Monitor::WaitSocketBusy(const ListenSocket& from) const {
-  // The listener watches a wait socket only while no child holds it, and
-  // learns that one let go from its end report, sent after it was reaped;
-  // it repairs one only then too.
-  for (const auto& [pid, c] : children_) {
-    if (c.wait && c.wait_ep == from.ep) return true;
-  }
-  return false;
-}
-
-const char* Monitor::CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const {
-  // The fresh socket of a handover or a replacement takes the old one's
-  // place in the monitor's table: a datagram socket bound to exactly the
-  // same address, unconnected, and none the monitor holds already (or one
-  // child would get a listening socket the table keeps too).
-  net::Endpoint fresh_ep;
-  if (SockOpt(fresh, SO_TYPE) != SOCK_DGRAM || !LocalOf(fresh, fresh_ep) || !(fresh_ep == from.ep)) {
-    return "handover socket is not bound to the service's address";
-  }
-  ino_t fresh_ino = SocketInode(fresh);
-  bool known = fresh_ino == 0 || fresh_ino == old_ino || Connected(fresh);
-  for (const auto& s : sockets_) known = known || SocketInode(s->fd.get()) == fresh_ino;
-  if (reload_) {
-    for (const auto& s : reload_->sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
-  }
-  return known ? "handover socket is not a fresh one" : nullptr;
-}
-
-bool Monitor::WithinLimits(const RequestRef& req, const config::Service& svc) {
-  // Admission is the listener's, but the two limits that bound how many
-  // processes a subverted listener could have started are held here too.
-  // The listener counts a child until its end report arrives, the monitor
-  // until it is reaped, so an honest listener should not meet these; they
-  // are refused, not taken as forgery, as the limit holds either way.
-  if (children_.size() >= static_cast<size_t>(config_->daemon.max_children)) {
-    Refuse(req, "over max_children");
-    return false;
-  }
-  if (svc.max_instances > 0) {
-    auto running = running_.find(svc.name);
-    if (running != running_.end() && running->second >= svc.max_instances) {
-      Refuse(req, "over max_instances");
-      return false;
-    }
+      log_.Error(LogLine("refuse-request")
+                     .Add("reason", v.reason)
+                     .Add("service", static_cast<int64_t>(req.service))
+                     .Add("generation", req.generation));
+      KillListener(v.reason);
+      return true;
   }
   return true;
 }
 
-bool Monitor::AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer) {
-  // The listener's admission, checked again where it matters most: a peer
-  // that allow/deny refuses is never served. (An honest listener never
-  // asks: it checked the same table.)
-  if (!svc.acl.Admits(peer)) {
-    Forged(&req, "peer refused by allow/deny");
-    return false;
+void Monitor::Apply(const RequestRef& req, const Admission& a, int fd, bool grow) {
+  if (Answered(req, a.verdict)) return;
+  spawn::Connection c;
+  c.fd = fd;
+  c.kind = a.kind;
+  if (a.kind == spawn::Connection::Kind::kUnix) {
+    c.cred = &a.cred;
+    c.local = &a.from->ep;
+    return StartChild(req, *a.svc, c, CredString(a.cred), *a.from, 0, grow);
   }
-  if (svc.transport == net::Transport::kUdp &&
-      ReflectionRisk(peer, served_ports_, svc.internal != config::Internal::kNone)) {
-    Forged(&req, "peer refused by the reflection rules");
-    return false;
-  }
-  return true;
+  c.peer = &a.peer;
+  c.local = &a.local;
+  StartChild(req, *a.svc, c, net::ToString(a.peer), *a.from, a.wait ? a.ino : 0, grow);
 }
 
-// Each handler checks its request against the monitor's own table. A
-// request the listener could not have made honestly (it runs the same
-// table, from this process) is Forged: the listener is killed. Refuse is
-// for what an honest one can meet. The environment, and what admission
-// depends on, comes from the descriptor itself: nothing the listener says
-// about a peer is believed.
+// Each handler checks its request against the monitor's own table
+// (requests.h), and the verdict is acted on. The environment, and what
+// admission depends on, comes from the descriptor itself: nothing the
+// listener says about a peer is believed.
 
 void Monitor::OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport == net::Transport::kUdp) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int conn = msg.fds[0].get();
-  if (SockOpt(conn, SO_TYPE) != SOCK_STREAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  net::Endpoint local;
-  if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, local)) {
-    return Forged(&req, "descriptor is not a connection");
-  }
-  // The listening socket this connection came from.
-  std::shared_ptr<ListenSocket> from;
-  for (const auto& s : sockets_) {
-    if (s->service == r.service && Belongs(local, s->ep)) from = s;
-  }
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (!WithinLimits(req, *svc)) return;
-  spawn::Connection c;
-  c.fd = conn;
-  if (from->ep.IsUnix()) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    c.kind = spawn::Connection::Kind::kUnix;
-    c.cred = &cred;
-    c.local = &from->ep;
-    return StartChild(req, *svc, c, CredString(cred), *from, 0, grow);
-  }
-  net::Endpoint peer;
-  peer.len = sizeof peer.addr;
-  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-    // A stream connection its client reset (before the listener accepted
-    // it, or since) has no peer any more: any client can do that to an
-    // honest listener, so it is no proof of forgery. Nothing is left to
-    // serve, and no failure of the service's for the listener's loop
-    // protection to count.
-    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  c.kind = spawn::Connection::Kind::kTcp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+  Apply(req, CheckConnection(req, conn, View()), conn, grow);
 }
 
 void Monitor::OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport != net::Transport::kUdp || !svc->wait) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int sock = msg.fds[0].get();
-  if (SockOpt(sock, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, sock, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
-  if (!WithinLimits(req, *svc)) return;
-  // The first datagram is peeked at for its source (no byte of it is read).
-  net::Endpoint peer;
-  net::Endpoint local;
-  if (!PeekDatagram(sock, from->ep, peer, local)) {
-    // The listener saw one, but another process may share the socket and
-    // have read it since: one a wait child left behind (without a PID
-    // namespace of its own) can. The service's loss, refused as its
-    // failure; nothing to serve.
-    return Refuse(req, "no datagram waits on the wait socket");
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  spawn::Connection c;
-  c.fd = sock;
-  c.kind = spawn::Connection::Kind::kUdp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, ino, grow);
+  Apply(req, CheckUdpWaitStart(req, sock, View()), sock, grow);
 }
 
 void Monitor::OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, true);
-  if (svc == nullptr) return;
-  if (svc->transport != net::Transport::kUdp || svc->wait) {
-    return Forged(&req, "request does not match the service's protocol");
-  }
   int conn = msg.fds[0].get();
-  if (SockOpt(conn, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, conn, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  // The old socket, connected to the peer, goes to the child; so it must
-  // be connected.
-  if (!Connected(conn)) return Forged(&req, "handover socket is not connected");
-  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
+  Admission swap = CheckUdpHandover(req, conn, msg.fds[1].get(), View());
+  if (Answered(req, swap.verdict)) return;
   // Taken, not copied: nothing can fail between the check and the swap, so
   // the monitor's table never keeps the old, now connected, socket. Swapped
   // before the limits: the listener has swapped its own.
-  from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
-  if (!WithinLimits(req, *svc)) return;
-  net::Endpoint peer;
-  peer.len = sizeof peer.addr;
-  if (getpeername(conn, reinterpret_cast<sockaddr*>(&peer.addr), &peer.len) != 0) {
-    return Refuse(req, "connection closed before it was served", Outcome::kClosed);
-  }
-  // The datagram that woke the listener must be from the peer the socket
-  // was connected to: the child reads it as that peer's.
-  net::Endpoint local;
-  net::Endpoint head;
-  net::Endpoint head_local;
-  LocalOf(conn, local);
-  if (!PeekDatagram(conn, from->ep, head, head_local) || !(head == peer)) {
-    return Forged(&req, "handed-over datagram is not from the socket's peer");
-  }
-  if (!AdmitsPeer(req, *svc, peer)) return;
-  spawn::Connection c;
-  c.fd = conn;
-  c.kind = spawn::Connection::Kind::kUdp;
-  c.peer = &peer;
-  c.local = &local;
-  StartChild(req, *svc, c, net::ToString(peer), *from, 0, grow);
+  swap.from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  Apply(req, CheckHandedOver(conn, swap, View()), conn, grow);
 }
 
 void Monitor::OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg) {
   RequestRef req = RefOf(r);
-  const config::Service* svc = CheckTable(req, false);
-  if (svc == nullptr) return;
-  // For any udp socket: one a wait child shut down may belong to a nowait
-  // service since a reload.
-  if (svc->transport != net::Transport::kUdp) return Forged(&req, "malformed spawn request");
-  int old = msg.fds[0].get();
-  if (SockOpt(old, SO_TYPE) != SOCK_DGRAM) {
-    return Forged(&req, "descriptor is not the right kind of socket");
-  }
-  ino_t ino = 0;
-  std::shared_ptr<ListenSocket> from = DatagramSocketOf(r.service, old, ino);
-  if (!from) return Forged(&req, "descriptor does not belong to the service");
-  if (WaitSocketBusy(*from)) return Forged(&req, "wait socket is busy");
-  // Only a socket that is truly beyond repair may be replaced.
-  if (!ShutDown(old)) return Forged(&req, "replaced socket is not shut down");
-  if (const char* bad = CheckFreshSocket(*from, ino, msg.fds[1].get())) return Forged(&req, bad);
-  from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+  Admission a = CheckReplaceSocket(req, msg.fds[0].get(), msg.fds[1].get(), View());
+  if (Answered(req, a.verdict)) return;
+  a.from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
   request_open_ = false;  // a replacement has no end report
   log_.Warning(LogLine("socket-replaced")
-                   .Add("service", svc->name)
-                   .Add("listen", net::ToString(from->ep)));
+                   .Add("service", a.svc->name)
+                   .Add("listen", net::ToString(a.from->ep)));
 }
 
 size_t Monitor::ChannelLimit() const {
@@ -1396,7 +1036,7 @@ void Monitor::FinishExec(pid_t pid) {
   }
   if (c.stderr_fd >= 0) {
     Watch(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
-    stderr_owner_[c.stderr_fd] = pid;
+    stderr_relay_.Add(pid, c);
   }
   int active = running_[c.service];
   LogLine line("accept");
@@ -1456,11 +1096,11 @@ uint32_t Monitor::ReportIndex(const Child& c) const {
 
 int Monitor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
-  for (const auto& p : pending_seccomp_) next = std::min(next, p.deadline);
+  next = std::min(next, seccomp_kills_.next_deadline());
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
-  if (!stopping_) next = std::min(next, next_idle_check_);
+  if (!stopping_) next = std::min(next, stale_.next_check());
   if (stopping_) next = std::min(next, stop_deadline_);
   if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
@@ -1476,7 +1116,9 @@ int Monitor::NextTimeoutMs() const {
 int Monitor::Run() {
   epoll_event events[64];
   for (;;) {
-    if (stopping_ && children_.empty() && pending_seccomp_.empty() && listener_pid_ < 0) break;
+    if (stopping_ && children_.empty() && !seccomp_kills_.ends_pending() && listener_pid_ < 0) {
+      break;
+    }
     int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -1498,7 +1140,7 @@ int Monitor::Run() {
     }
     if (!go_on) break;
   }
-  FlushPendingSeccomp(true);
+  seccomp_kills_.FlushEnds(true, Known());
   log_.Info(LogLine("stop").Add("status", "done"));
   return 0;
 }
@@ -1527,18 +1169,15 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     int fd = static_cast<int>(tag & 0xffffffffu);
     switch (static_cast<Kind>(tag >> 32)) {
       case kSignal: OnSignal(); break;
-      case kKmsg:
-        seccomp_log_.Drain();
-        LogDescendantKills();
-        break;
-      case kProcEvents: DrainProcessTree(); break;
+      case kKmsg: seccomp_kills_.OnRecords(Known()); break;
+      case kProcEvents: seccomp_kills_.DrainProcessTree(); break;
       case kControl:
         if (channel_ && fd == channel_->fd()) {
           if (events[i].events & EPOLLOUT) channel_->Flush();
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
         }
         break;
-      case kStderr: OnStderr(fd); break;
+      case kStderr: stderr_relay_.OnReadable(fd, children_); break;
       case kExec:
         if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
           FinishExec(owner->second);
@@ -1562,8 +1201,8 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
       case kSyslog:
         if (syslog_relay_.owns(fd)) {
           // The sender's fork event precedes its message (proc_events.h).
-          DrainProcessTree();
-          syslog_relay_.Read(fd, 64, [this](pid_t pid) { return ServiceOf(pid); },
+          seccomp_kills_.DrainProcessTree();
+          syslog_relay_.Read(fd, 64, [this](pid_t pid) { return seccomp_kills_.ServiceOf(pid); },
                              Clock::now());
         }
         break;
@@ -1574,9 +1213,9 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
                       recorder_->ended() >= options_.learn_connections))) {
     BeginStop();
   }
-  FlushPendingSeccomp(false);
+  seccomp_kills_.FlushEnds(false, Known());
   EnforceTimeouts();
-  if (!stopping_) CheckStaleChildren();
+  if (!stopping_) stale_.Check(sockets_, generation_);
   if (!orphan_slots_.empty()) FinishOrphanSlots();
   auto now = Clock::now();
   log_relay_.ReportDrops(now);
@@ -1650,81 +1289,6 @@ void Monitor::OnSignal() {
   }
 }
 
-void Monitor::LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now) {
-  if (!c.stderr_stream) c.stderr_stream.emplace(stderr_limiter_.Open(c.service, now));
-  if (stderr_limiter_.Admit(*c.stderr_stream, now)) {
-    log_.Info(LogLine("stderr").Add("service", c.service).Add("pid", pid).Add("line", line));
-  }
-  ReportStderrSuppressed(c, pid, now, /*closing=*/false);
-}
-
-void Monitor::ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing) {
-  if (!c.stderr_stream) return;
-  uint64_t lines = stderr_limiter_.TakeReport(*c.stderr_stream, now, closing);
-  if (lines == 0) return;
-  log_.Warning(LogLine("stderr-suppressed")
-                   .Add("service", c.service)
-                   .Add("pid", pid)
-                   .Add("lines", static_cast<int64_t>(lines)));
-}
-
-void Monitor::LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final) {
-  std::string_view rest = c.stderr_partial;
-  std::string_view line;
-  while (size_t used = NextStderrLine(rest, kStderrLineMax, final, line)) {
-    LogStderrLine(c, pid, line, now);
-    rest.remove_prefix(used);
-  }
-  c.stderr_partial.erase(0, c.stderr_partial.size() - rest.size());
-}
-
-void Monitor::OnStderr(int fd) {
-  auto owner = stderr_owner_.find(fd);
-  if (owner == stderr_owner_.end()) return;
-  pid_t pid = owner->second;
-  Child& c = children_.at(pid);
-  // One read per wakeup: a child that writes without end gets its turn
-  // like every other descriptor, and costs here the scan of these bytes
-  // (its lines past the rate are only counted); what is kept between reads
-  // is less than one line's limit.
-  char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) {
-    CloseStderr(c, pid);
-    return;
-  }
-  c.stderr_partial.append(buf, static_cast<size_t>(n));
-  LogStderrLines(c, pid, Clock::now(), /*final=*/false);
-}
-
-void Monitor::CloseStderr(Child& c, pid_t pid) {
-  if (c.stderr_fd < 0) return;
-  // Whatever is still in the pipe belongs to the child's last words: read
-  // to its end (the pipe is non-blocking), up to the most an unprivileged
-  // child can make its pipe hold (F_SETPIPE_SZ up to pipe-max-size, 1 MiB
-  // by default). A descendant still writing past that meets a closed pipe.
-  char buf[4096];
-  auto now = Clock::now();
-  for (size_t drained = 0; drained < kStderrDrainMax;) {
-    ssize_t n = read(c.stderr_fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    drained += static_cast<size_t>(n);
-    c.stderr_partial.append(buf, static_cast<size_t>(n));
-    LogStderrLines(c, pid, now, /*final=*/false);
-  }
-  LogStderrLines(c, pid, now, /*final=*/true);
-  if (c.stderr_stream) {
-    ReportStderrSuppressed(c, pid, now, /*closing=*/true);
-    stderr_limiter_.Close(*c.stderr_stream, now);
-    c.stderr_stream.reset();
-  }
-  stderr_owner_.erase(c.stderr_fd);
-  close(c.stderr_fd);  // also removes it from the epoll set
-  c.stderr_fd = -1;
-}
-
 void Monitor::Reap() {
   for (;;) {
     int status = 0;
@@ -1749,7 +1313,7 @@ void Monitor::Reap() {
 void Monitor::OnChildStopped(pid_t pid, int sig) {
   auto it = children_.find(pid);
   if (it != children_.end() && it->second.idle_stop_sent && it->second.exec_slot < 0) {
-    FinishIdleStop(pid, it->second);
+    stale_.FinishIdleStop(pid, it->second, sockets_, generation_);
     return;
   }
   if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
@@ -1818,7 +1382,7 @@ void Monitor::EndChild(pid_t pid, int status) {
   }
   Child& c = it->second;
   if (c.deadline) deadlines_.erase(*c.deadline);
-  CloseStderr(c, pid);
+  stderr_relay_.Close(pid, c);
   auto lifetime = Clock::now() - c.started;
   double seconds = std::chrono::duration<double>(lifetime).count();
   if (!c.setup_failed) {
@@ -1844,10 +1408,8 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
     return;
   }
   if (KilledBySeccomp(status)) {
-    // The kernel's audit record may trail the SIGCHLD by a moment.
-    pending_seccomp_.push_back(
-        {pid, c.service, seconds, Clock::now() + options_.seccomp_record_wait});
-    FlushPendingSeccomp(false);
+    // The end line waits for the kernel's audit record naming the syscall.
+    seccomp_kills_.AddEnd(pid, c.service, seconds, Known());
     return;
   }
   log_.Info(LogLine("end")
@@ -1857,223 +1419,7 @@ void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
                 .Add("duration", FormatSeconds(seconds)));
 }
 
-void Monitor::FlushPendingSeccomp(bool all) {
-  if (pending_seccomp_.empty()) return;
-  seccomp_log_.Drain();
-  LogDescendantKills();
-  auto now = Clock::now();
-  for (auto it = pending_seccomp_.begin(); it != pending_seccomp_.end();) {
-    auto record = seccomp_log_.Take(it->pid);
-    if (!record && !all && now < it->deadline && seccomp_log_.available()) {
-      ++it;
-      continue;
-    }
-    LogLine line("end");
-    line.Add("service", it->service).Add("pid", it->pid).Add("status", "seccomp");
-    line.Add("syscall", record ? sandbox::SyscallNameForAuditArch(record->arch, record->syscall)
-                               : std::string("unknown"));
-    line.Add("duration", FormatSeconds(it->seconds));
-    log_.Warning(line);
-    it = pending_seccomp_.erase(it);
-  }
-}
-
-void Monitor::DrainProcessTree() {
-  auto now = Clock::now();
-  process_tree_.Drain(
-      [this](pid_t pid) -> std::optional<std::string> {
-        auto it = children_.find(pid);
-        if (it == children_.end()) return std::nullopt;
-        return it->second.service;
-      },
-      now);
-  uint64_t lost = process_tree_.TakeLost();
-  uint64_t overflow = process_tree_.TakeOverflow();
-  if (lost + overflow == 0) return;
-  process_tree_unsure_until_ = now + ProcessTree::kRetention;
-  if (process_tree_warning_.TryAcquire(now)) {
-    log_.Warning(LogLine("process-events-lost")
-                     .Add("lost", static_cast<int64_t>(lost))
-                     .Add("table_full", static_cast<int64_t>(overflow)));
-  }
-}
-
-std::optional<std::pair<std::string, pid_t>> Monitor::ChildAncestorFromProc(pid_t pid) const {
-  // The parent chain of a process still alive: after a double fork, in a
-  // PID namespace of its own, the child itself (its init) is the parent.
-  for (int depth = 0; depth < 64 && pid > 1; ++depth) {
-    if (auto it = children_.find(pid); it != children_.end()) {
-      return std::make_pair(it->second.service, pid);
-    }
-    auto status = base::ReadFile("/proc/" + std::to_string(pid) + "/status");
-    if (!status.ok()) return std::nullopt;
-    size_t at = status->find("\nPPid:\t");
-    if (at == std::string::npos) return std::nullopt;
-    pid = static_cast<pid_t>(std::strtol(status->c_str() + at + 7, nullptr, 10));
-  }
-  return std::nullopt;
-}
-
-void Monitor::LogDescendantKills() {
-  // The fork events of a killed process are queued before its record can
-  // be (proc_events.h): read them all first.
-  DrainProcessTree();
-  auto records = seccomp_log_.TakeUnclaimed([this](pid_t pid) {
-    if (children_.count(pid) != 0 || pid == listener_pid_ || pid == listener_last_pid_) {
-      return true;
-    }
-    return std::any_of(pending_seccomp_.begin(), pending_seccomp_.end(),
-                       [pid](const PendingEnd& p) { return p.pid == pid; });
-  });
-  auto now = Clock::now();
-  for (const auto& r : records) {
-    // A trial policy's logged call (SECCOMP_RET_LOG) was allowed: not a kill.
-    if (!r.killed()) continue;
-    std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
-    if (const auto* e = process_tree_.Find(r.pid)) {
-      LogLine line("seccomp");
-      line.Add("service", e->service).Add("pid", r.pid).Add("child", e->child);
-      if (!r.comm.empty()) line.Add("comm", r.comm);
-      line.Add("syscall", name).Add("nr", r.syscall);
-      log_.Warning(line);
-      continue;
-    }
-    // Not in the table. Where the table is complete, the process was not
-    // started by any child: a kill elsewhere on the system, none of
-    // hinetd's business.
-    bool sure = process_tree_.available() && now >= process_tree_unsure_until_;
-    if (sure) continue;
-    if (auto found = ChildAncestorFromProc(r.pid)) {
-      LogLine line("seccomp");
-      line.Add("service", found->first).Add("pid", r.pid).Add("child", found->second);
-      if (!r.comm.empty()) line.Add("comm", r.comm);
-      line.Add("syscall", name).Add("nr", r.syscall);
-      log_.Warning(line);
-      continue;
-    }
-    // Gone, and no table to ask: said, not hidden, when it may be one of
-    // ours (the uid of some service).
-    bool service_uid = false;
-    if (config_) {
-      for (const auto& svc : config_->services) {
-        if (static_cast<int64_t>(svc.uid) == r.uid) service_uid = true;
-      }
-    }
-    if (!service_uid || !unattributed_log_.TryAcquire(now)) continue;
-    LogLine line("seccomp");
-    line.Add("service", "unknown").Add("pid", r.pid).Add("uid", static_cast<int64_t>(r.uid));
-    if (!r.comm.empty()) line.Add("comm", r.comm);
-    line.Add("syscall", name).Add("nr", r.syscall);
-    line.Add("reason", process_tree_.available()
-                           ? "process events were lost and the process is gone"
-                           : "no process events and the process is gone");
-    log_.Warning(line);
-  }
-}
-
-void Monitor::MarkStaleWaitChildren() {
-  bool any = false;
-  for (auto& [pid, c] : children_) {
-    if (!c.wait || c.stale_ended) continue;
-    // Fresh only if a service of the same name still serves its address
-    // as a wait service, from a plan the same as the child's.
-    bool fresh = false;
-    for (size_t i = 0; i < config_->services.size() && !fresh; ++i) {
-      const config::Service& svc = config_->services[i];
-      if (svc.name != c.service || !svc.wait || !c.plan_identity ||
-          *plan_identities_[i] != *c.plan_identity) {
-        continue;
-      }
-      for (const auto& s : sockets_) {
-        if (s->service == i && s->transport == net::Transport::kUdp && s->ep == c.wait_ep) {
-          fresh = true;
-        }
-      }
-    }
-    c.stale = !fresh;
-    any = any || c.stale;
-  }
-  if (any) next_idle_check_ = std::min(next_idle_check_, Clock::now());
-}
-
-int Monitor::WaitSocketFd(const Child& c) const {
-  for (const auto& s : sockets_) {
-    if (s->transport == net::Transport::kUdp && c.wait_ino != 0 &&
-        SocketInode(s->fd.get()) == c.wait_ino) {
-      return s->fd.get();
-    }
-  }
-  return -1;
-}
-
-void Monitor::CheckStaleChildren() {
-  auto now = Clock::now();
-  if (now < next_idle_check_) return;
-  next_idle_check_ = Clock::time_point::max();
-  bool pending = false;
-  for (auto& [pid, c] : children_) {
-    if (c.idle_stop_sent) {
-      pending = true;
-      if (now < c.idle_stop_deadline) {
-        next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
-        continue;
-      }
-      // No stop report in time (it may have come and gone unseen): the
-      // state says.
-      if (ProcessState(pid) == 'T') {
-        FinishIdleStop(pid, c);
-      } else {
-        c.idle_stop_sent = false;
-        kill(pid, SIGCONT);
-      }
-      continue;
-    }
-    if (!c.stale || c.stale_ended) continue;
-    pending = true;
-    // Still setting up, or already being stopped by its timeout.
-    if (c.exec_slot >= 0 || c.timed_out) continue;
-    // The first look, without disturbing it. The mark comes first: any
-    // datagram taken after it shows at the second look.
-    int fd = WaitSocketFd(c);
-    ReceiveMark mark = MarkReceives(fd);
-    if (!mark.stamp && mark.delivered < 0) continue;
-    if (fd >= 0 && DatagramQueued(fd)) continue;
-    if (!LookIdle(pid, c.uid, c.gid, c.wait_ino).idle) continue;
-    // It looks idle, but a datagram may come and be taken between a look
-    // and a signal: stopped, it can take none, and the second look is
-    // sure. (SIGSTOP reaches the init of a PID namespace from here.)
-    if (kill(pid, SIGSTOP) != 0) continue;
-    c.idle_stop_sent = true;
-    c.mark = mark;
-    c.idle_stop_deadline = now + options_.idle_stop_wait;
-    next_idle_check_ = std::min(next_idle_check_, c.idle_stop_deadline);
-  }
-  if (pending) next_idle_check_ = std::min(next_idle_check_, now + options_.idle_check_period);
-}
-
-void Monitor::FinishIdleStop(pid_t pid, Child& c) {
-  c.idle_stop_sent = false;
-  // Stopped in its receive, a blocked call is interrupted and would be
-  // restarted; stopped just after a receive that took a datagram, it shows
-  // the same call: only a mark of what was taken off the socket tells
-  // those apart (wait_idle.h). A mark that moved lets it go on; it is
-  // looked at again at the next period.
-  bool idle = c.stale && !c.stale_ended && c.exec_slot < 0 && !c.timed_out;
-  int fd = WaitSocketFd(c);
-  IdleLook look;
-  if (idle) look = LookIdle(pid, c.uid, c.gid, c.wait_ino);
-  idle = idle && look.idle && !(fd >= 0 && DatagramQueued(fd)) &&
-         NothingTakenBetween(c.mark, MarkReceives(fd));
-  if (!idle) {
-    kill(pid, SIGCONT);
-    return;
-  }
-  c.stale_ended = true;
-  log_.Info(LogLine("stale-stop")
-                .Add("service", c.service)
-                .Add("pid", pid)
-                .Add("idle", look.what)
-                .Add("generation", generation_));
+void Monitor::EndStale(pid_t pid, Child& c) {
   // TERM to its group while it is stopped (one that leaves TERM at its
   // default ends at once, without running on), then CONT so that one that
   // catches TERM can act on it; KILL after kill_grace.
@@ -2127,11 +1473,12 @@ void Monitor::Reload() {
   // they are; one that is built stays for the next try.
   if (auto s = BuildJails(*config); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
-  auto sockets = BindNew(*config, sockets_);
+  auto sockets =
+      BindTable(*config, sockets_, options_.passed_sockets, options_.listen_backlog, log_);
   if (options_.harden_self) BindCapability(false);
   if (!sockets.ok()) return fail(sockets.error());
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return fail(s.error());
-  for (const PassedSocket* p : UnusedPassed(*sockets)) {
+  for (const PassedSocket* p : UnusedPassed(options_.passed_sockets, *sockets)) {
     // The table moved a socket-activated service elsewhere (hinetd bound
     // the new address itself) or removed it: systemd's socket stays open
     // here, unused, for a later reload to take again.
@@ -2165,7 +1512,7 @@ void Monitor::FinishReload() {
   std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   RemoveUnusedJails(previous.get());
-  MarkStaleWaitChildren();
+  stale_.Mark(*config_, plan_identities_, sockets_);
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
                 .Add("services", count)

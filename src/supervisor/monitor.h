@@ -26,15 +26,17 @@
 #include "spawn/identity_ns.h"
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
-#include "supervisor/kmsg.h"
+#include "supervisor/children.h"
 #include "supervisor/log_relay.h"
-#include "supervisor/proc_events.h"
 #include "supervisor/protocol.h"
 #include "supervisor/recorder.h"
 #include "supervisor/reflection.h"
+#include "supervisor/requests.h"
 #include "supervisor/service_state.h"
 #include "supervisor/sockets.h"
-#include "supervisor/stderr_limit.h"
+#include "supervisor/seccomp_kills.h"
+#include "supervisor/stale_wait.h"
+#include "supervisor/stderr_relay.h"
 #include "supervisor/syslog_relay.h"
 #include "supervisor/systemd.h"
 #include "supervisor/wait_idle.h"
@@ -111,83 +113,17 @@ class Monitor {
   // The recorder, for `hinetd learn` (after Run: what was learned).
   [[nodiscard]] Recorder* recorder() { return recorder_.get(); }
 
-  // What the monitor takes from a listener's request beyond its
-  // descriptors, and checks: the service's index, the table's generation;
-  // the request's id and source key only go back in its end report.
-  struct RequestRef {
-    uint64_t id = 0;
-    uint64_t generation = 0;
-    uint32_t service = 0;
-    SourceKey source;
-  };
-
  private:
-  // Timeouts: when, and whose. A child's entry goes with the child, so that
-  // a pid the kernel reuses is never killed at another child's deadline.
-  using Deadlines = std::multimap<Clock::time_point, pid_t>;
-  struct Child {
-    std::string service;
-    SourceKey source;
-    bool wait = false;
-    net::Endpoint wait_ep;
-    std::string peer;
-    Clock::time_point started;
-    bool setup_failed = false;
-    bool timed_out = false;
-    std::optional<Deadlines::iterator> deadline;
-    int stderr_fd = -1;
-    // Still setting up (clone without waiting): its spawn slot and status
-    // pipe, until FinishExec; the plans it reads (kept alive across a
-    // reload) and the table index of its service there; its deadline.
-    int exec_slot = -1;
-    int exec_fd = -1;
-    size_t service_index = 0;
-    std::shared_ptr<const spawn::PlanSet> plans;
-    std::shared_ptr<const config::Config> config;
-    std::string chroot;  // the tree it runs in: a jail stays while a child uses it
-    std::optional<Deadlines::iterator> setup_deadline;
-    bool setup_timed_out = false;  // killed before it executed
-    int setup_stop_signal = 0;     // ... because this signal stopped it
-    bool pid_namespace = false;  // the init of its own PID namespace
-    std::string stderr_partial;
-    // Its share of the log, from its first stderr line on.
-    std::optional<StderrLimiter::Stream> stderr_stream;
-    // udp wait: its socket's inode, its ids, and what its plan was, to
-    // tell after a reload whether it is stale (its service's plan changed,
-    // or its service or address is gone); a stale one is ended when idle.
-    ino_t wait_ino = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    std::shared_ptr<const std::string> plan_identity;
-    bool stale = false;
-    // Seen idle and sent SIGSTOP: looked at again once stopped (or let go
-    // on at idle_stop_deadline); `mark` is what had been taken off its
-    // socket before the first look.
-    bool idle_stop_sent = false;
-    Clock::time_point idle_stop_deadline{};
-    ReceiveMark mark;
-    bool stale_ended = false;  // TERM sent while idle; KILL at its deadline
-  };
-  struct PendingEnd {  // a seccomp kill waiting for its audit record
-    pid_t pid;
-    std::string service;
-    double seconds;
-    Clock::time_point deadline;
-  };
   struct PendingReload {
     std::unique_ptr<config::Config> config;
     std::unique_ptr<spawn::PlanSet> plans;
     SocketList sockets;
   };
 
-  [[nodiscard]] base::Result<SocketList> BindNew(const config::Config& config,
-                                                 const SocketList& keep);
   [[nodiscard]] base::Status EnsureEmptyChroot();
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
-  // Passed sockets no socket of `sockets` copies (a reload's warning).
-  [[nodiscard]] std::vector<const PassedSocket*> UnusedPassed(const SocketList& sockets) const;
   // One sd_notify datagram; a failure is logged, never fatal.
   void Notify(const std::string& state);
   void OnListenerReady();
@@ -204,26 +140,21 @@ class Monitor {
   template <typename R>
   void OnRequest(const R& req, Channel::Received& msg, bool lost, bool grow);
   void OnDescriptorsLost(const RequestRef& req, bool swaps_socket);
-  // One handler per request (protocol.h); each answers it, starts its
-  // child, or kills the listener.
+  // One handler per request (protocol.h): its checks (requests.h) decide,
+  // Answered or Apply acts. Each answers it, starts its child, or kills the
+  // listener.
   void OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow);
   void OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow);
   void OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow);
   void OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg);
-  // The checks every request gets against this process's table: its
-  // service, or nullptr if the request was answered (`answered`: it is
-  // owed an end report) or the listener killed.
-  const config::Service* CheckTable(const RequestRef& req, bool answered);
-  // The service's listening datagram socket that `fd` is (by inode, set in
-  // `ino`), or nullptr.
-  std::shared_ptr<ListenSocket> DatagramSocketOf(uint32_t service, int fd, ino_t& ino) const;
-  [[nodiscard]] bool WaitSocketBusy(const ListenSocket& from) const;
-  // Why `fresh` may not take `from`'s place (nullptr: it may).
-  const char* CheckFreshSocket(const ListenSocket& from, ino_t old_ino, int fresh) const;
-  // max_children and max_instances; false with the request refused.
-  bool WithinLimits(const RequestRef& req, const config::Service& svc);
-  // allow/deny and the reflection rules; false with the listener killed.
-  bool AdmitsPeer(const RequestRef& req, const config::Service& svc, const net::Endpoint& peer);
+  // What the request checks read of this process's state.
+  [[nodiscard]] RequestView View() const;
+  // The one place a verdict is acted on. Answered: a verdict that ends the
+  // request here (dropped, refused, or the listener killed) is carried out,
+  // and true; false for Admit, which the caller carries out.
+  [[nodiscard]] bool Answered(const RequestRef& req, const Verdict& v);
+  // A spawn request's admission: answered, or its child started on `fd`.
+  void Apply(const RequestRef& req, const Admission& a, int fd, bool grow);
   // Starts the child of an admitted request (`wait_ino`: a udp wait
   // child's socket, else 0); answered by its end report.
   void StartChild(const RequestRef& req, const config::Service& svc, const spawn::Connection& c,
@@ -262,7 +193,6 @@ class Monitor {
   [[nodiscard]] bool MayLogRefusal();
   void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
   void OnSignal();
-  void OnStderr(int fd);
   // A child's setup is over (its status pipe is readable, or it was
   // reaped): log accept or setup-failed, and free its spawn slot. Never
   // waits.
@@ -281,46 +211,18 @@ class Monitor {
   void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
   void LogEnd(pid_t pid, int status, const Child& c, double seconds);
-  void FlushPendingSeccomp(bool all);
-  // Reads the process events (fork, exit) queued now; reports lost ones.
-  void DrainProcessTree();
-  // Logs `event=seccomp` for each kill record of a process that is not a
-  // child the monitor reaps itself: a grandchild, a daemonized descendant.
-  void LogDescendantKills();
-  // The service a process belongs to (a child, or a descendant of one).
-  [[nodiscard]] std::optional<std::string> ServiceOf(pid_t pid) const;
+  // What the seccomp kill attribution needs to know besides children.
+  [[nodiscard]] KnownProcesses Known() const;
   // The syslog relay's sockets, those of `config`.
   [[nodiscard]] base::Status SyncSyslogRelay(const config::Config& config);
-  // The child `pid` descends from, by its parent chain in /proc (only while
-  // it is not reaped): its service and pid.
-  [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
-      pid_t pid) const;
   void EnforceTimeouts();
-  // After a reload: marks each udp wait child whose plan is not its
-  // service's any more as stale (and one whose plan came back as not).
-  void MarkStaleWaitChildren();
-  // The stale children's idle check (wait_idle.h), every
-  // idle_check_period: one that looks idle is stopped (SIGSTOP), then
-  // looked at again in FinishIdleStop.
-  void CheckStaleChildren();
-  // A stale child stopped for its second look: ended (TERM, KILL after
-  // kill_grace) if it is still idle and no datagram was taken off any
-  // socket since its first look, else let go on (SIGCONT).
-  void FinishIdleStop(pid_t pid, Child& c);
-  // The monitor's descriptor of a wait child's socket, or -1.
-  [[nodiscard]] int WaitSocketFd(const Child& c) const;
+  // A stale udp wait child found idle (stale_wait.h): TERM while it is
+  // stopped, then CONT; KILL after kill_grace.
+  void EndStale(pid_t pid, Child& c);
   void Reload();
   void FinishReload();
   void BeginStop();
   void DumpStatus();
-  void CloseStderr(Child& c, pid_t pid);
-  // Logs one line of a child's stderr, or counts it if its rate is spent.
-  void LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now);
-  // Logs (or counts) the whole lines in c.stderr_partial and keeps the
-  // rest; `final`: the rest too, as the pipe is closed.
-  void LogStderrLines(Child& c, pid_t pid, Clock::time_point now, bool final);
-  // Logs the count of its suppressed lines if one is due (`closing`: any).
-  void ReportStderrSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing);
   void Watch(int fd, uint64_t tag, uint32_t events);
   // One pass of the event loop over `n` events; false when it must end.
   bool RunOnce(const epoll_event* events, int n);
@@ -337,30 +239,24 @@ class Monitor {
   std::unique_ptr<spawn::NamespaceMaker> ns_maker_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
-  std::unordered_map<pid_t, Child> children_;
+  Children children_;
+  // The concerns of their own, over the children (declared after them).
+  StderrRelay stderr_relay_;      // their stderr, into the log
+  SeccompKills seccomp_kills_;    // which service a seccomp kill was
+  StaleWaitChildren stale_;       // udp wait children a reload left behind
   std::unordered_map<std::string, int> running_;  // per service, for `active`
-  std::unordered_map<int, pid_t> stderr_owner_;
-  StderrLimiter stderr_limiter_;
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;
-  PortSet served_ports_;
+  PortSet served_ports_;  // of the installed table, for the reflection rules
   // Per service of the installed table: spawn::PlanIdentity of its plan
   // and its timeout (what a running child keeps of them).
   std::vector<std::shared_ptr<const std::string>> plan_identities_;
-  Clock::time_point next_idle_check_ = Clock::time_point::max();  // of the installed table, for the reflection rules
   std::vector<int> orphan_slots_;
   std::unique_ptr<sandbox::BpfProgram> children_filter_;
-  std::vector<PendingEnd> pending_seccomp_;
   std::unique_ptr<spawn::Spawner> spawner_;
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;
-  SeccompLog seccomp_log_;
-  ProcessTree process_tree_;
-  // Until then, the table may miss descendants (events were lost).
-  Clock::time_point process_tree_unsure_until_{};
-  RateLimiter process_tree_warning_{1, std::chrono::seconds(10), Clock::now()};
-  RateLimiter unattributed_log_{20, std::chrono::seconds(10), Clock::now()};
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;

@@ -1,0 +1,135 @@
+#include "supervisor/bind_table.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <string>
+
+#include "net/socket.h"
+
+namespace hinetd::supervisor {
+
+using base::ErrnoError;
+using base::Error;
+using base::LogLine;
+using base::Result;
+
+Result<SocketList> BindTable(const config::Config& config, const SocketList& keep,
+                             const std::vector<std::shared_ptr<PassedSocket>>& passed,
+                             int backlog, base::Logger& log) {
+  // Every socket of the new table: the one already bound to the address (a
+  // reload keeps it, and its backlog), or a fresh one. On error nothing of
+  // the running table has changed; the fresh ones close with the list.
+  SocketList out;
+  std::vector<bool> taken(keep.size(), false);
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const config::Service& svc = config.services[i];
+    for (const auto& addr : svc.listen) {
+      for (const auto& ep : addr.endpoints) {
+        std::shared_ptr<ListenSocket> s;
+        for (size_t k = 0; k < keep.size(); ++k) {
+          if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
+            taken[k] = true;
+            s = keep[k];
+            break;
+          }
+        }
+        if (!s) {
+          // A socket systemd passed for this address (used only once: no
+          // two services can share one address).
+          for (const auto& p : passed) {
+            if (p->transport != svc.transport || !(p->ep == ep)) continue;
+            ino_t ino = SocketInode(p->fd.get());
+            bool used = std::any_of(out.begin(), out.end(), [&](const auto& o) {
+              return SocketInode(o->fd.get()) == ino;
+            });
+            if (used) continue;
+            int copy = fcntl(p->fd.get(), F_DUPFD_CLOEXEC, 3);
+            if (copy < 0) {
+              return Error(addr.loc, "service \"" + svc.name + "\": " +
+                                         ErrnoError("dup of the socket systemd passed, " +
+                                                        p->Describe(),
+                                                    errno)
+                                             .message());
+            }
+            s = std::make_shared<ListenSocket>();
+            s->ep = ep;
+            s->transport = svc.transport;
+            s->fd.reset(copy);
+            s->systemd_fd = p->number;
+            break;
+          }
+        }
+        if (s && s->systemd_fd >= 0 && svc.transport == net::Transport::kUdp && !svc.wait) {
+          return Error(addr.loc,
+                       "service \"" + svc.name + "\": udp nowait cannot serve " +
+                           net::ToString(ep) + " on the socket systemd passed (fd " +
+                           std::to_string(s->systemd_fd) +
+                           "): each peer's datagrams go to a fresh socket hinetd binds to the "
+                           "same address, which a socket systemd created does not let it do; "
+                           "set wait = true, or remove the address from the .socket unit so "
+                           "that hinetd binds it itself");
+        }
+        if (s && s->systemd_fd < 0 && ep.IsUnix()) {
+          // A kept socket keeps its file as it is: its owner and mode are set
+          // when it is created (a new owner needs CAP_CHOWN, which hinetd no
+          // longer holds), and a reload must not half-apply. lstat: the
+          // file at the path itself, never what a symlink points to.
+          struct stat st {};
+          std::string path = ep.UnixPath();
+          if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+              (st.st_uid != svc.unix_file.uid || st.st_gid != svc.unix_file.gid ||
+               (st.st_mode & 07777) != svc.unix_file.mode)) {
+            log.Warning(LogLine("warning")
+                             .Add("service", svc.name)
+                             .Add("message", "socket_user, socket_group and socket_mode of " +
+                                                 path +
+                                                 " apply when the socket is created; the file "
+                                                 "keeps its owner and mode until hinetd "
+                                                 "restarts"));
+          }
+        }
+        if (!s) {
+          // UDP sockets belong to the listener's account, so that it may
+          // bind the fresh socket of a udp nowait handover next to them
+          // (SO_REUSEPORT is shared by one uid only).
+          auto fd = net::BindListener(ep, svc.transport, backlog, svc.unix_file,
+                                      config.daemon.uid);
+          if (!fd.ok()) {
+            return Error(addr.loc, "service \"" + svc.name + "\": " + fd.error().message());
+          }
+          s = std::make_shared<ListenSocket>();
+          s->ep = ep;
+          s->transport = svc.transport;
+          s->fd = std::move(*fd);
+          if (ep.IsUnix()) {
+            // The inode of the file BindListener made, which the stop
+            // removes if it is still there: lstat, as a symlink in its
+            // place must not stand for the file it points to.
+            struct stat st {};
+            if (lstat(ep.UnixPath().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+              s->unix_ino = st.st_ino;
+            }
+          }
+        }
+        out.push_back(std::move(s));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<const PassedSocket*> UnusedPassed(
+    const std::vector<std::shared_ptr<PassedSocket>>& passed, const SocketList& sockets) {
+  std::vector<const PassedSocket*> unused;
+  for (const auto& p : passed) {
+    ino_t ino = SocketInode(p->fd.get());
+    bool used = std::any_of(sockets.begin(), sockets.end(),
+                            [&](const auto& s) { return SocketInode(s->fd.get()) == ino; });
+    if (!used) unused.push_back(p.get());
+  }
+  return unused;
+}
+
+}  // namespace hinetd::supervisor
