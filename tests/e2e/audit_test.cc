@@ -1,15 +1,23 @@
 // `hinetd audit` with the real binary: the text report, the JSON schema,
 // --threshold and --against exit codes, and the weak example of README's
 // "Auditing" section.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <regex>
+#include <sstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/jail_builder.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -356,39 +364,92 @@ TEST_F(ProveTest, AServiceThatDropsPrivilegesBecomesNoOneElse) {
   EXPECT_NE(r.out.find("cannot become anyone else"), std::string::npos) << r.out;
 }
 
-TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
-  std::string services = InternalService("echo", "echo", "\"127.0.0.1:10007\"");
-  for (const char* policy : {"runtime", "stdio", "default"}) {
-    services += "[[service]]\nname = \"" + std::string(policy) +
-                "\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\nuser = \"nobody\"\n"
-                "chroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy + "\"\n\n";
+// Every shipped policy file (sandbox/*.toml): its policies.
+std::vector<std::string> ShippedPolicyNames() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/sandbox", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() > 5 && name.ends_with(".toml")) names.push_back(name.substr(0, name.size() - 5));
   }
-  // Different ports for each.
-  for (int i = 0; i < 3; ++i) {
-    size_t at = services.find("127.0.0.1:10100\"");
-    services.replace(at, 16, "127.0.0.1:1010" + std::to_string(i + 1) + "\"");
-  }
-  std::string path = WriteConfig(services);
-  std::set<std::string> before = ProveDirs();
-  CommandResult r = Audit({"-c", path, "--prove"});
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
-  for (const char* service : {"echo", "runtime", "stdio", "default"}) {
-    auto proof = ProofOf(r.out, service);
-    EXPECT_EQ(proof.size(), 12u) << service << "\n" << r.out;
-    for (const auto& [escape, line] : proof) {
-      // In a jail of its own, as nobody, in a pid namespace: every escape
-      // is refused, and the audit said so.
-      EXPECT_EQ(line.rfind("  verified ", 0), 0u) << service << ": " << line;
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The policies proved by ShippedPoliciesHaveNoContradiction; the others,
+// by ShippedServicePoliciesHaveNoContradiction (two tests, which ctest runs
+// side by side: each prove run starts 12 children per service).
+const std::set<std::string> kBasePolicies = {"runtime", "stdio", "default", "identity", "internal"};
+
+class ShippedPolicyProveTest : public ProveTest {
+ protected:
+  // A probe service per policy (internal: the internal echo), each on a
+  // port of its own; one that changes its identity (identity, or a policy
+  // that includes it) with drops_privileges, as the policy says it needs.
+  std::string Services(const std::vector<std::string>& policies) {
+    std::string services;
+    uint16_t port = 10101;
+    for (const auto& policy : policies) {
+      if (policy == "internal") {
+        services += InternalService("echo", "echo", "\"127.0.0.1:10007\"");
+        continue;
+      }
+      auto text = ReadFile(SourceDir() + "/sandbox/" + policy + ".toml");
+      bool identity = policy == "identity" || IncludesIdentity(text);
+      services += "[[service]]\nname = \"" + policy + "\"\nlisten = \"127.0.0.1:" +
+                  std::to_string(port++) + "\"\nexec = [\"/probe\"]\nuser = \"nobody\"\n"
+                  "chroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy + "\"\n" +
+                  (identity ? "drops_privileges = true\n" : "") + "\n";
     }
+    return services;
   }
+
+  static bool IncludesIdentity(const std::string& text) {
+    size_t at = text.find("\ninclude = [");
+    if (at == std::string::npos) return false;
+    return text.substr(at, text.find(']', at) - at).find("\"identity\"") != std::string::npos;
+  }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // Proves every service of `policies` and expects no contradiction and no
+  // error: 12 lines each. Returns the output.
+  std::string ProveAll(const std::vector<std::string>& policies) {
+    std::string path = WriteConfig(Services(policies));
+    CommandResult r = Audit({"-c", path, "--prove"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+    for (const auto& policy : policies) {
+      std::string service = policy == "internal" ? "echo" : policy;
+      auto proof = ProofOf(r.out, service);
+      EXPECT_EQ(proof.size(), 12u) << service << "\n" << r.out;
+      for (const auto& [escape, line] : proof) {
+        // In a jail of its own, as nobody, in a pid namespace: every escape
+        // is refused, and the audit said so.
+        EXPECT_EQ(line.rfind("  verified ", 0), 0u) << service << ": " << line;
+      }
+    }
+    return r.out;
+  }
+};
+
+TEST_F(ShippedPolicyProveTest, ShippedPoliciesHaveNoContradiction) {
+  // A directory in the jail for the classic escape's first chroot (the
+  // identity service may chroot).
+  ASSERT_EQ(mkdir((jail_.path() + "/srv").c_str(), 0755), 0);
+  std::set<std::string> before = ProveDirs();
+  std::string out =
+      ProveAll(std::vector<std::string>(kBasePolicies.begin(), kBasePolicies.end()));
   // How, for a few: the jail, the filter, the kernel's permission checks.
-  auto stdio = ProofOf(r.out, "stdio");
+  auto stdio = ProofOf(out, "stdio");
   EXPECT_NE(stdio["write-outside"].find("errno ENOENT at openat"), std::string::npos);
   EXPECT_NE(stdio["connect"].find("killed by the filter at socket"), std::string::npos);
   EXPECT_NE(stdio["raise-limit"].find("errno EPERM at prlimit64"), std::string::npos);
-  auto dflt = ProofOf(r.out, "default");
+  auto dflt = ProofOf(out, "default");
   EXPECT_NE(dflt["connect"].find("errno EACCES at socket"), std::string::npos) << dflt["connect"];
   EXPECT_NE(dflt["signal"].find("errno ESRCH at kill"), std::string::npos) << dflt["signal"];
   // Nothing is left outside the jails. Other prove tests run in parallel
@@ -406,6 +467,22 @@ TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
     std::this_thread::sleep_for(milliseconds(100));
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_TRUE(left.empty()) << "left behind: " << *left.begin();
+}
+
+TEST_F(ShippedPolicyProveTest, ShippedServicePoliciesHaveNoContradiction) {
+  // Every other file of sandbox/: the policies of real programs (fingerd,
+  // rsyncd, tftpd, ...) and the syslog layer, each proved as a service's.
+  ASSERT_EQ(mkdir((jail_.path() + "/srv").c_str(), 0755), 0);
+  std::vector<std::string> others;
+  for (const auto& name : ShippedPolicyNames()) {
+    if (kBasePolicies.count(name) == 0) others.push_back(name);
+  }
+  ASSERT_GE(others.size(), 6u);  // busybox-httpd fingerd git-daemon rsyncd syslog tftpd
+  std::string out = ProveAll(others);
+  // tftpd changes its identity: its user namespace maps no group 0.
+  EXPECT_NE(ProofOf(out, "tftpd")["setgroups-root"].find("errno EINVAL at setgroups"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
@@ -438,6 +515,66 @@ TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
   EXPECT_EQ(connect.fields["result"].s, "verified");
   EXPECT_NE(connect.fields["kernel"].s.find("errno ENETUNREACH at connect"), std::string::npos)
       << connect.fields["kernel"].s;
+}
+
+TEST_F(ProveTest, AShellTheFilterKillsAfterItsExecveStillRan) {
+  // A real, dynamically linked /bin/sh in the jail, and a policy that
+  // allows execve but not what the dynamic loader does next (brk, mmap):
+  // the shell starts and the filter kills it. The static probe itself
+  // needs only write, execve and exit_group.
+  JailBuilder builder(jail_);
+  ASSERT_TRUE(builder.AddProgram("/bin/sh")) << builder.error();
+  dir_.Write("sandbox/exec-only.toml", "description = \"execve, and nothing a shell needs\"\n"
+                                       "default_action = \"kill\"\n"
+                                       "allow = [\"write\", \"execve\", \"exit_group\"]\n");
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"sh\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"exec-only\"\n");
+  CommandResult r = Audit({"-c", path, "--prove"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto proof = ProofOf(r.out, "sh");
+  ASSERT_EQ(proof.size(), 12u) << r.out;
+  // The shell ran: the escape happened, as the audit said it could.
+  EXPECT_EQ(proof["exec-sh"],
+            "  allowed      exec-sh       succeeded: /bin/sh ran (then the filter killed it); the "
+            "audit: possible: /bin/sh exists and execve is allowed")
+      << r.out;
+  // A kill at the probe's own first call is still a kill, not a run.
+  EXPECT_EQ(proof["connect"].rfind("  verified     connect       killed by the filter at socket",
+                                   0),
+            0u)
+      << proof["connect"];
+}
+
+TEST_F(ProveTest, MakesTheEmptyRootOfInternalServices) {
+  // On a host where the daemon never ran, /var/lib/hinetd/empty (the jail
+  // of internal services) is missing: --prove makes it as the monitor
+  // does. Run in a mount namespace of its own, with an empty tmpfs over
+  // /var/lib/hinetd, so that the directory other tests use stays as it is.
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs unshare (util-linux)";
+  mkdir("/var/lib/hinetd", 0755);  // the mount point; the daemon makes it too
+  std::string path = WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:10007\""));
+  const char* script =
+      "mount -t tmpfs -o mode=0755 hinetd-prove-test /var/lib/hinetd || exit 90\n"
+      "test -e /var/lib/hinetd/empty && exit 91\n"
+      "\"$0\" audit -c \"$1\" --prove echo\n"
+      "rc=$?\n"
+      "echo \"empty: $(stat -c '%a %U' /var/lib/hinetd/empty)\"\n"
+      "exit $rc\n";
+  CommandResult r = RunCommand({"/usr/bin/unshare", "--mount", "--propagation", "private",
+                                "/bin/sh", "-c", script, BinDir() + "/hinetd", path},
+                               milliseconds(60000));
+  ASSERT_NE(r.exit_code, 90) << "mount failed: " << r.err;
+  ASSERT_NE(r.exit_code, 91) << "the tmpfs already holds empty/";
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+  auto proof = ProofOf(r.out, "echo");
+  EXPECT_EQ(proof.size(), 12u) << r.out;
+  for (const auto& [escape, line] : proof) {
+    EXPECT_EQ(line.rfind("  verified ", 0), 0u) << escape << ": " << line;
+  }
+  // As the monitor makes it: root's, mode 0555.
+  EXPECT_NE(r.out.find("\nempty: 555 root\n"), std::string::npos) << r.out;
 }
 
 TEST_F(ProveTest, NeedsRoot) {
