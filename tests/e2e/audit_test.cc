@@ -160,7 +160,11 @@ class AuditE2eTest : public E2eTest {
 };
 
 TEST_F(AuditE2eTest, TextReport) {
-  std::string path = WriteConfig(TwoServices("stdio"));
+  // The weakest service last in the table, so that worst first is a sort.
+  std::string path = WriteConfig(
+      TwoServices("stdio") +
+      "\n[[service]]\nname = \"weak\"\nlisten = \"127.0.0.1:10102\"\nexec = [\"/bin/cat\"]\n"
+      "user = \"root\"\nunconfined = true\nsandbox = \"none\"\n");
   CommandResult r = Audit({"-c", path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("service \"echo\": "), std::string::npos) << r.out;
@@ -168,9 +172,28 @@ TEST_F(AuditE2eTest, TextReport) {
   EXPECT_NE(r.out.find("  FAIL  0.5  seccomp.exec"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[fix: sandbox]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("narrowed by an argument rule: mprotect"), std::string::npos) << r.out;
-  // The summary, worst first.
-  size_t table = r.out.find("SERVICE  SCORE  BUCKET");
+  // The summary, worst first: each service once, scores not rising, and
+  // each row's score the one its report says.
+  size_t table = r.out.find("\nSERVICE  SCORE  BUCKET");
   ASSERT_NE(table, std::string::npos) << r.out;
+  std::istringstream rows(r.out.substr(table + 1));
+  std::string row;
+  std::getline(rows, row);  // the header
+  std::vector<std::pair<std::string, double>> summary;
+  while (std::getline(rows, row) && !row.empty()) {
+    std::istringstream fields(row);
+    std::string name;
+    double score = -1;
+    fields >> name >> score;
+    summary.emplace_back(name, score);
+    size_t at = r.out.find("service \"" + name + "\": ");
+    ASSERT_NE(at, std::string::npos) << name;
+    EXPECT_DOUBLE_EQ(std::stod(r.out.substr(at + name.size() + 12)), score) << row;
+  }
+  ASSERT_EQ(summary.size(), 3u) << r.out;
+  EXPECT_EQ(summary[0].first, "weak") << r.out;
+  EXPECT_GT(summary[0].second, summary[1].second) << r.out;
+  EXPECT_GE(summary[1].second, summary[2].second) << r.out;
   // Only "prog" asked for.
   CommandResult one = Audit({"-c", path, "prog"});
   ASSERT_EQ(one.exit_code, 0) << one.err;
@@ -291,6 +314,50 @@ TEST_F(AuditE2eTest, AgainstAnOlderTable) {
   // A broken old table is a configuration error.
   std::string broken = dir_.Write("broken.toml", "[[service]]\nname = 1\n");
   EXPECT_EQ(Audit({"-c", new_path, "--against", broken}).exit_code, 78);
+}
+
+TEST_F(AuditE2eTest, AgainstNotesChrootAndUser) {
+  // The same service moved to another jail and another account: the
+  // change says both, with the ids.
+  Jail other;
+  ASSERT_TRUE(other.ok()) << other.error();
+  ASSERT_TRUE(other.Install(BinDir() + "/hinetd-probe", "/probe"));
+  passwd* pw = getpwnam("nobody");
+  if (pw == nullptr) GTEST_SKIP() << "needs the user nobody";
+  passwd nobody_ids = *pw;  // getpwnam's buffer is reused by the next call
+  passwd* nobody = &nobody_ids;
+  passwd* hello = getpwnam("hinetd-hello");
+  if (hello == nullptr) GTEST_SKIP() << "needs the user hinetd-hello";
+  auto table = [&](const std::string& user, const std::string& root) {
+    return "[[service]]\nname = \"prog\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+           "user = \"" + user + "\"\nchroot = \"" + root + "\"\nsandbox = \"stdio\"\n";
+  };
+  std::string old_path = dir_.Write("old.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n" +
+                                                    table("nobody", jail_.path()));
+  std::string new_path = WriteConfig(table("hinetd-hello", other.path()));
+  CommandResult r = Audit({"-c", new_path, "--against", old_path});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // the same score: not worse
+  EXPECT_NE(r.out.find("    chroot " + jail_.path() + " -> " + other.path() + "\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("    user nobody (uid " + std::to_string(nobody->pw_uid) +
+                       ") -> hinetd-hello (uid " + std::to_string(hello->pw_uid) + ")\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("    gid " + std::to_string(nobody->pw_gid) + " -> " +
+                       std::to_string(hello->pw_gid) + "\n"),
+            std::string::npos)
+      << r.out;
+  // No chroot at all: "none" (the probe at the same path on the host).
+  std::string bare = dir_.Write(
+      "bare.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n[[service]]\nname = \"prog\"\n"
+                   "listen = \"127.0.0.1:10100\"\nexec = [\"" + BinDir() + "/hinetd-probe\"]\n"
+                   "user = \"nobody\"\nsandbox = \"stdio\"\n");
+  CommandResult to_none = Audit({"-c", bare, "--against", old_path});
+  EXPECT_EQ(to_none.exit_code, 1) << to_none.out << to_none.err;  // fs.chroot fails: worse
+  EXPECT_NE(to_none.out.find("    chroot " + jail_.path() + " -> none\n"), std::string::npos)
+      << to_none.out;
+  EXPECT_NE(to_none.out.find("    fs.chroot ok -> FAIL\n"), std::string::npos) << to_none.out;
 }
 
 }  // namespace
