@@ -659,3 +659,152 @@ TEST_F(ProveTest, NeedsRoot) {
 
 }  // namespace
 }  // namespace hinetd::testing
+
+namespace hinetd::testing {
+namespace {
+
+// The shipped etc/hinetd.toml as README's "Auditing" runs it: the demo jail
+// made by the script the README names, the accounts, and the shipped files
+// byte for byte in their layout (etc/ and sandbox/ side by side) in a
+// directory only root can change.
+class ShippedTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HINETD_REQUIRE_ROOT();
+    CommandResult jail = RunCommand({"/bin/bash", SourceDir() + "/scripts/make-jail.sh",
+                                     "/var/lib/hinetd/demo", "/usr/bin/tr", "/bin/sh"},
+                                    milliseconds(30000));
+    ASSERT_EQ(jail.exit_code, 0) << jail.err;
+    CommandResult users =
+        RunCommand({"/bin/bash", SourceDir() + "/scripts/daemon-user.sh", "hinetd",
+                    "hinetd-internal", "hinetd-upper", "hinetd-hello"},
+                   milliseconds(30000));
+    ASSERT_EQ(users.exit_code, 0) << users.err;
+    ASSERT_TRUE(CopyShippedPolicies(tree_.path() + "/sandbox"));
+    std::ifstream in(SourceDir() + "/etc/hinetd.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(text.empty());
+    config_ = tree_.Write("etc/hinetd.toml", text);
+  }
+
+  // `hinetd audit ARGS` run from the tree (so that "-c etc/hinetd.toml"
+  // works as the README writes it).
+  CommandResult AuditIn(const std::string& args) {
+    return RunCommand({"/bin/sh", "-c", "cd \"$0\" && exec \"$1\" audit " + args, tree_.path(),
+                       BinDir() + "/hinetd"},
+                      milliseconds(120000));
+  }
+
+  TempDir tree_;
+  std::string config_;
+};
+
+TEST_F(ShippedTableTest, ProveHasNoContradiction) {
+  CommandResult r = AuditIn("-c etc/hinetd.toml --prove");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+  size_t services = 0, lines = 0;
+  size_t at = r.out.find("\nproof: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::istringstream proof(r.out.substr(at + 1));
+  for (std::string line; std::getline(proof, line);) {
+    if (line.rfind("service \"", 0) == 0) ++services;
+    if (line.rfind("  ", 0) == 0) ++lines;
+  }
+  EXPECT_EQ(services, 12u) << r.out;
+  EXPECT_EQ(lines, 12u * 12u) << r.out;
+  // The demo jail holds /bin/sh for "hello": the audit says so, and the
+  // shell runs.
+  EXPECT_NE(r.out.find("  allowed      exec-sh       succeeded: /bin/sh ran; the audit: possible: "
+                       "/bin/sh exists and execve is allowed"),
+            std::string::npos)
+      << r.out;
+}
+
+// What differs from host to host: account ids and the Landlock ABI.
+std::string Normalized(const std::string& text) {
+  static const std::regex kIds("\\b(uid|gid|ABI) [0-9]+");
+  return std::regex_replace(text, kIds, "$1 N");
+}
+
+struct ShownCommand {
+  std::string args;                 // after "hinetd audit "
+  std::vector<std::string> output;  // as shown, without the indent
+  bool tail = false;                // the output starts with "...": only its end is shown
+};
+
+// The commands and outputs between <!-- audit-shipped:begin --> and
+// <!-- audit-shipped:end --> markers: indented code lines, each command a
+// "# hinetd audit ..." line.
+std::vector<ShownCommand> ShownInReadme(const std::string& readme) {
+  std::vector<ShownCommand> out;
+  size_t pos = 0;
+  for (;;) {
+    size_t begin = readme.find("<!-- audit-shipped:begin -->", pos);
+    if (begin == std::string::npos) break;
+    size_t end = readme.find("<!-- audit-shipped:end -->", begin);
+    if (end == std::string::npos) break;
+    std::istringstream block(readme.substr(begin, end - begin));
+    bool in_code = false;
+    for (std::string line; std::getline(block, line);) {
+      // An empty line inside the code block is one of the output's; any
+      // other line not indented by four ends the block.
+      if (line.empty()) {
+        if (in_code && !out.empty()) out.back().output.push_back("");
+        continue;
+      }
+      in_code = line.rfind("    ", 0) == 0;
+      if (!in_code) continue;
+      line = line.substr(4);
+      if (line.rfind("# hinetd audit ", 0) == 0) {
+        out.push_back({line.substr(15), {}, false});
+      } else if (!out.empty()) {
+        if (line == "..." && out.back().output.empty()) {
+          out.back().tail = true;
+        } else {
+          out.back().output.push_back(line);
+        }
+      }
+    }
+    pos = end;
+  }
+  for (auto& c : out) {
+    while (!c.output.empty() && c.output.back().empty()) c.output.pop_back();
+  }
+  return out;
+}
+
+TEST_F(ShippedTableTest, ReadmeShowsWhatTheBinaryPrints) {
+  std::ifstream in(SourceDir() + "/README.md");
+  std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(readme.empty());
+  auto shown = ShownInReadme(readme);
+  ASSERT_GE(shown.size(), 3u) << "README.md lost its audit-shipped markers";
+  for (const auto& cmd : shown) {
+    SCOPED_TRACE("hinetd audit " + cmd.args);
+    CommandResult r = AuditIn(cmd.args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    if (r.out.find("this kernel has no Landlock ABI 2") != std::string::npos) {
+      GTEST_SKIP() << "no Landlock ABI 2 here: isolation.landlock fails, the README's scores "
+                      "do not apply";
+    }
+    std::vector<std::string> real;
+    std::istringstream lines(Normalized(r.out));
+    for (std::string line; std::getline(lines, line);) real.push_back(line);
+    while (!real.empty() && real.back().empty()) real.pop_back();
+    ASSERT_FALSE(cmd.output.empty());
+    if (cmd.tail) {
+      ASSERT_GE(real.size(), cmd.output.size()) << r.out;
+      real.erase(real.begin(), real.end() - static_cast<ptrdiff_t>(cmd.output.size()));
+    }
+    std::string want, got;
+    for (const auto& l : cmd.output) want += Normalized(l) + "\n";
+    for (const auto& l : real) got += l + "\n";
+    EXPECT_EQ(want, got) << "README.md shows (first) what the binary no longer prints (second); "
+                            "regenerate it";
+  }
+}
+
+}  // namespace
+}  // namespace hinetd::testing
