@@ -162,6 +162,8 @@ const std::vector<CheckInfo> kChecks = {
     {"isolation.ipc", "isolation", 2,
      "no IPC namespace: it shares System V IPC and POSIX message queues with the host",
      "namespaces"},
+    {"isolation.uts", "isolation", 1,
+     "no UTS namespace: it shares the host's host name and NIS domain name", "namespaces"},
     {"isolation.landlock", "isolation", 3,
      "no Landlock domain (kernel before 5.19): children of one uid can reach each other's "
      "memory through /proc",
@@ -179,6 +181,23 @@ uint32_t MoreRestrictive(uint32_t a, uint32_t b) {
 bool Allows(uint32_t ret) {
   uint32_t act = kRetAction(ret);
   return act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG;
+}
+
+// A system call number no kernel has (below x32's bit): no policy can name
+// it, so a compiled program returns its default action for it.
+constexpr int kNoSuchSyscall = 0x3fff;
+
+// A SECCOMP_RET_* value in the syntax of default_action.
+std::string DefaultActionName(uint32_t ret) {
+  switch (kRetAction(ret)) {
+    case SECCOMP_RET_ALLOW: return "allow";
+    case SECCOMP_RET_LOG: return "log";
+    case SECCOMP_RET_KILL_PROCESS:
+    case SECCOMP_RET_KILL_THREAD: return "kill";
+    case SECCOMP_RET_ERRNO: return "errno:" + base::ErrnoName(ret & SECCOMP_RET_DATA);
+    case SECCOMP_RET_TRAP: return "trap";
+  }
+  return "action " + std::to_string(ret);
 }
 
 seccomp_data Call(const std::string& name, std::initializer_list<uint64_t> args,
@@ -566,10 +585,18 @@ class ServiceAuditor {
     if (none) {
       Add(a, "seccomp.default", Outcome::kNa, "no policy (seccomp.policy)");
     } else {
-      const auto& act = config_.policies.at(s_.sandbox).default_action;
-      bool log = act.kind == sandbox::ActionKind::kLog;
-      Add(a, "seccomp.default", log ? Outcome::kFail : Outcome::kPass,
-          "default_action = \"" + act.ToString() + "\"");
+      // As compiled: what the program returns for a system call number no
+      // policy can name.
+      seccomp_data d{};
+      d.nr = kNoSuchSyscall;
+      d.arch = sandbox::NativeAuditArch();
+      auto r = sandbox::RunBpf(plans_.programs.at(s_.sandbox)->insns(), d);
+      if (!r.ok()) {
+        Add(a, "seccomp.default", Outcome::kFail, "unreadable filter: " + r.error().message());
+      } else {
+        Add(a, "seccomp.default", Allows(*r) ? Outcome::kFail : Outcome::kPass,
+            "default_action = \"" + DefaultActionName(*r) + "\"");
+      }
     }
     const uint64_t kAtFdcwd = static_cast<uint32_t>(AT_FDCWD);
     Add(a, eval.Judge(FindCheck("seccomp.exec"),
@@ -774,6 +801,7 @@ class ServiceAuditor {
     ns("isolation.pid", config::kNsPid, "pid");
     ns("isolation.net", config::kNsNet, "network");
     ns("isolation.ipc", config::kNsIpc, "IPC");
+    ns("isolation.uts", config::kNsUts, "UTS");
     bool ll = landlock_abi_ >= 2;
     Add(a, "isolation.landlock", ll ? Outcome::kPass : Outcome::kFail,
         ll ? "a Landlock domain of its own (ABI " + std::to_string(landlock_abi_) + ")"
@@ -957,8 +985,14 @@ Result<std::vector<ServiceAudit>> AuditTable(const config::Config& config,
                    ")");
     }
   }
-  auto base = CompileBaseLayers();
-  if (!base.ok()) return base.error();
+  BaseLayers compiled;
+  const BaseLayers* base = options.base_layers;
+  if (base == nullptr) {
+    auto b = CompileBaseLayers();
+    if (!b.ok()) return b.error();
+    compiled = std::move(*b);
+    base = &compiled;
+  }
   int landlock = options.landlock_abi >= 0 ? options.landlock_abi : LandlockAbi();
   std::vector<ServiceAudit> out;
   for (const auto& s : config.services) {

@@ -81,10 +81,21 @@ struct ServiceAudit {
 // EXPOSED (< 7.5), UNSAFE (< 9.0), DANGEROUS.
 [[nodiscard]] const char* Bucket(int tenths);
 
+// The filters every child runs under, whatever its policy: the monitor's
+// (inherited) and the children's layer.
+struct BaseLayers {
+  std::unique_ptr<sandbox::BpfProgram> monitor;
+  std::unique_ptr<sandbox::BpfProgram> children;
+};
+
 struct AuditOptions {
   // Landlock ABI of the running kernel (every child gets a domain from 2);
   // negative: ask the kernel.
   int landlock_abi = -1;
+  // The base layers to evaluate calls under; nullptr: hinetd's own
+  // (CompileBaseLayers). A null program in them is a layer that allows
+  // everything.
+  const BaseLayers* base_layers = nullptr;
 };
 
 // Audits every service of a loaded table (or only `only`, by name).
@@ -92,12 +103,6 @@ struct AuditOptions {
     const config::Config& config, const spawn::PlanSet& plans,
     const std::vector<std::string>& only = {}, const AuditOptions& options = {});
 
-// The filters every child runs under, whatever its policy: the monitor's
-// (inherited) and the children's layer.
-struct BaseLayers {
-  std::unique_ptr<sandbox::BpfProgram> monitor;
-  std::unique_ptr<sandbox::BpfProgram> children;
-};
 [[nodiscard]] base::Result<BaseLayers> CompileBaseLayers();
 
 // What the kernel returns for `data` under the base layers and `policy`

@@ -1067,13 +1067,18 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
     const char* key;
     int resource;
     enum { kSeconds, kBytes, kCount } unit;
+    const char* systemd;  // the unit directive that sets hinetd's own limit
   };
   static constexpr Spec kSpecs[] = {
-      {"cpu", RLIMIT_CPU, Spec::kSeconds},       {"as", RLIMIT_AS, Spec::kBytes},
-      {"data", RLIMIT_DATA, Spec::kBytes},       {"stack", RLIMIT_STACK, Spec::kBytes},
-      {"fsize", RLIMIT_FSIZE, Spec::kBytes},     {"core", RLIMIT_CORE, Spec::kBytes},
-      {"nofile", RLIMIT_NOFILE, Spec::kCount},   {"nproc", RLIMIT_NPROC, Spec::kCount},
-      {"memlock", RLIMIT_MEMLOCK, Spec::kBytes}};
+      {"cpu", RLIMIT_CPU, Spec::kSeconds, "LimitCPU="},
+      {"as", RLIMIT_AS, Spec::kBytes, "LimitAS="},
+      {"data", RLIMIT_DATA, Spec::kBytes, "LimitDATA="},
+      {"stack", RLIMIT_STACK, Spec::kBytes, "LimitSTACK="},
+      {"fsize", RLIMIT_FSIZE, Spec::kBytes, "LimitFSIZE="},
+      {"core", RLIMIT_CORE, Spec::kBytes, "LimitCORE="},
+      {"nofile", RLIMIT_NOFILE, Spec::kCount, "LimitNOFILE="},
+      {"nproc", RLIMIT_NPROC, Spec::kCount, "LimitNPROC="},
+      {"memlock", RLIMIT_MEMLOCK, Spec::kBytes, "LimitMEMLOCK="}};
 
   // Defaults every child gets unless the service says otherwise: no core
   // dumps (they would land in the jail and may hold secrets), and the
@@ -1138,7 +1143,8 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
     getrlimit(spec->resource, &own);
     if (own.rlim_max != RLIM_INFINITY && (value == RLIM_INFINITY || value > own.rlim_max)) {
       return entry.Err("exceeds hinetd's own hard limit " + std::to_string(own.rlim_max) +
-                       " (raise it where hinetd starts, e.g. LimitNOFILE= in the systemd unit)");
+                       " (raise it where hinetd starts, e.g. " + spec->systemd +
+                       " in the systemd unit)");
     }
     auto it = std::find_if(s.rlimits.begin(), s.rlimits.end(),
                            [&](const Rlimit& r) { return r.resource == spec->resource; });

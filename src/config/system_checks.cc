@@ -18,9 +18,11 @@
 
 #include "base/errno_name.h"
 #include "base/unique_fd.h"
+#include "config/types.h"
 
 namespace hinetd::config {
 
+using base::ErrnoError;
 using base::Error;
 using base::Result;
 using base::Status;
@@ -323,6 +325,20 @@ Result<std::string> CheckChroot(const std::string& path) {
     pos = slash == std::string::npos ? canonical.size() : slash + 1;
   }
   return canonical;
+}
+
+Status EnsureEmptyChroot() {
+  std::string dir = kEmptyChroot;
+  std::string parent = dir.substr(0, dir.rfind('/'));
+  if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + parent + " (the listener's empty root)", errno);
+  }
+  if (mkdir(dir.c_str(), 0555) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + dir + " (the listener's empty root)", errno);
+  }
+  auto checked = CheckChroot(dir);
+  if (!checked.ok()) return checked.error().Wrap("the listener's empty root");
+  return Status();
 }
 
 Status CheckProgram(const std::string& root, const std::string& path, const Identity& who) {

@@ -39,6 +39,13 @@ struct Account {
 // of which is a root-owned directory that is not group- or world-writable.
 [[nodiscard]] base::Result<std::string> CheckChroot(const std::string& path);
 
+// Creates kEmptyChroot (types.h) if it is missing: its parent 0755, the
+// directory itself 0555, both root's, then checks it as a chroot. The root
+// of every listener and the jail of internal services; the monitor makes it
+// at start and reload, `hinetd audit --prove` before it starts an internal
+// service's child.
+[[nodiscard]] base::Status EnsureEmptyChroot();
+
 // Like OpenSSH's StrictModes, for the files that decide what runs as root
 // (the services table and every policy): reads `path` only if the file and
 // every directory on its canonical path up to "/" are owned by root and not

@@ -188,18 +188,8 @@ void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
 
 Status Monitor::EnsureEmptyChroot() {
   // The root of every listener, whatever the table holds, and the jail of
-  // internal services.
-  std::string dir = config::kEmptyChroot;
-  std::string parent = dir.substr(0, dir.rfind('/'));
-  if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoError("creating " + parent + " (the listener's empty root)", errno);
-  }
-  if (mkdir(dir.c_str(), 0555) != 0 && errno != EEXIST) {
-    return ErrnoError("creating " + dir + " (the listener's empty root)", errno);
-  }
-  auto checked = config::CheckChroot(dir);
-  if (!checked.ok()) return checked.error().Wrap("the listener's empty root");
-  return Status();
+  // internal services (shared with `hinetd audit --prove`).
+  return config::EnsureEmptyChroot();
 }
 
 Status Monitor::BuildJails(const config::Config& config) {

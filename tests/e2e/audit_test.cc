@@ -1,15 +1,23 @@
 // `hinetd audit` with the real binary: the text report, the JSON schema,
 // --threshold and --against exit codes, and the weak example of README's
 // "Auditing" section.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <regex>
+#include <sstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/jail_builder.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -152,7 +160,11 @@ class AuditE2eTest : public E2eTest {
 };
 
 TEST_F(AuditE2eTest, TextReport) {
-  std::string path = WriteConfig(TwoServices("stdio"));
+  // The weakest service last in the table, so that worst first is a sort.
+  std::string path = WriteConfig(
+      TwoServices("stdio") +
+      "\n[[service]]\nname = \"weak\"\nlisten = \"127.0.0.1:10102\"\nexec = [\"/bin/cat\"]\n"
+      "user = \"root\"\nunconfined = true\nsandbox = \"none\"\n");
   CommandResult r = Audit({"-c", path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("service \"echo\": "), std::string::npos) << r.out;
@@ -160,9 +172,28 @@ TEST_F(AuditE2eTest, TextReport) {
   EXPECT_NE(r.out.find("  FAIL  0.5  seccomp.exec"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[fix: sandbox]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("narrowed by an argument rule: mprotect"), std::string::npos) << r.out;
-  // The summary, worst first.
-  size_t table = r.out.find("SERVICE  SCORE  BUCKET");
+  // The summary, worst first: each service once, scores not rising, and
+  // each row's score the one its report says.
+  size_t table = r.out.find("\nSERVICE  SCORE  BUCKET");
   ASSERT_NE(table, std::string::npos) << r.out;
+  std::istringstream rows(r.out.substr(table + 1));
+  std::string row;
+  std::getline(rows, row);  // the header
+  std::vector<std::pair<std::string, double>> summary;
+  while (std::getline(rows, row) && !row.empty()) {
+    std::istringstream fields(row);
+    std::string name;
+    double score = -1;
+    fields >> name >> score;
+    summary.emplace_back(name, score);
+    size_t at = r.out.find("service \"" + name + "\": ");
+    ASSERT_NE(at, std::string::npos) << name;
+    EXPECT_DOUBLE_EQ(std::stod(r.out.substr(at + name.size() + 12)), score) << row;
+  }
+  ASSERT_EQ(summary.size(), 3u) << r.out;
+  EXPECT_EQ(summary[0].first, "weak") << r.out;
+  EXPECT_GT(summary[0].second, summary[1].second) << r.out;
+  EXPECT_GE(summary[1].second, summary[2].second) << r.out;
   // Only "prog" asked for.
   CommandResult one = Audit({"-c", path, "prog"});
   ASSERT_EQ(one.exit_code, 0) << one.err;
@@ -285,6 +316,50 @@ TEST_F(AuditE2eTest, AgainstAnOlderTable) {
   EXPECT_EQ(Audit({"-c", new_path, "--against", broken}).exit_code, 78);
 }
 
+TEST_F(AuditE2eTest, AgainstNotesChrootAndUser) {
+  // The same service moved to another jail and another account: the
+  // change says both, with the ids.
+  Jail other;
+  ASSERT_TRUE(other.ok()) << other.error();
+  ASSERT_TRUE(other.Install(BinDir() + "/hinetd-probe", "/probe"));
+  passwd* pw = getpwnam("nobody");
+  if (pw == nullptr) GTEST_SKIP() << "needs the user nobody";
+  passwd nobody_ids = *pw;  // getpwnam's buffer is reused by the next call
+  passwd* nobody = &nobody_ids;
+  passwd* hello = getpwnam("hinetd-hello");
+  if (hello == nullptr) GTEST_SKIP() << "needs the user hinetd-hello";
+  auto table = [&](const std::string& user, const std::string& root) {
+    return "[[service]]\nname = \"prog\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+           "user = \"" + user + "\"\nchroot = \"" + root + "\"\nsandbox = \"stdio\"\n";
+  };
+  std::string old_path = dir_.Write("old.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n" +
+                                                    table("nobody", jail_.path()));
+  std::string new_path = WriteConfig(table("hinetd-hello", other.path()));
+  CommandResult r = Audit({"-c", new_path, "--against", old_path});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // the same score: not worse
+  EXPECT_NE(r.out.find("    chroot " + jail_.path() + " -> " + other.path() + "\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("    user nobody (uid " + std::to_string(nobody->pw_uid) +
+                       ") -> hinetd-hello (uid " + std::to_string(hello->pw_uid) + ")\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("    gid " + std::to_string(nobody->pw_gid) + " -> " +
+                       std::to_string(hello->pw_gid) + "\n"),
+            std::string::npos)
+      << r.out;
+  // No chroot at all: "none" (the probe at the same path on the host).
+  std::string bare = dir_.Write(
+      "bare.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n[[service]]\nname = \"prog\"\n"
+                   "listen = \"127.0.0.1:10100\"\nexec = [\"" + BinDir() + "/hinetd-probe\"]\n"
+                   "user = \"nobody\"\nsandbox = \"stdio\"\n");
+  CommandResult to_none = Audit({"-c", bare, "--against", old_path});
+  EXPECT_EQ(to_none.exit_code, 1) << to_none.out << to_none.err;  // fs.chroot fails: worse
+  EXPECT_NE(to_none.out.find("    chroot " + jail_.path() + " -> none\n"), std::string::npos)
+      << to_none.out;
+  EXPECT_NE(to_none.out.find("    fs.chroot ok -> FAIL\n"), std::string::npos) << to_none.out;
+}
+
 }  // namespace
 }  // namespace hinetd::testing
 
@@ -356,39 +431,92 @@ TEST_F(ProveTest, AServiceThatDropsPrivilegesBecomesNoOneElse) {
   EXPECT_NE(r.out.find("cannot become anyone else"), std::string::npos) << r.out;
 }
 
-TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
-  std::string services = InternalService("echo", "echo", "\"127.0.0.1:10007\"");
-  for (const char* policy : {"runtime", "stdio", "default"}) {
-    services += "[[service]]\nname = \"" + std::string(policy) +
-                "\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\nuser = \"nobody\"\n"
-                "chroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy + "\"\n\n";
+// Every shipped policy file (sandbox/*.toml): its policies.
+std::vector<std::string> ShippedPolicyNames() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/sandbox", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() > 5 && name.ends_with(".toml")) names.push_back(name.substr(0, name.size() - 5));
   }
-  // Different ports for each.
-  for (int i = 0; i < 3; ++i) {
-    size_t at = services.find("127.0.0.1:10100\"");
-    services.replace(at, 16, "127.0.0.1:1010" + std::to_string(i + 1) + "\"");
-  }
-  std::string path = WriteConfig(services);
-  std::set<std::string> before = ProveDirs();
-  CommandResult r = Audit({"-c", path, "--prove"});
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
-  for (const char* service : {"echo", "runtime", "stdio", "default"}) {
-    auto proof = ProofOf(r.out, service);
-    EXPECT_EQ(proof.size(), 12u) << service << "\n" << r.out;
-    for (const auto& [escape, line] : proof) {
-      // In a jail of its own, as nobody, in a pid namespace: every escape
-      // is refused, and the audit said so.
-      EXPECT_EQ(line.rfind("  verified ", 0), 0u) << service << ": " << line;
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The policies proved by ShippedPoliciesHaveNoContradiction; the others,
+// by ShippedServicePoliciesHaveNoContradiction (two tests, which ctest runs
+// side by side: each prove run starts 12 children per service).
+const std::set<std::string> kBasePolicies = {"runtime", "stdio", "default", "identity", "internal"};
+
+class ShippedPolicyProveTest : public ProveTest {
+ protected:
+  // A probe service per policy (internal: the internal echo), each on a
+  // port of its own; one that changes its identity (identity, or a policy
+  // that includes it) with drops_privileges, as the policy says it needs.
+  std::string Services(const std::vector<std::string>& policies) {
+    std::string services;
+    uint16_t port = 10101;
+    for (const auto& policy : policies) {
+      if (policy == "internal") {
+        services += InternalService("echo", "echo", "\"127.0.0.1:10007\"");
+        continue;
+      }
+      auto text = ReadFile(SourceDir() + "/sandbox/" + policy + ".toml");
+      bool identity = policy == "identity" || IncludesIdentity(text);
+      services += "[[service]]\nname = \"" + policy + "\"\nlisten = \"127.0.0.1:" +
+                  std::to_string(port++) + "\"\nexec = [\"/probe\"]\nuser = \"nobody\"\n"
+                  "chroot = \"" + jail_.path() + "\"\nsandbox = \"" + policy + "\"\n" +
+                  (identity ? "drops_privileges = true\n" : "") + "\n";
     }
+    return services;
   }
+
+  static bool IncludesIdentity(const std::string& text) {
+    size_t at = text.find("\ninclude = [");
+    if (at == std::string::npos) return false;
+    return text.substr(at, text.find(']', at) - at).find("\"identity\"") != std::string::npos;
+  }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // Proves every service of `policies` and expects no contradiction and no
+  // error: 12 lines each. Returns the output.
+  std::string ProveAll(const std::vector<std::string>& policies) {
+    std::string path = WriteConfig(Services(policies));
+    CommandResult r = Audit({"-c", path, "--prove"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+    for (const auto& policy : policies) {
+      std::string service = policy == "internal" ? "echo" : policy;
+      auto proof = ProofOf(r.out, service);
+      EXPECT_EQ(proof.size(), 12u) << service << "\n" << r.out;
+      for (const auto& [escape, line] : proof) {
+        // In a jail of its own, as nobody, in a pid namespace: every escape
+        // is refused, and the audit said so.
+        EXPECT_EQ(line.rfind("  verified ", 0), 0u) << service << ": " << line;
+      }
+    }
+    return r.out;
+  }
+};
+
+TEST_F(ShippedPolicyProveTest, ShippedPoliciesHaveNoContradiction) {
+  // A directory in the jail for the classic escape's first chroot (the
+  // identity service may chroot).
+  ASSERT_EQ(mkdir((jail_.path() + "/srv").c_str(), 0755), 0);
+  std::set<std::string> before = ProveDirs();
+  std::string out =
+      ProveAll(std::vector<std::string>(kBasePolicies.begin(), kBasePolicies.end()));
   // How, for a few: the jail, the filter, the kernel's permission checks.
-  auto stdio = ProofOf(r.out, "stdio");
+  auto stdio = ProofOf(out, "stdio");
   EXPECT_NE(stdio["write-outside"].find("errno ENOENT at openat"), std::string::npos);
   EXPECT_NE(stdio["connect"].find("killed by the filter at socket"), std::string::npos);
   EXPECT_NE(stdio["raise-limit"].find("errno EPERM at prlimit64"), std::string::npos);
-  auto dflt = ProofOf(r.out, "default");
+  auto dflt = ProofOf(out, "default");
   EXPECT_NE(dflt["connect"].find("errno EACCES at socket"), std::string::npos) << dflt["connect"];
   EXPECT_NE(dflt["signal"].find("errno ESRCH at kill"), std::string::npos) << dflt["signal"];
   // Nothing is left outside the jails. Other prove tests run in parallel
@@ -406,6 +534,22 @@ TEST_F(ProveTest, ShippedPoliciesHaveNoContradiction) {
     std::this_thread::sleep_for(milliseconds(100));
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_TRUE(left.empty()) << "left behind: " << *left.begin();
+}
+
+TEST_F(ShippedPolicyProveTest, ShippedServicePoliciesHaveNoContradiction) {
+  // Every other file of sandbox/: the policies of real programs (fingerd,
+  // rsyncd, tftpd, ...) and the syslog layer, each proved as a service's.
+  ASSERT_EQ(mkdir((jail_.path() + "/srv").c_str(), 0755), 0);
+  std::vector<std::string> others;
+  for (const auto& name : ShippedPolicyNames()) {
+    if (kBasePolicies.count(name) == 0) others.push_back(name);
+  }
+  ASSERT_GE(others.size(), 6u);  // busybox-httpd fingerd git-daemon rsyncd syslog tftpd
+  std::string out = ProveAll(others);
+  // tftpd changes its identity: its user namespace maps no group 0.
+  EXPECT_NE(ProofOf(out, "tftpd")["setgroups-root"].find("errno EINVAL at setgroups"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
@@ -440,6 +584,66 @@ TEST_F(ProveTest, APolicyThatAllowsSocketConnects) {
       << connect.fields["kernel"].s;
 }
 
+TEST_F(ProveTest, AShellTheFilterKillsAfterItsExecveStillRan) {
+  // A real, dynamically linked /bin/sh in the jail, and a policy that
+  // allows execve but not what the dynamic loader does next (brk, mmap):
+  // the shell starts and the filter kills it. The static probe itself
+  // needs only write, execve and exit_group.
+  JailBuilder builder(jail_);
+  ASSERT_TRUE(builder.AddProgram("/bin/sh")) << builder.error();
+  dir_.Write("sandbox/exec-only.toml", "description = \"execve, and nothing a shell needs\"\n"
+                                       "default_action = \"kill\"\n"
+                                       "allow = [\"write\", \"execve\", \"exit_group\"]\n");
+  std::string path = WriteConfig(
+      "[[service]]\nname = \"sh\"\nlisten = \"127.0.0.1:10100\"\nexec = [\"/probe\"]\n"
+      "user = \"nobody\"\nchroot = \"" + jail_.path() + "\"\nsandbox = \"exec-only\"\n");
+  CommandResult r = Audit({"-c", path, "--prove"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto proof = ProofOf(r.out, "sh");
+  ASSERT_EQ(proof.size(), 12u) << r.out;
+  // The shell ran: the escape happened, as the audit said it could.
+  EXPECT_EQ(proof["exec-sh"],
+            "  allowed      exec-sh       succeeded: /bin/sh ran (then the filter killed it); the "
+            "audit: possible: /bin/sh exists and execve is allowed")
+      << r.out;
+  // A kill at the probe's own first call is still a kill, not a run.
+  EXPECT_EQ(proof["connect"].rfind("  verified     connect       killed by the filter at socket",
+                                   0),
+            0u)
+      << proof["connect"];
+}
+
+TEST_F(ProveTest, MakesTheEmptyRootOfInternalServices) {
+  // On a host where the daemon never ran, /var/lib/hinetd/empty (the jail
+  // of internal services) is missing: --prove makes it as the monitor
+  // does. Run in a mount namespace of its own, with an empty tmpfs over
+  // /var/lib/hinetd, so that the directory other tests use stays as it is.
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs unshare (util-linux)";
+  mkdir("/var/lib/hinetd", 0755);  // the mount point; the daemon makes it too
+  std::string path = WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:10007\""));
+  const char* script =
+      "mount -t tmpfs -o mode=0755 hinetd-prove-test /var/lib/hinetd || exit 90\n"
+      "test -e /var/lib/hinetd/empty && exit 91\n"
+      "\"$0\" audit -c \"$1\" --prove echo\n"
+      "rc=$?\n"
+      "echo \"empty: $(stat -c '%a %U' /var/lib/hinetd/empty)\"\n"
+      "exit $rc\n";
+  CommandResult r = RunCommand({"/usr/bin/unshare", "--mount", "--propagation", "private",
+                                "/bin/sh", "-c", script, BinDir() + "/hinetd", path},
+                               milliseconds(60000));
+  ASSERT_NE(r.exit_code, 90) << "mount failed: " << r.err;
+  ASSERT_NE(r.exit_code, 91) << "the tmpfs already holds empty/";
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+  auto proof = ProofOf(r.out, "echo");
+  EXPECT_EQ(proof.size(), 12u) << r.out;
+  for (const auto& [escape, line] : proof) {
+    EXPECT_EQ(line.rfind("  verified ", 0), 0u) << escape << ": " << line;
+  }
+  // As the monitor makes it: root's, mode 0555.
+  EXPECT_NE(r.out.find("\nempty: 555 root\n"), std::string::npos) << r.out;
+}
+
 TEST_F(ProveTest, NeedsRoot) {
   if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
   std::string path = WriteConfig(InternalService("echo", "echo", "\"127.0.0.1:10007\""));
@@ -451,6 +655,155 @@ TEST_F(ProveTest, NeedsRoot) {
   EXPECT_NE(r.err.find("audit --prove starts real children (chroot, setuid): run it as root"),
             std::string::npos)
       << r.err;
+}
+
+}  // namespace
+}  // namespace hinetd::testing
+
+namespace hinetd::testing {
+namespace {
+
+// The shipped etc/hinetd.toml as README's "Auditing" runs it: the demo jail
+// made by the script the README names, the accounts, and the shipped files
+// byte for byte in their layout (etc/ and sandbox/ side by side) in a
+// directory only root can change.
+class ShippedTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HINETD_REQUIRE_ROOT();
+    CommandResult jail = RunCommand({"/bin/bash", SourceDir() + "/scripts/make-jail.sh",
+                                     "/var/lib/hinetd/demo", "/usr/bin/tr", "/bin/sh"},
+                                    milliseconds(30000));
+    ASSERT_EQ(jail.exit_code, 0) << jail.err;
+    CommandResult users =
+        RunCommand({"/bin/bash", SourceDir() + "/scripts/daemon-user.sh", "hinetd",
+                    "hinetd-internal", "hinetd-upper", "hinetd-hello"},
+                   milliseconds(30000));
+    ASSERT_EQ(users.exit_code, 0) << users.err;
+    ASSERT_TRUE(CopyShippedPolicies(tree_.path() + "/sandbox"));
+    std::ifstream in(SourceDir() + "/etc/hinetd.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(text.empty());
+    config_ = tree_.Write("etc/hinetd.toml", text);
+  }
+
+  // `hinetd audit ARGS` run from the tree (so that "-c etc/hinetd.toml"
+  // works as the README writes it).
+  CommandResult AuditIn(const std::string& args) {
+    return RunCommand({"/bin/sh", "-c", "cd \"$0\" && exec \"$1\" audit " + args, tree_.path(),
+                       BinDir() + "/hinetd"},
+                      milliseconds(120000));
+  }
+
+  TempDir tree_;
+  std::string config_;
+};
+
+TEST_F(ShippedTableTest, ProveHasNoContradiction) {
+  CommandResult r = AuditIn("-c etc/hinetd.toml --prove");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("CONTRADICTED"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ERROR"), std::string::npos) << r.out;
+  size_t services = 0, lines = 0;
+  size_t at = r.out.find("\nproof: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::istringstream proof(r.out.substr(at + 1));
+  for (std::string line; std::getline(proof, line);) {
+    if (line.rfind("service \"", 0) == 0) ++services;
+    if (line.rfind("  ", 0) == 0) ++lines;
+  }
+  EXPECT_EQ(services, 12u) << r.out;
+  EXPECT_EQ(lines, 12u * 12u) << r.out;
+  // The demo jail holds /bin/sh for "hello": the audit says so, and the
+  // shell runs.
+  EXPECT_NE(r.out.find("  allowed      exec-sh       succeeded: /bin/sh ran; the audit: possible: "
+                       "/bin/sh exists and execve is allowed"),
+            std::string::npos)
+      << r.out;
+}
+
+// What differs from host to host: account ids and the Landlock ABI.
+std::string Normalized(const std::string& text) {
+  static const std::regex kIds("\\b(uid|gid|ABI) [0-9]+");
+  return std::regex_replace(text, kIds, "$1 N");
+}
+
+struct ShownCommand {
+  std::string args;                 // after "hinetd audit "
+  std::vector<std::string> output;  // as shown, without the indent
+  bool tail = false;                // the output starts with "...": only its end is shown
+};
+
+// The commands and outputs between <!-- audit-shipped:begin --> and
+// <!-- audit-shipped:end --> markers: indented code lines, each command a
+// "# hinetd audit ..." line.
+std::vector<ShownCommand> ShownInReadme(const std::string& readme) {
+  std::vector<ShownCommand> out;
+  size_t pos = 0;
+  for (;;) {
+    size_t begin = readme.find("<!-- audit-shipped:begin -->", pos);
+    if (begin == std::string::npos) break;
+    size_t end = readme.find("<!-- audit-shipped:end -->", begin);
+    if (end == std::string::npos) break;
+    std::istringstream block(readme.substr(begin, end - begin));
+    bool in_code = false;
+    for (std::string line; std::getline(block, line);) {
+      // An empty line inside the code block is one of the output's; any
+      // other line not indented by four ends the block.
+      if (line.empty()) {
+        if (in_code && !out.empty()) out.back().output.push_back("");
+        continue;
+      }
+      in_code = line.rfind("    ", 0) == 0;
+      if (!in_code) continue;
+      line = line.substr(4);
+      if (line.rfind("# hinetd audit ", 0) == 0) {
+        out.push_back({line.substr(15), {}, false});
+      } else if (!out.empty()) {
+        if (line == "..." && out.back().output.empty()) {
+          out.back().tail = true;
+        } else {
+          out.back().output.push_back(line);
+        }
+      }
+    }
+    pos = end;
+  }
+  for (auto& c : out) {
+    while (!c.output.empty() && c.output.back().empty()) c.output.pop_back();
+  }
+  return out;
+}
+
+TEST_F(ShippedTableTest, ReadmeShowsWhatTheBinaryPrints) {
+  std::ifstream in(SourceDir() + "/README.md");
+  std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(readme.empty());
+  auto shown = ShownInReadme(readme);
+  ASSERT_GE(shown.size(), 3u) << "README.md lost its audit-shipped markers";
+  for (const auto& cmd : shown) {
+    SCOPED_TRACE("hinetd audit " + cmd.args);
+    CommandResult r = AuditIn(cmd.args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    if (r.out.find("this kernel has no Landlock ABI 2") != std::string::npos) {
+      GTEST_SKIP() << "no Landlock ABI 2 here: isolation.landlock fails, the README's scores "
+                      "do not apply";
+    }
+    std::vector<std::string> real;
+    std::istringstream lines(Normalized(r.out));
+    for (std::string line; std::getline(lines, line);) real.push_back(line);
+    while (!real.empty() && real.back().empty()) real.pop_back();
+    ASSERT_FALSE(cmd.output.empty());
+    if (cmd.tail) {
+      ASSERT_GE(real.size(), cmd.output.size()) << r.out;
+      real.erase(real.begin(), real.end() - static_cast<ptrdiff_t>(cmd.output.size()));
+    }
+    std::string want, got;
+    for (const auto& l : cmd.output) want += Normalized(l) + "\n";
+    for (const auto& l : real) got += l + "\n";
+    EXPECT_EQ(want, got) << "README.md shows (first) what the binary no longer prints (second); "
+                            "regenerate it";
+  }
 }
 
 }  // namespace

@@ -6,14 +6,22 @@
 
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 
 #include "base/fs.h"
+#include "sandbox/bpf.h"
 #include "common/jail.h"
 #include "common/test_env.h"
 #include "config/config.h"
@@ -54,7 +62,7 @@ class AuditTest : public ::testing::Test {
         {"max_instances", "4"},
         {"per_source", "2"},
         {"rate", "\"10/s\""},
-        {"namespaces", "[\"pid\", \"net\", \"ipc\"]"},
+        {"namespaces", "[\"pid\", \"net\", \"ipc\", \"uts\"]"},
     };
   }
 
@@ -66,20 +74,26 @@ class AuditTest : public ::testing::Test {
     return t + extra;
   }
 
-  // The audit of service "s" in `keys` (the baseline with changes).
+  // The audit of service "s" in `keys` (the baseline with changes), under
+  // `base` (nullptr: hinetd's own base layers), after `edit` changed the
+  // loaded table.
   ServiceAudit Audit(const std::map<std::string, std::string>& changes,
-                     const std::string& extra = "", int landlock = 7) {
+                     const std::string& extra = "", int landlock = 7,
+                     const BaseLayers* base = nullptr,
+                     const std::function<void(config::Config&)>& edit = {}) {
     auto keys = keys_;
     for (const auto& [k, v] : changes) keys[k] = v;
     std::string text = Table(keys, extra);
     auto config = config::LoadConfigText(text, dir_.path() + "/hinetd.toml");
     EXPECT_TRUE(config.ok()) << (config.ok() ? "" : config.error().ToString()) << "\n" << text;
     if (!config.ok()) return {};
+    if (edit) edit(*config);
     auto plans = spawn::BuildPlans(*config);
     EXPECT_TRUE(plans.ok()) << (plans.ok() ? "" : plans.error().ToString());
     if (!plans.ok()) return {};
     AuditOptions options;
     options.landlock_abi = landlock;
+    options.base_layers = base;
     auto audits = AuditTable(*config, **plans, {"s"}, options);
     EXPECT_TRUE(audits.ok()) << (audits.ok() ? "" : audits.error().ToString());
     if (!audits.ok() || audits->size() != 1) return {};
@@ -97,14 +111,22 @@ class AuditTest : public ::testing::Test {
   // moves the score by its weight.
   void ExpectMoves(const std::string& id, const std::map<std::string, std::string>& changes,
                    const std::map<std::string, std::string>& base = {},
-                   const std::string& extra = "") {
+                   const std::string& extra = "", const BaseLayers* layers = nullptr) {
     SCOPED_TRACE(id);
     const CheckInfo* info = FindCheck(id);
     ASSERT_NE(info, nullptr);
-    ServiceAudit before = Audit(base, extra);
+    ServiceAudit before = Audit(base, extra, 7, layers);
     auto after_keys = base;
     for (const auto& [k, v] : changes) after_keys[k] = v;
-    ServiceAudit after = Audit(after_keys, extra);
+    ServiceAudit after = Audit(after_keys, extra, 7, layers);
+    ExpectOneDifference(id, before, after);
+  }
+
+  // `after` fails exactly `id` more than `before`, which does not fail it.
+  static void ExpectOneDifference(const std::string& id, const ServiceAudit& before,
+                                  const ServiceAudit& after) {
+    const CheckInfo* info = FindCheck(id);
+    ASSERT_NE(info, nullptr);
     const CheckResult* b = Find(before, id);
     const CheckResult* c = Find(after, id);
     ASSERT_NE(b, nullptr);
@@ -113,10 +135,13 @@ class AuditTest : public ::testing::Test {
     EXPECT_EQ(c->outcome, Outcome::kFail) << c->detail;
     EXPECT_EQ(after.score - before.score, info->weight)
         << "before " << before.score << ", after " << after.score;
-    if (after.score - before.score != info->weight) {
-      for (const auto& x : after.checks) {
-        if (x.outcome == Outcome::kFail) ADD_FAILURE() << "fails " << x.info->id << ": " << x.detail;
-      }
+    // Every other check counts what it counted before.
+    ASSERT_EQ(before.checks.size(), after.checks.size());
+    for (size_t i = 0; i < after.checks.size(); ++i) {
+      const CheckResult& x = after.checks[i];
+      if (x.info == info) continue;
+      EXPECT_EQ(x.counted(), before.checks[i].counted())
+          << x.info->id << " moved too: " << before.checks[i].detail << " -> " << x.detail;
     }
   }
 
@@ -170,6 +195,9 @@ TEST_F(AuditTest, Identity) {
     EXPECT_EQ(root.score - before.score,
               FindCheck("identity.root")->weight + FindCheck("fs.writable")->weight);
   }
+  // Without a jail (fs.chroot fails in both, fs.* do not apply): root is
+  // the one difference.
+  ExpectMoves("identity.root", {{"user", "\"root\""}}, {{"unconfined", "true"}, {"chroot", ""}});
   ExpectMoves("identity.gid0", {{"group", "\"root\""}}, {{"unconfined", "true"}});
   ExpectMoves("identity.unconfined", {{"unconfined", "true"}});
   ExpectMoves("identity.groups", {{"groups", "[\"nogroup\"]"}});
@@ -229,6 +257,26 @@ void WritePolicy(TempDir& dir, const std::string& name, const std::string& allow
                                              "]\n" + rest);
 }
 
+TEST_F(AuditTest, ChrootToSlashIsNoChroot) {
+  // chroot = "/" confines nothing: it fails fs.chroot as no chroot does, the
+  // jail's checks do not apply (the host is not a jail to walk), and the
+  // escapes out of a jail are predicted possible.
+  ExpectMoves("fs.chroot", {{"chroot", "\"/\""}});
+  ServiceAudit a = Audit({{"chroot", "\"/\""}});
+  EXPECT_EQ(Find(a, "fs.chroot")->detail, "chroot /");
+  for (const char* id : {"fs.setid", "fs.writable", "fs.devices", "fs.shell", "fs.owner"}) {
+    EXPECT_EQ(Find(a, id)->outcome, Outcome::kNa) << id;
+  }
+  // The tight policy still kills openat and chdir: the filter blocks what
+  // the jail does not.
+  EXPECT_FALSE(a.predictions["write-outside"].allowed) << a.predictions["write-outside"].how;
+  // With a policy that allows them, the host is reachable.
+  WritePolicy(dir_, "files", "\"openat\", \"chdir\"");
+  ServiceAudit files = Audit({{"chroot", "\"/\""}, {"sandbox", "\"files\""}});
+  EXPECT_TRUE(files.predictions["write-outside"].allowed);
+  EXPECT_EQ(files.predictions["dotdot"].how, "no chroot: .. reaches the host");
+}
+
 TEST_F(AuditTest, SyscallsFromTheCompiledFilter) {
   WritePolicy(dir_, "exec", "\"execve\"");
   ExpectMoves("seccomp.exec", {{"sandbox", "\"exec\""}});
@@ -244,21 +292,106 @@ TEST_F(AuditTest, SyscallsFromTheCompiledFilter) {
   ExpectMoves("seccomp.kill", {{"sandbox", "\"kill\""}}, {{"namespaces", "[\"net\"]"}});
 }
 
+// Every call a seccomp check attempts that the base layers leave to the
+// policy (the others they refuse whatever the policy says).
+constexpr const char* kProbedCalls =
+    "\"execve\", \"execveat\", \"socket\", \"connect\", \"sendto\", \"kill\", \"tgkill\", "
+    "\"tkill\", \"rt_sigqueueinfo\", \"pidfd_send_signal\", \"ioctl\", \"mmap\", \"mprotect\", "
+    "\"pkey_mprotect\", \"prctl\"";
+
 TEST_F(AuditTest, PolicyAndTrialMode) {
-  ServiceAudit base = Audit({{"unconfined", "true"}});
+  // No policy, against a policy that allows every call the checks attempt:
+  // the one difference is the policy itself.
+  WritePolicy(dir_, "wide", kProbedCalls);
+  ExpectMoves("seccomp.policy", {{"sandbox", "\"none\""}},
+              {{"unconfined", "true"}, {"sandbox", "\"wide\""}});
   ServiceAudit none = Audit({{"unconfined", "true"}, {"sandbox", "\"none\""}});
-  EXPECT_EQ(Find(none, "seccomp.policy")->outcome, Outcome::kFail);
   EXPECT_EQ(Find(none, "seccomp.default")->outcome, Outcome::kNa);
-  // No policy also fails what only the policy refused.
-  EXPECT_GE(none.score - base.score, FindCheck("seccomp.policy")->weight);
-  EXPECT_EQ(Find(none, "seccomp.exec")->outcome, Outcome::kFail);
-  dir_.Write("sandbox/trial.toml", std::string(kTight) + "default_action = \"log\"\n");
-  // (a second default_action would be an error: write the file whole)
+  // Against the tight baseline, no policy also fails what only the policy
+  // refused (the namespaces contain egress and kill).
+  ServiceAudit base = Audit({{"unconfined", "true"}});
+  int refused_by_policy = 0;
+  for (const char* id : {"seccomp.policy", "seccomp.exec", "seccomp.ioctl", "seccomp.exec-memory",
+                         "seccomp.prctl"}) {
+    EXPECT_EQ(Find(none, id)->outcome, Outcome::kFail) << id;
+    refused_by_policy += FindCheck(id)->weight;
+  }
+  EXPECT_EQ(none.score - base.score, refused_by_policy);
+  // Trial mode, against the same policy in kill mode: each attempted call
+  // fails with an errno in both, so only the default action differs.
+  std::string refuse = "[errno]\n";
+  for (const char* call : {"execve", "execveat", "socket", "connect", "sendto", "kill", "tgkill",
+                           "tkill", "rt_sigqueueinfo", "pidfd_send_signal", "ioctl", "mmap",
+                           "mprotect", "pkey_mprotect", "prctl"}) {
+    refuse += std::string(call) + " = \"EPERM\"\n";
+  }
+  dir_.Write("sandbox/strict.toml",
+             "default_action = \"kill\"\nallow = [\"read\", \"write\", \"exit_group\"]\n" + refuse);
   dir_.Write("sandbox/trial.toml",
-             "default_action = \"log\"\nallow = [\"read\", \"write\", \"exit_group\"]\n");
+             "default_action = \"log\"\nallow = [\"read\", \"write\", \"exit_group\"]\n" + refuse);
+  ExpectMoves("seccomp.default", {{"sandbox", "\"trial\""}}, {{"sandbox", "\"strict\""}});
   ServiceAudit trial = Audit({{"sandbox", "\"trial\""}});
-  EXPECT_EQ(Find(trial, "seccomp.default")->outcome, Outcome::kFail);
-  EXPECT_GE(trial.score - Audit({}).score, FindCheck("seccomp.default")->weight);
+  EXPECT_EQ(Find(trial, "seccomp.default")->detail, "default_action = \"log\"");
+  // Read from the compiled program, for every kind of default action.
+  dir_.Write("sandbox/eperm.toml",
+             "default_action = \"errno:EPERM\"\nallow = [\"read\", \"write\", \"exit_group\"]\n");
+  ServiceAudit eperm = Audit({{"sandbox", "\"eperm\""}});
+  EXPECT_EQ(Find(eperm, "seccomp.default")->outcome, Outcome::kPass);
+  EXPECT_EQ(Find(eperm, "seccomp.default")->detail, "default_action = \"errno:EPERM\"");
+  EXPECT_EQ(Find(Audit({}), "seccomp.default")->detail, "default_action = \"kill\"");
+}
+
+// A base layer of one program: for the native architecture, `native`;
+// for any other, `foreign`.
+BaseLayers OneLayer(uint32_t native, uint32_t foreign) {
+  std::vector<sock_filter> insns = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, sandbox::NativeAuditArch(), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, native),
+      BPF_STMT(BPF_RET | BPF_K, foreign),
+  };
+  BaseLayers b;
+  b.monitor = std::make_unique<sandbox::BpfProgram>(std::move(insns));
+  return b;
+}
+
+TEST_F(AuditTest, BaseLayerChecksFailWhereNoLayerRefuses) {
+  // The checks hinetd's base layers always pass, each seen failing: under
+  // base layers that allow everything, a policy that allows the call is
+  // the one difference.
+  BaseLayers open;  // no program: every call passes the base
+  const std::pair<const char*, const char*> kCases[] = {
+      {"seccomp.namespaces", "\"unshare\""},
+      {"seccomp.ptrace", "\"ptrace\""},
+      {"seccomp.process-vm", "\"process_vm_writev\""},
+      {"seccomp.io-uring", "\"io_uring_setup\""},
+      {"seccomp.bpf", "\"bpf\""},
+      {"seccomp.perf", "\"perf_event_open\""},
+      {"seccomp.keyctl", "\"add_key\""},
+      {"seccomp.personality", "\"personality\""},
+  };
+  for (const auto& [id, call] : kCases) {
+    std::string name = std::string("base-") + (strchr(id, '.') + 1);
+    WritePolicy(dir_, name, call);
+    ExpectMoves(id, {{"sandbox", "\"" + name + "\""}}, {}, "", &open);
+  }
+  // The same policies under hinetd's own base layers: refused there.
+  for (const auto& [id, call] : kCases) {
+    std::string name = std::string("base-") + (strchr(id, '.') + 1);
+    const CheckResult* c = Find(Audit({{"sandbox", "\"" + name + "\""}}), id);
+    EXPECT_EQ(c->outcome, Outcome::kPass) << id << ": " << c->detail;
+  }
+  // seccomp.arch: the policy kills other architectures; without one, a
+  // base that refuses native calls but lets foreign ones through fails it
+  // (and only it: every native call is refused in both).
+  BaseLayers native_only = OneLayer(SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_KILL_PROCESS);
+  BaseLayers foreign_open = OneLayer(SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW);
+  std::map<std::string, std::string> none = {{"unconfined", "true"}, {"sandbox", "\"none\""}};
+  ServiceAudit before = Audit(none, "", 7, &native_only);
+  ServiceAudit after = Audit(none, "", 7, &foreign_open);
+  ExpectOneDifference("seccomp.arch", before, after);
+  EXPECT_EQ(Find(after, "seccomp.arch")->detail.rfind("allowed: ", 0), 0u)
+      << Find(after, "seccomp.arch")->detail;
 }
 
 TEST_F(AuditTest, ArgumentRulesNarrow) {
@@ -309,6 +442,22 @@ TEST_F(AuditTest, Resources) {
   EXPECT_EQ(Find(defaults, "resources.nproc")->outcome, Outcome::kPass);
   EXPECT_EQ(Find(defaults, "resources.nofile")->outcome, Outcome::kPass);
   EXPECT_EQ(Find(defaults, "resources.nofile")->detail, "nofile 1024");
+  // nproc = "unlimited" loads only where hinetd's own hard limit is
+  // unlimited too (a unit's LimitNPROC=infinity), and nofile never can be
+  // (the kernel caps it at fs.nr_open): an unlimited one set on the loaded
+  // table stands for each.
+  ServiceAudit before = Audit({});
+  for (auto [key, resource] : {std::pair{"nproc", RLIMIT_NPROC}, {"nofile", RLIMIT_NOFILE}}) {
+    auto unlimited = [resource](config::Config& c) {
+      for (auto& r : c.services[0].rlimits) {
+        if (r.resource == resource) r.soft = r.hard = RLIM_INFINITY;
+      }
+    };
+    std::string id = std::string("resources.") + key;
+    ServiceAudit after = Audit({}, "", 7, nullptr, unlimited);
+    ExpectOneDifference(id, before, after);
+    EXPECT_EQ(Find(after, id)->detail, std::string("no ") + key + " limit");
+  }
 }
 
 TEST_F(AuditTest, Admission) {
@@ -330,9 +479,11 @@ TEST_F(AuditTest, Exposure) {
 }
 
 TEST_F(AuditTest, Isolation) {
-  ExpectMoves("isolation.pid", {{"namespaces", "[\"net\", \"ipc\"]"}});
-  ExpectMoves("isolation.net", {{"namespaces", "[\"pid\", \"ipc\"]"}});
-  ExpectMoves("isolation.ipc", {{"namespaces", "[\"pid\", \"net\"]"}});
+  ExpectMoves("isolation.pid", {{"namespaces", "[\"net\", \"ipc\", \"uts\"]"}});
+  ExpectMoves("isolation.net", {{"namespaces", "[\"pid\", \"ipc\", \"uts\"]"}});
+  ExpectMoves("isolation.ipc", {{"namespaces", "[\"pid\", \"net\", \"uts\"]"}});
+  ExpectMoves("isolation.uts", {{"namespaces", "[\"pid\", \"net\", \"ipc\"]"}});
+  EXPECT_EQ(Find(Audit({}), "isolation.uts")->detail, "its own UTS namespace");
   ServiceAudit with = Audit({}, "", 7);
   ServiceAudit without = Audit({}, "", 0);
   EXPECT_EQ(Find(without, "isolation.landlock")->outcome, Outcome::kFail);

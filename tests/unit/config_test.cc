@@ -798,9 +798,16 @@ rlim_t NofileHard() {
   return own.rlim_max;
 }
 
+// ... and of processes.
+rlim_t NprocHard() {
+  rlimit own{};
+  getrlimit(RLIMIT_NPROC, &own);
+  return own.rlim_max;
+}
+
 class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<BadCase> {
  protected:
-  // @PATH@, @DIR@, @SANDBOX@, @JAIL@ and @NOFILE_HARD@ (and @NOFILE_HARD+1@) stand
+  // @PATH@, @DIR@, @SANDBOX@, @JAIL@, @NOFILE_HARD@ and @NPROC_HARD@ (and their +1) stand
   // for this test's temp paths and this process's limits.
   std::string Expand(std::string text) const {
     rlim_t hard = NofileHard();
@@ -810,7 +817,9 @@ class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<
         {"@DIR@", dir_.path()},
         {"@JAIL@", jail_path_},
         {"@NOFILE_HARD+1@", std::to_string(hard + 1)},
-        {"@NOFILE_HARD@", std::to_string(hard)}};
+        {"@NOFILE_HARD@", std::to_string(hard)},
+        {"@NPROC_HARD+1@", std::to_string(NprocHard() + 1)},
+        {"@NPROC_HARD@", std::to_string(NprocHard())}};
     for (const auto& [from, to] : subst) {
       for (size_t pos; (pos = text.find(from)) != std::string::npos;) text.replace(pos, from.size(), to);
     }
@@ -821,6 +830,10 @@ class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<
     if ((c.text + c.error).find("@NOFILE_HARD") != std::string::npos &&
         NofileHard() == RLIM_INFINITY) {
       GTEST_SKIP() << "this process has no hard limit of open files to exceed";
+    }
+    if ((c.text + c.error).find("@NPROC_HARD") != std::string::npos &&
+        NprocHard() == RLIM_INFINITY) {
+      GTEST_SKIP() << "this process has no hard limit of processes to exceed";
     }
     std::string want = Expand(c.error);
     std::string got = ErrorOf(Expand(c.text));
@@ -1125,6 +1138,10 @@ const BadCase kBadCases[] = {
     {"RlimitAboveHardLimit", Svc("internal = \"echo\"\nrlimits = { nofile = @NOFILE_HARD+1@ }\n"),
      "5:22: service \"s\": rlimits: nofile: exceeds hinetd's own hard limit @NOFILE_HARD@ (raise "
      "it where hinetd starts, e.g. LimitNOFILE= in the systemd unit)"},
+    {"RlimitNprocAboveHardLimit",
+     Svc("internal = \"echo\"\nrlimits = { nproc = @NPROC_HARD+1@ }\n"),
+     "5:21: service \"s\": rlimits: nproc: exceeds hinetd's own hard limit @NPROC_HARD@ (raise "
+     "it where hinetd starts, e.g. LimitNPROC= in the systemd unit)"},
     {"RlimitUnlimitedAboveHardLimit",
      Svc("internal = \"echo\"\nrlimits = { nofile = \"unlimited\" }\n"),
      "5:22: service \"s\": rlimits: nofile: exceeds hinetd's own hard limit @NOFILE_HARD@ (raise "
