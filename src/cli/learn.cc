@@ -270,7 +270,9 @@ int RunLearn(const Args& args) {
         if (!same(file)) continue;
         std::string how = s.name == svc.name ? "the service's current policy"
                                              : "a policy service \"" + s.name + "\" uses";
-        if (file != p->second.files.front()) how += " (its policy \"" + s.sandbox + "\" includes it)";
+        if (file != p->second.files.front()) {
+          how += " (its policy \"" + s.sandbox + "\" includes it)";
+        }
         fprintf(stderr,
                 "hinetd: learn: %s is %s; write elsewhere (-o) and review it before you use "
                 "it\n",

@@ -268,11 +268,20 @@ TEST_F(LearnTest, LearnStopsAfterItsDurationAndRefusesAnUnknownService) {
 
 TEST_F(LearnTest, TrialModeLogsEachCallOutsideThePolicyOnceAndKillsNothing) {
   dir_.Write("sandbox/trial.toml",
-             "default_action = \"log\"\ninclude = [\"stdio\"]\nallow = [\"wait4\"]\n");
+             "default_action = \"log\"\ninclude = [\"stdio\"]\nallow = [\"wait4\"]\n"
+             "errno = { unshare = \"EPERM\" }\n");
   uint16_t port = FreeTcpPort();
   std::string config = WriteConfig(ShellService("sh", port, "trial"));
   ASSERT_TRUE(daemon_.StartAndWait(config)) << daemon_.LogText();
   ASSERT_TRUE(daemon_.WaitForLine({"event=listener-ready"}, milliseconds(10000)));
+  // What the base layers refuse and the policy leaves to its default: all
+  // but unshare, which its errno table answers.
+  auto unseen = daemon_.WaitForLine({"event=policy-trial-unseen", "service=sh", "policy=trial"},
+                                    milliseconds(1000));
+  ASSERT_TRUE(unseen.has_value()) << daemon_.LogText();
+  EXPECT_EQ(unseen->find("unshare"), std::string::npos) << *unseen;
+  EXPECT_NE(unseen->find(",ptrace,"), std::string::npos) << *unseen;
+  EXPECT_EQ(daemon_.CountLines({"event=policy-trial-unseen"}), 1u);
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(Exchange("127.0.0.1", port, "hello\n"), "got hello\n") << "connection " << i;
     ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=sh", "status=exit:0"},
@@ -312,6 +321,12 @@ TEST_F(LearnTest, TrialModeLogsEachCallOutsideThePolicyOnceAndKillsNothing) {
   std::string folded = ReadFile(out);
   EXPECT_NE(folded.find("\"getdents64\""), std::string::npos) << folded;
   EXPECT_NE(folded.find("# wait4: from the current policy"), std::string::npos) << folded;
+  // The current policy's errno for unshare kept, the other refusals added.
+  EXPECT_NE(folded.find("# From the current policy, as it was.\nioctl = \"ENOTTY\"\n"
+                        "unshare = \"EPERM\"\n"),
+            std::string::npos)
+      << folded;
+  EXPECT_NE(folded.find("\nptrace = \"EPERM\"\n"), std::string::npos) << folded;
   dir_.Write("sandbox/folded.toml", folded);
   std::string check_config = WriteConfig(ShellService("sh", port, "folded"));
   r = RunCommand({BinDir() + "/hinetd", "check", "-c", check_config}, milliseconds(10000));
