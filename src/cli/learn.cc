@@ -27,7 +27,9 @@
 #include "config/config.h"
 #include "config/policy_file.h"
 #include "config/units.h"
+#include "sandbox/arg_rules.h"
 #include "sandbox/learned.h"
+#include "sandbox/policy.h"
 #include "spawn/plan.h"
 #include "supervisor/monitor.h"
 
@@ -46,17 +48,32 @@ std::string Absolute(const std::string& path) {
   return std::string(cwd) + "/" + rel;
 }
 
-// The syscalls a policy allows (its allow entries, includes flattened),
-// whole or by an argument rule.
-std::set<std::string> Allowed(const sandbox::PolicySpec& spec, bool whole_only = false) {
-  std::set<std::string> out;
-  auto rules = sandbox::ExpandRules(spec);
-  if (!rules.ok()) return out;
-  for (const auto& [name, r] : *rules) {
-    const sandbox::Action* whole = r.whole_action();
-    bool allowed = whole != nullptr ? whole->kind == sandbox::ActionKind::kAllow
-                                    : !whole_only && r.AllowsSome();
-    if (allowed) out.insert(name);
+// What a policy allows of each syscall it allows some calls of: every
+// call (whole), or the alternatives of its allow rules, each as
+// sandbox::ToString writes it (so that two policies compare by what their
+// rules say, not how they are spelled).
+struct Allowance {
+  bool whole = false;
+  std::set<std::string> when;
+};
+using Allowances = std::map<std::string, Allowance>;
+
+Allowances AllowancesOf(const sandbox::ExpandedPolicy& rules) {
+  Allowances out;
+  for (const auto& [name, r] : rules) {
+    if (!r.AllowsSome()) continue;
+    Allowance& a = out[name];
+    for (const auto& one : r.rules) {
+      bool allow = one.action.kind == sandbox::ActionKind::kAllow ||
+                   one.action.kind == sandbox::ActionKind::kLog;
+      if (!allow) continue;
+      if (one.when.empty()) {
+        a.whole = true;
+        continue;
+      }
+      for (const auto& alt : one.when) a.when.insert(sandbox::ToString(name, alt));
+    }
+    if (a.whole) a.when.clear();
   }
   return out;
 }
@@ -67,34 +84,65 @@ std::string Join(const std::set<std::string>& names) {
   return out;
 }
 
+std::string JoinWhen(const std::set<std::string>& when) {
+  std::string out;
+  for (const auto& w : when) out += (out.empty() ? "" : " || ") + w;
+  return out;
+}
+
 // What the learned policy allows against the current one, on stdout.
 void PrintDiff(const std::map<std::string, sandbox::PolicySpec>& policies,
-               const config::Service& svc,
+               const config::Service& svc, const sandbox::ExpandedPolicy& runtime,
                const sandbox::Observations& obs, const sandbox::WriterInput& in) {
-  auto learned = sandbox::LearnedAllows(obs, in);
-  std::set<std::string> all = in.runtime;
-  std::set<std::string> narrowed;
-  for (const auto& [name, rule] : learned) {
-    all.insert(name);
-    if (rule) narrowed.insert(name);
+  auto learned_rules = sandbox::LearnedRules(obs, in);
+  // The learned policy: runtime, with the syscalls it lists itself instead.
+  Allowances learned = AllowancesOf(runtime);
+  size_t narrowed = 0;
+  for (const auto& [name, when] : learned_rules) {
+    Allowance a;
+    a.whole = when.empty();
+    for (const auto& w : when) {
+      auto alts = sandbox::ParseCondition(name, w);
+      if (!alts.ok()) continue;
+      for (const auto& alt : *alts) a.when.insert(sandbox::ToString(name, alt));
+    }
+    if (!a.whole) ++narrowed;
+    learned[name] = std::move(a);
   }
-  printf("allows: %zu syscalls (%zu from runtime, %zu more), %zu of them with argument rules\n",
-         all.size(), in.runtime.size(), learned.size(), narrowed.size());
+  size_t from_runtime = 0;
+  for (const auto& n : in.runtime) from_runtime += learned_rules.count(n) == 0 ? 1 : 0;
+  printf("allows: %zu syscalls (%zu from runtime, %zu more), %zu of them with argument "
+         "rules\n",
+         learned.size(), from_runtime, learned_rules.size(), narrowed);
   if (svc.sandbox == "none") {
     printf("the service has no policy now (sandbox = \"none\")\n");
     return;
   }
   auto spec = policies.find(svc.sandbox);
   if (spec == policies.end()) return;
-  std::set<std::string> current = Allowed(spec->second);
-  std::set<std::string> current_whole = Allowed(spec->second, /*whole_only=*/true);
+  auto current_rules = sandbox::ExpandRules(spec->second);
+  if (!current_rules.ok()) return;
+  Allowances current = AllowancesOf(*current_rules);
   std::set<std::string> only_learned;
   std::set<std::string> only_current;
-  for (const auto& n : all) {
-    if (current.count(n) == 0) only_learned.insert(n);
+  std::set<std::string> narrowed_by_learned;  // current whole, learned with rules
+  std::set<std::string> narrowed_by_current;  // learned whole, current with rules
+  std::vector<std::string> different;         // both with rules, not the same ones
+  for (const auto& [n, a] : learned) {
+    auto c = current.find(n);
+    if (c == current.end()) {
+      only_learned.insert(n);
+    } else if (c->second.whole && !a.whole) {
+      narrowed_by_learned.insert(n);
+    } else if (!c->second.whole && a.whole) {
+      narrowed_by_current.insert(n);
+    } else if (!a.whole && a.when != c->second.when) {
+      different.push_back(n + " (learned: " + JoinWhen(a.when) + "; current: " +
+                          JoinWhen(c->second.when) + ")");
+    }
   }
-  for (const auto& n : current) {
-    if (all.count(n) == 0) only_current.insert(n);
+  for (const auto& [n, a] : current) {
+    if (learned.count(n) == 0) only_current.insert(n);
   }
   std::string name = "\"" + svc.sandbox + "\"";
   printf("against the current policy %s (%zu syscalls):\n", name.c_str(), current.size());
@@ -102,14 +150,17 @@ void PrintDiff(const std::map<std::string, sandbox::PolicySpec>& policies,
          only_learned.empty() ? "-" : Join(only_learned).c_str());
   printf("  %s allows, learned does not (%zu): %s\n", name.c_str(), only_current.size(),
          only_current.empty() ? "-" : Join(only_current).c_str());
-  std::set<std::string> both_narrowed;
-  for (const auto& n : narrowed) {
-    if (current_whole.count(n) != 0) both_narrowed.insert(n);
-  }
-  if (!both_narrowed.empty()) {
+  if (!narrowed_by_learned.empty()) {
     printf("  %s allows whole, learned only with argument rules (%zu): %s\n", name.c_str(),
-           both_narrowed.size(),
-           Join(both_narrowed).c_str());
+           narrowed_by_learned.size(), Join(narrowed_by_learned).c_str());
+  }
+  if (!narrowed_by_current.empty()) {
+    printf("  learned allows whole, %s only with argument rules (%zu): %s\n", name.c_str(),
+           narrowed_by_current.size(), Join(narrowed_by_current).c_str());
+  }
+  if (!different.empty()) {
+    printf("  both with argument rules, not the same (%zu):\n", different.size());
+    for (const auto& d : different) printf("    %s\n", d.c_str());
   }
 }
 
@@ -145,7 +196,10 @@ int ReadTrialLog(const std::string& log, const std::string& service,
       continue;
     }
     if (rec->service != service) continue;
-    sandbox::Observe(obs, rec->syscall, rec->values);
+    // A call the current policy did not allow: if it is a syscall of
+    // runtime's, the line has not the arguments runtime's rules read
+    // (mmap's flags, prlimit64's pid), so it counts as beyond them.
+    sandbox::Observe(obs, rec->syscall, rec->values, 1, /*beyond_runtime=*/true);
     ++lines;
   }
   return kExitOk;
@@ -182,24 +236,49 @@ int RunLearn(const Args& args) {
             runtime.error().ToString().c_str());
     return kExitConfig;
   }
+  auto runtime_rules = sandbox::ExpandRules(*runtime);
+  if (!runtime_rules.ok()) {
+    fprintf(stderr, "hinetd: %s\n", runtime_rules.error().ToString().c_str());
+    return kExitConfig;
+  }
   sandbox::WriterInput in;
   in.service = svc.name;
-  in.runtime = Allowed(*runtime);
+  sandbox::SetRuntime(in, *runtime_rules);
 
-  // Never the policy the service runs with now: learning must not enable
-  // anything.
+  // Never a policy file a service runs with now (its own, another's, or
+  // one they include; runtime, which the learned policy includes): learning
+  // must not enable anything.
   std::string out = Absolute(args.output);
-  if (svc.sandbox != "none") {
-    char a[PATH_MAX];
-    char b[PATH_MAX];
-    std::string current = config.daemon.sandbox_dir + "/" + svc.sandbox + ".toml";
-    if (realpath(out.c_str(), a) != nullptr && realpath(current.c_str(), b) != nullptr &&
-        strcmp(a, b) == 0) {
-      fprintf(stderr,
-              "hinetd: learn: %s is the service's current policy; write elsewhere (-o) and "
-              "review it before you use it\n",
-              out.c_str());
-      return kExitUsage;
+  if (char a[PATH_MAX]; realpath(out.c_str(), a) != nullptr) {
+    auto same = [&a](const std::string& file) {
+      char b[PATH_MAX];
+      return realpath(file.c_str(), b) != nullptr && strcmp(a, b) == 0;
+    };
+    for (const auto& file : runtime->files) {
+      if (same(file)) {
+        fprintf(stderr,
+                "hinetd: learn: %s is the policy \"runtime\", which the learned policy "
+                "includes; write elsewhere (-o)\n",
+                out.c_str());
+        return kExitUsage;
+      }
+    }
+    for (const auto& s : config.services) {
+      auto p = config.policies.find(s.sandbox);
+      if (s.sandbox == "none" || p == config.policies.end()) continue;
+      for (const auto& file : p->second.files) {
+        if (!same(file)) continue;
+        std::string how = s.name == svc.name ? "the service's current policy"
+                                             : "a policy service \"" + s.name + "\" uses";
+        if (file != p->second.files.front()) {
+          how += " (its policy \"" + s.sandbox + "\" includes it)";
+        }
+        fprintf(stderr,
+                "hinetd: learn: %s is %s; write elsewhere (-o) and review it before you use "
+                "it\n",
+                out.c_str(), how.c_str());
+        return kExitUsage;
+      }
     }
   }
 
@@ -250,7 +329,7 @@ int RunLearn(const Args& args) {
     }
     printf("policy written to %s (%zu policy-trial lines of service \"%s\" folded in)\n",
            out.c_str(), lines, svc.name.c_str());
-    PrintDiff(config.policies, svc, obs, in);
+    PrintDiff(config.policies, svc, *runtime_rules, obs, in);
     return kExitOk;
   }
 
@@ -267,6 +346,12 @@ int RunLearn(const Args& args) {
   auto plans = spawn::BuildPlans(config);
   if (!plans.ok()) {
     fprintf(stderr, "hinetd: %s\n", plans.error().ToString().c_str());
+    return kExitConfig;
+  }
+  auto runtime_program = sandbox::Compile(*runtime);
+  if (!runtime_program.ok()) {
+    fprintf(stderr, "hinetd: learn: policy \"runtime\": %s\n",
+            runtime_program.error().ToString().c_str());
     return kExitConfig;
   }
   // Opened now: the monitor gives up the capability to write into
@@ -295,6 +380,9 @@ int RunLearn(const Args& args) {
     close(fd);
     return kExitSystem;
   }
+  // Before Run spawns anything: which calls runtime's rules allow with
+  // their arguments.
+  monitor.recorder()->set_runtime(std::move(*runtime_program));
   log.Info(base::LogLine("learn")
                .Add("service", svc.name)
                .Add("connections", args.connections)
@@ -322,7 +410,7 @@ int RunLearn(const Args& args) {
   if (rec.ended() == 0) {
     printf("no connection was seen: the policy allows only what runtime does\n");
   }
-  PrintDiff(policies, svc, obs, in);
+  PrintDiff(policies, svc, *runtime_rules, obs, in);
   return rc == 0 ? kExitOk : kExitSystem;
 }
 

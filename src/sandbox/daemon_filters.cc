@@ -14,6 +14,8 @@
 #include <atomic>
 #include <initializer_list>
 
+#include "sandbox/syscall_args.h"
+
 namespace hinetd::sandbox {
 
 using base::Error;
@@ -276,6 +278,28 @@ Result<std::unique_ptr<BpfProgram>> MonitorFilter() {
 Result<std::unique_ptr<BpfProgram>> NamespaceMakerFilter() {
   return DenyListFilter({"unshare", "mount", "umount2", "pivot_root"},
                         "the namespace maker's filter");
+}
+
+const std::vector<BaseRefusal>& BaseLayerRefusals() {
+  static const std::vector<BaseRefusal> kRefusals = [] {
+    std::vector<BaseRefusal> out;
+    // The deny list, setns included: the monitor lets a child join a user
+    // or mount namespace, but ChildrenFilter refuses setns outright before
+    // any service code runs.
+    for (const auto& name : MonitorDenyList()) {
+      if (NativeSyscallNumber(name) >= 0) out.push_back({name, EPERM, ""});
+    }
+    // ChildrenFilter: no namespace of any kind from clone (one EPERM rule
+    // per flag, as DenyCloneFlags writes them), clone3 never.
+    out.push_back({"clone", EPERM,
+                   "clone_flags & (" + DescribeValue("clone", 0, AllCloneNamespaces()) +
+                       ") != 0"});
+    if (NativeSyscallNumber("clone3") >= 0) out.push_back({"clone3", ENOSYS, ""});
+    std::sort(out.begin(), out.end(),
+              [](const BaseRefusal& a, const BaseRefusal& b) { return a.syscall < b.syscall; });
+    return out;
+  }();
+  return kRefusals;
 }
 
 namespace {

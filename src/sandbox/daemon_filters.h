@@ -61,6 +61,24 @@ namespace hinetd::sandbox {
 // namespace (a full capability set inside it), whatever its policy allows.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> ChildrenFilter();
 
+// What the two layers above a service's policy (the monitor's deny list,
+// which every child inherits, and ChildrenFilter) refuse every service
+// with an errno, whatever its policy says: one entry per syscall, with the
+// condition on its arguments when only some calls are refused (clone with
+// a CLONE_NEW* flag), in the syntax of a policy's argument rules. The
+// kernel ranks an errno above a user notification, so neither `hinetd
+// learn` nor a policy in trial mode ever sees these calls; and it ranks a
+// kill above an errno, so a policy whose default kills them must name them
+// to give the program the errno it had while it was learned
+// (sandbox/learned.h writes them into every learned policy). Built from the
+// same lists as the filters; tests run both filters to check each entry.
+struct BaseRefusal {
+  std::string syscall;
+  int err = 0;       // EPERM, or ENOSYS for clone3
+  std::string when;  // empty: every call
+};
+[[nodiscard]] const std::vector<BaseRefusal>& BaseLayerRefusals();
+
 // Called once this process runs under its own daemon filter (the monitor's
 // or the listener's). Only the sanitizer build (HINETD_SANITIZE) does
 // anything with it: LeakSanitizer's exit-time check stops the process's

@@ -4,6 +4,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "base/errno_name.h"
+#include "sandbox/daemon_filters.h"
 #include "sandbox/policy.h"
 #include "sandbox/syscall_args.h"
 
@@ -38,6 +40,12 @@ std::string Quote(const std::string& s) {
     out.push_back(c);
   }
   return out + "\"";
+}
+
+// A process id argument's values a rule may name: 0 and -1.
+bool IsSelfOrAll(uint64_t v) {
+  v &= 0xffffffffULL;
+  return v == 0 || v == 0xffffffffULL;
 }
 
 // One entry of the allow list, with what the comment above it says.
@@ -80,6 +88,16 @@ std::vector<std::string> RuleFromValues(const std::string& name, const Observed&
     *why_whole = "more than " + std::to_string(kMaxDistinctValues) +
                  " distinct argument values: no rule";
     return {};
+  }
+  for (size_t i = 0; i < matter.size(); ++i) {
+    if (!matter[i].is_pid) continue;
+    for (const auto& [values, n] : o.values) {
+      if (i >= values.size() || IsSelfOrAll(values[i])) continue;
+      *why_whole = ArgName(name, matter[i].index) + "=" +
+                   DescribeValue(name, matter[i].index, values[i]) +
+                   " names a process by its id, which differs from run to run: no rule";
+      return {};
+    }
   }
   // Flag arguments: a condition that no danger bit is set, when no call
   // had one.
@@ -154,12 +172,44 @@ std::string ValuesComment(const std::string& name, const Observed& o) {
   return out;
 }
 
-std::string CountComment(const Observed& o) {
+std::string CountComment(const Observed& o, bool of_runtime) {
+  std::string out;
   if (o.from_policy && o.count > 0) {
-    return "from the current policy; seen " + Plural(o.count, "time", "times") + " in the log";
+    out = "from the current policy; seen " + Plural(o.count, "time", "times") + " in the log";
+  } else if (o.from_policy) {
+    out = "from the current policy";
+  } else {
+    out = "seen " + Plural(o.count, "time", "times");
   }
-  if (o.from_policy) return "from the current policy";
-  return "seen " + Plural(o.count, "time", "times");
+  if (of_runtime && o.beyond_runtime > 0) {
+    out += ", " + std::to_string(o.beyond_runtime) + " of them beyond what runtime allows";
+  }
+  return out;
+}
+
+// Whether the learned policy lists the syscall itself: it is native, and
+// runtime does not already allow every call of it that was seen.
+bool Listed(const std::string& name, const Observed& o, const WriterInput& in) {
+  if (NativeSyscallNumber(name) < 0) return false;
+  return in.runtime.count(name) == 0 || o.beyond_runtime > 0;
+}
+
+// Its argument rules (empty: whole). A syscall of runtime's listed here
+// replaces runtime's rules for it: where it gets argument rules, runtime's
+// allow rules are among them (its errno rules go to the errno table).
+std::vector<std::string> WhenFor(const std::string& name, const Observed& o,
+                                 const WriterInput& in, std::string* why_whole) {
+  std::vector<std::string> when = RuleFor(name, o, why_whole);
+  auto rt = in.runtime_rules.find(name);
+  if (when.empty() || in.runtime.count(name) == 0 || rt == in.runtime_rules.end()) return when;
+  std::vector<std::string> out;
+  for (const auto& r : rt->second) {
+    if (r.err.empty()) out.push_back(r.when);
+  }
+  for (auto& w : when) {
+    if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
+  }
+  return out;
 }
 
 }  // namespace
@@ -176,10 +226,14 @@ std::vector<uint64_t> ValuesThatMatter(const std::string& syscall, const uint64_
 }
 
 bool Observe(Observations& obs, const std::string& syscall, const std::vector<uint64_t>& values,
-             uint64_t calls) {
+             uint64_t calls, bool beyond_runtime) {
   auto [it, fresh] = obs.try_emplace(syscall);
   Observed& o = it->second;
   o.count += calls;
+  if (beyond_runtime) {
+    fresh = fresh || o.beyond_runtime == 0;
+    o.beyond_runtime += calls;
+  }
   if (values.empty()) return fresh;
   if (auto v = o.values.find(values); v != o.values.end()) {
     v->second += calls;
@@ -205,13 +259,48 @@ std::vector<std::pair<std::string, std::string>> DescribeValues(
   return out;
 }
 
+void SetRuntime(WriterInput& in, const ExpandedPolicy& runtime) {
+  in.runtime.clear();
+  in.runtime_rules.clear();
+  for (const auto& [name, r] : runtime) {
+    if (!r.AllowsSome()) continue;
+    in.runtime.insert(name);
+    if (r.whole()) continue;
+    auto& kept = in.runtime_rules[name];
+    for (const auto& one : r.rules) {
+      std::string err;
+      if (one.action.kind == ActionKind::kErrno) {
+        err = base::ErrnoName(one.action.err);
+      } else if (one.action.kind != ActionKind::kAllow) {
+        continue;
+      }
+      for (const auto& w : one.when_text) kept.push_back({err, w});
+    }
+  }
+}
+
+std::vector<uint64_t> TrialKey(const std::string& syscall, std::vector<uint64_t> values) {
+  auto matter = ArgumentsThatMatter(syscall);
+  for (size_t i = 0; i < matter.size() && i < values.size(); ++i) {
+    if (matter[i].is_pid && !IsSelfOrAll(values[i])) values[i] = 1;
+  }
+  return values;
+}
+
+std::map<std::string, std::vector<std::string>> LearnedRules(const Observations& obs,
+                                                             const WriterInput& in) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [name, o] : obs) {
+    if (!Listed(name, o, in)) continue;
+    std::string ignored;
+    out[name] = WhenFor(name, o, in, &ignored);
+  }
+  return out;
+}
+
 std::map<std::string, bool> LearnedAllows(const Observations& obs, const WriterInput& in) {
   std::map<std::string, bool> out;
-  for (const auto& [name, o] : obs) {
-    if (in.runtime.count(name) != 0 || NativeSyscallNumber(name) < 0) continue;
-    std::string ignored;
-    out[name] = !RuleFor(name, o, &ignored).empty();
-  }
+  for (const auto& [name, when] : LearnedRules(obs, in)) out[name] = !when.empty();
   return out;
 }
 
@@ -220,12 +309,12 @@ std::string WriteLearnedPolicy(const Observations& obs, const WriterInput& in) {
   std::map<std::string, Entry> entries;
   std::set<std::string> whole;  // candidates for a group
   for (const auto& [name, o] : obs) {
-    if (in.runtime.count(name) != 0 || NativeSyscallNumber(name) < 0) continue;
+    if (!Listed(name, o, in)) continue;
     Entry e;
     e.name = name;
-    e.when = RuleFor(name, o, &e.why_whole);
+    e.when = WhenFor(name, o, in, &e.why_whole);
     e.dangerous = IsDangerous(name);
-    e.comment = name + ": " + CountComment(o);
+    e.comment = name + ": " + CountComment(o, in.runtime.count(name) != 0);
     if (!o.values.empty()) e.comment += "; " + ValuesComment(name, o);
     if (e.when.empty() && !e.dangerous) whole.insert(name);
     entries.emplace(name, std::move(e));
@@ -249,7 +338,8 @@ std::string WriteLearnedPolicy(const Observations& obs, const WriterInput& in) {
     bool adds = false;
     for (const auto& m : members) {
       bool used = obs.count(m) != 0;
-      if (!used || (in.runtime.count(m) == 0 && whole.count(m) == 0)) all = false;
+      bool by_runtime = in.runtime.count(m) != 0 && entries.count(m) == 0;
+      if (!used || (!by_runtime && whole.count(m) == 0)) all = false;
       if (whole.count(m) != 0) adds = true;
     }
     if (!all || !adds) continue;
@@ -294,18 +384,58 @@ std::string WriteLearnedPolicy(const Observations& obs, const WriterInput& in) {
     }
   }
   out += "]\n";
+  out += "\n[errno]\n";
   bool any_errno = false;
   for (const auto& [name, err] : in.errno_table) any_errno = any_errno || obs.count(name) == 0;
   if (any_errno) {
-    out += "# From the current policy, as it was.\nerrno = { ";
-    bool first = true;
+    out += "# From the current policy, as it was.\n";
     for (const auto& [name, err] : in.errno_table) {
       // Seen and allowed now: the allow entry replaces it.
       if (obs.count(name) != 0) continue;
-      out += (first ? "" : ", ") + name + " = " + Quote(err);
-      first = false;
+      out += name + " = " + Quote(err) + "\n";
     }
-    out += " }\n";
+  }
+  // runtime's errno rules of a syscall listed above with argument rules
+  // (the entry replaces all of runtime's rules for it).
+  for (const auto& [key, e] : entries) {
+    if (e.when.empty() || in.runtime.count(key) == 0) continue;
+    auto rt = in.runtime_rules.find(key);
+    if (rt == in.runtime_rules.end()) continue;
+    for (const auto& r : rt->second) {
+      if (r.err.empty()) continue;
+      out += "# " + key + ": runtime's rule, kept with its allow rules above\n";
+      out += key + " = { errno = " + Quote(r.err) + ", when = " + Quote(r.when) + " }\n";
+    }
+  }
+  // What the base layers refuse, as they refused it while learning.
+  std::string refused;
+  for (const auto& r : BaseLayerRefusals()) {
+    auto e = entries.find(r.syscall);
+    // Allowed whole here: the base layer's errno outranks an allow, so the
+    // call fails with it as it did. Kept from the current policy: as is.
+    if (e != entries.end() && e->second.when.empty()) continue;
+    if (in.errno_table.count(r.syscall) != 0) continue;
+    // runtime's own rules for it stand (this file does not list it), or
+    // this file allows it with argument rules and the refusal is for every
+    // call: a file cannot give one syscall both.
+    if (e == entries.end() && in.runtime.count(r.syscall) != 0) continue;
+    if (e != entries.end() && r.when.empty()) continue;
+    if (r.when.empty()) {
+      refused += r.syscall + " = " + Quote(base::ErrnoName(r.err)) + "\n";
+    } else {
+      refused += r.syscall + " = { errno = " + Quote(base::ErrnoName(r.err)) +
+              ", when = " + Quote(r.when) + " }\n";
+    }
+  }
+  if (!refused.empty()) {
+    out +=
+        "# hinetd's base layers (the monitor's deny list, which every child inherits, and\n"
+        "# the children's own filter) refuse these calls to every service with this errno,\n"
+        "# whatever its policy says: they can never succeed. The kernel ranks an errno above\n"
+        "# the notification learning records with, so learning never sees them; and it ranks\n"
+        "# a kill above an errno, so without these lines a call the service made, and\n"
+        "# survived the errno of, while it was learned would kill it under this policy.\n";
+    out += refused;
   }
   return out;
 }

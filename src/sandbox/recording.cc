@@ -103,4 +103,9 @@ Result<std::unique_ptr<BpfProgram>> TrialProgram(const BpfProgram& policy,
   return Prefixed(handoff, body);
 }
 
+bool RuntimeAllows(const BpfProgram& runtime, const seccomp_data& call) {
+  auto ret = RunBpf(runtime.insns(), call);
+  return ret.ok() && (*ret & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW;
+}
+
 }  // namespace hinetd::sandbox

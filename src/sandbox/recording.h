@@ -10,6 +10,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <cstdint>
 #include <memory>
@@ -48,5 +49,10 @@ struct Handoff {
 // notified.
 [[nodiscard]] base::Result<std::unique_ptr<BpfProgram>> TrialProgram(const BpfProgram& policy,
                                                                     const Handoff& handoff);
+
+// Learning: whether runtime's program (which every learned policy
+// includes) allows `call` with its arguments; a call it does not goes into
+// the learned policy even where runtime allows the syscall for others.
+[[nodiscard]] bool RuntimeAllows(const BpfProgram& runtime, const seccomp_data& call);
 
 }  // namespace hinetd::sandbox

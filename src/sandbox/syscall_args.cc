@@ -236,6 +236,11 @@ std::vector<ArgThatMatters> ArgumentsThatMatter(const std::string& syscall) {
   if (syscall == "mprotect" || syscall == "mmap" || syscall == "pkey_mprotect") {
     return {{2, true, PROT_EXEC}};
   }
+  // Whom it signals: its own process group (0), everyone it may (-1), or
+  // one process or group by id. (tgkill's and tkill's ids are a thread's
+  // and its process's own, as raise() and pthread_kill() pass them, and
+  // differ in every run: nothing a rule could name.)
+  if (syscall == "kill") return {{0, false, 0, true}};
   return {};
 }
 
@@ -319,7 +324,8 @@ std::string DescribeValue(const std::string& syscall, int arg, uint64_t value) {
   if (info != nullptr && info->is_signed) {
     int64_t s = info->kind == ArgKind::k32 ? static_cast<int32_t>(value)
                                            : static_cast<int64_t>(value);
-    if (s < 0) return std::to_string(s);
+    // A process id reads as one, whatever its size.
+    if (s < 0 || info->name == "pid") return std::to_string(s);
   }
   if (value < 4096) return std::to_string(value);
   return Hex(value);

@@ -35,6 +35,11 @@ struct ArgThatMatters {
   // had those bits. Otherwise an enumeration: one "arg == VALUE" per value.
   bool is_flags = false;
   uint64_t danger_mask = 0;
+  // An enumeration that is a process id (kill's pid): only 0 (the
+  // caller's process group) and -1 (every process it may signal) make a
+  // rule; any other value names one process or group by its id, which is
+  // not the same from one run to the next.
+  bool is_pid = false;
 };
 [[nodiscard]] std::vector<ArgThatMatters> ArgumentsThatMatter(const std::string& syscall);
 

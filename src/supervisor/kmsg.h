@@ -34,7 +34,9 @@ struct SeccompRecord {
   int64_t uid = -1;     // "uid=", -1 if none
   std::string comm;     // "comm=" without its quotes (hex if the kernel encoded it)
   // "code=": the filter's action (SECCOMP_RET_*), if the record gives it. A
-  // trial policy's SECCOMP_RET_LOG makes records too, of calls it allowed.
+  // filter's SECCOMP_RET_LOG makes records too, of calls it allowed (one
+  // the service installed itself: hinetd's trial mode makes none, its "log"
+  // returns are user notifications, sandbox/recording.h).
   std::optional<uint32_t> code;
   // False only for a record that says its action was not a kill.
   [[nodiscard]] bool killed() const;

@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "sandbox/bpf.h"
+#include "sandbox/daemon_filters.h"
 #include "sandbox/recording.h"
 #include "spawn/child.h"
 
@@ -108,6 +109,7 @@ Status Recorder::Arm(const config::Config& config, spawn::PlanSet& plans) {
       }
       plan.filter = recording;
     } else {
+      ReportUnseen(plan.service, plan.policy, *plan.filter);
       auto& program = trials[plan.policy];
       if (!program) {
         auto p = sandbox::TrialProgram(*plan.filter, handoff);
@@ -119,6 +121,49 @@ Status Recorder::Arm(const config::Config& config, spawn::PlanSet& plans) {
     plan.notify = true;
   }
   return Status();
+}
+
+void Recorder::ReportUnseen(const std::string& service, const std::string& policy,
+                            const sandbox::BpfProgram& program) {
+  // Each refused call as the policy's own program judges it: "log" (its
+  // default) is what enforcing turns into a kill. clone is asked once per
+  // namespace flag.
+  std::vector<std::string> unseen;
+  for (const auto& r : sandbox::BaseLayerRefusals()) {
+    int nr = sandbox::NativeSyscallNumber(r.syscall);
+    if (nr < 0) continue;
+    std::vector<uint64_t> firsts = {0};
+    if (r.syscall == "clone") {
+      firsts.clear();
+      uint64_t all = sandbox::AllCloneNamespaces();
+      for (uint64_t bit = 1; bit != 0 && bit <= all; bit <<= 1) {
+        if ((all & bit) != 0) firsts.push_back(bit);
+      }
+    }
+    bool logged = false;
+    for (uint64_t first : firsts) {
+      seccomp_data d{};
+      d.nr = nr;
+      d.arch = sandbox::NativeAuditArch();
+      d.args[0] = first;
+      auto ret = sandbox::RunBpf(program.insns(), d);
+      logged = logged || (ret.ok() && (*ret & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_LOG);
+    }
+    if (logged) unseen.push_back(r.when.empty() ? r.syscall : r.syscall + "(" + r.when + ")");
+  }
+  if (unseen.empty()) return;
+  std::string list;
+  for (const auto& u : unseen) list += (list.empty() ? "" : ",") + u;
+  log_.Warning(LogLine("policy-trial-unseen")
+                   .Add("service", service)
+                   .Add("policy", policy)
+                   .Add("count", unseen.size())
+                   .Add("syscalls", list)
+                   .Add("message",
+                        "hinetd's base layers refuse these with an errno before the policy "
+                        "sees them: trial mode cannot log them, and with default_action = "
+                        "\"kill\" they kill; give them that errno in the policy's errno table "
+                        "(hinetd learn --from-log writes it)"));
 }
 
 std::vector<int> Recorder::Receive(const std::function<const std::string*(pid_t)>& service_of) {
@@ -213,11 +258,13 @@ void Recorder::Handle(Stream& s, const void* raw) {
   for (int i = 0; i < 6; ++i) args[i] = n->data.args[i];
   std::vector<uint64_t> values = sandbox::ValuesThatMatter(name, args);
   if (s.learning) {
-    if (sandbox::Observe(observed_, name, values)) s.added = true;
+    bool beyond = runtime_ && !sandbox::RuntimeAllows(*runtime_, n->data);
+    if (sandbox::Observe(observed_, name, values, 1, beyond)) s.added = true;
     return;
   }
   Trial& t = trial_[s.service];
-  if (t.seen.count({n->data.nr, values}) != 0) return;
+  std::vector<uint64_t> key = sandbox::TrialKey(name, values);
+  if (t.seen.count({n->data.nr, key}) != 0) return;
   if (t.seen.size() >= kTrialLinesMax) {
     if (!t.suppressed) {
       t.suppressed = true;
@@ -227,7 +274,7 @@ void Recorder::Handle(Stream& s, const void* raw) {
     }
     return;
   }
-  t.seen.insert({n->data.nr, values});
+  t.seen.insert({n->data.nr, key});
   LogLine line("policy-trial");
   line.Add("service", s.service).Add("pid", static_cast<int64_t>(n->pid)).Add("syscall", name);
   std::string raw_values;

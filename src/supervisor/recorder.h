@@ -27,6 +27,7 @@
 #include "base/unique_fd.h"
 #include "config/types.h"
 #include "sandbox/learned.h"
+#include "sandbox/policy.h"
 #include "spawn/plan.h"
 
 namespace hinetd::supervisor {
@@ -54,10 +55,19 @@ class Recorder {
   // Learning: the children of `service` record (instead of their policy).
   void set_learning(std::string service) { learning_ = std::move(service); }
   [[nodiscard]] const std::string& learning() const { return learning_; }
+  // Learning: runtime's program (which the learned policy includes), run on
+  // each call to tell the calls it allows from those it does not allow with
+  // their arguments (Observed::beyond_runtime). Before the first child.
+  void set_runtime(std::shared_ptr<const sandbox::BpfProgram> runtime) {
+    runtime_ = std::move(runtime);
+  }
 
   // Gives the plans that record or run a policy in trial mode their
   // program (and `notify`); the other plans are left as they are. Before
-  // the plans are installed (start and reload).
+  // the plans are installed (start and reload). For each service in trial
+  // mode, logs once (event=policy-trial-unseen) the calls hinetd's base
+  // layers refuse with an errno that its policy leaves to its default:
+  // trial mode cannot see them, and with default_action = "kill" they kill.
   [[nodiscard]] base::Status Arm(const config::Config& config, spawn::PlanSet& plans);
   // A new generation is installed: trial lines start afresh.
   void NewGeneration() { trial_.clear(); }
@@ -94,12 +104,15 @@ class Recorder {
 
   explicit Recorder(base::Logger& log) : log_(log) {}
   void Handle(Stream& s, const void* notif);
+  void ReportUnseen(const std::string& service, const std::string& policy,
+                    const sandbox::BpfProgram& program);
   void End(int fd);
 
   base::Logger& log_;
   base::UniqueFd own_end_;
   base::UniqueFd child_end_;
   std::string learning_;
+  std::shared_ptr<const sandbox::BpfProgram> runtime_;
   std::map<int, Stream> streams_;  // by listener fd (owned)
   std::map<std::string, Trial> trial_;
   sandbox::Observations observed_;

@@ -30,6 +30,8 @@
 //                                     undone at once if it succeeds (then an
 //                                     "undo_mount=" line comes first)
 //                                   kill-self: kill(getpid(), 0)
+//                                   kill-group: kill(0, 0) (its own
+//                                     process group)
 //   hinetd-probe exit N           exit with status N at once, print nothing
 //   hinetd-probe sleep S          report, sleep S seconds, exit 0
 //   hinetd-probe stderr TEXT      report, write TEXT and "\n" to fd 2
@@ -125,6 +127,13 @@
 //                                 userns= (the link /proc/self/ns/user),
 //                                 then unshare_newuser= (unshare(
 //                                 CLONE_NEWUSER)) and the three again
+//   hinetd-probe thread           no report: start a thread (pthread) that
+//                                 calls sysinfo, which nothing else in the
+//                                 probe does; join it, print
+//                                 "thread_sysinfo=ok" (or err:ENAME), "end=1"
+//   hinetd-probe prctl-sweep N    no report: prctl with N options no kernel
+//                                 has (0x7fff0000 and up: EINVAL each),
+//                                 print "swept=N", "end=1"
 //   hinetd-probe netns PORT KEY   what its namespaces leave it: hostname=
 //                                 (uname), ifaces= (NAME:up|down for every
 //                                 interface it sees), connect= (TCP to
@@ -147,6 +156,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -162,6 +172,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -684,7 +695,8 @@ int Echo() {
 
 bool IsForbiddenSyscallName(const char* name) {
   return strcmp(name, "socket") == 0 || strcmp(name, "ptrace") == 0 ||
-         strcmp(name, "mount") == 0 || strcmp(name, "kill-self") == 0;
+         strcmp(name, "mount") == 0 || strcmp(name, "kill-self") == 0 ||
+         strcmp(name, "kill-group") == 0;
 }
 
 // Undoes the tmpfs that "syscall mount" stacked on "/" when nothing stopped
@@ -724,6 +736,8 @@ int TryForbiddenSyscall(const char* name) {
   } else if (strcmp(name, "mount") == 0) {
     rc = mount("none", "/", "tmpfs", 0, nullptr);
     if (rc == 0) UndoRootMount();
+  } else if (strcmp(name, "kill-group") == 0) {
+    rc = kill(0, 0);
   } else {
     // Signal 0 only checks that we may signal ourselves, so an allowed
     // call returns 0 and the "after=" line still gets written.
@@ -1229,6 +1243,38 @@ int Terminal() {
   return kExitOk;
 }
 
+// A service with a thread: what the thread does is the service's too.
+void* ThreadMain(void* result) {
+  struct sysinfo info;
+  long rc = syscall(SYS_sysinfo, &info);
+  *static_cast<int*>(result) = rc == 0 ? 0 : errno;
+  return nullptr;
+}
+
+int Thread() {
+  int err = -1;
+  pthread_t t;
+  int rc = pthread_create(&t, nullptr, ThreadMain, &err);
+  if (rc != 0) {
+    ReportResult("thread_create", -1, rc);
+  } else {
+    pthread_join(t, nullptr);
+    ReportResult("thread_sysinfo", err == 0 ? 0 : -1, err);
+  }
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
+// Options no kernel has: EINVAL each, and each a value of prctl's option.
+int PrctlSweep(long count) {
+  for (long i = 0; i < count; ++i) {
+    (void)syscall(SYS_prctl, 0x7fff0000L + i, 0L, 0L, 0L, 0L);
+  }
+  g_report.Key("swept").Dec(count).End();
+  g_report.Key("end").Dec(1).End().Flush();
+  return kExitOk;
+}
+
 int UserNamespace() {
   g_report.Flush();
   // Without a stack of its own the child goes on on a copy of this one,
@@ -1420,6 +1466,7 @@ int main(int argc, char** argv) {
     if (strcmp(mode, "proc") == 0) return ProcFiles();
     if (strcmp(mode, "userns") == 0) return UserNamespace();
     if (strcmp(mode, "tty") == 0) return Terminal();
+    if (strcmp(mode, "thread") == 0) return Thread();
   }
   if (strcmp(mode, "netns") == 0 && argc == 4) {
     long port = 0;
@@ -1469,6 +1516,9 @@ int main(int argc, char** argv) {
     return EchoUdp(number);
   }
   if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
+  if (strcmp(mode, "prctl-sweep") == 0 && ParseNumber(arg, 100000, &number)) {
+    return PrctlSweep(number);
+  }
   if (strcmp(mode, "udp-leftover") == 0 && ParseNumber(arg, 3600, &number)) {
     return UdpLeftover(number);
   }

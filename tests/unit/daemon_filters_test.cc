@@ -22,6 +22,7 @@
 #include <climits>
 #include <set>
 
+#include "sandbox/arg_rules.h"
 #include "sandbox/bpf.h"
 #include "sandbox/policy.h"
 
@@ -384,6 +385,62 @@ TEST(ChildrenFilter, NoNamespaceOfAnyKind) {
   // children is refused before any service code runs.
   for (uint64_t ns : {CLONE_NEWUSER, CLONE_NEWNS}) {
     EXPECT_EQ(Verdict(children, {"setns", {kFd, ns}}), kEperm) << std::hex << ns;
+  }
+}
+
+// What both layers above a service's policy make of a call: the more
+// restrictive answer, as the kernel takes it.
+uint32_t BaseVerdict(const Call& call) {
+  static auto children = [] {
+    auto p = ChildrenFilter();
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+    return std::move(*p);
+  }();
+  uint32_t a = Verdict(Monitor(), call);
+  uint32_t b = Verdict(*children, call);
+  auto action = [](uint32_t r) { return static_cast<int32_t>(r & SECCOMP_RET_ACTION_FULL); };
+  return action(a) <= action(b) ? a : b;
+}
+
+TEST(BaseLayerRefusals, SayExactlyWhatTheTwoLayersRefuse) {
+  std::set<std::string> listed;
+  for (const auto& r : BaseLayerRefusals()) {
+    listed.insert(r.syscall);
+    uint32_t want = SECCOMP_RET_ERRNO | static_cast<uint32_t>(r.err);
+    if (r.when.empty()) {
+      // Any arguments.
+      EXPECT_EQ(BaseVerdict({r.syscall, {}}), want) << r.syscall;
+      EXPECT_EQ(BaseVerdict({r.syscall, {CLONE_NEWUSER, CLONE_NEWNS, kPtr}}), want) << r.syscall;
+      continue;
+    }
+    // Its condition, parsed as a policy would: each alternative refused,
+    // and the call without any of them let through.
+    auto alternatives = ParseCondition(r.syscall, r.when);
+    ASSERT_TRUE(alternatives.ok()) << r.when << ": " << alternatives.error().ToString();
+    ASSERT_EQ(r.syscall, "clone");
+    EXPECT_EQ(alternatives->size(), 7u) << r.when;
+    for (const auto& alt : *alternatives) {
+      ASSERT_EQ(alt.all.size(), 1u);
+      EXPECT_EQ(BaseVerdict({"clone", {SIGCHLD | alt.all[0].mask}}), want) << r.when;
+    }
+    EXPECT_EQ(BaseVerdict({"clone", {SIGCHLD}}), kAllow);
+  }
+  EXPECT_EQ(listed.count("unshare"), 1u);
+  EXPECT_EQ(listed.count("setns"), 1u);
+  EXPECT_EQ(listed.count("personality"), 1u);
+  EXPECT_EQ(listed.count("clone3"), 1u);
+  // Nothing else: every native syscall, with no arguments and with each
+  // namespace flag in its first, is refused only if listed.
+  for (const auto& name : NativeSyscallNames()) {
+    for (uint64_t first : {0UL, static_cast<uint64_t>(CLONE_NEWUSER),
+                           static_cast<uint64_t>(CLONE_NEWNET)}) {
+      uint32_t v = BaseVerdict({name, {first}});
+      if ((v & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ERRNO) {
+        EXPECT_EQ(listed.count(name), 1u) << name << "(" << first << ") is refused, not listed";
+      } else {
+        EXPECT_EQ(v, kAllow) << name;
+      }
+    }
   }
 }
 

@@ -7,10 +7,14 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sched.h>
+#include <signal.h>
 
 #include "common/jail.h"
 #include "config/policy_file.h"
 #include "sandbox/bpf.h"
+#include "sandbox/daemon_filters.h"
 #include "sandbox/learned.h"
 #include "sandbox/policy.h"
 #include "sandbox/recording.h"
@@ -195,12 +199,44 @@ TEST(LearnedPolicy, WritesGroupsRulesCountsAndReviewMarks) {
   EXPECT_EQ(allows.count("read"), 0u);
 }
 
-TEST(LearnedPolicy, ADangerBitSeenMeansNoFlagRule) {
+TEST(LearnedPolicy, KillOfItsOwnProcessGroupIsARuleAnyOtherPidIsNot) {
   sandbox::Observations obs;
-  uint64_t regs[6] = {0, 4096, PROT_READ | PROT_EXEC, 0, 0, 0};
-  sandbox::Observe(obs, "mprotect", sandbox::ValuesThatMatter("mprotect", regs));
+  for (int i = 0; i < 3; ++i) sandbox::Observe(obs, "kill", {0});
   std::string text = sandbox::WriteLearnedPolicy(obs, Input());
-  EXPECT_NE(text.find("\n  \"mprotect\",\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  # REVIEW: kill "), std::string::npos) << text;
+  EXPECT_NE(text.find("  # kill: seen 3 times; pid=0 3\n"
+                      "  { syscall = \"kill\", when = \"pid == 0\" },\n"),
+            std::string::npos)
+      << text;
+  // -1 (every process it may signal) is a value too; the upper half of an
+  // int is dropped.
+  uint64_t regs[6] = {0xffffffffffffffffULL, SIGTERM, 0, 0, 0, 0};
+  EXPECT_EQ(sandbox::ValuesThatMatter("kill", regs), std::vector<uint64_t>{0xffffffffULL});
+  sandbox::Observe(obs, "kill", sandbox::ValuesThatMatter("kill", regs));
+  text = sandbox::WriteLearnedPolicy(obs, Input());
+  EXPECT_NE(text.find("{ syscall = \"kill\", when = [\"pid == 0\", \"pid == -1\"] },"),
+            std::string::npos)
+      << text;
+  // A process by its id: not the same in the next run.
+  sandbox::Observe(obs, "kill", {4242});
+  text = sandbox::WriteLearnedPolicy(obs, Input());
+  EXPECT_NE(text.find("  # (pid=4242 names a process by its id, which differs from run to run: "
+                      "no rule)\n  \"kill\",\n"),
+            std::string::npos)
+      << text;
+  // Trial lines tell 0 and -1 apart, and every other id is one line.
+  EXPECT_EQ(sandbox::TrialKey("kill", {4242}), sandbox::TrialKey("kill", {4343}));
+  EXPECT_NE(sandbox::TrialKey("kill", {0}), sandbox::TrialKey("kill", {4242}));
+  EXPECT_NE(sandbox::TrialKey("kill", {0}), sandbox::TrialKey("kill", {0xffffffffULL}));
+  EXPECT_EQ(sandbox::TrialKey("socket", {AF_INET}), std::vector<uint64_t>{AF_INET});
+  // And a trial line of kill (its pid prefixed, as the line has a pid of
+  // its own) folds back into the same values.
+  auto line = sandbox::ParseTrialLine(
+      "event=policy-trial service=s pid=7 syscall=kill arg_pid=0 raw=0x0");
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(line->values, std::vector<uint64_t>{0});
+  EXPECT_EQ(sandbox::DescribeValues("kill", {0xffffffffULL}),
+            (std::vector<std::pair<std::string, std::string>>{{"pid", "-1"}}));
 }
 
 TEST(LearnedPolicy, TooManyDistinctValuesAreCappedAndAllowedWhole) {
@@ -269,6 +305,144 @@ TEST_F(LearnedLoadTest, TheWrittenPolicyLoadsAndCompilesAndDoesWhatItSays) {
   EXPECT_EQ(verdict(SYS_connect, 0), SECCOMP_RET_KILL_PROCESS);  // never seen
 }
 
+// The shipped runtime as `hinetd learn` reads it: what it allows, and its
+// program, which tells the calls it allows from those it does not.
+struct Runtime {
+  sandbox::WriterInput in;
+  std::unique_ptr<sandbox::BpfProgram> program;
+};
+
+Runtime LoadRuntime(const std::string& dir) {
+  Runtime r;
+  config::PolicyLoader loader(dir);
+  auto spec = loader.Load("runtime", base::SourceLoc{"hinetd.toml", 1, 1});
+  EXPECT_TRUE(spec.ok()) << spec.error().ToString();
+  if (!spec.ok()) return r;
+  auto expanded = sandbox::ExpandRules(*spec);
+  EXPECT_TRUE(expanded.ok());
+  auto program = sandbox::Compile(*spec);
+  EXPECT_TRUE(program.ok());
+  if (!expanded.ok() || !program.ok()) return r;
+  r.in = Input();
+  sandbox::SetRuntime(r.in, *expanded);
+  r.program = std::move(*program);
+  return r;
+}
+
+seccomp_data CallData(const std::string& name, std::vector<uint64_t> args) {
+  seccomp_data d{};
+  d.nr = sandbox::NativeSyscallNumber(name);
+  d.arch = NativeAuditArch();
+  for (size_t i = 0; i < args.size() && i < 6; ++i) d.args[i] = args[i];
+  return d;
+}
+
+// As the recorder observes a call.
+void Record(sandbox::Observations& obs, const Runtime& rt, const std::string& name,
+            std::vector<uint64_t> args) {
+  args.resize(6, 0);
+  seccomp_data d = CallData(name, args);
+  sandbox::Observe(obs, name, sandbox::ValuesThatMatter(name, args.data()), 1,
+                   !sandbox::RuntimeAllows(*rt.program, d));
+}
+
+uint32_t RunOn(const sandbox::BpfProgram& p, const std::string& name, std::vector<uint64_t> args) {
+  auto r = RunBpf(p.insns(), CallData(name, std::move(args)));
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? *r : 0;
+}
+
+TEST_F(LearnedLoadTest, ADangerBitSeenMeansNoFlagRule) {
+  // With the real runtime: it allows mprotect, mmap and prlimit64 for some
+  // arguments only. Calls beyond them go into the learned policy, marked;
+  // calls within them leave runtime's rules as they are.
+  Runtime rt = LoadRuntime(dir_.path());
+  ASSERT_TRUE(rt.program);
+  ASSERT_EQ(rt.in.runtime.count("mprotect"), 1u);
+  sandbox::Observations obs;
+  Record(obs, rt, "mprotect", {0, 4096, PROT_READ});
+  Record(obs, rt, "mprotect", {0, 4096, PROT_READ | PROT_EXEC});
+  Record(obs, rt, "mmap", {0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS});
+  Record(obs, rt, "prlimit64", {0, RLIMIT_NOFILE, 0, 0});
+  Record(obs, rt, "prlimit64", {4242, RLIMIT_NOFILE, 0, 0});
+  Record(obs, rt, "brk", {0});
+  EXPECT_EQ(obs.at("mprotect").beyond_runtime, 1u);
+  EXPECT_EQ(obs.at("mmap").beyond_runtime, 0u);
+  EXPECT_EQ(obs.at("prlimit64").beyond_runtime, 1u);
+  std::string text = sandbox::WriteLearnedPolicy(obs, rt.in);
+  SCOPED_TRACE(text);
+  EXPECT_NE(text.find("  # REVIEW: mprotect reaches"), std::string::npos);
+  EXPECT_NE(text.find("  # mprotect: seen 2 times, 1 of them beyond what runtime allows; "),
+            std::string::npos);
+  EXPECT_NE(text.find("\n  \"mprotect\",\n"), std::string::npos);
+  EXPECT_NE(text.find("  # REVIEW: prlimit64 reaches"), std::string::npos);
+  EXPECT_NE(text.find("\n  \"prlimit64\",\n"), std::string::npos);
+  // Within runtime's rules: not listed.
+  EXPECT_EQ(text.find("mmap"), std::string::npos);
+  EXPECT_EQ(text.find("\"brk\""), std::string::npos);
+  auto allows = sandbox::LearnedAllows(obs, rt.in);
+  EXPECT_EQ(allows.count("mprotect"), 1u);
+  EXPECT_EQ(allows.count("mmap"), 0u);
+
+  dir_.Write("learned.toml", text);
+  config::PolicyLoader loader(dir_.path());
+  auto spec = loader.Load("learned", base::SourceLoc{"hinetd.toml", 1, 1});
+  ASSERT_TRUE(spec.ok()) << spec.error().ToString();
+  auto prog = sandbox::Compile(*spec);
+  ASSERT_TRUE(prog.ok()) << prog.error().ToString();
+  // What was seen runs as it did while learning.
+  EXPECT_EQ(RunOn(**prog, "mprotect", {0, 4096, PROT_READ | PROT_EXEC}), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(RunOn(**prog, "prlimit64", {4242, RLIMIT_NOFILE}), SECCOMP_RET_ALLOW);
+  // runtime's rules stand for mmap: writable executable memory fails.
+  EXPECT_EQ(RunOn(**prog, "mmap", {0, 4096, PROT_READ | PROT_WRITE}), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(RunOn(**prog, "mmap", {0, 4096, PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS}),
+            SECCOMP_RET_ERRNO | EACCES);
+}
+
+TEST_F(LearnedLoadTest, TheBaseLayersRefusalsFailWithTheirErrnoAsWhileLearning) {
+  // The base layers refuse these before any policy (learning cannot see
+  // them); a learned policy gives each its errno instead of the default
+  // kill, which would outrank the base layer's errno.
+  Runtime rt = LoadRuntime(dir_.path());
+  ASSERT_TRUE(rt.program);
+  sandbox::Observations obs;
+  Record(obs, rt, "clone", {SIGCHLD});  // fork()
+  Record(obs, rt, "write", {1});
+  std::string text = sandbox::WriteLearnedPolicy(obs, rt.in);
+  SCOPED_TRACE(text);
+  EXPECT_NE(text.find("\n[errno]\n# hinetd's base layers"), std::string::npos);
+  EXPECT_NE(text.find("\nunshare = \"EPERM\"\n"), std::string::npos);
+  EXPECT_NE(text.find("\npersonality = \"EPERM\"\n"), std::string::npos);
+  EXPECT_NE(text.find("\nclone3 = \"ENOSYS\"\n"), std::string::npos);
+  EXPECT_NE(text.find("\nclone = { errno = \"EPERM\", when = \"clone_flags & ("),
+            std::string::npos);
+  dir_.Write("learned.toml", text);
+  config::PolicyLoader loader(dir_.path());
+  auto spec = loader.Load("learned", base::SourceLoc{"hinetd.toml", 1, 1});
+  ASSERT_TRUE(spec.ok()) << spec.error().ToString();
+  auto prog = sandbox::Compile(*spec);
+  ASSERT_TRUE(prog.ok()) << prog.error().ToString();
+  for (const auto& r : sandbox::BaseLayerRefusals()) {
+    if (!r.when.empty()) continue;
+    EXPECT_EQ(RunOn(**prog, r.syscall, {}), SECCOMP_RET_ERRNO | static_cast<uint32_t>(r.err))
+        << r.syscall;
+  }
+  EXPECT_EQ(RunOn(**prog, "clone", {SIGCHLD}), SECCOMP_RET_ALLOW);
+  for (uint64_t ns : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID}) {
+    EXPECT_EQ(RunOn(**prog, "clone", {SIGCHLD | ns}), SECCOMP_RET_ERRNO | EPERM) << ns;
+  }
+  // Flags without a namespace: clone's learned rule (no danger bit).
+  EXPECT_EQ(RunOn(**prog, "clone", {CLONE_VM | SIGCHLD}), SECCOMP_RET_ALLOW);
+  // Not seen, not refused by the base layers: still the default.
+  EXPECT_EQ(RunOn(**prog, "chdir", {}), SECCOMP_RET_KILL_PROCESS);
+
+  // A syscall of them the learned policy allows whole (from a current
+  // policy, with --from-log) is left to the base layer: no entry.
+  obs["unshare"].from_policy = true;
+  text = sandbox::WriteLearnedPolicy(obs, rt.in);
+  EXPECT_EQ(text.find("unshare = "), std::string::npos) << text;
+}
+
 TEST_F(LearnedLoadTest, FoldingKeepsThePolicysRulesAndErrnoTableAndExtendsThem) {
   // As `learn --from-log` fills them: the current policy's entries, then
   // the trial lines' calls.
@@ -294,7 +468,11 @@ TEST_F(LearnedLoadTest, FoldingKeepsThePolicysRulesAndErrnoTableAndExtendsThem) 
   EXPECT_NE(text.find("# socket: from the current policy; seen 1 time in the log"),
             std::string::npos);
   // getdents64 was seen, and is allowed now: not in the errno table too.
-  EXPECT_NE(text.find("errno = { ptrace = \"EPERM\" }"), std::string::npos);
+  EXPECT_NE(text.find("\n[errno]\n# From the current policy, as it was.\nptrace = \"EPERM\"\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("getdents64 = "), std::string::npos);
+  // Kept as it was, not once more for the base layers.
+  EXPECT_EQ(text.find("ptrace = "), text.rfind("ptrace = "));
   dir_.Write("folded.toml", text);
   config::PolicyLoader loader(dir_.path());
   auto spec = loader.Load("folded", base::SourceLoc{"hinetd.toml", 1, 1});
