@@ -334,7 +334,10 @@ measure() {
     # of the measured part (the warmup's CPU is included, so it is high).
     local per=$children what=child
     [[ $mode == wait ]] && per=$answered what="answered datagram"
-    if ((per > 0)); then
+    if [[ ! -d /proc/$listener ]]; then
+      printf '%-7s hinetd  %d children; the measured listener was replaced, no CPU figures\n' \
+        "$mode" "$children"
+    elif ((per > 0)); then
       awk -v mo="$mode" -v n="$per" -v c="$children" -v w="$what" \
         -v m=$((m1 - m0)) -v l=$((l1 - l0)) 'BEGIN {
         printf "%-7s hinetd  %d children; per %s: monitor %.1f us CPU, listener %.1f us CPU\n",
