@@ -16,6 +16,13 @@
 // request), --reset (close with RST mid-request), --pair (two connections
 // from one fresh source address, the second of which a per_source = 1
 // service refuses), and --interval MS to bound the load.
+//
+// The UDP benchmark (bench/udp.sh) uses --udp with --udp-tries and
+// --udp-wait: each request is a fresh socket (so a new source port, a new
+// peer for the server), sends its datagram again when no answer came
+// within the wait, and after the last try counts as lost ("timeout"); the
+// report adds the datagrams sent and the requests answered only after a
+// retry.
 
 #include <arpa/inet.h>
 #include <sys/un.h>
@@ -66,6 +73,8 @@ struct Options {
   std::string label;
   std::string unix_path;  // Non-empty: connect to this socket file instead.
   bool udp = false;
+  int udp_tries = 1;    // --udp: datagrams sent per request at most.
+  int udp_wait_ms = 0;  // --udp: wait per try; 0: the whole --timeout.
   int garbage = 0;  // > 0: send this many random bytes instead of --send.
   bool reset = false;
   bool pair = false;
@@ -129,6 +138,9 @@ void PrintUsage(FILE* out) {
       "  --label NAME        name printed with the results\n"
       "  --unix PATH         connect to a unix stream socket (no --port)\n"
       "  --udp               one datagram (--send) out, one (--expect) back\n"
+      "  --udp-tries N       --udp: send it at most N times (default 1)\n"
+      "  --udp-wait MS       --udp: wait MS for an answer before sending "
+      "again (default: the whole --timeout)\n"
       "  --garbage N         send N random bytes (no newline), then shut "
       "down writing\n"
       "  --reset             after the reply's first line, send part of a "
@@ -257,6 +269,10 @@ Options ParseArgs(int argc, char** argv) {
       opt.unix_path = value();
     } else if (flag == "--udp") {
       opt.udp = true;
+    } else if (flag == "--udp-tries") {
+      opt.udp_tries = ParseNumber<int>(flag, value(), 1);
+    } else if (flag == "--udp-wait") {
+      opt.udp_wait_ms = ParseNumber<int>(flag, value(), 1);
     } else if (flag == "--garbage") {
       opt.garbage = ParseNumber<int>(flag, value(), 1);
       if (opt.garbage > 1024) UsageError("--garbage at most 1024");
@@ -349,7 +365,8 @@ bool WaitFor(int fd, short events, Clock::time_point deadline) {
 
 struct Result {
   Outcome outcome = Outcome::kOk;
-  int err = 0;  // errno behind an "other" outcome, for diagnostics.
+  int err = 0;   // errno behind an "other" outcome, for diagnostics.
+  int sent = 0;  // --udp: datagrams sent (tries).
 };
 
 Result ConnectError(int err) {
@@ -495,7 +512,11 @@ Result RunReset(const Target& target, Clock::time_point deadline,
   return {};
 }
 
-// --udp: one datagram out, one back.
+// --udp: one datagram out, one back, from a fresh socket (a new source
+// port: a new peer). Without an answer within --udp-wait the same datagram
+// goes out again from the same socket, at most --udp-tries times in all;
+// then the request is lost ("timeout"). The latency runs from the first
+// send to the answer.
 Result RunUdp(const Target& target, const Options& opt,
               Clock::time_point deadline, std::string& response) {
   Fd fd(socket(target.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -505,26 +526,41 @@ Result RunUdp(const Target& target, const Options& opt,
     return ConnectError(errno);
   }
   std::string payload = opt.send.value_or("");
-  if (send(fd.get(), payload.data(), payload.size(), 0) < 0) {
-    return IoError(errno);
-  }
+  auto per_try = std::chrono::milliseconds(opt.udp_wait_ms);
+  int sent = 0;
   char buf[4096];
-  for (;;) {
-    ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
-    if (n >= 0) {
-      response.assign(buf, static_cast<size_t>(n));
-      break;
+  while (sent < opt.udp_tries) {
+    if (send(fd.get(), payload.data(), payload.size(), 0) < 0) {
+      Result r = IoError(errno);
+      r.sent = sent;
+      return r;
     }
-    if (errno == EAGAIN || errno == EINTR) {
-      if (!WaitFor(fd.get(), POLLIN, deadline)) return {Outcome::kTimeout, 0};
-      continue;
+    ++sent;
+    Clock::time_point try_deadline =
+        opt.udp_wait_ms > 0 ? std::min(deadline, Clock::now() + per_try)
+                            : deadline;
+    for (;;) {
+      ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
+      if (n >= 0) {
+        response.assign(buf, static_cast<size_t>(n));
+        if (opt.expect && response != *opt.expect) {
+          return {Outcome::kWrongResponse, 0, sent};
+        }
+        return {Outcome::kOk, 0, sent};
+      }
+      if (errno == EAGAIN || errno == EINTR) {
+        if (WaitFor(fd.get(), POLLIN, try_deadline)) continue;
+        break;  // no answer in time: send again, if tries are left
+      }
+      // ECONNREFUSED: an ICMP port unreachable, nothing bound.
+      Result r = errno == ECONNREFUSED ? Result{Outcome::kConnectRefused, errno}
+                                       : IoError(errno);
+      r.sent = sent;
+      return r;
     }
-    // ECONNREFUSED: an ICMP port unreachable, nothing bound.
-    return errno == ECONNREFUSED ? Result{Outcome::kConnectRefused, errno}
-                                 : IoError(errno);
+    if (Clock::now() >= deadline) break;
   }
-  if (opt.expect && response != *opt.expect) return {Outcome::kWrongResponse};
-  return {};
+  return {Outcome::kTimeout, 0, sent};
 }
 
 // A stream connection from `source` (127.1.x.y, port chosen by the kernel).
@@ -645,6 +681,8 @@ struct Stats {
   std::vector<int64_t> latencies_us;  // Successful connections only.
   std::array<long long, Index(Outcome::kNumOutcomes)> outcomes{};
   int last_errno = 0;  // Most recent errno behind an error, if any.
+  long long datagrams_sent = 0;  // --udp: every try.
+  long long retried_ok = 0;      // --udp: answered, but not at the first try.
 
   void Merge(const Stats& other) {
     latencies_us.insert(latencies_us.end(), other.latencies_us.begin(),
@@ -653,6 +691,8 @@ struct Stats {
       outcomes[i] += other.outcomes[i];
     }
     if (other.last_errno != 0) last_errno = other.last_errno;
+    datagrams_sent += other.datagrams_sent;
+    retried_ok += other.retried_ok;
   }
 };
 
@@ -667,6 +707,8 @@ bool NextConnection(Schedule& schedule, Clock::time_point now, bool& measured) {
 
 void Record(const Result& r, Clock::time_point start, Stats& stats) {
   stats.outcomes[Index(r.outcome)]++;
+  stats.datagrams_sent += r.sent;
+  if (r.outcome == Outcome::kOk && r.sent > 1) stats.retried_ok++;
   if (r.outcome == Outcome::kOk) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
         Clock::now() - start);
@@ -776,6 +818,13 @@ void PrintJson(const Options& opt, const Report& r) {
   std::printf("  \"latency_p90_us\": %lld,\n", static_cast<long long>(r.p90));
   std::printf("  \"latency_p99_us\": %lld,\n", static_cast<long long>(r.p99));
   std::printf("  \"latency_max_us\": %lld,\n", static_cast<long long>(r.max));
+  if (opt.udp) {
+    // Datagrams that got no answer: every try but the answered ones.
+    std::printf("  \"datagrams_sent\": %lld,\n", r.stats.datagrams_sent);
+    std::printf("  \"datagrams_unanswered\": %lld,\n",
+                r.stats.datagrams_sent - r.ok);
+    std::printf("  \"retried_ok\": %lld,\n", r.stats.retried_ok);
+  }
   std::printf(
       "  \"last_error\": %s,\n",
       JsonString(r.stats.last_errno ? std::strerror(r.stats.last_errno) : "")
@@ -797,6 +846,13 @@ void PrintText(const Options& opt, const Report& r) {
   std::printf("  latency us  p50 %lld  p90 %lld  p99 %lld  max %lld\n",
               static_cast<long long>(r.p50), static_cast<long long>(r.p90),
               static_cast<long long>(r.p99), static_cast<long long>(r.max));
+  if (opt.udp) {
+    std::printf(
+        "  datagrams   %lld sent, %lld unanswered; %lld requests answered "
+        "only after a retry\n",
+        r.stats.datagrams_sent, r.stats.datagrams_sent - r.ok,
+        r.stats.retried_ok);
+  }
   for (size_t i = 1; i < r.stats.outcomes.size(); ++i) {
     if (r.stats.outcomes[i] == 0) continue;
     std::printf("  error       %s: %lld\n", kOutcomeNames[i],
