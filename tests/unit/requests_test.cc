@@ -302,7 +302,7 @@ TEST(RequestCheckTest, UdpWaitStart) {
                  "wait socket is busy");
 }
 
-TEST(RequestCheckTest, FreshSocketMustBeNewUnconnectedAndAtTheAddress) {
+TEST(RequestCheckTest, FreshSocketMustBeNewAndAtTheAddressConnectedOrNot) {
   Table t;
   const ListenSocket& from = t.socket(2);
   ino_t old_ino = SocketInode(from.fd.get());
@@ -324,12 +324,13 @@ TEST(RequestCheckTest, FreshSocketMustBeNewUnconnectedAndAtTheAddress) {
   EXPECT_VERDICT(CheckFreshSocket(t.View(), from, old_ino, fresh.get()), Kind::kForged,
                  "handover socket is not a fresh one");
   t.reload_sockets = nullptr;
-  // Connected.
+  // Connected already: the listener's next handover of the same burst
+  // (this socket, connected to the next peer) may come before this one is
+  // read, so it is still fresh.
   UniqueFd peer = Bound(SOCK_DGRAM);
   net::Endpoint peer_ep = LocalOf(peer.get());
   ASSERT_EQ(connect(fresh.get(), peer_ep.sa(), peer_ep.len), 0);
-  EXPECT_VERDICT(CheckFreshSocket(t.View(), from, old_ino, fresh.get()), Kind::kForged,
-                 "handover socket is not a fresh one");
+  EXPECT_VERDICT(CheckFreshSocket(t.View(), from, old_ino, fresh.get()), Kind::kAdmit, "");
 }
 
 TEST(RequestCheckTest, UdpHandoverInTwoSteps) {
