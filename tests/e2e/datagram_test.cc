@@ -482,6 +482,47 @@ class InternalUdp6Test : public InternalUdpTest {
   std::string Ip() const override { return "::1"; }
 };
 
+// Sixteen peers at once on a nowait service: in one burst the listener hands
+// over the socket with a fresh one, connects that to the next peer and hands
+// it over too, before the monitor has read the first request. The monitor
+// once took the second handover for a forged one and killed the listener.
+TEST_F(InternalUdpTest, PeersAtOnceAreEachServedAndNoHandoverIsRefused) {
+  constexpr int kPeers = 16;
+  // Bursts first, answers not awaited, so that handovers queue up.
+  std::vector<int> burst;
+  for (int i = 0; i < 20 * kPeers; ++i) {
+    int fd = UdpSocket(ip_);
+    ASSERT_GE(fd, 0);
+    burst.push_back(fd);
+    ASSERT_TRUE(SendTo(fd, ip_, echo_, "burst"));
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < kPeers; ++i) {
+    int fd = UdpSocket(ip_);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    ASSERT_TRUE(SendTo(fd, ip_, echo_, "peer " + std::to_string(i)));
+  }
+  // A datagram queued on a socket the listener hands over goes to that
+  // socket's child (with its own peer's): such a peer sends again.
+  int answered = 0;
+  for (int i = 0; i < kPeers; ++i) {
+    std::string want = "peer " + std::to_string(i);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto got = RecvDatagram(fds[i], milliseconds(1000));
+      if (got && *got == want) {
+        ++answered;
+        break;
+      }
+      ASSERT_TRUE(SendTo(fds[i], ip_, echo_, want));
+    }
+  }
+  for (int fd : fds) close(fd);
+  for (int fd : burst) close(fd);
+  EXPECT_EQ(answered, kPeers) << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=refuse-request"}), 0u) << daemon_.LogText();
+}
+
 TEST_F(InternalUdpTest, EchoAnswersEachDatagram) { CheckEcho(); }
 TEST_F(InternalUdp6Test, EchoAnswersEachDatagram) { CheckEcho(); }
 
