@@ -135,7 +135,8 @@ void SeccompKills::LogDescendantKills(const KnownProcesses& known) {
   });
   auto now = Clock::now();
   for (const auto& r : records) {
-    // A trial policy's logged call (SECCOMP_RET_LOG) was allowed: not a kill.
+    // A record of a call a filter allowed with SECCOMP_RET_LOG (one the
+    // service installed itself; hinetd's trial mode makes none): not a kill.
     if (!r.killed()) continue;
     std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
     if (const auto* e = process_tree_.Find(r.pid)) {
