@@ -33,6 +33,8 @@
 # and a wakeup), over the whole run, warmup included, divided by the
 # connections hinetd logged (event=accept).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
@@ -68,24 +70,8 @@ declare -A RESULT=()  # "server c" -> "conn/s p50 p99 errors" (the median round)
 declare -A ROUNDS_OF=()  # "server c" -> "conn/s p50 p99 errors;..." every round
 
 log() { echo "run.sh: $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
 
 # --- cleanup ----------------------------------------------------------------
-
-# SIGTERM, then SIGKILL after ~3 s, so a wedged server cannot hang the exit.
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 30); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local pid setting
@@ -170,11 +156,6 @@ port_listening() {
 require_port_free() {
   ! port_listening "$1" ||
     die "port $1 is already in use; choose another with $2"
-}
-
-show_log() {
-  log "last lines of $1:"
-  tail -n 20 "$1" >&2 || true
 }
 
 # At most ~5 s; fails early if the server has already exited.
@@ -284,19 +265,6 @@ stop_last_server() {
 
 # --- measuring ----------------------------------------------------------------
 
-# The load client's --json output has one "key": value per line.
-json_value() {
-  awk -v key="\"$2\":" '$1 == key { v = $2; gsub(/[",]/, "", v); print v; exit }' "$1"
-}
-
-# "reset=3 timeout=1" from the nonzero entries of the "errors" object.
-json_error_kinds() {
-  awk '/"errors": \{/ { inside = 1; next }
-       inside && /}/ { exit }
-       inside { k = $1; v = $2; gsub(/[",:]/, "", k); gsub(/,/, "", v)
-                if (v != 0) { printf "%s%s=%s", sep, k, v; sep = " " } }' "$1"
-}
-
 # CPU time of every thread of PID in ns, and its voluntary context switches.
 cpu_ns() {
   local t sum=0 ns
@@ -357,12 +325,6 @@ measure() {
 bench_server() {
   local server=$1 port=$2 c
   for c in $CONCURRENCY; do measure "$server" "$port" "$c"; done
-}
-
-# The round with the median conn/s, whole (its p50 and p99 with it).
-median_round() {
-  tr ';' '\n' <<<"$1" | awk 'NF' | sort -n -k1,1 |
-    awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
 }
 
 print_summary() {

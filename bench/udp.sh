@@ -36,6 +36,8 @@
 # time the monitor and the listener spent per child (nowait) or per answered
 # datagram (wait), from /proc/PID/task/*/schedstat, warmup included.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly REPO
@@ -69,24 +71,8 @@ declare -A ROUNDS_OF=()
 declare -A CPU_OF=()
 
 log() { echo "udp.sh: $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
 
 # --- cleanup ----------------------------------------------------------------
-
-# SIGTERM, then SIGKILL after ~3 s, so a wedged process cannot hang the exit.
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 30); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 # Stops PID, then those of the children it had that still run the
 # benchmark's program (udpsvd and the floor leave a running wait child
@@ -172,11 +158,6 @@ port_of() {
 # ss lists unconnected UDP sockets as listening; probing sends nothing.
 port_bound() { [[ -n $(ss -Hlun "sport = :$1") ]]; }
 
-show_log() {
-  log "last lines of $1:"
-  tail -n 20 "$1" >&2 || true
-}
-
 # At most ~5 s; fails early if the server has already exited. hinetd is
 # ready when its listener is (the monitor binds the sockets before that).
 wait_ready() {
@@ -260,19 +241,6 @@ stop_last_server() {
 
 # --- measuring ----------------------------------------------------------------
 
-# The load client's --json output has one "key": value per line.
-json_value() {
-  awk -v key="\"$2\":" '$1 == key { v = $2; gsub(/[",]/, "", v); print v; exit }' "$1"
-}
-
-# "timeout=3 wrong_response=1" from the nonzero entries of "errors".
-json_error_kinds() {
-  awk '/"errors": \{/ { inside = 1; next }
-       inside && /}/ { exit }
-       inside { k = $1; v = $2; gsub(/[",:]/, "", k); gsub(/,/, "", v)
-                if (v != 0) { printf "%s%s=%s", sep, k, v; sep = " " } }' "$1"
-}
-
 # CPU time of every thread of PID in ns.
 cpu_ns() {
   local t sum=0 ns
@@ -346,12 +314,6 @@ measure() {
         'BEGIN { printf "%.1f %.1f", m / n / 1000, l / n / 1000 }');"
     fi
   fi
-}
-
-# The round with the median rate, whole (its latencies and losses with it).
-median_round() {
-  tr ';' '\n' <<<"$1" | awk 'NF' | sort -n -k1,1 |
-    awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
 }
 
 # Median of field $2 of the ;-separated records $1.

@@ -1,0 +1,44 @@
+# Functions bench/run.sh and bench/udp.sh share (sourced by both; not run
+# on its own).
+# shellcheck shell=bash
+
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# SIGTERM, then SIGKILL after ~3 s, so a wedged process cannot hang the exit.
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+show_log() {
+  log "last lines of $1:"
+  tail -n 20 "$1" >&2 || true
+}
+
+# The load client's --json output has one "key": value per line.
+json_value() {
+  awk -v key="\"$2\":" '$1 == key { v = $2; gsub(/[",]/, "", v); print v; exit }' "$1"
+}
+
+# "timeout=3 wrong_response=1" from the nonzero entries of "errors".
+json_error_kinds() {
+  awk '/"errors": \{/ { inside = 1; next }
+       inside && /}/ { exit }
+       inside { k = $1; v = $2; gsub(/[",:]/, "", k); gsub(/,/, "", v)
+                if (v != 0) { printf "%s%s=%s", sep, k, v; sep = " " } }' "$1"
+}
+
+# The round with the median rate, whole (its latencies and losses with it).
+median_round() {
+  tr ';' '\n' <<<"$1" | awk 'NF' | sort -n -k1,1 |
+    awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
+}
