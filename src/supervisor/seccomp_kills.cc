@@ -139,12 +139,17 @@ void SeccompKills::LogDescendantKills(const KnownProcesses& known) {
     // service installed itself; hinetd's trial mode makes none): not a kill.
     if (!r.killed()) continue;
     std::string name = sandbox::SyscallNameForAuditArch(r.arch, r.syscall);
-    if (const auto* e = process_tree_.Find(r.pid)) {
+    // The kill of a process of service `service`, which descends from the
+    // monitor's child `child`.
+    auto log_kill = [&](const std::string& service, pid_t child) {
       LogLine line("seccomp");
-      line.Add("service", e->service).Add("pid", r.pid).Add("child", e->child);
+      line.Add("service", service).Add("pid", r.pid).Add("child", child);
       if (!r.comm.empty()) line.Add("comm", r.comm);
       line.Add("syscall", name).Add("nr", r.syscall);
       log_.Warning(line);
+    };
+    if (const auto* e = process_tree_.Find(r.pid)) {
+      log_kill(e->service, e->child);
       continue;
     }
     // Not in the table. Where the table is complete, the process was not
@@ -153,11 +158,7 @@ void SeccompKills::LogDescendantKills(const KnownProcesses& known) {
     bool sure = process_tree_.available() && now >= process_tree_unsure_until_;
     if (sure) continue;
     if (auto found = ChildAncestorFromProc(r.pid)) {
-      LogLine line("seccomp");
-      line.Add("service", found->first).Add("pid", r.pid).Add("child", found->second);
-      if (!r.comm.empty()) line.Add("comm", r.comm);
-      line.Add("syscall", name).Add("nr", r.syscall);
-      log_.Warning(line);
+      log_kill(found->first, found->second);
       continue;
     }
     // Gone, and no table to ask: said, not hidden, when it may be one of
