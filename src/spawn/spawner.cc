@@ -214,13 +214,15 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   }
   envp.push_back(nullptr);
 
+  // Non-blocking for the reader: an event loop may look at it before the
+  // child is done (Finish then says so). The child's end too, which costs
+  // nothing: it writes one 8-byte report at most into an empty pipe.
   int status_pipe[2];
-  if (pipe2(status_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe2 (status)", errno);
+  if (pipe2(status_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return ErrnoError("pipe2 (status)", errno);
+  }
   UniqueFd status_read(status_pipe[0]);
   UniqueFd status_write(status_pipe[1]);
-  // Non-blocking for the reader: an event loop may look at it before the
-  // child is done (Finish then says so).
-  fcntl(status_read.get(), F_SETFL, O_NONBLOCK);
 
   int stderr_fd = dev_null_.get();
   UniqueFd log_write;

@@ -50,6 +50,10 @@ struct Child {
   std::shared_ptr<const config::Config> config;
   std::string chroot;  // the tree it runs in: a jail stays while a child uses it
   std::optional<Deadlines::iterator> setup_deadline;
+  // Its status pipe is in the epoll set (its EOF wakes the monitor); until
+  // then `unwatched` is its entry in Monitor::unwatched_setups_.
+  bool exec_watched = false;
+  std::optional<Deadlines::iterator> unwatched;
   bool setup_timed_out = false;  // killed before it executed
   int setup_stop_signal = 0;     // ... because this signal stopped it
   bool pid_namespace = false;  // the init of its own PID namespace

@@ -19,4 +19,15 @@ inline void EpollSet(int epoll_fd, int fd, uint64_t tag, uint32_t events) {
   }
 }
 
+// Watches `fd`, which no registration has yet (a descriptor just made):
+// one system call where EpollSet would spend a failing MOD first.
+inline void EpollAdd(int epoll_fd, int fd, uint64_t tag, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST) {
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+  }
+}
+
 }  // namespace hinetd::supervisor

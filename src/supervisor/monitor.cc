@@ -186,6 +186,10 @@ void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
   EpollSet(epoll_.get(), fd, tag, events);
 }
 
+void Monitor::WatchNew(int fd, uint64_t tag, uint32_t events) {
+  EpollAdd(epoll_.get(), fd, tag, events);
+}
+
 Status Monitor::EnsureEmptyChroot() {
   // The root of every listener, whatever the table holds, and the jail of
   // internal services (shared with `hinetd audit --prove`).
@@ -590,7 +594,7 @@ void Monitor::OnControl(bool drain) {
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless
     // the channel must be emptied now (then the pool grows for it).
-    if (!spawner_->HasFreeSlot() && !drain) return;
+    if (!spawner_->HasFreeSlot() && !LookAtSetups(/*watch=*/false) && !drain) return;
     // While memory is short the requests wait in the channel (see
     // OnOutOfMemory), unless it must be emptied now.
     if (memory_short_ && !drain) return;
@@ -912,6 +916,8 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   auto child_node = children_.extract(children_.try_emplace(0).first);
   auto exec_node = exec_owner_.extract(exec_owner_.try_emplace(-1, 0).first);
   auto setup_node = setup_deadlines_.extract(setup_deadlines_.emplace(Clock::time_point::max(), 0));
+  auto unwatched_node =
+      unwatched_setups_.extract(unwatched_setups_.emplace(Clock::time_point::max(), 0));
   Deadlines::node_type deadline_node;
   if (svc.timeout) deadline_node = deadlines_.extract(deadlines_.emplace(Clock::time_point::max(), 0));
   auto started = spawner_->Start(plan, c, grow);
@@ -935,8 +941,16 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   }
   // The child sets itself up while this process goes on; it counts as
   // running (max_instances) from now, and is logged once its status pipe
-  // says how the setup went. No allocation from here (see above).
+  // says how the setup went. That pipe is not watched at first: the
+  // child's execve alone would wake this loop once more per connection,
+  // and most inetd children end soon after it, when their reaping reads
+  // the pipe. It is looked at when a slot is wanted (LookAtSetups), and
+  // watched once every slot is taken or after options_.exec_watch_delay
+  // (a child that ends within it costs no wakeup for its execve; one that
+  // runs longer is logged that much later at most).
+  // No allocation from here (see above).
   request_open_ = false;  // its end report comes when it is reaped
+  cloned_ = true;
   pid_t pid = started->pid;
   ++running;
   if (svc.timeout) {
@@ -953,7 +967,9 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   exec_node.key() = child.exec_fd;
   exec_node.mapped() = pid;
   exec_owner_.insert(std::move(exec_node));
-  Watch(child.exec_fd, Tag(kExec, child.exec_fd), EPOLLIN);
+  unwatched_node.key() = child.started + options_.exec_watch_delay;
+  unwatched_node.mapped() = pid;
+  child.unwatched = unwatched_setups_.insert(std::move(unwatched_node));
   child_node.key() = pid;
   child_node.mapped() = std::move(child);
   children_.insert(std::move(child_node));
@@ -963,25 +979,31 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   }
 }
 
-void Monitor::FinishExec(pid_t pid) {
+void Monitor::FinishExec(pid_t pid, bool reaped) {
   auto it = children_.find(pid);
   if (it == children_.end() || it->second.exec_slot < 0) return;
   Child& c = it->second;
   // Out of epoll before Finish closes it: a child cloned meanwhile may
   // still hold a copy of the descriptor for a moment (until its step 4),
   // which would keep a registration alive.
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+  if (c.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
   auto done = spawner_->Finish(c.exec_slot);  // closes exec_fd when over
   if (!done) {
     // Not over yet (an event meant for a descriptor number that a setup
-    // just ended had, and this one took): its own EOF will come.
-    Watch(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
+    // just ended had, and this one took; or a look before its time): its
+    // own EOF will come, or be looked for.
+    if (c.exec_watched) WatchNew(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
     return;
   }
   const auto* result = &*done;
   exec_owner_.erase(c.exec_fd);
   c.exec_slot = -1;
   c.exec_fd = -1;
+  c.exec_watched = false;
+  if (c.unwatched) {
+    unwatched_setups_.erase(*c.unwatched);
+    c.unwatched.reset();
+  }
   if (c.setup_deadline) {
     setup_deadlines_.erase(*c.setup_deadline);
     c.setup_deadline.reset();
@@ -1025,7 +1047,8 @@ void Monitor::FinishExec(pid_t pid) {
     return;  // reaped soon; its end report goes out then
   }
   if (c.stderr_fd >= 0) {
-    Watch(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
+    // Being reaped: EndChild reads it to its end at once.
+    if (!reaped) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
     stderr_relay_.Add(pid, c);
   }
   int active = running_[c.service];
@@ -1041,6 +1064,28 @@ void Monitor::FinishExec(pid_t pid) {
   log_.Info(line);
 }
 
+void Monitor::WatchExec(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& c = it->second;
+  if (c.unwatched) {
+    unwatched_setups_.erase(*c.unwatched);
+    c.unwatched.reset();
+  }
+  if (c.exec_slot < 0 || c.exec_watched) return;
+  WatchNew(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
+  c.exec_watched = true;
+}
+
+bool Monitor::LookAtSetups(bool watch) {
+  for (auto next = unwatched_setups_.begin(); next != unwatched_setups_.end();) {
+    pid_t pid = (next++)->second;  // both calls may erase this entry, no other
+    FinishExec(pid);
+    if (watch) WatchExec(pid);
+  }
+  return spawner_->HasFreeSlot();
+}
+
 void Monitor::FinishOrphanSlots() {
   for (auto it = orphan_slots_.begin(); it != orphan_slots_.end();) {
     it = spawner_->Finish(*it) ? orphan_slots_.erase(it) : it + 1;
@@ -1048,6 +1093,8 @@ void Monitor::FinishOrphanSlots() {
 }
 
 void Monitor::Terminate(pid_t pid, const Child& c) {
+  // Perhaps it has executed already, and only nobody looked.
+  if (c.exec_slot >= 0) FinishExec(pid);
   if (c.exec_slot >= 0) {
     // Still setting up: not the service yet, and perhaps without its own
     // process group. Nothing to give grace to.
@@ -1089,6 +1136,7 @@ int Monitor::NextTimeoutMs() const {
   next = std::min(next, seccomp_kills_.next_deadline());
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
+  if (!unwatched_setups_.empty()) next = std::min(next, unwatched_setups_.begin()->first);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (!stopping_) next = std::min(next, stale_.next_check());
   if (stopping_) next = std::min(next, stop_deadline_);
@@ -1244,8 +1292,17 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   // The iteration's end reports go out together: one message, one wakeup
   // of the listener (QueueEnd).
   FlushEnds();
+  // The fork events of this loop's clones, queued before each clone
+  // returned: read now, they do not wake the next epoll_wait (one wakeup
+  // less per connection at c=1).
+  if (cloned_) {
+    cloned_ = false;
+    seccomp_kills_.DrainProcessTree();
+  }
   // Reading the channel only while a spawn slot is free; writable
   // interest only while messages wait for the listener's buffer.
+  // Every slot taken: the first setup to end must wake the loop.
+  if (!spawner_->HasFreeSlot()) LookAtSetups(/*watch=*/true);
   bool want_in = spawner_->HasFreeSlot() && !memory_short_;
   if (channel_ && (channel_->pending() != control_out_ || want_in != control_in_)) {
     control_out_ = channel_->pending();
@@ -1317,6 +1374,18 @@ void Monitor::OnChildStopped(pid_t pid, int sig) {
 
 void Monitor::EnforceTimeouts() {
   auto now = Clock::now();
+  // Setups unwatched for exec_watch_delay: executed (logged now), or
+  // watched from now on.
+  while (!unwatched_setups_.empty() && unwatched_setups_.begin()->first <= now) {
+    auto entry = unwatched_setups_.begin();
+    auto it = children_.find(entry->second);
+    if (it == children_.end() || it->second.unwatched != entry) {
+      unwatched_setups_.erase(entry);  // no child's (cannot happen)
+      continue;
+    }
+    FinishExec(entry->second);  // erases the entry if it has executed
+    WatchExec(it->first);       // else this does
+  }
   while (!setup_deadlines_.empty() && setup_deadlines_.begin()->first <= now) {
     pid_t pid = setup_deadlines_.begin()->second;
     setup_deadlines_.erase(setup_deadlines_.begin());
@@ -1358,13 +1427,14 @@ void Monitor::EndChild(pid_t pid, int status) {
   // Reaped, so its setup is over: the pipe has its EOF (a process closes
   // its files before it can be reaped).
   if (it->second.exec_slot >= 0) {
-    FinishExec(pid);
+    FinishExec(pid, /*reaped=*/true);
     if (it->second.exec_slot >= 0) {
       // Cannot happen; if it did, the slot is not reused before its EOF.
       orphan_slots_.push_back(it->second.exec_slot);
-      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.exec_fd, nullptr);
+      if (it->second.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.exec_fd, nullptr);
       exec_owner_.erase(it->second.exec_fd);
       if (it->second.setup_deadline) setup_deadlines_.erase(*it->second.setup_deadline);
+      if (it->second.unwatched) unwatched_setups_.erase(*it->second.unwatched);
       it->second.exec_slot = -1;
       it->second.setup_failed = true;
       if (--running_[it->second.service] <= 0) running_.erase(it->second.service);

@@ -68,6 +68,10 @@ struct Options {
   // take to stop (SIGSTOP) for the second look before it is let go on.
   std::chrono::milliseconds idle_check_period{250};
   std::chrono::milliseconds idle_stop_wait{500};
+  // How long a child's status pipe stays out of the epoll set after its
+  // clone (monitor.cc, StartChild): the latest its `accept` line comes
+  // after its execve.
+  std::chrono::milliseconds exec_watch_delay{100};
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
@@ -195,8 +199,17 @@ class Monitor {
   void OnSignal();
   // A child's setup is over (its status pipe is readable, or it was
   // reaped): log accept or setup-failed, and free its spawn slot. Never
-  // waits.
-  void FinishExec(pid_t pid);
+  // waits; a child still setting up stays as it is. `reaped`: it is being
+  // ended now (its stderr is read to the end there, not watched).
+  void FinishExec(pid_t pid, bool reaped = false);
+  // A child's status pipe joins the epoll set: its exec or exit wakes the
+  // loop. Until then nothing but a wanted slot, its reaping or its
+  // exec_watch_delay looks at it (see StartChild).
+  void WatchExec(pid_t pid);
+  // Looks at every child setting up whose pipe is unwatched (one read
+  // each); with `watch`, watches those still setting up. Whether a spawn
+  // slot is free after that.
+  bool LookAtSetups(bool watch);
   // Spawn slots whose child is gone but whose end was not yet seen.
   void FinishOrphanSlots();
   // The child's own signal to end: TERM to its process group, and KILL at
@@ -224,6 +237,8 @@ class Monitor {
   void BeginStop();
   void DumpStatus();
   void Watch(int fd, uint64_t tag, uint32_t events);
+  // Watch for a descriptor with no registration yet (a child's pipes).
+  void WatchNew(int fd, uint64_t tag, uint32_t events);
   // One pass of the event loop over `n` events; false when it must end.
   bool RunOnce(const epoll_event* events, int n);
   // Allocation failed: said once, requests wait until memory comes back.
@@ -248,6 +263,9 @@ class Monitor {
   std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
   Deadlines deadlines_;
   Deadlines setup_deadlines_;
+  // Children setting up whose status pipe is not watched, by when it will
+  // be (StartChild).
+  Deadlines unwatched_setups_;
   PortSet served_ports_;  // of the installed table, for the reflection rules
   // Per service of the installed table: spawn::PlanIdentity of its plan
   // and its timeout (what a running child keeps of them).
@@ -289,6 +307,10 @@ class Monitor {
   // a started child, or the listener's end): one that fails for want of
   // memory is refused, so that the listener's counts stay exact.
   bool request_open_ = false;
+  // A child was cloned in this loop: its fork event is queued on the
+  // process-events socket, read at the loop's end rather than in a wakeup
+  // of its own.
+  bool cloned_ = false;
   Channel::Received control_msg_;  // reused by OnControl
   EndBatchBuilder end_batch_;  // for the listener; see QueueEnd
   // Whether this process may create namespaces for its children (root in a

@@ -21,9 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/jail.h"
 #include "common/net.h"
@@ -201,6 +204,8 @@ class MonitorTest : public ::testing::Test {
       options.plan_options = plan_options;
       options.harden_self = false;
       options.handover_wait = handover_wait;
+      options.exec_watch_delay = exec_watch_delay_;
+      options.setup_timeout = setup_timeout_;
       if (external) {
         options.external_listener_fd = sv[1];
       } else {
@@ -381,6 +386,9 @@ class MonitorTest : public ::testing::Test {
   std::string log_;
   size_t log_seen_ = 0;
   uint64_t next_id_ = 100;
+  // Options of the next StartMonitor.
+  milliseconds exec_watch_delay_{100};
+  milliseconds setup_timeout_{2000};
 };
 
 TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
@@ -779,6 +787,94 @@ TEST_F(MonitorTest, AValidRequestStillSpawns) {
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   ExpectEchoServed(listening);
   EXPECT_EQ(log_.find("event=refuse-request"), std::string::npos) << log_;
+  close(listening);
+}
+
+// `size` bytes from `fd`, or what came of them by the deadline.
+std::string ReadBytes(int fd, size_t size, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string got;
+  while (got.size() < size) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    char buf[256];
+    ssize_t n = read(fd, buf, std::min(sizeof buf, size - got.size()));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// With the status pipes unwatched for an hour (and no setup deadline to
+// look at them either), only a wanted slot, a reap or a signal to end
+// makes the monitor look at a child's setup.
+constexpr milliseconds kAnHour{3600 * 1000};
+
+TEST_F(MonitorTest, ChildrenPastEverySpawnSlotAreServedWithoutWatchingTheirSetup) {
+  // More children that stay than the monitor has spawn slots (one per
+  // CPU): each request finds every slot taken by a child that has
+  // executed, which nobody has looked at; the monitor must look (one read
+  // of each status pipe) before it leaves the request in the channel.
+  exec_watch_delay_ = kAnHour;
+  setup_timeout_ = kAnHour;
+  StartMonitor(/*external=*/true, Table());
+  int listening = TakeListeningSocket(monitor_, other_port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int n = static_cast<int>(std::min<long>(std::max<long>(cpus, 1) + 3, kMaxChildren));
+  if (n <= cpus) GTEST_SKIP() << "needs more than one child per CPU under max_children";
+  std::vector<int> clients;
+  for (int i = 0; i < n; ++i) {
+    int client = testing::ConnectTcp("127.0.0.1", other_port_);
+    ASSERT_GE(client, 0);
+    clients.push_back(client);
+    AcceptAndRequest(listening, kOther);
+  }
+  // Every child serves while all of them run (no client has closed, so no
+  // child has ended to free a slot): the last requests were read too.
+  for (int i = 0; i < n; ++i) {
+    std::string line = "child " + std::to_string(i) + "\n";
+    ASSERT_EQ(write(clients[i], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    EXPECT_EQ(ReadBytes(clients[i], line.size(), milliseconds(10000)), line) << i << "\n" << log_;
+  }
+  for (int c : clients) close(c);
+  // Each is logged, at the latest when it is reaped.
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(WaitForLog("event=end service=other")) << i << "\n" << log_;
+  }
+  size_t accepts = 0;
+  for (size_t at = 0; (at = log_.find("event=accept service=other", at)) != std::string::npos; ++at) {
+    ++accepts;
+  }
+  EXPECT_EQ(accepts, static_cast<size_t>(n)) << log_;
+  EXPECT_EQ(log_.find("event=setup-failed"), std::string::npos) << log_;
+  close(listening);
+}
+
+TEST_F(MonitorTest, ATimeoutTermsAChildThatExecutedUnwatched) {
+  // Its timeout comes while nobody has looked at its status pipe: the
+  // monitor must find that it has executed (TERM to its group, as to any
+  // running service) rather than kill it as one still setting up (KILL).
+  // Without a PID namespace TERM reaches /bin/sleep, which ends by it.
+  uint16_t port = testing::FreeTcpPort();
+  std::string napper = "[[service]]\nname = \"napper\"\nlisten = \"127.0.0.1:" +
+                       std::to_string(port) +
+                       "\"\nexec = [\"/bin/sleep\", \"60\"]\nuser = \"nobody\"\n"
+                       "sandbox = \"stdio\"\nnamespaces = []\ntimeout = \"1s\"\n";
+  exec_watch_delay_ = kAnHour;
+  setup_timeout_ = kAnHour;
+  StartMonitor(/*external=*/true, Table("uwait", napper));
+  int listening = TakeListeningSocket(monitor_, port);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(client, 0);
+  AcceptAndRequest(listening, /*napper=*/4);
+  ASSERT_TRUE(WaitForLog("event=accept service=napper", milliseconds(10000))) << log_;
+  ASSERT_TRUE(WaitForLog("event=end service=napper", milliseconds(10000))) << log_;
+  EXPECT_EQ(FieldOfLastFound("status"), "timeout") << log_;
+  EXPECT_EQ(FieldOfLastFound("signal"), "TERM") << log_;
+  close(client);
   close(listening);
 }
 
