@@ -233,6 +233,38 @@ void Logger::WriteText(std::string_view text, int priority) {
   if (written > 0) broken_line_ = out[written - 1] != '\n';
 }
 
+void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
+  if (sink_ != LogSink::kStderr) {
+    for (const auto& line : lines) WriteText(line.str(), priority);
+    return;
+  }
+  if (lines.empty()) return;
+  std::string out;
+  if (broken_line_) out.push_back('\n');
+  if (lost_ > 0) {
+    out.append("event=log-lost lines=");
+    out.append(std::to_string(lost_));
+    out.push_back('\n');
+  }
+  size_t notice = out.size();
+  for (const auto& line : lines) {
+    out.append(line.str());
+    out.push_back('\n');
+  }
+  size_t written = WriteAll(out);
+  if (written == out.size()) {
+    lost_ = 0;
+    broken_line_ = false;
+    return;
+  }
+  // As WriteText: the lines not written whole are counted (a notice
+  // written whole is not repeated).
+  uint64_t whole = 0;
+  for (size_t at = notice; at < written; ++at) whole += out[at] == '\n';
+  lost_ = (written >= notice ? 0 : lost_) + (lines.size() - whole);
+  if (written > 0) broken_line_ = out[written - 1] != '\n';
+}
+
 void Logger::WriteFixed(std::string_view text, int priority) {
   if (sink_ == LogSink::kSyslog) {
     syslog(priority, "%.*s", static_cast<int>(text.size()), text.data());

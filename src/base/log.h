@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace hinetd::base {
@@ -83,6 +84,10 @@ class Logger {
   // One line, already formatted, written without allocating (for a
   // process that has just run out of memory). Counted as lost if it fails.
   void WriteFixed(std::string_view text, int priority);
+  // Several lines of one priority, in order: to a kStderr sink in one
+  // write (a table of a thousand services is a thousand `listen` lines at
+  // each reload), each counted as lost if it could not be written whole.
+  void WriteLines(const std::vector<LogLine>& lines, int priority);
   void Info(const LogLine& line) { Write(line, LOG_INFO); }
   void Warning(const LogLine& line) { Write(line, LOG_WARNING); }
   void Error(const LogLine& line) { Write(line, LOG_ERR); }

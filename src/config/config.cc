@@ -132,6 +132,9 @@ class Loader {
   std::map<std::string, size_t, std::less<>> names_;
   std::map<std::tuple<int, int, uint16_t>, std::vector<size_t>> bound_by_port_;
   std::unique_ptr<PolicyLoader> policies_;
+  // hinetd's own limits, read once per load (not once per service).
+  std::map<int, rlimit> own_limits_;
+  const rlimit& OwnLimit(int resource);
 };
 
 Result<Account> Loader::ResolveUser(const std::string& text) {
@@ -149,6 +152,12 @@ Result<gid_t> Loader::ResolveGroup(const std::string& text, std::string& name) {
   }
   name = it->second.second;
   return it->second.first;
+}
+
+const rlimit& Loader::OwnLimit(int resource) {
+  auto [it, added] = own_limits_.try_emplace(resource);
+  if (added) getrlimit(static_cast<__rlimit_resource_t>(resource), &it->second);
+  return it->second;
 }
 
 Result<Config> Loader::Run(std::string_view text) {
@@ -1084,8 +1093,7 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
   // dumps (they would land in the jail and may hold secrets), and the
   // classic 1024 descriptors (select() breaks above FD_SETSIZE) whatever
   // hinetd raised its own limit to.
-  rlimit nofile{};
-  getrlimit(RLIMIT_NOFILE, &nofile);
+  const rlimit& nofile = OwnLimit(RLIMIT_NOFILE);
   s.rlimits = {{"core", RLIMIT_CORE, 0, 0},
                {"nofile", RLIMIT_NOFILE, std::min<rlim_t>(1024, nofile.rlim_max), nofile.rlim_max}};
 
@@ -1139,8 +1147,7 @@ Status Loader::LoadRlimits(Service& s, const std::vector<const TableReader*>& sc
     }
     // hinetd does not keep CAP_SYS_RESOURCE: a child can lower limits, never
     // raise them above hinetd's own hard limit.
-    rlimit own{};
-    getrlimit(spec->resource, &own);
+    const rlimit& own = OwnLimit(spec->resource);
     if (own.rlim_max != RLIM_INFINITY && (value == RLIM_INFINITY || value > own.rlim_max)) {
       return entry.Err("exceeds hinetd's own hard limit " + std::to_string(own.rlim_max) +
                        " (raise it where hinetd starts, e.g. " + spec->systemd +

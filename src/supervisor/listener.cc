@@ -248,7 +248,12 @@ void Listener::SetWatch(ListenSocket& s, ListenSocket::Watch want) {
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.fd.get(), nullptr);
   } else if (want != W::kProbed) {  // kProbed: the one-shot fired, the kernel disarmed it
     uint32_t events = EPOLLIN | (want == W::kProbe ? static_cast<uint32_t>(EPOLLONESHOT) : 0u);
-    Watch(s.fd.get(), Tag(kSocket, s.fd.get()), events);
+    if (s.watch == W::kNone) {
+      // Not registered: one ADD (a listener's start registers every socket).
+      EpollAdd(epoll_.get(), s.fd.get(), Tag(kSocket, s.fd.get()), events);
+    } else {
+      Watch(s.fd.get(), Tag(kSocket, s.fd.get()), events);
+    }
   }
   s.watch = want;
 }

@@ -282,15 +282,17 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
   ++generation_;
   if (recorder_) recorder_->NewGeneration();
   if (channel_) channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
+  std::vector<LogLine> listening;  // one write for them all (WriteLines)
+  listening.reserve(sockets_.size());
   for (const auto& s : sockets_) {
     const config::Service& svc = config_->services[s->service];
-    LogLine line("listen");
+    LogLine& line = listening.emplace_back("listen");
     line.Add("service", svc.name)
         .Add("address", net::ToString(s->ep))
         .Add("protocol", net::ProtocolName(s->ep, s->transport));
     if (s->transport == net::Transport::kUdp) line.Add("wait", s->wait ? "true" : "false");
-    log_.Info(line);
   }
+  log_.WriteLines(listening, LOG_INFO);
   for (const auto& w : config_->warnings) log_.Warning(LogLine("warning").Add("message", w));
 }
 
@@ -887,6 +889,11 @@ void Monitor::SendRefused(const RequestRef& req, Outcome outcome) {
 void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
                          const spawn::Connection& c, const std::string& peer_text,
                          const ListenSocket& from, ino_t wait_ino, bool grow) {
+  // Children that have executed since anyone looked give their status
+  // pipes back first (one read each, which their confirmation costs
+  // anyway): a spawn never fails for descriptors that only wait to be
+  // looked at (see the unwatched setups below).
+  if (!unwatched_setups_.empty()) LookAtSetups(/*watch=*/false);
   bool wait = wait_ino != 0;
   const spawn::SpawnPlan& plan = plans_->plans[req.service];
   Child child;

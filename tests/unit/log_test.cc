@@ -314,5 +314,38 @@ TEST(Logger, LinesAFullDiskRefusedAreCountedAndSaidWithTheNextThatGoes) {
   close(p[1]);
 }
 
+
+// WriteLines: the same lines as one Info each, in one write; refused by a
+// full disk, each line counts as lost, and the next write says how many.
+TEST(Logger, WriteLinesWritesThemInOrderAndCountsEachOneAFullDiskRefused) {
+  int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (full < 0) GTEST_SKIP() << "no /dev/full: " << base::ErrnoName(errno);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  int fd = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+  ASSERT_GE(fd, 0);
+  base::Logger log(base::LogSink::kStderr, fd);
+  std::vector<base::LogLine> lines;
+  for (int i = 0; i < 3; ++i) lines.push_back(base::LogLine("listen").Add("n", i));
+  log.WriteLines(lines, LOG_INFO);
+  ASSERT_EQ(dup3(full, fd, O_CLOEXEC), fd);  // the disk fills
+  log.WriteLines(lines, LOG_INFO);
+  log.WriteLines({}, LOG_INFO);  // nothing to write: nothing changes
+  EXPECT_EQ(log.lost(), 3u);
+  ASSERT_EQ(dup3(p[1], fd, O_CLOEXEC), fd);  // room again
+  log.WriteLines({base::LogLine("after")}, LOG_INFO);
+  EXPECT_EQ(log.lost(), 0u);
+  char buf[512];
+  ssize_t n = read(p[0], buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+            "event=listen n=0\nevent=listen n=1\nevent=listen n=2\n"
+            "event=log-lost lines=3\nevent=after\n");
+  close(full);
+  close(fd);
+  close(p[0]);
+  close(p[1]);
+}
+
 }  // namespace
 }  // namespace hinetd
