@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstdio>
 #include <map>
+#include <unordered_map>
 #include <set>
 #include <tuple>
 
@@ -1288,20 +1289,31 @@ std::string Listed(const std::vector<std::string>& items) {
 // when either may (the kernel allows it within a uid): say so, once per uid.
 // uid 0 is warned about on its own ("runs as root").
 void WarnAboutSharedUids(Config& config) {
-  std::vector<uid_t> seen;
-  for (const Service& first : config.services) {
-    if (first.uid == 0 || std::find(seen.begin(), seen.end(), first.uid) != seen.end()) continue;
-    seen.push_back(first.uid);
+  // The services of each uid, in the order of each uid's first service;
+  // what a policy allows is found once per policy (expanding one is the
+  // costly part: a table of a thousand services has a handful).
+  std::vector<uid_t> order;
+  std::unordered_map<uid_t, std::vector<const Service*>> by_uid;
+  for (const Service& s : config.services) {
+    if (s.uid == 0) continue;
+    auto [group, added] = by_uid.try_emplace(s.uid);
+    if (added) order.push_back(s.uid);
+    group->second.push_back(&s);
+  }
+  std::map<std::string, std::string, std::less<>> reason_of_policy;
+  for (uid_t uid : order) {
+    const std::vector<const Service*>& group = by_uid[uid];
+    if (group.size() < 2) continue;
     std::vector<std::string> names;
     std::vector<std::string> why;
-    for (const Service& s : config.services) {
-      if (s.uid != first.uid) continue;
-      names.push_back(Quoted(s.name));
-      if (std::string reason = SignalOrTrace(config, s); !reason.empty()) {
-        why.push_back(Quoted(s.name) + " " + reason);
-      }
+    for (const Service* s : group) {
+      names.push_back(Quoted(s->name));
+      auto [reason, added] = reason_of_policy.try_emplace(s->sandbox);
+      if (added) reason->second = SignalOrTrace(config, *s);
+      if (!reason->second.empty()) why.push_back(Quoted(s->name) + " " + reason->second);
     }
-    if (names.size() < 2 || why.empty()) continue;
+    if (why.empty()) continue;
+    const Service& first = *group.front();
     std::string account = first.user == std::to_string(first.uid) ? "" : " (" + first.user + ")";
     config.warnings.push_back(
         "services " + Listed(names) + " share uid " + std::to_string(first.uid) + account +

@@ -1579,6 +1579,10 @@ void Monitor::FinishReload() {
   std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   RemoveUnusedJails(previous.get());
+  // The old table goes now, before the listener's fork (unless a child
+  // still holds it): freed after it, every page its destruction writes
+  // would be copied first, the listener holding it too.
+  previous.reset();
   stale_.Mark(*config_, plan_identities_, sockets_);
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
