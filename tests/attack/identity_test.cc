@@ -44,12 +44,20 @@ class IdentityTest : public AttackTest {
   void SetUp() override {
     AttackTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    // Each test its own two uids (ctest runs tests in parallel, and a
+    // test's uid must have no process but its own: UseUid), none another
+    // test file uses.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (name == "AReloadMakesTheNamespacesOfTheNewIdentity") {
+      uid_ = 64063;
+      other_ = 64064;
+    }
     dir_.Write("sandbox/probe-identity.toml", kIdentityPolicy);
     // A directory the service's uid may write (for the escape's mkdir),
     // and a procfs in the jail (for /proc/self/uid_map and status).
     work_ = jail_.path() + "/work";
     ASSERT_EQ(mkdir(work_.c_str(), 0755), 0);
-    ASSERT_EQ(chown(work_.c_str(), kUid, kUid), 0);
+    ASSERT_EQ(chown(work_.c_str(), uid_, uid_), 0);
     std::string proc = jail_.path() + "/proc";
     ASSERT_EQ(mkdir(proc.c_str(), 0555), 0);
     ASSERT_EQ(mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr), 0)
@@ -72,8 +80,8 @@ class IdentityTest : public AttackTest {
     if (!host_dir_.empty()) rmdir(host_dir_.c_str());
   }
 
-  static constexpr uid_t kUid = 64051;
-  static constexpr uid_t kOther = 64052;
+  uid_t uid_ = 64061;    // set per test in SetUp
+  uid_t other_ = 64062;
   std::string work_;
   std::string proc_;
   std::string host_dir_;
@@ -81,13 +89,13 @@ class IdentityTest : public AttackTest {
 };
 
 TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
-  ASSERT_TRUE(UseUid(kUid)) << "uid " << kUid << " is in use";
-  ASSERT_TRUE(UseUid(kOther)) << "uid " << kOther << " is in use";
+  ASSERT_TRUE(UseUid(uid_)) << "uid " << uid_ << " is in use";
+  ASSERT_TRUE(UseUid(other_)) << "uid " << other_ << " is in use";
   // Controls: the uid could read the host file were it not jailed, and the
   // escape below leaves a plain chroot (root, with CAP_SYS_CHROOT, as a
   // chrooted program under inetd would run).
   std::string file = host_file_;
-  ASSERT_EQ(RunAs(kUid, [&] { return ErrnoOf(access(file.c_str(), R_OK) == 0); }), 0);
+  ASSERT_EQ(RunAs(uid_, [&] { return ErrnoOf(access(file.c_str(), R_OK) == 0); }), 0);
   std::string jail = jail_.path();
   std::string work = work_;
   pid_t control = fork();
@@ -110,9 +118,9 @@ TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
   uint16_t plain = FreeTcpPort();
   std::string args = ", \"identity\", \"" + host_file_ + "\"";
   std::string services =
-      Service("ident", keyed, kUid, args, "probe-identity",
+      Service("ident", keyed, uid_, args, "probe-identity",
               "drops_privileges = true\nworkdir = \"/work\"\n") +
-      Service("plain", plain, kUid, args, "probe-identity", "workdir = \"/work\"\n");
+      Service("plain", plain, uid_, args, "probe-identity", "workdir = \"/work\"\n");
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(services))) << daemon_.LogText();
 
   int conn = ConnectTcp("127.0.0.1", keyed);
@@ -142,7 +150,7 @@ TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
   EXPECT_EQ(ProbeField(out, "chroot_dot"), "ok") << out;
   EXPECT_EQ(ProbeField(out, "host_file"), "err:ENOENT") << out;
   EXPECT_EQ(ProbeField(out, "jail_probe"), "ok") << out;
-  std::string id = std::to_string(kUid);
+  std::string id = std::to_string(uid_);
   EXPECT_EQ(ProbeField(out, "resuid"), id + "," + id + "," + id) << out;
   EXPECT_EQ(ProbeField(out, "resgid"), id + "," + id + "," + id) << out;
   EXPECT_EQ(ProbeField(out, "cap_eff"), kIdentityCaps) << out;
@@ -152,18 +160,18 @@ TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
   // A real second user outside: nothing of it is within reach.
   pid_t pid = AcceptedPid("ident");
   ASSERT_GT(pid, 0) << daemon_.LogText();
-  EXPECT_EQ(RunAs(kOther, [pid] { return ErrnoOf(kill(pid, 0) == 0); }), EPERM);
-  EXPECT_EQ(RunAs(kOther, [pid] { return ErrnoOf(ptrace(PTRACE_ATTACH, pid, nullptr, nullptr) == 0); }),
+  EXPECT_EQ(RunAs(other_, [pid] { return ErrnoOf(kill(pid, 0) == 0); }), EPERM);
+  EXPECT_EQ(RunAs(other_, [pid] { return ErrnoOf(ptrace(PTRACE_ATTACH, pid, nullptr, nullptr) == 0); }),
             EPERM);
   std::string mem = "/proc/" + std::to_string(pid) + "/mem";
-  EXPECT_EQ(RunAs(kOther, [&] {
+  EXPECT_EQ(RunAs(other_, [&] {
               int fd = open(mem.c_str(), O_RDONLY | O_CLOEXEC);
               if (fd >= 0) close(fd);
               return ErrnoOf(fd >= 0);
             }),
             EACCES);
   // Control: its own uid, outside, may signal it (the kernel's uid rule).
-  EXPECT_EQ(RunAs(kUid, [pid] { return ErrnoOf(kill(pid, 0) == 0); }), 0);
+  EXPECT_EQ(RunAs(uid_, [pid] { return ErrnoOf(kill(pid, 0) == 0); }), 0);
   close(conn);
   EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=ident ", "status=exit:0"},
                                   milliseconds(10000)))
@@ -186,13 +194,13 @@ TEST_F(IdentityTest, AProgramThatDropsPrivilegesCanBecomeNoOneElse) {
 TEST_F(IdentityTest, AReloadMakesTheNamespacesOfTheNewIdentity) {
   // The monitor makes them again on SIGHUP, under its own filter (through
   // its namespace maker): the new account is the one mapped.
-  ASSERT_TRUE(UseUid(kUid)) << "uid " << kUid << " is in use";
-  ASSERT_TRUE(UseUid(kOther)) << "uid " << kOther << " is in use";
+  ASSERT_TRUE(UseUid(uid_)) << "uid " << uid_ << " is in use";
+  ASSERT_TRUE(UseUid(other_)) << "uid " << other_ << " is in use";
   uint16_t port = FreeTcpPort();
   std::string args = ", \"identity\", \"" + host_file_ + "\"";
   std::string extra = "drops_privileges = true\nworkdir = \"/work\"\n";
   ASSERT_TRUE(daemon_.StartAndWait(
-      WriteConfig(Service("ident", port, kUid, args, "probe-identity", extra))))
+      WriteConfig(Service("ident", port, uid_, args, "probe-identity", extra))))
       << daemon_.LogText();
   auto session = [&] {
     int conn = ConnectTcp("127.0.0.1", port);
@@ -202,17 +210,17 @@ TEST_F(IdentityTest, AReloadMakesTheNamespacesOfTheNewIdentity) {
     return out;
   };
   std::string before = session();
-  std::string a = std::to_string(kUid);
+  std::string a = std::to_string(uid_);
   EXPECT_EQ(ProbeField(before, "resuid"), a + "," + a + "," + a) << before << daemon_.LogText();
   EXPECT_TRUE(daemon_.WaitForLine({"event=end", "service=ident ", "status=exit:0"},
                                   milliseconds(10000)))
       << daemon_.LogText();
 
-  WriteConfig(Service("ident", port, kOther, args, "probe-identity", extra));
+  WriteConfig(Service("ident", port, other_, args, "probe-identity", extra));
   daemon_.Signal(SIGHUP);
   ASSERT_TRUE(daemon_.WaitForLine({"event=reload"}, milliseconds(10000))) << daemon_.LogText();
   std::string after = session();
-  std::string b = std::to_string(kOther);
+  std::string b = std::to_string(other_);
   EXPECT_EQ(ProbeField(after, "setresuid_own"), "ok") << after << daemon_.LogText();
   EXPECT_EQ(ProbeField(after, "resuid"), b + "," + b + "," + b) << after;
   EXPECT_EQ(ProbeField(after, "resgid"), b + "," + b + "," + b) << after;
