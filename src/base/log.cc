@@ -208,29 +208,10 @@ void Logger::WriteText(std::string_view text, int priority) {
     return;
   }
   std::string out;
-  if (lost_ > 0 || broken_line_) {
-    // What could not be written before is counted, not silently gone; a
-    // line cut short by the failure is ended first.
-    if (broken_line_) out.push_back('\n');
-    if (lost_ > 0) {
-      out.append("event=log-lost lines=");
-      out.append(std::to_string(lost_));
-      out.push_back('\n');
-    }
-  }
-  size_t notice = out.size();
+  size_t notice = StartBlock(out);
   out.append(text);
   out.push_back('\n');
-  size_t written = WriteAll(out);
-  if (written == out.size()) {
-    lost_ = 0;
-    broken_line_ = false;
-    return;
-  }
-  // Nowhere else to report it: counted, and said with the next line that
-  // can be written. A notice that went out whole is not repeated.
-  lost_ = (written >= notice ? 0 : lost_) + 1;
-  if (written > 0) broken_line_ = out[written - 1] != '\n';
+  FinishBlock(out, notice, 1);
 }
 
 void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
@@ -240,28 +221,39 @@ void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
   }
   if (lines.empty()) return;
   std::string out;
+  size_t notice = StartBlock(out);
+  for (const auto& line : lines) {
+    out.append(line.str());
+    out.push_back('\n');
+  }
+  FinishBlock(out, notice, lines.size());
+}
+
+size_t Logger::StartBlock(std::string& out) const {
+  // What could not be written before is counted, not silently gone; a
+  // line cut short by the failure is ended first.
   if (broken_line_) out.push_back('\n');
   if (lost_ > 0) {
     out.append("event=log-lost lines=");
     out.append(std::to_string(lost_));
     out.push_back('\n');
   }
-  size_t notice = out.size();
-  for (const auto& line : lines) {
-    out.append(line.str());
-    out.push_back('\n');
-  }
+  return out.size();
+}
+
+void Logger::FinishBlock(const std::string& out, size_t notice, uint64_t lines) {
   size_t written = WriteAll(out);
   if (written == out.size()) {
     lost_ = 0;
     broken_line_ = false;
     return;
   }
-  // As WriteText: the lines not written whole are counted (a notice
-  // written whole is not repeated).
+  // Nowhere else to report them: the lines not written whole are counted,
+  // and said with the next line that can be written. A notice that went
+  // out whole is not repeated.
   uint64_t whole = 0;
   for (size_t at = notice; at < written; ++at) whole += out[at] == '\n';
-  lost_ = (written >= notice ? 0 : lost_) + (lines.size() - whole);
+  lost_ = (written >= notice ? 0 : lost_) + (lines - whole);
   if (written > 0) broken_line_ = out[written - 1] != '\n';
 }
 

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 namespace hinetd::base {
 
@@ -106,6 +106,12 @@ class Logger {
   // Writes `out` in a bounded loop over short writes; returns how many
   // bytes went (all of them, unless the kernel refused the rest).
   size_t WriteAll(std::string_view out);
+  // A kStderr write of whole lines: StartBlock puts the notice of what was
+  // lost before into `out` and returns its length; the caller appends its
+  // `lines` lines, each ending in '\n'; FinishBlock writes them and counts
+  // those not written whole.
+  size_t StartBlock(std::string& out) const;
+  void FinishBlock(const std::string& out, size_t notice, uint64_t lines);
 
   LogSink sink_;
   int fd_;
