@@ -593,10 +593,16 @@ void Monitor::OnControl(bool drain) {
     ~CloseLeftovers() { msg.fds.clear(); }
   } close_leftovers{control_msg_};
   for (int i = 0; (drain || i < 256) && channel_; ++i) {
+    // Children that have executed since anyone looked give their slots
+    // and status pipes back first (one read each, which their
+    // confirmation costs anyway): a request never waits for a slot, and a
+    // spawn never fails for descriptors, that only wait to be looked at
+    // (see StartChild).
+    if (!unwatched_setups_.empty()) LookAtSetups(/*watch=*/false);
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless
     // the channel must be emptied now (then the pool grows for it).
-    if (!spawner_->HasFreeSlot() && !LookAtSetups(/*watch=*/false) && !drain) return;
+    if (!spawner_->HasFreeSlot() && !drain) return;
     // While memory is short the requests wait in the channel (see
     // OnOutOfMemory), unless it must be emptied now.
     if (memory_short_ && !drain) return;
@@ -889,11 +895,6 @@ void Monitor::SendRefused(const RequestRef& req, Outcome outcome) {
 void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
                          const spawn::Connection& c, const std::string& peer_text,
                          const ListenSocket& from, ino_t wait_ino, bool grow) {
-  // Children that have executed since anyone looked give their status
-  // pipes back first (one read each, which their confirmation costs
-  // anyway): a spawn never fails for descriptors that only wait to be
-  // looked at (see the unwatched setups below).
-  if (!unwatched_setups_.empty()) LookAtSetups(/*watch=*/false);
   bool wait = wait_ino != 0;
   const spawn::SpawnPlan& plan = plans_->plans[req.service];
   Child child;
