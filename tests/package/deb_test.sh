@@ -182,7 +182,14 @@ answer=
 IFS= read -r -t 10 answer <&4
 exec 4<&-
 [[ $answer == "hello from the package test" ]] || { cat "$log"; fail "echo answered '$answer'"; }
-grep -q 'event=accept service=echo' "$log" || { cat "$log"; fail "no accept line"; }
+# The monitor logs the accept line once it has seen the child's execve: at
+# the child's reap or 0.1 s after its start, so the echo can overtake it.
+accepted=
+for ((i = 0; i < 100; i++)); do  # 10 s at most
+  grep -q 'event=accept service=echo' "$log" && { accepted=1; break; }
+  sleep 0.1
+done
+[[ -n $accepted ]] || { cat "$log"; fail "no accept line"; }
 kill -TERM "$pid"
 for ((i = 0; i < 150; i++)); do  # 15 s at most
   kill -0 "$pid" 2>/dev/null || break
