@@ -326,7 +326,8 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
   }
   if (int fd = seccomp_kills_.process_events_fd(); fd >= 0) {
-    Watch(fd, Tag(kProcEvents, fd), EPOLLIN);
+    Watch(fd, Tag(kProcEvents, fd), EPOLLIN | EPOLLONESHOT);
+    process_events_armed_ = true;
   }
   if (options_.harden_self) {
     capng_get_caps_process();
@@ -1145,6 +1146,7 @@ int Monitor::NextTimeoutMs() const {
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
   if (!unwatched_setups_.empty()) next = std::min(next, unwatched_setups_.begin()->first);
+  if (!process_events_armed_) next = std::min(next, process_events_rearm_at_);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (!stopping_) next = std::min(next, stale_.next_check());
   if (stopping_) next = std::min(next, stop_deadline_);
@@ -1216,7 +1218,7 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     switch (static_cast<Kind>(tag >> 32)) {
       case kSignal: OnSignal(); break;
       case kKmsg: seccomp_kills_.OnRecords(Known()); break;
-      case kProcEvents: seccomp_kills_.DrainProcessTree(); break;
+      case kProcEvents: OnProcessEvents(/*woke=*/true); break;
       case kControl:
         if (channel_ && fd == channel_->fd()) {
           if (events[i].events & EPOLLOUT) channel_->Flush();
@@ -1302,10 +1304,13 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   FlushEnds();
   // The fork events of this loop's clones, queued before each clone
   // returned: read now, they do not wake the next epoll_wait (one wakeup
-  // less per connection at c=1).
+  // less per connection at c=1). Unwatched, they wait for the period.
   if (cloned_) {
     cloned_ = false;
-    seccomp_kills_.DrainProcessTree();
+    if (process_events_armed_) seccomp_kills_.DrainProcessTree();
+  }
+  if (!process_events_armed_ && Clock::now() >= process_events_rearm_at_) {
+    OnProcessEvents(/*woke=*/false);
   }
   // Reading the channel only while a spawn slot is free; writable
   // interest only while messages wait for the listener's buffer.
@@ -1344,7 +1349,33 @@ void Monitor::OnSignal() {
   }
 }
 
+void Monitor::OnProcessEvents(bool woke) {
+  int fd = seccomp_kills_.process_events_fd();
+  if (fd < 0) return;
+  if (woke) {
+    // Disarmed by EPOLLONESHOT: quiet for the period (said first, so that
+    // a read that runs out of memory still ends in a re-arm).
+    process_events_armed_ = false;
+    process_events_rearm_at_ = Clock::now() + options_.process_events_period;
+    seccomp_kills_.DrainProcessTree();
+    return;
+  }
+  seccomp_kills_.DrainProcessTree();
+  // Events that come between the read and this are seen by the MOD.
+  Watch(fd, Tag(kProcEvents, fd), EPOLLIN | EPOLLONESHOT);
+  process_events_armed_ = true;
+  process_events_rearm_at_ = Clock::time_point::max();
+}
+
 void Monitor::Reap() {
+  // A reaped child is forgotten (EndChild): the forks it made must be read
+  // while it is still one, or its descendants are not known to be its.
+  // (Out of memory there, the reaps still happen: their SIGCHLD is read.)
+  try {
+    seccomp_kills_.DrainProcessTree();
+  } catch (const std::bad_alloc&) {
+    OnOutOfMemory();
+  }
   for (;;) {
     int status = 0;
     // WUNTRACED: a child that stops is reported too. Once it has taken its

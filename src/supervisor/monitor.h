@@ -72,6 +72,9 @@ struct Options {
   // clone (monitor.cc, StartChild): the latest its `accept` line comes
   // after its execve.
   std::chrono::milliseconds exec_watch_delay{100};
+  // At most how often the kernel's process events wake the monitor (the
+  // rest of the time they queue, and are read in batches).
+  std::chrono::milliseconds process_events_period{250};
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
@@ -220,6 +223,9 @@ class Monitor {
   // killed outright.
   void Terminate(pid_t pid, const Child& c);
   void Reap();
+  // The process-events socket woke the loop (`woke`), or its period is
+  // over: read it, and watch it again once the period is over.
+  void OnProcessEvents(bool woke);
   // A child stopped (WUNTRACED): one still setting up is killed.
   void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
@@ -307,9 +313,17 @@ class Monitor {
   // a started child, or the listener's end): one that fails for want of
   // memory is refused, so that the listener's counts stay exact.
   bool request_open_ = false;
+  // The process events (proc_events.h) are of the whole system: a host
+  // that forks a thousand times a second would wake the monitor as often.
+  // So their socket is watched EPOLLONESHOT: after the wakeup it gives, it
+  // is drained and watched again only process_events_period later, and
+  // read in between where attribution needs it (before a reap forgets a
+  // child, before a kill record or a syslog message is attributed).
+  bool process_events_armed_ = false;
+  Clock::time_point process_events_rearm_at_ = Clock::time_point::max();
   // A child was cloned in this loop: its fork event is queued on the
-  // process-events socket, read at the loop's end rather than in a wakeup
-  // of its own.
+  // process-events socket; while that is watched, read at the loop's end
+  // rather than in a wakeup of its own.
   bool cloned_ = false;
   Channel::Received control_msg_;  // reused by OnControl
   EndBatchBuilder end_batch_;  // for the listener; see QueueEnd

@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -77,6 +78,7 @@ void ProcessTree::Open() {
   msg->len = sizeof(uint32_t);
   uint32_t op = PROC_CN_MCAST_LISTEN;
   std::memcpy(request + NLMSG_HDRLEN + sizeof(cn_msg), &op, sizeof op);
+  auto sent = Clock::now();  // the acknowledgement is stamped within send()
   if (send(fd_.get(), request, sizeof request, 0) != static_cast<ssize_t>(sizeof request)) {
     fd_.reset();
     return;
@@ -103,15 +105,24 @@ void ProcessTree::Open() {
           return;
         }
         subscribed = true;
+        // Stamped between `sent` and now on the monitor's own clock; out of
+        // that interval, the monitor's clock is offset (a time namespace).
+        auto stamped = Clock::time_point(std::chrono::nanoseconds(ev.timestamp_ns));
+        auto received = Clock::now();
+        if (stamped < sent || stamped > received) clock_offset_ = stamped - received;
       }
     }
   }
   if (!subscribed || !AttachFilter(fd_.get())) fd_.reset();
 }
 
+Clock::time_point ProcessTree::EventTime(uint64_t timestamp_ns) const {
+  return Clock::time_point(std::chrono::nanoseconds(timestamp_ns) - clock_offset_);
+}
+
 void ProcessTree::OnFork(pid_t parent, pid_t child, const ChildLookup& direct,
-                         Clock::time_point now) {
-  Expire(now);
+                         Clock::time_point when) {
+  Expire(when);
   // Whatever the table held for this pid belonged to a process that is
   // gone: the kernel gives a pid out again only once it is free.
   table_.erase(child);
@@ -119,8 +130,10 @@ void ProcessTree::OnFork(pid_t parent, pid_t child, const ChildLookup& direct,
   if (auto it = table_.find(parent); it != table_.end() && !it->second.exited) {
     entry.service = it->second.service;
     entry.child = it->second.child;
-  } else if (auto service = direct(parent)) {
-    entry.service = std::move(*service);
+  } else if (auto found = direct(parent); found && when >= found->started) {
+    // A fork stamped before the child was started was by an earlier
+    // process that had its pid.
+    entry.service = std::move(found->service);
     entry.child = parent;
   } else {
     return;
@@ -132,12 +145,12 @@ void ProcessTree::OnFork(pid_t parent, pid_t child, const ChildLookup& direct,
   table_.emplace(child, std::move(entry));
 }
 
-void ProcessTree::OnExit(pid_t pid, Clock::time_point now) {
-  Expire(now);
+void ProcessTree::OnExit(pid_t pid, Clock::time_point when) {
+  Expire(when);
   auto it = table_.find(pid);
   if (it == table_.end() || it->second.exited) return;
   it->second.exited = true;
-  exits_.emplace_back(now, pid);
+  exits_.emplace_back(when, pid);
 }
 
 void ProcessTree::Expire(Clock::time_point now) {
@@ -151,10 +164,23 @@ void ProcessTree::Expire(Clock::time_point now) {
 
 void ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
   if (!fd_) return;
-  alignas(nlmsghdr) char buf[8192];
-  for (int i = 0; i < 4096; ++i) {
-    ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
-    if (n < 0) {
+  // In batches: the monitor reads the events of a quarter second at once
+  // (monitor.cc), one system call for up to kBatch of them. An event is one
+  // small datagram (nlmsghdr, cn_msg, proc_event).
+  constexpr size_t kBatch = 64;
+  constexpr size_t kSize = 256;
+  alignas(nlmsghdr) char bufs[kBatch][kSize];
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch];
+  for (int round = 0; round < 1024; ++round) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs[i], kSize};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got = recvmmsg(fd_.get(), msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {  // the kernel dropped events
         ++lost_;
@@ -162,22 +188,27 @@ void ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
       }
       break;  // EAGAIN: nothing more
     }
-    int left = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_len < kEvent + offsetof(proc_event, event_data) + 16) continue;
-      const auto* msg = static_cast<const cn_msg*>(NLMSG_DATA(h));
-      proc_event ev{};
-      std::memcpy(&ev, msg->data, std::min<size_t>(sizeof ev, h->nlmsg_len - kEvent));
-      if (ev.what == proc_event::PROC_EVENT_FORK) {
-        // A new thread of a process: nothing new (a kill record names the
-        // process); the filter drops these already.
-        if (ev.event_data.fork.child_pid != ev.event_data.fork.child_tgid) continue;
-        OnFork(ev.event_data.fork.parent_tgid, ev.event_data.fork.child_tgid, direct, now);
-      } else if (ev.what == proc_event::PROC_EVENT_EXIT &&
-                 ev.event_data.exit.process_pid == ev.event_data.exit.process_tgid) {
-        OnExit(ev.event_data.exit.process_tgid, now);
+    for (int m = 0; m < got; ++m) {
+      int left = static_cast<int>(msgs[m].msg_len);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(bufs[m]); NLMSG_OK(h, left);
+           h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_len < kEvent + offsetof(proc_event, event_data) + 16) continue;
+        const auto* msg = static_cast<const cn_msg*>(NLMSG_DATA(h));
+        proc_event ev{};
+        std::memcpy(&ev, msg->data, std::min<size_t>(sizeof ev, h->nlmsg_len - kEvent));
+        if (ev.what == proc_event::PROC_EVENT_FORK) {
+          // A new thread of a process: nothing new (a kill record names
+          // the process); the filter drops these already.
+          if (ev.event_data.fork.child_pid != ev.event_data.fork.child_tgid) continue;
+          OnFork(ev.event_data.fork.parent_tgid, ev.event_data.fork.child_tgid, direct,
+                 EventTime(ev.timestamp_ns));
+        } else if (ev.what == proc_event::PROC_EVENT_EXIT &&
+                   ev.event_data.exit.process_pid == ev.event_data.exit.process_tgid) {
+          OnExit(ev.event_data.exit.process_tgid, EventTime(ev.timestamp_ns));
+        }
       }
     }
+    if (static_cast<size_t>(got) < kBatch) break;  // the queue is empty
   }
   Expire(now);
 }

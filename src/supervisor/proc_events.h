@@ -46,9 +46,14 @@ class ProcessTree {
     pid_t child = 0;  // the monitor's child it descends from
     bool exited = false;
   };
-  // The service of a pid that is one of the monitor's own children (and
-  // the pid of that child), or nullopt.
-  using ChildLookup = std::function<std::optional<std::string>(pid_t)>;
+  // A pid that is one of the monitor's own children: its service, and when
+  // it was started (taken before its clone).
+  struct DirectChild {
+    std::string service;
+    Clock::time_point started;
+  };
+  // The monitor's child with this pid now, or nullopt.
+  using ChildLookup = std::function<std::optional<DirectChild>(pid_t)>;
 
   // Subscribes to fork and exit events (root: CAP_NET_ADMIN). Not fatal if
   // it cannot: available() is false then.
@@ -58,10 +63,18 @@ class ProcessTree {
 
   // Reads every event queued now (non-blocking, bounded) and updates the
   // table; `direct` says which pids are the monitor's children.
+  //
+  // The events need not be read as they come (the monitor reads them in
+  // batches, proc_events.h's caller): each is judged as of the moment the
+  // kernel stamped it. A fork by a pid that is a child now counts as the
+  // child's only if it came after that child was started (the pid may
+  // have been someone else's before), so the one rule for the caller is
+  // to drain before it forgets a child (at its reap): a fork by a pid
+  // that is no child any more is not attributed.
   void Drain(const ChildLookup& direct, Clock::time_point now);
-  // Handles one event; public for tests. `parent` is 0 for an exit.
-  void OnFork(pid_t parent, pid_t child, const ChildLookup& direct, Clock::time_point now);
-  void OnExit(pid_t pid, Clock::time_point now);
+  // Handles one event stamped `when`; public for tests.
+  void OnFork(pid_t parent, pid_t child, const ChildLookup& direct, Clock::time_point when);
+  void OnExit(pid_t pid, Clock::time_point when);
 
   // The entry of a descendant of some child (alive, or exited lately).
   [[nodiscard]] const Entry* Find(pid_t pid) const;
@@ -80,7 +93,13 @@ class ProcessTree {
  private:
   void Expire(Clock::time_point now);
 
+  // The kernel stamps events with its CLOCK_MONOTONIC; the monitor's clock
+  // is the same one, unless it runs in a time namespace (then this is the
+  // difference, measured on the subscription's acknowledgement).
+  [[nodiscard]] Clock::time_point EventTime(uint64_t timestamp_ns) const;
+
   base::UniqueFd fd_;
+  std::chrono::nanoseconds clock_offset_{0};
   std::unordered_map<pid_t, Entry> table_;
   std::deque<std::pair<Clock::time_point, pid_t>> exits_;  // in exit order
   uint64_t lost_ = 0;

@@ -88,10 +88,10 @@ void SeccompKills::FlushEnds(bool all, const KnownProcesses& known) {
 void SeccompKills::DrainProcessTree() {
   auto now = Clock::now();
   process_tree_.Drain(
-      [this](pid_t pid) -> std::optional<std::string> {
+      [this](pid_t pid) -> std::optional<ProcessTree::DirectChild> {
         auto it = children_.find(pid);
         if (it == children_.end()) return std::nullopt;
-        return it->second.service;
+        return ProcessTree::DirectChild{it->second.service, it->second.started};
       },
       now);
   uint64_t lost = process_tree_.TakeLost();

@@ -93,6 +93,12 @@
 //                                 and does the above; the probe reaps every
 //                                 child it has (adopted ones too, as the
 //                                 init of a PID namespace)
+//   hinetd-probe late-daemon-syscall NAME
+//                                 as daemon-syscall, but the daemon waits
+//                                 for a byte on fd 0 before the syscall
+//                                 (the probe itself ends at once, with
+//                                 "end=1": outside a PID namespace the
+//                                 daemon is not its child)
 //   hinetd-probe identity FILE    (drops_privileges) try to become its own
 //                                 ids (allowed), uid/gid 0, another uid,
 //                                 groups 0 and another; write uid_map,
@@ -1052,7 +1058,7 @@ int Daemonize(long count) {
 // daemon is nobody's child of ours). Each killed process first reports its
 // pid as it sees it: "victim=PID". The probe ends with "end=1" once every
 // process of its own is reaped.
-int ForbiddenSyscallElsewhere(const char* name, bool daemon) {
+int ForbiddenSyscallElsewhere(const char* name, bool daemon, bool late = false) {
   g_report.Flush();  // nothing buffered may be copied into the children
   pid_t first = fork();
   if (first < 0) {
@@ -1068,6 +1074,11 @@ int ForbiddenSyscallElsewhere(const char* name, bool daemon) {
       setsid();
     }
     g_report.Key("victim").Dec(getpid()).End().Flush();
+    if (late) {
+      char go = 0;
+      while (read(0, &go, 1) < 0 && errno == EINTR) {
+      }
+    }
     TryForbiddenSyscall(name);
     _exit(kExitOk);
   }
@@ -1496,6 +1507,9 @@ int main(int argc, char** argv) {
   if ((strcmp(mode, "grandchild-syscall") == 0 || strcmp(mode, "daemon-syscall") == 0) &&
       IsForbiddenSyscallName(arg)) {
     return ForbiddenSyscallElsewhere(arg, mode[0] == 'd');
+  }
+  if (strcmp(mode, "late-daemon-syscall") == 0 && IsForbiddenSyscallName(arg)) {
+    return ForbiddenSyscallElsewhere(arg, /*daemon=*/true, /*late=*/true);
   }
   if (strcmp(mode, "sleep") == 0 && ParseNumber(arg, 1L << 30, &number)) {
     WriteReport(argc, argv);

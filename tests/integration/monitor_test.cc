@@ -18,6 +18,7 @@
 #include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 
 #include "common/jail.h"
 #include "common/net.h"
+#include "common/proc_info.h"
 #include "common/test_env.h"
 #include "spawn/plan.h"
 #include "supervisor/monitor.h"
@@ -206,6 +208,7 @@ class MonitorTest : public ::testing::Test {
       options.handover_wait = handover_wait;
       options.exec_watch_delay = exec_watch_delay_;
       options.setup_timeout = setup_timeout_;
+      options.process_events_period = process_events_period_;
       if (external) {
         options.external_listener_fd = sv[1];
       } else {
@@ -389,6 +392,7 @@ class MonitorTest : public ::testing::Test {
   // Options of the next StartMonitor.
   milliseconds exec_watch_delay_{100};
   milliseconds setup_timeout_{2000};
+  milliseconds process_events_period_{250};
 };
 
 TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
@@ -874,6 +878,112 @@ TEST_F(MonitorTest, ATimeoutTermsAChildThatExecutedUnwatched) {
   ASSERT_TRUE(WaitForLog("event=end service=napper", milliseconds(10000))) << log_;
   EXPECT_EQ(FieldOfLastFound("status"), "timeout") << log_;
   EXPECT_EQ(FieldOfLastFound("signal"), "TERM") << log_;
+  close(client);
+  close(listening);
+}
+
+// The monitor's sleeps (voluntary context switches) so far, or -1.
+long Sleeps(pid_t pid) {
+  std::string v = testing::ProcStatusField(pid, "voluntary_ctxt_switches");
+  return v == "<missing>" ? -1 : std::stol(v);
+}
+
+// Runs /bin/true and reaps it: one fork and one exit on the host.
+bool RunTrue() {
+  pid_t pid = -1;
+  char arg0[] = "true";
+  char* argv[] = {arg0, nullptr};
+  if (posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ) != 0) return false;
+  int status = 0;
+  return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool NoProcessEvents(const std::string& log) {
+  return log.find("cannot subscribe to the kernel's process events") != std::string::npos;
+}
+
+TEST_F(MonitorTest, ForksElsewhereOnTheHostWakeTheMonitorAtMostOncePerPeriod) {
+  // The process events are of the whole system: read as they come, each
+  // fork and exit anywhere would wake the monitor (a thousand times a
+  // second on a busy build host). At most once per period instead.
+  StartMonitor(/*external=*/true, Table());
+  if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
+  constexpr int kForks = 1000;
+  long before = Sleeps(monitor_);
+  ASSERT_GE(before, 0);
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kForks; ++i) ASSERT_TRUE(RunTrue()) << i;
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  long woke = Sleeps(monitor_) - before;
+  // 4 periods a second, twice over, and some slack for the loop's other
+  // business; one wakeup per event would be 2000.
+  double bound = 10 + 8 * seconds;
+  EXPECT_LE(woke, bound) << kForks << " forks in " << seconds << " s\n" << log_;
+  // Still a monitor that serves.
+  int listening = TakeListeningSocket(monitor_, port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  ExpectEchoServed(listening);
+  close(listening);
+}
+
+TEST_F(MonitorTest, ADaemonsKillIsNamedWhenTheEventsAreReadOnlyAtItsChildsReap) {
+  // With the periodic read an hour away, the fork events of a child that
+  // daemonized are read only when the child is reaped, before the monitor
+  // forgets it; the daemon, killed by its filter after that, is still the
+  // service's (without that read: no line at all, the table being sure
+  // the process is none of hinetd's).
+  process_events_period_ = kAnHour;
+  dir_.Write("sandbox/forker.toml",
+             "description = \"hinetd-probe forking a victim\"\n"
+             "include = [\"runtime\"]\n"
+             "allow = [\"read\", \"write\", \"poll\", \"wait4\", \"setsid\", \"clone\", "
+             "\"fork\", \"vfork\"]\n");
+  uint16_t port = testing::FreeTcpPort();
+  std::string forker = "[[service]]\nname = \"forker\"\nlisten = \"127.0.0.1:" +
+                       std::to_string(port) + "\"\nexec = [\"" + BinDir() +
+                       "/hinetd-probe\", \"late-daemon-syscall\", \"socket\"]\n"
+                       "user = \"64065\"\ngroup = \"64065\"\nsandbox = \"forker\"\n"
+                       "namespaces = []\n";
+  StartMonitor(/*external=*/true, Table("uwait", forker));
+  if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
+  if (log_.find("cannot read the kernel's audit records") != std::string::npos) {
+    GTEST_SKIP() << "the kernel's audit records cannot be read here";
+  }
+  // Some fork on the host wakes the monitor once: it reads the events and
+  // leaves them for the period (an hour).
+  long before = Sleeps(monitor_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Sleeps(monitor_) == before && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(RunTrue());
+    ReadLog(milliseconds(10));
+  }
+  ASSERT_NE(Sleeps(monitor_), before) << "the monitor never woke for a fork";
+  int listening = TakeListeningSocket(monitor_, port);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(client, 0);
+  AcceptAndRequest(listening, /*forker=*/4);
+  // The probe's end and the daemon's pid, in either order.
+  std::string report;
+  auto deadline_read = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((report.find("end=1\n") == std::string::npos ||
+          report.find("victim=") == std::string::npos) &&
+         std::chrono::steady_clock::now() < deadline_read) {
+    std::string more = ReadBytes(client, 1, milliseconds(100));
+    report += more;
+  }
+  ASSERT_NE(report.find("end=1\n"), std::string::npos) << report << log_;
+  ASSERT_NE(report.find("victim="), std::string::npos) << report << log_;
+  ASSERT_TRUE(WaitForLog("event=accept service=forker", milliseconds(10000))) << log_;
+  std::string child = FieldOfLastFound("pid");
+  // The probe has ended and been reaped; the daemon lives on, holding the
+  // connection. Now it makes its forbidden call.
+  ASSERT_TRUE(WaitForLog("event=end service=forker pid=" + child + " ", milliseconds(10000)))
+      << log_;
+  ASSERT_EQ(write(client, "g", 1), 1);
+  EXPECT_TRUE(WaitForLog("event=seccomp service=forker ", milliseconds(10000))) << log_;
+  EXPECT_EQ(FieldOfLastFound("child"), child) << log_;
+  EXPECT_EQ(FieldOfLastFound("syscall"), "socket") << log_;
   close(client);
   close(listening);
 }

@@ -5,10 +5,11 @@
 namespace hinetd::supervisor {
 namespace {
 
-// Pid 10 is the monitor's child (service "svc"), 11 another's ("other").
-std::optional<std::string> Direct(pid_t pid) {
-  if (pid == 10) return std::string("svc");
-  if (pid == 11) return std::string("other");
+// Pid 10 is the monitor's child (service "svc"), 11 another's ("other"),
+// both started long ago.
+std::optional<ProcessTree::DirectChild> Direct(pid_t pid) {
+  if (pid == 10) return ProcessTree::DirectChild{"svc", Clock::time_point{}};
+  if (pid == 11) return ProcessTree::DirectChild{"other", Clock::time_point{}};
   return std::nullopt;
 }
 
@@ -64,6 +65,28 @@ TEST(ProcessTree, AReusedPidIsNoLongerTheService) {
   tree.OnExit(99, now + ProcessTree::kRetention);
   ASSERT_NE(tree.Find(20), nullptr);
   EXPECT_EQ(tree.Find(20)->service, "other");
+}
+
+// The events are read in batches, up to a period after they happened: a
+// fork is judged as of its stamp, not as of the read.
+TEST(ProcessTree, AForkFromBeforeAChildStartedIsNotItsThoughThePidIsReadLater) {
+  ProcessTree tree;
+  auto t = Clock::now();
+  // Pid 12 was some other process's at t; it forked 40, exited, and the
+  // monitor then started its child with pid 12 at t + 1 ms. The events are
+  // read after that.
+  auto now_child = [&](pid_t pid) -> std::optional<ProcessTree::DirectChild> {
+    if (pid == 12) return ProcessTree::DirectChild{"svc", t + std::chrono::milliseconds(1)};
+    return std::nullopt;
+  };
+  tree.OnFork(12, 40, now_child, t);
+  tree.OnExit(12, t + std::chrono::microseconds(500));
+  tree.OnFork(1, 12, now_child, t + std::chrono::milliseconds(1));  // the monitor's clone
+  tree.OnFork(12, 41, now_child, t + std::chrono::milliseconds(2));  // the child's own fork
+  EXPECT_EQ(tree.Find(40), nullptr) << "the earlier process's child taken for the service's";
+  ASSERT_NE(tree.Find(41), nullptr);
+  EXPECT_EQ(tree.Find(41)->service, "svc");
+  EXPECT_EQ(tree.Find(41)->child, 12);
 }
 
 }  // namespace
