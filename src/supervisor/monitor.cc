@@ -1360,7 +1360,14 @@ void Monitor::OnProcessEvents(bool woke) {
     seccomp_kills_.DrainProcessTree();
     return;
   }
-  seccomp_kills_.DrainProcessTree();
+  // The host still forks: read again at the end of the next period, by
+  // the loop's timeout alone (one wakeup a period instead of two: this
+  // one, and the next event's right after a re-arm). Quiet: wait for an
+  // event again, so that an idle host never wakes the monitor.
+  if (seccomp_kills_.DrainProcessTree() > 0) {
+    process_events_rearm_at_ = Clock::now() + options_.process_events_period;
+    return;
+  }
   // Events that come between the read and this are seen by the MOD.
   Watch(fd, Tag(kProcEvents, fd), EPOLLIN | EPOLLONESHOT);
   process_events_armed_ = true;

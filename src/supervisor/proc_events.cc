@@ -162,8 +162,9 @@ void ProcessTree::Expire(Clock::time_point now) {
   }
 }
 
-void ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
-  if (!fd_) return;
+size_t ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
+  if (!fd_) return 0;
+  size_t datagrams = 0;
   // In batches: the monitor reads the events of a quarter second at once
   // (monitor.cc), one system call for up to kBatch of them. An event is one
   // small datagram (nlmsghdr, cn_msg, proc_event).
@@ -188,6 +189,7 @@ void ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
       }
       break;  // EAGAIN: nothing more
     }
+    datagrams += static_cast<size_t>(got);
     for (int m = 0; m < got; ++m) {
       int left = static_cast<int>(msgs[m].msg_len);
       for (auto* h = reinterpret_cast<nlmsghdr*>(bufs[m]); NLMSG_OK(h, left);
@@ -211,6 +213,7 @@ void ProcessTree::Drain(const ChildLookup& direct, Clock::time_point now) {
     if (static_cast<size_t>(got) < kBatch) break;  // the queue is empty
   }
   Expire(now);
+  return datagrams;
 }
 
 const ProcessTree::Entry* ProcessTree::Find(pid_t pid) const {

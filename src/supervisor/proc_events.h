@@ -70,8 +70,9 @@ class ProcessTree {
   // child's only if it came after that child was started (the pid may
   // have been someone else's before), so the one rule for the caller is
   // to drain before it forgets a child (at its reap): a fork by a pid
-  // that is no child any more is not attributed.
-  void Drain(const ChildLookup& direct, Clock::time_point now);
+  // that is no child any more is not attributed. Returns how many
+  // datagrams it read (0: the queue was empty).
+  size_t Drain(const ChildLookup& direct, Clock::time_point now);
   // Handles one event stamped `when`; public for tests.
   void OnFork(pid_t parent, pid_t child, const ChildLookup& direct, Clock::time_point when);
   void OnExit(pid_t pid, Clock::time_point when);

@@ -85,9 +85,9 @@ void SeccompKills::FlushEnds(bool all, const KnownProcesses& known) {
   }
 }
 
-void SeccompKills::DrainProcessTree() {
+size_t SeccompKills::DrainProcessTree() {
   auto now = Clock::now();
-  process_tree_.Drain(
+  size_t datagrams = process_tree_.Drain(
       [this](pid_t pid) -> std::optional<ProcessTree::DirectChild> {
         auto it = children_.find(pid);
         if (it == children_.end()) return std::nullopt;
@@ -96,13 +96,14 @@ void SeccompKills::DrainProcessTree() {
       now);
   uint64_t lost = process_tree_.TakeLost();
   uint64_t overflow = process_tree_.TakeOverflow();
-  if (lost + overflow == 0) return;
+  if (lost + overflow == 0) return datagrams;
   process_tree_unsure_until_ = now + ProcessTree::kRetention;
   if (process_tree_warning_.TryAcquire(now)) {
     log_.Warning(LogLine("process-events-lost")
                      .Add("lost", static_cast<int64_t>(lost))
                      .Add("table_full", static_cast<int64_t>(overflow)));
   }
+  return datagrams;
 }
 
 std::optional<std::pair<std::string, pid_t>> SeccompKills::ChildAncestorFromProc(

@@ -58,7 +58,8 @@ class SeccompKills {
   // New audit records: the kills of descendants are logged.
   void OnRecords(const KnownProcesses& known);
   // Reads the process events (fork, exit) queued now; reports lost ones.
-  void DrainProcessTree();
+  // Returns how many datagrams it read.
+  size_t DrainProcessTree();
   // A child killed by its filter: its end line is logged once the record
   // comes, or at the deadline without the syscall.
   void AddEnd(pid_t pid, const std::string& service, double seconds, const KnownProcesses& known);
