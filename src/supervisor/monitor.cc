@@ -82,8 +82,6 @@ enum Kind : uint64_t {
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 // A listener that ran this long before dying starts its back-off afresh.
-constexpr auto kListenerStable = std::chrono::seconds(30);
-constexpr auto kListenerMaxBackoff = std::chrono::seconds(10);
 // Room in the channel's queue beyond one end report per child: handover and
 // status messages (one per SIGUSR1).
 constexpr size_t kChannelSlack = 64;
@@ -173,7 +171,7 @@ Monitor::~Monitor() {
 }
 
 KnownProcesses Monitor::Known() const {
-  return KnownProcesses{listener_pid_, listener_last_pid_, config_.get()};
+  return KnownProcesses{listener_.pid(), listener_.last_pid(), config_.get()};
 }
 
 Status Monitor::SyncSyslogRelay(const config::Config& config) {
@@ -424,11 +422,10 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
 }
 
 void Monitor::StartListener() {
-  listener_restart_at_ = Clock::time_point::max();
   auto pair = ControlPair();
   if (!pair.ok()) {
     log_.Error(LogLine("listener-failed").Add("error", pair.error().message()));
-    listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+    listener_.StartFailed(Clock::now());
     return;
   }
   // The listener starts from the monitor's table: the sockets, the state
@@ -447,7 +444,7 @@ void Monitor::StartListener() {
         fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0) {
       log_.Error(LogLine("listener-failed")
                      .Add("error", ErrnoError("socketpair (log relay)", errno).message()));
-      listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+      listener_.StartFailed(Clock::now());
       return;
     }
     listener_log_.reset(sv[0]);
@@ -462,31 +459,12 @@ void Monitor::StartListener() {
   setup.control_fd = pair->second.get();
   setup.filter = listener_filter_.get();
   setup.monitor_pid = getpid();
-  for (auto& s : setup.sockets) s->busy = false;
-  for (auto& st : setup.services) {
-    st->active = 0;
-    st->per_source.clear();
-  }
-  setup.children = static_cast<int>(children_.size());
-  for (const auto& [pid, c] : children_) {
-    // A wait child holds its socket whatever its service is called now (a
-    // reload may have renamed or removed it): by address, before the lookup.
-    if (c.wait) {
-      for (auto& s : setup.sockets) {
-        if (s->transport == net::Transport::kUdp && s->ep == c.wait_ep) s->busy = true;
-      }
-    }
-    auto st = std::find_if(setup.services.begin(), setup.services.end(),
-                           [&](const auto& s) { return s->name == c.service; });
-    if (st == setup.services.end()) continue;
-    ++(*st)->active;
-    if (c.source.len > 0) ++(*st)->per_source[c.source.str()];
-  }
+  setup.children = CountChildren(children_, setup.sockets, setup.services);
   pid_t pid = fork();
   if (pid < 0) {
     listener_log_.reset();
     log_.Error(LogLine("listener-failed").Add("error", ErrnoError("fork", errno).message()));
-    listener_restart_at_ = Clock::now() + kListenerMaxBackoff;
+    listener_.StartFailed(Clock::now());
     return;
   }
   if (pid == 0) {
@@ -496,9 +474,7 @@ void Monitor::StartListener() {
   }
   relay_send.reset();  // the listener's alone: its relay ends when it does
   if (listener_log_) Watch(listener_log_.get(), Tag(kListenerLog, listener_log_.get()), EPOLLIN);
-  listener_pid_ = pid;
-  listener_started_ = Clock::now();
-  ++listener_starts_;
+  listener_.Started(pid, Clock::now());
   end_batch_.Clear();  // reports for the listener before: this one counts from children_
   channel_ = std::make_unique<Channel>(std::move(pair->first));
   channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
@@ -525,8 +501,7 @@ void Monitor::OnListenerLog(bool drain) {
 }
 
 void Monitor::OnListenerExit(int status) {
-  listener_last_pid_ = listener_pid_;
-  listener_pid_ = -1;
+  listener_.Exited();
   // What it sent before it died is still in the channel: spawn requests for
   // connections it had accepted, and at a reload its state. The SIGCHLD can
   // come before the channel is read; read it all now.
@@ -544,23 +519,16 @@ void Monitor::OnListenerExit(int status) {
   }
   // A crash. Sockets, children and the backlog are untouched; start another
   // at once, and back off if they keep dying.
-  bool stable = Clock::now() - listener_started_ >= kListenerStable;
-  listener_restarts_ = stable ? 1 : listener_restarts_ + 1;
-  auto delay = listener_restarts_ <= 1
-                   ? std::chrono::milliseconds(0)
-                   : std::min<std::chrono::milliseconds>(
-                         kListenerMaxBackoff,
-                         std::chrono::milliseconds(100 << std::min(listener_restarts_ - 2, 10)));
+  auto delay = listener_.Crashed(Clock::now());
   LogLine line("listener-exit");
   line.Add("status", DescribeWaitStatus(status));
   if (KilledBySeccomp(status)) {
     // Its own filter killed it: the kernel's audit record names the syscall.
-    line.Add("syscall", seccomp_kills_.ListenerSyscall(listener_last_pid_));
+    line.Add("syscall", seccomp_kills_.ListenerSyscall(listener_.last_pid()));
   }
   line.Add("restart_in", FormatSeconds(std::chrono::duration<double>(delay).count()))
-      .Add("restarts", listener_restarts_);
+      .Add("restarts", listener_.crashes_in_a_row());
   log_.Error(line);
-  listener_restart_at_ = Clock::now() + delay;
 }
 
 namespace {
@@ -826,17 +794,17 @@ void Monitor::KillListener(const std::string& reason) {
     line.Add("pid", "external");
   } else {
     // Not running: it died, and this is what it left in the channel.
-    line.Add("pid", listener_pid_ > 0 ? listener_pid_ : listener_last_pid_);
+    line.Add("pid", listener_.running() ? listener_.pid() : listener_.last_pid());
   }
   log_.Error(line);
   // Killed before its channel closes, so that it cannot act on the close.
   // Reaped by OnListenerExit: the restart, with its back-off.
-  if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
+  if (listener_.running()) kill(listener_.pid(), SIGKILL);
   // Nothing more from it is read or queued to it, not even what it sent
   // before this: the fresh listener starts from this process's table.
   channel_.reset();
   listener_log_.reset();
-  if (listener_pid_ < 0 && options_.external_listener_fd >= 0) {
+  if (!listener_.running() && options_.external_listener_fd >= 0) {
     BeginStop();  // nothing to kill or restart: as if it had gone
   }
 }
@@ -1153,7 +1121,7 @@ int Monitor::NextTimeoutMs() const {
   if (!stopping_) next = std::min(next, options_.stop_at);
   if (reload_) next = std::min(next, handover_deadline_);
   if (memory_short_) next = std::min(next, memory_retry_at_);
-  if (listener_pid_ < 0 && !stopping_) next = std::min(next, listener_restart_at_);
+  if (!listener_.running() && !stopping_) next = std::min(next, listener_.restart_at());
   next = std::min(next, log_relay_.next_report());
   next = std::min(next, syslog_relay_.next_report());
   if (next == Clock::time_point::max()) return -1;
@@ -1164,7 +1132,7 @@ int Monitor::NextTimeoutMs() const {
 int Monitor::Run() {
   epoll_event events[64];
   for (;;) {
-    if (stopping_ && children_.empty() && !seccomp_kills_.ends_pending() && listener_pid_ < 0) {
+    if (stopping_ && children_.empty() && !seccomp_kills_.ends_pending() && !listener_.running()) {
       break;
     }
     int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
@@ -1268,14 +1236,14 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   auto now = Clock::now();
   log_relay_.ReportDrops(now);
   syslog_relay_.ReportDrops(now);
-  if (reload_ && now >= handover_deadline_ && listener_pid_ > 0) {
+  if (reload_ && now >= handover_deadline_ && listener_.running()) {
     // The listener did not hand over in time: it goes, the reload goes on
     // (its state is lost, its children are not).
-    kill(listener_pid_, SIGKILL);
+    kill(listener_.pid(), SIGKILL);
     handover_deadline_ = Clock::time_point::max();
   }
-  if (!stopping_ && listener_pid_ < 0 && !reload_ && options_.external_listener_fd < 0 &&
-      now >= listener_restart_at_) {
+  if (!stopping_ && !listener_.running() && !reload_ && options_.external_listener_fd < 0 &&
+      now >= listener_.restart_at()) {
     StartListener();
   }
   if (stopping_ && !killed_ && now >= stop_deadline_) {
@@ -1285,7 +1253,7 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
     }
-    if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);
+    if (listener_.running()) kill(listener_.pid(), SIGKILL);
     killed_ = true;
     stop_deadline_ = now + options_.stop_grace;
   } else if (stopping_ && killed_ && now >= stop_deadline_) {
@@ -1395,7 +1363,7 @@ void Monitor::Reap() {
       OnChildStopped(pid, WSTOPSIG(status));
       continue;
     }
-    if (pid == listener_pid_) {
+    if (pid == listener_.pid()) {
       OnListenerExit(status);
     } else {
       EndChild(pid, status);  // an old listener after a handover is simply gone
@@ -1597,7 +1565,7 @@ void Monitor::Reload() {
   // Everything is ready. The running listener hands over its state and
   // exits; connections wait in the backlog for the one started next.
   reload_ = PendingReload{std::move(table->config), std::move(table->plans), std::move(*sockets)};
-  if (listener_pid_ > 0) {
+  if (listener_.running()) {
     // A listener whose channel is already closed (it is exiting, or was
     // killed) is waited for too: two must never run at once.
     handover_deadline_ = Clock::now() + options_.handover_wait;
@@ -1647,7 +1615,7 @@ void Monitor::BeginStop() {
   reload_queued_ = false;
   // The listener goes first, then the listening sockets: new clients are
   // refused rather than left waiting in a backlog nobody will read.
-  if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
+  if (listener_.running()) kill(listener_.pid(), SIGTERM);
   channel_.reset();
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service
@@ -1665,8 +1633,8 @@ void Monitor::DumpStatus() {
                 .Add("generation", generation_)
                 .Add("children", children_.size())
                 .Add("max_children", config_->daemon.max_children)
-                .Add("listener", listener_pid_)
-                .Add("listener_starts", listener_starts_));
+                .Add("listener", listener_.pid())
+                .Add("listener_starts", listener_.starts()));
   // The per-service lines come from the listener, which owns the counters.
   StatusMessage status;
   SendToListener(&status, sizeof status);

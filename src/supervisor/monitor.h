@@ -27,6 +27,7 @@
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
 #include "supervisor/children.h"
+#include "supervisor/listener_life.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/protocol.h"
 #include "supervisor/recorder.h"
@@ -289,12 +290,7 @@ class Monitor {
   SyslogRelay syslog_relay_{log_};
   bool control_out_ = false;
   bool control_in_ = true;  // false while every spawn slot is taken
-  pid_t listener_pid_ = -1;
-  pid_t listener_last_pid_ = -1;
-  Clock::time_point listener_started_{};
-  int listener_restarts_ = 0;    // in a row, for the back-off
-  uint64_t listener_starts_ = 0;  // in all, for the status line
-  Clock::time_point listener_restart_at_ = Clock::time_point::max();
+  ListenerLife listener_;  // which runs, which ran last, the restart back-off
   std::optional<PendingReload> reload_;
   bool reload_queued_ = false;  // a SIGHUP came during a reload: load again after it
   Clock::time_point handover_deadline_ = Clock::time_point::max();
