@@ -42,7 +42,7 @@ Result<SocketList> BindTable(const config::Config& config, const SocketList& kee
             if (p->transport != svc.transport || !(p->ep == ep)) continue;
             ino_t ino = SocketInode(p->fd.get());
             bool used = std::any_of(out.begin(), out.end(), [&](const auto& o) {
-              return SocketInode(o->fd.get()) == ino;
+              return o->inode() == ino;
             });
             if (used) continue;
             int copy = fcntl(p->fd.get(), F_DUPFD_CLOEXEC, 3);
@@ -126,7 +126,7 @@ std::vector<const PassedSocket*> UnusedPassed(
   for (const auto& p : passed) {
     ino_t ino = SocketInode(p->fd.get());
     bool used = std::any_of(sockets.begin(), sockets.end(),
-                            [&](const auto& s) { return SocketInode(s->fd.get()) == ino; });
+                            [&](const auto& s) { return s->inode() == ino; });
     if (!used) unused.push_back(p.get());
   }
   return unused;

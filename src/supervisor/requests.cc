@@ -135,10 +135,10 @@ Verdict CheckFreshSocket(const RequestView& view, const ListenSocket& from, ino_
   }
   ino_t fresh_ino = SocketInode(fresh);
   bool known = fresh_ino == 0 || fresh_ino == old_ino;
-  for (const auto& s : view.sockets) known = known || SocketInode(s->fd.get()) == fresh_ino;
+  for (const auto& s : view.sockets) known = known || s->inode() == fresh_ino;
   if (view.reload_sockets != nullptr) {
     for (const auto& s : *view.reload_sockets) {
-      known = known || SocketInode(s->fd.get()) == fresh_ino;
+      known = known || s->inode() == fresh_ino;
     }
   }
   return known ? Verdict::Forged("handover socket is not a fresh one") : Verdict::Admit();
@@ -151,7 +151,7 @@ std::shared_ptr<ListenSocket> DatagramSocketOf(const SocketList& sockets, uint32
   ino = SocketInode(fd);
   std::shared_ptr<ListenSocket> from;
   for (const auto& s : sockets) {
-    if (s->service == service && ino != 0 && SocketInode(s->fd.get()) == ino) from = s;
+    if (s->service == service && ino != 0 && s->inode() == ino) from = s;
   }
   return from;
 }

@@ -115,6 +115,14 @@ SourceKey SourceKeyOfUid(uid_t uid) {
   return k;
 }
 
+ino_t ListenSocket::inode() const {
+  if (fd.get() != inode_fd_) {
+    inode_ = SocketInode(fd.get());
+    inode_fd_ = fd.get();
+  }
+  return inode_;
+}
+
 ino_t SocketInode(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;

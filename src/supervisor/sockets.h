@@ -34,6 +34,19 @@ struct ListenSocket {
   // as, for logs; -1 if hinetd bound it. Its file is systemd's, never removed.
   int systemd_fd = -1;
   ~ListenSocket();       // removes that file if it is still the same one
+
+  // The socket's inode (fstat), which names it across descriptors and
+  // processes; 0 if `fd` is no socket. Read once per descriptor: a UDP
+  // handover compares the socket it names with every socket of the table,
+  // which would otherwise be one fstat per socket per datagram served.
+  // Kept per descriptor number: every writer of `fd` installs a descriptor
+  // opened while the one it replaces was still open, so a new socket
+  // always comes with a new number.
+  [[nodiscard]] ino_t inode() const;
+
+ private:
+  mutable int inode_fd_ = -1;
+  mutable ino_t inode_ = 0;
 };
 
 using SocketList = std::vector<std::shared_ptr<ListenSocket>>;

@@ -16,7 +16,7 @@ namespace {
 int WaitSocketFd(const SocketList& sockets, const Child& c) {
   for (const auto& s : sockets) {
     if (s->transport == net::Transport::kUdp && c.wait_ino != 0 &&
-        SocketInode(s->fd.get()) == c.wait_ino) {
+        s->inode() == c.wait_ino) {
       return s->fd.get();
     }
   }

@@ -374,6 +374,43 @@ TEST(RequestCheckTest, UdpHandoverInTwoSteps) {
                  "over max_children");
 }
 
+TEST(RequestCheckTest, AfterASwapTheTableKnowsTheFreshSocketAndNotTheOld) {
+  // The table's sockets keep their inode per descriptor (ListenSocket::
+  // inode, read once, not once per handover): after the monitor swaps the
+  // fresh socket in, the next handover is of the fresh one, and the old
+  // one (now the child's) is no socket of the service any more.
+  Table t;
+  ListenSocket& from = *t.sockets[2];
+  ino_t before = from.inode();
+  ASSERT_NE(before, 0u);
+  UniqueFd peer = Bound(SOCK_DGRAM);
+  net::Endpoint peer_ep = LocalOf(peer.get());
+  UniqueFd conn = Dup(from.fd.get());
+  ASSERT_EQ(connect(conn.get(), peer_ep.sa(), peer_ep.len), 0);
+  UniqueFd fresh = Bound(SOCK_DGRAM, from.ep.port());
+  Admission swap = CheckUdpHandover(t.Ref(2), conn.get(), fresh.get(), t.View());
+  EXPECT_VERDICT(swap.verdict, Kind::kAdmit, "");
+  ASSERT_EQ(swap.from, t.sockets[2]);
+  swap.from->fd = std::move(fresh);  // as Monitor::OnUdpHandover does
+  EXPECT_NE(from.inode(), before);
+  EXPECT_EQ(from.inode(), SocketInode(from.fd.get()));
+  // The old socket again, with another fresh one: not the service's now.
+  UniqueFd fresh2 = Bound(SOCK_DGRAM, from.ep.port());
+  EXPECT_VERDICT(CheckUdpHandover(t.Ref(2), conn.get(), fresh2.get(), t.View()).verdict,
+                 Kind::kForged, "descriptor does not belong to the service");
+  // The fresh one, connected to the next peer: admitted; and the socket it
+  // replaced cannot come back as a "fresh" one.
+  UniqueFd peer2 = Bound(SOCK_DGRAM);
+  net::Endpoint peer2_ep = LocalOf(peer2.get());
+  UniqueFd conn2 = Dup(from.fd.get());
+  ASSERT_EQ(connect(conn2.get(), peer2_ep.sa(), peer2_ep.len), 0);
+  EXPECT_VERDICT(CheckUdpHandover(t.Ref(2), conn2.get(), fresh2.get(), t.View()).verdict,
+                 Kind::kAdmit, "");
+  UniqueFd same = Dup(from.fd.get());
+  EXPECT_VERDICT(CheckUdpHandover(t.Ref(2), conn2.get(), same.get(), t.View()).verdict,
+                 Kind::kForged, "handover socket is not a fresh one");
+}
+
 TEST(RequestCheckTest, ReplaceSocketOnlyWhenShutDown) {
   Table t;
   const ListenSocket& from = t.socket(1);
