@@ -30,8 +30,14 @@
 #   BENCH_UDP_WAIT_MS=200      wait for an answer before sending again
 #   BENCH_UDP_IDLE_MS=2000     wait mode: the program exits after this long
 #                              without a datagram
-#   BENCH_UDP_PORT_BASE=18031  ports BASE .. BASE+5 (nowait: udpsvd, floor,
-#                              hinetd; wait: the same, +3)
+#   BENCH_UDP_PORT_BASE=18031  ports BASE .. BASE+7 (nowait: udpsvd, floor,
+#                              hinetd; wait: the same, +3; baseline: +6, +7)
+#   BENCH_SERVICES=1           services in hinetd's table: the measured one and
+#                              N-1 idle internal echo services on 127.0.0.2,
+#                              ports 20000 up (what a large table costs)
+#   BENCH_BASELINE=DIR         also measure the hinetd of another build
+#                              directory (e.g. of the commit before a change),
+#                              as server "baseline", in the same rounds
 # For every hinetd run it also prints the children it started, and the CPU
 # time the monitor and the listener spent per child (nowait) or per answered
 # datagram (wait), from /proc/PID/task/*/schedstat, warmup included.
@@ -48,12 +54,16 @@ readonly SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 readonly WARMUP=${BENCH_WARMUP:-1}
 readonly ROUNDS=${BENCH_ROUNDS:-1}
 readonly MODES=${BENCH_UDP_MODES:-nowait wait}
-readonly SERVERS=${BENCH_UDP_SERVERS:-udpsvd floor hinetd}
+SERVERS=${BENCH_UDP_SERVERS:-udpsvd floor hinetd}
+[[ -z ${BENCH_BASELINE:-} ]] || SERVERS+=" baseline"
+readonly SERVERS
 readonly PEERS=${BENCH_UDP_PEERS:-16}
 readonly TRIES=${BENCH_UDP_TRIES:-3}
 readonly WAIT_MS=${BENCH_UDP_WAIT_MS:-200}
 readonly IDLE_MS=${BENCH_UDP_IDLE_MS:-2000}
 readonly PORT_BASE=${BENCH_UDP_PORT_BASE:-18031}
+readonly SERVICES=${BENCH_SERVICES:-1}
+readonly BASELINE=${BENCH_BASELINE:-}
 readonly PAYLOAD='ping\n'  # Escaped: the load client unescapes it.
 
 readonly LOADCLIENT=$BUILD/bin/hinetd-loadclient
@@ -67,7 +77,7 @@ TMP=""
 JAIL_PARENT=""
 # "mode server" -> "rate p50 p99 lost unanswered sent retried;" per round
 declare -A ROUNDS_OF=()
-# "mode" -> "monitor_us listener_us;" per round (hinetd only)
+# "mode server" -> "monitor_us listener_us;" per round (hinetd and baseline)
 declare -A CPU_OF=()
 
 log() { echo "udp.sh: $*" >&2; }
@@ -117,6 +127,10 @@ ensure_udpsvd() {
 }
 
 ensure_built() {
+  [[ -z $BASELINE || -x $BASELINE/bin/hinetd ]] || die "build first: $BASELINE/bin/hinetd"
+  if ! [[ $SERVICES =~ ^[0-9]+$ ]] || ((SERVICES < 1 || SERVICES > 10000)); then
+    die "BENCH_SERVICES must be 1..10000"
+  fi
   [[ -x $LOADCLIENT && -x $REPLY && -x $FLOOR && -x $HINETD ]] && return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2
@@ -151,6 +165,7 @@ port_of() {
     udpsvd) echo "$base" ;;
     floor) echo $((base + 1)) ;;
     hinetd) echo $((base + 2)) ;;
+    baseline) if [[ $1 == wait ]]; then echo $((PORT_BASE + 7)); else echo $((PORT_BASE + 6)); fi ;;
     *) die "unknown server $2 (BENCH_UDP_SERVERS: udpsvd floor hinetd)" ;;
   esac
 }
@@ -168,7 +183,8 @@ wait_ready() {
       die "$name exited before binding port $port"
     fi
     if port_bound "$port" &&
-      { [[ $name != hinetd ]] || grep -q 'event=listener-ready' "$logfile"; }; then
+      { [[ $name != hinetd && $name != baseline ]] ||
+        grep -q 'event=listener-ready' "$logfile"; }; then
       return 0
     fi
     sleep 0.1
@@ -201,6 +217,11 @@ group = "nogroup"
 chroot = "$JAIL_PARENT/jail"
 sandbox = "stdio"
 EOF
+  local i
+  for ((i = 1; i < SERVICES; i++)); do
+    printf '\n[[service]]\nname = "idle%d"\nlisten = "127.0.0.2:%d"\ninternal = "echo"\n' \
+      "$i" $((20000 + i)) >>"$TMP/hinetd.toml"
+  done
   chmod 0644 "$TMP/hinetd.toml"  # whatever the umask: not group-writable
 }
 
@@ -221,11 +242,13 @@ start_server() {
       [[ $mode == wait ]] && flag=(-w)
       "$FLOOR" "${flag[@]}" "$port" "$REPLY" "${args[@]}" </dev/null >"$logfile" 2>&1 &
       ;;
-    hinetd)
+    hinetd | baseline)
       [[ -n $JAIL_PARENT ]] || make_jail
       write_hinetd_config "$mode" "$port"
+      local bin=$HINETD
+      [[ $server == baseline ]] && bin=$BASELINE/bin/hinetd
       # It logs two lines per child: keep that off the terminal.
-      "$HINETD" -f -c "$TMP/hinetd.toml" </dev/null >"$logfile" 2>&1 &
+      "$bin" -f -c "$TMP/hinetd.toml" </dev/null >"$logfile" 2>&1 &
       ;;
   esac
   PIDS+=("$!")
@@ -257,7 +280,7 @@ children_logged() { grep -c 'event=accept ' "$1" || true; }
 measure() {
   local mode=$1 server=$2 port=$3 out="$TMP/$2-$1.json" logfile="$TMP/$2-$1.log"
   local monitor="" listener="" m0 l0
-  if [[ $server == hinetd ]]; then
+  if [[ $server == hinetd || $server == baseline ]]; then
     monitor=${PIDS[-1]}
     listener=$(awk '/event=listener-start/ { for (i = 1; i <= NF; i++) if ($i ~ /^pid=/) p = substr($i, 5) } END { print p }' "$logfile")
     [[ -n $listener ]] || die "no listener pid in $logfile"
@@ -293,7 +316,7 @@ measure() {
     # replaced: its CPU is then partly missing, and the log says why.
     kills=$(grep -c 'event=listener-kill' "$logfile" || true)
     if ((kills > 0)); then
-      printf '%-7s hinetd  %d listener kills; first reason: %s\n' "$mode" "$kills" \
+      printf '%-7s %-7s %d listener kills; first reason: %s\n' "$mode" "$server" "$kills" \
         "$(grep -m1 'event=refuse-request' "$logfile" | sed 's/.*reason="\([^"]*\)".*/\1/')"
     fi
     answered=$(json_value "$out" connections_ok)
@@ -303,14 +326,14 @@ measure() {
     local per=$children what=child
     [[ $mode == wait ]] && per=$answered what="answered datagram"
     if [[ ! -d /proc/$listener ]]; then
-      printf '%-7s hinetd  %d children; the measured listener was replaced, no CPU figures\n' \
-        "$mode" "$children"
+      printf '%-7s %-7s %d children; the measured listener was replaced, no CPU figures\n' \
+        "$mode" "$server" "$children"
     elif ((per > 0)); then
-      awk -v mo="$mode" -v n="$per" -v c="$children" -v w="$what" \
+      awk -v mo="$mode" -v s="$server" -v n="$per" -v c="$children" -v w="$what" \
         -v m=$((m1 - m0)) -v l=$((l1 - l0)) 'BEGIN {
-        printf "%-7s hinetd  %d children; per %s: monitor %.1f us CPU, listener %.1f us CPU\n",
-               mo, c, w, m / n / 1000, l / n / 1000 }'
-      CPU_OF["$mode"]+="$(awk -v n="$per" -v m=$((m1 - m0)) -v l=$((l1 - l0)) \
+        printf "%-7s %-7s %d children; per %s: monitor %.1f us CPU, listener %.1f us CPU\n",
+               mo, s, c, w, m / n / 1000, l / n / 1000 }'
+      CPU_OF["$mode $server"]+="$(awk -v n="$per" -v m=$((m1 - m0)) -v l=$((l1 - l0)) \
         'BEGIN { printf "%.1f %.1f", m / n / 1000, l / n / 1000 }');"
     fi
   fi
@@ -342,7 +365,7 @@ print_summary() {
   echo
   local pair a b ra pa rb pb
   for mode in $MODES; do
-    for pair in hinetd/udpsvd hinetd/floor udpsvd/floor; do
+    for pair in hinetd/udpsvd hinetd/floor udpsvd/floor hinetd/baseline; do
       a=${pair%/*} b=${pair#*/}
       [[ -n ${result["$mode $a"]:-} && -n ${result["$mode $b"]:-} ]] || continue
       read -r ra _ pa _ <<<"${result["$mode $a"]}"
@@ -352,13 +375,14 @@ print_summary() {
                (rb > 0 ? sprintf("%.2f", ra / rb) : "n/a"),
                (pb > 0 ? sprintf("%.2f", pa / pb) : "n/a") }'
     done
-    if [[ -n ${CPU_OF["$mode"]:-} ]]; then
+    for server in hinetd baseline; do
+      [[ -n ${CPU_OF["$mode $server"]:-} ]] || continue
       local per=child
       [[ $mode == wait ]] && per="answered datagram"
-      echo "$mode hinetd CPU per $per (median of rounds):" \
-        "monitor $(median_field "${CPU_OF["$mode"]}" 1) us," \
-        "listener $(median_field "${CPU_OF["$mode"]}" 2) us"
-    fi
+      echo "$mode $server CPU per $per (median of rounds):" \
+        "monitor $(median_field "${CPU_OF["$mode $server"]}" 1) us," \
+        "listener $(median_field "${CPU_OF["$mode $server"]}" 2) us"
+    done
   done
 }
 
@@ -369,7 +393,7 @@ main() {
   # Not under /tmp: hinetd loads a config only from directories that root
   # alone can change.
   TMP=$(mktemp -d /run/hinetd-bench-udp.XXXXXX)
-  echo "hinetd UDP benchmark: $(uname -r), $(nproc) CPUs, ${SECONDS_PER_RUN}s per run" \
+  echo "hinetd UDP benchmark: $(uname -r), $(nproc) CPUs, ${SECONDS_PER_RUN}s per run, $SERVICES service(s) in hinetd's table" \
     "after ${WARMUP}s warmup, $PEERS peers, service echoes one datagram"
 
   local round mode server port
