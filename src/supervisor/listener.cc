@@ -521,7 +521,7 @@ void Listener::RepairWaitSocket(ListenSocket& s) {
   if (!channel_.Send(&req, sizeof req, {s.fd.get(), fresh->get()})) Exit(71);  // the monitor is gone
   SetWatch(s, ListenSocket::Watch::kNone);
   auto entry = by_fd_.extract(s.fd.get());
-  s.fd = std::move(*fresh);
+  s.Replace(std::move(*fresh));
   entry.key() = s.fd.get();
   by_fd_.insert(std::move(entry));
   Touch(s.service);  // the fresh socket is watched at the next UpdatePolling
@@ -845,7 +845,7 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
     SetWatch(s, ListenSocket::Watch::kNone);
     by_fd_.erase(s.fd.get());
     UniqueFd conn(s.fd.release());
-    s.fd = std::move(*fresh);
+    s.Replace(std::move(*fresh));
     by_fd_[s.fd.get()] = shared;
     Spawn<UdpHandoverRequest>(s, {conn.get(), s.fd.get()}, source);
     UpdatePolling();

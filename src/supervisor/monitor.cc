@@ -731,7 +731,7 @@ void Monitor::OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg,
   // Taken, not copied: nothing can fail between the check and the swap, so
   // the monitor's table never keeps the old, now connected, socket. Swapped
   // before the limits: the listener has swapped its own.
-  swap.from->fd = std::move(msg.fds[1]);  // the old socket goes to the child alone
+  swap.from->Replace(std::move(msg.fds[1]));  // the old socket goes to the child alone
   Apply(req, CheckHandedOver(conn, swap, View()), conn, grow);
 }
 
@@ -739,7 +739,7 @@ void Monitor::OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Rece
   RequestRef req = RefOf(r);
   Admission a = CheckReplaceSocket(req, msg.fds[0].get(), msg.fds[1].get(), View());
   if (Answered(req, a.verdict)) return;
-  a.from->fd = std::move(msg.fds[1]);  // the broken one closes with the message
+  a.from->Replace(std::move(msg.fds[1]));  // the broken one closes with the message
   request_open_ = false;  // a replacement has no end report
   log_.Warning(LogLine("socket-replaced")
                    .Add("service", a.svc->name)

@@ -115,6 +115,11 @@ SourceKey SourceKeyOfUid(uid_t uid) {
   return k;
 }
 
+void ListenSocket::Replace(base::UniqueFd other) {
+  fd = std::move(other);
+  inode_fd_ = -1;
+}
+
 ino_t ListenSocket::inode() const {
   if (fd.get() != inode_fd_) {
     inode_ = SocketInode(fd.get());

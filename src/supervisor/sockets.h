@@ -39,10 +39,11 @@ struct ListenSocket {
   // processes; 0 if `fd` is no socket. Read once per descriptor: a UDP
   // handover compares the socket it names with every socket of the table,
   // which would otherwise be one fstat per socket per datagram served.
-  // Kept per descriptor number: every writer of `fd` installs a descriptor
-  // opened while the one it replaces was still open, so a new socket
-  // always comes with a new number.
   [[nodiscard]] ino_t inode() const;
+  // Puts another socket in this one's place (a handover's fresh socket,
+  // a replacement): the only way to change `fd` once inode() was read,
+  // as the next descriptor may well get the number of one before it.
+  void Replace(base::UniqueFd other);
 
  private:
   mutable int inode_fd_ = -1;

@@ -391,7 +391,7 @@ TEST(RequestCheckTest, AfterASwapTheTableKnowsTheFreshSocketAndNotTheOld) {
   Admission swap = CheckUdpHandover(t.Ref(2), conn.get(), fresh.get(), t.View());
   EXPECT_VERDICT(swap.verdict, Kind::kAdmit, "");
   ASSERT_EQ(swap.from, t.sockets[2]);
-  swap.from->fd = std::move(fresh);  // as Monitor::OnUdpHandover does
+  swap.from->Replace(std::move(fresh));  // as Monitor::OnUdpHandover does
   EXPECT_NE(from.inode(), before);
   EXPECT_EQ(from.inode(), SocketInode(from.fd.get()));
   // The old socket again, with another fresh one: not the service's now.
@@ -409,6 +409,24 @@ TEST(RequestCheckTest, AfterASwapTheTableKnowsTheFreshSocketAndNotTheOld) {
   UniqueFd same = Dup(from.fd.get());
   EXPECT_VERDICT(CheckUdpHandover(t.Ref(2), conn2.get(), same.get(), t.View()).verdict,
                  Kind::kForged, "handover socket is not a fresh one");
+}
+
+TEST(RequestCheckTest, ASocketsInodeFollowsReplaceEvenWhenANumberComesBack) {
+  // Two handovers in a row without a look at the table in between: the
+  // second fresh socket may get the descriptor number the first replaced.
+  ListenSocket s;
+  s.fd = Bound(SOCK_DGRAM);
+  int number = s.fd.get();
+  ino_t first = s.inode();
+  ASSERT_EQ(first, SocketInode(number));
+  UniqueFd second = Bound(SOCK_DGRAM);
+  s.Replace(std::move(second));  // closes `number`
+  UniqueFd third = Bound(SOCK_DGRAM);
+  ASSERT_EQ(dup2(third.get(), number), number);
+  s.Replace(UniqueFd(number));
+  ASSERT_EQ(s.fd.get(), number);
+  EXPECT_EQ(s.inode(), SocketInode(third.get()));
+  EXPECT_NE(s.inode(), first);
 }
 
 TEST(RequestCheckTest, ReplaceSocketOnlyWhenShutDown) {
