@@ -81,7 +81,6 @@ enum Kind : uint64_t {
 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
-// A listener that ran this long before dying starts its back-off afresh.
 // Room in the channel's queue beyond one end report per child: handover and
 // status messages (one per SIGUSR1).
 constexpr size_t kChannelSlack = 64;

@@ -312,9 +312,11 @@ class Monitor {
   // The process events (proc_events.h) are of the whole system: a host
   // that forks a thousand times a second would wake the monitor as often.
   // So their socket is watched EPOLLONESHOT: after the wakeup it gives, it
-  // is drained and watched again only process_events_period later, and
-  // read in between where attribution needs it (before a reap forgets a
-  // child, before a kill record or a syslog message is attributed).
+  // is drained, and drained again at each process_events_period's end (the
+  // loop's timeout) for as long as that finds events; a drain that finds
+  // none watches it again. It is read in between where attribution needs
+  // it (before a reap forgets a child, before a kill record or a syslog
+  // message is attributed).
   bool process_events_armed_ = false;
   Clock::time_point process_events_rearm_at_ = Clock::time_point::max();
   // A child was cloned in this loop: its fork event is queued on the

@@ -8,6 +8,7 @@
 // nothing more. A listener that never reads its channel is dropped too. What
 // a listener says about a peer is never believed: a udp wait child gets the
 // peer of the datagram itself.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -24,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -888,6 +891,30 @@ long Sleeps(pid_t pid) {
   return v == "<missing>" ? -1 : std::stol(v);
 }
 
+// Whether the monitor's watch on the process events is disarmed: its epoll
+// set holds the one EPOLLONESHOT entry the monitor has (the process events)
+// and /proc's fdinfo shows that entry fired (the kernel keeps only the flag
+// bits of a one-shot entry until it is re-armed). nullopt: no such entry.
+std::optional<bool> ProcEventsWatchDisarmed(pid_t pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return std::nullopt;
+  std::optional<bool> disarmed;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("tfd:", 0) != 0) continue;
+      size_t at = line.find("events:");
+      if (at == std::string::npos) continue;
+      uint32_t events = static_cast<uint32_t>(std::stoul(line.substr(at + 7), nullptr, 16));
+      if ((events & EPOLLONESHOT) != 0) disarmed = (events & EPOLLIN) == 0;
+    }
+  }
+  closedir(d);
+  return disarmed;
+}
+
 // Runs /bin/true and reaps it: one fork and one exit on the host.
 bool RunTrue() {
   pid_t pid = -1;
@@ -953,14 +980,18 @@ TEST_F(MonitorTest, ADaemonsKillIsNamedWhenTheEventsAreReadOnlyAtItsChildsReap) 
     GTEST_SKIP() << "the kernel's audit records cannot be read here";
   }
   // Some fork on the host wakes the monitor once: it reads the events and
-  // leaves them for the period (an hour).
-  long before = Sleeps(monitor_);
+  // leaves its watch disarmed for the period (an hour). That wakeup may
+  // have come already (a fork anywhere since the start), so the watch's
+  // state is read from /proc, not inferred from a wakeup seen now.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Sleeps(monitor_) == before && std::chrono::steady_clock::now() < deadline) {
+  std::optional<bool> disarmed = ProcEventsWatchDisarmed(monitor_);
+  while (disarmed == false && std::chrono::steady_clock::now() < deadline) {
     ASSERT_TRUE(RunTrue());
     ReadLog(milliseconds(10));
+    disarmed = ProcEventsWatchDisarmed(monitor_);
   }
-  ASSERT_NE(Sleeps(monitor_), before) << "the monitor never woke for a fork";
+  ASSERT_TRUE(disarmed.has_value()) << "no one-shot watch in the monitor's epoll set\n" << log_;
+  ASSERT_TRUE(*disarmed) << "the monitor never read the process events of a fork\n" << log_;
   int listening = TakeListeningSocket(monitor_, port);
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   int client = testing::ConnectTcp("127.0.0.1", port);
