@@ -70,7 +70,7 @@ struct Options {
   std::chrono::milliseconds idle_check_period{250};
   std::chrono::milliseconds idle_stop_wait{500};
   // How long a child's status pipe stays out of the epoll set after its
-  // clone (monitor.cc, StartChild): the latest its `accept` line comes
+  // clone (monitor_children.cc, StartChild): the latest its `accept` line comes
   // after its execve.
   std::chrono::milliseconds exec_watch_delay{100};
   // At most how often the kernel's process events wake the monitor (the

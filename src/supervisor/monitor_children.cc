@@ -1,0 +1,460 @@
+// The monitor (monitor.h): a child from its clone to its end line: its
+// start from the service's plan, its setup's end (accept or
+// setup-failed), its reaping, timeouts and stops, and the end report.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/errno_name.h"
+#include "supervisor/child_status.h"
+#include "supervisor/monitor.h"
+#include "supervisor/monitor_internal.h"
+
+namespace hinetd::supervisor {
+
+using base::Error;
+using base::LogLine;
+using base::UniqueFd;
+
+using namespace monitor_detail;
+
+namespace {
+
+// True if `sig` would end `pid` by its default action: neither caught nor
+// ignored (SigCgt and SigIgn in /proc/PID/status). Read only when a child
+// is stopped (timeout, stop), never per connection.
+bool EndsByDefault(pid_t pid, int sig) {
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;  // gone, or cannot tell: TERM, and KILL after the grace
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  unsigned long long handled = 0;
+  for (const char* key : {"\nSigIgn:", "\nSigCgt:"}) {
+    const char* line = std::strstr(buf, key);
+    if (line == nullptr) return false;
+    handled |= std::strtoull(line + std::strlen(key), nullptr, 16);
+  }
+  return ((handled >> (sig - 1)) & 1ULL) == 0;
+}
+
+}  // namespace
+
+void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
+                         const spawn::Connection& c, const std::string& peer_text,
+                         const ListenSocket& from, ino_t wait_ino, bool grow) {
+  bool wait = wait_ino != 0;
+  const spawn::SpawnPlan& plan = plans_->plans[req.service];
+  Child child;
+  child.service = svc.name;
+  child.source = req.source;
+  child.wait = wait;
+  child.wait_ep = from.ep;
+  child.peer = peer_text;
+  child.started = Clock::now();
+  child.service_index = req.service;
+  child.plans = plans_;
+  child.config = config_;
+  child.pid_namespace = (plan.clone_flags & config::kNsPid) != 0;
+  if (wait) {
+    child.wait_ino = wait_ino;
+    child.uid = plan.uid;
+    child.gid = plan.gid;
+    child.plan_identity = plan_identities_[req.service];
+  }
+  child.chroot = plan.chroot;
+  // Every allocation the bookkeeping of a started child needs is made
+  // before the clone (the nodes with placeholder keys, taken out again):
+  // once the child exists nothing may fail, or it would run untracked.
+  int& running = running_.try_emplace(svc.name, 0).first->second;
+  children_.reserve(children_.size() + 1);
+  exec_owner_.reserve(exec_owner_.size() + 1);
+  auto child_node = children_.extract(children_.try_emplace(0).first);
+  auto exec_node = exec_owner_.extract(exec_owner_.try_emplace(-1, 0).first);
+  auto setup_node = setup_deadlines_.extract(setup_deadlines_.emplace(Clock::time_point::max(), 0));
+  auto unwatched_node =
+      unwatched_setups_.extract(unwatched_setups_.emplace(Clock::time_point::max(), 0));
+  Deadlines::node_type deadline_node;
+  if (svc.timeout) deadline_node = deadlines_.extract(deadlines_.emplace(Clock::time_point::max(), 0));
+  auto started = spawner_->Start(plan, c, grow);
+  auto add_peer = [&](LogLine& line) {
+    if (config_->daemon.log_peers) line.Add("peer", peer_text);
+  };
+  if (!started.ok()) {
+    if (running == 0) running_.erase(svc.name);  // made above, for nothing
+    // A system limit (EAGAIN from the pid limit, EMFILE, ENOMEM), met once
+    // per request: said once per episode, however many requests it
+    // refuses; its end is said with how many it refused.
+    if (spawn_failures_++ == 0) {
+      LogLine line("spawn-failed");
+      line.Add("service", svc.name);
+      add_peer(line);
+      line.Add("error", started.error().message());
+      log_.Error(line);
+    }
+    SendEnd(child, Outcome::kSpawnFailed, 0, Clock::duration::zero());
+    return;
+  }
+  // The child sets itself up while this process goes on; it counts as
+  // running (max_instances) from now, and is logged once its status pipe
+  // says how the setup went. That pipe is not watched at first: the
+  // child's execve alone would wake this loop once more per connection,
+  // and most inetd children end soon after it, when their reaping reads
+  // the pipe. It is looked at when a slot is wanted (LookAtSetups), and
+  // watched once every slot is taken or after options_.exec_watch_delay
+  // (a child that ends within it costs no wakeup for its execve; one that
+  // runs longer is logged that much later at most).
+  // No allocation from here (see above).
+  request_open_ = false;  // its end report comes when it is reaped
+  cloned_ = true;
+  pid_t pid = started->pid;
+  ++running;
+  if (svc.timeout) {
+    deadline_node.key() = child.started + *svc.timeout;
+    deadline_node.mapped() = pid;
+    child.deadline = deadlines_.insert(std::move(deadline_node));
+  }
+  setup_node.key() = child.started + options_.setup_timeout;
+  setup_node.mapped() = pid;
+  child.setup_deadline = setup_deadlines_.insert(std::move(setup_node));
+  child.stderr_fd = started->stderr_pipe.release();
+  child.exec_slot = started->slot;
+  child.exec_fd = started->status_fd;
+  exec_node.key() = child.exec_fd;
+  exec_node.mapped() = pid;
+  exec_owner_.insert(std::move(exec_node));
+  unwatched_node.key() = child.started + options_.exec_watch_delay;
+  unwatched_node.mapped() = pid;
+  child.unwatched = unwatched_setups_.insert(std::move(unwatched_node));
+  child_node.key() = pid;
+  child_node.mapped() = std::move(child);
+  children_.insert(std::move(child_node));
+  if (spawn_failures_ > 0) {
+    log_.Info(LogLine("spawn-recovered").Add("service", svc.name).Add("failed", spawn_failures_));
+    spawn_failures_ = 0;
+  }
+}
+
+void Monitor::FinishExec(pid_t pid, bool reaped) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.exec_slot < 0) return;
+  Child& c = it->second;
+  // Out of epoll before Finish closes it: a child cloned meanwhile may
+  // still hold a copy of the descriptor for a moment (until its step 4),
+  // which would keep a registration alive.
+  if (c.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+  auto done = spawner_->Finish(c.exec_slot);  // closes exec_fd when over
+  if (!done) {
+    // Not over yet (an event meant for a descriptor number that a setup
+    // just ended had, and this one took; or a look before its time): its
+    // own EOF will come, or be looked for.
+    if (c.exec_watched) WatchNew(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
+    return;
+  }
+  const auto* result = &*done;
+  exec_owner_.erase(c.exec_fd);
+  c.exec_slot = -1;
+  c.exec_fd = -1;
+  c.exec_watched = false;
+  if (c.unwatched) {
+    unwatched_setups_.erase(*c.unwatched);
+    c.unwatched.reset();
+  }
+  if (c.setup_deadline) {
+    setup_deadlines_.erase(*c.setup_deadline);
+    c.setup_deadline.reset();
+  }
+  // The plans may go now (a reload replaced them); the table stays with the
+  // child for its log lines.
+  c.plans.reset();
+  const config::Service& svc = c.config->services[c.service_index];
+  auto add_peer = [&](LogLine& line) {
+    if (config_->daemon.log_peers) line.Add("peer", c.peer);
+  };
+  if (result->failed() || c.setup_timed_out) {
+    c.setup_failed = true;
+    if (--running_[c.service] <= 0) running_.erase(c.service);
+    if (c.stderr_fd >= 0) {
+      close(c.stderr_fd);
+      c.stderr_fd = -1;
+    }
+    LogLine line("setup-failed");
+    line.Add("service", svc.name);
+    add_peer(line);
+    line.Add("pid", pid);
+    if (c.setup_stop_signal != 0) {
+      // Stopped before it executed (by a signal of its service's uid): killed.
+      line.Add("step", "stopped").Add("signal", SignalName(c.setup_stop_signal));
+    } else if (c.setup_timed_out) {
+      // Killed: it had not executed by its deadline (stuck).
+      line.Add("step", "deadline")
+          .Add("timeout", FormatSeconds(std::chrono::duration<double>(options_.setup_timeout).count()));
+    } else {
+      line.Add("step", spawn::StepName(result->failed_step))
+          .Add("errno", base::ErrnoName(result->failed_errno));
+      if (result->failed_step == static_cast<int32_t>(spawn::Step::kExec) &&
+          result->failed_errno == EAGAIN) {
+        // The kernel's only EAGAIN from execve: the user's processes are
+        // at its RLIMIT_NPROC, which counts all of them, not this service's.
+        line.Add("reason", "nproc");
+      }
+    }
+    log_.Error(line);
+    return;  // reaped soon; its end report goes out then
+  }
+  if (c.stderr_fd >= 0) {
+    // Being reaped: EndChild reads it to its end at once.
+    if (!reaped) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
+    stderr_relay_.Add(pid, c);
+  }
+  int active = running_[c.service];
+  LogLine line("accept");
+  line.Add("service", svc.name);
+  add_peer(line);
+  line.Add("pid", pid);
+  if (svc.max_instances > 0) {
+    line.Add("active", std::to_string(active) + "/" + std::to_string(svc.max_instances));
+  } else {
+    line.Add("active", active);
+  }
+  log_.Info(line);
+}
+
+void Monitor::WatchExec(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& c = it->second;
+  if (c.unwatched) {
+    unwatched_setups_.erase(*c.unwatched);
+    c.unwatched.reset();
+  }
+  if (c.exec_slot < 0 || c.exec_watched) return;
+  WatchNew(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
+  c.exec_watched = true;
+}
+
+bool Monitor::LookAtSetups(bool watch) {
+  for (auto next = unwatched_setups_.begin(); next != unwatched_setups_.end();) {
+    pid_t pid = (next++)->second;  // both calls may erase this entry, no other
+    FinishExec(pid);
+    if (watch) WatchExec(pid);
+  }
+  return spawner_->HasFreeSlot();
+}
+
+void Monitor::FinishOrphanSlots() {
+  for (auto it = orphan_slots_.begin(); it != orphan_slots_.end();) {
+    it = spawner_->Finish(*it) ? orphan_slots_.erase(it) : it + 1;
+  }
+}
+
+void Monitor::Terminate(pid_t pid, const Child& c) {
+  // Perhaps it has executed already, and only nobody looked.
+  if (c.exec_slot >= 0) FinishExec(pid);
+  if (c.exec_slot >= 0) {
+    // Still setting up: not the service yet, and perhaps without its own
+    // process group. Nothing to give grace to.
+    spawner_->Abort(c.exec_slot);
+    return;
+  }
+  kill(-pid, SIGTERM);
+  if (c.pid_namespace && EndsByDefault(pid, SIGTERM)) kill(pid, SIGKILL);
+}
+
+void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
+  EndReport end;
+  end.generation = generation_;
+  end.service = ReportIndex(c);
+  end.source = c.source;
+  end.wait = c.wait ? 1 : 0;
+  if (c.wait) {
+    std::memcpy(&end.wait_ep, &c.wait_ep.addr, c.wait_ep.len);
+    end.wait_ep_len = c.wait_ep.len;
+  }
+  end.outcome = outcome;
+  end.status = status;
+  end.lifetime_ns = static_cast<uint64_t>(std::chrono::nanoseconds(lifetime).count());
+  QueueEnd(end);
+}
+
+uint32_t Monitor::ReportIndex(const Child& c) const {
+  if (c.config == config_) return static_cast<uint32_t>(c.service_index);
+  // A child from before a reload: its service's index in this table, found
+  // by name (only children that outlived a reload get here), or none.
+  for (size_t i = 0; i < config_->services.size(); ++i) {
+    if (config_->services[i].name == c.service) return static_cast<uint32_t>(i);
+  }
+  return kNoService;
+}
+
+void Monitor::Reap() {
+  // A reaped child is forgotten (EndChild): the forks it made must be read
+  // while it is still one, or its descendants are not known to be its.
+  // (Out of memory there, the reaps still happen: their SIGCHLD is read.)
+  try {
+    seccomp_kills_.DrainProcessTree();
+  } catch (const std::bad_alloc&) {
+    OnOutOfMemory();
+  }
+  for (;;) {
+    int status = 0;
+    // WUNTRACED: a child that stops is reported too. Once it has taken its
+    // service's uid (step 10), that uid may stop it before it executes, and
+    // it would hold its spawn slot, which all services share, until the
+    // setup deadline; one stopped in its setup is killed at once instead.
+    pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED);
+    if (pid <= 0) return;
+    if (WIFSTOPPED(status)) {
+      OnChildStopped(pid, WSTOPSIG(status));
+      continue;
+    }
+    if (pid == listener_.pid()) {
+      OnListenerExit(status);
+    } else {
+      EndChild(pid, status);  // an old listener after a handover is simply gone
+    }
+  }
+}
+
+void Monitor::OnChildStopped(pid_t pid, int sig) {
+  auto it = children_.find(pid);
+  if (it != children_.end() && it->second.idle_stop_sent && it->second.exec_slot < 0) {
+    stale_.FinishIdleStop(pid, it->second, sockets_, generation_);
+    return;
+  }
+  if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
+  FinishExec(pid);  // executed just before it stopped?
+  Child& c = it->second;
+  if (c.exec_slot < 0 || c.setup_timed_out) return;
+  c.setup_timed_out = true;
+  c.setup_stop_signal = sig;
+  spawner_->Abort(c.exec_slot);  // SIGKILL ends a stopped process too
+}
+
+void Monitor::EnforceTimeouts() {
+  auto now = Clock::now();
+  // Setups unwatched for exec_watch_delay: executed (logged now), or
+  // watched from now on.
+  while (!unwatched_setups_.empty() && unwatched_setups_.begin()->first <= now) {
+    auto entry = unwatched_setups_.begin();
+    auto it = children_.find(entry->second);
+    if (it == children_.end() || it->second.unwatched != entry) {
+      unwatched_setups_.erase(entry);  // no child's (cannot happen)
+      continue;
+    }
+    FinishExec(entry->second);  // erases the entry if it has executed
+    WatchExec(it->first);       // else this does
+  }
+  while (!setup_deadlines_.empty() && setup_deadlines_.begin()->first <= now) {
+    pid_t pid = setup_deadlines_.begin()->second;
+    setup_deadlines_.erase(setup_deadlines_.begin());
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    Child& c = it->second;
+    c.setup_deadline.reset();
+    if (c.exec_slot < 0) continue;
+    FinishExec(pid);  // its EOF may be waiting, unread, in this very loop
+    if (c.exec_slot < 0 || c.setup_timed_out) continue;
+    // Not executed in time: killed, and counted as a failed setup when it
+    // is reaped (its slot is free then).
+    c.setup_timed_out = true;
+    spawner_->Abort(c.exec_slot);
+  }
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    pid_t pid = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;  // cannot happen: EndChild erases the entry
+    Child& c = it->second;
+    c.deadline.reset();
+    // The whole process group (and, in its own PID namespace, everything
+    // the child started, whatever its sessions and groups).
+    if (!c.timed_out && !c.stale_ended) {
+      c.timed_out = true;
+      Terminate(pid, c);
+      c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
+    } else {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+  }
+}
+
+void Monitor::EndChild(pid_t pid, int status) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  // Reaped, so its setup is over: the pipe has its EOF (a process closes
+  // its files before it can be reaped).
+  if (it->second.exec_slot >= 0) {
+    FinishExec(pid, /*reaped=*/true);
+    if (it->second.exec_slot >= 0) {
+      // Cannot happen; if it did, the slot is not reused before its EOF.
+      orphan_slots_.push_back(it->second.exec_slot);
+      if (it->second.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.exec_fd, nullptr);
+      exec_owner_.erase(it->second.exec_fd);
+      if (it->second.setup_deadline) setup_deadlines_.erase(*it->second.setup_deadline);
+      if (it->second.unwatched) unwatched_setups_.erase(*it->second.unwatched);
+      it->second.exec_slot = -1;
+      it->second.setup_failed = true;
+      if (--running_[it->second.service] <= 0) running_.erase(it->second.service);
+    }
+  }
+  Child& c = it->second;
+  if (c.deadline) deadlines_.erase(*c.deadline);
+  stderr_relay_.Close(pid, c);
+  auto lifetime = Clock::now() - c.started;
+  double seconds = std::chrono::duration<double>(lifetime).count();
+  if (!c.setup_failed) {
+    if (--running_[c.service] <= 0) running_.erase(c.service);
+    LogEnd(pid, status, c, seconds);
+  }
+  Outcome outcome = c.setup_failed ? Outcome::kSetupFailed
+                    : c.timed_out  ? Outcome::kTimedOut
+                    : c.stale_ended ? Outcome::kReplaced
+                                   : Outcome::kExited;
+  SendEnd(c, outcome, status, lifetime);
+  children_.erase(it);
+}
+
+void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
+  if (c.timed_out) {
+    log_.Warning(LogLine("end")
+                     .Add("service", c.service)
+                     .Add("pid", pid)
+                     .Add("status", "timeout")
+                     .Add("signal", WIFSIGNALED(status) ? SignalName(WTERMSIG(status)) : "none")
+                     .Add("duration", FormatSeconds(seconds)));
+    return;
+  }
+  if (KilledBySeccomp(status)) {
+    // The end line waits for the kernel's audit record naming the syscall.
+    seccomp_kills_.AddEnd(pid, c.service, seconds, Known());
+    return;
+  }
+  log_.Info(LogLine("end")
+                .Add("service", c.service)
+                .Add("pid", pid)
+                .Add("status", DescribeWaitStatus(status))
+                .Add("duration", FormatSeconds(seconds)));
+}
+
+void Monitor::EndStale(pid_t pid, Child& c) {
+  // TERM to its group while it is stopped (one that leaves TERM at its
+  // default ends at once, without running on), then CONT so that one that
+  // catches TERM can act on it; KILL after kill_grace.
+  Terminate(pid, c);
+  kill(-pid, SIGCONT);
+  kill(pid, SIGCONT);
+  auto now = Clock::now();
+  if (c.deadline) deadlines_.erase(*c.deadline);
+  c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
+}
+
+}  // namespace hinetd::supervisor
