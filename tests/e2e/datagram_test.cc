@@ -419,20 +419,12 @@ class InternalUdpTest : public E2eTest {
   void CheckDaytimeAndTime() {
     int fd = UdpSocket(ip_);
     ASSERT_GE(fd, 0);
-    // The clock the services read (CLOCK_REALTIME): time(2) reads the
-    // coarse clock, up to a tick behind, so across a second's boundary
-    // the answer could be a second after `after`.
-    auto now = [] {
-      timespec ts{};
-      clock_gettime(CLOCK_REALTIME, &ts);
-      return static_cast<time_t>(ts.tv_sec);
-    };
-    time_t before = now();
+    time_t before = RealtimeSeconds();
     ASSERT_TRUE(SendTo(fd, ip_, daytime_, ""));
     std::string day = RecvDatagram(fd, milliseconds(5000)).value_or("");
     ASSERT_TRUE(SendTo(fd, ip_, time_, ""));
     std::string t = RecvDatagram(fd, milliseconds(5000)).value_or("");
-    time_t after = now();
+    time_t after = RealtimeSeconds();
     ASSERT_EQ(day.size(), 26u) << day;
     EXPECT_TRUE(IsDaytimeBetween(day, before, after)) << day;
     ASSERT_EQ(t.size(), 4u);

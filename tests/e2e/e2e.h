@@ -27,6 +27,16 @@ allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "
   "prctl"]
 )";
 
+// Seconds since 1970 by the clock the internal services read
+// (CLOCK_REALTIME). Not time(2): it reads the coarse clock, up to a tick
+// behind, so across a second's boundary a service's answer could be a
+// second after an `after` read with it.
+inline time_t RealtimeSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<time_t>(ts.tv_sec);
+}
+
 // True if `line` is what daytime (RFC 867) prints, ctime's format in UTC
 // with CRLF, for some second in [before, after].
 inline bool IsDaytimeBetween(const std::string& line, time_t before, time_t after) {
