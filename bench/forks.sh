@@ -17,10 +17,6 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-readonly REPO
-cd "$REPO"
-
 readonly BUILD=${1:-build}
 readonly SECONDS_EACH=${BENCH_SECONDS:-10}
 readonly ROUNDS=${BENCH_ROUNDS:-3}
@@ -70,7 +66,7 @@ storm() {
   HPID=$!
   local i
   for ((i = 0; i < 100; i++)); do  # 10 s at most
-    grep -q 'event=listener-ready' "$TMP/hinetd.log" && break
+    grep -qs 'event=listener-ready' "$TMP/hinetd.log" && break
     kill -0 "$HPID" 2>/dev/null || break
     sleep 0.1
   done

@@ -1,6 +1,12 @@
-# Functions bench/run.sh and bench/udp.sh share (sourced by both; not run
-# on its own).
+# What the bench scripts (run.sh, udp.sh, table.sh, forks.sh) share,
+# sourced first by each (not run on its own): the repository's top as
+# REPO and as the working directory, so that a BUILD_DIR argument and
+# every path they use are the repository's; and the functions below.
 # shellcheck shell=bash
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+cd "$REPO"
 
 die() {
   log "error: $*"

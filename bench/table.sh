@@ -15,10 +15,6 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-readonly REPO
-cd "$REPO"
-
 readonly BUILD=${1:-build}
 readonly SERVICES=${BENCH_SERVICES:-1000}
 readonly ROUNDS=${BENCH_ROUNDS:-7}

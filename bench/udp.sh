@@ -45,10 +45,6 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-readonly REPO
-cd "$REPO"
-
 readonly BUILD=${1:-build}
 readonly SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 readonly WARMUP=${BENCH_WARMUP:-1}
