@@ -69,7 +69,7 @@ void Monitor::OnControl(bool drain) {
     // and status pipes back first (one read each, which their
     // confirmation costs anyway): a request never waits for a slot, and a
     // spawn never fails for descriptors, that only wait to be looked at
-    // (see StartChild).
+    // (see StartChild, monitor_children.cc).
     if (!unwatched_setups_.empty()) LookAtSetups(/*watch=*/false);
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless

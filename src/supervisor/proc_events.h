@@ -21,7 +21,7 @@
 // Subscribing needs CAP_NET_ADMIN, so the socket is opened while the
 // monitor is still root; in a container where that fails, the monitor
 // falls back to /proc (the parent chain of a process still alive) and,
-// where that fails too, logs the kill as unattributed (monitor.cc).
+// where that fails too, logs the kill as unattributed (seccomp_kills.cc).
 #pragma once
 
 #include <sys/types.h>
