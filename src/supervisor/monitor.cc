@@ -137,6 +137,10 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   if (!signal_fd_) return ErrnoError("signalfd", errno);
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) return ErrnoError("epoll_create1", errno);
+  // No listener of its own, nothing to park for (see Options).
+  if (options_.external_listener_fd < 0) {
+    if (auto s = park_.Open(); !s.ok()) return s;
+  }
   Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
 
   // While still fully root: the kernel log (reading it may need CAP_SYSLOG,
@@ -245,7 +249,18 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   return Status();
 }
 
+Status Monitor::SocketsInHand() {
+  park_due_ = true;
+  return park_.UnparkAll();
+}
+
 void Monitor::StartListener() {
+  // The listener inherits the table's sockets: every one in hand for the fork.
+  if (auto s = SocketsInHand(); !s.ok()) {
+    log_.Error(LogLine("listener-failed").Add("error", s.error().message()));
+    listener_.StartFailed(Clock::now());
+    return;
+  }
   auto pair = ControlPair();
   if (!pair.ok()) {
     log_.Error(LogLine("listener-failed").Add("error", pair.error().message()));
@@ -399,6 +414,7 @@ int Monitor::NextTimeoutMs() const {
   if (!listener_.running() && !stopping_) next = std::min(next, listener_.restart_at());
   next = std::min(next, log_relay_.next_report());
   next = std::min(next, syslog_relay_.next_report());
+  if (park_due_ && !stopping_ && !reload_) next = Clock::now();  // park at once
   if (next == Clock::time_point::max()) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
@@ -521,6 +537,12 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
       now >= listener_.restart_at()) {
     StartListener();
   }
+  if (park_due_ && !stopping_ && !reload_) {
+    // After the listener's start or the reload that took them back: out of
+    // the descriptor table again before the next child's clone.
+    park_.Park(sockets_);
+    park_due_ = false;
+  }
   if (stopping_ && !killed_ && now >= stop_deadline_) {
     // Grace is over: KILL what is left, each child's whole process group,
     // and the child itself (the init of its PID namespace takes the rest).
@@ -628,6 +650,7 @@ void Monitor::BeginStop() {
   // refused rather than left waiting in a backlog nobody will read.
   if (listener_.running()) kill(listener_.pid(), SIGTERM);
   channel_.reset();
+  park_.Release();  // the parked ones close with their queue
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service
   // yet); the others get TERM (see Terminate), then KILL after the grace.

@@ -34,6 +34,7 @@
 #include "supervisor/reflection.h"
 #include "supervisor/requests.h"
 #include "supervisor/service_state.h"
+#include "supervisor/socket_park.h"
 #include "supervisor/sockets.h"
 #include "supervisor/seccomp_kills.h"
 #include "supervisor/stale_wait.h"
@@ -89,7 +90,8 @@ struct Options {
   // Tests: the control channel of a listener played by the test itself; the
   // monitor then starts no listener, and stops when the channel closes. As
   // there is no process to kill, a forged request or a full queue to it
-  // makes the monitor close the channel and stop.
+  // makes the monitor close the channel and stop. Nor does it park its TCP
+  // sockets (socket_park.h): the test takes them from it (pidfd_getfd).
   int external_listener_fd = -1;
   // Tests: keep this process's capabilities and install no filter.
   bool harden_self = true;
@@ -132,6 +134,10 @@ class Monitor {
   void Install(std::unique_ptr<config::Config> config, std::unique_ptr<spawn::PlanSet> plans,
                SocketList sockets);
   void StartListener();
+  // Takes the parked sockets back (socket_park.h) before anything that
+  // needs the table's descriptors: a listener's fork, a reload's bind. They
+  // go back into flight at the end of the loop's iteration.
+  [[nodiscard]] base::Status SocketsInHand();
   // One sd_notify datagram; a failure is logged, never fatal.
   void Notify(const std::string& state);
   void OnListenerReady();
@@ -261,6 +267,11 @@ class Monitor {
   std::unique_ptr<spawn::NamespaceMaker> ns_maker_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
+  // Its TCP sockets, in flight while no listener start or reload needs
+  // them, so that no child's clone copies them (socket_park.h). park_due_:
+  // some may be in hand, parked again at the iteration's end.
+  SocketPark park_;
+  bool park_due_ = false;
   Children children_;
   // The concerns of their own, over the children (declared after them).
   StderrRelay stderr_relay_;      // their stderr, into the log

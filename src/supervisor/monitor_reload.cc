@@ -119,6 +119,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
     }
   }
   sockets_ = std::move(sockets);  // sockets no longer listed close here
+  park_due_ = true;
   services_ = CarryOver(services_, config->services);
   config_ = std::move(config);
   plans_ = std::move(plans);
@@ -192,6 +193,8 @@ void Monitor::Reload() {
   // A tree that fails to build leaves the running ones, and the table, as
   // they are; one that is built stays for the next try.
   if (auto s = BuildJails(*config); !s.ok()) return fail(s.error());
+  // The sockets the new table keeps go to its listener: in hand from here.
+  if (auto s = SocketsInHand(); !s.ok()) return fail(s.error());
   if (options_.harden_self) BindCapability(true);
   auto sockets =
       BindTable(*config, sockets_, options_.passed_sockets, options_.listen_backlog, log_);

@@ -118,10 +118,11 @@ SourceKey SourceKeyOfUid(uid_t uid) {
 void ListenSocket::Replace(base::UniqueFd other) {
   fd = std::move(other);
   inode_fd_ = -1;
+  parked_ = false;  // a copy still in flight is no longer this socket (socket_park.cc)
 }
 
 ino_t ListenSocket::inode() const {
-  if (fd.get() != inode_fd_) {
+  if (!parked_ && fd.get() != inode_fd_) {
     inode_ = SocketInode(fd.get());
     inode_fd_ = fd.get();
   }

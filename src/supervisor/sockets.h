@@ -44,10 +44,15 @@ struct ListenSocket {
   // a replacement): the only way to change `fd` once inode() was read,
   // as the next descriptor may well get the number of one before it.
   void Replace(base::UniqueFd other);
+  // monitor: in flight on its socket park (socket_park.h), `fd` -1 until
+  // it is taken back; inode() still names it.
+  [[nodiscard]] bool parked() const { return parked_; }
 
  private:
+  friend class SocketPark;
   mutable int inode_fd_ = -1;
   mutable ino_t inode_ = 0;
+  bool parked_ = false;
 };
 
 using SocketList = std::vector<std::shared_ptr<ListenSocket>>;

@@ -1,8 +1,10 @@
 // Privilege separation through the real daemon: what each process holds
-// (filters counted), a listener killed under load, twenty reloads under load,
+// (filters counted; the table's TCP sockets in the listener, not in the
+// monitor), a listener killed under load, twenty reloads under load,
 // reloads that add, change and remove, a privileged udp nowait port, and
 // stopping by a signal to either process or to their process group.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -16,7 +18,10 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/proc_info.h"
@@ -535,6 +540,120 @@ TEST_F(PrivsepTest, ServiceRunningAsTheListenersAccountIsRefused) {
   EXPECT_NE(r.err.find("service \"s\": user: runs as 'hinetd', the listener's own account"),
             std::string::npos)
       << r.err;
+}
+
+// The inodes of the TCP sockets listening on 127.0.0.1 at `ports`
+// (/proc/net/tcp: state 0A), by port.
+std::map<uint16_t, std::string> ListeningInodes(const std::set<uint16_t>& ports) {
+  std::map<uint16_t, std::string> out;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+        inode;
+    if (state != "0A" || local.rfind("0100007F:", 0) != 0) continue;
+    auto port = static_cast<uint16_t>(std::stoul(local.substr(9), nullptr, 16));
+    if (ports.count(port) != 0) out[port] = inode;
+  }
+  return out;
+}
+
+// The socket inodes among `pid`'s descriptors ("socket:[N]" -> "N").
+std::set<std::string> SocketInodesOf(pid_t pid) {
+  std::set<std::string> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    char target[64];
+    ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+    if (n <= 0) continue;
+    std::string t(target, static_cast<size_t>(n));
+    if (t.rfind("socket:[", 0) == 0) out.insert(t.substr(8, t.size() - 9));
+  }
+  closedir(d);
+  return out;
+}
+
+// How many of `inodes` `pid` holds.
+size_t Holds(pid_t pid, const std::map<uint16_t, std::string>& inodes) {
+  std::set<std::string> held = SocketInodesOf(pid);
+  size_t n = 0;
+  for (const auto& [port, ino] : inodes) n += held.count(ino);
+  return n;
+}
+
+// Waits (bounded) until the monitor holds none of `inodes`: the table's TCP
+// sockets are in flight on its socket park (supervisor/socket_park.h) once
+// a start, restart or reload is over, so that no child's clone copies them.
+bool MonitorHoldsNone(pid_t monitor, const std::map<uint16_t, std::string>& inodes) {
+  auto deadline = Clock::now() + milliseconds(5000);
+  while (Holds(monitor, inodes) != 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));  // polling /proc; bounded
+  }
+  return Holds(monitor, inodes) == 0;
+}
+
+TEST_F(PrivsepTest, TheMonitorKeepsTheTableTcpSocketsOutOfItsDescriptorTable) {
+  // 300 services: more than one message of descriptors (253) in flight.
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 2000 && ports.size() < 300; ++i) ports.insert(FreeTcpPort());
+  ASSERT_EQ(ports.size(), 300u);
+  std::vector<uint16_t> order(ports.begin(), ports.end());
+  auto table = [&](size_t n) {
+    std::string services;
+    for (size_t i = 0; i < n; ++i) {
+      services += InternalService("echo" + std::to_string(i), "echo",
+                                  "\"127.0.0.1:" + std::to_string(order[i]) + "\"");
+    }
+    return services;
+  };
+  std::string path = WriteConfig(table(order.size()));
+  ASSERT_TRUE(daemon_.StartAndWait(path)) << daemon_.LogText();
+  pid_t monitor = daemon_.pid();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  std::map<uint16_t, std::string> inodes = ListeningInodes(ports);
+  ASSERT_EQ(inodes.size(), ports.size()) << "every service's socket listens";
+  EXPECT_TRUE(MonitorHoldsNone(monitor, inodes))
+      << "the monitor still holds " << Holds(monitor, inodes) << " of them";
+  EXPECT_EQ(Holds(listener, inodes), inodes.size()) << "the listener accepts on every one";
+  EXPECT_EQ(Exchange("127.0.0.1", order.front(), "first\n"), "first\n");
+  EXPECT_EQ(Exchange("127.0.0.1", order.back(), "last\n"), "last\n");
+
+  // A listener killed: the next one gets every socket, the same sockets
+  // (never closed: their backlogs stay), and they go back into flight.
+  ASSERT_EQ(kill(listener, SIGKILL), 0);
+  pid_t second = ListenerPid(2);
+  ASSERT_GT(second, 0) << daemon_.LogText();
+  EXPECT_EQ(ListeningInodes(ports), inodes) << "the same sockets, never re-bound";
+  EXPECT_EQ(Holds(second, inodes), inodes.size());
+  EXPECT_TRUE(MonitorHoldsNone(monitor, inodes));
+  EXPECT_EQ(Exchange("127.0.0.1", order[150], "again\n"), "again\n");
+
+  // A reload that removes the last service: its socket closes, the others
+  // are kept (the same sockets) and parked again.
+  dir_.Write("hinetd.toml", "[daemon]\nsandbox_dir = \"sandbox\"\n\n" + table(order.size() - 1));
+  daemon_.Signal(SIGHUP);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=reload", "generation=2 "}, milliseconds(10000)))
+      << daemon_.LogText();
+  pid_t third = ListenerPid(3);
+  ASSERT_GT(third, 0) << daemon_.LogText();
+  std::set<uint16_t> kept(order.begin(), order.end() - 1);
+  std::map<uint16_t, std::string> after = ListeningInodes(ports);
+  EXPECT_EQ(after.count(order.back()), 0u) << "the removed service's socket is closed";
+  EXPECT_EQ(after.size(), kept.size());
+  for (const auto& [port, ino] : after) EXPECT_EQ(ino, inodes[port]) << port;
+  EXPECT_TRUE(MonitorHoldsNone(monitor, after));
+  EXPECT_EQ(Exchange("127.0.0.1", order.front(), "kept\n"), "kept\n");
+  EXPECT_EQ(ConnectTcp("127.0.0.1", order.back(), milliseconds(1000)), -1);
+
+  // The stop closes them, parked or not.
+  ASSERT_EQ(daemon_.Stop(), std::optional<int>(0)) << daemon_.LogText();
+  EXPECT_TRUE(ListeningInodes(ports).empty());
 }
 
 }  // namespace
