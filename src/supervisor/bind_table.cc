@@ -1,14 +1,45 @@
 #include "supervisor/bind_table.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "net/socket.h"
 
 namespace hinetd::supervisor {
+
+namespace {
+
+// A transport and an endpoint as bytes, equal for two endpoints that are
+// equal (net::Endpoint::operator==): the family, the port and address of an
+// IP endpoint (and an IPv6 scope), a unix endpoint's path.
+std::string AddressKey(net::Transport transport, const net::Endpoint& ep) {
+  std::string key(1, static_cast<char>(transport));
+  int family = ep.family();
+  key.append(reinterpret_cast<const char*>(&family), sizeof family);
+  if (family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ep.addr);
+    key.append(reinterpret_cast<const char*>(&a->sin_port), sizeof a->sin_port);
+    key.append(reinterpret_cast<const char*>(&a->sin_addr), sizeof a->sin_addr);
+  } else if (family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ep.addr);
+    key.append(reinterpret_cast<const char*>(&a->sin6_port), sizeof a->sin6_port);
+    key.append(reinterpret_cast<const char*>(&a->sin6_addr), sizeof a->sin6_addr);
+    key.append(reinterpret_cast<const char*>(&a->sin6_scope_id), sizeof a->sin6_scope_id);
+  } else if (family == AF_UNIX) {
+    key += ep.UnixPath();
+  } else {
+    key.append(reinterpret_cast<const char*>(&ep.addr), ep.len);
+  }
+  return key;
+}
+
+}  // namespace
 
 using base::ErrnoError;
 using base::Error;
@@ -23,16 +54,25 @@ Result<SocketList> BindTable(const config::Config& config, const SocketList& kee
   // the running table has changed; the fresh ones close with the list.
   SocketList out;
   std::vector<bool> taken(keep.size(), false);
+  // The running table's sockets by address (in their order): a reload of N
+  // services looks each address up once instead of comparing it with all N.
+  std::unordered_map<std::string, std::vector<size_t>> kept_at;
+  kept_at.reserve(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) {
+    kept_at[AddressKey(keep[k]->transport, keep[k]->ep)].push_back(k);
+  }
   for (size_t i = 0; i < config.services.size(); ++i) {
     const config::Service& svc = config.services[i];
     for (const auto& addr : svc.listen) {
       for (const auto& ep : addr.endpoints) {
         std::shared_ptr<ListenSocket> s;
-        for (size_t k = 0; k < keep.size(); ++k) {
-          if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
-            taken[k] = true;
-            s = keep[k];
-            break;
+        if (auto at = kept_at.find(AddressKey(svc.transport, ep)); at != kept_at.end()) {
+          for (size_t k : at->second) {
+            if (!taken[k] && keep[k]->transport == svc.transport && keep[k]->ep == ep) {
+              taken[k] = true;
+              s = keep[k];
+              break;
+            }
           }
         }
         if (!s) {

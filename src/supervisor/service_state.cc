@@ -2,16 +2,24 @@
 
 #include <algorithm>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 namespace hinetd::supervisor {
 
 ServiceStates CarryOver(const ServiceStates& old, const std::vector<config::Service>& services) {
   ServiceStates states;
+  states.reserve(services.size());
   auto now = Clock::now();
+  // By name, the first of a name as a search from the front finds it: a
+  // reload of N services is N lookups, not N*N comparisons. Keys are copies:
+  // the loop below assigns the names of the states they name.
+  std::unordered_map<std::string, const std::shared_ptr<ServiceState>*> by_name;
+  by_name.reserve(old.size());
+  for (const auto& s : old) by_name.emplace(s->name, &s);
   for (const auto& svc : services) {
-    auto it = std::find_if(old.begin(), old.end(),
-                           [&](const auto& s) { return s->name == svc.name; });
-    states.push_back(it != old.end() ? *it : std::make_shared<ServiceState>());
+    auto it = by_name.find(svc.name);
+    states.push_back(it != by_name.end() ? *it->second : std::make_shared<ServiceState>());
     ServiceState& st = *states.back();
     st.name = svc.name;
     bool same = st.rate_config.has_value() == svc.rate.has_value() &&
@@ -56,6 +64,12 @@ void ApplySerializedState(const std::string& text, ServiceStates& states,
   // forged one near INT64_MAX. A year back is further than any real pause.
   constexpr int64_t kFarPastMs = int64_t{365} * 24 * 3600 * 1000;
   auto now = Clock::now();
+  std::unordered_map<std::string_view, ServiceState*> state_of;
+  state_of.reserve(states.size());
+  for (const auto& s : states) state_of.emplace(s->name, s.get());
+  std::unordered_map<std::string_view, const config::Service*> service_of;
+  service_of.reserve(services.size());
+  for (const auto& s : services) service_of.emplace(s.name, &s);
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     std::istringstream f(line);
@@ -70,12 +84,11 @@ void ApplySerializedState(const std::string& text, ServiceStates& states,
         v.paused_rate >> v.paused_failing >> v.held_capacity >> v.setup_failures >>
         v.seccomp_kills >> v.timeouts >> pause >> paused_at >> paused_until >> streak >> tokens;
     if (!f || pause < 0 || pause > 2) continue;  // malformed: ignore the line
-    auto it = std::find_if(states.begin(), states.end(),
-                           [&](const auto& s) { return s->name == name; });
-    auto svc = std::find_if(services.begin(), services.end(),
-                            [&](const config::Service& s) { return s.name == name; });
-    if (it == states.end() || svc == services.end()) continue;
-    ServiceState& s = **it;
+    auto it = state_of.find(name);
+    auto found = service_of.find(name);
+    if (it == state_of.end() || found == service_of.end()) continue;
+    const config::Service* svc = found->second;
+    ServiceState& s = *it->second;
     auto counter = [](uint64_t n) { return std::min(n, kMaxStateCounter); };
     s.accepted = counter(v.accepted);
     s.refused_acl = counter(v.refused_acl);

@@ -542,21 +542,28 @@ TEST_F(PrivsepTest, ServiceRunningAsTheListenersAccountIsRefused) {
       << r.err;
 }
 
-// The inodes of the TCP sockets listening on 127.0.0.1 at `ports`
-// (/proc/net/tcp: state 0A), by port.
+// The inodes of the TCP sockets listening on 127.0.0.1 or ::1 at `ports`
+// (/proc/net/tcp and tcp6: state 0A), by port.
 std::map<uint16_t, std::string> ListeningInodes(const std::set<uint16_t>& ports) {
   std::map<uint16_t, std::string> out;
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-    fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
-        inode;
-    if (state != "0A" || local.rfind("0100007F:", 0) != 0) continue;
-    auto port = static_cast<uint16_t>(std::stoul(local.substr(9), nullptr, 16));
-    if (ports.count(port) != 0) out[port] = inode;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      size_t colon = local.find(':');
+      std::string ip = local.substr(0, colon);
+      if (state != "0A" || colon == std::string::npos ||
+          (ip != "0100007F" && ip != "00000000000000000000000001000000")) {
+        continue;
+      }
+      auto port = static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+      if (ports.count(port) != 0) out[port] = inode;
+    }
   }
   return out;
 }
@@ -598,13 +605,25 @@ bool MonitorHoldsNone(pid_t monitor, const std::map<uint16_t, std::string>& inod
 }
 
 TEST_F(PrivsepTest, TheMonitorKeepsTheTableTcpSocketsOutOfItsDescriptorTable) {
-  // 300 services: more than one message of descriptors (253) in flight.
+  // 300 services: more than one message of descriptors (253) in flight;
+  // and one on ::1 where there is one (its socket too is kept by a reload).
   std::set<uint16_t> ports;
   for (int i = 0; i < 2000 && ports.size() < 300; ++i) ports.insert(FreeTcpPort());
   ASSERT_EQ(ports.size(), 300u);
   std::vector<uint16_t> order(ports.begin(), ports.end());
+  uint16_t port6 = 0;
+  if (HaveLoopback("::1")) {
+    for (int i = 0; i < 100 && (port6 == 0 || ports.count(port6) != 0); ++i) {
+      port6 = FreeTcpPort("::1");
+    }
+    ASSERT_EQ(ports.count(port6), 0u);
+    ports.insert(port6);
+  }
   auto table = [&](size_t n) {
     std::string services;
+    if (port6 != 0) {
+      services += InternalService("echo-ipv6", "echo", "\"[::1]:" + std::to_string(port6) + "\"");
+    }
     for (size_t i = 0; i < n; ++i) {
       services += InternalService("echo" + std::to_string(i), "echo",
                                   "\"127.0.0.1:" + std::to_string(order[i]) + "\"");
@@ -643,6 +662,7 @@ TEST_F(PrivsepTest, TheMonitorKeepsTheTableTcpSocketsOutOfItsDescriptorTable) {
   pid_t third = ListenerPid(3);
   ASSERT_GT(third, 0) << daemon_.LogText();
   std::set<uint16_t> kept(order.begin(), order.end() - 1);
+  if (port6 != 0) kept.insert(port6);
   std::map<uint16_t, std::string> after = ListeningInodes(ports);
   EXPECT_EQ(after.count(order.back()), 0u) << "the removed service's socket is closed";
   EXPECT_EQ(after.size(), kept.size());
