@@ -4,7 +4,7 @@
 // the wait sockets they hold, the stderr relay reads a child's pipe, the
 // kill attribution names a dead process's service, and the stale wait
 // children's idle check looks at the udp wait ones. The monitor alone adds
-// and removes records.
+// and removes records, through its ChildTable (child_table.h).
 #pragma once
 
 #include <sys/types.h>
@@ -51,7 +51,7 @@ struct Child {
   std::string chroot;  // the tree it runs in: a jail stays while a child uses it
   std::optional<Deadlines::iterator> setup_deadline;
   // Its status pipe is in the epoll set (its EOF wakes the monitor); until
-  // then `unwatched` is its entry in Monitor::unwatched_setups_.
+  // then `unwatched` is its look entry in the ChildTable (child_table.h).
   bool exec_watched = false;
   std::optional<Deadlines::iterator> unwatched;
   bool setup_timed_out = false;  // killed before it executed

@@ -82,8 +82,8 @@ Monitor::Monitor(base::Logger& log, Options options)
     : log_(log),
       options_(std::move(options)),
       stderr_relay_(log),
-      seccomp_kills_(log, children_, options_.seccomp_record_wait),
-      stale_(log, children_, options_.idle_check_period, options_.idle_stop_wait,
+      seccomp_kills_(log, children_.all(), options_.seccomp_record_wait),
+      stale_(log, children_.all(), options_.idle_check_period, options_.idle_stop_wait,
              [this](pid_t pid, Child& c) { EndStale(pid, c); }),
       log_relay_(log, Clock::now()) {}
 
@@ -298,7 +298,7 @@ void Monitor::StartListener() {
   setup.control_fd = pair->second.get();
   setup.filter = listener_filter_.get();
   setup.monitor_pid = getpid();
-  setup.children = CountChildren(children_, setup.sockets, setup.services);
+  setup.children = CountChildren(children_.all(), setup.sockets, setup.services);
   pid_t pid = fork();
   if (pid < 0) {
     listener_log_.reset();
@@ -401,9 +401,7 @@ void Monitor::KillListener(const std::string& reason) {
 int Monitor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
   next = std::min(next, seccomp_kills_.next_deadline());
-  if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
-  if (!setup_deadlines_.empty()) next = std::min(next, setup_deadlines_.begin()->first);
-  if (!unwatched_setups_.empty()) next = std::min(next, unwatched_setups_.begin()->first);
+  next = std::min(next, children_.NextDue());
   if (!process_events_armed_) next = std::min(next, process_events_rearm_at_);
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (!stopping_) next = std::min(next, stale_.next_check());
@@ -484,19 +482,17 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
         }
         break;
-      case kStderr: stderr_relay_.OnReadable(fd, children_); break;
+      case kStderr: stderr_relay_.OnReadable(fd, children_.all()); break;
       case kExec:
-        if (auto owner = exec_owner_.find(fd); owner != exec_owner_.end()) {
-          FinishExec(owner->second);
-        }
+        if (auto owner = children_.StatusOwner(fd)) FinishExec(*owner);
         break;
       case kListenerLog:
         if (listener_log_ && fd == listener_log_.get()) OnListenerLog(false);
         break;
       case kRecorder:
         for (int listener : recorder_->Receive([this](pid_t pid) -> const std::string* {
-               auto c = children_.find(pid);
-               return c == children_.end() ? nullptr : &c->second.service;
+               const Child* c = children_.Find(pid);
+               return c == nullptr ? nullptr : &c->service;
              })) {
           Watch(listener, Tag(kNotify, listener), EPOLLIN);
         }
@@ -546,7 +542,7 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   if (stopping_ && !killed_ && now >= stop_deadline_) {
     // Grace is over: KILL what is left, each child's whole process group,
     // and the child itself (the init of its PID namespace takes the rest).
-    for (const auto& [pid, c] : children_) {
+    for (const auto& [pid, c] : children_.all()) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
     }
@@ -654,7 +650,7 @@ void Monitor::BeginStop() {
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service
   // yet); the others get TERM (see Terminate), then KILL after the grace.
-  for (const auto& [pid, c] : children_) {
+  for (const auto& [pid, c] : children_.all()) {
     Terminate(pid, c);
     if (c.idle_stop_sent) kill(pid, SIGCONT);  // held for an idle check
   }

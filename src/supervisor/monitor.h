@@ -26,6 +26,7 @@
 #include "spawn/identity_ns.h"
 #include "spawn/plan.h"
 #include "spawn/spawner.h"
+#include "supervisor/child_table.h"
 #include "supervisor/children.h"
 #include "supervisor/listener_life.h"
 #include "supervisor/log_relay.h"
@@ -272,18 +273,13 @@ class Monitor {
   // some may be in hand, parked again at the iteration's end.
   SocketPark park_;
   bool park_due_ = false;
-  Children children_;
+  // The children, how many run per service, and what is due for each
+  // (child_table.h).
+  ChildTable children_;
   // The concerns of their own, over the children (declared after them).
   StderrRelay stderr_relay_;      // their stderr, into the log
   SeccompKills seccomp_kills_;    // which service a seccomp kill was
   StaleWaitChildren stale_;       // udp wait children a reload left behind
-  std::unordered_map<std::string, int> running_;  // per service, for `active`
-  std::unordered_map<int, pid_t> exec_owner_;  // status pipe -> child
-  Deadlines deadlines_;
-  Deadlines setup_deadlines_;
-  // Children setting up whose status pipe is not watched, by when it will
-  // be (StartChild).
-  Deadlines unwatched_setups_;
   PortSet served_ports_;  // of the installed table, for the reflection rules
   // Per service of the installed table: spawn::PlanIdentity of its plan
   // and its timeout (what a running child keeps of them).

@@ -71,24 +71,15 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   }
   child.chroot = plan.chroot;
   // Every allocation the bookkeeping of a started child needs is made
-  // before the clone (the nodes with placeholder keys, taken out again):
-  // once the child exists nothing may fail, or it would run untracked.
-  int& running = running_.try_emplace(svc.name, 0).first->second;
-  children_.reserve(children_.size() + 1);
-  exec_owner_.reserve(exec_owner_.size() + 1);
-  auto child_node = children_.extract(children_.try_emplace(0).first);
-  auto exec_node = exec_owner_.extract(exec_owner_.try_emplace(-1, 0).first);
-  auto setup_node = setup_deadlines_.extract(setup_deadlines_.emplace(Clock::time_point::max(), 0));
-  auto unwatched_node =
-      unwatched_setups_.extract(unwatched_setups_.emplace(Clock::time_point::max(), 0));
-  Deadlines::node_type deadline_node;
-  if (svc.timeout) deadline_node = deadlines_.extract(deadlines_.emplace(Clock::time_point::max(), 0));
+  // before the clone: once the child exists nothing may fail, or it would
+  // run untracked.
+  ChildTable::Reservation room = children_.Reserve(svc.name, svc.timeout.has_value());
   auto started = spawner_->Start(plan, c, grow);
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
   };
   if (!started.ok()) {
-    if (running == 0) running_.erase(svc.name);  // made above, for nothing
+    children_.Cancel(std::move(room));
     // A system limit (EAGAIN from the pid limit, EMFILE, ENOMEM), met once
     // per request: said once per episode, however many requests it
     // refuses; its end is said with how many it refused.
@@ -114,28 +105,14 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   // No allocation from here (see above).
   request_open_ = false;  // its end report comes when it is reaped
   cloned_ = true;
-  pid_t pid = started->pid;
-  ++running;
-  if (svc.timeout) {
-    deadline_node.key() = child.started + *svc.timeout;
-    deadline_node.mapped() = pid;
-    child.deadline = deadlines_.insert(std::move(deadline_node));
-  }
-  setup_node.key() = child.started + options_.setup_timeout;
-  setup_node.mapped() = pid;
-  child.setup_deadline = setup_deadlines_.insert(std::move(setup_node));
   child.stderr_fd = started->stderr_pipe.release();
   child.exec_slot = started->slot;
-  child.exec_fd = started->status_fd;
-  exec_node.key() = child.exec_fd;
-  exec_node.mapped() = pid;
-  exec_owner_.insert(std::move(exec_node));
-  unwatched_node.key() = child.started + options_.exec_watch_delay;
-  unwatched_node.mapped() = pid;
-  child.unwatched = unwatched_setups_.insert(std::move(unwatched_node));
-  child_node.key() = pid;
-  child_node.mapped() = std::move(child);
-  children_.insert(std::move(child_node));
+  Clock::time_point look_at = child.started + options_.exec_watch_delay;
+  Clock::time_point setup_deadline = child.started + options_.setup_timeout;
+  std::optional<Clock::time_point> timeout_at;
+  if (svc.timeout) timeout_at = child.started + *svc.timeout;
+  children_.Add(std::move(room), started->pid, std::move(child), started->status_fd, look_at,
+                setup_deadline, timeout_at);
   if (spawn_failures_ > 0) {
     log_.Info(LogLine("spawn-recovered").Add("service", svc.name).Add("failed", spawn_failures_));
     spawn_failures_ = 0;
@@ -143,9 +120,9 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
 }
 
 void Monitor::FinishExec(pid_t pid, bool reaped) {
-  auto it = children_.find(pid);
-  if (it == children_.end() || it->second.exec_slot < 0) return;
-  Child& c = it->second;
+  Child* found = children_.Find(pid);
+  if (found == nullptr || found->exec_slot < 0) return;
+  Child& c = *found;
   // Out of epoll before Finish closes it: a child cloned meanwhile may
   // still hold a copy of the descriptor for a moment (until its step 4),
   // which would keep a registration alive.
@@ -159,18 +136,7 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
     return;
   }
   const auto* result = &*done;
-  exec_owner_.erase(c.exec_fd);
-  c.exec_slot = -1;
-  c.exec_fd = -1;
-  c.exec_watched = false;
-  if (c.unwatched) {
-    unwatched_setups_.erase(*c.unwatched);
-    c.unwatched.reset();
-  }
-  if (c.setup_deadline) {
-    setup_deadlines_.erase(*c.setup_deadline);
-    c.setup_deadline.reset();
-  }
+  children_.SetupOver(c);
   // The plans may go now (a reload replaced them); the table stays with the
   // child for its log lines.
   c.plans.reset();
@@ -179,8 +145,7 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
     if (config_->daemon.log_peers) line.Add("peer", c.peer);
   };
   if (result->failed() || c.setup_timed_out) {
-    c.setup_failed = true;
-    if (--running_[c.service] <= 0) running_.erase(c.service);
+    children_.SetupFailed(c);
     if (c.stderr_fd >= 0) {
       close(c.stderr_fd);
       c.stderr_fd = -1;
@@ -214,7 +179,7 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
     if (!reaped) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
     stderr_relay_.Add(pid, c);
   }
-  int active = running_[c.service];
+  int active = children_.running(c.service);
   LogLine line("accept");
   line.Add("service", svc.name);
   add_peer(line);
@@ -228,24 +193,20 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
 }
 
 void Monitor::WatchExec(pid_t pid) {
-  auto it = children_.find(pid);
-  if (it == children_.end()) return;
-  Child& c = it->second;
-  if (c.unwatched) {
-    unwatched_setups_.erase(*c.unwatched);
-    c.unwatched.reset();
-  }
+  Child* found = children_.Find(pid);
+  if (found == nullptr) return;
+  Child& c = *found;
+  children_.Watched(c);
   if (c.exec_slot < 0 || c.exec_watched) return;
   WatchNew(c.exec_fd, Tag(kExec, c.exec_fd), EPOLLIN);
   c.exec_watched = true;
 }
 
 bool Monitor::LookAtSetups(bool watch) {
-  for (auto next = unwatched_setups_.begin(); next != unwatched_setups_.end();) {
-    pid_t pid = (next++)->second;  // both calls may erase this entry, no other
+  children_.ForEachUnwatched([&](pid_t pid) {
     FinishExec(pid);
     if (watch) WatchExec(pid);
-  }
+  });
   return spawner_->HasFreeSlot();
 }
 
@@ -324,14 +285,14 @@ void Monitor::Reap() {
 }
 
 void Monitor::OnChildStopped(pid_t pid, int sig) {
-  auto it = children_.find(pid);
-  if (it != children_.end() && it->second.idle_stop_sent && it->second.exec_slot < 0) {
-    stale_.FinishIdleStop(pid, it->second, sockets_, generation_);
+  Child* found = children_.Find(pid);
+  if (found != nullptr && found->idle_stop_sent && found->exec_slot < 0) {
+    stale_.FinishIdleStop(pid, *found, sockets_, generation_);
     return;
   }
-  if (it == children_.end() || it->second.exec_slot < 0) return;  // a service may stop
+  if (found == nullptr || found->exec_slot < 0) return;  // a service may stop
   FinishExec(pid);  // executed just before it stopped?
-  Child& c = it->second;
+  Child& c = *found;
   if (c.exec_slot < 0 || c.setup_timed_out) return;
   c.setup_timed_out = true;
   c.setup_stop_signal = sig;
@@ -339,88 +300,65 @@ void Monitor::OnChildStopped(pid_t pid, int sig) {
 }
 
 void Monitor::EnforceTimeouts() {
+  using Due = ChildTable::Due;
   auto now = Clock::now();
   // Setups unwatched for exec_watch_delay: executed (logged now), or
   // watched from now on.
-  while (!unwatched_setups_.empty() && unwatched_setups_.begin()->first <= now) {
-    auto entry = unwatched_setups_.begin();
-    auto it = children_.find(entry->second);
-    if (it == children_.end() || it->second.unwatched != entry) {
-      unwatched_setups_.erase(entry);  // no child's (cannot happen)
-      continue;
-    }
-    FinishExec(entry->second);  // erases the entry if it has executed
-    WatchExec(it->first);       // else this does
+  while (auto pid = children_.TakeDue(Due::kLook, now)) {
+    FinishExec(*pid);
+    WatchExec(*pid);
   }
-  while (!setup_deadlines_.empty() && setup_deadlines_.begin()->first <= now) {
-    pid_t pid = setup_deadlines_.begin()->second;
-    setup_deadlines_.erase(setup_deadlines_.begin());
-    auto it = children_.find(pid);
-    if (it == children_.end()) continue;
-    Child& c = it->second;
-    c.setup_deadline.reset();
+  while (auto pid = children_.TakeDue(Due::kSetup, now)) {
+    Child& c = *children_.Find(*pid);
     if (c.exec_slot < 0) continue;
-    FinishExec(pid);  // its EOF may be waiting, unread, in this very loop
+    FinishExec(*pid);  // its EOF may be waiting, unread, in this very loop
     if (c.exec_slot < 0 || c.setup_timed_out) continue;
     // Not executed in time: killed, and counted as a failed setup when it
     // is reaped (its slot is free then).
     c.setup_timed_out = true;
     spawner_->Abort(c.exec_slot);
   }
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    pid_t pid = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = children_.find(pid);
-    if (it == children_.end()) continue;  // cannot happen: EndChild erases the entry
-    Child& c = it->second;
-    c.deadline.reset();
+  while (auto pid = children_.TakeDue(Due::kTimeout, now)) {
+    Child& c = *children_.Find(*pid);
     // The whole process group (and, in its own PID namespace, everything
     // the child started, whatever its sessions and groups).
     if (!c.timed_out && !c.stale_ended) {
       c.timed_out = true;
-      Terminate(pid, c);
-      c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
+      Terminate(*pid, c);
+      children_.Rearm(*pid, c, now + options_.kill_grace);
     } else {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
+      kill(-*pid, SIGKILL);
+      kill(*pid, SIGKILL);
     }
   }
 }
 
 void Monitor::EndChild(pid_t pid, int status) {
-  auto it = children_.find(pid);
-  if (it == children_.end()) return;
+  Child* found = children_.Find(pid);
+  if (found == nullptr) return;
+  Child& c = *found;
   // Reaped, so its setup is over: the pipe has its EOF (a process closes
   // its files before it can be reaped).
-  if (it->second.exec_slot >= 0) {
+  if (c.exec_slot >= 0) {
     FinishExec(pid, /*reaped=*/true);
-    if (it->second.exec_slot >= 0) {
+    if (c.exec_slot >= 0) {
       // Cannot happen; if it did, the slot is not reused before its EOF.
-      orphan_slots_.push_back(it->second.exec_slot);
-      if (it->second.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.exec_fd, nullptr);
-      exec_owner_.erase(it->second.exec_fd);
-      if (it->second.setup_deadline) setup_deadlines_.erase(*it->second.setup_deadline);
-      if (it->second.unwatched) unwatched_setups_.erase(*it->second.unwatched);
-      it->second.exec_slot = -1;
-      it->second.setup_failed = true;
-      if (--running_[it->second.service] <= 0) running_.erase(it->second.service);
+      orphan_slots_.push_back(c.exec_slot);
+      if (c.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+      children_.SetupOver(c);
+      children_.SetupFailed(c);
     }
   }
-  Child& c = it->second;
-  if (c.deadline) deadlines_.erase(*c.deadline);
   stderr_relay_.Close(pid, c);
   auto lifetime = Clock::now() - c.started;
   double seconds = std::chrono::duration<double>(lifetime).count();
-  if (!c.setup_failed) {
-    if (--running_[c.service] <= 0) running_.erase(c.service);
-    LogEnd(pid, status, c, seconds);
-  }
+  if (!c.setup_failed) LogEnd(pid, status, c, seconds);
   Outcome outcome = c.setup_failed ? Outcome::kSetupFailed
                     : c.timed_out  ? Outcome::kTimedOut
                     : c.stale_ended ? Outcome::kReplaced
                                    : Outcome::kExited;
   SendEnd(c, outcome, status, lifetime);
-  children_.erase(it);
+  children_.Remove(pid);  // and it no longer counts as running
 }
 
 void Monitor::LogEnd(pid_t pid, int status, const Child& c, double seconds) {
@@ -452,9 +390,7 @@ void Monitor::EndStale(pid_t pid, Child& c) {
   Terminate(pid, c);
   kill(-pid, SIGCONT);
   kill(pid, SIGCONT);
-  auto now = Clock::now();
-  if (c.deadline) deadlines_.erase(*c.deadline);
-  c.deadline = deadlines_.emplace(now + options_.kill_grace, pid);
+  children_.Rearm(pid, c, Clock::now() + options_.kill_grace);
 }
 
 }  // namespace hinetd::supervisor

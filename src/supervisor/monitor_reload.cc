@@ -94,7 +94,7 @@ void Monitor::RemoveUnusedJails(const config::Config* previous) {
   for (const auto& svc : config_->services) {
     if (svc.jail) keep.insert(svc.jail->root);
   }
-  for (const auto& [pid, c] : children_) {
+  for (const auto& [pid, c] : children_.all()) {
     if (!c.chroot.empty()) keep.insert(c.chroot);
   }
   for (const auto& dir : dirs) {

@@ -70,7 +70,7 @@ void Monitor::OnControl(bool drain) {
     // confirmation costs anyway): a request never waits for a slot, and a
     // spawn never fails for descriptors, that only wait to be looked at
     // (see StartChild, monitor_children.cc).
-    if (!unwatched_setups_.empty()) LookAtSetups(/*watch=*/false);
+    if (children_.AnyUnwatched()) LookAtSetups(/*watch=*/false);
     // Every slot taken by a child still setting up: the rest waits in the
     // channel (the listener stops accepting when its queue fills), unless
     // the channel must be emptied now (then the pool grows for it).
@@ -169,8 +169,8 @@ RequestView Monitor::View() const {
       .config = *config_,
       .sockets = sockets_,
       .reload_sockets = reload_ ? &reload_->sockets : nullptr,
-      .children = children_,
-      .running = running_,
+      .children = children_.all(),
+      .running = children_.running(),
       .served_ports = served_ports_,
   };
 }
