@@ -268,6 +268,7 @@ class Monitor {
   std::unique_ptr<spawn::NamespaceMaker> ns_maker_;
   ServiceStates services_;  // the listener's state as last handed over
   SocketList sockets_;
+  std::vector<SocketList> sockets_by_service_;  // sockets_ by service (the request checks)
   // Its TCP sockets, in flight while no listener start or reload needs
   // them, so that no child's clone copies them (socket_park.h). park_due_:
   // some may be in hand, parked again at the iteration's end.

@@ -119,6 +119,7 @@ void Monitor::Install(std::unique_ptr<config::Config> config,
     }
   }
   sockets_ = std::move(sockets);  // sockets no longer listed close here
+  sockets_by_service_ = SocketsByService(sockets_, config->services.size());
   park_due_ = true;
   services_ = CarryOver(services_, config->services);
   config_ = std::move(config);

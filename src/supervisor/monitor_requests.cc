@@ -168,6 +168,7 @@ RequestView Monitor::View() const {
       .memory_short = memory_short_,
       .config = *config_,
       .sockets = sockets_,
+      .by_service = sockets_by_service_,
       .reload_sockets = reload_ ? &reload_->sockets : nullptr,
       .children = children_.all(),
       .running = children_.running(),

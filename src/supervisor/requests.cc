@@ -156,6 +156,16 @@ std::shared_ptr<ListenSocket> DatagramSocketOf(const SocketList& sockets, uint32
   return from;
 }
 
+namespace {
+
+// The sockets of the table's service `service` (none for an index out of it).
+const SocketList& SocketsOf(const RequestView& view, uint32_t service) {
+  static const SocketList kNone;
+  return service < view.by_service.size() ? view.by_service[service] : kNone;
+}
+
+}  // namespace
+
 Admission CheckConnection(const RequestRef& req, int conn, const RequestView& view) {
   Admission a = TableAdmission(req, view, true);
   if (!a.verdict.admitted()) return a;
@@ -170,7 +180,7 @@ Admission CheckConnection(const RequestRef& req, int conn, const RequestView& vi
     return Verdicted(Verdict::Forged("descriptor is not a connection"));
   }
   // The listening socket this connection came from.
-  for (const auto& s : view.sockets) {
+  for (const auto& s : SocketsOf(view, req.service)) {
     if (s->service == req.service && Belongs(a.local, s->ep)) a.from = s;
   }
   if (!a.from) return Verdicted(Verdict::Forged("descriptor does not belong to the service"));
@@ -204,7 +214,7 @@ Admission CheckUdpWaitStart(const RequestRef& req, int sock, const RequestView& 
   if (SockOpt(sock, SO_TYPE) != SOCK_DGRAM) {
     return Verdicted(Verdict::Forged("descriptor is not the right kind of socket"));
   }
-  a.from = DatagramSocketOf(view.sockets, req.service, sock, a.ino);
+  a.from = DatagramSocketOf(SocketsOf(view, req.service), req.service, sock, a.ino);
   if (!a.from) return Verdicted(Verdict::Forged("descriptor does not belong to the service"));
   if (Verdict v = CheckWaitSocketFree(view.children, *a.from); !v.admitted()) return Verdicted(v);
   if (Verdict v = CheckLimits(view, svc); !v.admitted()) return Verdicted(v);
@@ -232,7 +242,7 @@ Admission CheckUdpHandover(const RequestRef& req, int conn, int fresh, const Req
   if (SockOpt(conn, SO_TYPE) != SOCK_DGRAM) {
     return Verdicted(Verdict::Forged("descriptor is not the right kind of socket"));
   }
-  a.from = DatagramSocketOf(view.sockets, req.service, conn, a.ino);
+  a.from = DatagramSocketOf(SocketsOf(view, req.service), req.service, conn, a.ino);
   if (!a.from) return Verdicted(Verdict::Forged("descriptor does not belong to the service"));
   // The old socket, connected to the peer, goes to the child; so it must
   // be connected.
@@ -274,7 +284,7 @@ Admission CheckReplaceSocket(const RequestRef& req, int old, int fresh, const Re
   if (SockOpt(old, SO_TYPE) != SOCK_DGRAM) {
     return Verdicted(Verdict::Forged("descriptor is not the right kind of socket"));
   }
-  a.from = DatagramSocketOf(view.sockets, req.service, old, a.ino);
+  a.from = DatagramSocketOf(SocketsOf(view, req.service), req.service, old, a.ino);
   if (!a.from) return Verdicted(Verdict::Forged("descriptor does not belong to the service"));
   if (Verdict v = CheckWaitSocketFree(view.children, *a.from); !v.admitted()) return Verdicted(v);
   // Only a socket that is truly beyond repair may be replaced.

@@ -92,6 +92,9 @@ struct RequestView {
   bool memory_short;
   const config::Config& config;
   const SocketList& sockets;
+  // The same sockets by service (SocketsByService): a request looks only
+  // at its own service's, whatever the table's size.
+  const std::vector<SocketList>& by_service;
   // A reload's sockets, bound but not installed yet (null: no reload).
   const SocketList* reload_sockets;
   const Children& children;

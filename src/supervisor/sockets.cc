@@ -129,6 +129,14 @@ ino_t ListenSocket::inode() const {
   return inode_;
 }
 
+std::vector<SocketList> SocketsByService(const SocketList& sockets, size_t services) {
+  std::vector<SocketList> out(services);
+  for (const auto& s : sockets) {
+    if (s->service < services) out[s->service].push_back(s);
+  }
+  return out;
+}
+
 ino_t SocketInode(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;

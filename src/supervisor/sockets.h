@@ -57,6 +57,10 @@ struct ListenSocket {
 
 using SocketList = std::vector<std::shared_ptr<ListenSocket>>;
 
+// `sockets` by their service (ListenSocket::service), for a table of
+// `services` services; a socket whose service is out of range is left out.
+[[nodiscard]] std::vector<SocketList> SocketsByService(const SocketList& sockets, size_t services);
+
 // Reads and throws away the datagram at the head of the queue.
 void DropDatagram(int fd);
 

@@ -91,6 +91,7 @@ struct Table {
     s->service = service;
     s->wait = config.services[service].wait;
     sockets.push_back(std::move(s));
+    by_service = SocketsByService(sockets, config.services.size());
   }
 
   [[nodiscard]] RequestView View() const {
@@ -99,6 +100,7 @@ struct Table {
         .memory_short = memory_short,
         .config = config,
         .sockets = sockets,
+        .by_service = by_service,
         .reload_sockets = reload_sockets,
         .children = children,
         .running = running,
@@ -118,6 +120,7 @@ struct Table {
 
   config::Config config;
   SocketList sockets;
+  std::vector<SocketList> by_service;  // sockets by service, as Install makes it
   const SocketList* reload_sockets = nullptr;
   Children children;
   std::unordered_map<std::string, int> running;
@@ -460,6 +463,32 @@ TEST(RequestCheckTest, ReplaceSocketOnlyWhenShutDown) {
   holder.wait_ep = from.ep;
   EXPECT_VERDICT(CheckReplaceSocket(t.Ref(1), old.get(), fresh.get(), t.View()).verdict,
                  Kind::kForged, "wait socket is busy");
+}
+
+TEST(RequestCheckTest, SocketsByServiceKeepsTheTableOrderAndDropsStrays) {
+  Table t;
+  t.Add(0, Bound(SOCK_STREAM), net::Transport::kTcp);  // echo's second address
+  auto stray = std::make_shared<ListenSocket>();
+  stray->service = 7;  // no such service
+  SocketList all = t.sockets;
+  all.push_back(stray);
+  std::vector<SocketList> by = SocketsByService(all, t.config.services.size());
+  ASSERT_EQ(by.size(), 3u);
+  EXPECT_EQ(by[0], (SocketList{t.sockets[0], t.sockets[3]}));
+  EXPECT_EQ(by[1], (SocketList{t.sockets[1]}));
+  EXPECT_EQ(by[2], (SocketList{t.sockets[2]}));
+  // A connection to echo's second address is echo's.
+  UniqueFd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const net::Endpoint& second = t.socket(3).ep;
+  ASSERT_EQ(connect(client.get(), second.sa(), second.len), 0);
+  UniqueFd conn(accept4(t.socket(3).fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn);
+  Admission a = CheckConnection(t.Ref(0), conn.get(), t.View());
+  EXPECT_VERDICT(a.verdict, Kind::kAdmit, "");
+  EXPECT_EQ(a.from, t.sockets[3]);
+  // Not another service's.
+  EXPECT_VERDICT(CheckConnection(t.Ref(1), conn.get(), t.View()).verdict, Kind::kForged,
+                 "request does not match the service's protocol");
 }
 
 TEST(RequestCheckTest, LostDescriptors) {
