@@ -77,6 +77,7 @@ struct Options {
   int udp_wait_ms = 0;  // --udp: wait per try; 0: the whole --timeout.
   int garbage = 0;  // > 0: send this many random bytes instead of --send.
   bool reset = false;
+  bool close_reset = false;  // --close-reset
   bool pair = false;
   unsigned pair_first = 0;  // --pair: the first source is 127.1.0.1 + this.
   int interval_ms = 0;
@@ -146,6 +147,9 @@ void PrintUsage(FILE* out) {
       "  --reset             after the reply's first line, send part of a "
       "request and close with RST (every other connection: right after "
       "connect)\n"
+      "  --close-reset       once the reply ended (EOF), close with RST: "
+      "no TIME_WAIT on either side, whose expiry would land, a minute "
+      "later, on whatever runs then\n"
       "  --pair              two connections from a fresh 127.1.x.y: the "
       "first holds its child, the second is refused (outcome \"refused\") or "
       "served\n"
@@ -278,6 +282,8 @@ Options ParseArgs(int argc, char** argv) {
       if (opt.garbage > 1024) UsageError("--garbage at most 1024");
     } else if (flag == "--reset") {
       opt.reset = true;
+    } else if (flag == "--close-reset") {
+      opt.close_reset = true;
     } else if (flag == "--pair") {
       opt.pair = true;
     } else if (flag == "--pair-first") {
@@ -663,6 +669,9 @@ Result RunConnection(const Target& target, const Options& opt,
   if (Result r = ReadToEof(fd.get(), keep, response, deadline);
       r.outcome != Outcome::kOk)
     return r;
+  // The server closed first (its TIME_WAIT would be the server's): an RST
+  // in answer to its FIN ends both sides at once.
+  if (opt.close_reset) CloseWithReset(fd.get());
   if (opt.expect && response != *opt.expect) return {Outcome::kWrongResponse};
   return {};
 }
