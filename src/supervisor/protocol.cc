@@ -9,6 +9,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "net/fd_passing.h"
+
 namespace hinetd::supervisor {
 
 using base::ErrnoError;
@@ -240,16 +242,8 @@ bool Channel::SendNow(const void* data, size_t len, const int* fds, size_t nfds,
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  if (nfds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-  }
+  alignas(cmsghdr) char control[net::RightsSpace(kMaxFds)];
+  net::AttachRights(msg, control, fds, nfds);
   for (;;) {
     ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return true;
@@ -342,7 +336,7 @@ Channel::RecvStatus Channel::Recv(Received& out) {
   out.data.reserve(kSmallMessage);
   if (recv_buf_.empty()) recv_buf_.resize(kMaxMessage);
   iovec iov{recv_buf_.data(), recv_buf_.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  alignas(cmsghdr) char control[net::RightsSpace(kMaxFds)];
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -359,12 +353,7 @@ Channel::RecvStatus Channel::Recv(Received& out) {
   }
   if (n < 0) return errno == EAGAIN ? RecvStatus::kAgain : RecvStatus::kClosed;
   if (n == 0 && msg.msg_controllen == 0) return RecvStatus::kClosed;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
-  }
+  net::ForEachRight(msg, [&](int fd) { out.fds.emplace_back(fd); });
   out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
   out.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
   out.data.assign(recv_buf_.data(), static_cast<size_t>(n));

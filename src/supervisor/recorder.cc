@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "config/config.h"
+#include "net/fd_passing.h"
 #include "sandbox/bpf.h"
 #include "sandbox/daemon_filters.h"
 #include "sandbox/recording.h"
@@ -181,17 +182,10 @@ std::vector<int> Recorder::Receive(const std::function<const std::string*(pid_t)
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     std::vector<int> fds;
+    net::ForEachRight(msg, [&](int fd) { fds.push_back(fd); });
     pid_t pid = -1;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
-      if (c->cmsg_type == SCM_RIGHTS) {
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t k = 0; k < count; ++k) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-          fds.push_back(fd);
-        }
-      } else if (c->cmsg_type == SCM_CREDENTIALS) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
         ucred cred;
         std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
         pid = cred.pid;

@@ -4,8 +4,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <cstring>
 #include <string>
+
+#include "net/fd_passing.h"
 
 namespace hinetd::supervisor {
 
@@ -43,21 +44,16 @@ size_t SocketPark::Park(const SocketList& sockets) {
   auto send = [&]() -> bool {
     uint64_t seq = next_seq_;
     iovec iov{&seq, sizeof seq};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kPerMessage)];
+    int fds[kPerMessage];
+    for (size_t i = 0; i < batch.size(); ++i) {
+      (void)batch[i]->inode();  // read while the descriptor is here: it names the socket in flight
+      fds[i] = batch[i]->fd.get();
+    }
+    alignas(cmsghdr) char control[net::RightsSpace(kPerMessage)];
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * batch.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * batch.size());
-    int* out = reinterpret_cast<int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      (void)batch[i]->inode();  // read while the descriptor is here: it names the socket in flight
-      out[i] = batch[i]->fd.get();
-    }
+    net::AttachRights(msg, control, fds, batch.size());
     // All of it or nothing (a datagram): refused, every socket stays in hand.
     if (sendmsg(send_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof seq)) {
       return false;
@@ -87,7 +83,7 @@ Status SocketPark::UnparkAll() {
     size_t n = b.sockets.size();
     uint64_t seq = 0;
     iovec iov{&seq, sizeof seq};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kPerMessage)];
+    alignas(cmsghdr) char control[net::RightsSpace(kPerMessage)];
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -100,16 +96,8 @@ Status SocketPark::UnparkAll() {
     } while (got < 0 && errno == EINTR);
     if (got < 0) return ErrnoError("socket park: taking back the table's TCP sockets", errno);
     std::vector<UniqueFd> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const unsigned char* data = CMSG_DATA(c);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, data + i * sizeof(int), sizeof fd);
-        fds.emplace_back(fd);
-      }
-    }
+    fds.reserve(n);
+    net::ForEachRight(msg, [&](int fd) { fds.emplace_back(fd); });
     if ((msg.msg_flags & MSG_CTRUNC) != 0) {
       // No room for all of them: what came closes, the message stays.
       return Error("socket park: no room to take back " + std::to_string(n) +
