@@ -1,6 +1,7 @@
 #include "supervisor/child_table.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace hinetd::supervisor {
 
@@ -8,9 +9,7 @@ ChildTable::Reservation ChildTable::Reserve(const std::string& service, bool tim
   // Nodes with placeholder keys, made in their containers and taken out
   // again: Add puts them back under their real keys without allocating.
   Reservation r;
-  r.service = service;
-  bool made = running_.try_emplace(service, 0).second;
-  r.running_made = made;
+  std::tie(r.running, r.running_made) = running_.try_emplace(service, 0);
   children_.reserve(children_.size() + 1);
   status_owner_.reserve(status_owner_.size() + 1);
   r.child = children_.extract(children_.try_emplace(0).first);
@@ -22,16 +21,13 @@ ChildTable::Reservation ChildTable::Reserve(const std::string& service, bool tim
 }
 
 void ChildTable::Cancel(Reservation r) {
-  if (r.running_made) {
-    auto it = running_.find(r.service);
-    if (it != running_.end() && it->second == 0) running_.erase(it);
-  }
+  if (r.running_made && r.running->second == 0) running_.erase(r.running);
 }
 
 Child& ChildTable::Add(Reservation r, pid_t pid, Child child, int status_fd,
                        Clock::time_point look_at, Clock::time_point setup_deadline,
                        std::optional<Clock::time_point> timeout_at) {
-  if (auto it = running_.find(r.service); it != running_.end()) ++it->second;  // made by Reserve
+  ++r.running->second;  // made by Reserve
   if (timeout_at && r.timeout) {
     r.timeout.key() = *timeout_at;
     r.timeout.mapped() = pid;

@@ -41,8 +41,10 @@ class ChildTable {
     Deadlines::node_type look;
     Deadlines::node_type setup;
     Deadlines::node_type timeout;
-    std::string service;
-    bool running_made = false;  // the service's count was made for it
+    // The service's count (valid until Add or Cancel: nothing in between
+    // adds or removes a count), and whether it was made for this child.
+    std::unordered_map<std::string, int>::iterator running;
+    bool running_made = false;
   };
 
   ChildTable() = default;
