@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # What an idle hinetd costs on a host that forks a lot (a build server, a
-# shell loop): the monitor hears of every fork and exit on the system (the
-# kernel's process events, for attributing seccomp kills of grandchildren).
+# shell loop) and logs to the kernel (a firewall's LOG rule, a driver): the
+# monitor hears of every fork and exit on the system (the kernel's process
+# events, for attributing seccomp kills of grandchildren) and reads the
+# kernel's log and audit records (for the kill records themselves).
 # hinetd serves one internal echo service and no connection; meanwhile a
-# shell loop of /bin/true (fork, exec, wait) runs for BENCH_SECONDS; the
-# monitor's wakeups (voluntary context switches) and CPU time over that
-# window are read from /proc.
+# shell loop of /bin/true (fork, exec, wait) runs for BENCH_SECONDS, with
+# BENCH_KMSG=1 writing a line to /dev/kmsg after each; the monitor's
+# wakeups (voluntary context switches) and CPU time over that window are
+# read from /proc.
 #
 # usage: sudo bash bench/forks.sh [BUILD_DIR]   (default: build)
 # environment:
@@ -13,6 +16,7 @@
 #   BENCH_ROUNDS=3      storms per build (the median is printed)
 #   BENCH_BASELINE=DIR  a second build dir, measured in alternation with
 #                       the first (e.g. a worktree of an older commit)
+#   BENCH_KMSG=1        each fork also writes a kernel log line
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +25,7 @@ readonly BUILD=${1:-build}
 readonly SECONDS_EACH=${BENCH_SECONDS:-10}
 readonly ROUNDS=${BENCH_ROUNDS:-3}
 readonly BASELINE=${BENCH_BASELINE:-}
+readonly KMSG=${BENCH_KMSG:-0}
 
 TMP=""
 HPID=""
@@ -41,6 +46,10 @@ for b in "${builds[@]}"; do
 done
 ((SECONDS_EACH >= 1 && SECONDS_EACH <= 600)) || die "BENCH_SECONDS must be 1..600"
 ((ROUNDS >= 1 && ROUNDS <= 50)) || die "BENCH_ROUNDS must be 1..50"
+[[ $KMSG == 0 || $KMSG == 1 ]] || die "BENCH_KMSG must be 0 or 1"
+if [[ $KMSG == 1 ]]; then
+  exec {kmsg}>/dev/kmsg || die "cannot write /dev/kmsg"
+fi
 
 # hinetd reads a table only if it and every directory above it are
 # root-owned and not group/world-writable: under /var/lib, not /tmp.
@@ -81,6 +90,7 @@ storm() {
   while ((SECONDS < end)); do
     /bin/true
     forks=$((forks + 1))
+    if [[ $KMSG == 1 ]]; then echo "forks.sh: host noise $forks" >&"$kmsg"; fi
   done
   w1=$(status_field "$HPID" voluntary_ctxt_switches)
   c1=$(cpu_ticks "$HPID")
@@ -103,6 +113,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
+[[ $KMSG == 0 ]] || log "each fork also wrote a kernel log line"
 printf '%-28s %12s %16s %14s\n' build "forks/s" "monitor wakeups" "monitor CPU"
 for b in "${builds[@]}"; do
   r=$(tr ' ' '\n' <<<"${rates[$b]}" | grep . | median)

@@ -101,7 +101,8 @@ void SeccompLog::Open() {
   }
 }
 
-void SeccompLog::Add(const SeccompRecord& r) {
+void SeccompLog::Add(const SeccompRecord& r, Drained& drained) {
+  if (r.killed()) drained.killed.push_back(r.pid);
   if (r.serial != 0) {
     if (std::find(serials_.begin(), serials_.end(), r.serial) != serials_.end()) return;
     serials_.push_back(r.serial);
@@ -111,39 +112,51 @@ void SeccompLog::Add(const SeccompRecord& r) {
   if (recent_.size() > kMaxRecords) recent_.pop_front();
 }
 
-void SeccompLog::DrainAudit() {
-  if (!audit_) return;
+SeccompLog::Drained SeccompLog::DrainAudit() {
+  Drained drained;
+  if (!audit_) return drained;
   alignas(nlmsghdr) char buf[16384];
   for (int i = 0; i < 1024; ++i) {
     ssize_t n = recv(audit_.get(), buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR || errno == ENOBUFS) continue;  // ENOBUFS: some were lost
-      return;                                            // EAGAIN: nothing more
+      return drained;                                    // EAGAIN: nothing more
     }
-    if (n == 0) return;
+    if (n == 0) return drained;
     int left = static_cast<int>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      ++drained.messages;
       if (h->nlmsg_type != AUDIT_SECCOMP) continue;
       std::string_view body(static_cast<const char*>(NLMSG_DATA(h)),
                             h->nlmsg_len - NLMSG_HDRLEN);
-      if (auto r = ParseSeccompAudit(body)) Add(*r);
+      if (auto r = ParseSeccompAudit(body)) Add(*r, drained);
     }
   }
+  return drained;
 }
 
-void SeccompLog::Drain() {
-  DrainAudit();
-  if (!fd_) return;
+SeccompLog::Drained SeccompLog::DrainKmsg() {
+  Drained drained;
+  if (!fd_) return drained;
   char buf[8192];
   for (int i = 0; i < 1024; ++i) {
     ssize_t n = read(fd_.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR || errno == EPIPE) continue;  // EPIPE: records overwritten
-      return;                                          // EAGAIN: nothing more
+      return drained;                                  // EAGAIN: nothing more
     }
-    if (n == 0) return;
-    if (auto r = ParseSeccompRecord(std::string_view(buf, static_cast<size_t>(n)))) Add(*r);
+    if (n == 0) return drained;
+    ++drained.messages;
+    if (auto r = ParseSeccompRecord(std::string_view(buf, static_cast<size_t>(n)))) {
+      Add(*r, drained);
+    }
   }
+  return drained;
+}
+
+void SeccompLog::Drain() {
+  DrainAudit();
+  DrainKmsg();
 }
 
 std::optional<SeccompRecord> SeccompLog::Take(pid_t pid) {

@@ -60,8 +60,17 @@ class SeccompLog {
   [[nodiscard]] int audit_fd() const { return audit_.get(); }
   [[nodiscard]] bool available() const { return fd_.valid() || audit_.valid(); }
 
-  // Reads every record available now (non-blocking, bounded).
+  // What one read of a source found: messages (kernel log lines, audit
+  // messages), and the pids of the kill records among them.
+  struct Drained {
+    size_t messages = 0;
+    std::vector<pid_t> killed;
+  };
+  // Reads every record available now from both sources (non-blocking,
+  // bounded); or from one.
   void Drain();
+  Drained DrainKmsg();
+  Drained DrainAudit();
   // The syscall that killed `pid`, if its record has been seen; forgets it.
   [[nodiscard]] std::optional<SeccompRecord> Take(pid_t pid);
   // Removes and returns the records of every pid `claimed` says no to (not
@@ -70,11 +79,13 @@ class SeccompLog {
   [[nodiscard]] std::vector<SeccompRecord> TakeUnclaimed(
       const std::function<bool(pid_t)>& claimed);
   // Tests: a record as if read.
-  void AddForTest(const SeccompRecord& r) { Add(r); }
+  void AddForTest(const SeccompRecord& r) {
+    Drained ignored;
+    Add(r, ignored);
+  }
 
  private:
-  void Add(const SeccompRecord& r);
-  void DrainAudit();
+  void Add(const SeccompRecord& r, Drained& drained);
 
   base::UniqueFd fd_;     // /dev/kmsg
   base::UniqueFd audit_;  // NETLINK_AUDIT, AUDIT_NLGRP_READLOG

@@ -148,12 +148,18 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   // The process events too (CAP_NET_ADMIN), to name the service of a
   // killed grandchild.
   seccomp_kills_.Open();
+  // The host's events, watched one-shot (host_watch.h). Without the
+  // process events, the kill records are read as they come: a descendant's
+  // kill is then attributed through /proc, while the process is there.
+  bool batch_records = seccomp_kills_.process_events_available();
   for (int fd : {seccomp_kills_.kmsg_fd(), seccomp_kills_.audit_fd()}) {
-    if (fd >= 0) Watch(fd, Tag(kKmsg, fd), EPOLLIN);
+    if (fd < 0) continue;
+    if (batch_records) host_watch_.Add(fd, Tag(kKmsg, fd), options_.kernel_records_period);
+    Watch(fd, Tag(kKmsg, fd), batch_records ? HostWatch::kArmedEvents : EPOLLIN);
   }
   if (int fd = seccomp_kills_.process_events_fd(); fd >= 0) {
-    Watch(fd, Tag(kProcEvents, fd), EPOLLIN | EPOLLONESHOT);
-    process_events_armed_ = true;
+    host_watch_.Add(fd, Tag(kProcEvents, fd), options_.process_events_period);
+    Watch(fd, Tag(kProcEvents, fd), HostWatch::kArmedEvents);
   }
   if (options_.harden_self) {
     capng_get_caps_process();
@@ -402,7 +408,7 @@ int Monitor::NextTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
   next = std::min(next, seccomp_kills_.next_deadline());
   next = std::min(next, children_.NextDue());
-  if (!process_events_armed_) next = std::min(next, process_events_rearm_at_);
+  next = std::min(next, host_watch_.due());
   if (!orphan_slots_.empty()) next = std::min(next, Clock::now() + std::chrono::milliseconds(100));
   if (!stopping_) next = std::min(next, stale_.next_check());
   if (stopping_) next = std::min(next, stop_deadline_);
@@ -474,8 +480,8 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     int fd = static_cast<int>(tag & 0xffffffffu);
     switch (static_cast<Kind>(tag >> 32)) {
       case kSignal: OnSignal(); break;
-      case kKmsg: seccomp_kills_.OnRecords(Known()); break;
-      case kProcEvents: OnProcessEvents(/*woke=*/true); break;
+      case kKmsg:
+      case kProcEvents: OnHostEvents(fd); break;
       case kControl:
         if (channel_ && fd == channel_->fd()) {
           if (events[i].events & EPOLLOUT) channel_->Flush();
@@ -566,12 +572,22 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
   // The fork events of this loop's clones, queued before each clone
   // returned: read now, they do not wake the next epoll_wait (one wakeup
   // less per connection at c=1). Unwatched, they wait for the period.
+  int process_events = seccomp_kills_.process_events_fd();
   if (cloned_) {
     cloned_ = false;
-    if (process_events_armed_) seccomp_kills_.DrainProcessTree();
+    if (host_watch_.armed(process_events)) seccomp_kills_.DrainProcessTree();
   }
-  if (!process_events_armed_ && Clock::now() >= process_events_rearm_at_) {
-    OnProcessEvents(/*woke=*/false);
+  auto arm = [this](int fd, uint64_t tag) { Watch(fd, tag, HostWatch::kArmedEvents); };
+  if (Clock::now() >= host_watch_.due()) {
+    host_watch_.EndPeriods(
+        Clock::now(), [this](int fd) { return ReadHostSource(fd); }, arm);
+  }
+  // A killed child's end line waits for its record (FlushEnds above read
+  // what was queued): the records are watched as they come meanwhile.
+  if (seccomp_kills_.ends_pending()) {
+    for (int fd : {seccomp_kills_.kmsg_fd(), seccomp_kills_.audit_fd()}) {
+      if (fd >= 0) host_watch_.Arm(fd, arm);
+    }
   }
   // Reading the channel only while a spawn slot is free; writable
   // interest only while messages wait for the listener's buffer.
@@ -610,29 +626,20 @@ void Monitor::OnSignal() {
   }
 }
 
-void Monitor::OnProcessEvents(bool woke) {
-  int fd = seccomp_kills_.process_events_fd();
-  if (fd < 0) return;
-  if (woke) {
-    // Disarmed by EPOLLONESHOT: quiet for the period (said first, so that
-    // a read that runs out of memory still ends in a re-arm).
-    process_events_armed_ = false;
-    process_events_rearm_at_ = Clock::now() + options_.process_events_period;
-    seccomp_kills_.DrainProcessTree();
-    return;
+void Monitor::OnHostEvents(int fd) {
+  host_watch_.Fired(fd, Clock::now());
+  HostWatch::Found found = ReadHostSource(fd);
+  host_watch_.Settle(fd, found, [this](int f, uint64_t tag) {
+    Watch(f, tag, HostWatch::kArmedEvents);
+  });
+}
+
+HostWatch::Found Monitor::ReadHostSource(int fd) {
+  if (fd == seccomp_kills_.process_events_fd()) {
+    return seccomp_kills_.DrainProcessTree() > 0 ? HostWatch::Found::kHost
+                                                 : HostWatch::Found::kNothing;
   }
-  // The host still forks: read again at the end of the next period, by
-  // the loop's timeout alone (one wakeup a period instead of two: this
-  // one, and the next event's right after a re-arm). Quiet: wait for an
-  // event again, so that an idle host never wakes the monitor.
-  if (seccomp_kills_.DrainProcessTree() > 0) {
-    process_events_rearm_at_ = Clock::now() + options_.process_events_period;
-    return;
-  }
-  // Events that come between the read and this are seen by the MOD.
-  Watch(fd, Tag(kProcEvents, fd), EPOLLIN | EPOLLONESHOT);
-  process_events_armed_ = true;
-  process_events_rearm_at_ = Clock::time_point::max();
+  return seccomp_kills_.ReadRecords(fd, Known());
 }
 
 void Monitor::BeginStop() {

@@ -28,6 +28,7 @@
 #include "spawn/spawner.h"
 #include "supervisor/child_table.h"
 #include "supervisor/children.h"
+#include "supervisor/host_watch.h"
 #include "supervisor/listener_life.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/protocol.h"
@@ -75,9 +76,13 @@ struct Options {
   // clone (monitor_children.cc, StartChild): the latest its `accept` line comes
   // after its execve.
   std::chrono::milliseconds exec_watch_delay{100};
-  // At most how often the kernel's process events wake the monitor (the
-  // rest of the time they queue, and are read in batches).
+  // At most how often the host's events wake the monitor while the host
+  // keeps making them (host_watch.h): the rest of the time they queue, and
+  // are read in batches. The kernel's process events; its log and audit
+  // records (of the host's business: a kill of one of hinetd's processes
+  // is read as it comes). Equal periods share their ends.
   std::chrono::milliseconds process_events_period{250};
+  std::chrono::milliseconds kernel_records_period{250};
   // How long a listener has to hand over its state at a reload.
   std::chrono::milliseconds handover_wait{2000};
   int listen_backlog = 1024;
@@ -233,7 +238,10 @@ class Monitor {
   void Reap();
   // The process-events socket woke the loop (`woke`), or its period is
   // over: read it, and watch it again once the period is over.
-  void OnProcessEvents(bool woke);
+  // A host source woke the loop (host_watch.h).
+  void OnHostEvents(int fd);
+  // Reads one host source: the process events or a source of audit records.
+  HostWatch::Found ReadHostSource(int fd);
   // A child stopped (WUNTRACED): one still setting up is killed.
   void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
@@ -317,16 +325,13 @@ class Monitor {
   // a started child, or the listener's end): one that fails for want of
   // memory is refused, so that the listener's counts stay exact.
   bool request_open_ = false;
-  // The process events (proc_events.h) are of the whole system: a host
-  // that forks a thousand times a second would wake the monitor as often.
-  // So their socket is watched EPOLLONESHOT: after the wakeup it gives, it
-  // is drained, and drained again at each process_events_period's end (the
-  // loop's timeout) for as long as that finds events; a drain that finds
-  // none watches it again. It is read in between where attribution needs
-  // it (before a reap forgets a child, before a kill record or a syslog
-  // message is attributed).
-  bool process_events_armed_ = false;
-  Clock::time_point process_events_rearm_at_ = Clock::time_point::max();
+  // The process events (proc_events.h), the kernel log and the audit
+  // records are of the whole host: watched one-shot, read in batches while
+  // the host keeps making them (host_watch.h). The process events are read
+  // in between where attribution needs them (before a reap forgets a child,
+  // before a kill record or a syslog message is attributed), the records
+  // while a killed child's end line waits for its record.
+  HostWatch host_watch_;
   // A child was cloned in this loop: its fork event is queued on the
   // process-events socket; while that is watched, read at the loop's end
   // rather than in a wakeup of its own.

@@ -39,9 +39,17 @@ std::optional<std::string> SeccompKills::ServiceOf(pid_t pid) const {
   return std::nullopt;
 }
 
-void SeccompKills::OnRecords(const KnownProcesses& known) {
-  seccomp_log_.Drain();
+HostWatch::Found SeccompKills::ReadRecords(int fd, const KnownProcesses& known) {
+  SeccompLog::Drained got =
+      fd == seccomp_log_.audit_fd() ? seccomp_log_.DrainAudit() : seccomp_log_.DrainKmsg();
   LogDescendantKills(known);
+  bool ours = std::any_of(got.killed.begin(), got.killed.end(), [&](pid_t pid) {
+    return pid == known.listener || pid == known.last_listener || ServiceOf(pid).has_value() ||
+           std::any_of(pending_.begin(), pending_.end(),
+                       [pid](const PendingEnd& p) { return p.pid == pid; });
+  });
+  if (ours) return HostWatch::Found::kOurs;
+  return got.messages > 0 ? HostWatch::Found::kHost : HostWatch::Found::kNothing;
 }
 
 std::string SeccompKills::ListenerSyscall(pid_t pid) {

@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "config/types.h"
 #include "supervisor/children.h"
+#include "supervisor/host_watch.h"
 #include "supervisor/kmsg.h"
 #include "supervisor/limits.h"
 #include "supervisor/proc_events.h"
@@ -55,8 +56,11 @@ class SeccompKills {
   [[nodiscard]] int process_events_fd() const { return process_tree_.fd(); }
   [[nodiscard]] bool process_events_available() const { return process_tree_.available(); }
 
-  // New audit records: the kills of descendants are logged.
-  void OnRecords(const KnownProcesses& known);
+  // Reads the audit records queued on `fd` (kmsg_fd() or audit_fd()) and
+  // logs the kills of descendants among them; says whether it found the
+  // kill record of one of hinetd's processes (a child, a descendant of one,
+  // a listener) or only the host's business (host_watch.h).
+  HostWatch::Found ReadRecords(int fd, const KnownProcesses& known);
   // Reads the process events (fork, exit) queued now; reports lost ones.
   // Returns how many datagrams it read.
   size_t DrainProcessTree();

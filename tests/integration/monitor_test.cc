@@ -10,6 +10,9 @@
 // peer of the datagram itself.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +21,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <spawn.h>
@@ -27,6 +31,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -94,9 +100,18 @@ int IntOpt(int fd, int opt) {
 int TakeFd(pid_t pid, const std::function<bool(int)>& want) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return -1;
+  // Every descriptor it has, whatever its number (the monitor inherits
+  // this process's, among them the port reservations it keeps).
+  std::vector<int> fds;
+  if (DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') fds.push_back(std::atoi(e->d_name));
+    }
+    closedir(d);
+  }
   int found = -1;
-  for (int fd = 0; fd < 256 && found < 0; ++fd) {
-    int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  for (size_t i = 0; i < fds.size() && found < 0; ++i) {
+    int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fds[i], 0));
     if (got < 0) continue;
     if (want(got)) {
       found = got;
@@ -212,6 +227,8 @@ class MonitorTest : public ::testing::Test {
       options.exec_watch_delay = exec_watch_delay_;
       options.setup_timeout = setup_timeout_;
       options.process_events_period = process_events_period_;
+      options.kernel_records_period = kernel_records_period_;
+      options.seccomp_record_wait = seccomp_record_wait_;
       if (external) {
         options.external_listener_fd = sv[1];
       } else {
@@ -396,6 +413,8 @@ class MonitorTest : public ::testing::Test {
   milliseconds exec_watch_delay_{100};
   milliseconds setup_timeout_{2000};
   milliseconds process_events_period_{250};
+  milliseconds kernel_records_period_{250};
+  milliseconds seccomp_record_wait_{2000};
 };
 
 TEST_F(MonitorTest, EveryForgedRequestIsRefusedLoggedAndEndsTheListener) {
@@ -891,28 +910,69 @@ long Sleeps(pid_t pid) {
   return v == "<missing>" ? -1 : std::stol(v);
 }
 
-// Whether the monitor's watch on the process events is disarmed: its epoll
-// set holds the one EPOLLONESHOT entry the monitor has (the process events)
-// and /proc's fdinfo shows that entry fired (the kernel keeps only the flag
-// bits of a one-shot entry until it is re-armed). nullopt: no such entry.
-std::optional<bool> ProcEventsWatchDisarmed(pid_t pid) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return std::nullopt;
-  std::optional<bool> disarmed;
+// The monitor's one-shot watches (the host's event sources, host_watch.h)
+// and whether each is disarmed, keyed by what it watches: "connector" (the
+// process events), "audit" (the audit socket), "kmsg". Read from /proc: the
+// epoll set's fdinfo names each watched descriptor and its events (the
+// kernel keeps only the flag bits of a one-shot entry that fired until it
+// is re-armed); the descriptor's link and /proc/PID/net/netlink say what it is.
+std::map<std::string, bool> OneShotWatches(pid_t pid) {
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::map<unsigned long, int> netlink_protocol;  // by socket inode
+  {
+    std::ifstream in(proc + "/net/netlink");
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string sk, value;
+      int protocol = -1;
+      fields >> sk >> protocol;
+      std::string last;
+      while (fields >> value) last = value;
+      if (!last.empty()) netlink_protocol[std::stoul(last)] = protocol;
+    }
+  }
+  std::map<std::string, bool> watches;
+  DIR* d = opendir((proc + "/fdinfo").c_str());
+  if (d == nullptr) return watches;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    std::ifstream in(dir + "/" + e->d_name);
+    std::ifstream in(proc + "/fdinfo/" + e->d_name);
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("tfd:", 0) != 0) continue;
       size_t at = line.find("events:");
       if (at == std::string::npos) continue;
       uint32_t events = static_cast<uint32_t>(std::stoul(line.substr(at + 7), nullptr, 16));
-      if ((events & EPOLLONESHOT) != 0) disarmed = (events & EPOLLIN) == 0;
+      if ((events & EPOLLONESHOT) == 0) continue;
+      int tfd = std::stoi(line.substr(4));
+      char target[256] = {};
+      ssize_t n = readlink((proc + "/fd/" + std::to_string(tfd)).c_str(), target,
+                           sizeof target - 1);
+      if (n <= 0) continue;
+      std::string what(target, static_cast<size_t>(n));
+      std::string name = what;
+      if (what.rfind("socket:[", 0) == 0) {
+        auto it = netlink_protocol.find(std::stoul(what.substr(8)));
+        if (it != netlink_protocol.end() && it->second == NETLINK_CONNECTOR) name = "connector";
+        if (it != netlink_protocol.end() && it->second == NETLINK_AUDIT) name = "audit";
+      } else if (what == "/dev/kmsg") {
+        name = "kmsg";
+      }
+      watches[name] = (events & EPOLLIN) == 0;
     }
   }
   closedir(d);
-  return disarmed;
+  return watches;
+}
+
+// Whether the monitor's watch on the process events is disarmed; nullopt:
+// no such watch.
+std::optional<bool> ProcEventsWatchDisarmed(pid_t pid) {
+  auto watches = OneShotWatches(pid);
+  auto it = watches.find("connector");
+  if (it == watches.end()) return std::nullopt;
+  return it->second;
 }
 
 // Runs /bin/true and reaps it: one fork and one exit on the host.
@@ -946,13 +1006,175 @@ TEST_F(MonitorTest, ForksElsewhereOnTheHostWakeTheMonitorAtMostOncePerPeriod) {
   // forks the events are read by the timeout alone, not by a re-armed
   // watch that the next fork trips), and some slack for the loop's other
   // business; re-arming each period would be 8 a second, one wakeup per
-  // event 2000.
-  double bound = 3 + 5 * seconds;
+  // event 2000. The host's log and audit records, which this test does not
+  // control (other tests' kills, a driver's lines), may each add their one
+  // first wakeup before they join the same period's end.
+  double bound = 6 + 5 * seconds;
   EXPECT_LE(woke, bound) << kForks << " forks in " << seconds << " s\n" << log_;
   // Still a monitor that serves.
   int listening = TakeListeningSocket(monitor_, port_);
   if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
   ExpectEchoServed(listening);
+  close(listening);
+}
+
+// One line in the kernel's log, as a driver or a program with the right to
+// (root's /dev/kmsg) writes it.
+bool WriteKernelLogLine(int kmsg, int i) {
+  std::string line = "hinetd-test: the host's own log line " + std::to_string(i) + "\n";
+  return write(kmsg, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+}
+
+// An audit record of the host's own: a user-space AVC message, which the
+// kernel passes on to the audit socket's read-only group even with auditing
+// off (as an audit daemon's rules would, by the thousand, with it on).
+bool SendUserAudit(int audit, int i) {
+  struct {
+    nlmsghdr header;
+    char text[128];
+  } msg{};
+  int len = snprintf(msg.text, sizeof msg.text, "hinetd-test: the host's own record %d", i);
+  msg.header.nlmsg_len = NLMSG_LENGTH(static_cast<size_t>(len) + 1);
+  msg.header.nlmsg_type = AUDIT_USER_AVC;
+  msg.header.nlmsg_flags = NLM_F_REQUEST;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  return sendto(audit, &msg, msg.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+                sizeof kernel) == static_cast<ssize_t>(msg.header.nlmsg_len);
+}
+
+// A process of the host's own killed by seccomp (strict mode, then a call
+// it does not allow): a kill record that is none of hinetd's business.
+bool KillElsewhere() {
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+    syscall(SYS_getppid);
+    _exit(0);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+         WTERMSIG(status) == SIGKILL;
+}
+
+// Whatever a test could make of the host's log and audit traffic: the
+// descriptors, and what cannot be done here.
+struct HostNoise {
+  int kmsg = -1;
+  int audit = -1;
+  std::string missing;  // why no noise can be made at all, if so
+  HostNoise() {
+    kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+    audit = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+    if (audit >= 0 && !SendUserAudit(audit, -1)) {
+      close(audit);
+      audit = -1;
+    }
+    if (kmsg < 0) missing = "/dev/kmsg cannot be written here: " + std::string(strerror(errno));
+  }
+  ~HostNoise() {
+    if (kmsg >= 0) close(kmsg);
+    if (audit >= 0) close(audit);
+  }
+  bool Make(int i) const {
+    return (kmsg < 0 || WriteKernelLogLine(kmsg, i)) && (audit < 0 || SendUserAudit(audit, i));
+  }
+  // All of it, with a fork and a kill: the host's events of every kind.
+  bool MakeAll(int i) const { return RunTrue() && KillElsewhere() && Make(i); }
+};
+
+TEST_F(MonitorTest, TheHostsLogAndAuditRecordsWakeTheMonitorAtMostOncePerPeriod) {
+  // The kernel log and the audit records are of the whole host too: a
+  // firewall's LOG rule, a noisy driver, an audit daemon's rules, the kills
+  // of other sandboxes. Read as they came, each line woke the monitor. Now
+  // with the process events, on one clock: at most once per period,
+  // whatever the mix.
+  StartMonitor(/*external=*/true, Table());
+  if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
+  HostNoise noise;
+  if (!noise.missing.empty()) GTEST_SKIP() << noise.missing;
+  auto watches = OneShotWatches(monitor_);
+  ASSERT_EQ(watches.count("connector"), 1u) << "process events watched one-shot\n" << log_;
+  ASSERT_EQ(watches.count("kmsg"), 1u) << "the kernel log watched one-shot\n" << log_;
+  bool audit = noise.audit >= 0 && watches.count("audit") == 1;
+  constexpr int kRounds = 600;
+  long before = Sleeps(monitor_);
+  ASSERT_GE(before, 0);
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRounds; ++i) ASSERT_TRUE(noise.MakeAll(i)) << i << ": " << strerror(errno);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  long woke = Sleeps(monitor_) - before;
+  // One first wakeup per source (three) before they are all quiet, one per
+  // period's end after that (4 a second, and a partial one), and slack for
+  // the loop's other business. One wakeup per event would be 3,000 here (a
+  // kill makes a record on both sources).
+  double bound = 6 + 5 * seconds;
+  EXPECT_LE(woke, bound) << kRounds << " rounds (audit: " << audit << ") in " << seconds
+                         << " s\n" << log_;
+  // Still a monitor that serves.
+  int listening = TakeListeningSocket(monitor_, port_);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  ExpectEchoServed(listening);
+  close(listening);
+}
+
+TEST_F(MonitorTest, AKilledChildIsNamedAtOnceWhileTheHostsLogKeepsTheRecordsUnwatched) {
+  // The host's lines have quieted the records' watches for the period (an
+  // hour here), and a child's end line waits for its record up to
+  // seccomp_record_wait (an hour too). The line still comes at once, with
+  // its syscall: read at the reap when the record came first, or, when it
+  // trails the reap, read as it comes (the records are watched again while
+  // an end line waits).
+  process_events_period_ = kAnHour;
+  kernel_records_period_ = kAnHour;
+  seccomp_record_wait_ = kAnHour;
+  dir_.Write("sandbox/victim.toml",
+             "description = \"hinetd-probe making a forbidden call\"\n"
+             "include = [\"runtime\"]\n"
+             "allow = [\"read\", \"write\", \"capget\", \"fcntl\", \"getgroups\", "
+             "\"getpgid\", \"getsid\", \"getresuid\", \"getresgid\", \"umask\", \"prctl\"]\n");
+  uint16_t port = testing::FreeTcpPort();
+  std::string victim = "[[service]]\nname = \"victim\"\nlisten = \"127.0.0.1:" +
+                       std::to_string(port) + "\"\nexec = [\"" + BinDir() +
+                       "/hinetd-probe\", \"syscall\", \"socket\"]\n"
+                       "user = \"64065\"\ngroup = \"64065\"\nsandbox = \"victim\"\n"
+                       "namespaces = []\n";
+  StartMonitor(/*external=*/true, Table("uwait", victim));
+  if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
+  if (log_.find("cannot read the kernel's audit records") != std::string::npos) {
+    GTEST_SKIP() << "the kernel's audit records cannot be read here";
+  }
+  HostNoise noise;
+  if (!noise.missing.empty()) GTEST_SKIP() << noise.missing;
+  // Host lines until every records watch is quiet (each fired once, read
+  // only the host's business).
+  auto quiet = [&] {
+    auto w = OneShotWatches(monitor_);
+    bool any = false;
+    for (const char* name : {"kmsg", "audit"}) {
+      if (w.count(name) == 0) continue;
+      any = true;
+      if (!w[name]) return false;
+    }
+    return any;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int i = 0;
+  while (!quiet() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(noise.Make(i++));
+    ReadLog(milliseconds(10));
+  }
+  ASSERT_TRUE(quiet()) << "the records watches never went quiet after " << i << " lines\n"
+                       << log_;
+  int listening = TakeListeningSocket(monitor_, port);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(client, 0);
+  AcceptAndRequest(listening, /*victim=*/4);
+  ASSERT_TRUE(WaitForLog("event=end service=victim ", milliseconds(10000))) << log_;
+  EXPECT_EQ(FieldOfLastFound("status"), "seccomp") << log_;
+  EXPECT_EQ(FieldOfLastFound("syscall"), "socket") << log_;
+  close(client);
   close(listening);
 }
 
