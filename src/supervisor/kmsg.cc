@@ -126,6 +126,7 @@ SeccompLog::Drained SeccompLog::DrainAudit() {
     int left = static_cast<int>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       ++drained.messages;
+      ++audit_read_;
       if (h->nlmsg_type != AUDIT_SECCOMP) continue;
       std::string_view body(static_cast<const char*>(NLMSG_DATA(h)),
                             h->nlmsg_len - NLMSG_HDRLEN);
@@ -147,6 +148,7 @@ SeccompLog::Drained SeccompLog::DrainKmsg() {
     }
     if (n == 0) return drained;
     ++drained.messages;
+    ++kmsg_read_;
     if (auto r = ParseSeccompRecord(std::string_view(buf, static_cast<size_t>(n)))) {
       Add(*r, drained);
     }

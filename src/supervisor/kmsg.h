@@ -71,6 +71,9 @@ class SeccompLog {
   void Drain();
   Drained DrainKmsg();
   Drained DrainAudit();
+  // Messages read from each source so far, by any of the above.
+  [[nodiscard]] uint64_t kmsg_read() const { return kmsg_read_; }
+  [[nodiscard]] uint64_t audit_read() const { return audit_read_; }
   // The syscall that killed `pid`, if its record has been seen; forgets it.
   [[nodiscard]] std::optional<SeccompRecord> Take(pid_t pid);
   // Removes and returns the records of every pid `claimed` says no to (not
@@ -91,6 +94,8 @@ class SeccompLog {
   base::UniqueFd audit_;  // NETLINK_AUDIT, AUDIT_NLGRP_READLOG
   std::deque<SeccompRecord> recent_;  // bounded
   std::deque<uint64_t> serials_;      // of the records seen lately, bounded
+  uint64_t kmsg_read_ = 0;
+  uint64_t audit_read_ = 0;
 };
 
 }  // namespace hinetd::supervisor

@@ -635,11 +635,7 @@ void Monitor::OnHostEvents(int fd) {
 }
 
 HostWatch::Found Monitor::ReadHostSource(int fd) {
-  if (fd == seccomp_kills_.process_events_fd()) {
-    return seccomp_kills_.DrainProcessTree() > 0 ? HostWatch::Found::kHost
-                                                 : HostWatch::Found::kNothing;
-  }
-  return seccomp_kills_.ReadRecords(fd, Known());
+  return seccomp_kills_.ReadHostSource(fd, Known());
 }
 
 void Monitor::BeginStop() {

@@ -39,17 +39,38 @@ std::optional<std::string> SeccompKills::ServiceOf(pid_t pid) const {
   return std::nullopt;
 }
 
-HostWatch::Found SeccompKills::ReadRecords(int fd, const KnownProcesses& known) {
-  SeccompLog::Drained got =
-      fd == seccomp_log_.audit_fd() ? seccomp_log_.DrainAudit() : seccomp_log_.DrainKmsg();
-  LogDescendantKills(known);
-  bool ours = std::any_of(got.killed.begin(), got.killed.end(), [&](pid_t pid) {
-    return pid == known.listener || pid == known.last_listener || ServiceOf(pid).has_value() ||
-           std::any_of(pending_.begin(), pending_.end(),
-                       [pid](const PendingEnd& p) { return p.pid == pid; });
-  });
+HostWatch::Found SeccompKills::ReadHostSource(int fd, const KnownProcesses& known) {
+  bool ours = false;
+  if (fd == process_tree_.fd()) {
+    DrainProcessTree();
+  } else {
+    SeccompLog::Drained got =
+        fd == seccomp_log_.audit_fd() ? seccomp_log_.DrainAudit() : seccomp_log_.DrainKmsg();
+    LogDescendantKills(known);
+    ours = std::any_of(got.killed.begin(), got.killed.end(), [&](pid_t pid) {
+      return pid == known.listener || pid == known.last_listener || ServiceOf(pid).has_value() ||
+             std::any_of(pending_.begin(), pending_.end(),
+                         [pid](const PendingEnd& p) { return p.pid == pid; });
+    });
+  }
+  uint64_t now_read = ReadSoFar(fd);
+  uint64_t& looked = LookedAt(fd);
+  bool any = now_read != looked;
+  looked = now_read;
   if (ours) return HostWatch::Found::kOurs;
-  return got.messages > 0 ? HostWatch::Found::kHost : HostWatch::Found::kNothing;
+  return any ? HostWatch::Found::kHost : HostWatch::Found::kNothing;
+}
+
+uint64_t SeccompKills::ReadSoFar(int fd) const {
+  if (fd == seccomp_log_.fd()) return seccomp_log_.kmsg_read();
+  if (fd == seccomp_log_.audit_fd()) return seccomp_log_.audit_read();
+  return process_datagrams_;
+}
+
+uint64_t& SeccompKills::LookedAt(int fd) {
+  if (fd == seccomp_log_.fd()) return looked_at_[0];
+  if (fd == seccomp_log_.audit_fd()) return looked_at_[1];
+  return looked_at_[2];
 }
 
 std::string SeccompKills::ListenerSyscall(pid_t pid) {
@@ -102,6 +123,7 @@ size_t SeccompKills::DrainProcessTree() {
         return ProcessTree::DirectChild{it->second.service, it->second.started};
       },
       now);
+  process_datagrams_ += datagrams;
   uint64_t lost = process_tree_.TakeLost();
   uint64_t overflow = process_tree_.TakeOverflow();
   if (lost + overflow == 0) return datagrams;

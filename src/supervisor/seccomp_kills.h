@@ -56,11 +56,14 @@ class SeccompKills {
   [[nodiscard]] int process_events_fd() const { return process_tree_.fd(); }
   [[nodiscard]] bool process_events_available() const { return process_tree_.available(); }
 
-  // Reads the audit records queued on `fd` (kmsg_fd() or audit_fd()) and
-  // logs the kills of descendants among them; says whether it found the
-  // kill record of one of hinetd's processes (a child, a descendant of one,
-  // a listener) or only the host's business (host_watch.h).
-  HostWatch::Found ReadRecords(int fd, const KnownProcesses& known);
+  // Reads the host source `fd` (kmsg_fd(), audit_fd() or
+  // process_events_fd()), logging the kills of descendants among its
+  // records, for the host watch (host_watch.h): a kill record of one of
+  // hinetd's processes (a child, a descendant of one, a listener) is its
+  // own; anything else this read found, or any other read took from that
+  // source since its last look (a reap, a killed child's record), is the
+  // host's business: the host is still busy either way.
+  HostWatch::Found ReadHostSource(int fd, const KnownProcesses& known);
   // Reads the process events (fork, exit) queued now; reports lost ones.
   // Returns how many datagrams it read.
   size_t DrainProcessTree();
@@ -94,12 +97,18 @@ class SeccompKills {
   [[nodiscard]] std::optional<std::pair<std::string, pid_t>> ChildAncestorFromProc(
       pid_t pid) const;
 
+  // Messages read from `fd` so far, and a host watch's last look at them.
+  [[nodiscard]] uint64_t ReadSoFar(int fd) const;
+  uint64_t& LookedAt(int fd);
+
   base::Logger& log_;
   const Children& children_;
   std::chrono::milliseconds record_wait_;
   std::vector<PendingEnd> pending_;
   SeccompLog seccomp_log_;
   ProcessTree process_tree_;
+  uint64_t process_datagrams_ = 0;  // read so far
+  uint64_t looked_at_[3] = {};      // kmsg, audit, process events
   // Until then, the table may miss descendants (events were lost).
   Clock::time_point process_tree_unsure_until_{};
   RateLimiter process_tree_warning_{1, std::chrono::seconds(10), Clock::now()};

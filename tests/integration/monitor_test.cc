@@ -1019,7 +1019,9 @@ TEST_F(MonitorTest, ForksElsewhereOnTheHostWakeTheMonitorAtMostOncePerPeriod) {
 }
 
 // One line in the kernel's log, as a driver or a program with the right to
-// (root's /dev/kmsg) writes it.
+// (root's /dev/kmsg) writes it. The kernel rate-limits such writes (unless
+// kernel.printk_devkmsg is "on"): most are dropped, the audit messages and
+// kills below carry most of the load.
 bool WriteKernelLogLine(int kmsg, int i) {
   std::string line = "hinetd-test: the host's own log line " + std::to_string(i) + "\n";
   return write(kmsg, line.data(), line.size()) == static_cast<ssize_t>(line.size());
