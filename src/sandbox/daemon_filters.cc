@@ -64,7 +64,7 @@ const std::vector<Allowed>& ListenerRules() {
       {"epoll_pwait", {}},
 #endif
       {"epoll_ctl", {}},  // watch and unwatch sockets and the control channel
-      {"read", {}},       // the signalfd (TERM, INT)
+      {"read", {}},       // the signalfd (TERM, INT), the monitor's doorbell (an eventfd)
       {"write", {}},      // log lines: to stderr, or to the monitor's relay
       {"close", {}},      // refused connections, handed-over and queued descriptors
       // Nonblocking mode back on a wait socket after its child (F_GETFL,

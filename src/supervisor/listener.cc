@@ -51,7 +51,7 @@ bool NeedsBindCapability(const SocketList& sockets) {
 
 namespace {
 
-enum Kind : uint64_t { kSignal = 1, kSocket = 2, kControl = 3 };
+enum Kind : uint64_t { kSignal = 1, kSocket = 2, kControl = 3, kDoorbell = 4 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
 constexpr int kAcceptBurst = 16;  // per readiness event, for fairness
@@ -146,7 +146,8 @@ class Listener {
  public:
   Listener(ListenerSetup setup, base::Logger& log)
       : setup_(std::move(setup)), config_(*setup_.config), log_(log),
-        channel_(UniqueFd(setup_.control_fd)) {}
+        channel_(UniqueFd(setup_.control_fd)),
+        doorbell_(setup_.doorbell_fd) {}
 
   [[noreturn]] void Run();
 
@@ -185,6 +186,9 @@ class Listener {
   void Touch(size_t service);
   void Watch(int fd, uint64_t tag, uint32_t events);
   void SetWatch(ListenSocket& s, ListenSocket::Watch want);
+  // The control channel's watch: readable while a client waits for room
+  // (or without a doorbell), writable while messages wait for room in it.
+  void WatchControl();
   void HoldBack(size_t service, const char* reason);
   void RepairWaitSocket(ListenSocket& s);
   void PruneRefusalLog();
@@ -201,6 +205,12 @@ class Listener {
   const config::Config& config_;
   base::Logger& log_;
   Channel channel_;
+  UniqueFd doorbell_;
+  // Sockets probing or probed (their service, or hinetd, full): a client
+  // may wait for an end report, so the channel is read as it comes.
+  size_t probing_ = 0;
+  uint32_t control_events_ = 0;  // the channel's watch now
+  bool control_events_set_ = false;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
   std::unordered_map<int, std::shared_ptr<ListenSocket>> by_fd_;
@@ -212,7 +222,6 @@ class Listener {
   uint64_t accept_failures_ = 0;  // accept(2) failures in a row, for the log
   Clock::time_point children_full_logged_{};
   int children_ = 0;  // all services: for [daemon] max_children
-  bool control_out_ = false;
   uint64_t next_request_ = 1;
   // Outstanding udp wait requests: a refused one must give its socket back.
   std::unordered_map<uint64_t, std::weak_ptr<ListenSocket>> wait_requests_;
@@ -244,6 +253,9 @@ void Listener::Watch(int fd, uint64_t tag, uint32_t events) {
 void Listener::SetWatch(ListenSocket& s, ListenSocket::Watch want) {
   using W = ListenSocket::Watch;
   if (s.watch == want) return;
+  auto probing = [](W w) { return w == W::kProbe || w == W::kProbed; };
+  probing_ += probing(want) ? 1 : 0;
+  probing_ -= probing(s.watch) ? 1 : 0;
   if (want == W::kNone) {
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.fd.get(), nullptr);
   } else if (want != W::kProbed) {  // kProbed: the one-shot fired, the kernel disarmed it
@@ -278,7 +290,7 @@ bool Listener::Init() {
   // Only what the listener needs stays open: stdio (the log), the log
   // relay, the control channel and the listening sockets. Nothing of the
   // monitor's.
-  std::vector<int> keep = {0, 1, 2, setup_.log_fd, channel_.fd()};
+  std::vector<int> keep = {0, 1, 2, setup_.log_fd, channel_.fd(), doorbell_.get()};
   for (const auto& s : setup_.sockets) keep.push_back(s->fd.get());
   CloseAllExcept(keep);
   sigset_t set;
@@ -298,7 +310,8 @@ bool Listener::Init() {
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!signal_fd_ || !epoll_) return false;
   Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
-  Watch(channel_.fd(), Tag(kControl, channel_.fd()), EPOLLIN);
+  if (doorbell_) Watch(doorbell_.get(), Tag(kDoorbell, doorbell_.get()), EPOLLIN);
+  WatchControl();
   served_ports_ = ServedPorts(config_);
   // Every running child counts against max_children, also those of a
   // service a reload removed: each sends its end report here.
@@ -342,16 +355,35 @@ void Listener::Run() {
   for (;;) {
     int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
     if (n < 0 && errno != EINTR) Exit(71);
+    // The end reports the monitor did not ring for are read before the
+    // first client of a wakeup is admitted: the counts it is judged by are
+    // as exact as if each report had woken this process (one wakeup per
+    // connection instead of two, the end's and the next client's).
+    bool read_ends = !doorbell_;
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
       int fd = static_cast<int>(tag & 0xffffffffu);
       switch (static_cast<Kind>(tag >> 32)) {
         case kSignal: OnSignal(); break;
+        case kDoorbell: {
+          uint64_t rings = 0;
+          (void)!read(doorbell_.get(), &rings, sizeof rings);
+          OnControl();
+          read_ends = true;
+          break;
+        }
         case kControl:
           if (events[i].events & EPOLLOUT) channel_.Flush();
-          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl();
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            OnControl();
+            read_ends = true;
+          }
           break;
         case kSocket:
+          if (!read_ends) {
+            OnControl();
+            read_ends = true;
+          }
           if (auto it = by_fd_.find(fd); it != by_fd_.end()) {
             std::shared_ptr<ListenSocket> s = it->second;  // a nowait handover replaces the entry
             // A probe that fired: a client waits while the service (or
@@ -369,13 +401,19 @@ void Listener::Run() {
     ResumeExpired();
     PruneRefusalLog();
     UpdatePolling();
-    // Writable interest only while messages wait for the monitor's buffer.
-    if (channel_.pending() != control_out_) {
-      control_out_ = channel_.pending();
-      Watch(channel_.fd(), Tag(kControl, channel_.fd()),
-            EPOLLIN | (control_out_ ? static_cast<uint32_t>(EPOLLOUT) : 0u));
-    }
+    WatchControl();
   }
+}
+
+void Listener::WatchControl() {
+  // Writable interest only while messages wait for the monitor's buffer.
+  // No interest at all still reports the monitor's end (EPOLLHUP).
+  uint32_t events = (!doorbell_ || probing_ > 0 ? static_cast<uint32_t>(EPOLLIN) : 0u) |
+                    (channel_.pending() ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  if (events == control_events_ && control_events_set_) return;
+  control_events_ = events;
+  control_events_set_ = true;
+  Watch(channel_.fd(), Tag(kControl, channel_.fd()), events);
 }
 
 int Listener::NextTimeoutMs() const {

@@ -28,6 +28,12 @@ struct ListenerSetup {
   ServiceStates services;  // counters, pauses; active and per_source rebuilt
   int children = 0;        // the monitor's children, of every service, even removed ones
   int control_fd = -1;     // the listener's end of the control channel
+  // The monitor's doorbell (an eventfd): rung when the channel carries
+  // something the listener must read at once. Clean ends of children are
+  // not: the listener reads them before it next admits a client, or as
+  // they come while a client waits for room (see Listener::Run). -1: none,
+  // the channel is read as it comes.
+  int doorbell_fd = -1;
   // The sending end of the log relay (log_relay.h), when the monitor's log
   // is one the chrooted listener cannot reach; -1: it writes to stderr.
   int log_fd = -1;

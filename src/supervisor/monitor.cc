@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -273,6 +274,13 @@ void Monitor::StartListener() {
     listener_.StartFailed(Clock::now());
     return;
   }
+  UniqueFd doorbell(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!doorbell) {
+    log_.Error(LogLine("listener-failed")
+                   .Add("error", ErrnoError("eventfd (doorbell)", errno).message()));
+    listener_.StartFailed(Clock::now());
+    return;
+  }
   // The listener starts from the monitor's table: the sockets, the state
   // the last listener handed over, and the children now running (their
   // end reports will come to this listener).
@@ -302,6 +310,7 @@ void Monitor::StartListener() {
   setup.sockets = sockets_;
   setup.services = services_;
   setup.control_fd = pair->second.get();
+  setup.doorbell_fd = doorbell.get();
   setup.filter = listener_filter_.get();
   setup.monitor_pid = getpid();
   setup.children = CountChildren(children_.all(), setup.sockets, setup.services);
@@ -315,6 +324,7 @@ void Monitor::StartListener() {
   if (pid == 0) {
     pair->first.release();  // closed by the listener's own descriptor sweep
     listener_log_.release();
+    doorbell.release();  // the listener's own (setup.doorbell_fd)
     RunListener(std::move(setup), log_);
   }
   relay_send.reset();  // the listener's alone: its relay ends when it does
@@ -322,6 +332,8 @@ void Monitor::StartListener() {
   listener_.Started(pid, Clock::now());
   end_batch_.Clear();  // reports for the listener before: this one counts from children_
   channel_ = std::make_unique<Channel>(std::move(pair->first));
+  doorbell_ = std::move(doorbell);
+  ring_owed_ = false;
   channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
   control_out_ = false;
   control_in_ = true;  // the loop's end stops reading while no slot is free
@@ -352,6 +364,7 @@ void Monitor::OnListenerExit(int status) {
   // come before the channel is read; read it all now.
   if (channel_) OnControl(/*drain=*/true);
   channel_.reset();  // also leaves the epoll set
+  doorbell_.reset();
   OnListenerLog(/*drain=*/true);
   if (stopping_) return;
   if (reload_) {
@@ -398,6 +411,7 @@ void Monitor::KillListener(const std::string& reason) {
   // Nothing more from it is read or queued to it, not even what it sent
   // before this: the fresh listener starts from this process's table.
   channel_.reset();
+  doorbell_.reset();
   listener_log_.reset();
   if (!listener_.running() && options_.external_listener_fd >= 0) {
     BeginStop();  // nothing to kill or restart: as if it had gone
@@ -484,7 +498,10 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
       case kProcEvents: OnHostEvents(fd); break;
       case kControl:
         if (channel_ && fd == channel_->fd()) {
-          if (events[i].events & EPOLLOUT) channel_->Flush();
+          if (events[i].events & EPOLLOUT) {
+            channel_->Flush();
+            RingListener();
+          }
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnControl(false);
         }
         break;
@@ -649,6 +666,7 @@ void Monitor::BeginStop() {
   // refused rather than left waiting in a backlog nobody will read.
   if (listener_.running()) kill(listener_.pid(), SIGTERM);
   channel_.reset();
+  doorbell_.reset();
   park_.Release();  // the parked ones close with their queue
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service

@@ -205,6 +205,10 @@ class Monitor {
   // message to the listener).
   void QueueEnd(const EndReport& end);
   void FlushEnds();
+  // Rings the listener's doorbell if a message it must read at once went
+  // out since the last ring, or messages wait here for room in its buffer
+  // (it is behind: it must read).
+  void RingListener();
   // The index of a child's service in the current table (kNoService).
   [[nodiscard]] uint32_t ReportIndex(const Child& c) const;
   // The most messages an honest listener can leave unread: an end report
@@ -301,6 +305,10 @@ class Monitor {
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;
+  // The listener's doorbell (an eventfd it watches; ListenerSetup), and
+  // whether a message it must read at once is in the channel unrung.
+  base::UniqueFd doorbell_;
+  bool ring_owed_ = false;
   base::UniqueFd listener_log_;  // the relay's receiving end, if the listener's log goes through it
   LogRelay log_relay_;
   SyslogRelay syslog_relay_{log_};

@@ -87,6 +87,7 @@ void Monitor::OnControl(bool drain) {
       } else {
         // The listener's end closed; its exit status comes with SIGCHLD.
         channel_.reset();
+        doorbell_.reset();
       }
       return;
     }
@@ -262,6 +263,17 @@ bool Monitor::MayLogRefusal() {
 void Monitor::SendToListener(const void* msg, size_t len) {
   FlushEnds();  // in order: the reports made before this message go first
   SendNow(msg, len);
+  ring_owed_ = true;  // a handover or status request: read at once
+  RingListener();
+}
+
+void Monitor::RingListener() {
+  if (!doorbell_ || !channel_) return;
+  if (!ring_owed_ && !channel_->pending()) return;
+  uint64_t one = 1;
+  (void)!write(doorbell_.get(), &one, sizeof one);
+  // What still waits here for room is rung for again once it is sent.
+  ring_owed_ = channel_->pending();
 }
 
 void Monitor::SendNow(const void* msg, size_t len) {
@@ -282,7 +294,9 @@ void Monitor::FlushEnds() {
   if (end_batch_.empty()) return;
   std::string_view batch = end_batch_.bytes();
   SendNow(batch.data(), batch.size());  // copied if it must wait
+  ring_owed_ = ring_owed_ || end_batch_.urgent();
   end_batch_.Clear();
+  RingListener();
 }
 
 void Monitor::Forged(const RequestRef* req, const std::string& reason) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -215,6 +216,12 @@ MonitorMessage DecodeFromMonitor(std::string_view bytes, size_t nfds) {
   }
   return Err("unexpected message", "type " + std::to_string(static_cast<uint32_t>(h->type)) +
                                        " (" + TypeName(h->type) + ") from the monitor");
+}
+
+bool ListenerNeedsAtOnce(const EndReport& end) {
+  bool clean = end.outcome == Outcome::kExited && WIFEXITED(end.status) &&
+               WEXITSTATUS(end.status) == 0;
+  return !clean || end.wait != 0;
 }
 
 EndReport EndBatch::operator[](size_t i) const {

@@ -158,6 +158,14 @@ struct EndReport {
   sockaddr_storage wait_ep{};     // the listening address of that socket
 };
 
+// Whether the listener must read `end` at once (the monitor rings its
+// doorbell): anything but a clean exit of a child that held no wait socket.
+// A failure counts toward loop protection and a pause, a wait child's end
+// gives its socket back, a refusal may too; a clean exit only lowers counts,
+// which the listener reads before it next admits a client (or at once while
+// one waits for room).
+[[nodiscard]] bool ListenerNeedsAtOnce(const EndReport& end);
+
 // kEnd: this header, then `count` EndReports (1 to kMaxEndBatch). One
 // message per batch: a loop iteration's reports cost the monitor one
 // sendmsg and the listener one wakeup and one recvmsg, not one of each per
@@ -233,15 +241,21 @@ class EndBatchBuilder {
   bool Add(const EndReport& r) {
     if (msg_.h.count >= kMaxEndBatch) return false;
     msg_.entries[msg_.h.count++] = r;
+    urgent_ = urgent_ || ListenerNeedsAtOnce(r);
     return true;
   }
+  // Some report of the batch is one the listener must read at once.
+  [[nodiscard]] bool urgent() const { return urgent_; }
   [[nodiscard]] bool empty() const { return msg_.h.count == 0; }
   [[nodiscard]] bool full() const { return msg_.h.count >= kMaxEndBatch; }
   [[nodiscard]] size_t size() const { return msg_.h.count; }
   [[nodiscard]] std::string_view bytes() const {
     return {reinterpret_cast<const char*>(&msg_), sizeof msg_.h + msg_.h.count * sizeof(EndReport)};
   }
-  void Clear() { msg_.h.count = 0; }
+  void Clear() {
+    msg_.h.count = 0;
+    urgent_ = false;
+  }
 
  private:
   struct Message {
@@ -249,6 +263,7 @@ class EndBatchBuilder {
     EndReport entries[kMaxEndBatch];
   };
   Message msg_;
+  bool urgent_ = false;
 };
 
 // One end of the channel: sends whole messages (queued while the peer's

@@ -207,6 +207,39 @@ TEST_F(PrivsepTest, KillingTheListenerRefusesNoConnection) {
       << daemon_.LogText();
 }
 
+TEST_F(PrivsepTest, AConnectionWakesTheListenerOnceNotAgainForItsChildsCleanEnd) {
+  // The listener admits clients by counts the end reports lower. A clean
+  // end only lowers them: it is read before the next client is admitted
+  // (or at once while a client waits for room), and does not wake the
+  // listener; what it must read at once (a failure, a wait child's end, a
+  // handover, a status request) rings its doorbell.
+  uint16_t port = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(Echo(port)))) << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0) << daemon_.LogText();
+  auto sleeps = [&] { return std::stol(ProcStatusField(listener, "voluntary_ctxt_switches")); };
+  constexpr int kConnections = 40;
+  long before = sleeps();
+  for (int i = 0; i < kConnections; ++i) {
+    ASSERT_EQ(Exchange("127.0.0.1", port, "x\n"), "x\n") << i;
+    // Each child's end is over (logged, its report sent) before the next
+    // client comes: a report that woke the listener would wake it here.
+    ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=echo"}, static_cast<size_t>(i) + 1,
+                                     milliseconds(10000)))
+        << daemon_.LogText();
+  }
+  long woke = sleeps() - before;
+  // One wakeup per connection (its accept), and slack for the rest of the
+  // loop's business; one more per end report would be 80.
+  EXPECT_LE(woke, kConnections + kConnections / 4) << daemon_.LogText();
+  // The last report was not read yet; a status request is read at once,
+  // after it: the counts are exact.
+  std::string status = daemon_.DumpStatus("echo");
+  ASSERT_FALSE(status.empty()) << daemon_.LogText();
+  EXPECT_EQ(LogField(status, "active"), "0") << status;
+  EXPECT_EQ(LogField(status, "accepted"), std::to_string(kConnections)) << status;
+}
+
 TEST_F(PrivsepTest, ListenerThatKeepsDyingBacksOff) {
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(Echo(FreeTcpPort())))) << daemon_.LogText();
   std::vector<std::string> delays;

@@ -4,6 +4,7 @@
 // logs, and nothing else gets through.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 
 #include <cstring>
 #include <string>
@@ -165,6 +166,36 @@ TEST(Protocol, ASourceKeyLongerThanItsBytesIsMalformed) {
   UdpHandoverRequest handover;
   handover.source.len = 255;
   EXPECT_EQ(Refusal(Wire(handover), 2), "malformed spawn request");
+}
+
+TEST(Protocol, OnlyACleanExitOfAChildWithoutAWaitSocketWaitsForTheListenersNextClient) {
+  auto report = [](Outcome outcome, int status, uint32_t wait = 0) {
+    EndReport r;
+    r.outcome = outcome;
+    r.status = status;
+    r.wait = wait;
+    return r;
+  };
+  constexpr int kExit0 = 0;         // a wait status: exited, 0
+  constexpr int kExit1 = 1 << 8;    // exited, 1
+  constexpr int kKilled = SIGKILL;  // killed by a signal
+  EXPECT_FALSE(ListenerNeedsAtOnce(report(Outcome::kExited, kExit0)));
+  EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kExit1))) << "a failure: loop protection";
+  EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kKilled)));
+  EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kExit0, 1))) << "its socket comes back";
+  for (Outcome o : {Outcome::kSetupFailed, Outcome::kSpawnFailed, Outcome::kRefused,
+                    Outcome::kTimedOut, Outcome::kClosed, Outcome::kReplaced}) {
+    EXPECT_TRUE(ListenerNeedsAtOnce(report(o, kExit0))) << static_cast<int>(o);
+  }
+  // A batch is rung for if any of its reports is.
+  EndBatchBuilder batch;
+  batch.Add(report(Outcome::kExited, kExit0));
+  EXPECT_FALSE(batch.urgent());
+  batch.Add(report(Outcome::kSetupFailed, kExit0));
+  batch.Add(report(Outcome::kExited, kExit0));
+  EXPECT_TRUE(batch.urgent());
+  batch.Clear();
+  EXPECT_FALSE(batch.urgent()) << "a new batch starts clean";
 }
 
 TEST(Protocol, AnEndBatchCarriesItsReportsByIndex) {
