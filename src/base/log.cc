@@ -207,11 +207,40 @@ void Logger::WriteText(std::string_view text, int priority) {
     }
     return;
   }
+  if (held_) {
+    AppendHeld(text);
+    return;
+  }
   std::string out;
   size_t notice = StartBlock(out);
   out.append(text);
   out.push_back('\n');
   FinishBlock(out, notice, 1);
+}
+
+void Logger::Hold() { held_ = sink_ == LogSink::kStderr; }
+
+void Logger::AppendHeld(std::string_view text) {
+  if (held_lines_ == 0) {
+    held_out_.clear();
+    held_notice_ = StartBlock(held_out_);
+  }
+  held_out_.append(text);
+  held_out_.push_back('\n');
+  ++held_lines_;
+  constexpr size_t kHeldMax = 64 * 1024;
+  if (held_out_.size() >= kHeldMax) {
+    FinishBlock(held_out_, held_notice_, held_lines_);
+    held_lines_ = 0;
+  }
+}
+
+void Logger::Release() {
+  held_ = false;
+  if (held_lines_ == 0) return;
+  FinishBlock(held_out_, held_notice_, held_lines_);
+  held_lines_ = 0;
+  held_out_.clear();
 }
 
 void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
@@ -220,6 +249,10 @@ void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
     return;
   }
   if (lines.empty()) return;
+  if (held_) {
+    for (const auto& line : lines) AppendHeld(line.str());
+    return;
+  }
   std::string out;
   size_t notice = StartBlock(out);
   for (const auto& line : lines) {
@@ -271,6 +304,11 @@ void Logger::WriteFixed(std::string_view text, int priority) {
       if (::writev(fd_, iov, 2) >= 0 || errno != EINTR) return;
     }
     return;
+  }
+  // After the lines held before it (a write of what is already formatted).
+  if (held_lines_ > 0) {
+    FinishBlock(held_out_, held_notice_, held_lines_);
+    held_lines_ = 0;
   }
   // Whole, or counted as lost (no notice in front: that would need
   // formatting; the next ordinary line carries it).

@@ -97,6 +97,13 @@ class Logger {
   // the last one it could. The next line that goes through is preceded by
   // `event=log-lost lines=N`, on a line of its own.
   [[nodiscard]] uint64_t lost() const { return lost_; }
+  // Lines written between Hold and Release go to a kStderr sink in one
+  // write, at Release (or once 64 KiB wait); other sinks write each line at
+  // once. The monitor holds the lines of one turn of its loop: a child's
+  // accept and end lines, logged at its reap, cost one write, not two.
+  void Hold();
+  void Release();
+  [[nodiscard]] bool held() const { return held_; }
   // From now on, every line goes to `fd` (the sending end of a datagram
   // socket pair) as kRelay describes; syslog's connection is closed. For a
   // forked process about to lose its way to the sink.
@@ -113,8 +120,14 @@ class Logger {
   size_t StartBlock(std::string& out) const;
   void FinishBlock(const std::string& out, size_t notice, uint64_t lines);
 
+  // A line while held: appended to held_out_ (StartBlock's notice first).
+  void AppendHeld(std::string_view text);
   LogSink sink_;
   int fd_;
+  bool held_ = false;
+  std::string held_out_;  // kept between turns: no allocation per line
+  size_t held_notice_ = 0;
+  uint64_t held_lines_ = 0;
   uint64_t lost_ = 0;
   bool broken_line_ = false;  // a line was cut short: the next starts on a new one
 };

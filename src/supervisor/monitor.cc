@@ -314,7 +314,11 @@ void Monitor::StartListener() {
   setup.filter = listener_filter_.get();
   setup.monitor_pid = getpid();
   setup.children = CountChildren(children_.all(), setup.sockets, setup.services);
+  // The lines held so far go out first, and none is the listener's to write.
+  bool held = log_.held();
+  log_.Release();
   pid_t pid = fork();
+  if (held && pid != 0) log_.Hold();
   if (pid < 0) {
     listener_log_.reset();
     log_.Error(LogLine("listener-failed").Add("error", ErrnoError("fork", errno).message()));
@@ -454,11 +458,15 @@ int Monitor::Run() {
     // request is refused first, see OnControl), the monitor goes on, and
     // the events not handled come again (level-triggered).
     bool go_on = true;
+    // The turn's log lines in one write, at its end (a child's accept and
+    // end lines, logged at its reap, are one write, not two).
+    log_.Hold();
     try {
       go_on = RunOnce(events, n);
     } catch (const std::bad_alloc&) {
       OnOutOfMemory();
     }
+    log_.Release();
     if (g_memory_reserve_released) {
       g_memory_reserve_released = false;
       OnOutOfMemory();

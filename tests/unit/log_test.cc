@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
@@ -287,6 +288,88 @@ TEST(ChildStatus, Descriptions) {
 // A full disk under the log (/dev/full answers every write with ENOSPC):
 // nothing is written, nothing is lost silently. The next line that can be
 // written is preceded by how many could not.
+// What a SOCK_SEQPACKET peer received: one string per write of the Logger.
+std::vector<std::string> Writes(int fd) {
+  std::vector<std::string> out;
+  std::vector<char> buf(256 * 1024);
+  for (int i = 0; i < 64; ++i) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    out.emplace_back(buf.data(), static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(Logger, HeldLinesGoOutTogetherInOneWriteAtRelease) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  base::Logger log(base::LogSink::kStderr, sv[0]);
+  log.Hold();
+  EXPECT_TRUE(log.held());
+  log.Info(base::LogLine("accept").Add("pid", 7));
+  log.Warning(base::LogLine("end").Add("pid", 7));
+  log.WriteLines({base::LogLine("listen").Add("n", 1), base::LogLine("listen").Add("n", 2)},
+                 LOG_INFO);
+  EXPECT_TRUE(Writes(sv[1]).empty()) << "nothing before the release";
+  log.Release();
+  EXPECT_FALSE(log.held());
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{
+                               "event=accept pid=7\nevent=end pid=7\nevent=listen n=1\n"
+                               "event=listen n=2\n"}));
+  log.Release();
+  EXPECT_TRUE(Writes(sv[1]).empty()) << "a release with nothing held writes nothing";
+  // Not held: one write per line again.
+  log.Info(base::LogLine("a"));
+  log.Info(base::LogLine("b"));
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"event=a\n", "event=b\n"}));
+  // A line written without allocating (out of memory) comes after those
+  // held before it.
+  log.Hold();
+  log.Info(base::LogLine("before"));
+  log.WriteFixed("event=memory-short process=monitor", LOG_ERR);
+  log.Info(base::LogLine("after"));
+  log.Release();
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"event=before\n",
+                                                     "event=memory-short process=monitor\n",
+                                                     "event=after\n"}));
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(Logger, ALongTurnIsWrittenInPiecesOfAtMost64KiB) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  int big = 1 << 20;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  base::Logger log(base::LogSink::kStderr, sv[0]);
+  log.Hold();
+  std::string value(1000, 'x');
+  for (int i = 0; i < 100; ++i) log.Info(base::LogLine("line").Add("v", value));
+  auto early = Writes(sv[1]);
+  ASSERT_EQ(early.size(), 1u) << "written once 64 KiB waited";
+  EXPECT_GE(early[0].size(), 64u * 1024);
+  log.Release();
+  auto rest = Writes(sv[1]);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(early[0].size() + rest[0].size(), 100 * (std::string("event=line v=\n").size() + 1000));
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(Logger, ARelayIsNeverHeld) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  base::Logger log(base::LogSink::kStderr, 2);
+  log.RelayTo(sv[0]);
+  log.Hold();
+  EXPECT_FALSE(log.held()) << "a relay sends one datagram per line";
+  log.Info(base::LogLine("x"));
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"<6>event=x"}));
+  close(sv[0]);
+  close(sv[1]);
+}
+
 TEST(Logger, LinesAFullDiskRefusedAreCountedAndSaidWithTheNextThatGoes) {
   int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
   if (full < 0) GTEST_SKIP() << "no /dev/full: " << base::ErrnoName(errno);
