@@ -648,6 +648,7 @@ void Listener::UpdatePolling() {
   // The test build checks the bookkeeping: every socket now has the watch
   // that looking at all of them would give. One that did not would be a
   // state change without its Touch, a socket never watched again.
+  size_t probing = 0;
   for (auto& s : setup_.sockets) {
     if (want_of(s.get()) != s->watch) {
       log_.Error(LogLine("listener-bug")
@@ -655,6 +656,12 @@ void Listener::UpdatePolling() {
                      .Add("error", "a socket's watch is stale (a state change without Touch)"));
       _exit(70);  // the monitor logs the exit and starts another listener
     }
+    probing += s->watch == W::kProbe || s->watch == W::kProbed ? 1 : 0;
+  }
+  if (probing != probing_) {
+    // The channel would go unread while a client waits for an end report.
+    log_.Error(LogLine("listener-bug").Add("error", "the count of probing sockets is stale"));
+    _exit(70);
   }
 #endif
 }
