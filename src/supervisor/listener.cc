@@ -311,7 +311,7 @@ bool Listener::Init() {
   if (!signal_fd_ || !epoll_) return false;
   Watch(signal_fd_.get(), Tag(kSignal, signal_fd_.get()), EPOLLIN);
   if (doorbell_) Watch(doorbell_.get(), Tag(kDoorbell, doorbell_.get()), EPOLLIN);
-  WatchControl();
+  WatchControl();  // the monitor's end (EPOLLHUP) from now on
   served_ports_ = ServedPorts(config_);
   // Every running child counts against max_children, also those of a
   // service a reload removed: each sends its end report here.
@@ -346,6 +346,7 @@ bool Listener::Init() {
   ReadyMessage ready;
   channel_.Send(&ready, sizeof ready);
   UpdatePolling();
+  WatchControl();  // a service full from the start (a reload's children) probes
   return true;
 }
 
