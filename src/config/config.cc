@@ -206,6 +206,7 @@ Result<Config> Loader::Run(std::string_view text) {
     return top.Err(*services, "service",
                    "expected [[service]] tables (an array of tables), got " + TypeName(*services));
   }
+  config_.services.reserve(arr->size());  // no service moved as the table grows
   for (const toml::node& node : *arr) {
     TableReader svc(*node.as_table(), path_, "service #" +
                                                  std::to_string(config_.services.size() + 1));
