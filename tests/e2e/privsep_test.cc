@@ -304,6 +304,35 @@ TEST_F(PrivsepTest, ReloadChangesApplyToNewChildrenOnly) {
       << daemon_.LogText();
 }
 
+TEST_F(PrivsepTest, AClientWaitingForRoomAcrossAReloadIsServedWhenTheRunningChildEnds) {
+  // The listener that a reload starts counts the child still running: its
+  // service is full from its start, and a client waits in the backlog. The
+  // child's clean end rings no doorbell; the listener, whose client waits,
+  // reads the channel as it comes and lets the client in.
+  uint16_t port = FreeTcpPort();
+  std::string path =
+      WriteConfig(ProbeService("p", port, ", \"sleep\", \"1\"", "max_instances = 1\n"));
+  ASSERT_TRUE(daemon_.StartAndWait(path)) << daemon_.LogText();
+  int first = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(first, 0);
+  ASSERT_TRUE(daemon_.WaitForLine({"event=accept", "service=p"}, milliseconds(5000)))
+      << daemon_.LogText();
+  daemon_.Signal(SIGHUP);
+  ASSERT_GT(ListenerPid(2), 0) << daemon_.LogText();
+  int second = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(second, 0);
+  std::string out_first = ReadAll(first, milliseconds(10000));
+  std::string out_second = ReadAll(second, milliseconds(10000));
+  close(first);
+  close(second);
+  EXPECT_NE(out_first.find("end=1"), std::string::npos) << out_first;
+  EXPECT_NE(out_second.find("end=1"), std::string::npos) << out_second << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=p", "status=exit:0"}, 2,
+                                   milliseconds(10000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=reject"}), 0u) << daemon_.LogText();
+}
+
 TEST_F(PrivsepTest, UdpNowaitRebindsAPrivilegedPortInTheListener) {
   // A free privileged UDP port: binding it needs CAP_NET_BIND_SERVICE, which
   // only the listener holds effective, and each new peer needs a new bind.
