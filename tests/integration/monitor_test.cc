@@ -193,6 +193,19 @@ class MonitorTest : public ::testing::Test {
            "sandbox = \"stdio\"\n" + extra;
   }
 
+  // A service `name` running `hinetd-probe MODE socket` (socket is the call
+  // its policy, sandbox/NAME.toml: the runtime and `allow`, refuses) as uid
+  // 64065, without namespaces.
+  std::string ForbiddenCallService(const std::string& name, uint16_t port, const std::string& mode,
+                                   const std::string& allow) {
+    dir_.Write("sandbox/" + name + ".toml",
+               "description = \"hinetd-probe: " + mode + " socket\"\ninclude = [\"runtime\"]\n"
+               "allow = [" + allow + "]\n");
+    return "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+           "\"\nexec = [\"" + BinDir() + "/hinetd-probe\", \"" + mode + "\", \"socket\"]\n"
+           "user = \"64065\"\ngroup = \"64065\"\nsandbox = \"" + name + "\"\nnamespaces = []\n";
+  }
+
   // Starts a monitor in a child process. `external`: this test is its
   // listener (control_); else it starts a real one.
   void StartMonitor(bool external, const std::string& table,
@@ -1130,17 +1143,11 @@ TEST_F(MonitorTest, AKilledChildIsNamedAtOnceWhileTheHostsLogKeepsTheRecordsUnwa
   process_events_period_ = kAnHour;
   kernel_records_period_ = kAnHour;
   seccomp_record_wait_ = kAnHour;
-  dir_.Write("sandbox/victim.toml",
-             "description = \"hinetd-probe making a forbidden call\"\n"
-             "include = [\"runtime\"]\n"
-             "allow = [\"read\", \"write\", \"capget\", \"fcntl\", \"getgroups\", "
-             "\"getpgid\", \"getsid\", \"getresuid\", \"getresgid\", \"umask\", \"prctl\"]\n");
   uint16_t port = testing::FreeTcpPort();
-  std::string victim = "[[service]]\nname = \"victim\"\nlisten = \"127.0.0.1:" +
-                       std::to_string(port) + "\"\nexec = [\"" + BinDir() +
-                       "/hinetd-probe\", \"syscall\", \"socket\"]\n"
-                       "user = \"64065\"\ngroup = \"64065\"\nsandbox = \"victim\"\n"
-                       "namespaces = []\n";
+  std::string victim = ForbiddenCallService(
+      "victim", port, "syscall",
+      "\"read\", \"write\", \"capget\", \"fcntl\", \"getgroups\", \"getpgid\", \"getsid\", "
+      "\"getresuid\", \"getresgid\", \"umask\", \"prctl\"");
   StartMonitor(/*external=*/true, Table("uwait", victim));
   if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
   if (log_.find("cannot read the kernel's audit records") != std::string::npos) {
@@ -1187,17 +1194,10 @@ TEST_F(MonitorTest, ADaemonsKillIsNamedWhenTheEventsAreReadOnlyAtItsChildsReap) 
   // service's (without that read: no line at all, the table being sure
   // the process is none of hinetd's).
   process_events_period_ = kAnHour;
-  dir_.Write("sandbox/forker.toml",
-             "description = \"hinetd-probe forking a victim\"\n"
-             "include = [\"runtime\"]\n"
-             "allow = [\"read\", \"write\", \"poll\", \"wait4\", \"setsid\", \"clone\", "
-             "\"fork\", \"vfork\"]\n");
   uint16_t port = testing::FreeTcpPort();
-  std::string forker = "[[service]]\nname = \"forker\"\nlisten = \"127.0.0.1:" +
-                       std::to_string(port) + "\"\nexec = [\"" + BinDir() +
-                       "/hinetd-probe\", \"late-daemon-syscall\", \"socket\"]\n"
-                       "user = \"64065\"\ngroup = \"64065\"\nsandbox = \"forker\"\n"
-                       "namespaces = []\n";
+  std::string forker = ForbiddenCallService(
+      "forker", port, "late-daemon-syscall",
+      "\"read\", \"write\", \"poll\", \"wait4\", \"setsid\", \"clone\", \"fork\", \"vfork\"");
   StartMonitor(/*external=*/true, Table("uwait", forker));
   if (NoProcessEvents(log_)) GTEST_SKIP() << "no process events here:\n" << log_;
   if (log_.find("cannot read the kernel's audit records") != std::string::npos) {

@@ -35,6 +35,12 @@ struct Fake {
   }
 };
 
+// `fd` woke the loop and its read found `found`.
+void Wake(HostWatch& w, Fake& f, int fd, Found found, HostWatch::Clock::time_point now) {
+  w.Fired(fd, now);
+  w.Settle(fd, found, f.Arm());
+}
+
 HostWatch ThreeSources() {
   HostWatch w;
   for (int fd : {3, 4, 5}) w.Add(fd, static_cast<uint64_t>(fd) + 1000, kPeriod);
@@ -46,8 +52,7 @@ TEST(HostWatchTest, TheHostsBusinessQuietsASourceUntilThePeriodsEnd) {
   Fake f;
   auto now = HostWatch::Clock::now();
   EXPECT_EQ(w.due(), HostWatch::Clock::time_point::max()) << "idle: no timer at all";
-  w.Fired(3, now);
-  w.Settle(3, Found::kHost, f.Arm());
+  Wake(w, f, 3, Found::kHost, now);
   EXPECT_FALSE(w.armed(3));
   EXPECT_TRUE(w.armed(4));
   EXPECT_TRUE(f.armed.empty()) << "not watched again before the period's end";
@@ -71,10 +76,8 @@ TEST(HostWatchTest, SourcesOfDifferentPeriodsKeepTheirOwnEnds) {
   w.Add(4, 1004, milliseconds(3600 * 1000));
   Fake f;
   auto now = HostWatch::Clock::now();
-  w.Fired(4, now);
-  w.Settle(4, Found::kHost, f.Arm());
-  w.Fired(3, now);
-  w.Settle(3, Found::kHost, f.Arm());
+  Wake(w, f, 4, Found::kHost, now);
+  Wake(w, f, 3, Found::kHost, now);
   EXPECT_EQ(w.due(), now + kPeriod);
   f.queued[3] = Found::kNothing;
   w.EndPeriods(now + kPeriod, f.Read(), f.Arm());
@@ -88,10 +91,8 @@ TEST(HostWatchTest, AtThePeriodsEndABusySourceStaysQuietAndAnIdleOneIsWatchedAga
   HostWatch w = ThreeSources();
   Fake f;
   auto now = HostWatch::Clock::now();
-  w.Fired(3, now);
-  w.Settle(3, Found::kHost, f.Arm());
-  w.Fired(4, now);
-  w.Settle(4, Found::kHost, f.Arm());
+  Wake(w, f, 3, Found::kHost, now);
+  Wake(w, f, 4, Found::kHost, now);
   f.queued[3] = Found::kHost;     // the host still forks
   f.queued[4] = Found::kNothing;  // its log went quiet
   auto end = now + kPeriod;
@@ -114,13 +115,11 @@ TEST(HostWatchTest, AnEventOfHinetdsOrASpuriousWakeupKeepsTheSourceWatched) {
   HostWatch w = ThreeSources();
   Fake f;
   auto now = HostWatch::Clock::now();
-  w.Fired(5, now);
-  w.Settle(5, Found::kOurs, f.Arm());  // a kill record of one of its processes
+  Wake(w, f, 5, Found::kOurs, now);  // a kill record of one of its processes
   EXPECT_TRUE(w.armed(5));
   EXPECT_EQ(f.armed, (std::vector<int>{5}));
   EXPECT_EQ(w.due(), HostWatch::Clock::time_point::max()) << "no period for nothing quiet";
-  w.Fired(5, now);
-  w.Settle(5, Found::kNothing, f.Arm());
+  Wake(w, f, 5, Found::kNothing, now);
   EXPECT_TRUE(w.armed(5));
   EXPECT_EQ(w.due(), HostWatch::Clock::time_point::max());
 }
@@ -129,10 +128,8 @@ TEST(HostWatchTest, ASourceNeededAsItComesIsWatchedAgainBeforeThePeriodsEnd) {
   HostWatch w = ThreeSources();
   Fake f;
   auto now = HostWatch::Clock::now();
-  w.Fired(3, now);
-  w.Settle(3, Found::kHost, f.Arm());
-  w.Fired(4, now);
-  w.Settle(4, Found::kHost, f.Arm());
+  Wake(w, f, 3, Found::kHost, now);
+  Wake(w, f, 4, Found::kHost, now);
   w.Arm(4, f.Arm());  // a killed child's end line waits for its record
   EXPECT_TRUE(w.armed(4));
   EXPECT_EQ(w.due(), now + kPeriod) << "3 is still quiet";
