@@ -5,15 +5,19 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,6 +98,28 @@ inline std::string ProbeField(const std::string& text, const std::string& key, s
   return hay.substr(pos, hay.find('\n', pos) - pos);
 }
 
+// Claims `uid` for this process against every other test process on the
+// host, as the ports are (net.cc): a lock file held until this process
+// exits, waited for up to `wait`. True at once if this process has it.
+inline bool ClaimUid(uid_t uid, milliseconds wait) {
+  static std::set<uid_t> claimed;
+  if (claimed.count(uid) != 0) return true;
+  std::string dir = "/tmp/hinetd-test-uids." + std::to_string(getuid());
+  mkdir(dir.c_str(), 0700);  // EEXIST: another test made it
+  int fd = open((dir + "/" + std::to_string(uid)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return true;  // no lock to take: as before, the process check alone
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      close(fd);
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(20));  // the other test's end; bounded
+  }
+  claimed.insert(uid);  // fd stays open: the lock goes with this process
+  return true;
+}
+
 class AttackTest : public E2eTest {
  protected:
   // Whatever a failed test left running under one of its uids is killed,
@@ -109,9 +135,12 @@ class AttackTest : public E2eTest {
     }
   }
 
-  // Declares `uid` the test's (cleaned up as above); false if a process of
-  // it exists already.
+  // Declares `uid` the test's (cleaned up as above); false if another test
+  // process on this host holds it past a minute (a second suite run next
+  // to this one: its test of the same uid is waited for, and its processes
+  // are never killed by this one), or a process of it exists already.
   bool UseUid(uid_t uid) {
+    if (!ClaimUid(uid, milliseconds(60000))) return false;
     uids_.push_back(uid);
     return ProcessesOf(uid).empty();
   }
