@@ -235,12 +235,16 @@ void Logger::AppendHeld(std::string_view text) {
   }
 }
 
-void Logger::Release() {
-  held_ = false;
+void Logger::Flush() {
   if (held_lines_ == 0) return;
   FinishBlock(held_out_, held_notice_, held_lines_);
   held_lines_ = 0;
   held_out_.clear();
+}
+
+void Logger::Release() {
+  held_ = false;
+  Flush();
 }
 
 void Logger::WriteLines(const std::vector<LogLine>& lines, int priority) {
@@ -305,11 +309,7 @@ void Logger::WriteFixed(std::string_view text, int priority) {
     }
     return;
   }
-  // After the lines held before it (a write of what is already formatted).
-  if (held_lines_ > 0) {
-    FinishBlock(held_out_, held_notice_, held_lines_);
-    held_lines_ = 0;
-  }
+  Flush();  // after the lines held before it (a write of what is already formatted)
   // Whole, or counted as lost (no notice in front: that would need
   // formatting; the next ordinary line carries it).
   char newline = '\n';

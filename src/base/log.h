@@ -98,11 +98,15 @@ class Logger {
   // `event=log-lost lines=N`, on a line of its own.
   [[nodiscard]] uint64_t lost() const { return lost_; }
   // Lines written between Hold and Release go to a kStderr sink in one
-  // write, at Release (or once 64 KiB wait); other sinks write each line at
-  // once. The monitor holds the lines of one turn of its loop: a child's
-  // accept and end lines, logged at its reap, cost one write, not two.
+  // write, at Release or Flush (or once 64 KiB wait); other sinks write each
+  // line at once. The monitor holds the lines of one turn of its loop: a
+  // child's accept and end lines, logged at its reap, cost one write, not
+  // two.
   void Hold();
   void Release();
+  // Writes the lines held so far and goes on holding: before a message to
+  // another process that may log in answer (its line must come after).
+  void Flush();
   [[nodiscard]] bool held() const { return held_; }
   // From now on, every line goes to `fd` (the sending end of a datagram
   // socket pair) as kRelay describes; syslog's connection is closed. For a

@@ -262,6 +262,7 @@ bool Monitor::MayLogRefusal() {
 
 void Monitor::SendToListener(const void* msg, size_t len) {
   FlushEnds();  // in order: the reports made before this message go first
+  log_.Flush();  // and the lines logged before it (the listener may log in answer)
   SendNow(msg, len);
   ring_owed_ = true;  // a handover or status request: read at once
   RingListener();
@@ -292,6 +293,9 @@ void Monitor::QueueEnd(const EndReport& end) {
 
 void Monitor::FlushEnds() {
   if (end_batch_.empty()) return;
+  // The lines of these ends first: the listener may log in answer (a pause
+  // after the tenth failure), and its line must come after theirs.
+  log_.Flush();
   std::string_view batch = end_batch_.bytes();
   SendNow(batch.data(), batch.size());  // copied if it must wait
   ring_owed_ = ring_owed_ || end_batch_.urgent();

@@ -322,6 +322,17 @@ TEST(Logger, HeldLinesGoOutTogetherInOneWriteAtRelease) {
   log.Info(base::LogLine("a"));
   log.Info(base::LogLine("b"));
   EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"event=a\n", "event=b\n"}));
+  // A flush (before a message to another process) writes what is held and
+  // goes on holding.
+  log.Hold();
+  log.Info(base::LogLine("end").Add("pid", 8));
+  log.Flush();
+  EXPECT_TRUE(log.held());
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"event=end pid=8\n"}));
+  log.Info(base::LogLine("later"));
+  EXPECT_TRUE(Writes(sv[1]).empty()) << "held again after the flush";
+  log.Release();
+  EXPECT_EQ(Writes(sv[1]), (std::vector<std::string>{"event=later\n"}));
   // A line written without allocating (out of memory) comes after those
   // held before it.
   log.Hold();
