@@ -591,8 +591,8 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     reload_queued_ = false;
     Reload();
   }
-  // The iteration's end reports go out together: one message, one wakeup
-  // of the listener (QueueEnd).
+  // The iteration's end reports go out together: one message (QueueEnd),
+  // one ring of the listener's doorbell at most (RingListener).
   FlushEnds();
   // The fork events of this loop's clones, queued before each clone
   // returned: read now, they do not wake the next epoll_wait (one wakeup

@@ -168,8 +168,8 @@ struct EndReport {
 
 // kEnd: this header, then `count` EndReports (1 to kMaxEndBatch). One
 // message per batch: a loop iteration's reports cost the monitor one
-// sendmsg and the listener one wakeup and one recvmsg, not one of each per
-// child.
+// sendmsg and the listener one recvmsg, not one of each per child (and one
+// wakeup, if the monitor rings its doorbell: ListenerNeedsAtOnce).
 inline constexpr uint32_t kMaxEndBatch = 64;
 struct EndBatchHeader {
   static constexpr MsgType kType = MsgType::kEnd;
