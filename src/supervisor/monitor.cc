@@ -602,10 +602,11 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     cloned_ = false;
     if (host_watch_.armed(process_events)) seccomp_kills_.DrainProcessTree();
   }
-  auto arm = [this](int fd, uint64_t tag) { Watch(fd, tag, HostWatch::kArmedEvents); };
+  auto arm = [this](int fd, uint64_t tag) { ArmHostSource(fd, tag); };
   if (Clock::now() >= host_watch_.due()) {
     host_watch_.EndPeriods(
-        Clock::now(), [this](int fd) { return ReadHostSource(fd); }, arm);
+        Clock::now(), [this](int fd) { return seccomp_kills_.ReadHostSource(fd, Known()); },
+        arm);
   }
   // A killed child's end line waits for its record (FlushEnds above read
   // what was queued): the records are watched as they come meanwhile.
@@ -653,15 +654,11 @@ void Monitor::OnSignal() {
 
 void Monitor::OnHostEvents(int fd) {
   host_watch_.Fired(fd, Clock::now());
-  HostWatch::Found found = ReadHostSource(fd);
-  host_watch_.Settle(fd, found, [this](int f, uint64_t tag) {
-    Watch(f, tag, HostWatch::kArmedEvents);
-  });
+  HostWatch::Found found = seccomp_kills_.ReadHostSource(fd, Known());
+  host_watch_.Settle(fd, found, [this](int f, uint64_t tag) { ArmHostSource(f, tag); });
 }
 
-HostWatch::Found Monitor::ReadHostSource(int fd) {
-  return seccomp_kills_.ReadHostSource(fd, Known());
-}
+void Monitor::ArmHostSource(int fd, uint64_t tag) { Watch(fd, tag, HostWatch::kArmedEvents); }
 
 void Monitor::BeginStop() {
   if (stopping_) return;

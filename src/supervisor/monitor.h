@@ -240,12 +240,11 @@ class Monitor {
   // killed outright.
   void Terminate(pid_t pid, const Child& c);
   void Reap();
-  // The process-events socket woke the loop (`woke`), or its period is
-  // over: read it, and watch it again once the period is over.
-  // A host source woke the loop (host_watch.h).
+  // A host source woke the loop (host_watch.h): read it, and watch it
+  // again unless it found only the host's business.
   void OnHostEvents(int fd);
-  // Reads one host source: the process events or a source of audit records.
-  HostWatch::Found ReadHostSource(int fd);
+  // Watches a host source again (host_watch.h's ArmFn).
+  void ArmHostSource(int fd, uint64_t tag);
   // A child stopped (WUNTRACED): one still setting up is killed.
   void OnChildStopped(pid_t pid, int sig);
   void EndChild(pid_t pid, int status);
