@@ -99,7 +99,8 @@ ensure_tcpserver() {
 }
 
 ensure_built() {
-  [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $FLOOR && -x $BUILD/bin/hinetd-internal ]] &&
+  [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $FLOOR && -x $BUILD/bin/hinetd-internal &&
+     -x $BUILD/bin/hinetd-listener ]] &&
     return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2

@@ -96,7 +96,8 @@ require_root() {
 }
 
 ensure_built() {
-  [[ -x $LOADCLIENT && -x $SERVICE && -x $HINETD && -x $BUILD/bin/hinetd-internal ]] &&
+  [[ -x $LOADCLIENT && -x $SERVICE && -x $HINETD && -x $BUILD/bin/hinetd-internal &&
+     -x $BUILD/bin/hinetd-listener ]] &&
     return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2

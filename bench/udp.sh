@@ -127,7 +127,7 @@ ensure_built() {
   if ! [[ $SERVICES =~ ^[0-9]+$ ]] || ((SERVICES < 1 || SERVICES > 10000)); then
     die "BENCH_SERVICES must be 1..10000"
   fi
-  [[ -x $LOADCLIENT && -x $REPLY && -x $FLOOR && -x $HINETD ]] && return 0
+  [[ -x $LOADCLIENT && -x $REPLY && -x $FLOOR && -x $HINETD && -x $BUILD/bin/hinetd-listener ]] && return 0
   log "building the project in $BUILD"
   bash scripts/deps.sh build >&2
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHINETD_BUILD_TESTS=OFF >&2

@@ -15,7 +15,7 @@ bash scripts/daemon-user.sh hinetd hinetd-internal hinetd-upper hinetd-hello
 # The build type of scripts/test.sh, so that the two share build/ without
 # rebuilding everything; the tests (and GoogleTest) are not needed here.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHINETD_BUILD_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target hinetd hinetd-internal >/dev/null
+cmake --build build -j"$(nproc)" --target hinetd hinetd-listener hinetd-internal >/dev/null
 # The jail of the wrapped programs (see chroot in etc/hinetd.toml).
 bash scripts/make-jail.sh /var/lib/hinetd/demo /usr/bin/tr /bin/sh
 

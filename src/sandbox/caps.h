@@ -16,12 +16,17 @@ namespace hinetd::sandbox {
 [[nodiscard]] std::string CapName(int cap);
 
 // Reduces this process's permitted and effective sets to exactly `keep`,
-// and empties the bounding, inheritable and ambient sets. Fails if any of
-// `keep` is not held now, or if CAP_SETPCAP (needed to empty the bounding
-// set) is not. The bounding set limits only what an execve can give: a
-// process that never executes anything (the monitor) needs none, and every
-// process it forks or clones starts with none to drop.
-[[nodiscard]] base::Status LimitOwnCapabilities(const std::vector<int>& keep);
+// its inheritable set to exactly `inherit` (a subset of `keep`), and
+// empties the bounding and ambient sets. Fails if any of `keep` is not held
+// now, or if CAP_SETPCAP (needed to empty the bounding set) is not. The
+// bounding set limits only what an execve can give: a process that never
+// executes anything but one program of its own needs none, and every
+// process it forks or clones starts with none to drop. That one program
+// (the monitor's hinetd-listener, executed as root) starts with `inherit`:
+// with an empty bounding set, root's execve gives the inheritable set and
+// nothing else. Every child clears the inheritable set it inherits.
+[[nodiscard]] base::Status LimitOwnCapabilities(const std::vector<int>& keep,
+                                                const std::vector<int>& inherit = {});
 
 // Bit mask of the capabilities in `caps` (as /proc/PID/status prints them).
 [[nodiscard]] unsigned long long CapMask(const std::vector<int>& caps);

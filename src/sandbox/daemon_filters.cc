@@ -11,7 +11,6 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
-#include <atomic>
 #include <initializer_list>
 
 #include "sandbox/syscall_args.h"
@@ -302,12 +301,6 @@ const std::vector<BaseRefusal>& BaseLayerRefusals() {
   return kRefusals;
 }
 
-namespace {
-std::atomic<bool> g_daemon_filter_installed{false};
-}  // namespace
-
-void NoteDaemonFilterInstalled() { g_daemon_filter_installed.store(true); }
-
 Result<std::unique_ptr<BpfProgram>> ChildrenFilter() {
   auto ctx = NewContext(SCMP_ACT_ALLOW);
   if (!ctx.ok()) return ctx.error();
@@ -322,11 +315,3 @@ Result<std::unique_ptr<BpfProgram>> ChildrenFilter() {
 }
 
 }  // namespace hinetd::sandbox
-
-#ifdef HINETD_SANITIZE
-// LeakSanitizer asks this weak hook at exit whether to check (see
-// NoteDaemonFilterInstalled).
-extern "C" int __lsan_is_turned_off() {
-  return hinetd::sandbox::g_daemon_filter_installed.load() ? 1 : 0;
-}
-#endif

@@ -19,14 +19,16 @@ static_assert(config::kNsPid == CLONE_NEWPID && config::kNsNet == CLONE_NEWNET &
 using base::Error;
 using base::Result;
 
-std::vector<std::string> InternalHelperCandidates() {
+std::vector<std::string> HelperCandidates(const std::string& name) {
   std::vector<std::string> out;
   if (const auto& self = base::SelfExecutable(); self.ok()) {
-    out.push_back(base::DirName(*self) + "/hinetd-internal");
+    out.push_back(base::DirName(*self) + "/" + name);
   }
-  out.push_back(std::string(HINETD_LIBEXEC_DIR) + "/hinetd-internal");
+  out.push_back(std::string(HINETD_LIBEXEC_DIR) + "/" + name);
   return out;
 }
+
+std::vector<std::string> InternalHelperCandidates() { return HelperCandidates("hinetd-internal"); }
 
 namespace {
 

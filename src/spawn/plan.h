@@ -98,5 +98,8 @@ struct LoadedTable {
 
 // Where hinetd-internal was looked for, in order.
 [[nodiscard]] std::vector<std::string> InternalHelperCandidates();
+// Where hinetd looks for its helper program `name`: next to this
+// executable, then in the compiled-in libexec directory.
+[[nodiscard]] std::vector<std::string> HelperCandidates(const std::string& name);
 
 }  // namespace hinetd::spawn

@@ -38,6 +38,10 @@ using base::UniqueFd;
 
 std::vector<int> ListenerCapabilities() { return {CAP_NET_BIND_SERVICE}; }
 
+std::vector<int> ListenerStartCapabilities() {
+  return {CAP_SYS_CHROOT, CAP_SETGID, CAP_SETUID, CAP_NET_BIND_SERVICE};
+}
+
 bool NeedsBindCapability(const SocketList& sockets) {
   // It binds only fresh copies of sockets hinetd bound itself (udp nowait
   // handovers, a wait socket a child shut down). The monitor refuses udp
@@ -89,8 +93,8 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
     return ErrnoError(std::string("chroot ") + config::kEmptyChroot, errno);
   }
   if (chdir("/") != 0) return ErrnoError("chdir /", errno);
-  // The bounding set is empty already (the monitor's is, since it never
-  // executes anything); anything left in it is dropped, which needs
+  // The bounding set is empty already (the monitor's is: it executes
+  // nothing but this program); anything left in it is dropped, which needs
   // CAP_SETPCAP: a process that holds none fails here rather than keep it.
   int last = sandbox::LastCap();
   for (int cap = 0; cap <= last; ++cap) {
@@ -114,7 +118,8 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
     return ErrnoError("clearing ambient capabilities", errno);
   }
   // Verify, as for children: ids, exactly the one capability (or none), and
-  // an empty bounding set.
+  // empty inheritable (its program started from the monitor's), ambient and
+  // bounding sets.
   uid_t r, e, s;
   if (getresuid(&r, &e, &s) != 0 || r != daemon.uid || e != daemon.uid || s != daemon.uid ||
       setresuid(0, 0, 0) == 0) {
@@ -125,6 +130,8 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
     bool want = bind && cap == CAP_NET_BIND_SERVICE;
     if (capng_have_capability(CAPNG_EFFECTIVE, static_cast<unsigned>(cap)) != want ||
         capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap)) != want ||
+        capng_have_capability(CAPNG_INHERITABLE, static_cast<unsigned>(cap)) ||
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1 ||
         prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0) {
       return Error("the listener still holds " + sandbox::CapName(cap));
     }

@@ -19,8 +19,8 @@
 
 namespace hinetd::supervisor {
 
-// What a listener starts with; prepared by the monitor before the fork, so
-// it is the listener's own copy afterwards.
+// What a listener starts with: prepared by the monitor, handed to
+// hinetd-listener as bytes (listener_setup.h), decoded there.
 struct ListenerSetup {
   const config::Config* config = nullptr;
   uint64_t generation = 0;
@@ -42,12 +42,16 @@ struct ListenerSetup {
 };
 
 // Drops privileges, installs the filter and serves until the monitor goes
-// away, asks for a handover, or TERM/INT arrives. Runs in the forked child;
-// never returns.
+// away, asks for a handover, or TERM/INT arrives. Runs in hinetd-listener
+// (src/listener), executed by the monitor's fork; never returns.
 [[noreturn]] void RunListener(ListenerSetup setup, base::Logger& log);
 
 // The capabilities the listener keeps (when it keeps any).
 [[nodiscard]] std::vector<int> ListenerCapabilities();
+// What hinetd-listener starts with, to drop privileges: its root, its ids,
+// and the one it keeps. The monitor holds them in its inheritable set,
+// which is all that root's execve gives when the bounding set is empty.
+[[nodiscard]] std::vector<int> ListenerStartCapabilities();
 // Whether a listener serving `sockets` keeps CAP_NET_BIND_SERVICE: unless
 // every one of them came from systemd, when it keeps no capability at all.
 [[nodiscard]] bool NeedsBindCapability(const SocketList& sockets);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@
 #include "supervisor/child_status.h"
 #include "supervisor/epoll_util.h"
 #include "supervisor/listener.h"
+#include "supervisor/listener_setup.h"
 #include "supervisor/monitor_internal.h"
 
 namespace hinetd::supervisor {
@@ -35,6 +37,7 @@ namespace hinetd::supervisor {
 using base::ErrnoError;
 using base::Error;
 using base::LogLine;
+using base::Result;
 using base::Status;
 using base::UniqueFd;
 using namespace monitor_detail;
@@ -49,6 +52,43 @@ std::vector<int> MonitorCapabilities() {
 }
 
 namespace {
+
+// The listener's program (listener_setup.h): next to hinetd, or in the
+// libexec directory. It runs as root until it drops its privileges, so
+// only root may be able to change it.
+Result<UniqueFd> OpenListenerProgram() {
+  auto candidates = spawn::HelperCandidates(kListenerProgram);
+  for (const auto& path : candidates) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    struct stat st{};
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return Error(path + " must be owned by root and not group- or world-writable");
+    }
+    if ((st.st_mode & S_IXUSR) == 0) return Error(path + " is not executable");
+    return fd;
+  }
+  std::string tried;
+  for (const auto& c : candidates) tried += " " + c;
+  return Error(std::string("the listener's program ") + kListenerProgram + " is not found (tried" +
+               tried + "); build or install it next to hinetd");
+}
+
+// The setup of a listener (listener_setup.h) in a memfd for it to read.
+Result<UniqueFd> SetupFile(const ListenerSetup& setup) {
+  std::string bytes = EncodeListenerSetup(setup);
+  UniqueFd fd(memfd_create("hinetd-listener-setup", MFD_CLOEXEC));
+  if (!fd) return ErrnoError("memfd_create (listener setup)", errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoError("writing the listener setup", n < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(n);
+  }
+  return fd;
+}
 
 // Memory kept back for the moment allocation first fails: the new handler
 // gives it back, so that what was being done (often a child's bookkeeping)
@@ -180,6 +220,11 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   auto filter = sandbox::ListenerFilter();
   if (!filter.ok()) return filter.error();
   listener_filter_ = std::move(*filter);
+  if (options_.external_listener_fd < 0) {
+    auto program = OpenListenerProgram();
+    if (!program.ok()) return program.error();
+    listener_program_ = std::move(*program);
+  }
 
   if (options_.harden_self) {
     // From here on: what starting children and the listener needs, bounding
@@ -192,7 +237,11 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
       keep.push_back(CAP_MKNOD);
       keep.push_back(CAP_CHOWN);
     }
-    if (auto s = sandbox::LimitOwnCapabilities(keep); !s.ok()) return s;
+    // The listener's program starts with what it needs to drop its own
+    // privileges (ListenerStartCapabilities), from the inheritable set.
+    if (auto s = sandbox::LimitOwnCapabilities(keep, ListenerStartCapabilities()); !s.ok()) {
+      return s;
+    }
     BindCapability(false);
     // The namespace maker (spawn/identity_ns.h) before the monitor's
     // filter, which refuses it what it does; it installs its own.
@@ -314,6 +363,19 @@ void Monitor::StartListener() {
   setup.filter = listener_filter_.get();
   setup.monitor_pid = getpid();
   setup.children = CountChildren(children_.all(), setup.sockets, setup.services);
+  auto setup_file = SetupFile(setup);
+  if (!setup_file.ok()) {
+    listener_log_.reset();
+    log_.Error(LogLine("listener-failed").Add("error", setup_file.error().message()));
+    listener_.StartFailed(Clock::now());
+    return;
+  }
+  // What the fork keeps open across the execve; everything else of the
+  // monitor's is FD_CLOEXEC (and the listener closes what is not, first).
+  std::vector<int> pass = {setup.control_fd, setup.doorbell_fd, setup.log_fd, setup_file->get()};
+  for (const auto& s : setup.sockets) pass.push_back(s->fd.get());
+  std::string fd_arg = std::to_string(setup_file->get());
+  char* argv[] = {const_cast<char*>(kListenerProgram), fd_arg.data(), nullptr};
   // The lines held so far go out first, and none is the listener's to write.
   bool held = log_.held();
   log_.Release();
@@ -326,10 +388,13 @@ void Monitor::StartListener() {
     return;
   }
   if (pid == 0) {
-    pair->first.release();  // closed by the listener's own descriptor sweep
-    listener_log_.release();
-    doorbell.release();  // the listener's own (setup.doorbell_fd)
-    RunListener(std::move(setup), log_);
+    // Only system calls from here: a fresh program, with its own address
+    // layout and none of the monitor's memory, reads the setup.
+    for (int fd : pass) {
+      if (fd >= 0) fcntl(fd, F_SETFD, 0);
+    }
+    syscall(SYS_execveat, listener_program_.get(), "", argv, environ, AT_EMPTY_PATH);
+    _exit(127);
   }
   relay_send.reset();  // the listener's alone: its relay ends when it does
   if (listener_log_) Watch(listener_log_.get(), Tag(kListenerLog, listener_log_.get()), EPOLLIN);

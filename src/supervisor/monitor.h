@@ -301,6 +301,9 @@ class Monitor {
   std::unique_ptr<spawn::Spawner> spawner_;
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<sandbox::BpfProgram> listener_filter_;
+  // hinetd-listener, opened at start: every listener of this monitor runs
+  // the program it started with, whatever is installed since.
+  base::UniqueFd listener_program_;
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
+#include <vector>
 
+#include "common/proc_info.h"
 #include "e2e/e2e.h"
 
 namespace hinetd::testing {
@@ -84,20 +87,30 @@ TEST(ShippedConfig, EveryServiceAnswersAsTheReadmeSays) {
 // Daemon mode: the parent returns the daemon's start-up result.
 bool Exited(pid_t pid);
 
+// The daemon started with `config`: the monitor, the one process with it on
+// its command line whose parent has not (its namespace maker is a fork of
+// it, with the same command line).
 pid_t FindDaemonByConfig(const std::string& config) {
   DIR* d = opendir("/proc");
-  pid_t found = -1;
+  std::vector<std::pair<pid_t, pid_t>> matches;  // pid, parent
   while (dirent* e = d ? readdir(d) : nullptr) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
     std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    pid_t pid = std::stoi(e->d_name);
     if (cmd.find(config) != std::string::npos && cmd.find("hinetd") != std::string::npos &&
-        !Exited(std::stoi(e->d_name))) {
-      found = std::stoi(e->d_name);
+        !Exited(pid)) {
+      std::string ppid = ProcStatusField(pid, "PPid");
+      matches.emplace_back(pid, ppid == "<missing>" ? -1 : std::stoi(ppid));
     }
   }
   if (d) closedir(d);
-  return found;
+  for (const auto& [pid, parent] : matches) {
+    bool parent_matches = std::any_of(matches.begin(), matches.end(),
+                                      [&](const auto& m) { return m.first == parent; });
+    if (!parent_matches) return pid;
+  }
+  return -1;
 }
 
 // Gone, or a zombie waiting for init to reap it (the detached daemon is not

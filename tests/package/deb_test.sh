@@ -126,7 +126,7 @@ timeout 600 "${in_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q
   { tail -40 "$work/apt.log"; fail "apt-get install"; }
 
 # 4. Where everything went.
-for f in /usr/sbin/hinetd /usr/libexec/hinetd/hinetd-internal \
+for f in /usr/sbin/hinetd /usr/libexec/hinetd/hinetd-listener /usr/libexec/hinetd/hinetd-internal \
          /usr/libexec/hinetd/hinetd-probe-escape /usr/share/man/man8/hinetd.8.gz \
          /usr/share/man/man5/hinetd.toml.5.gz /usr/share/man/man5/hinetd-sandbox.5.gz \
          /etc/hinetd/hinetd.toml /etc/hinetd/sandbox/default.toml \
