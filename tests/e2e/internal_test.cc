@@ -112,6 +112,18 @@ TEST_F(InternalTest, ChildrenAreSandboxedNotTheDaemon) {
     CommandResult r = RunCommand({"/bin/cat", "/proc/" + pid + "/status"}, milliseconds(5000));
     status = r.out;
   }
+  // Its program is position independent: not at the fixed address a static
+  // non-PIE program is linked for (0x400000 on x86_64), but where the
+  // kernel put it for this child.
+  std::string maps;
+  {
+    CommandResult r = RunCommand({"/bin/cat", "/proc/" + pid + "/maps"}, milliseconds(5000));
+    maps = r.out;
+  }
+  size_t helper = maps.find("/hinetd-internal");
+  ASSERT_NE(helper, std::string::npos) << maps;
+  std::string first = maps.substr(maps.rfind('\n', helper) + 1);
+  EXPECT_NE(std::stoull(first.substr(0, first.find('-')), nullptr, 16), 0x400000u) << maps;
   // While the connection is open: closing it ends the child.
   char root[256] = {};
   ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
