@@ -93,6 +93,8 @@ class Logger {
   void Error(const LogLine& line) { Write(line, LOG_ERR); }
 
   [[nodiscard]] LogSink sink() const { return sink_; }
+  // Where a kStderr sink writes.
+  [[nodiscard]] int fd() const { return fd_; }
   // Lines a kStderr sink could not write (a full disk, a broken pipe) since
   // the last one it could. The next line that goes through is preceded by
   // `event=log-lost lines=N`, on a line of its own.

@@ -374,6 +374,9 @@ void Monitor::StartListener() {
   // monitor's is FD_CLOEXEC (and the listener closes what is not, first).
   std::vector<int> pass = {setup.control_fd, setup.doorbell_fd, setup.log_fd, setup_file->get()};
   for (const auto& s : setup.sockets) pass.push_back(s->fd.get());
+  // Without a relay the listener writes to its standard error: where this
+  // log goes (2, unless a test captures it elsewhere).
+  int log_to = setup.log_fd < 0 && log_.fd() != 2 ? log_.fd() : -1;
   std::string fd_arg = std::to_string(setup_file->get());
   char* argv[] = {const_cast<char*>(kListenerProgram), fd_arg.data(), nullptr};
   // The lines held so far go out first, and none is the listener's to write.
@@ -393,6 +396,7 @@ void Monitor::StartListener() {
     for (int fd : pass) {
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     }
+    if (log_to >= 0 && dup2(log_to, 2) < 0) _exit(127);
     syscall(SYS_execveat, listener_program_.get(), "", argv, environ, AT_EMPTY_PATH);
     _exit(127);
   }
