@@ -142,7 +142,7 @@ class Reader {
       Fail("an address longer than a sockaddr_storage");
       return ep;
     }
-    std::memcpy(&ep.addr, b.data(), b.size());
+    if (!b.empty()) std::memcpy(&ep.addr, b.data(), b.size());
     ep.len = static_cast<socklen_t>(b.size());
     return ep;
   }
