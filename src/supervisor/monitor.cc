@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,10 +54,14 @@ std::vector<int> MonitorCapabilities() {
 
 namespace {
 
+// The exit status of a listener's fork that could not execute the
+// listener's program (hinetd-listener itself never exits with it).
+constexpr int kListenerNotExecuted = 127;
+
 // The listener's program (listener_setup.h): next to hinetd, or in the
 // libexec directory. It runs as root until it drops its privileges, so
-// only root may be able to change it.
-Result<UniqueFd> OpenListenerProgram() {
+// only root may be able to change it. `found`: its path.
+Result<UniqueFd> OpenListenerProgram(std::string& found) {
   auto candidates = spawn::HelperCandidates(kListenerProgram);
   for (const auto& path : candidates) {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -66,7 +71,13 @@ Result<UniqueFd> OpenListenerProgram() {
     if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
       return Error(path + " must be owned by root and not group- or world-writable");
     }
-    if ((st.st_mode & S_IXUSR) == 0) return Error(path + " is not executable");
+    if ((st.st_mode & S_IXUSR) == 0) return Error(path + " is not executable (chmod 0755)");
+    // Said now rather than by every listener's failed execve.
+    struct statvfs fs{};
+    if (fstatvfs(fd.get(), &fs) == 0 && (fs.f_flag & ST_NOEXEC) != 0) {
+      return Error(path + " is on a file system mounted noexec; install it where programs run");
+    }
+    found = path;
     return fd;
   }
   std::string tried;
@@ -221,7 +232,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   if (!filter.ok()) return filter.error();
   listener_filter_ = std::move(*filter);
   if (options_.external_listener_fd < 0) {
-    auto program = OpenListenerProgram();
+    auto program = OpenListenerProgram(listener_program_path_);
     if (!program.ok()) return program.error();
     listener_program_ = std::move(*program);
   }
@@ -396,9 +407,9 @@ void Monitor::StartListener() {
     for (int fd : pass) {
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     }
-    if (log_to >= 0 && dup2(log_to, 2) < 0) _exit(127);
+    if (log_to >= 0 && dup2(log_to, 2) < 0) _exit(kListenerNotExecuted);
     syscall(SYS_execveat, listener_program_.get(), "", argv, environ, AT_EMPTY_PATH);
-    _exit(127);
+    _exit(kListenerNotExecuted);
   }
   relay_send.reset();  // the listener's alone: its relay ends when it does
   if (listener_log_) Watch(listener_log_.get(), Tag(kListenerLog, listener_log_.get()), EPOLLIN);
@@ -456,6 +467,9 @@ void Monitor::OnListenerExit(int status) {
   if (KilledBySeccomp(status)) {
     // Its own filter killed it: the kernel's audit record names the syscall.
     line.Add("syscall", seccomp_kills_.ListenerSyscall(listener_.last_pid()));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kListenerNotExecuted) {
+    line.Add("error", "could not execute " + listener_program_path_);
   }
   line.Add("restart_in", FormatSeconds(std::chrono::duration<double>(delay).count()))
       .Add("restarts", listener_.crashes_in_a_row());

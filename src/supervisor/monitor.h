@@ -304,6 +304,7 @@ class Monitor {
   // hinetd-listener, opened at start: every listener of this monitor runs
   // the program it started with, whatever is installed since.
   base::UniqueFd listener_program_;
+  std::string listener_program_path_;
   base::UniqueFd epoll_;
   base::UniqueFd signal_fd_;
   std::unique_ptr<Channel> channel_;

@@ -178,6 +178,33 @@ TEST_F(PrivsepTest, TheListenerRunsAProgramOfItsOwnAtAnAddressOfItsOwn) {
   EXPECT_NE(second_maps[listener_exe], base) << "two listeners, one address";
 }
 
+// hinetd without its listener's program does not start, and says where it
+// looked and what to do; nothing is left running.
+TEST_F(PrivsepTest, WithoutTheListenersProgramItDoesNotStartAndSaysWhereItLooked) {
+  std::string bin = dir_.path() + "/bin";
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
+  std::string copy = bin + "/hinetd";
+  {
+    std::ifstream in(BinDir() + "/hinetd", std::ios::binary);
+    std::ofstream out(copy, std::ios::binary);
+    out << in.rdbuf();
+  }
+  ASSERT_EQ(chmod(copy.c_str(), 0755), 0);
+  std::string config = WriteConfig(ProbeService("p", FreeTcpPort(), ""));
+  CommandResult r = RunCommand({copy, "-f", "-c", config}, milliseconds(10000));
+  std::string text = r.out + r.err;
+  if (text.find("event=listener-ready") != std::string::npos) {
+    GTEST_SKIP() << "an installed hinetd-listener answered from the libexec directory: " << text;
+  }
+  EXPECT_EQ(r.exit_code, 71) << text;
+  EXPECT_NE(text.find("the listener's program hinetd-listener is not found (tried " + bin +
+                      "/hinetd-listener "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("); build or install it next to hinetd"), std::string::npos) << text;
+  EXPECT_EQ(text.find("event=listener-start"), std::string::npos) << text;
+}
+
 TEST_F(PrivsepTest, EachProcessHoldsExactlyItsPrivileges) {
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(Echo(FreeTcpPort())))) << daemon_.LogText();
   pid_t monitor = daemon_.pid();
