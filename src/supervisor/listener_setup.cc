@@ -369,7 +369,7 @@ Result<ListenerImage> DecodeListenerSetup(std::string_view bytes) {
   setup.sockets.resize(r.Count("sockets", 32));
   for (auto& s : setup.sockets) {
     s = std::make_shared<ListenSocket>();
-    int fd = r.Int("a socket's descriptor", 0);
+    int fd = r.Int("a socket's descriptor", -1);  // -1: none (as the monitor's copy)
     s->ep = r.Endpoint();
     s->transport = static_cast<net::Transport>(r.Int("a transport", 0, 1));
     uint64_t service = r.U64();
@@ -379,7 +379,7 @@ Result<ListenerImage> DecodeListenerSetup(std::string_view bytes) {
     s->busy = r.Bool();
     s->broken = r.Bool();
     s->systemd_fd = r.Int("systemd's descriptor", -1);
-    if (r.ok()) s->fd.reset(fd);
+    if (r.ok() && fd >= 0) s->fd.reset(fd);
   }
   std::vector<sock_filter> insns(r.Count("filter instructions", 32));
   for (auto& i : insns) {
