@@ -194,8 +194,8 @@ void EncodeService(Writer& w, const config::Service& svc) {
   }
 }
 
-config::Service DecodeService(Reader& r) {
-  config::Service svc;
+// Into `svc`, a default one: a thousand services are not built twice.
+void DecodeService(Reader& r, config::Service& svc) {
   svc.name = r.Bytes("a service name");
   svc.transport = static_cast<net::Transport>(r.Int("a transport", 0, 1));
   svc.wait = r.Bool();
@@ -221,7 +221,6 @@ config::Service DecodeService(Reader& r) {
     addr.endpoints.resize(r.Count("endpoints", 8));
     for (auto& ep : addr.endpoints) ep = r.Endpoint();
   }
-  return svc;
 }
 
 void EncodeState(Writer& w, const ServiceState& s, Clock::time_point now) {
@@ -357,7 +356,7 @@ Result<ListenerImage> DecodeListenerSetup(std::string_view bytes) {
   daemon.max_children = r.Int("max_children", 0);
   daemon.log_peers = r.Bool();
   image.config->services.resize(r.Count("services", 64));
-  for (auto& svc : image.config->services) svc = DecodeService(r);
+  for (auto& svc : image.config->services) DecodeService(r, svc);
   auto now = Clock::now();
   setup.services.resize(r.Count("service states", 64));
   for (auto& s : setup.services) s = DecodeState(r, now);
