@@ -54,18 +54,9 @@ const std::vector<Escape> kEscapes = {
 };
 
 Result<UniqueFd> OpenProbe(std::string& found) {
-  for (const auto& path : ProbeCandidates()) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    // It runs as every service: only root may be able to change it.
-    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      return Error(path + " must be owned by root and not group- or world-writable");
-    }
-    found = path;
-    return fd;
-  }
+  // It runs as every service.
+  auto fd = spawn::OpenRootProgram(ProbeCandidates(), found);
+  if (!fd.ok() || *fd) return fd;
   std::string tried;
   for (const auto& c : ProbeCandidates()) tried += " " + c;
   return Error("--prove needs hinetd-probe-escape; not found (tried" + tried +

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/fs.h"
@@ -30,6 +31,28 @@ std::vector<std::string> HelperCandidates(const std::string& name) {
 
 std::vector<std::string> InternalHelperCandidates() { return HelperCandidates("hinetd-internal"); }
 
+Result<base::UniqueFd> OpenRootProgram(const std::vector<std::string>& candidates,
+                                       std::string& found) {
+  for (const auto& path : candidates) {
+    base::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return Error(path + " must be owned by root and not group- or world-writable");
+    }
+    if ((st.st_mode & S_IXUSR) == 0) return Error(path + " is not executable (chmod 0755)");
+    // Said now rather than by every execve that would fail.
+    struct statvfs fs {};
+    if (fstatvfs(fd.get(), &fs) == 0 && (fs.f_flag & ST_NOEXEC) != 0) {
+      return Error(path + " is on a file system mounted noexec; install it where programs run");
+    }
+    found = path;
+    return fd;
+  }
+  return base::UniqueFd();
+}
+
 namespace {
 
 Result<base::UniqueFd> OpenHelper(const PlanOptions& options, std::string& found) {
@@ -39,19 +62,10 @@ Result<base::UniqueFd> OpenHelper(const PlanOptions& options, std::string& found
   } else {
     candidates = InternalHelperCandidates();
   }
-  for (const auto& path : candidates) {
-    base::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    // It runs in every internal child: only root may be able to change it.
-    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      return Error("internal services: " + path +
-                   " must be owned by root and not group- or world-writable");
-    }
-    found = path;
-    return fd;
-  }
+  // It runs in every internal child.
+  auto fd = OpenRootProgram(candidates, found);
+  if (!fd.ok()) return fd.error().Wrap("internal services");
+  if (*fd) return fd;
   std::string tried;
   for (const auto& c : candidates) tried += " " + c;
   // Say why the directory of this program was not among them.

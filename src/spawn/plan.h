@@ -101,5 +101,12 @@ struct LoadedTable {
 // Where hinetd looks for its helper program `name`: next to this
 // executable, then in the compiled-in libexec directory.
 [[nodiscard]] std::vector<std::string> HelperCandidates(const std::string& name);
+// The first of `candidates` that is a regular file, opened: a program
+// hinetd executes as root or in every child of a service, so it must be
+// owned by root, not group- or world-writable, executable, and not on a
+// noexec file system (an error says which is not so). Its path goes to
+// `found`. An empty descriptor: none of them is there.
+[[nodiscard]] base::Result<base::UniqueFd> OpenRootProgram(
+    const std::vector<std::string>& candidates, std::string& found);
 
 }  // namespace hinetd::spawn

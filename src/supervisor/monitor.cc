@@ -13,7 +13,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,23 +62,8 @@ constexpr int kListenerNotExecuted = 127;
 // only root may be able to change it. `found`: its path.
 Result<UniqueFd> OpenListenerProgram(std::string& found) {
   auto candidates = spawn::HelperCandidates(kListenerProgram);
-  for (const auto& path : candidates) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    struct stat st{};
-    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      return Error(path + " must be owned by root and not group- or world-writable");
-    }
-    if ((st.st_mode & S_IXUSR) == 0) return Error(path + " is not executable (chmod 0755)");
-    // Said now rather than by every listener's failed execve.
-    struct statvfs fs{};
-    if (fstatvfs(fd.get(), &fs) == 0 && (fs.f_flag & ST_NOEXEC) != 0) {
-      return Error(path + " is on a file system mounted noexec; install it where programs run");
-    }
-    found = path;
-    return fd;
-  }
+  auto fd = spawn::OpenRootProgram(candidates, found);
+  if (!fd.ok() || *fd) return fd;
   std::string tried;
   for (const auto& c : candidates) tried += " " + c;
   return Error(std::string("the listener's program ") + kListenerProgram + " is not found (tried" +
