@@ -14,6 +14,7 @@
 #include "config/units.h"
 #include "jail/builder.h"
 #include "spawn/plan.h"
+#include "supervisor/monitor.h"
 
 namespace hinetd::cli {
 
@@ -285,14 +286,22 @@ int RunCheck(const Args& args) {
     fprintf(stderr, "hinetd: %s\n", table.error().ToString().c_str());
     return kExitConfig;
   }
+  // What start needs besides the table: the listener's program.
+  std::string listener_program;
+  auto program = supervisor::OpenListenerProgram(listener_program);
+  if (!program.ok()) {
+    fprintf(stderr, "hinetd: %s\n", program.error().ToString().c_str());
+    return kExitSystem;
+  }
   const auto& config = table->config;
   const auto& plans = table->plans;
   std::vector<std::string> warnings = config->warnings;
   printf("%s: %zu service%s, max_children %d, policies from %s\n", args.config.c_str(),
          config->services.size(), config->services.size() == 1 ? "" : "s",
          config->daemon.max_children, config->daemon.sandbox_dir.c_str());
-  printf("listener  runs as %s (uid %u, gid %u) with CAP_NET_BIND_SERVICE only\n",
-         config->daemon.user.c_str(), config->daemon.uid, config->daemon.gid);
+  printf("listener  runs %s as %s (uid %u, gid %u) with CAP_NET_BIND_SERVICE only\n",
+         listener_program.c_str(), config->daemon.user.c_str(), config->daemon.uid,
+         config->daemon.gid);
   for (const auto& s : config->services) PrintService(*config, s, *plans, warnings);
   for (const auto& w : warnings) printf("warning: %s\n", w.c_str());
   printf("ok\n");

@@ -42,6 +42,16 @@ using base::Status;
 using base::UniqueFd;
 using namespace monitor_detail;
 
+Result<UniqueFd> OpenListenerProgram(std::string& found) {
+  auto candidates = spawn::HelperCandidates(kListenerProgram);
+  auto fd = spawn::OpenRootProgram(candidates, found);
+  if (!fd.ok() || *fd) return fd;
+  std::string tried;
+  for (const auto& c : candidates) tried += " " + c;
+  return Error(std::string("the listener's program ") + kListenerProgram + " is not found (tried" +
+               tried + "); build or install it next to hinetd");
+}
+
 std::vector<int> MonitorCapabilities() {
   // CAP_SYS_ADMIN: creating a child's namespaces (clone with CLONE_NEWPID
   // and the like); the monitor's filter keeps what else it would allow
@@ -56,19 +66,6 @@ namespace {
 // The exit status of a listener's fork that could not execute the
 // listener's program (hinetd-listener itself never exits with it).
 constexpr int kListenerNotExecuted = 127;
-
-// The listener's program (listener_setup.h): next to hinetd, or in the
-// libexec directory. It runs as root until it drops its privileges, so
-// only root may be able to change it. `found`: its path.
-Result<UniqueFd> OpenListenerProgram(std::string& found) {
-  auto candidates = spawn::HelperCandidates(kListenerProgram);
-  auto fd = spawn::OpenRootProgram(candidates, found);
-  if (!fd.ok() || *fd) return fd;
-  std::string tried;
-  for (const auto& c : candidates) tried += " " + c;
-  return Error(std::string("the listener's program ") + kListenerProgram + " is not found (tried" +
-               tried + "); build or install it next to hinetd");
-}
 
 // The setup of a listener (listener_setup.h) in a memfd for it to read.
 Result<UniqueFd> SetupFile(const ListenerSetup& setup) {

@@ -52,6 +52,12 @@ namespace hinetd::supervisor {
 // it starts (and to bind addresses a reload adds); not in its effective set.
 [[nodiscard]] std::vector<int> MonitorCapabilities();
 
+// The listener's program (hinetd-listener, listener_setup.h): next to
+// hinetd, or in the libexec directory, checked as spawn::OpenRootProgram
+// does (it runs as root until it drops its privileges). `found`: its path.
+// An error says where it was looked for when it is nowhere.
+[[nodiscard]] base::Result<base::UniqueFd> OpenListenerProgram(std::string& found);
+
 struct Options {
   std::string config_path;
   spawn::PlanOptions plan_options;

@@ -78,6 +78,10 @@ TEST_F(DaemonTest, CheckValidatesAndPrintsThePlan) {
     EXPECT_EQ(ok.exit_code, 0) << ok.err;
     EXPECT_EQ(ok.err, "");
     EXPECT_NE(ok.out.find("service \"probe\""), std::string::npos) << ok.out;
+    // The listener's program it found, as start would.
+    EXPECT_NE(ok.out.find("\nlistener  runs " + BinDir() + "/hinetd-listener as hinetd (uid "),
+              std::string::npos)
+        << ok.out;
     EXPECT_NE(ok.out.find("user      nobody (uid 65534)"), std::string::npos) << ok.out;
     EXPECT_NE(ok.out.find("chroot    " + jail_.path()), std::string::npos) << ok.out;
     EXPECT_NE(ok.out.find("sandbox   probe:"), std::string::npos) << ok.out;

@@ -203,6 +203,14 @@ TEST_F(PrivsepTest, WithoutTheListenersProgramItDoesNotStartAndSaysWhereItLooked
       << text;
   EXPECT_NE(text.find("); build or install it next to hinetd"), std::string::npos) << text;
   EXPECT_EQ(text.find("event=listener-start"), std::string::npos) << text;
+  // `check` says the same before anything is started.
+  r = RunCommand({copy, "check", "-c", config}, milliseconds(10000));
+  EXPECT_EQ(r.exit_code, 71) << r.out << r.err;
+  EXPECT_NE(r.err.find("hinetd: the listener's program hinetd-listener is not found (tried " +
+                       bin + "/hinetd-listener "),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("\nok\n"), std::string::npos) << r.out;
 }
 
 TEST_F(PrivsepTest, EachProcessHoldsExactlyItsPrivileges) {
