@@ -1,15 +1,17 @@
 #include "sandbox/caps.h"
 
-#include <cap-ng.h>
+#include <errno.h>
 #include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <algorithm>
+#include <iterator>
 
 #include "base/fs.h"
 
 namespace hinetd::sandbox {
 
-using base::Error;
+using base::Result;
 using base::Status;
 
 int LastCap() {
@@ -26,62 +28,47 @@ int LastCap() {
 }
 
 std::string CapName(int cap) {
-  const char* name = capng_capability_to_name(static_cast<unsigned>(cap));
-  return name != nullptr ? name : "cap_" + std::to_string(cap);
+  // The kernel's names (capability.h), as libcap-ng prints them.
+  static constexpr const char* kNames[] = {
+      "chown",           "dac_override",  "dac_read_search", "fowner",        "fsetid",
+      "kill",            "setgid",        "setuid",          "setpcap",       "linux_immutable",
+      "net_bind_service", "net_broadcast", "net_admin",      "net_raw",       "ipc_lock",
+      "ipc_owner",       "sys_module",    "sys_rawio",       "sys_chroot",    "sys_ptrace",
+      "sys_pacct",       "sys_admin",     "sys_boot",        "sys_nice",      "sys_resource",
+      "sys_time",        "sys_tty_config", "mknod",          "lease",         "audit_write",
+      "audit_control",   "setfcap",       "mac_override",    "mac_admin",     "syslog",
+      "wake_alarm",      "block_suspend", "audit_read",      "perfmon",       "bpf",
+      "checkpoint_restore"};
+  if (cap >= 0 && static_cast<size_t>(cap) < std::size(kNames)) return kNames[cap];
+  return "cap_" + std::to_string(cap);
+}
+
+Result<CapSets> GetOwnCaps() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return base::ErrnoError("capget", errno);
+  auto join = [](uint32_t lo, uint32_t hi) { return uint64_t{lo} | (uint64_t{hi} << 32); };
+  return CapSets{join(data[0].effective, data[1].effective),
+                 join(data[0].permitted, data[1].permitted),
+                 join(data[0].inheritable, data[1].inheritable)};
+}
+
+Status SetOwnCaps(const CapSets& caps) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    data[i].effective = static_cast<uint32_t>(caps.effective >> (32 * i));
+    data[i].permitted = static_cast<uint32_t>(caps.permitted >> (32 * i));
+    data[i].inheritable = static_cast<uint32_t>(caps.inheritable >> (32 * i));
+  }
+  if (syscall(SYS_capset, &header, data) != 0) return base::ErrnoError("capset", errno);
+  return Status();
 }
 
 unsigned long long CapMask(const std::vector<int>& caps) {
   unsigned long long mask = 0;
   for (int c : caps) mask |= 1ULL << c;
   return mask;
-}
-
-Status LimitOwnCapabilities(const std::vector<int>& keep, const std::vector<int>& inherit) {
-  capng_get_caps_process();
-  if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP)) {
-    return Error("capability setpcap is not held; hinetd must start as root");
-  }
-  for (int cap : keep) {
-    if (!capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap))) {
-      return Error("capability " + CapName(cap) + " is not held; hinetd must start as root");
-    }
-  }
-  auto add = [](int cap, capng_type_t sets) -> Status {
-    if (capng_update(CAPNG_ADD, sets, static_cast<unsigned>(cap)) != 0) {
-      return Error("libcap-ng: cannot add " + CapName(cap));
-    }
-    return Status();
-  };
-  for (int cap : inherit) {
-    if (std::find(keep.begin(), keep.end(), cap) == keep.end()) {
-      return Error("capability " + CapName(cap) + " is inheritable but not kept");
-    }
-  }
-  if (!inherit.empty()) {
-    // The kernel takes a capability into the inheritable set only while the
-    // bounding set still holds it: first this, then the bounding set goes.
-    for (int cap : inherit) {
-      if (auto s = add(cap, CAPNG_INHERITABLE); !s.ok()) return s;
-    }
-    if (capng_apply(CAPNG_SELECT_CAPS) != 0) {
-      return Error("libcap-ng: cannot set the inheritable capabilities");
-    }
-  }
-  capng_clear(CAPNG_SELECT_ALL);
-  for (int cap : keep) {
-    if (auto s = add(cap, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED)); !s.ok()) {
-      return s;
-    }
-  }
-  for (int cap : inherit) {
-    if (auto s = add(cap, CAPNG_INHERITABLE); !s.ok()) return s;
-  }
-  // Bounding set first (needs CAP_SETPCAP, still effective), then the
-  // process sets; CAPNG_SELECT_ALL also clears the ambient set.
-  if (capng_apply(CAPNG_SELECT_ALL) != 0) {
-    return Error("libcap-ng: cannot apply the reduced capability sets");
-  }
-  return Status();
 }
 
 }  // namespace hinetd::sandbox

@@ -1,7 +1,10 @@
-// Capability helpers for the daemon's own process (libcap-ng). The child's
-// drop happens with raw system calls in spawn/child.cc.
+// Capability helpers for the daemon's own processes. LimitOwnCapabilities
+// uses libcap-ng (caps_limit.cc, in hinetd_sandbox); the rest are raw system
+// calls (hinetd_caps), which is what the static hinetd-listener links. The
+// child's drop happens with raw system calls in spawn/child.cc.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,16 @@ namespace hinetd::sandbox {
 
 // "net_bind_service" for CAP_NET_BIND_SERVICE, or "cap_N".
 [[nodiscard]] std::string CapName(int cap);
+
+// This process's effective, permitted and inheritable sets, a bit per
+// capability (capget/capset, version 3).
+struct CapSets {
+  uint64_t effective = 0;
+  uint64_t permitted = 0;
+  uint64_t inheritable = 0;
+};
+[[nodiscard]] base::Result<CapSets> GetOwnCaps();
+[[nodiscard]] base::Status SetOwnCaps(const CapSets& caps);
 
 // Reduces this process's permitted and effective sets to exactly `keep`,
 // its inheritable set to exactly `inherit` (a subset of `keep`), and

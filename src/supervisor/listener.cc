@@ -1,6 +1,5 @@
 #include "supervisor/listener.h"
 
-#include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -108,12 +107,10 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
   if (setresgid(daemon.gid, daemon.gid, daemon.gid) != 0) return ErrnoError("setresgid", errno);
   if (setresuid(daemon.uid, daemon.uid, daemon.uid) != 0) return ErrnoError("setresuid", errno);
   prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-  capng_clear(CAPNG_SELECT_BOTH);
-  if (bind) {
-    capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED),
-                 CAP_NET_BIND_SERVICE);
+  uint64_t keep = bind ? uint64_t{1} << CAP_NET_BIND_SERVICE : 0;
+  if (auto set = sandbox::SetOwnCaps({keep, keep, 0}); !set.ok()) {
+    return set.error().Wrap("setting the listener's capabilities");
   }
-  if (capng_apply(CAPNG_SELECT_CAPS) != 0) return Error("libcap-ng: cannot set the listener's capabilities");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return ErrnoError("clearing ambient capabilities", errno);
   }
@@ -125,12 +122,12 @@ Status DropPrivileges(const config::Daemon& daemon, const sandbox::BpfProgram* f
       setresuid(0, 0, 0) == 0) {
     return Error("the listener's ids are not what they should be");
   }
-  capng_get_caps_process();
+  auto caps = sandbox::GetOwnCaps();
+  if (!caps.ok()) return caps.error();
   for (int cap = 0; cap <= last; ++cap) {
     bool want = bind && cap == CAP_NET_BIND_SERVICE;
-    if (capng_have_capability(CAPNG_EFFECTIVE, static_cast<unsigned>(cap)) != want ||
-        capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(cap)) != want ||
-        capng_have_capability(CAPNG_INHERITABLE, static_cast<unsigned>(cap)) ||
+    auto has = [&](uint64_t set) { return ((set >> cap) & 1) != 0; };
+    if (has(caps->effective) != want || has(caps->permitted) != want || has(caps->inheritable) ||
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1 ||
         prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0) {
       return Error("the listener still holds " + sandbox::CapName(cap));
