@@ -300,14 +300,7 @@ ProveOutcome Classify(bool predicted_allowed, bool kernel_allowed, bool error) {
   return predicted_allowed ? ProveOutcome::kRefused : ProveOutcome::kVerified;
 }
 
-std::vector<std::string> ProbeCandidates() {
-  std::vector<std::string> out;
-  if (const auto& self = base::SelfExecutable(); self.ok()) {
-    out.push_back(base::DirName(*self) + "/hinetd-probe-escape");
-  }
-  out.push_back(std::string(HINETD_LIBEXEC_DIR) + "/hinetd-probe-escape");
-  return out;
-}
+std::vector<std::string> ProbeCandidates() { return spawn::HelperCandidates("hinetd-probe-escape"); }
 
 Result<std::vector<ProveReport>> Prove(const config::Config& config, const spawn::PlanSet& plans,
                                        const std::vector<ServiceAudit>& audits) {

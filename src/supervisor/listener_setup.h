@@ -1,7 +1,7 @@
 // What the monitor hands a new listener, as bytes: the listener is a program
 // of its own (hinetd-listener), executed by the monitor's fork, so nothing
 // of the monitor's memory reaches it but this. The monitor encodes the
-// setup into a sealed memfd; the listener decodes it before it drops a
+// setup into a memfd; the listener decodes it before it drops a
 // single privilege, and from then on has no other input from the monitor
 // than the control channel.
 //
