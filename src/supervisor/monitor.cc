@@ -114,7 +114,7 @@ sigset_t HandledSignals() {
 Monitor::Monitor(base::Logger& log, Options options)
     : log_(log),
       options_(std::move(options)),
-      stderr_relay_(log),
+      stderr_relay_(log, [this](int fd) { Unwatch(fd); }),
       seccomp_kills_(log, children_.all(), options_.seccomp_record_wait),
       stale_(log, children_.all(), options_.idle_check_period, options_.idle_stop_wait,
              [this](pid_t pid, Child& c) { EndStale(pid, c); }),
@@ -136,6 +136,20 @@ void Monitor::Watch(int fd, uint64_t tag, uint32_t events) {
 
 void Monitor::WatchNew(int fd, uint64_t tag, uint32_t events) {
   EpollAdd(epoll_.get(), fd, tag, events);
+}
+
+void Monitor::Unwatch(int fd) { EpollRemove(epoll_.get(), fd); }
+
+void Monitor::CloseChannel() {
+  if (channel_) Unwatch(channel_->fd());
+  channel_.reset();
+  doorbell_.reset();  // never watched here: the listener's to wait on
+}
+
+void Monitor::CloseListenerLog() {
+  if (!listener_log_) return;
+  Unwatch(listener_log_.get());
+  listener_log_.reset();
 }
 
 void Monitor::Notify(const std::string& state) {
@@ -419,7 +433,7 @@ void Monitor::OnListenerLog(bool drain) {
   for (int i = 0; status == Read::kMore && i < (drain ? 4096 : 1); ++i) {
     status = log_relay_.Read(listener_log_.get(), kShare, Clock::now());
   }
-  if (status == Read::kClosed || drain) listener_log_.reset();  // also leaves the epoll set
+  if (status == Read::kClosed || drain) CloseListenerLog();
 }
 
 void Monitor::OnListenerExit(int status) {
@@ -428,8 +442,7 @@ void Monitor::OnListenerExit(int status) {
   // connections it had accepted, and at a reload its state. The SIGCHLD can
   // come before the channel is read; read it all now.
   if (channel_) OnControl(/*drain=*/true);
-  channel_.reset();  // also leaves the epoll set
-  doorbell_.reset();
+  CloseChannel();
   OnListenerLog(/*drain=*/true);
   if (stopping_) return;
   if (reload_) {
@@ -478,9 +491,8 @@ void Monitor::KillListener(const std::string& reason) {
   if (listener_.running()) kill(listener_.pid(), SIGKILL);
   // Nothing more from it is read or queued to it, not even what it sent
   // before this: the fresh listener starts from this process's table.
-  channel_.reset();
-  doorbell_.reset();
-  listener_log_.reset();
+  CloseChannel();
+  CloseListenerLog();
   if (!listener_.running() && options_.external_listener_fd >= 0) {
     BeginStop();  // nothing to kill or restart: as if it had gone
   }
@@ -594,7 +606,10 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
         break;
       case kNotify:
         if (events[i].events & EPOLLIN) recorder_->OnNotify(fd);
-        if (events[i].events & (EPOLLHUP | EPOLLERR)) recorder_->Close(fd);
+        if (events[i].events & (EPOLLHUP | EPOLLERR)) {
+          Unwatch(fd);
+          recorder_->Close(fd);
+        }
         break;
       case kSyslog:
         if (syslog_relay_.owns(fd)) {
@@ -734,8 +749,7 @@ void Monitor::BeginStop() {
   // The listener goes first, then the listening sockets: new clients are
   // refused rather than left waiting in a backlog nobody will read.
   if (listener_.running()) kill(listener_.pid(), SIGTERM);
-  channel_.reset();
-  doorbell_.reset();
+  CloseChannel();
   park_.Release();  // the parked ones close with their queue
   sockets_.clear();
   // A child still setting up is killed outright (it is not the service

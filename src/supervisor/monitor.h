@@ -270,6 +270,13 @@ class Monitor {
   void Watch(int fd, uint64_t tag, uint32_t events);
   // Watch for a descriptor with no registration yet (a child's pipes).
   void WatchNew(int fd, uint64_t tag, uint32_t events);
+  // Before a watched descriptor is closed: a close alone leaves it
+  // registered while a child in setup holds a copy (EpollRemove).
+  void Unwatch(int fd);
+  // The listener's channel and doorbell, and the pipe of its log lines,
+  // unwatched and closed.
+  void CloseChannel();
+  void CloseListenerLog();
   // One pass of the event loop over `n` events; false when it must end.
   bool RunOnce(const epoll_event* events, int n);
   // Allocation failed: said once, requests wait until memory comes back.

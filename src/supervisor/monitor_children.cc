@@ -126,7 +126,7 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
   // Out of epoll before Finish closes it: a child cloned meanwhile may
   // still hold a copy of the descriptor for a moment (until its step 4),
   // which would keep a registration alive.
-  if (c.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+  if (c.exec_watched) Unwatch(c.exec_fd);
   auto done = spawner_->Finish(c.exec_slot);  // closes exec_fd when over
   if (!done) {
     // Not over yet (an event meant for a descriptor number that a setup
@@ -177,7 +177,7 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
   if (c.stderr_fd >= 0) {
     // Being reaped: EndChild reads it to its end at once.
     if (!reaped) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
-    stderr_relay_.Add(pid, c);
+    stderr_relay_.Add(pid, c, /*watched=*/!reaped);
   }
   int active = children_.running(c.service);
   LogLine line("accept");
@@ -344,7 +344,7 @@ void Monitor::EndChild(pid_t pid, int status) {
     if (c.exec_slot >= 0) {
       // Cannot happen; if it did, the slot is not reused before its EOF.
       orphan_slots_.push_back(c.exec_slot);
-      if (c.exec_watched) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.exec_fd, nullptr);
+      if (c.exec_watched) Unwatch(c.exec_fd);
       children_.SetupOver(c);
       children_.SetupFailed(c);
     }

@@ -55,7 +55,7 @@ using namespace monitor_detail;
 Status Monitor::SyncSyslogRelay(const config::Config& config) {
   return syslog_relay_.Sync(
       config, [this](int fd) { Watch(fd, Tag(kSyslog, fd), EPOLLIN); },
-      [this](int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); });
+      [this](int fd) { Unwatch(fd); });
 }
 
 Status Monitor::EnsureEmptyChroot() {

@@ -86,8 +86,7 @@ void Monitor::OnControl(bool drain) {
         BeginStop();
       } else {
         // The listener's end closed; its exit status comes with SIGCHLD.
-        channel_.reset();
-        doorbell_.reset();
+        CloseChannel();
       }
       return;
     }

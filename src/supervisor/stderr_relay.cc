@@ -45,7 +45,7 @@ void StderrRelay::LogStderrLines(Child& c, pid_t pid, Clock::time_point now, boo
 void StderrRelay::OnReadable(int fd, Children& children) {
   auto owner = owner_.find(fd);
   if (owner == owner_.end()) return;
-  pid_t pid = owner->second;
+  pid_t pid = owner->second.pid;
   Child& c = children.at(pid);
   // One read per wakeup: a child that writes without end gets its turn
   // like every other descriptor, and costs here the scan of these bytes
@@ -84,8 +84,11 @@ void StderrRelay::Close(pid_t pid, Child& c) {
     limiter_.Close(*c.stderr_stream, now);
     c.stderr_stream.reset();
   }
-  owner_.erase(c.stderr_fd);
-  close(c.stderr_fd);  // also removes it from the epoll set
+  if (auto owner = owner_.find(c.stderr_fd); owner != owner_.end()) {
+    if (owner->second.watched && unwatch_) unwatch_(c.stderr_fd);
+    owner_.erase(owner);
+  }
+  close(c.stderr_fd);
   c.stderr_fd = -1;
 }
 

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 
@@ -25,17 +26,21 @@ namespace hinetd::supervisor {
 
 class StderrRelay {
  public:
-  explicit StderrRelay(base::Logger& log) : log_(log) {}
+  // `unwatch` takes a pipe out of the caller's epoll set; it is called
+  // before a watched pipe is closed (see EpollRemove in epoll_util.h: a
+  // close alone can leave it registered).
+  explicit StderrRelay(base::Logger& log, std::function<void(int)> unwatch = {})
+      : log_(log), unwatch_(std::move(unwatch)) {}
 
-  // A child that executed: its pipe, c.stderr_fd (which the caller
-  // watches), is read from now on.
-  void Add(pid_t pid, const Child& c) { owner_[c.stderr_fd] = pid; }
+  // A child that executed: its pipe, c.stderr_fd, is read from now on;
+  // `watched`: the caller watches it (a child already reaped is read to
+  // its end at once, unwatched).
+  void Add(pid_t pid, const Child& c, bool watched) { owner_[c.stderr_fd] = {pid, watched}; }
   // Pipe `fd` is readable: one read, its whole lines logged (or counted);
   // at its end it is closed (Close).
   void OnReadable(int fd, Children& children);
   // The child is gone (or its pipe ended): what is left in the pipe is
-  // read, logged, and the pipe closed (which also takes it out of any
-  // epoll set). Nothing if it has none.
+  // read, logged, and the pipe unwatched and closed. Nothing if it has none.
   void Close(pid_t pid, Child& c);
 
  private:
@@ -47,8 +52,13 @@ class StderrRelay {
   // Logs the count of its suppressed lines if one is due (`closing`: any).
   void ReportSuppressed(Child& c, pid_t pid, Clock::time_point now, bool closing);
 
+  struct Owner {
+    pid_t pid;
+    bool watched;
+  };
   base::Logger& log_;
-  std::unordered_map<int, pid_t> owner_;  // pipe -> child
+  std::function<void(int)> unwatch_;
+  std::unordered_map<int, Owner> owner_;  // pipe -> child
   StderrLimiter limiter_;
 };
 

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace hinetd::testing {
 
@@ -65,6 +67,51 @@ inline int Zombies(pid_t parent) {
   }
   closedir(d);
   return zombies;
+}
+
+// The inode of the file `pid` has open as descriptor `fd`, or 0.
+inline ino_t FdInode(pid_t pid, int fd) {
+  struct stat st {};
+  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// The descriptor of `pid` whose file has inode `ino`, or -1.
+inline int FdWithInode(pid_t pid, ino_t ino) {
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (d == nullptr) return -1;
+  int found = -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::stoi(e->d_name);
+    if (FdInode(pid, fd) == ino) found = fd;
+  }
+  closedir(d);
+  return found;
+}
+
+// The files (inodes) registered in the epoll sets `pid` holds, from the
+// "tfd: N events: E data: D pos: P ino: I" lines of their fdinfo.
+inline std::vector<ino_t> EpollWatchedInodes(pid_t pid) {
+  std::vector<ino_t> out;
+  std::string base = "/proc/" + std::to_string(pid);
+  DIR* d = opendir((base + "/fd").c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[64] = {};
+    std::string fd_path = base + "/fd/" + e->d_name;
+    if (readlink(fd_path.c_str(), link, sizeof link - 1) <= 0) continue;
+    if (std::string(link) != "anon_inode:[eventpoll]") continue;
+    std::ifstream info(base + "/fdinfo/" + e->d_name);
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("tfd:", 0) != 0) continue;
+      size_t at = line.find("ino:");
+      if (at != std::string::npos) out.push_back(std::stoull(line.substr(at + 4), nullptr, 16));
+    }
+  }
+  closedir(d);
+  return out;
 }
 
 }  // namespace hinetd::testing

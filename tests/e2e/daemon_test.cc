@@ -7,10 +7,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -424,6 +427,52 @@ TEST_F(DaemonTest, StderrLinesGoToTheLogByDefault) {
   // The quiet one ended before the other started; its line would be there.
   ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=quiet "}, milliseconds(5000)));
   EXPECT_EQ(daemon_.CountLines({"complaint nobody reads"}), 0u) << daemon_.LogText();
+}
+
+// The monitor unwatches a pipe before it closes it. An epoll registration
+// belongs to the open file, not to the descriptor: every child that sets up
+// holds a copy of the monitor's descriptors until its execve, and a pipe
+// only closed meanwhile stays registered, its end reported by every
+// epoll_wait (under load the monitor spun: 160 epoll_wait calls a
+// connection at 16 clients). Here the copy is the test's (pidfd_getfd),
+// held while a child's stderr pipe ends and the monitor closes it.
+TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
+  uint16_t port = FreeTcpPort();
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(ProbeService("probe", port, ", \"sleep\", \"30\""))))
+      << daemon_.LogText();
+  int conn = ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(conn, 0);
+  // Logged once its stderr pipe is watched (the same turn of the loop).
+  auto accept = daemon_.WaitForLine({"event=accept", "service=probe "}, milliseconds(5000));
+  ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
+  pid_t child = std::stoi(LogField(*accept, "pid"));
+  ino_t pipe = FdInode(child, 2);
+  ASSERT_NE(pipe, 0u);
+  int monitor_fd = FdWithInode(daemon_.pid(), pipe);
+  ASSERT_GE(monitor_fd, 0) << "the monitor holds no end of the child's stderr pipe";
+  auto watched = [&] {
+    auto inodes = EpollWatchedInodes(daemon_.pid());
+    return std::find(inodes.begin(), inodes.end(), pipe) != inodes.end();
+  };
+  ASSERT_TRUE(watched()) << "the child's stderr pipe is not in the monitor's epoll set";
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, daemon_.pid(), 0));
+  int copy = pidfd < 0 ? -1 : static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, monitor_fd, 0));
+  if (copy < 0) {
+    int e = errno;
+    if (pidfd >= 0) close(pidfd);
+    close(conn);
+    GTEST_SKIP() << "cannot take a copy of the monitor's descriptor (pidfd_getfd: "
+                 << strerror(e) << "; Linux 5.6 and ptrace access needed)";
+  }
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  auto end = daemon_.WaitForLine({"event=end", "service=probe ", "pid=" + std::to_string(child) + " "},
+                                 milliseconds(5000));
+  ASSERT_TRUE(end.has_value()) << daemon_.LogText();
+  EXPECT_NE(FdInode(daemon_.pid(), monitor_fd), pipe) << "the monitor did not close the pipe";
+  EXPECT_FALSE(watched()) << "a pipe the monitor closed is still in its epoll set";
+  close(copy);
+  close(pidfd);
+  close(conn);
 }
 
 // Whether this kernel keeps pid_max per PID namespace (Linux 6.14): only

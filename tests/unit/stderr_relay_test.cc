@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <memory>
@@ -82,7 +83,7 @@ TEST(StderrRelayTest, WholeLinesGoToTheLogAndTheLastWordsAtTheEnd) {
   Captured out;
   StderrRelay relay(out.log());
   PipedChild p;
-  relay.Add(PipedChild::kPid, p.child());
+  relay.Add(PipedChild::kPid, p.child(), /*watched=*/false);
   p.Write("one\ntwo\npart");
   int fd = p.child().stderr_fd;
   relay.OnReadable(fd, p.children);
@@ -111,7 +112,7 @@ TEST(StderrRelayTest, TheEndOfThePipeClosesIt) {
   Captured out;
   StderrRelay relay(out.log());
   PipedChild p;
-  relay.Add(PipedChild::kPid, p.child());
+  relay.Add(PipedChild::kPid, p.child(), /*watched=*/false);
   p.Write("bye");
   p.CloseWriteEnd();
   int fd = p.child().stderr_fd;
@@ -122,11 +123,52 @@ TEST(StderrRelayTest, TheEndOfThePipeClosesIt) {
   EXPECT_EQ(p.child().stderr_fd, -1);
 }
 
+// An epoll registration belongs to the open file: a child cloned while
+// another's pipe is watched holds a copy of it until its execve, and a
+// close alone would leave the pipe registered, its end reported by every
+// epoll_wait (the monitor's busy loop under load). The relay unwatches a
+// watched pipe before it closes it, and only a watched one.
+TEST(StderrRelayTest, AWatchedPipeLeavesTheEpollSetThoughACopyOfItLivesOn) {
+  Captured out;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  std::vector<int> unwatched;
+  StderrRelay relay(out.log(), [&](int fd) {
+    unwatched.push_back(fd);
+    EXPECT_EQ(epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr), 0) << "unwatched after its close";
+  });
+  PipedChild p;
+  int fd = p.child().stderr_fd;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+  relay.Add(PipedChild::kPid, p.child(), /*watched=*/true);
+  int copy = dup(fd);  // what a child in setup holds
+  ASSERT_GE(copy, 0);
+  p.CloseWriteEnd();
+  relay.OnReadable(fd, p.children);  // the end: unwatched and closed
+  EXPECT_EQ(p.child().stderr_fd, -1);
+  EXPECT_EQ(unwatched, std::vector<int>{fd});
+  epoll_event ready[4];
+  EXPECT_EQ(epoll_wait(ep, ready, 4, 0), 0) << "the pipe's end is still reported";
+  close(copy);
+
+  // A child reaped before its pipe was watched: closed without a call.
+  PipedChild q;
+  relay.Add(PipedChild::kPid, q.child(), /*watched=*/false);
+  q.CloseWriteEnd();
+  relay.Close(PipedChild::kPid, q.child());
+  EXPECT_EQ(q.child().stderr_fd, -1);
+  EXPECT_EQ(unwatched.size(), 1u);
+  close(ep);
+}
+
 TEST(StderrRelayTest, EveryLineIsLoggedOrCounted) {
   Captured out;
   StderrRelay relay(out.log());
   PipedChild p;
-  relay.Add(PipedChild::kPid, p.child());
+  relay.Add(PipedChild::kPid, p.child(), /*watched=*/false);
   const int written = 300;  // more than a child's burst (stderr_limit.h)
   std::string text;
   for (int i = 0; i < written; ++i) text += "l" + std::to_string(i) + "\n";
