@@ -710,11 +710,15 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
 }
 
 void Monitor::OnSignal() {
-  for (int i = 0; i < 64; ++i) {
-    signalfd_siginfo info{};
-    ssize_t n = read(signal_fd_.get(), &info, sizeof info);
-    if (n != static_cast<ssize_t>(sizeof info)) return;
-    switch (info.ssi_signo) {
+  // Every pending signal in one read: the five handled are standard
+  // signals, each pending at most once in the process's queue and once in
+  // this thread's, so the read returns them all and no second read is
+  // needed to find the queues empty (one arriving meanwhile keeps the
+  // descriptor readable for the next turn).
+  signalfd_siginfo infos[16];
+  ssize_t n = read(signal_fd_.get(), infos, sizeof infos);
+  for (ssize_t i = 0; n > 0 && i < n / static_cast<ssize_t>(sizeof infos[0]); ++i) {
+    switch (infos[i].ssi_signo) {
       case SIGCHLD: Reap(); break;
       case SIGHUP:
         if (!options_.learn_service.empty()) {

@@ -176,8 +176,16 @@ Admission CheckConnection(const RequestRef& req, int conn, const RequestView& vi
   if (SockOpt(conn, SO_TYPE) != SOCK_STREAM) {
     return Verdicted(Verdict::Forged("descriptor is not the right kind of socket"));
   }
-  if (SockOpt(conn, SO_ACCEPTCONN) != 0 || !LocalOf(conn, a.local)) {
-    return Verdicted(Verdict::Forged("descriptor is not a connection"));
+  if (!LocalOf(conn, a.local)) return Verdicted(Verdict::Forged("descriptor is not a connection"));
+  // A listening socket is no connection. One of TCP has no peer, so its
+  // SO_ACCEPTCONN is asked only when getpeername fails (one system call
+  // less for every connection); a unix one may have a peer's name (none).
+  bool peer_gone = false;
+  if (a.local.IsUnix() || !PeerOf(conn, a.peer)) {
+    if (SockOpt(conn, SO_ACCEPTCONN) != 0) {
+      return Verdicted(Verdict::Forged("descriptor is not a connection"));
+    }
+    peer_gone = !a.local.IsUnix();
   }
   // The listening socket this connection came from.
   for (const auto& s : SocketsOf(view, req.service)) {
@@ -191,7 +199,7 @@ Admission CheckConnection(const RequestRef& req, int conn, const RequestView& vi
     a.kind = spawn::Connection::Kind::kUnix;
     return a;
   }
-  if (!PeerOf(conn, a.peer)) {
+  if (peer_gone) {
     // A stream connection its client reset (before the listener accepted
     // it, or since) has no peer any more: any client can do that to an
     // honest listener, so it is no proof of forgery. Nothing is left to

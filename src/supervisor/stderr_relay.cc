@@ -55,14 +55,16 @@ void StderrRelay::OnReadable(int fd, Children& children) {
   ssize_t n = read(fd, buf, sizeof buf);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
-    Close(pid, c);
+    End(pid, c, /*drain=*/false);  // at its end (or broken): nothing left to read
     return;
   }
   c.stderr_partial.append(buf, static_cast<size_t>(n));
   LogStderrLines(c, pid, Clock::now(), /*final=*/false);
 }
 
-void StderrRelay::Close(pid_t pid, Child& c) {
+void StderrRelay::Close(pid_t pid, Child& c) { End(pid, c, /*drain=*/true); }
+
+void StderrRelay::End(pid_t pid, Child& c, bool drain) {
   if (c.stderr_fd < 0) return;
   // Whatever is still in the pipe belongs to the child's last words: read
   // to its end (the pipe is non-blocking), up to the most an unprivileged
@@ -70,7 +72,7 @@ void StderrRelay::Close(pid_t pid, Child& c) {
   // by default). A descendant still writing past that meets a closed pipe.
   char buf[4096];
   auto now = Clock::now();
-  for (size_t drained = 0; drained < kStderrDrainMax;) {
+  for (size_t drained = 0; drain && drained < kStderrDrainMax;) {
     ssize_t n = read(c.stderr_fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;

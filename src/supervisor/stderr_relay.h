@@ -44,6 +44,8 @@ class StderrRelay {
   void Close(pid_t pid, Child& c);
 
  private:
+  // Close, reading what is left first only if `drain`.
+  void End(pid_t pid, Child& c, bool drain);
   // Logs one line of a child's stderr, or counts it if its rate is spent.
   void LogStderrLine(Child& c, pid_t pid, std::string_view line, Clock::time_point now);
   // Logs (or counts) the whole lines in c.stderr_partial and keeps the
