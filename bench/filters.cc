@@ -1,10 +1,12 @@
 // hinetd-bench-filters: what installing its seccomp filters costs every
-// child, per policy of a services table. Each child installs two: the layer
-// every child gets (sandbox::ChildrenFilter) and its service's policy, each
-// a seccomp(2) call in which the kernel checks the program, converts and
-// JIT-compiles it, and works out which system calls it always allows (its
-// action cache). This times each call in a fresh process, ROUNDS times per
-// policy, and prints the medians and the programs' lengths.
+// child, per policy of a services table. Each child installs the layer
+// every child gets (sandbox::ChildrenFilter) and its service's policy:
+// merged into one program where they merge (sandbox/merge.h), else as two
+// seccomp(2) calls, in each of which the kernel checks the program,
+// converts and JIT-compiles it, and works out which system calls it always
+// allows (its action cache). This times both ways in fresh processes,
+// alternating, ROUNDS times per policy, and prints the medians and the
+// programs' lengths (merged: "-" where a policy does not merge).
 //
 // usage: hinetd-bench-filters CONFIG [ROUNDS]    (ROUNDS: 50)
 // CONFIG is loaded as hinetd loads it (root: the same checks).
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "sandbox/daemon_filters.h"
+#include "sandbox/merge.h"
 #include "spawn/plan.h"
 
 namespace {
@@ -30,6 +33,7 @@ namespace {
 struct Times {
   long long base_ns;
   long long policy_ns;
+  long long merged_ns;
   int ok;
 };
 
@@ -74,38 +78,61 @@ int main(int argc, char** argv) {
     std::perror("mmap");
     return 71;
   }
-  std::printf("%-20s %6s %6s %12s %12s %8s\n", "policy", "base", "policy", "base_us", "policy_us",
-              "rounds");
+  std::printf("%-20s %6s %6s %6s %12s %12s %12s %9s %8s\n", "policy", "base", "policy",
+              "merged", "base_us", "policy_us", "merged_us", "merge_ms", "rounds");
   for (const auto& [name, program] : table->plans->programs) {
-    std::vector<long long> base_ns, policy_ns;
+    long long merge_start = Now();
+    auto merged = hinetd::sandbox::MergeFilters(**base, *program);
+    double merge_ms = static_cast<double>(Now() - merge_start) / 1e6;
+    std::vector<long long> base_ns, policy_ns, merged_ns;
     for (int i = 0; i < rounds; ++i) {
-      *shared = Times{0, 0, 0};
-      pid_t pid = fork();
-      if (pid < 0) {
-        std::perror("fork");
-        return 71;
+      for (int one = 0; one < (merged.ok() ? 2 : 1); ++one) {
+        *shared = Times{0, 0, 0, 0};
+        pid_t pid = fork();
+        if (pid < 0) {
+          std::perror("fork");
+          return 71;
+        }
+        if (pid == 0) {
+          if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(1);
+          if (one == 1) {
+            long long a = Now();
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*merged)->fprog()) != 0) _exit(4);
+            long long b = Now();
+            *shared = Times{0, 0, b - a, 1};
+            _exit(0);
+          }
+          long long a = Now();
+          if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*base)->fprog()) != 0) _exit(2);
+          long long b = Now();
+          if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, program->fprog()) != 0) _exit(3);
+          long long c = Now();
+          *shared = Times{b - a, c - b, 0, 1};
+          _exit(0);
+        }
+        int status = 0;
+        if (waitpid(pid, &status, 0) != pid || !shared->ok) {
+          std::fprintf(stderr, "hinetd-bench-filters: policy %s: the child failed (status %d)\n",
+                       name.c_str(), status);
+          return 71;
+        }
+        if (one == 1) {
+          merged_ns.push_back(shared->merged_ns);
+        } else {
+          base_ns.push_back(shared->base_ns);
+          policy_ns.push_back(shared->policy_ns);
+        }
       }
-      if (pid == 0) {
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(1);
-        long long a = Now();
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (*base)->fprog()) != 0) _exit(2);
-        long long b = Now();
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, program->fprog()) != 0) _exit(3);
-        long long c = Now();
-        *shared = Times{b - a, c - b, 1};
-        _exit(0);
-      }
-      int status = 0;
-      if (waitpid(pid, &status, 0) != pid || !shared->ok) {
-        std::fprintf(stderr, "hinetd-bench-filters: policy %s: the child failed (status %d)\n",
-                     name.c_str(), status);
-        return 71;
-      }
-      base_ns.push_back(shared->base_ns);
-      policy_ns.push_back(shared->policy_ns);
     }
-    std::printf("%-20s %6zu %6zu %12.1f %12.1f %8d\n", name.c_str(), (*base)->insns().size(),
-                program->insns().size(), MedianUs(base_ns), MedianUs(policy_ns), rounds);
+    char merged_len[16] = "-";
+    char merged_us[16] = "-";
+    if (merged.ok()) {
+      std::snprintf(merged_len, sizeof merged_len, "%zu", (*merged)->insns().size());
+      std::snprintf(merged_us, sizeof merged_us, "%.1f", MedianUs(merged_ns));
+    }
+    std::printf("%-20s %6zu %6zu %6s %12.1f %12.1f %12s %9.2f %8d\n", name.c_str(),
+                (*base)->insns().size(), program->insns().size(), merged_len, MedianUs(base_ns),
+                MedianUs(policy_ns), merged_us, merge_ms, rounds);
   }
   return 0;
 }

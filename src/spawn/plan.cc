@@ -10,6 +10,7 @@
 
 #include "base/fs.h"
 #include "config/config.h"
+#include "sandbox/merge.h"
 #include "spawn/identity_ns.h"
 
 namespace hinetd::spawn {
@@ -171,6 +172,21 @@ std::string PlanIdentity(const SpawnPlan& plan) {
     add("unconfined");
   }
   return out;
+}
+
+void MergeChildrenLayer(PlanSet& set, const sandbox::BpfProgram& layer) {
+  std::map<const sandbox::BpfProgram*, std::shared_ptr<const sandbox::BpfProgram>> merged;
+  for (const auto& [name, program] : set.programs) {
+    auto m = sandbox::MergeFilters(layer, *program);
+    if (m.ok()) merged[program.get()] = std::move(*m);
+  }
+  for (SpawnPlan& plan : set.plans) {
+    auto it = merged.find(plan.filter.get());
+    if (plan.filter == nullptr || it == merged.end()) continue;
+    plan.merged_filter = it->second;
+    plan.merged_from = plan.filter.get();
+    plan.merged_layer = &layer;
+  }
 }
 
 base::Status PrepareIdentityNamespaces(PlanSet& set, NamespaceMaker* maker) {

@@ -51,6 +51,13 @@ struct SpawnPlan {
   // child installs it with a listener and sends that to the monitor. Set
   // by the monitor's recorder, never by BuildPlans.
   bool notify = false;
+  // `filter` merged with the layer every child gets (sandbox/merge.h),
+  // installed in one seccomp(2) call instead of the two; used only while
+  // `filter` is still `merged_from` and the spawner's layer `merged_layer`
+  // (MergeChildrenLayer). Null when they could not be merged.
+  std::shared_ptr<const sandbox::BpfProgram> merged_filter;
+  const sandbox::BpfProgram* merged_from = nullptr;
+  const sandbox::BpfProgram* merged_layer = nullptr;
 };
 
 // All plans of one configuration generation, and what they share.
@@ -85,6 +92,13 @@ struct PlanOptions {
 // `maker` null: made by this process itself.
 class NamespaceMaker;
 [[nodiscard]] base::Status PrepareIdentityNamespaces(PlanSet& set, NamespaceMaker* maker);
+
+// Each policy program of `set` merged with `layer`, the filter every child
+// installs first (sandbox::ChildrenFilter), once per program: what the
+// monitor does at start and on every reload, beside the namespaces. A
+// program that does not merge (sandbox/merge.h says which shapes) is
+// installed after the layer as before.
+void MergeChildrenLayer(PlanSet& set, const sandbox::BpfProgram& layer);
 
 // A services table ready to serve: loaded and validated, the listener's
 // account resolved, every plan built. What start, `check` and a reload do

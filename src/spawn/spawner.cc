@@ -263,8 +263,13 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.uid = plan.uid;
   spec.pdeathsig = plan.pdeathsig;
   spec.landlock = landlock_abi_ >= kLandlockMinAbi;
-  spec.base_filter = base_filter_ != nullptr ? base_filter_->fprog() : nullptr;
-  spec.filter = plan.filter ? plan.filter->fprog() : nullptr;
+  // One program for the layer and the policy where they were merged for
+  // this spawner's layer (spawn::MergeChildrenLayer), never for a
+  // recording (its program is another, and comes with a listener).
+  bool merged = plan.merged_filter && plan.merged_from == plan.filter.get() &&
+                plan.merged_layer == base_filter_ && !plan.notify;
+  spec.base_filter = base_filter_ != nullptr && !merged ? base_filter_->fprog() : nullptr;
+  spec.filter = merged ? plan.merged_filter->fprog() : plan.filter ? plan.filter->fprog() : nullptr;
   spec.notify_socket = plan.notify ? notify_socket_ : -1;
   spec.path = plan.path.empty() ? nullptr : plan.path.c_str();
   spec.argv = plan.argv.data();

@@ -271,6 +271,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   auto children_filter = sandbox::ChildrenFilter();
   if (!children_filter.ok()) return children_filter.error();
   children_filter_ = std::move(*children_filter);
+  spawn::MergeChildrenLayer(*plans, *children_filter_);
   auto spawner = spawn::Spawner::Create(0, children_filter_.get());
   if (!spawner.ok()) return spawner.error();
   spawner_ = std::move(*spawner);

@@ -178,6 +178,7 @@ void Monitor::Reload() {
   if (!table.ok()) return fail(table.error());
   if (auto s = recorder_->Arm(*table->config, *table->plans); !s.ok()) return fail(s.error());
   if (auto s = spawn::PrepareIdentityNamespaces(*table->plans, ns_maker_.get()); !s.ok()) return fail(s.error());
+  if (children_filter_) spawn::MergeChildrenLayer(*table->plans, *children_filter_);
   if (auto s = NamespacesPossible(*table->config, have_sys_admin_); !s.ok()) {
     return fail(s.error());
   }

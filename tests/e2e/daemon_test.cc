@@ -475,6 +475,39 @@ TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
   close(conn);
 }
 
+// A child runs under the monitor's deny list, which it inherits, and one
+// program of its own: the children's layer and its service's policy merged
+// (sandbox/merge.h), one seccomp(2) call instead of two. Without a policy
+// (sandbox = "none") the layer alone.
+TEST_F(DaemonTest, AChildInstallsTheLayerAndItsPolicyAsOneProgram) {
+  std::string own = ProcStatusField(getpid(), "Seccomp_filters");
+  if (own == "<missing>") GTEST_SKIP() << "no Seccomp_filters in /proc/PID/status (Linux < 5.9)";
+  int inherited = std::stoi(own);
+  uint16_t port = FreeTcpPort();
+  uint16_t bare_port = FreeTcpPort();
+  std::string bare = ProbeService("bare", bare_port, ", \"sleep\", \"30\"");
+  bare.replace(bare.find("sandbox = \"probe\""), std::string("sandbox = \"probe\"").size(),
+               "sandbox = \"none\"\nunconfined = true");
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(ProbeService("probe", port, ", \"sleep\", \"30\"") + bare)))
+      << daemon_.LogText();
+  int conn = ConnectTcp("127.0.0.1", port);
+  int bare_conn = ConnectTcp("127.0.0.1", bare_port);
+  ASSERT_GE(conn, 0);
+  ASSERT_GE(bare_conn, 0);
+  for (const char* service : {"probe", "bare"}) {
+    SCOPED_TRACE(service);
+    auto accept = daemon_.WaitForLine({"event=accept", std::string("service=") + service + " "},
+                                      milliseconds(5000));
+    ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
+    pid_t child = std::stoi(LogField(*accept, "pid"));
+    EXPECT_EQ(ProcStatusField(child, "Seccomp_filters"), std::to_string(inherited + 2));
+    kill(child, SIGKILL);
+  }
+  close(conn);
+  close(bare_conn);
+}
+
 // Whether this kernel keeps pid_max per PID namespace (Linux 6.14): only
 // then may a test lower it in a namespace of its own without touching the
 // host's.
