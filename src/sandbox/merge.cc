@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "sandbox/bpf.h"
 
@@ -147,10 +148,19 @@ Status Explore(const Program& p, Box box, At at) {
     Box box;
   };
   std::vector<Path> todo{{0, Held::kConst, 0, box}};
+  // Paths that meet again at an instruction knowing the same go on as one
+  // (joins after each way of failing a comparison would otherwise
+  // multiply the paths with every rule that has them).
+  std::set<std::tuple<size_t, Held, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t>> seen;
   size_t steps = 0;
   while (!todo.empty()) {
     Path s = todo.back();
     todo.pop_back();
+    uint32_t value = s.held == Held::kConst ? s.value : 0;
+    if (!seen.emplace(s.pc, s.held, value, s.box.nr.lo, s.box.nr.hi, s.box.arch.lo, s.box.arch.hi)
+             .second) {
+      continue;
+    }
     for (bool going = true; going;) {
       if (++steps > kMaxSteps) return Error("too many paths");
       const sock_filter& in = p[s.pc];
@@ -172,7 +182,8 @@ Status Explore(const Program& p, Box box, At at) {
           s.pc = Taken(in, s.value) ? yes_pc : no_pc;
         } else if (s.held == Held::kOther) {
           todo.push_back({no_pc, s.held, s.value, s.box});
-          s.pc = yes_pc;
+          todo.push_back({yes_pc, s.held, s.value, s.box});
+          going = false;
         } else {
           if (BPF_OP(in.code) == BPF_JSET) {
             return Error("bits of the syscall number or the architecture tested");

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/jail.h"
 #include "config/policy_file.h"
 #include "sandbox/bpf.h"
 #include "sandbox/daemon_filters.h"
@@ -271,6 +272,42 @@ TEST(MergeTest, AReturnOnlyTheLayersRefusalsReachIsFolded) {
   ASSERT_TRUE(merged.ok()) << merged.error().message();
   EXPECT_GT((*merged)->insns().size(), policy.size());
   ExpectSameAsTheTwo((*children)->insns(), policy, (*merged)->insns(), "log by default");
+}
+
+// Many argument rules on the call the layer decides by its arguments, some
+// with a namespace flag the layer refuses: the merge is exact for the flags
+// each rule names and their neighbours.
+TEST(MergeTest, ManyArgumentRulesOnCloneMergeExactly) {
+  auto children = ChildrenFilter();
+  ASSERT_TRUE(children.ok()) << children.error().message();
+  testing::TempDir dir;
+  std::string rules;
+  std::vector<uint64_t> flags;
+  for (int i = 0; i < 24; ++i) {
+    uint64_t f = SIGCHLD | (static_cast<uint64_t>(i) << 8) | (i % 3 == 0 ? CLONE_NEWUSER : 0) |
+                 (i % 5 == 0 ? CLONE_NEWNET : 0);
+    flags.push_back(f);
+    rules += "  { syscall = \"clone\", when = \"clone_flags == " + std::to_string(f) + "\" },\n";
+  }
+  dir.Write("many.toml", "default_action = \"kill\"\nallow = [\n" + rules + "  \"@io-basic\",\n]\n");
+  auto spec = config::PolicyLoader(dir.path()).Load("many", base::SourceLoc{"test", 1, 1});
+  ASSERT_TRUE(spec.ok()) << spec.error().message();
+  auto policy = Compile(*spec);
+  ASSERT_TRUE(policy.ok()) << policy.error().message();
+  auto merged = MergeFilters(**children, **policy);
+  ASSERT_TRUE(merged.ok()) << merged.error().message();
+  ExpectSameAsTheTwo((*children)->insns(), (*policy)->insns(), (*merged)->insns(), "many rules");
+  seccomp_data d{};
+  d.arch = NativeAuditArch();
+  d.nr = SYS_clone;
+  for (uint64_t f : flags) {
+    for (uint64_t v : {f, f ^ 1, f | CLONE_NEWNS}) {
+      d.args[0] = v;
+      EXPECT_EQ(Verdict((*merged)->insns(), d),
+                CombineVerdicts(Verdict((*children)->insns(), d), Verdict((*policy)->insns(), d)))
+          << std::hex << v;
+    }
+  }
 }
 
 TEST(MergeTest, ShapesItDoesNotHandleAreRefusedWithTheReason) {
