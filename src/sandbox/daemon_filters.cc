@@ -84,6 +84,10 @@ const std::vector<Allowed>& ListenerRules() {
       // Connections and datagrams.
       {"accept4", {}},   // TCP and UNIX stream connections
       {"recvmsg", {}},   // peeking at a datagram; messages from the monitor
+      // Messages from the monitor, up to four a call (Channel::RecvSome),
+      // never waiting. (The timeout, a pointer, is not read with
+      // MSG_DONTWAIT for anything but a deadline between messages.)
+      {"recvmmsg", {{Eq(2, 4), Eq(3, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)}}},
       {"recvfrom", {}},  // recv(): dropping a refused datagram
       // SO_PEERCRED: the client of a unix: socket; SO_ERROR: clearing a wait
       // socket's pending error after its child.

@@ -57,7 +57,14 @@ namespace {
 enum Kind : uint64_t { kSignal = 1, kSocket = 2, kControl = 3, kDoorbell = 4 };
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
-constexpr int kAcceptBurst = 16;  // per readiness event, for fairness
+constexpr int kAcceptBurst = 16;  // datagrams per readiness event, for fairness
+// Connections per readiness event: one. The socket is watched level-
+// triggered, so the next epoll_wait reports it again at once while its
+// backlog holds more; accepting until EAGAIN would spend a failing accept4
+// on every wakeup (one system call in seven a connection at one client at a
+// time), and the epoll_wait that replaces it under load also brings the
+// monitor's reports and the other sockets in turn.
+constexpr int kAcceptsPerEvent = 1;
 constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
 // Refusals are logged once per service, reason and source and interval; past
 // this many distinct keys in one interval (a spread-out flood) they are only
@@ -159,6 +166,7 @@ class Listener {
   bool Init();
   void OnSignal();
   void OnControl();
+  void OnMonitorMessage(const Channel::Received& msg);
   void OnSocket(const std::shared_ptr<ListenSocket>& s);
   void OnStream(ListenSocket& s);
   void OnUdpWait(const std::shared_ptr<ListenSocket>& s);
@@ -209,6 +217,7 @@ class Listener {
   const config::Config& config_;
   base::Logger& log_;
   Channel channel_;
+  std::array<Channel::Received, Channel::kBatch> received_;  // OnControl's, reused
   UniqueFd doorbell_;
   // Sockets probing or probed (their service, or hinetd, full): a client
   // may wait for an end report, so the channel is read as it comes.
@@ -447,28 +456,35 @@ void Listener::OnSignal() {
 }
 
 void Listener::OnControl() {
-  for (int i = 0; i < 256; ++i) {
-    Channel::Received msg;
-    auto status = channel_.Recv(msg);
+  // Up to 256 messages a call, a few per system call; a batch that is not
+  // full was all there was (no call more to find the queue empty).
+  for (int i = 0; i < 256 / static_cast<int>(Channel::kBatch); ++i) {
+    size_t got = 0;
+    auto status = channel_.RecvSome(received_, got);
     if (status == Channel::RecvStatus::kAgain) return;
     if (status == Channel::RecvStatus::kClosed) Exit(0);  // the monitor is gone
-    MonitorMessage decoded = DecodeFromMonitor(msg.data, msg.truncated ? kFdsLost : msg.fds.size());
-    if (auto* batch = std::get_if<EndBatch>(&decoded)) {
-      for (size_t r = 0; r < batch->size(); ++r) OnEnd((*batch)[r]);
-    } else if (std::holds_alternative<StatusMessage>(decoded)) {
-      LogStatus();
-    } else if (std::holds_alternative<HandoverMessage>(decoded)) {
-      // A reload: the next listener continues from this state.
-      std::string state = SerializeState(setup_.services);
-      std::string out(sizeof(MsgHeader), '\0');
-      MsgHeader sh{kMagic, MsgType::kState};
-      std::memcpy(out.data(), &sh, sizeof sh);
-      out += state;
-      channel_.Send(out.data(), out.size());
-      Exit(0);
-    }
-    // A DecodeError: the monitor sends none; nothing to act on.
+    for (size_t m = 0; m < got; ++m) OnMonitorMessage(received_[m]);
+    if (got < Channel::kBatch) return;
   }
+}
+
+void Listener::OnMonitorMessage(const Channel::Received& msg) {
+  MonitorMessage decoded = DecodeFromMonitor(msg.data, msg.truncated ? kFdsLost : msg.fds.size());
+  if (auto* batch = std::get_if<EndBatch>(&decoded)) {
+    for (size_t r = 0; r < batch->size(); ++r) OnEnd((*batch)[r]);
+  } else if (std::holds_alternative<StatusMessage>(decoded)) {
+    LogStatus();
+  } else if (std::holds_alternative<HandoverMessage>(decoded)) {
+    // A reload: the next listener continues from this state.
+    std::string state = SerializeState(setup_.services);
+    std::string out(sizeof(MsgHeader), '\0');
+    MsgHeader sh{kMagic, MsgType::kState};
+    std::memcpy(out.data(), &sh, sizeof sh);
+    out += state;
+    channel_.Send(out.data(), out.size());
+    Exit(0);
+  }
+  // A DecodeError: the monitor sends none; nothing to act on.
 }
 
 void Listener::AddPeer(LogLine& line, const std::string& peer) const {
@@ -774,7 +790,7 @@ uint64_t Listener::Spawn(ListenSocket& s, const std::vector<int>& fds, const Sou
 }
 
 void Listener::OnStream(ListenSocket& s) {
-  for (int i = 0; i < kAcceptBurst; ++i) {
+  for (int i = 0; i < kAcceptsPerEvent; ++i) {
     if (!MayStart(s.service, i == 0)) return;
     net::Endpoint peer;
     peer.len = sizeof peer.addr;

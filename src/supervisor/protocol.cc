@@ -367,4 +367,51 @@ Channel::RecvStatus Channel::Recv(Received& out) {
   return RecvStatus::kMessage;
 }
 
+// The listener's filter allows recvmmsg of exactly this many, with exactly
+// these flags (sandbox/daemon_filters.cc).
+static_assert(Channel::kBatch == 4);
+
+Channel::RecvStatus Channel::RecvSome(std::array<Received, kBatch>& out, size_t& got) {
+  got = 0;
+  // Allocated before anything is taken off the socket (see Recv).
+  if (batch_bufs_.empty()) batch_bufs_.assign(kBatch, std::string(kMaxMessage, '\0'));
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch] = {};
+  alignas(cmsghdr) char control[kBatch][net::RightsSpace(kMaxFds)];
+  for (size_t i = 0; i < kBatch; ++i) {
+    Received& r = out[i];
+    r.data.clear();
+    r.fds.clear();
+    r.truncated = false;
+    r.data_truncated = false;
+    r.fds.reserve(kMaxFds);
+    r.data.reserve(kSmallMessage);
+    iov[i] = {batch_bufs_[i].data(), batch_bufs_[i].size()};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = control[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof control[i];
+  }
+  int n;
+  for (int tries = 0;; ++tries) {  // ECONNRESET first: see Recv
+    n = recvmmsg(fd_.get(), msgs, kBatch, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
+    if (n >= 0 || (errno != EINTR && (errno != ECONNRESET || tries > 0))) break;
+  }
+  if (n < 0) return errno == EAGAIN ? RecvStatus::kAgain : RecvStatus::kClosed;
+  for (int i = 0; i < n; ++i) {
+    msghdr& msg = msgs[i].msg_hdr;
+    // The end of a SOCK_SEQPACKET stream reads as an empty message; it
+    // stays the end, and the next call reports it alone.
+    if (msgs[i].msg_len == 0 && msg.msg_controllen == 0) break;
+    Received& r = out[got++];
+    net::ForEachRight(msg, [&](int fd) { r.fds.emplace_back(fd); });
+    r.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+    r.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    r.data.assign(batch_bufs_[static_cast<size_t>(i)].data(), msgs[i].msg_len);
+  }
+  // Messages before the end are delivered now; the end, which lasts, is
+  // the next call's answer (recvmmsg reports it as empty messages).
+  return got == 0 ? RecvStatus::kClosed : RecvStatus::kMessage;
+}
+
 }  // namespace hinetd::supervisor

@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -314,6 +315,13 @@ class Channel {
   // One message, or nullopt-like: empty data with eof/again flags.
   enum class RecvStatus { kMessage, kAgain, kClosed };
   RecvStatus Recv(Received& out);
+  // Up to kBatch messages in one system call (recvmmsg), into out[0..got):
+  // kMessage with got >= 1; got < kBatch means the queue was empty at that
+  // moment, so a caller that drains need not ask again (the failing call
+  // Recv would make to find out). A close after some messages is kMessage
+  // first, kClosed at the next call.
+  static constexpr size_t kBatch = 4;
+  RecvStatus RecvSome(std::array<Received, kBatch>& out, size_t& got);
 
  private:
   struct Queued {
@@ -331,6 +339,7 @@ class Channel {
   bool over_limit_ = false;
   bool broken_ = false;  // a send failed for good: nothing more goes out
   std::string recv_buf_;  // one message; allocated at the first receive
+  std::vector<std::string> batch_bufs_;  // RecvSome's, allocated at its first call
 };
 
 // A connected, non-blocking, close-on-exec SOCK_SEQPACKET pair.

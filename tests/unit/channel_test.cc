@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "supervisor/protocol.h"
 
@@ -90,6 +92,51 @@ TEST(Channel, ALostDescriptorIsToldApartFromATooLongMessage) {
   EXPECT_TRUE(msg.truncated);
   EXPECT_TRUE(msg.data_truncated);
   for (int fd : fds) close(fd);
+}
+
+// RecvSome: up to four messages a call, in order, descriptors with their
+// message; a batch that is not full was all there was; the peer's close
+// after messages is reported once they are read.
+TEST(Channel, RecvSomeTakesSeveralMessagesInOneCallAndSaysWhenThatWasAll) {
+  auto pair = ControlPair();
+  ASSERT_TRUE(pair.ok());
+  Channel sender(std::move(pair->first));
+  Channel receiver(std::move(pair->second));
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  for (int i = 0; i < 6; ++i) {
+    std::string text = "message " + std::to_string(i);
+    std::vector<int> fds;
+    if (i == 4) fds.push_back(p[0]);
+    ASSERT_TRUE(sender.Send(text.data(), text.size(), fds));
+  }
+  close(p[0]);
+  std::array<Channel::Received, Channel::kBatch> got;
+  size_t n = 0;
+  ASSERT_EQ(receiver.RecvSome(got, n), Channel::RecvStatus::kMessage);
+  ASSERT_EQ(n, Channel::kBatch);  // full: there may be more
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(got[i].data, "message " + std::to_string(i));
+  ASSERT_EQ(receiver.RecvSome(got, n), Channel::RecvStatus::kMessage);
+  ASSERT_EQ(n, 2u);  // not full: that was all
+  EXPECT_EQ(got[0].data, "message 4");
+  ASSERT_EQ(got[0].fds.size(), 1u);
+  EXPECT_EQ(write(p[1], "x", 1), 1);  // the descriptor is the pipe's read end
+  char c = 0;
+  EXPECT_EQ(read(got[0].fds[0].get(), &c, 1), 1);
+  EXPECT_FALSE(got[0].truncated);
+  EXPECT_EQ(got[1].data, "message 5");
+  EXPECT_TRUE(got[1].fds.empty());
+  EXPECT_EQ(receiver.RecvSome(got, n), Channel::RecvStatus::kAgain);
+  // Two more, then the sender goes: the two first, then the close.
+  ASSERT_TRUE(sender.Send("a", 1));
+  ASSERT_TRUE(sender.Send("b", 1));
+  { Channel gone(std::move(sender)); }
+  ASSERT_EQ(receiver.RecvSome(got, n), Channel::RecvStatus::kMessage);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(got[0].data, "a");
+  EXPECT_EQ(got[1].data, "b");
+  EXPECT_EQ(receiver.RecvSome(got, n), Channel::RecvStatus::kClosed);
+  close(p[1]);
 }
 
 }  // namespace
