@@ -330,17 +330,33 @@ bool Channel::FlushBlocking(std::chrono::milliseconds timeout) {
   return true;
 }
 
-Channel::RecvStatus Channel::Recv(Received& out) {
-  // Whatever must be allocated is allocated before the message is taken
-  // off the socket: once it is, nothing may fail, or its descriptors would
-  // leak and its request go unanswered (a caller that reuses `out` pays
-  // for this once).
+namespace {
+
+// Whatever must be allocated is allocated before a message is taken off
+// the socket: once it is, nothing may fail, or its descriptors would leak
+// and its request go unanswered (a caller that reuses `out` pays for this
+// once).
+void MakeRoom(Channel::Received& out) {
   out.data.clear();
   out.fds.clear();
   out.truncated = false;
   out.data_truncated = false;
   out.fds.reserve(kMaxFds);
   out.data.reserve(kSmallMessage);
+}
+
+// The message `msg` brought, `n` bytes of them in `buf`.
+void Take(msghdr& msg, const char* buf, size_t n, Channel::Received& out) {
+  net::ForEachRight(msg, [&](int fd) { out.fds.emplace_back(fd); });
+  out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+  out.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+  out.data.assign(buf, n);
+}
+
+}  // namespace
+
+Channel::RecvStatus Channel::Recv(Received& out) {
+  MakeRoom(out);
   if (recv_buf_.empty()) recv_buf_.resize(kMaxMessage);
   iovec iov{recv_buf_.data(), recv_buf_.size()};
   alignas(cmsghdr) char control[net::RightsSpace(kMaxFds)];
@@ -360,10 +376,7 @@ Channel::RecvStatus Channel::Recv(Received& out) {
   }
   if (n < 0) return errno == EAGAIN ? RecvStatus::kAgain : RecvStatus::kClosed;
   if (n == 0 && msg.msg_controllen == 0) return RecvStatus::kClosed;
-  net::ForEachRight(msg, [&](int fd) { out.fds.emplace_back(fd); });
-  out.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
-  out.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-  out.data.assign(recv_buf_.data(), static_cast<size_t>(n));
+  Take(msg, recv_buf_.data(), static_cast<size_t>(n), out);
   return RecvStatus::kMessage;
 }
 
@@ -373,20 +386,14 @@ static_assert(Channel::kBatch == 4);
 
 Channel::RecvStatus Channel::RecvSome(std::array<Received, kBatch>& out, size_t& got) {
   got = 0;
-  // Allocated before anything is taken off the socket (see Recv).
-  if (batch_bufs_.empty()) batch_bufs_.assign(kBatch, std::string(kMaxMessage, '\0'));
+  // Allocated before anything is taken off the socket (MakeRoom).
+  if (!batch_buf_) batch_buf_ = std::make_unique_for_overwrite<char[]>(kBatch * kMaxMessage);
   iovec iov[kBatch];
   mmsghdr msgs[kBatch] = {};
   alignas(cmsghdr) char control[kBatch][net::RightsSpace(kMaxFds)];
   for (size_t i = 0; i < kBatch; ++i) {
-    Received& r = out[i];
-    r.data.clear();
-    r.fds.clear();
-    r.truncated = false;
-    r.data_truncated = false;
-    r.fds.reserve(kMaxFds);
-    r.data.reserve(kSmallMessage);
-    iov[i] = {batch_bufs_[i].data(), batch_bufs_[i].size()};
+    MakeRoom(out[i]);
+    iov[i] = {batch_buf_.get() + i * kMaxMessage, kMaxMessage};
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_control = control[i];
@@ -403,11 +410,8 @@ Channel::RecvStatus Channel::RecvSome(std::array<Received, kBatch>& out, size_t&
     // The end of a SOCK_SEQPACKET stream reads as an empty message; it
     // stays the end, and the next call reports it alone.
     if (msgs[i].msg_len == 0 && msg.msg_controllen == 0) break;
-    Received& r = out[got++];
-    net::ForEachRight(msg, [&](int fd) { r.fds.emplace_back(fd); });
-    r.truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
-    r.data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-    r.data.assign(batch_bufs_[static_cast<size_t>(i)].data(), msgs[i].msg_len);
+    Take(msg, batch_buf_.get() + static_cast<size_t>(i) * kMaxMessage, msgs[i].msg_len,
+         out[got++]);
   }
   // Messages before the end are delivered now; the end, which lasts, is
   // the next call's answer (recvmmsg reports it as empty messages).

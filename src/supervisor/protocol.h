@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -339,7 +340,9 @@ class Channel {
   bool over_limit_ = false;
   bool broken_ = false;  // a send failed for good: nothing more goes out
   std::string recv_buf_;  // one message; allocated at the first receive
-  std::vector<std::string> batch_bufs_;  // RecvSome's, allocated at its first call
+  // RecvSome's kBatch buffers of kMaxMessage bytes, allocated (not
+  // written: only the pages a message fills become resident) at its first call.
+  std::unique_ptr<char[]> batch_buf_;
 };
 
 // A connected, non-blocking, close-on-exec SOCK_SEQPACKET pair.
