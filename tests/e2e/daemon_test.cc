@@ -443,9 +443,8 @@ TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
   int conn = ConnectTcp("127.0.0.1", port);
   ASSERT_GE(conn, 0);
   // Logged once its stderr pipe is watched (the same turn of the loop).
-  auto accept = daemon_.WaitForLine({"event=accept", "service=probe "}, milliseconds(5000));
-  ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
-  pid_t child = std::stoi(LogField(*accept, "pid"));
+  pid_t child = AcceptedChild("probe");
+  ASSERT_GT(child, 0) << daemon_.LogText();
   ino_t pipe = FdInode(child, 2);
   ASSERT_NE(pipe, 0u);
   int monitor_fd = FdWithInode(daemon_.pid(), pipe);
@@ -497,10 +496,8 @@ TEST_F(DaemonTest, AChildInstallsTheLayerAndItsPolicyAsOneProgram) {
   ASSERT_GE(bare_conn, 0);
   for (const char* service : {"probe", "bare"}) {
     SCOPED_TRACE(service);
-    auto accept = daemon_.WaitForLine({"event=accept", std::string("service=") + service + " "},
-                                      milliseconds(5000));
-    ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
-    pid_t child = std::stoi(LogField(*accept, "pid"));
+    pid_t child = AcceptedChild(service);
+    ASSERT_GT(child, 0) << daemon_.LogText();
     EXPECT_EQ(ProcStatusField(child, "Seccomp_filters"), std::to_string(inherited + 2));
     kill(child, SIGKILL);
   }
@@ -682,9 +679,8 @@ TEST_F(DaemonTest, StopKillsAChildThatIgnoresSigtermAfterTheGrace) {
       << daemon_.LogText();
   int fd = ConnectTcp("127.0.0.1", port);
   ASSERT_GE(fd, 0);
-  auto accept = daemon_.WaitForLine({"event=accept", "service=stubborn"}, milliseconds(5000));
-  ASSERT_TRUE(accept.has_value()) << daemon_.LogText();
-  pid_t child = std::stoi(LogField(*accept, "pid"));
+  pid_t child = AcceptedChild("stubborn");
+  ASSERT_GT(child, 0) << daemon_.LogText();
   ASSERT_TRUE(WaitIgnores(child, SIGTERM, milliseconds(5000))) << "the probe never ignored TERM";
   auto stopped_at = std::chrono::steady_clock::now();
   daemon_.Signal(SIGTERM);

@@ -103,6 +103,14 @@ class E2eTest : public ::testing::Test {
     return -1;
   }
 
+  // The pid of the first child of `service` logged as started
+  // (event=accept), waiting for it up to 5 s; -1 if none came.
+  pid_t AcceptedChild(const std::string& service) {
+    auto accept = daemon_.WaitForLine({"event=accept", "service=" + service + " "},
+                                      milliseconds(5000));
+    return accept ? std::stoi(LogField(*accept, "pid")) : -1;
+  }
+
   Jail jail_;
   TempDir dir_;
   DaemonProcess daemon_;

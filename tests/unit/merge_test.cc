@@ -37,10 +37,20 @@ using Program = std::vector<sock_filter>;
 
 uint32_t Errno(int e) { return SECCOMP_RET_ERRNO | static_cast<uint32_t>(e); }
 
+// The shipped policies (sandbox/), copied where the policy loader trusts
+// them: it refuses a directory that a user could write above, as a
+// checkout under /tmp is.
+const std::string& ShippedDir() {
+  static testing::TempDir dir;
+  static bool copied = testing::CopyShippedPolicies(dir.path());
+  EXPECT_TRUE(copied) << dir.path();
+  return dir.path();
+}
+
 // Every policy shipped in sandbox/, compiled, by name.
 std::vector<std::pair<std::string, std::unique_ptr<BpfProgram>>> ShippedPolicies() {
   std::vector<std::pair<std::string, std::unique_ptr<BpfProgram>>> out;
-  std::string dir = std::string(HINETD_TEST_SOURCE_DIR) + "/sandbox";
+  std::string dir = ShippedDir();
   config::PolicyLoader loader(dir);
   DIR* d = opendir(dir.c_str());
   EXPECT_NE(d, nullptr) << dir;
@@ -348,8 +358,7 @@ TEST(MergeTest, ShapesItDoesNotHandleAreRefusedWithTheReason) {
 std::unique_ptr<BpfProgram> MergedWith(const std::string& policy_name) {
   auto children = ChildrenFilter();
   EXPECT_TRUE(children.ok()) << children.error().message();
-  std::string dir = std::string(HINETD_TEST_SOURCE_DIR) + "/sandbox";
-  auto spec = config::PolicyLoader(dir).Load(policy_name, base::SourceLoc{"test", 1, 1});
+  auto spec = config::PolicyLoader(ShippedDir()).Load(policy_name, base::SourceLoc{"test", 1, 1});
   EXPECT_TRUE(spec.ok()) << spec.error().message();
   if (!children.ok() || !spec.ok()) return nullptr;
   auto policy = Compile(*spec);
