@@ -29,7 +29,7 @@ constexpr uint16_t kAnd = BPF_ALU | BPF_AND | BPF_K;
 constexpr uint16_t kJump = BPF_JMP | BPF_JA;
 constexpr uint16_t kReturn = BPF_RET | BPF_K;
 constexpr uint32_t kNrOffset = offsetof(seccomp_data, nr);
-// Bound on the paths walked through the first program.
+// Bound on the steps of one walk through a program's paths.
 constexpr size_t kMaxSteps = 1 << 20;
 
 int32_t ActionOf(uint32_t verdict) {
@@ -59,8 +59,8 @@ Status CheckShape(const Program& p, const char* which) {
     return Error(std::string(which) + ", instruction " + std::to_string(pc) + ": " + why);
   };
   if (p.empty() || p.size() > BPF_MAXINSNS) return Error(std::string(which) + ": empty or too long");
-  // A is 0 when a filter starts, and whatever the first program left in it
-  // when the copy of the second does: the same only if nothing reads it first.
+  // A is 0 when a filter starts, and a slice starts after a load of the
+  // syscall number: a program must load before it compares.
   if (p[0].code != kLoad) return refuse(0, "not a load");
   if (p.back().code != kReturn) return refuse(p.size() - 1, "not a return of a constant");
   for (size_t pc = 0; pc < p.size(); ++pc) {
