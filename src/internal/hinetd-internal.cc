@@ -430,6 +430,8 @@ bool SameEndpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
 // only the peer is answered: datagrams of other peers that were already
 // queued when hinetd handed the socket over were never checked against the
 // reflection rules (source port 0, the small services' ports, broadcast).
+// At the first of them this child ends, leaving it queued: hinetd checks
+// it, and hands the socket on to that peer's own child (README, UDP).
 int ServeDatagrams(Service service) {
   if (service == Service::kChargen) BuildChargenCycle();
   sockaddr_storage peer;
@@ -447,6 +449,16 @@ int ServeDatagrams(Service service) {
     }
     sockaddr_storage from;
     socklen_t from_len = sizeof(from);
+    if (connected) {
+      // Peeked, no byte read: the source of the datagram at the head.
+      char none;
+      if (recvfrom(kIn, &none, 0, MSG_PEEK | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
+                   &from_len) >= 0 &&
+          !SameEndpoint(from, peer)) {
+        return kExitOk;
+      }
+      from_len = sizeof(from);
+    }
     // MSG_DONTWAIT: never block past the idle timeout, whatever the
     // socket's own O_NONBLOCK flag says.
     ssize_t n = recvfrom(kIn, g_buffer, sizeof(g_buffer), MSG_DONTWAIT,

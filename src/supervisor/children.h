@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "config/types.h"
+#include "base/unique_fd.h"
 #include "net/address.h"
 #include "spawn/plan.h"
 #include "supervisor/protocol.h"
@@ -30,6 +31,7 @@ namespace hinetd::supervisor {
 using Deadlines = std::multimap<Clock::time_point, pid_t>;
 
 struct Child {
+  uint64_t request = 0;  // the listener's id of the request that started it
   std::string service;
   SourceKey source;
   bool wait = false;
@@ -75,6 +77,11 @@ struct Child {
   Clock::time_point idle_stop_deadline{};
   ReceiveMark mark;
   bool stale_ended = false;  // TERM sent while idle; KILL at its deadline
+  // udp nowait, in a PID namespace of its own: its socket, and the
+  // socket's inode, to see when it is reaped whether datagrams of other
+  // peers are left on it (udp_leftovers.h).
+  base::UniqueFd handed;
+  ino_t handed_ino = 0;
 };
 
 using Children = std::unordered_map<pid_t, Child>;

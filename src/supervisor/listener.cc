@@ -71,6 +71,11 @@ constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
 // counted, and one line per service and interval says how many went unlogged.
 constexpr size_t kMaxRefusalKeys = 4096;
 constexpr auto kAcceptErrorPause = std::chrono::milliseconds(100);
+// A udp nowait socket is handed on to the peers whose datagrams are left on
+// it (ServeLeftover) only this long after it was first handed over: those
+// datagrams are older still, and a peer that waited longer has most likely
+// sent again, to the fresh socket, and is being served there.
+constexpr auto kLeftoverMaxAge = std::chrono::seconds(1);
 
 // Closes every descriptor but those in `keep` (close_range over the gaps).
 void CloseAllExcept(std::vector<int> keep) {
@@ -172,6 +177,17 @@ class Listener {
   void OnUdpWait(const std::shared_ptr<ListenSocket>& s);
   void OnUdpNowait(const std::shared_ptr<ListenSocket>& s);
   void OnEnd(const EndReport& end);
+  void CountEnd(const EndReport& end);
+  // A udp nowait socket handed over (or on), kept until its child's end
+  // report: if that says datagrams are left on it, the next peer's child
+  // gets it (udp_leftovers.h).
+  struct HandedOver {
+    std::weak_ptr<ListenSocket> from;  // the service's socket at that address now
+    net::Endpoint peer;                // the peer it is connected to
+    UniqueFd sock;
+    Clock::time_point first;           // when it stopped being a listening socket
+  };
+  void ServeLeftover(HandedOver h);
   bool MayStart(size_t service, bool waiting);
   // `peer` (an address) or `cred` (a unix: client) names the client in a
   // refusal's log line; formatted only then.
@@ -235,9 +251,17 @@ class Listener {
   uint64_t accept_failures_ = 0;  // accept(2) failures in a row, for the log
   Clock::time_point children_full_logged_{};
   int children_ = 0;  // all services: for [daemon] max_children
-  uint64_t next_request_ = 1;
+  // Request ids, unique across listeners: the end reports of a previous
+  // listener's children come to this one, and must match none of its own
+  // requests. Each listener starts at the monotonic clock in nanoseconds,
+  // which has moved on by more than the previous one's requests since it
+  // started (each took more than a nanosecond).
+  uint64_t next_request_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
   // Outstanding udp wait requests: a refused one must give its socket back.
   std::unordered_map<uint64_t, std::weak_ptr<ListenSocket>> wait_requests_;
+  // By request id: the nowait sockets whose children may leave datagrams.
+  std::unordered_map<uint64_t, HandedOver> handed_;
   // UpdatePolling's work: the sockets of each service, the services touched
   // since its last call, and the conditions of every socket it last saw.
   std::vector<std::vector<ListenSocket*>> sockets_of_;
@@ -913,12 +937,59 @@ void Listener::OnUdpNowait(const std::shared_ptr<ListenSocket>& shared) {
     UniqueFd conn(s.fd.release());
     s.Replace(std::move(*fresh));
     by_fd_[s.fd.get()] = shared;
-    Spawn<UdpHandoverRequest>(s, {conn.get(), s.fd.get()}, source);
+    uint64_t id = Spawn<UdpHandoverRequest>(s, {conn.get(), s.fd.get()}, source);
+    // Kept for its child's end report where the monitor keeps it too: a
+    // child in a PID namespace of its own leaves nobody holding it.
+    if ((config_.services[s.service].namespaces & config::kNsPid) != 0) {
+      handed_.emplace(id, HandedOver{shared, peer, std::move(conn), Clock::now()});
+    }
     UpdatePolling();
   }
 }
 
 void Listener::OnEnd(const EndReport& end) {
+  auto handed = handed_.find(end.request);
+  if (handed == handed_.end()) return CountEnd(end);
+  HandedOver h = std::move(handed->second);
+  handed_.erase(handed);
+  CountEnd(end);  // first: the child that ended no longer counts
+  if (end.leftover != 0 && end.generation == setup_.generation) ServeLeftover(std::move(h));
+}
+
+void Listener::ServeLeftover(HandedOver h) {
+  // What is left on the socket came from other peers before it was
+  // connected (or from its peer since, for the child that just ended).
+  // Each is served in turn: the socket, connected to the first one's peer,
+  // goes to that peer's child, and comes back here when that one ends.
+  // Every round takes one datagram off the queue at least (the child reads
+  // it, or it is its own peer's and dropped here), so it ends.
+  auto s = h.from.lock();
+  if (!s || Clock::now() - h.first > kLeftoverMaxAge) return;  // closed, the rest with it
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    net::Endpoint peer;
+    net::Endpoint local;
+    if (!PeekDatagram(h.sock.get(), s->ep, peer, local)) return;
+    // Its own peer's: the child that ended had it to read (a failed one
+    // would start again on it forever).
+    if (peer == h.peer || RefuseReflection(*s, peer)) {
+      DropDatagram(h.sock.get());
+      continue;
+    }
+    if (!MayStart(s->service, false)) return;
+    SourceKey source = SourceKeyOf(peer);
+    if (!Admit(s->service, &peer, nullptr, source)) {
+      DropDatagram(h.sock.get());
+      continue;
+    }
+    if (connect(h.sock.get(), peer.sa(), peer.len) != 0) return;
+    uint64_t id = Spawn<UdpLeftoverRequest>(*s, {h.sock.get()}, source);
+    h.peer = peer;
+    handed_.emplace(id, std::move(h));
+    return;
+  }
+}
+
+void Listener::CountEnd(const EndReport& end) {
   if (end.outcome == Outcome::kRefused) {
     // A refused udp wait request: no child holds the socket; watch it again,
     // without the datagram that would only be refused again.

@@ -172,6 +172,7 @@ class Monitor {
   void OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow);
   void OnUdpWaitStart(const UdpWaitStartRequest& r, Channel::Received& msg, bool grow);
   void OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg, bool grow);
+  void OnUdpLeftover(const UdpLeftoverRequest& r, Channel::Received& msg, bool grow);
   void OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg);
   // What the request checks read of this process's state.
   [[nodiscard]] RequestView View() const;
@@ -180,12 +181,20 @@ class Monitor {
   // and true; false for Admit, which the caller carries out.
   [[nodiscard]] bool Answered(const RequestRef& req, const Verdict& v);
   // A spawn request's admission: answered, or its child started on `fd`.
-  void Apply(const RequestRef& req, const Admission& a, int fd, bool grow);
+  // `handed`: a udp nowait socket (the same as `fd`), kept with a child in
+  // a PID namespace of its own until it is reaped, to see whether it left
+  // datagrams (udp_leftovers.h).
+  void Apply(const RequestRef& req, const Admission& a, int fd, bool grow,
+             base::UniqueFd* handed = nullptr);
   // Starts the child of an admitted request (`wait_ino`: a udp wait
-  // child's socket, else 0); answered by its end report.
+  // child's socket, else 0; `handed` as for Apply); answered by its end
+  // report.
   void StartChild(const RequestRef& req, const config::Service& svc, const spawn::Connection& c,
                   const std::string& peer_text, const ListenSocket& from, ino_t wait_ino,
-                  bool grow);
+                  bool grow, base::UniqueFd* handed = nullptr, ino_t handed_ino = 0);
+  // At a udp nowait child's reaping: true, with its socket kept in
+  // leftovers_, if datagrams are left on it; the monitor's copy closes.
+  bool KeepLeftovers(Child& c);
   // A request an honest listener can meet (a reload's race, a system
   // limit, a connection its client reset): logged (rate-limited) and
   // answered with an end report; `outcome` kClosed where the client, not
@@ -221,7 +230,8 @@ class Monitor {
   // for each child it counts, and a few control messages.
   [[nodiscard]] size_t ChannelLimit() const;
   [[nodiscard]] bool MayLogRefusal();
-  void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime);
+  void SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime,
+               bool leftover = false);
   void OnSignal();
   // A child's setup is over (its status pipe is readable, or it was
   // reaped): log accept or setup-failed, and free its spawn slot. Never
@@ -306,6 +316,7 @@ class Monitor {
   SeccompKills seccomp_kills_;    // which service a seccomp kill was
   StaleWaitChildren stale_;       // udp wait children a reload left behind
   PortSet served_ports_;  // of the installed table, for the reflection rules
+  UdpLeftovers leftovers_;  // udp nowait sockets whose child left datagrams
   // Per service of the installed table: spawn::PlanIdentity of its plan
   // and its timeout (what a running child keeps of them).
   std::vector<std::shared_ptr<const std::string>> plan_identities_;

@@ -49,10 +49,12 @@ bool EndsByDefault(pid_t pid, int sig) {
 
 void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
                          const spawn::Connection& c, const std::string& peer_text,
-                         const ListenSocket& from, ino_t wait_ino, bool grow) {
+                         const ListenSocket& from, ino_t wait_ino, bool grow,
+                         UniqueFd* handed, ino_t handed_ino) {
   bool wait = wait_ino != 0;
   const spawn::SpawnPlan& plan = plans_->plans[req.service];
   Child child;
+  child.request = req.id;
   child.service = svc.name;
   child.source = req.source;
   child.wait = wait;
@@ -107,6 +109,10 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   cloned_ = true;
   child.stderr_fd = started->stderr_pipe.release();
   child.exec_slot = started->slot;
+  if (handed != nullptr && child.pid_namespace) {
+    child.handed_ino = handed_ino;
+    child.handed = std::move(*handed);
+  }
   Clock::time_point look_at = child.started + options_.exec_watch_delay;
   Clock::time_point setup_deadline = child.started + options_.setup_timeout;
   std::optional<Clock::time_point> timeout_at;
@@ -229,8 +235,11 @@ void Monitor::Terminate(pid_t pid, const Child& c) {
   if (c.pid_namespace && EndsByDefault(pid, SIGTERM)) kill(pid, SIGKILL);
 }
 
-void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime) {
+void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::duration lifetime,
+                      bool leftover) {
   EndReport end;
+  end.request = c.request;
+  end.leftover = leftover ? 1 : 0;
   end.generation = generation_;
   end.service = ReportIndex(c);
   end.source = c.source;
@@ -243,6 +252,18 @@ void Monitor::SendEnd(const Child& c, Outcome outcome, int status, Clock::durati
   end.status = status;
   end.lifetime_ns = static_cast<uint64_t>(std::chrono::nanoseconds(lifetime).count());
   QueueEnd(end);
+}
+
+bool Monitor::KeepLeftovers(Child& c) {
+  if (!c.handed) return false;
+  UniqueFd sock = std::move(c.handed);  // this process's copy closes on return
+  net::Endpoint peer;
+  net::Endpoint local;
+  if (!PeekDatagram(sock.get(), c.wait_ep, peer, local)) return false;
+  uint32_t index = ReportIndex(c);
+  if (index == kNoService) return false;
+  leftovers_.Add({c.handed_ino, index, generation_, c.wait_ep, Clock::now()});
+  return true;
 }
 
 uint32_t Monitor::ReportIndex(const Child& c) const {
@@ -357,7 +378,7 @@ void Monitor::EndChild(pid_t pid, int status) {
                     : c.timed_out  ? Outcome::kTimedOut
                     : c.stale_ended ? Outcome::kReplaced
                                    : Outcome::kExited;
-  SendEnd(c, outcome, status, lifetime);
+  SendEnd(c, outcome, status, lifetime, KeepLeftovers(c));
   children_.Remove(pid);  // and it no longer counts as running
 }
 

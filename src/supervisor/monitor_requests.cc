@@ -145,6 +145,7 @@ void Monitor::OnRequest(const R& req, Channel::Received& msg, bool lost, bool gr
     if constexpr (std::is_same_v<R, ConnectionRequest>) OnConnection(req, msg, grow);
     if constexpr (std::is_same_v<R, UdpWaitStartRequest>) OnUdpWaitStart(req, msg, grow);
     if constexpr (std::is_same_v<R, UdpHandoverRequest>) OnUdpHandover(req, msg, grow);
+    if constexpr (std::is_same_v<R, UdpLeftoverRequest>) OnUdpLeftover(req, msg, grow);
     if constexpr (kReplace) OnUdpReplaceSocket(req, msg);
   } catch (const std::bad_alloc&) {
     // Out of memory before its child started: still answered, so that the
@@ -173,6 +174,7 @@ RequestView Monitor::View() const {
       .children = children_.all(),
       .running = children_.running(),
       .served_ports = served_ports_,
+      .leftovers = &leftovers_,
   };
 }
 
@@ -195,7 +197,8 @@ bool Monitor::Answered(const RequestRef& req, const Verdict& v) {
   return true;
 }
 
-void Monitor::Apply(const RequestRef& req, const Admission& a, int fd, bool grow) {
+void Monitor::Apply(const RequestRef& req, const Admission& a, int fd, bool grow,
+                    base::UniqueFd* handed) {
   if (Answered(req, a.verdict)) return;
   spawn::Connection c;
   c.fd = fd;
@@ -207,7 +210,8 @@ void Monitor::Apply(const RequestRef& req, const Admission& a, int fd, bool grow
   }
   c.peer = &a.peer;
   c.local = &a.local;
-  StartChild(req, *a.svc, c, net::ToString(a.peer), *a.from, a.wait ? a.ino : 0, grow);
+  StartChild(req, *a.svc, c, net::ToString(a.peer), *a.from, a.wait ? a.ino : 0, grow, handed,
+             a.ino);
 }
 
 void Monitor::OnConnection(const ConnectionRequest& r, Channel::Received& msg, bool grow) {
@@ -231,7 +235,17 @@ void Monitor::OnUdpHandover(const UdpHandoverRequest& r, Channel::Received& msg,
   // the monitor's table never keeps the old, now connected, socket. Swapped
   // before the limits: the listener has swapped its own.
   swap.from->Replace(std::move(msg.fds[1]));  // the old socket goes to the child alone
-  Apply(req, CheckHandedOver(conn, swap, View()), conn, grow);
+  Apply(req, CheckHandedOver(conn, swap, View()), conn, grow, &msg.fds[0]);
+}
+
+void Monitor::OnUdpLeftover(const UdpLeftoverRequest& r, Channel::Received& msg, bool grow) {
+  RequestRef req = RefOf(r);
+  int sock = msg.fds[0].get();
+  Admission a = CheckUdpLeftover(req, sock, View());
+  // One child at a time on a socket: known again only if this one leaves
+  // datagrams too.
+  if (a.verdict.admitted()) leftovers_.Remove(a.ino);
+  Apply(req, a, sock, grow, &msg.fds[0]);
 }
 
 void Monitor::OnUdpReplaceSocket(const UdpReplaceSocketRequest& r, Channel::Received& msg) {

@@ -35,11 +35,13 @@ static_assert(sizeof(EndBatchHeader) + kMaxEndBatch * sizeof(EndReport) <= kMaxM
 static_assert(std::has_unique_object_representations_v<ConnectionRequest>);
 static_assert(std::has_unique_object_representations_v<UdpWaitStartRequest>);
 static_assert(std::has_unique_object_representations_v<UdpHandoverRequest>);
+static_assert(std::has_unique_object_representations_v<UdpLeftoverRequest>);
 static_assert(std::has_unique_object_representations_v<UdpReplaceSocketRequest>);
 static_assert(std::has_unique_object_representations_v<EndReport>);
 static_assert(std::has_unique_object_representations_v<EndBatchHeader>);
 static_assert(sizeof(ConnectionRequest) == 64 && sizeof(UdpWaitStartRequest) == 32 &&
-              sizeof(UdpHandoverRequest) == 64 && sizeof(UdpReplaceSocketRequest) == 24 &&
+              sizeof(UdpHandoverRequest) == 64 && sizeof(UdpLeftoverRequest) == 64 &&
+              sizeof(UdpReplaceSocketRequest) == 24 &&
               sizeof(EndReport) == 208 && sizeof(EndBatchHeader) == 16);
 
 const char* TypeName(MsgType t) {
@@ -47,6 +49,7 @@ const char* TypeName(MsgType t) {
     case MsgType::kConnection: return "connection";
     case MsgType::kUdpWaitStart: return "udp-wait-start";
     case MsgType::kUdpHandover: return "udp-handover";
+    case MsgType::kUdpLeftover: return "udp-leftover";
     case MsgType::kUdpReplaceSocket: return "udp-replace-socket";
     case MsgType::kStop: return "stop";
     case MsgType::kState: return "state";
@@ -148,6 +151,8 @@ ListenerMessage DecodeFromListener(std::string_view bytes, size_t nfds) {
       return Widen<ListenerMessage>(DecodeRequest<UdpWaitStartRequest>(bytes, nfds));
     case MsgType::kUdpHandover:
       return Widen<ListenerMessage>(DecodeRequest<UdpHandoverRequest>(bytes, nfds));
+    case MsgType::kUdpLeftover:
+      return Widen<ListenerMessage>(DecodeRequest<UdpLeftoverRequest>(bytes, nfds));
     case MsgType::kUdpReplaceSocket:
       return Widen<ListenerMessage>(DecodeRequest<UdpReplaceSocketRequest>(bytes, nfds));
     case MsgType::kStop:
@@ -199,6 +204,9 @@ MonitorMessage DecodeFromMonitor(std::string_view bytes, size_t nfds) {
         if (r.wait > 1 || r.wait_ep_len > sizeof r.wait_ep || (r.wait == 0 && r.wait_ep_len != 0)) {
           return Err("malformed message", at + "wait socket address");
         }
+        if (r.leftover > 1 || (r.leftover != 0 && r.wait != 0)) {
+          return Err("malformed message", at + "leftover " + std::to_string(r.leftover));
+        }
         if (r.source.len > sizeof r.source.bytes) {
           return Err("malformed message", at + "source key of " + std::to_string(r.source.len) + " bytes");
         }
@@ -221,7 +229,7 @@ MonitorMessage DecodeFromMonitor(std::string_view bytes, size_t nfds) {
 bool ListenerNeedsAtOnce(const EndReport& end) {
   bool clean = end.outcome == Outcome::kExited && WIFEXITED(end.status) &&
                WEXITSTATUS(end.status) == 0;
-  return !clean || end.wait != 0;
+  return !clean || end.wait != 0 || end.leftover != 0;
 }
 
 EndReport EndBatch::operator[](size_t i) const {

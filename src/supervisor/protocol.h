@@ -38,6 +38,9 @@ enum class MsgType : uint32_t {
   kStop = 5,              // stop everything (the listener got TERM/INT)
   kState = 6,             // reply to kHandover: counters, pauses, rate tokens (text)
   kReady = 7,             // serving (after its listener-ready line)
+  kUdpLeftover = 11,      // start a nowait child on a socket handed over before, whose
+                          // child ended with other peers' datagrams left on it,
+                          // connected now to the next one's peer; 1 fd: that socket
   // monitor -> listener
   kEnd = 8,       // a batch of end reports: children (or requests) that are over
   kHandover = 9,  // send your state and exit (reload)
@@ -88,6 +91,21 @@ struct UdpHandoverRequest {
   // fds[0]: the listening socket holding the datagram, connected to its
   // peer (the child's); fds[1]: the fresh socket that takes its place.
   static constexpr size_t kFds = 2;
+  MsgHeader h{kMagic, kType};
+  uint64_t id = 0;
+  uint64_t generation = 0;
+  uint32_t service = 0;
+  SourceKey source;
+  uint8_t reserved[3] = {};
+};
+
+// The socket of an earlier handover (or leftover) request, whose child
+// has ended (its end report said `leftover`): datagrams of other peers were
+// queued on it before it was connected, and it goes to a child for the
+// first of them, connected now to that peer.
+struct UdpLeftoverRequest {
+  static constexpr MsgType kType = MsgType::kUdpLeftover;
+  static constexpr size_t kFds = 1;
   MsgHeader h{kMagic, kType};
   uint64_t id = 0;
   uint64_t generation = 0;
@@ -149,21 +167,27 @@ inline constexpr uint32_t kNoService = UINT32_MAX;
 struct EndReport {
   uint64_t generation = 0;
   uint64_t lifetime_ns = 0;
-  uint64_t request = 0;  // kRefused, kClosed: the id of the refused request
+  uint64_t request = 0;  // the id of the request it answers
   uint32_t service = kNoService;
   Outcome outcome = Outcome::kExited;
   int32_t status = 0;             // wait status, for kExited / kTimedOut
   uint32_t wait = 0;              // 0 or 1: a udp wait child, resume its socket
   uint32_t wait_ep_len = 0;       // at most sizeof wait_ep
   SourceKey source;
-  uint8_t reserved[3] = {};
+  // 0 or 1: a udp nowait child (in a PID namespace of its own) ended, and
+  // its socket still holds datagrams: the listener may hand it on
+  // (UdpLeftoverRequest).
+  uint8_t leftover = 0;
+  uint8_t reserved[2] = {};
   sockaddr_storage wait_ep{};     // the listening address of that socket
 };
 
 // Whether the listener must read `end` at once (the monitor rings its
-// doorbell): anything but a clean exit of a child that held no wait socket.
-// A failure counts toward loop protection and a pause, a wait child's end
-// gives its socket back, a refusal may too; a clean exit only lowers counts,
+// doorbell): anything but a clean exit of a child that held no wait socket
+// and left no datagram on its socket. A failure counts toward loop
+// protection and a pause, a wait child's end gives its socket back, a
+// refusal may too, datagrams left on a nowait child's socket wait for
+// their own child; a clean exit only lowers counts,
 // which the listener reads before it next admits a client (or at once while
 // one waits for room).
 [[nodiscard]] bool ListenerNeedsAtOnce(const EndReport& end);
@@ -220,8 +244,8 @@ struct DecodeError {
 inline constexpr size_t kFdsLost = SIZE_MAX;
 
 using ListenerMessage = std::variant<ConnectionRequest, UdpWaitStartRequest, UdpHandoverRequest,
-                                     UdpReplaceSocketRequest, StopMessage, ReadyMessage,
-                                     StateMessage, DecodeError>;
+                                     UdpLeftoverRequest, UdpReplaceSocketRequest, StopMessage,
+                                     ReadyMessage, StateMessage, DecodeError>;
 using MonitorMessage = std::variant<EndBatch, HandoverMessage, StatusMessage, DecodeError>;
 
 // Pure: no I/O, no state. Checks the magic, the type (one the sender may

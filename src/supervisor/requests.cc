@@ -281,6 +281,46 @@ Admission CheckHandedOver(int conn, const Admission& swapped, const RequestView&
   return a;
 }
 
+Admission CheckUdpLeftover(const RequestRef& req, int sock, const RequestView& view) {
+  Admission a = TableAdmission(req, view, true);
+  if (!a.verdict.admitted()) return a;
+  const config::Service& svc = *a.svc;
+  if (svc.transport != net::Transport::kUdp || svc.wait) {
+    return Verdicted(Verdict::Forged("request does not match the service's protocol"));
+  }
+  if (SockOpt(sock, SO_TYPE) != SOCK_DGRAM) {
+    return Verdicted(Verdict::Forged("descriptor is not the right kind of socket"));
+  }
+  // Only a socket whose child the monitor reaped with datagrams left on it.
+  // One it does not know may be one it forgot (kept 10 s, 1024 at most):
+  // refused, its datagrams lost, as before there was a hand-on at all.
+  a.ino = SocketInode(sock);
+  const EndedHandover* ended =
+      view.leftovers == nullptr ? nullptr : view.leftovers->Find(a.ino, req.service, req.generation);
+  if (ended == nullptr) {
+    return Verdicted(Verdict::Refuse("no ended child left datagrams on this socket",
+                                     Outcome::kClosed));
+  }
+  for (const auto& s : SocketsOf(view, req.service)) {
+    if (s->ep == ended->ep) a.from = s;
+  }
+  if (!a.from) return Verdicted(Verdict::Refuse("the service's address is gone", Outcome::kClosed));
+  if (!PeerOf(sock, a.peer)) return Verdicted(Verdict::Forged("handover socket is not connected"));
+  if (Verdict v = CheckLimits(view, svc); !v.admitted()) return Verdicted(v);
+  // Nothing but this process and the listener holds the socket now: the
+  // datagram at its head is there because the listener saw it, and it is
+  // the peer's the listener connected it to.
+  net::Endpoint head;
+  net::Endpoint head_local;
+  LocalOf(sock, a.local);
+  if (!PeekDatagram(sock, a.from->ep, head, head_local) || !(head == a.peer)) {
+    return Verdicted(Verdict::Forged("handed-over datagram is not from the socket's peer"));
+  }
+  if (Verdict v = CheckPeer(svc, a.peer, view.served_ports); !v.admitted()) return Verdicted(v);
+  a.kind = spawn::Connection::Kind::kUdp;
+  return a;
+}
+
 Admission CheckReplaceSocket(const RequestRef& req, int old, int fresh, const RequestView& view) {
   Admission a = TableAdmission(req, view, false);
   if (!a.verdict.admitted()) return a;

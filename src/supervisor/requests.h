@@ -34,6 +34,7 @@
 #include "supervisor/protocol.h"
 #include "supervisor/reflection.h"
 #include "supervisor/sockets.h"
+#include "supervisor/udp_leftovers.h"
 
 namespace hinetd::supervisor {
 
@@ -100,6 +101,8 @@ struct RequestView {
   const Children& children;
   const std::unordered_map<std::string, int>& running;  // per service
   const PortSet& served_ports;
+  // udp nowait sockets whose child ended with datagrams left on them.
+  const UdpLeftovers* leftovers = nullptr;
 };
 
 // What the checks of a spawn request found: the verdict, and for one
@@ -161,6 +164,11 @@ struct Admission {
                                          const RequestView& view);
 [[nodiscard]] Admission CheckHandedOver(int conn, const Admission& swapped,
                                         const RequestView& view);
+// A udp nowait socket handed over before, whose child ended with datagrams
+// of other peers left on it (udp_leftovers.h), connected now to the next
+// one's peer.
+[[nodiscard]] Admission CheckUdpLeftover(const RequestRef& req, int sock,
+                                         const RequestView& view);
 // A replacement of a udp socket a wait child shut down (`old`) by `fresh`:
 // an Admit says the monitor swaps them. It is never answered.
 [[nodiscard]] Admission CheckReplaceSocket(const RequestRef& req, int old, int fresh,

@@ -183,6 +183,112 @@ TEST_F(UdpTest, NowaitOnIpv6LoopbackGivesEachPeerItsOwnChildAndOnlyItsOwnReplies
   CheckNowaitGivesEachPeerItsOwnChild("::1");
 }
 
+// Datagrams of several peers queued on a nowait socket before the listener
+// looks (it is stopped here, as a burst or a busy machine does): the socket
+// goes to the first peer's child, the others' datagrams queued behind its
+// own. Each peer is served once, with no datagram sent again: the socket
+// goes on to the next peer's child when the one before ends. (Before, a
+// program that answers one datagram left the others to be lost.)
+TEST_F(UdpTest, NowaitServesEveryPeerWhoseDatagramWasQueuedBehindAnother) {
+  constexpr int kPeers = 4;
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("per-peer", port, false, 1))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  std::vector<int> peers;
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  for (int i = 0; i < kPeers; ++i) {
+    int fd = UdpSocket();
+    ASSERT_GE(fd, 0);
+    peers.push_back(fd);
+    ASSERT_TRUE(SendTo(fd, "127.0.0.1", port, "peer " + std::to_string(i)));
+  }
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  for (int i = 0; i < kPeers; ++i) {
+    std::string got = RecvDatagram(peers[i], milliseconds(5000)).value_or("<none>");
+    EXPECT_EQ(Field(got, "got"), "peer " + std::to_string(i)) << got << "\n" << daemon_.LogText();
+    EXPECT_EQ(Field(got, "remote"), "127.0.0.1:" + std::to_string(LocalPort(peers[i]))) << got;
+  }
+  for (int fd : peers) close(fd);
+  // A child's accept line may follow its answer.
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=per-peer"}, kPeers, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=per-peer"}), size_t{kPeers})
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=refuse-request"}), 0u) << daemon_.LogText();
+}
+
+// A program that exits without reading its datagram: the socket goes on to
+// the next peer's child, never back to the one whose child just ended (its
+// datagram is dropped), so every queued datagram starts one child at most.
+TEST_F(UdpTest, LeftoverDatagramsOfAFailingProgramStartOneChildEachAndNoLoop) {
+  constexpr int kPeers = 3;
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpService("failing", port, false,
+                                                          "\"exit\", \"1\""))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  std::vector<int> peers;
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  for (int i = 0; i < kPeers; ++i) {
+    int fd = UdpSocket();
+    ASSERT_GE(fd, 0);
+    peers.push_back(fd);
+    ASSERT_TRUE(SendTo(fd, "127.0.0.1", port, "x"));
+  }
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=failing", "status=exit:1"}, kPeers,
+                                   milliseconds(10000)))
+      << daemon_.LogText();
+  // A datagram after them starts one child more, and its end comes after
+  // any child a loop would have started: the count is then exact.
+  int late = UdpSocket();
+  ASSERT_GE(late, 0);
+  ASSERT_TRUE(SendTo(late, "127.0.0.1", port, "late"));
+  ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=failing", "status=exit:1"},
+                                   kPeers + 1, milliseconds(10000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=failing"}), size_t{kPeers + 1})
+      << daemon_.LogText();
+  close(late);
+  for (int fd : peers) close(fd);
+}
+
+// Without a PID namespace of its own, a child may leave a process behind
+// that holds its socket: that socket never goes to another peer's child
+// (the process could read that peer's datagrams), and what was queued
+// behind is lost as before; the peers send again, to the fresh socket.
+TEST_F(UdpTest, WithoutAPidNamespaceANowaitSocketIsNeverHandedOn) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(UdpProbe("shared-ns", port, false, 1, "namespaces = []"))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  int a = UdpSocket(), b = UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
+  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  EXPECT_EQ(Field(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "got"), "a");
+  ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=shared-ns"}, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_FALSE(RecvDatagram(b, milliseconds(500)).has_value()) << daemon_.LogText();
+  EXPECT_EQ(Field(Ask(b, port, "b again"), "got"), "b again") << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=shared-ns"}, 2, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=shared-ns"}), 2u) << daemon_.LogText();
+  close(a);
+  close(b);
+}
+
 // On a wildcard address the child's TCPLOCALIP is the address the peer sent
 // to, which hinetd learns from IP_PKTINFO (wait) or from the connected
 // socket it hands over (nowait; for a destination other than the address the
@@ -582,25 +688,39 @@ TEST_F(InternalUdpTest, NoAnswerToASmallServicePortAndOneLogLinePerPeer) {
   close(from7);
 }
 
-TEST_F(InternalUdpTest, DatagramsOfOtherPeersQueuedAtTheHandoverGetNoAnswer) {
-  // Freeze the listener so that two datagrams queue on the socket: one from an
-  // ordinary peer, one from the chargen port (a reflection attempt). The
-  // socket holding both goes to the ordinary peer's child, which must answer
-  // its peer only.
+TEST_F(InternalUdpTest, DatagramsOfOtherPeersQueuedAtTheHandoverAreCheckedThenServedByTheirOwn) {
+  // Freeze the listener so that three datagrams queue on the socket: one
+  // from an ordinary peer, one from the chargen port (a reflection
+  // attempt), one from another ordinary peer. The socket holding them goes
+  // to the first peer's child, which answers its peer only and ends at the
+  // next one's datagram; hinetd checks that one (refused: reflection) and
+  // the one after it (served by a child of its own).
   int ordinary = UdpSocket();
   int from19 = UdpSocket("127.0.0.1", 19);
+  int second = UdpSocket();
   ASSERT_GE(from19, 0) << "binding port 19 needs root";
-  // The listener reads the socket; stopping it queues both datagrams.
+  ASSERT_GE(ordinary, 0);
+  ASSERT_GE(second, 0);
+  // The listener reads the socket; stopping it queues the datagrams.
   pid_t listener = ListenerPid();
   ASSERT_GT(listener, 0);
   ASSERT_EQ(kill(listener, SIGSTOP), 0);
   ASSERT_TRUE(SendTo(ordinary, "127.0.0.1", echo_, "first"));
   ASSERT_TRUE(SendTo(from19, "127.0.0.1", echo_, "reflect me"));
+  ASSERT_TRUE(SendTo(second, "127.0.0.1", echo_, "second"));
   ASSERT_EQ(kill(listener, SIGCONT), 0);
   EXPECT_EQ(RecvDatagram(ordinary, milliseconds(5000)).value_or("<none>"), "first");
+  EXPECT_EQ(RecvDatagram(second, milliseconds(5000)).value_or("<none>"), "second")
+      << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForLine(
+      {"event=reject", "service=echo", "peer=127.0.0.1:19", "reason=reflection"},
+      milliseconds(5000)))
+      << daemon_.LogText();
   EXPECT_FALSE(RecvDatagram(from19, milliseconds(500)).has_value());
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "peer=127.0.0.1:19"}), 0u) << daemon_.LogText();
   close(ordinary);
   close(from19);
+  close(second);
 }
 
 TEST_F(UdpTest, WaitChildThatConnectsTheSharedSocketDoesNotLockOthersOut) {

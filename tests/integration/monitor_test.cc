@@ -797,6 +797,80 @@ TEST_F(MonitorTest, AHandoverWithAPendingSocketErrorIsServed) {
   close(client);
 }
 
+// The test is the listener: it hands over the udp nowait socket holding
+// two peers' datagrams, connected to the first; the first one's child ends
+// at the second one's datagram, and its end report says datagrams are left.
+// Only then is the socket the next peer's: connected to it, it goes to a
+// child of its own. The same socket again while that child holds it, or
+// the table's own socket, is no socket any child left datagrams on.
+TEST_F(MonitorTest, AUdpSocketGoesToTheNextPeerOnlyOnceItsChildEndedWithDatagramsLeft) {
+  StartMonitor(/*external=*/true, Table());
+  int s = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+  if (s < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int a = testing::UdpSocket();
+  int b = testing::UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_TRUE(testing::SendTo(a, "127.0.0.1", udp_port_, "from a"));
+  ASSERT_TRUE(testing::SendTo(b, "127.0.0.1", udp_port_, "from b"));
+  pollfd p{s, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);  // on loopback both are queued by now
+  int fresh = FreshUdpSocket(udp_port_);
+  ASSERT_GE(fresh, 0) << strerror(errno);
+  sockaddr_in to_a = Loopback(testing::LocalPort(a));
+  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to_a), sizeof to_a), 0);
+  auto handover = Request<UdpHandoverRequest>(1, kUecho);
+  Send(&handover, sizeof handover, {s, fresh});
+  close(fresh);
+  EXPECT_EQ(testing::RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "from a");
+  // Its end report, rung for: it names the request and says datagrams are left.
+  std::optional<EndReport> end;
+  ASSERT_TRUE(WaitUntil([&] {
+    char buf[4096];
+    ssize_t n = recv(control_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return false;
+    auto decoded = DecodeFromMonitor(std::string_view(buf, static_cast<size_t>(n)), 0);
+    if (const auto* batch = std::get_if<EndBatch>(&decoded)) {
+      for (size_t i = 0; i < batch->size(); ++i) {
+        if ((*batch)[i].request == handover.id) end = (*batch)[i];
+      }
+    }
+    return end.has_value();
+  }, milliseconds(10000))) << log_;
+  EXPECT_EQ(end->outcome, Outcome::kExited);
+  EXPECT_EQ(end->leftover, 1) << log_;
+  // The table's own socket (the fresh one now): never a socket a child
+  // left datagrams on.
+  int table = TakeListeningSocket(monitor_, udp_port_, SOCK_DGRAM);
+  ASSERT_GE(table, 0);
+  auto wrong = Request<UdpLeftoverRequest>(1, kUecho);
+  Send(&wrong, sizeof wrong, {table});
+  close(table);
+  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"no ended child left datagrams on this "
+                         "socket\" service=2"))
+      << log_;
+  EXPECT_TRUE(ReceivesRefusal(wrong, Outcome::kClosed));
+  // The handed-over socket, connected to b: b's own child.
+  sockaddr_in to_b = Loopback(testing::LocalPort(b));
+  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to_b), sizeof to_b), 0);
+  auto leftover = Request<UdpLeftoverRequest>(1, kUecho);
+  Send(&leftover, sizeof leftover, {s});
+  EXPECT_EQ(testing::RecvDatagram(b, milliseconds(5000)).value_or("<none>"), "from b") << log_;
+  EXPECT_TRUE(WaitForLog("event=accept service=uecho peer=127.0.0.1:" +
+                         std::to_string(testing::LocalPort(b)) + " "))
+      << log_;
+  // Again while b's child holds it (idle, for 2 s): one child at a time on
+  // a socket.
+  auto twice = Request<UdpLeftoverRequest>(1, kUecho);
+  Send(&twice, sizeof twice, {s});
+  EXPECT_TRUE(WaitForLog("event=refuse-request reason=\"no ended child left datagrams on this "
+                         "socket\" service=2"))
+      << log_;
+  EXPECT_TRUE(ReceivesRefusal(twice, Outcome::kClosed)) << log_;
+  EXPECT_EQ(log_.find("event=listener-kill"), std::string::npos) << log_;
+  for (int fd : {s, a, b}) close(fd);
+}
+
 TEST_F(MonitorTest, AStaleGenerationIsRefusedAndTheListenerKept) {
   // What an honest listener can meet around a reload: an end report, no kill.
   StartMonitor(/*external=*/true, Table());

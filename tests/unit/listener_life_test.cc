@@ -128,12 +128,12 @@ TEST(CountChildren, CountsEachServicesChildrenPerSourceAndMarksHeldWaitSockets) 
   Child wait = Of("tftp", "");
   wait.wait = true;
   wait.wait_ep = Loopback(69);
-  children[13] = wait;
+  children[13] = std::move(wait);
   // A wait child of a service a reload renamed: its socket is still held.
   Child renamed = Of("old-name", "");
   renamed.wait = true;
   renamed.wait_ep = Loopback(69);
-  children[14] = renamed;
+  children[14] = std::move(renamed);
 
   EXPECT_EQ(CountChildren(children, sockets, services), 5);
   EXPECT_TRUE(sockets[0]->busy);

@@ -56,6 +56,11 @@ TEST(Protocol, EveryRequestDecodesToItsOwnTypeWithItsFields) {
   EXPECT_TRUE(std::holds_alternative<UdpWaitStartRequest>(DecodeFromListener(Wire(wait), 1)));
   UdpHandoverRequest handover;
   EXPECT_TRUE(std::holds_alternative<UdpHandoverRequest>(DecodeFromListener(Wire(handover), 2)));
+  UdpLeftoverRequest leftover;
+  leftover.id = 9;
+  auto l = DecodeFromListener(Wire(leftover), 1);
+  ASSERT_TRUE(std::holds_alternative<UdpLeftoverRequest>(l));
+  EXPECT_EQ(std::get<UdpLeftoverRequest>(l).id, 9u);
   UdpReplaceSocketRequest replace;
   replace.service = 5;
   auto r = DecodeFromListener(Wire(replace), 2);
@@ -125,6 +130,7 @@ void ExpectExactSizeAndCount() {
 TEST(Protocol, EveryRequestHasOneSizeAndOneDescriptorCount) {
   ExpectExactSizeAndCount<ConnectionRequest>();
   ExpectExactSizeAndCount<UdpHandoverRequest>();
+  ExpectExactSizeAndCount<UdpLeftoverRequest>();
   // The ones whose reserved field is one word.
   for (auto type : {MsgType::kUdpWaitStart, MsgType::kUdpReplaceSocket}) {
     SCOPED_TRACE(static_cast<int>(type));
@@ -183,6 +189,9 @@ TEST(Protocol, OnlyACleanExitOfAChildWithoutAWaitSocketWaitsForTheListenersNextC
   EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kExit1))) << "a failure: loop protection";
   EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kKilled)));
   EXPECT_TRUE(ListenerNeedsAtOnce(report(Outcome::kExited, kExit0, 1))) << "its socket comes back";
+  EndReport left = report(Outcome::kExited, kExit0);
+  left.leftover = 1;
+  EXPECT_TRUE(ListenerNeedsAtOnce(left)) << "datagrams wait for their child";
   for (Outcome o : {Outcome::kSetupFailed, Outcome::kSpawnFailed, Outcome::kRefused,
                     Outcome::kTimedOut, Outcome::kClosed, Outcome::kReplaced}) {
     EXPECT_TRUE(ListenerNeedsAtOnce(report(o, kExit0))) << static_cast<int>(o);
@@ -285,6 +294,16 @@ TEST(Protocol, AMalformedEndBatchIsRefused) {
   bad = EndReport{};
   bad.reserved[1] = 1;
   EXPECT_EQ(MonitorRefusal(with_report(bad), 0), "malformed message");
+  // Datagrams left: 0 or 1, and never on a wait child's socket (that one
+  // comes back to the listener whole).
+  bad = EndReport{};
+  bad.leftover = 1;
+  EXPECT_EQ(MonitorRefusal(with_report(bad), 0), "");
+  bad.leftover = 2;
+  EXPECT_EQ(MonitorRefusal(with_report(bad), 0), "malformed message");
+  bad.leftover = 1;
+  bad.wait = 1;
+  EXPECT_EQ(MonitorRefusal(with_report(bad), 0), "malformed message");
 }
 
 TEST(Protocol, EveryTruncationOfEveryMessageIsRefusedNotMisread) {
@@ -292,7 +311,8 @@ TEST(Protocol, EveryTruncationOfEveryMessageIsRefusedNotMisread) {
   batch.Add(EndReport{});
   for (std::string wire :
        {Wire(ConnectionRequest{}), Wire(UdpWaitStartRequest{}), Wire(UdpHandoverRequest{}),
-        Wire(UdpReplaceSocketRequest{}), Wire(StopMessage{}), Wire(ReadyMessage{})}) {
+        Wire(UdpLeftoverRequest{}), Wire(UdpReplaceSocketRequest{}), Wire(StopMessage{}),
+        Wire(ReadyMessage{})}) {
     for (size_t len = 0; len < wire.size(); ++len) {
       EXPECT_NE(Refusal(wire.substr(0, len), 1), "") << len;
       EXPECT_NE(Refusal(wire.substr(0, len), 2), "") << len;

@@ -105,6 +105,7 @@ struct Table {
         .children = children,
         .running = running,
         .served_ports = served_ports,
+        .leftovers = &leftovers,
     };
   }
 
@@ -125,6 +126,7 @@ struct Table {
   Children children;
   std::unordered_map<std::string, int> running;
   PortSet served_ports;
+  UdpLeftovers leftovers;
   uint64_t generation = 5;
   bool memory_short = false;
 };
@@ -375,6 +377,88 @@ TEST(RequestCheckTest, UdpHandoverInTwoSteps) {
   for (pid_t pid = 100; pid < 108; ++pid) t.children[pid].service = "dns";
   EXPECT_VERDICT(CheckHandedOver(conn.get(), swap, t.View()).verdict, Kind::kRefuse,
                  "over max_children");
+}
+
+// A nowait socket whose child ended with another peer's datagram left on
+// it, connected by the listener to that peer: admitted only if the monitor
+// saw that child end with datagrams left on that very socket.
+TEST(RequestCheckTest, UdpLeftoverOnlyOnASocketWhoseChildLeftDatagrams) {
+  Table t;
+  const ListenSocket& from = t.socket(2);
+  UniqueFd first = Bound(SOCK_DGRAM);   // the peer whose child ended
+  UniqueFd second = Bound(SOCK_DGRAM);  // the one whose datagram was queued behind
+  // The old socket, as handed over: both datagrams queued before the connect.
+  UniqueFd sock = Dup(from.fd.get());
+  SendFrom(first.get(), from.ep);
+  SendFrom(second.get(), from.ep);
+  t.sockets[2]->Replace(Bound(SOCK_DGRAM, from.ep.port()));  // the handover's swap
+  net::Endpoint first_ep = LocalOf(first.get());
+  ASSERT_EQ(connect(sock.get(), first_ep.sa(), first_ep.len), 0);
+  char byte;
+  ASSERT_EQ(recv(sock.get(), &byte, 1, MSG_DONTWAIT), 1);  // the first child read its own
+  net::Endpoint second_ep = LocalOf(second.get());
+  ASSERT_EQ(connect(sock.get(), second_ep.sa(), second_ep.len), 0);
+  ino_t ino = SocketInode(sock.get());
+  // Unknown to the monitor: refused (its datagrams are lost, as they were
+  // before there was a hand-on), not taken for a forgery: the monitor
+  // forgets what the listener was slow to name.
+  Admission unknown = CheckUdpLeftover(t.Ref(2), sock.get(), t.View());
+  EXPECT_VERDICT(unknown.verdict, Kind::kRefuse, "no ended child left datagrams on this socket");
+  EXPECT_EQ(unknown.verdict.outcome, Outcome::kClosed);
+  t.leftovers.Add({ino, 2, t.generation, from.ep, std::chrono::steady_clock::now()});
+  Admission got = CheckUdpLeftover(t.Ref(2), sock.get(), t.View());
+  EXPECT_VERDICT(got.verdict, Kind::kAdmit, "");
+  EXPECT_EQ(got.from, t.sockets[2]);
+  EXPECT_EQ(got.ino, ino);
+  EXPECT_EQ(got.kind, spawn::Connection::Kind::kUdp);
+  EXPECT_FALSE(got.wait);
+  EXPECT_TRUE(got.peer == second_ep);
+  // Known under another service, or another generation: refused.
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(1), sock.get(), t.View()).verdict, Kind::kForged,
+                 "request does not match the service's protocol");
+  t.leftovers.Remove(ino);
+  t.leftovers.Add({ino, 2, t.generation - 1, from.ep, std::chrono::steady_clock::now()});
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(2), sock.get(), t.View()).verdict, Kind::kRefuse,
+                 "no ended child left datagrams on this socket");
+  t.leftovers.Add({ino, 2, t.generation, from.ep, std::chrono::steady_clock::now()});
+  // The table's own listening socket, or any other: never known.
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(2), from.fd.get(), t.View()).verdict, Kind::kRefuse,
+                 "no ended child left datagrams on this socket");
+  // Connected to a peer whose datagram is not the one at the head: the
+  // listener peeked at the head and connected to its sender, and nobody
+  // else holds the socket, so that is no honest request.
+  ASSERT_EQ(connect(sock.get(), first_ep.sa(), first_ep.len), 0);
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(2), sock.get(), t.View()).verdict, Kind::kForged,
+                 "handed-over datagram is not from the socket's peer");
+  // Not connected at all.
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ASSERT_EQ(connect(sock.get(), &unspec, sizeof unspec), 0);
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(2), sock.get(), t.View()).verdict, Kind::kForged,
+                 "handover socket is not connected");
+  // Over max_children: refused like any request.
+  ASSERT_EQ(connect(sock.get(), second_ep.sa(), second_ep.len), 0);
+  for (pid_t pid = 100; pid < 108; ++pid) t.children[pid].service = "dns";
+  EXPECT_VERDICT(CheckUdpLeftover(t.Ref(2), sock.get(), t.View()).verdict, Kind::kRefuse,
+                 "over max_children");
+}
+
+TEST(UdpLeftovers, KeepsTheNewestAndForgetsTheOld) {
+  UdpLeftovers l;
+  auto now = std::chrono::steady_clock::now();
+  net::Endpoint ep = Loopback(53);
+  for (ino_t i = 1; i <= UdpLeftovers::kMax + 1; ++i) l.Add({i, 0, 1, ep, now});
+  EXPECT_EQ(l.size(), UdpLeftovers::kMax);
+  EXPECT_EQ(l.Find(1, 0, 1), nullptr) << "the oldest goes past kMax";
+  EXPECT_NE(l.Find(2, 0, 1), nullptr);
+  EXPECT_EQ(l.Find(2, 1, 1), nullptr) << "another service";
+  EXPECT_EQ(l.Find(2, 0, 2), nullptr) << "another generation";
+  l.Remove(2);
+  EXPECT_EQ(l.Find(2, 0, 1), nullptr);
+  // Past kKeep, everything older goes with the next one.
+  l.Add({9999, 0, 1, ep, now + UdpLeftovers::kKeep + std::chrono::seconds(1)});
+  EXPECT_EQ(l.size(), 1u);
+  EXPECT_NE(l.Find(9999, 0, 1), nullptr);
 }
 
 TEST(RequestCheckTest, AfterASwapTheTableKnowsTheFreshSocketAndNotTheOld) {
