@@ -262,6 +262,11 @@ bool Monitor::KeepLeftovers(Child& c) {
   if (!PeekDatagram(sock.get(), c.wait_ep, peer, local)) return false;
   uint32_t index = ReportIndex(c);
   if (index == kNoService) return false;
+  const ListenSocket* like = nullptr;
+  for (const auto& s : sockets_by_service_[index]) {
+    if (s->ep == c.wait_ep && s->fd.valid()) like = s.get();
+  }
+  if (like == nullptr || !ClearChildSocketState(sock.get(), like->fd.get())) return false;
   leftovers_.Add({c.handed_ino, index, generation_, c.wait_ep, Clock::now()});
   return true;
 }

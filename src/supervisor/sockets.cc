@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace hinetd::supervisor {
@@ -66,6 +69,24 @@ bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::
     }
   }
   return true;
+}
+
+bool ClearChildSocketState(int fd, int like) {
+  timeval none{};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0) {
+    return false;
+  }
+  for (int opt : {SO_RCVBUF, SO_SNDBUF}) {
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (getsockopt(like, SOL_SOCKET, opt, &size, &len) != 0) return false;
+    size /= 2;  // the kernel doubles what it is given, and reports the doubled size
+    if (setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size) != 0) return false;
+  }
+  int unused = 0;
+  return setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) == 0 ||
+         errno == ENOENT;  // none attached
 }
 
 bool BadSource(const net::Endpoint& peer) {

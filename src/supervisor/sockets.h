@@ -70,6 +70,16 @@ void DropDatagram(int fd);
 // error is cleared on the way (it says nothing about the datagrams).
 bool PeekDatagram(int fd, const net::Endpoint& bound, net::Endpoint& peer, net::Endpoint& local);
 
+// Undoes what a udp nowait child may have set on its socket that would
+// reach the next peer's child, should the socket go on to it
+// (udp_leftovers.h): receive and send timeouts back to none, buffer sizes
+// back to those of `like` (the service's listening socket), a socket
+// filter detached. False if that cannot be done (a filter locked with
+// SO_LOCK_FILTER): the socket must then go to no other child. (Its
+// blocking mode is set by every child's own setup, and a pending error
+// is cleared by the peeks.)
+[[nodiscard]] bool ClearChildSocketState(int fd, int like);
+
 // A source no answer should go to: port 0, a broadcast or multicast address,
 // or the unspecified address (FreeBSD inetd's loop and reflection checks).
 [[nodiscard]] bool BadSource(const net::Endpoint& peer);

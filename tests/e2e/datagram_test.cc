@@ -258,6 +258,103 @@ TEST_F(UdpTest, LeftoverDatagramsOfAFailingProgramStartOneChildEachAndNoLoop) {
   for (int fd : peers) close(fd);
 }
 
+// A child that shuts its socket down before it ends (as an attacker who
+// took the program over can) leaves nothing that can be handed on: the
+// socket reads as empty, not as a datagram from nowhere, so nothing is
+// started on it, refused as a reflection, or spun on; the peer queued
+// behind sends again, to the fresh socket.
+TEST_F(UdpTest, ASocketItsChildShutDownIsNotHandedOn) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(UdpService("spoiler", port, false, "\"udp-spoil\", \"shutdown\""))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  int a = UdpSocket(), b = UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
+  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  EXPECT_EQ(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "a");  // echoed
+  ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=spoiler", "status=exit:0"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_FALSE(RecvDatagram(b, milliseconds(500)).has_value()) << daemon_.LogText();
+  EXPECT_EQ(Ask(b, port, "b again"), "b again") << daemon_.LogText();
+  EXPECT_TRUE(daemon_.WaitForCount({"event=end", "service=spoiler"}, 2, milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=accept", "service=spoiler"}), 2u) << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=reject"}), 0u) << daemon_.LogText();
+  EXPECT_EQ(daemon_.CountLines({"event=refuse-request"}), 0u) << daemon_.LogText();
+  close(a);
+  close(b);
+}
+
+// What a child set on its socket (as an attacker who took the program over
+// can) must not reach the next peer's child on that socket: a receive
+// timeout that makes its reads fail at once, a tiny receive buffer, a
+// filter that drops its peer's datagrams. hinetd undoes them before it
+// hands the socket on; a filter that cannot be undone (locked) keeps the
+// socket from going on at all.
+TEST_F(UdpTest, ASocketHandedOnCarriesNothingItsLastChildSetOnIt) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(UdpService("tainter", port, false, "\"udp-taint\", \"open\""))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  int a = UdpSocket(), b = UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
+  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::string first = RecvDatagram(a, milliseconds(5000)).value_or("<none>");
+  std::string second = RecvDatagram(b, milliseconds(5000)).value_or("<none>");
+  EXPECT_EQ(Field(first, "got"), "a") << first;
+  EXPECT_EQ(Field(first, "rcvtimeo_us"), "0") << first;
+  EXPECT_EQ(Field(first, "filter"), "0") << first;
+  EXPECT_EQ(Field(second, "got"), "b") << second << "\n" << daemon_.LogText();
+  EXPECT_EQ(Field(second, "rcvtimeo_us"), "0") << second;
+  EXPECT_EQ(Field(second, "filter"), "0") << second;
+  EXPECT_EQ(Field(second, "rcvbuf"), Field(first, "rcvbuf")) << first << "\n" << second;
+  close(a);
+  close(b);
+}
+
+TEST_F(UdpTest, ASocketWhoseChildLockedAFilterOnItIsNotHandedOn) {
+  uint16_t port = FreeUdpPort();
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(daemon_.StartAndWait(
+      WriteConfig(UdpService("locker", port, false, "\"udp-taint\", \"lock\""))))
+      << daemon_.LogText();
+  pid_t listener = ListenerPid();
+  ASSERT_GT(listener, 0);
+  int a = UdpSocket(), b = UdpSocket();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(kill(listener, SIGSTOP), 0);
+  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
+  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
+  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  EXPECT_EQ(Field(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "got"), "a");
+  ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=locker", "status=exit:0"},
+                                  milliseconds(5000)))
+      << daemon_.LogText();
+  EXPECT_FALSE(RecvDatagram(b, milliseconds(500)).has_value()) << daemon_.LogText();
+  std::string again = Ask(b, port, "b again");
+  EXPECT_EQ(Field(again, "got"), "b again") << again << "\n" << daemon_.LogText();
+  EXPECT_EQ(Field(again, "filter"), "0") << again;
+  EXPECT_EQ(daemon_.CountLines({"event=refuse-request"}), 0u) << daemon_.LogText();
+  close(a);
+  close(b);
+}
+
 // Without a PID namespace of its own, a child may leave a process behind
 // that holds its socket: that socket never goes to another peer's child
 // (the process could read that peer's datagrams), and what was queued

@@ -23,6 +23,8 @@ allow = ["write", "read", "capget", "fcntl", "getgroups", "getpgid", "getsid", "
          "getdents64", "unlink", "unlinkat",
   # udp-spoil: what a wait child may do to the socket it shares with hinetd
   "connect", "shutdown",
+  # udp-taint: the options a nowait child leaves on a socket that may go on
+  "getsockopt", "setsockopt",
   # the probe asks prctl for capabilities, no_new_privs and the seccomp mode
   "prctl"]
 )";

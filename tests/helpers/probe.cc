@@ -64,6 +64,15 @@
 //                                 /dev/tty (its controlling terminal, if it
 //                                 has one) as "tty_open=", then its session
 //                                 and process group as "sid=" and "pgid="
+//   hinetd-probe udp-taint HOW    answer one datagram with "rcvtimeo_us=T
+//                                 rcvbuf=B filter=N got=DATA" (fd 0's receive
+//                                 timeout, receive buffer and socket filter
+//                                 length as this child found them), then
+//                                 leave fd 0 tainted and exit 0: a receive
+//                                 timeout of 1 ms, the smallest receive buffer
+//                                 and a filter that drops every datagram; HOW
+//                                 "lock" locks the filter (SO_LOCK_FILTER),
+//                                 "open" does not
 //   hinetd-probe udp-spoil HOW    answer one datagram as "udp 1" does, then
 //                                 leave fd 0 (a udp wait service's shared
 //                                 socket) damaged and exit 0: HOW is
@@ -159,6 +168,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -897,6 +907,56 @@ int EchoUdp(long count) {
   return kExitOk;
 }
 
+// A nowait child that answers once and then leaves its socket set up to
+// hurt whichever child gets it next (see the usage above).
+int TaintUdp(const char* how) {
+  bool lock = strcmp(how, "lock") == 0;
+  if (!lock && strcmp(how, "open") != 0) return Usage();
+  pollfd p{0, POLLIN, 0};
+  if (poll(&p, 1, 3000) != 1) return kExitOk;
+  char data[512];
+  sockaddr_storage src{};
+  socklen_t src_len = sizeof src;
+  ssize_t n = recvfrom(0, data, sizeof data - 1, 0, reinterpret_cast<sockaddr*>(&src), &src_len);
+  if (n < 0) return kExitIoError;
+  data[n] = '\0';
+  timeval timeout{};
+  socklen_t len = sizeof timeout;
+  int rcvbuf = 0;
+  socklen_t buf_len = sizeof rcvbuf;
+  if (getsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &timeout, &len) != 0 ||
+      getsockopt(0, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &buf_len) != 0) {
+    return kExitIoError;
+  }
+  // SO_GET_FILTER answers the attached filter's length in instructions
+  // (0: none) when given no room for it.
+  socklen_t filter_len = 0;
+  if (getsockopt(0, SOL_SOCKET, SO_GET_FILTER, nullptr, &filter_len) != 0) return kExitIoError;
+  char t[24], b[24], f[24];
+  FormatPid(t, sizeof t, static_cast<long>(timeout.tv_sec * 1000000 + timeout.tv_usec));
+  FormatPid(b, sizeof b, static_cast<long>(rcvbuf));
+  FormatPid(f, sizeof f, static_cast<long>(filter_len));
+  char reply[700];
+  size_t out = 0;
+  const char* parts[] = {"rcvtimeo_us=", t, " rcvbuf=", b, " filter=", f, " got=", data};
+  for (const char* part : parts) Append(reply, sizeof reply, &out, part);
+  if (sendto(0, reply, out, 0, reinterpret_cast<sockaddr*>(&src), src_len) < 0) {
+    return kExitIoError;
+  }
+  timeval ms{0, 1000};
+  int tiny = 1;
+  sock_filter drop{BPF_RET | BPF_K, 0, 0, 0};
+  sock_fprog prog{1, &drop};
+  int one = 1;
+  if (setsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &ms, sizeof ms) != 0 ||
+      setsockopt(0, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny) != 0 ||
+      setsockopt(0, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0 ||
+      (lock && setsockopt(0, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0)) {
+    return kExitIoError;
+  }
+  return kExitOk;
+}
+
 // A wait child that answers once and then damages the socket it shares with
 // hinetd: what hinetd must repair, or at least survive.
 int SpoilUdp(const char* how) {
@@ -1530,6 +1590,7 @@ int main(int argc, char** argv) {
     return EchoUdp(number);
   }
   if (strcmp(mode, "udp-spoil") == 0) return SpoilUdp(arg);
+  if (strcmp(mode, "udp-taint") == 0) return TaintUdp(arg);
   if (strcmp(mode, "prctl-sweep") == 0 && ParseNumber(arg, 100000, &number)) {
     return PrctlSweep(number);
   }
