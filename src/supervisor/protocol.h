@@ -63,9 +63,14 @@ struct SourceKey {
 // The requests. Every field is checked: `reserved` must be zero, `service`
 // and `generation` against the monitor's own table (not here: Decode knows
 // no table). `id` is the listener's own; the refusal of a request names it.
-struct ConnectionRequest {
-  static constexpr MsgType kType = MsgType::kConnection;
-  static constexpr size_t kFds = 1;  // the accepted connection
+//
+// A request for one client's child: its id, the table's generation, the
+// service, and the client's per_source key (echoed in the end report).
+// Each instance is a type of its own, with its own descriptors.
+template <MsgType T, size_t N>
+struct ClientRequest {
+  static constexpr MsgType kType = T;
+  static constexpr size_t kFds = N;
   MsgHeader h{kMagic, kType};
   uint64_t id = 0;
   uint64_t generation = 0;
@@ -73,6 +78,19 @@ struct ConnectionRequest {
   SourceKey source;
   uint8_t reserved[3] = {};
 };
+
+// fds[0]: the accepted connection.
+using ConnectionRequest = ClientRequest<MsgType::kConnection, 1>;
+
+// fds[0]: the listening socket holding the datagram, connected to its peer
+// (the child's); fds[1]: the fresh socket that takes its place.
+using UdpHandoverRequest = ClientRequest<MsgType::kUdpHandover, 2>;
+
+// fds[0]: the socket of an earlier handover (or leftover) request, whose
+// child has ended (its end report said `leftover`): datagrams of other
+// peers were queued on it before it was connected, and it goes to a child
+// for the first of them, connected now to that peer.
+using UdpLeftoverRequest = ClientRequest<MsgType::kUdpLeftover, 1>;
 
 struct UdpWaitStartRequest {
   static constexpr MsgType kType = MsgType::kUdpWaitStart;
@@ -84,34 +102,6 @@ struct UdpWaitStartRequest {
   uint32_t reserved = 0;
   // No peer: the monitor peeks at the datagram itself, and nothing a
   // listener says about a peer would be believed.
-};
-
-struct UdpHandoverRequest {
-  static constexpr MsgType kType = MsgType::kUdpHandover;
-  // fds[0]: the listening socket holding the datagram, connected to its
-  // peer (the child's); fds[1]: the fresh socket that takes its place.
-  static constexpr size_t kFds = 2;
-  MsgHeader h{kMagic, kType};
-  uint64_t id = 0;
-  uint64_t generation = 0;
-  uint32_t service = 0;
-  SourceKey source;
-  uint8_t reserved[3] = {};
-};
-
-// The socket of an earlier handover (or leftover) request, whose child
-// has ended (its end report said `leftover`): datagrams of other peers were
-// queued on it before it was connected, and it goes to a child for the
-// first of them, connected now to that peer.
-struct UdpLeftoverRequest {
-  static constexpr MsgType kType = MsgType::kUdpLeftover;
-  static constexpr size_t kFds = 1;
-  MsgHeader h{kMagic, kType};
-  uint64_t id = 0;
-  uint64_t generation = 0;
-  uint32_t service = 0;
-  SourceKey source;
-  uint8_t reserved[3] = {};
 };
 
 struct UdpReplaceSocketRequest {
