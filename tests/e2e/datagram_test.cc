@@ -79,6 +79,26 @@ class UdpTest : public E2eTest {
     if (!SendTo(fd, ip, port, data)) return "<send failed>";
     return RecvDatagram(fd, timeout).value_or("<none>");
   }
+  // One datagram from each of data.size() fresh peers on 127.0.0.1:`port`,
+  // sent while the listener is stopped, so that they queue on the service's
+  // socket as a burst (or a busy machine) queues them: the first one's
+  // child gets the socket with the others' datagrams behind its own. The
+  // peers' sockets, in order (the caller closes them); empty on failure.
+  std::vector<int> QueueBehindOne(uint16_t port, const std::vector<std::string>& data) {
+    std::vector<int> peers;
+    pid_t listener = ListenerPid();
+    EXPECT_GT(listener, 0);
+    if (listener <= 0 || kill(listener, SIGSTOP) != 0) return peers;
+    for (const auto& d : data) {
+      int fd = UdpSocket();
+      EXPECT_GE(fd, 0);
+      if (fd >= 0) peers.push_back(fd);
+      EXPECT_TRUE(fd >= 0 && SendTo(fd, "127.0.0.1", port, d));
+    }
+    EXPECT_EQ(kill(listener, SIGCONT), 0);
+    if (peers.size() != data.size()) peers.clear();
+    return peers;
+  }
 };
 
 // The IPv6 loopback, or a visible skip: a host may have IPv6 disabled.
@@ -195,17 +215,10 @@ TEST_F(UdpTest, NowaitServesEveryPeerWhoseDatagramWasQueuedBehindAnother) {
   ASSERT_NE(port, 0);
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpProbe("per-peer", port, false, 1))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  std::vector<int> peers;
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  for (int i = 0; i < kPeers; ++i) {
-    int fd = UdpSocket();
-    ASSERT_GE(fd, 0);
-    peers.push_back(fd);
-    ASSERT_TRUE(SendTo(fd, "127.0.0.1", port, "peer " + std::to_string(i)));
-  }
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<std::string> data;
+  for (int i = 0; i < kPeers; ++i) data.push_back("peer " + std::to_string(i));
+  std::vector<int> peers = QueueBehindOne(port, data);
+  ASSERT_EQ(peers.size(), size_t{kPeers});
   for (int i = 0; i < kPeers; ++i) {
     std::string got = RecvDatagram(peers[i], milliseconds(5000)).value_or("<none>");
     EXPECT_EQ(Field(got, "got"), "peer " + std::to_string(i)) << got << "\n" << daemon_.LogText();
@@ -230,17 +243,8 @@ TEST_F(UdpTest, LeftoverDatagramsOfAFailingProgramStartOneChildEachAndNoLoop) {
   ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(UdpService("failing", port, false,
                                                           "\"exit\", \"1\""))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  std::vector<int> peers;
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  for (int i = 0; i < kPeers; ++i) {
-    int fd = UdpSocket();
-    ASSERT_GE(fd, 0);
-    peers.push_back(fd);
-    ASSERT_TRUE(SendTo(fd, "127.0.0.1", port, "x"));
-  }
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<int> peers = QueueBehindOne(port, std::vector<std::string>(kPeers, "x"));
+  ASSERT_EQ(peers.size(), size_t{kPeers});
   ASSERT_TRUE(daemon_.WaitForCount({"event=end", "service=failing", "status=exit:1"}, kPeers,
                                    milliseconds(10000)))
       << daemon_.LogText();
@@ -269,15 +273,9 @@ TEST_F(UdpTest, ASocketItsChildShutDownIsNotHandedOn) {
   ASSERT_TRUE(daemon_.StartAndWait(
       WriteConfig(UdpService("spoiler", port, false, "\"udp-spoil\", \"shutdown\""))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  int a = UdpSocket(), b = UdpSocket();
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
-  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<int> peers = QueueBehindOne(port, {"a", "b"});
+  ASSERT_EQ(peers.size(), 2u);
+  int a = peers[0], b = peers[1];
   EXPECT_EQ(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "a");  // echoed
   ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=spoiler", "status=exit:0"},
                                   milliseconds(5000)))
@@ -305,15 +303,9 @@ TEST_F(UdpTest, ASocketHandedOnCarriesNothingItsLastChildSetOnIt) {
   ASSERT_TRUE(daemon_.StartAndWait(
       WriteConfig(UdpService("tainter", port, false, "\"udp-taint\", \"open\""))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  int a = UdpSocket(), b = UdpSocket();
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
-  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<int> peers = QueueBehindOne(port, {"a", "b"});
+  ASSERT_EQ(peers.size(), 2u);
+  int a = peers[0], b = peers[1];
   std::string first = RecvDatagram(a, milliseconds(5000)).value_or("<none>");
   std::string second = RecvDatagram(b, milliseconds(5000)).value_or("<none>");
   EXPECT_EQ(Field(first, "got"), "a") << first;
@@ -333,15 +325,9 @@ TEST_F(UdpTest, ASocketWhoseChildLockedAFilterOnItIsNotHandedOn) {
   ASSERT_TRUE(daemon_.StartAndWait(
       WriteConfig(UdpService("locker", port, false, "\"udp-taint\", \"lock\""))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  int a = UdpSocket(), b = UdpSocket();
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
-  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<int> peers = QueueBehindOne(port, {"a", "b"});
+  ASSERT_EQ(peers.size(), 2u);
+  int a = peers[0], b = peers[1];
   EXPECT_EQ(Field(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "got"), "a");
   ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=locker", "status=exit:0"},
                                   milliseconds(5000)))
@@ -365,15 +351,9 @@ TEST_F(UdpTest, WithoutAPidNamespaceANowaitSocketIsNeverHandedOn) {
   ASSERT_TRUE(daemon_.StartAndWait(
       WriteConfig(UdpProbe("shared-ns", port, false, 1, "namespaces = []"))))
       << daemon_.LogText();
-  pid_t listener = ListenerPid();
-  ASSERT_GT(listener, 0);
-  int a = UdpSocket(), b = UdpSocket();
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
-  ASSERT_EQ(kill(listener, SIGSTOP), 0);
-  ASSERT_TRUE(SendTo(a, "127.0.0.1", port, "a"));
-  ASSERT_TRUE(SendTo(b, "127.0.0.1", port, "b"));
-  ASSERT_EQ(kill(listener, SIGCONT), 0);
+  std::vector<int> peers = QueueBehindOne(port, {"a", "b"});
+  ASSERT_EQ(peers.size(), 2u);
+  int a = peers[0], b = peers[1];
   EXPECT_EQ(Field(RecvDatagram(a, milliseconds(5000)).value_or("<none>"), "got"), "a");
   ASSERT_TRUE(daemon_.WaitForLine({"event=end", "service=shared-ns"}, milliseconds(5000)))
       << daemon_.LogText();
