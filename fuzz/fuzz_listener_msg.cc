@@ -79,6 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)c->source.str();
   } else if (const auto* h = std::get_if<UdpHandoverRequest>(&decoded)) {
     if (h->source.len > sizeof h->source.bytes || nfds != UdpHandoverRequest::kFds) abort();
+  } else if (const auto* l = std::get_if<UdpLeftoverRequest>(&decoded)) {
+    if (l->source.len > sizeof l->source.bytes || nfds != UdpLeftoverRequest::kFds) abort();
   } else if (std::holds_alternative<UdpWaitStartRequest>(decoded)) {
     if (nfds != UdpWaitStartRequest::kFds) abort();
   } else if (std::holds_alternative<UdpReplaceSocketRequest>(decoded)) {
@@ -109,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < batch->size(); ++i) {
       EndReport r = (*batch)[i];
       if (r.source.len > sizeof r.source.bytes || r.wait_ep_len > sizeof r.wait_ep) abort();
+      if (r.leftover > 1 || (r.leftover != 0 && r.wait != 0)) abort();
     }
   }
   return 0;

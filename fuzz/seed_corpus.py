@@ -116,18 +116,26 @@ connection = header(1) + struct.pack("<QQI", 7, 1, 0) + source + bytes(3)
 wait_start = header(2) + struct.pack("<QQII", 8, 1, 3, 0)
 handover = header(3) + struct.pack("<QQI", 9, 1, 2) + source + bytes(3)
 replace = header(4) + struct.pack("<QII", 1, 3, 0)
+leftover = header(11) + struct.pack("<QQI", 10, 1, 2) + source + bytes(3)
 for name, msg, size in [("connection", connection, 64), ("wait_start", wait_start, 32),
-                        ("handover", handover, 64), ("replace", replace, 24)]:
+                        ("handover", handover, 64), ("replace", replace, 24),
+                        ("leftover", leftover, 64)]:
     assert len(msg) == size, (name, len(msg))  # sizeof on x86_64, protocol.cc asserts
 add("listener_msg", b"\x01" + connection)
 add("listener_msg", b"\x02" + connection)
 add("listener_msg", b"\x01" + wait_start)
 add("listener_msg", b"\x02" + handover)
 add("listener_msg", b"\x02" + replace)
+add("listener_msg", b"\x01" + leftover)
 # An end batch of two reports (what the listener decodes).
 report = (struct.pack("<QQQIIiII", 1, 1000, 0, 0, 1, 0, 0, 0) + source + bytes(3) + bytes(128))
 assert len(report) == 208, len(report)
 add("listener_msg", b"\x00" + header(8) + struct.pack("<II", 2, 0) + report + report)
+# A nowait child's end with datagrams left on its socket (EndReport.leftover).
+left = (struct.pack("<QQQIIiII", 1, 1000, 10, 2, 1, 0, 0, 0) + source + bytes([1]) + bytes(2) +
+        bytes(128))
+assert len(left) == 208, len(left)
+add("listener_msg", b"\x00" + header(8) + struct.pack("<II", 1, 0) + left)
 
 for target, seeds in corpora.items():
     d = os.path.join(OUT, target)
