@@ -678,8 +678,9 @@ TEST_F(InternalUdpTest, PeersAtOnceAreEachServedAndNoHandoverIsRefused) {
     fds.push_back(fd);
     ASSERT_TRUE(SendTo(fd, ip_, echo_, "peer " + std::to_string(i)));
   }
-  // A datagram queued on a socket the listener hands over goes to that
-  // socket's child (with its own peer's): such a peer sends again.
+  // A datagram queued behind another peer's on a socket the listener hands
+  // over waits for its own child on that socket; its peer sends again only
+  // if that took longer than the hand-on's 1 s (a slow machine).
   int answered = 0;
   for (int i = 0; i < kPeers; ++i) {
     std::string want = "peer " + std::to_string(i);
