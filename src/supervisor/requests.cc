@@ -305,20 +305,11 @@ Admission CheckUdpLeftover(const RequestRef& req, int sock, const RequestView& v
     if (s->ep == ended->ep) a.from = s;
   }
   if (!a.from) return Verdicted(Verdict::Refuse("the service's address is gone", Outcome::kClosed));
-  if (!PeerOf(sock, a.peer)) return Verdicted(Verdict::Forged("handover socket is not connected"));
-  if (Verdict v = CheckLimits(view, svc); !v.admitted()) return Verdicted(v);
-  // Nothing but this process and the listener holds the socket now: the
-  // datagram at its head is there because the listener saw it, and it is
-  // the peer's the listener connected it to.
-  net::Endpoint head;
-  net::Endpoint head_local;
-  LocalOf(sock, a.local);
-  if (!PeekDatagram(sock, a.from->ep, head, head_local) || !(head == a.peer)) {
-    return Verdicted(Verdict::Forged("handed-over datagram is not from the socket's peer"));
-  }
-  if (Verdict v = CheckPeer(svc, a.peer, view.served_ports); !v.admitted()) return Verdicted(v);
-  a.kind = spawn::Connection::Kind::kUdp;
-  return a;
+  if (!Connected(sock)) return Verdicted(Verdict::Forged("handover socket is not connected"));
+  // The rest as for a handover: nothing but this process and the listener
+  // holds the socket now, so the datagram at its head must be the peer's
+  // the listener connected it to.
+  return CheckHandedOver(sock, a, view);
 }
 
 Admission CheckReplaceSocket(const RequestRef& req, int old, int fresh, const RequestView& view) {
