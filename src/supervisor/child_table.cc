@@ -5,7 +5,8 @@
 
 namespace hinetd::supervisor {
 
-ChildTable::Reservation ChildTable::Reserve(const std::string& service, bool timeout) {
+ChildTable::Reservation ChildTable::Reserve(const std::string& service, bool timeout,
+                                            bool stderr_pipe) {
   // Nodes with placeholder keys, made in their containers and taken out
   // again: Add puts them back under their real keys without allocating.
   Reservation r;
@@ -15,6 +16,9 @@ ChildTable::Reservation ChildTable::Reserve(const std::string& service, bool tim
   r.child = children_.extract(children_.try_emplace(0).first);
   r.exec = status_owner_.extract(status_owner_.try_emplace(-1, 0).first);
   r.look = look_.extract(look_.emplace(Clock::time_point::max(), 0));
+  if (stderr_pipe) {
+    r.stderr_look = stderr_look_.extract(stderr_look_.emplace(Clock::time_point::max(), 0));
+  }
   r.setup = setup_.extract(setup_.emplace(Clock::time_point::max(), 0));
   if (timeout) r.timeout = timeouts_.extract(timeouts_.emplace(Clock::time_point::max(), 0));
   return r;
@@ -43,6 +47,11 @@ Child& ChildTable::Add(Reservation r, pid_t pid, Child child, int status_fd,
   r.look.key() = look_at;
   r.look.mapped() = pid;
   child.unwatched = look_.insert(std::move(r.look));
+  if (r.stderr_look && child.stderr_fd >= 0) {
+    r.stderr_look.key() = look_at;
+    r.stderr_look.mapped() = pid;
+    child.stderr_look = stderr_look_.insert(std::move(r.stderr_look));
+  }
   r.child.key() = pid;
   r.child.mapped() = std::move(child);
   return children_.insert(std::move(r.child)).position->second;
@@ -88,7 +97,10 @@ void ChildTable::SetupFailed(Child& c) {
 }
 
 std::optional<pid_t> ChildTable::TakeDue(Due kind, Clock::time_point now) {
-  Deadlines& due = kind == Due::kLook ? look_ : kind == Due::kSetup ? setup_ : timeouts_;
+  Deadlines& due = kind == Due::kLook     ? look_
+                   : kind == Due::kStderr ? stderr_look_
+                   : kind == Due::kSetup  ? setup_
+                                          : timeouts_;
   while (!due.empty() && due.begin()->first <= now) {
     auto entry = due.begin();
     pid_t pid = entry->second;
@@ -96,9 +108,10 @@ std::optional<pid_t> ChildTable::TakeDue(Due kind, Clock::time_point now) {
     std::optional<Deadlines::iterator>* mine = nullptr;
     if (it != children_.end()) {
       Child& c = it->second;
-      mine = kind == Due::kLook    ? &c.unwatched
-             : kind == Due::kSetup ? &c.setup_deadline
-                                   : &c.deadline;
+      mine = kind == Due::kLook     ? &c.unwatched
+             : kind == Due::kStderr ? &c.stderr_look
+             : kind == Due::kSetup  ? &c.setup_deadline
+                                    : &c.deadline;
     }
     // No child's, or not its current entry: cannot happen (Remove takes a
     // child's entries with it); dropped.
@@ -119,6 +132,7 @@ void ChildTable::Rearm(pid_t pid, Child& c, Clock::time_point when) {
 Clock::time_point ChildTable::NextDue() const {
   Clock::time_point next = Clock::time_point::max();
   if (!look_.empty()) next = std::min(next, look_.begin()->first);
+  if (!stderr_look_.empty()) next = std::min(next, stderr_look_.begin()->first);
   if (!setup_.empty()) next = std::min(next, setup_.begin()->first);
   if (!timeouts_.empty()) next = std::min(next, timeouts_.begin()->first);
   return next;
@@ -130,6 +144,7 @@ void ChildTable::Remove(pid_t pid) {
   Child& c = it->second;
   SetupOver(c);  // nothing left of it, normally
   if (c.deadline) timeouts_.erase(*c.deadline);
+  if (c.stderr_look) stderr_look_.erase(*c.stderr_look);
   if (!c.setup_failed) Decrement(c.service);
   children_.erase(it);
 }

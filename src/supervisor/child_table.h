@@ -1,7 +1,8 @@
 // The monitor's children and their bookkeeping: the records (children.h),
 // how many run per service, which child a status pipe is, and what is due
-// for each and when: the look at a setup nobody watches, the setup's
-// deadline, the service's timeout. Every entry of a child goes with it
+// for each and when: the look at a setup nobody watches, the watch of a
+// stderr pipe nobody reads yet, the setup's deadline, the service's
+// timeout. Every entry of a child goes with it
 // (Remove), so a pid the kernel reuses never meets another child's deadline.
 //
 // It decides nothing: the monitor asks what is due (TakeDue) and acts on
@@ -22,6 +23,7 @@ class ChildTable {
  public:
   enum class Due {
     kLook,     // a setup unwatched for its delay: look at it, or watch it
+    kStderr,   // a stderr pipe unwatched for the same delay: watch it
     kSetup,    // a setup past its deadline: killed
     kTimeout,  // a service past its timeout (or its kill grace)
   };
@@ -39,6 +41,7 @@ class ChildTable {
     Children::node_type child;
     std::unordered_map<int, pid_t>::node_type exec;
     Deadlines::node_type look;
+    Deadlines::node_type stderr_look;
     Deadlines::node_type setup;
     Deadlines::node_type timeout;
     // The service's count (valid until Add or Cancel: nothing in between
@@ -51,14 +54,16 @@ class ChildTable {
   ChildTable(const ChildTable&) = delete;
   ChildTable& operator=(const ChildTable&) = delete;
 
-  // For a child of `service`, with a timeout or not.
-  [[nodiscard]] Reservation Reserve(const std::string& service, bool timeout);
+  // For a child of `service`, with a timeout or not, with a stderr pipe
+  // (stderr = "log") or not.
+  [[nodiscard]] Reservation Reserve(const std::string& service, bool timeout,
+                                    bool stderr_pipe = false);
   // No child was cloned: what Reserve made for it goes.
   void Cancel(Reservation r);
   // The child `pid`, cloned, setting up; `status_fd` its status pipe.
-  // `look_at`: when its unwatched setup is looked at; `timeout_at` only if
-  // reserved with a timeout. It counts as running from now. Allocates
-  // nothing.
+  // `look_at`: when its unwatched setup is looked at, and when its stderr
+  // pipe (if reserved with one) is watched; `timeout_at` only if reserved
+  // with a timeout. It counts as running from now. Allocates nothing.
   Child& Add(Reservation r, pid_t pid, Child child, int status_fd, Clock::time_point look_at,
              Clock::time_point setup_deadline, std::optional<Clock::time_point> timeout_at);
 
@@ -108,6 +113,7 @@ class ChildTable {
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> status_owner_;   // status pipe -> child
   Deadlines look_;      // Due::kLook
+  Deadlines stderr_look_;  // Due::kStderr
   Deadlines setup_;     // Due::kSetup
   Deadlines timeouts_;  // Due::kTimeout
 };

@@ -56,6 +56,10 @@ struct Child {
   // then `unwatched` is its look entry in the ChildTable (child_table.h).
   bool exec_watched = false;
   std::optional<Deadlines::iterator> unwatched;
+  // Its stderr pipe (stderr = "log") is read only at its reap until this
+  // entry is due (the same delay): most inetd children end before, and
+  // their pipe's end costs no wakeup then. Gone: watched from its exec on.
+  std::optional<Deadlines::iterator> stderr_look;
   bool setup_timed_out = false;  // killed before it executed
   int setup_stop_signal = 0;     // ... because this signal stopped it
   bool pid_namespace = false;  // the init of its own PID namespace

@@ -242,6 +242,9 @@ class Monitor {
   // loop. Until then nothing but a wanted slot, its reaping or its
   // exec_watch_delay looks at it (see StartChild).
   void WatchExec(pid_t pid);
+  // A child's stderr pipe joins the epoll set once its exec_watch_delay is
+  // over (Due::kStderr); one still setting up is watched at its exec.
+  void WatchStderr(pid_t pid);
   // Looks at every child setting up whose pipe is unwatched (one read
   // each); with `watch`, watches those still setting up. Whether a spawn
   // slot is free after that.

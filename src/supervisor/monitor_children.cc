@@ -75,7 +75,8 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   // Every allocation the bookkeeping of a started child needs is made
   // before the clone: once the child exists nothing may fail, or it would
   // run untracked.
-  ChildTable::Reservation room = children_.Reserve(svc.name, svc.timeout.has_value());
+  ChildTable::Reservation room = children_.Reserve(
+      svc.name, svc.timeout.has_value(), plan.stderr_mode == config::StderrMode::kLog);
   auto started = spawner_->Start(plan, c, grow);
   auto add_peer = [&](LogLine& line) {
     if (config_->daemon.log_peers) line.Add("peer", peer_text);
@@ -103,7 +104,9 @@ void Monitor::StartChild(const RequestRef& req, const config::Service& svc,
   // the pipe. It is looked at when a slot is wanted (LookAtSetups), and
   // watched once every slot is taken or after options_.exec_watch_delay
   // (a child that ends within it costs no wakeup for its execve; one that
-  // runs longer is logged that much later at most).
+  // runs longer is logged that much later at most). Its stderr pipe
+  // likewise, from its exec on: read at its reap, or watched after the
+  // same delay (its lines are logged that much later at most).
   // No allocation from here (see above).
   request_open_ = false;  // its end report comes when it is reaped
   cloned_ = true;
@@ -181,9 +184,12 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
     return;  // reaped soon; its end report goes out then
   }
   if (c.stderr_fd >= 0) {
-    // Being reaped: EndChild reads it to its end at once.
-    if (!reaped) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
-    stderr_relay_.Add(pid, c, /*watched=*/!reaped);
+    // Being reaped: EndChild reads it to its end at once. Before its delay
+    // is over (Due::kStderr) nobody watches it either: a child that ends
+    // by then is read at its reap, and its pipe's end costs no wakeup.
+    bool watch = !reaped && !c.stderr_look;
+    if (watch) WatchNew(c.stderr_fd, Tag(kStderr, c.stderr_fd), EPOLLIN);
+    stderr_relay_.Add(pid, c, watch);
   }
   int active = children_.running(c.service);
   LogLine line("accept");
@@ -196,6 +202,13 @@ void Monitor::FinishExec(pid_t pid, bool reaped) {
     line.Add("active", active);
   }
   log_.Info(line);
+}
+
+void Monitor::WatchStderr(pid_t pid) {
+  Child* c = children_.Find(pid);
+  // Not executed yet (or failed): its exec watches it (see FinishExec).
+  if (c == nullptr || c->stderr_fd < 0) return;
+  if (stderr_relay_.Watch(c->stderr_fd)) WatchNew(c->stderr_fd, Tag(kStderr, c->stderr_fd), EPOLLIN);
 }
 
 void Monitor::WatchExec(pid_t pid) {
@@ -334,6 +347,8 @@ void Monitor::EnforceTimeouts() {
     FinishExec(*pid);
     WatchExec(*pid);
   }
+  // Stderr pipes unread for the same delay: watched from now on.
+  while (auto pid = children_.TakeDue(Due::kStderr, now)) WatchStderr(*pid);
   while (auto pid = children_.TakeDue(Due::kSetup, now)) {
     Child& c = *children_.Find(*pid);
     if (c.exec_slot < 0) continue;

@@ -62,6 +62,13 @@ void StderrRelay::OnReadable(int fd, Children& children) {
   LogStderrLines(c, pid, Clock::now(), /*final=*/false);
 }
 
+bool StderrRelay::Watch(int fd) {
+  auto owner = owner_.find(fd);
+  if (owner == owner_.end() || owner->second.watched) return false;
+  owner->second.watched = true;
+  return true;
+}
+
 void StderrRelay::Close(pid_t pid, Child& c) { End(pid, c, /*drain=*/true); }
 
 void StderrRelay::End(pid_t pid, Child& c, bool drain) {

@@ -33,9 +33,12 @@ class StderrRelay {
       : log_(log), unwatch_(std::move(unwatch)) {}
 
   // A child that executed: its pipe, c.stderr_fd, is read from now on;
-  // `watched`: the caller watches it (a child already reaped is read to
-  // its end at once, unwatched).
+  // `watched`: the caller watches it (an unwatched one is read to its end
+  // at the child's reap, or watched later: Watch).
   void Add(pid_t pid, const Child& c, bool watched) { owner_[c.stderr_fd] = {pid, watched}; }
+  // The caller watches pipe `fd` from now on; false if it already did (or
+  // the pipe is not a child's here).
+  bool Watch(int fd);
   // Pipe `fd` is readable: one read, its whole lines logged (or counted);
   // at its end it is closed (Close).
   void OnReadable(int fd, Children& children);

@@ -442,7 +442,6 @@ TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
       << daemon_.LogText();
   int conn = ConnectTcp("127.0.0.1", port);
   ASSERT_GE(conn, 0);
-  // Logged once its stderr pipe is watched (the same turn of the loop).
   pid_t child = AcceptedChild("probe");
   ASSERT_GT(child, 0) << daemon_.LogText();
   ino_t pipe = FdInode(child, 2);
@@ -453,6 +452,11 @@ TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
     auto inodes = EpollWatchedInodes(daemon_.pid());
     return std::find(inodes.begin(), inodes.end(), pipe) != inodes.end();
   };
+  // Watched once the child has run for 100 ms (read at its reap before).
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  while (!watched() && std::chrono::steady_clock::now() < deadline) {
+    usleep(5000);  // polling another process's state; bounded by the deadline
+  }
   ASSERT_TRUE(watched()) << "the child's stderr pipe is not in the monitor's epoll set";
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, daemon_.pid(), 0));
   int copy = pidfd < 0 ? -1 : static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, monitor_fd, 0));

@@ -991,6 +991,79 @@ TEST_F(MonitorTest, ATimeoutTermsAChildThatExecutedUnwatched) {
   close(listening);
 }
 
+// The child of `parent` running `comm`, or -1 (from /proc: ppid, comm).
+pid_t ChildNamed(pid_t parent, const std::string& comm) {
+  pid_t found = -1;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    size_t open = stat.find('(');
+    size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) found = std::stoi(e->d_name);
+  }
+  closedir(d);
+  return found;
+}
+
+TEST_F(MonitorTest, AStderrPipeUnwatchedForItsDelayIsReadWholeAtTheReap) {
+  // A child's stderr pipe joins the monitor's epoll set only once its
+  // delay is over (exec_watch_delay, here an hour): what the child wrote
+  // meanwhile is read at its reap, every line of it, before its end line.
+  uint16_t port = testing::FreeTcpPort();
+  std::string talker = "[[service]]\nname = \"talker\"\nlisten = \"127.0.0.1:" +
+                       std::to_string(port) +
+                       "\"\nexec = [\"/bin/sh\", \"-c\", \"echo said >&2; echo more >&2; echo ready; "
+                       "exec sleep 60\"]\nuser = \"nobody\"\nsandbox = \"none\"\nunconfined = true\n"
+                       "namespaces = []\n";
+  exec_watch_delay_ = kAnHour;
+  setup_timeout_ = kAnHour;
+  StartMonitor(/*external=*/true, Table("uwait", talker));
+  int listening = TakeListeningSocket(monitor_, port);
+  if (listening < 0) GTEST_SKIP() << "pidfd_open/pidfd_getfd: " << strerror(errno) << " (Linux 5.6)";
+  int client = testing::ConnectTcp("127.0.0.1", port);
+  ASSERT_GE(client, 0);
+  AcceptAndRequest(listening, /*talker=*/4);
+  ASSERT_EQ(ReadBytes(client, 6, milliseconds(10000)), "ready\n") << log_;
+  // Another request makes the monitor look at the setups it has not
+  // watched: the talker has executed (it answered), so it is logged.
+  int echo_listening = TakeListeningSocket(monitor_, port_);
+  ASSERT_GE(echo_listening, 0);
+  int echo_client = testing::ConnectTcp("127.0.0.1", port_);
+  ASSERT_GE(echo_client, 0);
+  AcceptAndRequest(echo_listening);
+  close(echo_client);
+  ASSERT_TRUE(WaitForLog("event=accept service=talker", milliseconds(10000))) << log_;
+  pid_t child = ChildNamed(monitor_, "sleep");
+  ASSERT_GT(child, 0) << "no sleep child of the monitor";
+  ino_t pipe = testing::FdInode(child, 2);
+  ASSERT_NE(pipe, 0u);
+  EXPECT_GE(testing::FdWithInode(monitor_, pipe), 0) << "the monitor holds no end of the pipe";
+  auto watched = testing::EpollWatchedInodes(monitor_);
+  EXPECT_EQ(std::find(watched.begin(), watched.end(), pipe), watched.end())
+      << "a stderr pipe is watched before its delay is over";
+  EXPECT_EQ(log_.find("event=stderr service=talker"), std::string::npos) << log_;
+  ASSERT_EQ(kill(child, SIGTERM), 0);
+  ASSERT_TRUE(WaitForLog("event=end service=talker", milliseconds(10000))) << log_;
+  size_t end = log_.rfind("event=end service=talker");
+  size_t said = log_.find("event=stderr service=talker pid=" + std::to_string(child) + " line=said\n");
+  size_t more = log_.find("event=stderr service=talker pid=" + std::to_string(child) + " line=more\n");
+  EXPECT_LT(said, end) << log_;
+  EXPECT_LT(more, end) << log_;
+  EXPECT_LT(said, more) << log_;
+  close(client);
+  close(echo_listening);
+  close(listening);
+}
+
 // The monitor's sleeps (voluntary context switches) so far, or -1.
 long Sleeps(pid_t pid) {
   std::string v = testing::ProcStatusField(pid, "voluntary_ctxt_switches");

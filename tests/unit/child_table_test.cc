@@ -106,7 +106,7 @@ TEST(ChildTableTest, ARemovedChildTakesEveryEntryWithIt) {
   t.Remove(42);
   EXPECT_EQ(t.StatusOwner(5), std::nullopt);
   EXPECT_EQ(t.NextDue(), Clock::time_point::max());
-  for (Due kind : {Due::kLook, Due::kSetup, Due::kTimeout}) {
+  for (Due kind : {Due::kLook, Due::kStderr, Due::kSetup, Due::kTimeout}) {
     EXPECT_EQ(t.TakeDue(kind, now + seconds(60)), std::nullopt);
   }
   // The same pid again: only its own entries.
@@ -115,6 +115,43 @@ TEST(ChildTableTest, ARemovedChildTakesEveryEntryWithIt) {
   EXPECT_EQ(t.TakeDue(Due::kLook, now + seconds(5)), std::nullopt);
   EXPECT_EQ(t.TakeDue(Due::kTimeout, now + seconds(60)), std::nullopt);
   EXPECT_EQ(t.Find(42)->service, "b");
+}
+
+TEST(ChildTableTest, AStderrPipeIsDueAtTheLookAndStaysDueAfterTheSetup) {
+  ChildTable t;
+  auto now = Clock::now();
+  Child piped = Named("a");
+  piped.stderr_fd = 20;
+  t.Add(t.Reserve("a", false, /*stderr_pipe=*/true), 1, std::move(piped), 3, now + seconds(1),
+        now + seconds(9), std::nullopt);
+  // Reserved without a pipe: no entry, whatever its record says.
+  Child unreserved = Named("a");
+  unreserved.stderr_fd = 21;
+  t.Add(t.Reserve("a", false), 2, std::move(unreserved), 4, now + seconds(1), now + seconds(9),
+        std::nullopt);
+  // Reserved with one, but the spawn made none (stderr_fd -1): none either.
+  t.Add(t.Reserve("a", false, /*stderr_pipe=*/true), 3, Named("a"), 5, now + seconds(1),
+        now + seconds(9), std::nullopt);
+  EXPECT_TRUE(t.Find(1)->stderr_look.has_value());
+  EXPECT_FALSE(t.Find(2)->stderr_look.has_value());
+  EXPECT_FALSE(t.Find(3)->stderr_look.has_value());
+  // Executed before its look: the setup's entries go, the pipe's stays.
+  for (pid_t pid : {1, 2, 3}) t.SetupOver(*t.Find(pid));
+  EXPECT_FALSE(t.AnyUnwatched());
+  EXPECT_EQ(t.NextDue(), now + seconds(1));
+  EXPECT_EQ(t.TakeDue(Due::kStderr, now), std::nullopt) << "not due yet";
+  EXPECT_EQ(t.TakeDue(Due::kLook, now + seconds(2)), std::nullopt);
+  EXPECT_EQ(t.TakeDue(Due::kStderr, now + seconds(2)), std::optional<pid_t>(1));
+  EXPECT_FALSE(t.Find(1)->stderr_look.has_value());
+  EXPECT_EQ(t.TakeDue(Due::kStderr, now + seconds(2)), std::nullopt);
+  EXPECT_EQ(t.NextDue(), Clock::time_point::max());
+  // Removed before its look: its entry goes with it.
+  Child again = Named("a");
+  again.stderr_fd = 22;
+  t.Add(t.Reserve("a", false, /*stderr_pipe=*/true), 4, std::move(again), 6, now + seconds(1),
+        now + seconds(9), std::nullopt);
+  t.Remove(4);
+  EXPECT_EQ(t.TakeDue(Due::kStderr, now + seconds(60)), std::nullopt);
 }
 
 TEST(ChildTableTest, LookingAtUnwatchedSetupsMayTakeEachOnesEntries) {

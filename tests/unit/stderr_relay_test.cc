@@ -161,6 +161,19 @@ TEST(StderrRelayTest, AWatchedPipeLeavesTheEpollSetThoughACopyOfItLivesOn) {
   relay.Close(PipedChild::kPid, q.child());
   EXPECT_EQ(q.child().stderr_fd, -1);
   EXPECT_EQ(unwatched.size(), 1u);
+
+  // One unwatched at first and watched later (its delay over): unwatched
+  // at its close like any watched one; Watch says yes once only.
+  PipedChild r;
+  int late = r.child().stderr_fd;
+  EXPECT_FALSE(relay.Watch(late)) << "not a child's pipe here yet";
+  relay.Add(PipedChild::kPid, r.child(), /*watched=*/false);
+  EXPECT_TRUE(relay.Watch(late));
+  EXPECT_FALSE(relay.Watch(late)) << "already watched";
+  ev.data.fd = late;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, late, &ev), 0);
+  relay.Close(PipedChild::kPid, r.child());
+  EXPECT_EQ(unwatched, (std::vector<int>{fd, late}));
   close(ep);
 }
 
