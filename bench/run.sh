@@ -27,11 +27,19 @@
 #   BENCH_SERVICES=1         services in hinetd's table: the measured one and
 #                            N-1 idle internal echo services on 127.0.0.2,
 #                            ports 20000 up (what a large table costs)
+#   BENCH_SYSCALLS=auto      count the monitor's and the listener's system
+#                            calls per connection by name (perf's syscall
+#                            tracepoints; "auto": where perf can, 0: never,
+#                            1: required)
 # For every hinetd run it also prints the CPU time the monitor and the
 # listener spent per connection (from /proc/PID/task/*/schedstat, in ns)
 # and their voluntary context switches per connection (each one a sleep
 # and a wakeup), over the whole run, warmup included, divided by the
-# connections hinetd logged (event=accept).
+# connections hinetd logged (event=accept); and, with perf, each one's
+# system calls per connection, in all and the most frequent by name (a
+# count, unlike the CPU time, that the machine's noise does not move),
+# from one more second of load after the measured run (tracing slows the
+# traced process: the measured run is not traced).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,6 +56,12 @@ readonly ROUNDS=${BENCH_ROUNDS:-1}
 readonly BASELINE=${BENCH_BASELINE:-}
 readonly FLOOR_PORT=${BENCH_FLOOR_PORT:-18023}
 readonly SERVICES=${BENCH_SERVICES:-1}
+SYSCALLS=${BENCH_SYSCALLS:-auto}
+# The calls counted by name (perf's syscalls:sys_enter_NAME); every other
+# one is in the total (raw_syscalls:sys_enter) only.
+readonly SYSCALL_NAMES="accept4 recvmsg recvmmsg sendmsg sendmmsg recvfrom sendto epoll_wait
+  epoll_ctl read write writev close pipe2 clone clone3 wait4 getsockname getpeername
+  getsockopt setsockopt fcntl rt_sigprocmask kill connect ioctl openat futex"
 # Above the default ports, so ephemeral client ports never collide with them.
 readonly WIDE_PORT_RANGE="20000 64999"
 readonly EXPECT='hello\n'  # Escaped: the load client unescapes it.
@@ -59,6 +73,7 @@ readonly FLOOR=$BUILD/bin/hinetd-bench-floor
 
 # Everything the EXIT trap undoes.
 PIDS=()
+PERF_PIDS=()
 TMP=""
 JAIL_PARENT=""
 SYSCTL_RESTORE=()
@@ -71,7 +86,7 @@ log() { echo "run.sh: $*" >&2; }
 
 cleanup() {
   local pid setting
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  for pid in "${PIDS[@]}" "${PERF_PIDS[@]}"; do stop_pid "$pid"; done
   for setting in "${SYSCTL_RESTORE[@]}"; do
     sysctl -q -w "$setting" >/dev/null || log "could not restore $setting"
   done
@@ -280,6 +295,71 @@ ctx_switches() {
   echo "$sum"
 }
 
+# Whether perf can count syscall tracepoints of a process here (decides
+# SYSCALLS once: auto becomes 1 or 0).
+check_syscall_counting() {
+  [[ $SYSCALLS == 0 ]] && return 0
+  if command -v perf >/dev/null &&
+    perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_close -x , -o /dev/null -- true \
+      >/dev/null 2>&1; then
+    SYSCALLS=1
+  elif [[ $SYSCALLS == 1 ]]; then
+    die "BENCH_SYSCALLS=1: perf cannot count syscall tracepoints here" \
+      "(install linux-perf; tracefs and root are needed)"
+  else
+    log "no system call counts: perf cannot count syscall tracepoints here" \
+      "(install linux-perf, or BENCH_SYSCALLS=0 to silence this)"
+    SYSCALLS=0
+  fi
+}
+
+# start_syscall_count PID OUT: counts PID's system calls (not its
+# children's) into OUT until stop_syscall_count.
+start_syscall_count() {
+  local events=raw_syscalls:sys_enter name
+  for name in $SYSCALL_NAMES; do events+=",syscalls:sys_enter_$name"; done
+  perf stat --no-inherit -x , -e "$events" -p "$1" -o "$2" 2>/dev/null &
+  local perf=$! want i
+  PERF_PIDS+=("$perf")
+  # Counting from now on: once perf has opened every event (at most ~2 s).
+  want=$(($(wc -w <<<"$SYSCALL_NAMES") + 1))
+  for i in $(seq 200); do
+    (($(find "/proc/$perf/fd" -lname 'anon_inode:*perf_event*' 2>/dev/null | wc -l) >= want)) &&
+      return 0
+    sleep 0.01
+  done
+  log "perf did not start counting for $1 in time; its counts miss the start"
+}
+
+stop_syscall_count() {
+  local pid
+  for pid in "${PERF_PIDS[@]}"; do
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PERF_PIDS=()
+}
+
+# syscall_summary FILE N: "S calls (name n, ...)" per connection, the names
+# by count, those at 0.05 or more a connection.
+syscall_summary() {
+  awk -F, -v n="$2" '
+    $3 == "raw_syscalls:sys_enter" { total = $1 / n; next }
+    $3 ~ /^syscalls:sys_enter_/ && $1 ~ /^[0-9]+$/ {
+      name = substr($3, 20); v = $1 / n
+      if (v >= 0.05) { names[name] = v }
+    }
+    END {
+      out = ""
+      while (1) {
+        best = ""; for (k in names) if (best == "" || names[k] > names[best]) best = k
+        if (best == "") break
+        out = out (out == "" ? "" : ", ") sprintf("%s %.2f", best, names[best]); delete names[best]
+      }
+      printf "%.1f calls (%s)", total, out
+    }' "$1"
+}
+
 measure() {
   local server=$1 port=$2 c=$3 out="$TMP/$1-c$3.json"
   local monitor="" listener="" m0 l0 mc0 lc0 accepts0
@@ -322,9 +402,34 @@ measure() {
   fi
 }
 
+# count_syscalls SERVER PORT C MONITOR LISTENER: one more second of load,
+# not measured (tracing slows the traced process), with the monitor's and
+# the listener's system calls counted.
+count_syscalls() {
+  local server=$1 port=$2 c=$3 monitor=$4 listener=$5 a0 n
+  start_syscall_count "$monitor" "$TMP/monitor.syscalls"
+  start_syscall_count "$listener" "$TMP/listener.syscalls"
+  a0=$(grep -c '^event=accept ' "$TMP/hinetd.log" || true)
+  "$LOADCLIENT" --host 127.0.0.1 --port "$port" --concurrency "$c" --duration 1 \
+    --expect "$EXPECT" --close-reset >/dev/null || [[ $? == 1 ]] || die "load client failed"
+  stop_syscall_count
+  n=$(($(grep -c '^event=accept ' "$TMP/hinetd.log" || true) - a0))
+  ((n > 0)) || return 0
+  printf '%-20s c=%-3s system calls per connection: monitor %s\n' "$server" "$c" \
+    "$(syscall_summary "$TMP/monitor.syscalls" "$n")"
+  printf '%-20s c=%-3s system calls per connection: listener %s\n' "$server" "$c" \
+    "$(syscall_summary "$TMP/listener.syscalls" "$n")"
+}
+
 bench_server() {
-  local server=$1 port=$2 c
-  for c in $CONCURRENCY; do measure "$server" "$port" "$c"; done
+  local server=$1 port=$2 c listener
+  for c in $CONCURRENCY; do
+    measure "$server" "$port" "$c"
+    if [[ $SYSCALLS == 1 && ($server == hinetd* || $server == baseline*) ]]; then
+      listener=$(awk '/^event=listener-start/ { for (i = 1; i <= NF; i++) if ($i ~ /^pid=/) p = substr($i, 5) } END { print p }' "$TMP/hinetd.log")
+      count_syscalls "$server" "$port" "$c" "${PIDS[-1]}" "$listener"
+    fi
+  done
 }
 
 print_summary() {
@@ -375,6 +480,7 @@ main() {
   # alone can change.
   TMP=$(mktemp -d /run/hinetd-bench.XXXXXX)
   tune_sysctls
+  check_syscall_counting
   echo "hinetd benchmark: $(uname -r), $(nproc) CPUs," \
     "${SECONDS_PER_RUN}s per run after ${WARMUP}s warmup, service prints hello"
 
