@@ -671,6 +671,13 @@ bool Monitor::RunOnce(const epoll_event* events, int n) {
     reload_queued_ = false;
     Reload();
   }
+  // A spawn slot freed in this turn while every one was taken before: the
+  // requests that waited in the channel (its read interest off) are read
+  // now, not by turning the interest back on for the next epoll_wait to
+  // report at once. Under load a slot that frees is taken again here, and
+  // the interest stays off: no epoll_ctl pair and no extra turn per
+  // connection.
+  if (channel_ && !control_in_ && spawner_->HasFreeSlot() && !memory_short_) OnControl(false);
   // The iteration's end reports go out together: one message (QueueEnd),
   // one ring of the listener's doorbell at most (RingListener).
   FlushEnds();
