@@ -112,10 +112,10 @@ class ChildTable {
   Children children_;
   std::unordered_map<std::string, int> running_;  // per service, for `active`
   std::unordered_map<int, pid_t> status_owner_;   // status pipe -> child
-  Deadlines look_;      // Due::kLook
+  Deadlines look_;         // Due::kLook
   Deadlines stderr_look_;  // Due::kStderr
-  Deadlines setup_;     // Due::kSetup
-  Deadlines timeouts_;  // Due::kTimeout
+  Deadlines setup_;        // Due::kSetup
+  Deadlines timeouts_;     // Due::kTimeout
 };
 
 }  // namespace hinetd::supervisor

@@ -208,7 +208,9 @@ void Monitor::WatchStderr(pid_t pid) {
   Child* c = children_.Find(pid);
   // Not executed yet (or failed): its exec watches it (see FinishExec).
   if (c == nullptr || c->stderr_fd < 0) return;
-  if (stderr_relay_.Watch(c->stderr_fd)) WatchNew(c->stderr_fd, Tag(kStderr, c->stderr_fd), EPOLLIN);
+  if (stderr_relay_.Watch(c->stderr_fd)) {
+    WatchNew(c->stderr_fd, Tag(kStderr, c->stderr_fd), EPOLLIN);
+  }
 }
 
 void Monitor::WatchExec(pid_t pid) {

@@ -1008,7 +1008,9 @@ pid_t ChildNamed(pid_t parent, const std::string& comm) {
     char state;
     pid_t ppid = 0;
     rest >> state >> ppid;
-    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) found = std::stoi(e->d_name);
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) {
+      found = std::stoi(e->d_name);
+    }
   }
   closedir(d);
   return found;
@@ -1054,8 +1056,9 @@ TEST_F(MonitorTest, AStderrPipeUnwatchedForItsDelayIsReadWholeAtTheReap) {
   ASSERT_EQ(kill(child, SIGTERM), 0);
   ASSERT_TRUE(WaitForLog("event=end service=talker", milliseconds(10000))) << log_;
   size_t end = log_.rfind("event=end service=talker");
-  size_t said = log_.find("event=stderr service=talker pid=" + std::to_string(child) + " line=said\n");
-  size_t more = log_.find("event=stderr service=talker pid=" + std::to_string(child) + " line=more\n");
+  std::string of_child = "event=stderr service=talker pid=" + std::to_string(child);
+  size_t said = log_.find(of_child + " line=said\n");
+  size_t more = log_.find(of_child + " line=more\n");
   EXPECT_LT(said, end) << log_;
   EXPECT_LT(more, end) << log_;
   EXPECT_LT(said, more) << log_;
