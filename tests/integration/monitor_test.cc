@@ -1044,7 +1044,12 @@ TEST_F(MonitorTest, AStderrPipeUnwatchedForItsDelayIsReadWholeAtTheReap) {
   AcceptAndRequest(echo_listening);
   close(echo_client);
   ASSERT_TRUE(WaitForLog("event=accept service=talker", milliseconds(10000))) << log_;
-  pid_t child = ChildNamed(monitor_, "sleep");
+  // The shell said "ready" just before it executes sleep.
+  pid_t child = -1;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
+  while ((child = ChildNamed(monitor_, "sleep")) < 0 && std::chrono::steady_clock::now() < deadline) {
+    usleep(1000);  // polling another process's state; bounded by the deadline
+  }
   ASSERT_GT(child, 0) << "no sleep child of the monitor";
   ino_t pipe = testing::FdInode(child, 2);
   ASSERT_NE(pipe, 0u);
