@@ -132,11 +132,11 @@ struct KernelSigaction {
   Exit(kExitSetupFailed);
 }
 
-// close_range(2) over the gaps between the fds to keep (at most five;
+// close_range(2) over the gaps between the fds to keep (at most six;
 // those below 3 and -1 are ignored).
-int CloseAllExcept(int a, int b, int c, int d, int e) {
-  constexpr int kN = 5;
-  int keeps[kN] = {a, b, c, d, e};
+int CloseAllExcept(int a, int b, int c, int d, int e, int f) {
+  constexpr int kN = 6;
+  int keeps[kN] = {a, b, c, d, e, f};
   for (int i = 0; i < kN; ++i) {  // sorted, by hand: no library call here
     for (int j = i + 1; j < kN; ++j) {
       if (keeps[j] < keeps[i]) {
@@ -176,21 +176,14 @@ struct LandlockPathBeneath {
 } __attribute__((packed));
 
 // A Landlock domain of this process's own, which restricts nothing but
-// what the kernel refuses across domains (see step 14).
-long EnterLandlockDomain() {
-  // handled_access_fs alone: the smallest ruleset every ABI accepts.
-  uint64_t handled = kLandlockAccessFsRefer;
-  long ruleset = Sys(SYS_landlock_create_ruleset, A(&handled), sizeof handled, 0);
-  if (ruleset < 0) return ruleset;
-  long root = Sys(SYS_openat, AT_FDCWD, A("/"), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  long r = root;
-  if (root >= 0) {
-    LandlockPathBeneath everywhere{kLandlockAccessFsRefer, static_cast<int32_t>(root)};
-    r = Sys(SYS_landlock_add_rule, ruleset, kLandlockRulePathBeneath, A(&everywhere), 0);
-    if (r == 0) r = Sys(SYS_landlock_restrict_self, ruleset, 0);
-    Sys(SYS_close, root);
-  }
-  Sys(SYS_close, ruleset);
+// what the kernel refuses across domains (see step 14), made from
+// `ruleset` (the spawner's), or from one of its own if -1.
+long EnterLandlockDomain(int ruleset) {
+  if (ruleset >= 0) return Sys(SYS_landlock_restrict_self, ruleset, 0);
+  long own = MakeLandlockRuleset();
+  if (own < 0) return own;
+  long r = Sys(SYS_landlock_restrict_self, own, 0);
+  Sys(SYS_close, own);
   return r < 0 ? r : 0;
 }
 
@@ -300,6 +293,25 @@ long SendListener(int, int) { return -ENOSYS; }  // no recording here (see Hando
 
 }  // namespace
 
+long MakeLandlockRuleset() {
+  // handled_access_fs alone: the smallest ruleset every ABI accepts.
+  uint64_t handled = kLandlockAccessFsRefer;
+  long ruleset = Sys(SYS_landlock_create_ruleset, A(&handled), sizeof handled, 0);
+  if (ruleset < 0) return ruleset;
+  long root = Sys(SYS_openat, AT_FDCWD, A("/"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  long r = root;
+  if (root >= 0) {
+    LandlockPathBeneath everywhere{kLandlockAccessFsRefer, static_cast<int32_t>(root)};
+    r = Sys(SYS_landlock_add_rule, ruleset, kLandlockRulePathBeneath, A(&everywhere), 0);
+    Sys(SYS_close, root);
+  }
+  if (r < 0) {
+    Sys(SYS_close, ruleset);
+    return r;
+  }
+  return ruleset;
+}
+
 uint64_t HandoffAddress() {
 #if HINETD_RAW_SYSCALLS
   return reinterpret_cast<uint64_t>(hinetd_handoff_return);
@@ -360,11 +372,13 @@ void SocketOnStdio(const ChildSpec& s) {
 }
 
 // 4. Close everything else before chroot, so that no directory fd from
-//    outside the jail survives into it. The status pipe, the exec fd and the
-//    recorder's socket stay (all close-on-exec), and the namespaces of step 7
-//    (closed there).
+//    outside the jail survives into it. The status pipe, the exec fd, the
+//    recorder's socket and the Landlock ruleset stay (all close-on-exec; the
+//    ruleset is no directory: nothing can be opened through it), and the
+//    namespaces of step 7 (closed there).
 void CloseEverythingElse(const ChildSpec& s) {
-  long r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket, s.user_ns_fd, s.mnt_ns_fd);
+  long r = CloseAllExcept(s.status_fd, s.exec_fd, s.notify_socket, s.user_ns_fd, s.mnt_ns_fd,
+                          s.landlock_ruleset);
   if (r != 0) Fail(s, Step::kCloseFds, r);
 }
 
@@ -530,11 +544,18 @@ void ForbidNewPrivileges(const ChildSpec& s) {
 //     the same uid and even without a chroot, where the host's /proc shows
 //     what the PID namespace hides. It restricts nothing else: it handles
 //     only LANDLOCK_ACCESS_FS_REFER (linking or renaming into another
-//     directory, which a domain always handles), and allows that beneath "/"
-//     (the jail's root, after step 7).
+//     directory, which a domain always handles), and allows that beneath "/".
+//     The ruleset is the spawner's, made once, with the spawner's "/" (every
+//     jail is beneath it, in the same mount namespace): a single call here,
+//     and still a domain of this child's own (each landlock_restrict_self
+//     makes a new one, nested in none of its siblings'). A child that
+//     joined another mount namespace (step 7) makes its own, beneath its
+//     new "/".
 void EnterOwnLandlockDomain(const ChildSpec& s) {
   long r;
-  if (s.landlock && (r = EnterLandlockDomain()) != 0) Fail(s, Step::kLandlock, r);
+  if (s.landlock && (r = EnterLandlockDomain(s.landlock_ruleset)) != 0) {
+    Fail(s, Step::kLandlock, r);
+  }
 }
 
 // 15. Last: steps 1-14 use syscalls the service's policy must not allow.

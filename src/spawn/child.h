@@ -111,8 +111,12 @@ struct ChildSpec {
   // Step 12: 0 = not configured.
   int pdeathsig;
   // Step 14: a Landlock domain of its own (false where the kernel has no
-  // Landlock ABI 2 or later).
+  // Landlock ABI 2 or later). `landlock_ruleset`: what the domain is made
+  // from, made once by the spawner (MakeLandlockRuleset) for children that
+  // stay in its mount namespace (kept by step 4, close-on-exec); -1: the
+  // child makes its own, after its step 7.
   bool landlock;
+  int landlock_ruleset = -1;
   // Step 15: the layer every child gets (no new namespaces, no clone3),
   // then the service's own policy (nullptr = unconfined).
   const sock_fprog* base_filter;
@@ -131,6 +135,11 @@ struct ChildSpec {
 // one sendmsg of its listener (recording.h's Handoff); 0 where children
 // cannot record (no raw system calls for the architecture).
 [[nodiscard]] uint64_t HandoffAddress();
+
+// The ruleset of a child's Landlock domain (step 14): LANDLOCK_ACCESS_FS_REFER
+// handled, and allowed beneath "/" (this process's root): a descriptor
+// (close-on-exec), or -errno. Raw system calls only.
+[[nodiscard]] long MakeLandlockRuleset();
 
 // Runs the steps and execs; never returns.
 [[noreturn]] void RunChild(const ChildSpec& spec);

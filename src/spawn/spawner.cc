@@ -140,6 +140,13 @@ Result<std::unique_ptr<Spawner>> Spawner::Create(size_t slots,
   // ABI version, or ENOSYS / EOPNOTSUPP (not built, or not enabled at boot).
   long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U << 0);
   s->landlock_abi_ = abi > 0 ? static_cast<int>(abi) : 0;
+  if (s->landlock_abi_ >= kLandlockMinAbi) {
+    long ruleset = MakeLandlockRuleset();
+    if (ruleset < 0) {
+      return ErrnoError("a Landlock ruleset for the children", static_cast<int>(-ruleset));
+    }
+    s->landlock_ruleset_.reset(static_cast<int>(ruleset));
+  }
   return s;
 }
 
@@ -263,6 +270,10 @@ Result<Spawner::Started> Spawner::Start(const SpawnPlan& plan, const Connection&
   spec.uid = plan.uid;
   spec.pdeathsig = plan.pdeathsig;
   spec.landlock = landlock_abi_ >= kLandlockMinAbi;
+  // Its own ruleset only for a child that changes its mount namespace
+  // (its "/" is not this process's).
+  bool own_mounts = plan.mnt_ns_fd >= 0 || (plan.clone_flags & CLONE_NEWNS) != 0;
+  spec.landlock_ruleset = own_mounts ? -1 : landlock_ruleset_.get();
   // One program for the layer and the policy where they were merged for
   // this spawner's layer (spawn::MergeChildrenLayer), never for a
   // recording (its program is another, and comes with a listener).

@@ -163,6 +163,9 @@ class Spawner {
   const sandbox::BpfProgram* base_filter_ = nullptr;
   int notify_socket_ = -1;
   int landlock_abi_ = 0;
+  // The ruleset of every child's Landlock domain (MakeLandlockRuleset, made
+  // once), for the children that stay in this process's mount namespace.
+  base::UniqueFd landlock_ruleset_;
 };
 
 }  // namespace hinetd::spawn

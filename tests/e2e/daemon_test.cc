@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -482,6 +483,46 @@ TEST_F(DaemonTest, APipeTheMonitorClosedLeavesItsEpollSetThoughACopyOfItLives) {
 // program of its own: the children's layer and its service's policy merged
 // (sandbox/merge.h), one seccomp(2) call instead of two. Without a policy
 // (sandbox = "none") the layer alone.
+// Each child's Landlock domain (made from one ruleset the monitor keeps)
+// restricts nothing a program does with its files: moving a file into
+// another directory and linking it back (what a domain that did not allow
+// LANDLOCK_ACCESS_FS_REFER would refuse, EXDEV), with and without a PID
+// namespace (a child sharing the monitor's memory, and a copy of it).
+TEST_F(DaemonTest, AChildsLandlockDomainLetsItMoveAndLinkFilesAcrossDirectories) {
+  TempDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  std::string services;
+  std::vector<std::pair<std::string, uint16_t>> movers = {{"mover", FreeTcpPort()},
+                                                          {"bare-mover", FreeTcpPort()}};
+  for (const auto& [name, port] : movers) {
+    std::string d = dir.path() + "/" + name;
+    for (const std::string& sub : {d, d + "/a", d + "/b"}) {
+      ASSERT_EQ(mkdir(sub.c_str(), 0777), 0) << sub;
+      ASSERT_EQ(chmod(sub.c_str(), 0777), 0) << sub;
+    }
+    dir.Write(name + "/a/f", "data\n");
+    ASSERT_EQ(chmod((d + "/a/f").c_str(), 0666), 0);
+    services += "[[service]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" +
+                std::to_string(port) + "\"\nexec = [\"/bin/sh\", \"-c\", \"mv " + d + "/a/f " + d +
+                "/b/f && ln " + d + "/b/f " + d + "/a/g && echo moved\"]\nuser = \"nobody\"\n" +
+                "sandbox = \"none\"\nunconfined = true\n" +
+                (name == "bare-mover" ? "namespaces = []\n" : "") + "\n";
+  }
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(services))) << daemon_.LogText();
+  for (const auto& [name, port] : movers) {
+    SCOPED_TRACE(name);
+    int conn = ConnectTcp("127.0.0.1", port);
+    ASSERT_GE(conn, 0);
+    EXPECT_EQ(ReadAll(conn, milliseconds(10000)), "moved\n") << daemon_.LogText();
+    close(conn);
+    std::string d = dir.path() + "/" + name;
+    struct stat st {};
+    EXPECT_EQ(stat((d + "/b/f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 2u) << "b/f and its link a/g";
+    EXPECT_NE(access((d + "/a/f").c_str(), F_OK), 0) << "moved, not copied";
+  }
+}
+
 TEST_F(DaemonTest, AChildInstallsTheLayerAndItsPolicyAsOneProgram) {
   std::string own = ProcStatusField(getpid(), "Seccomp_filters");
   if (own == "<missing>") GTEST_SKIP() << "no Seccomp_filters in /proc/PID/status (Linux < 5.9)";
