@@ -1,5 +1,5 @@
 // What /proc says about a process hinetd runs: its open descriptors, its
-// resident memory, its zombie children. For tests that check nothing leaked.
+// resident memory, its children (zombies, or by name). For tests that check nothing leaked.
 #pragma once
 
 #include <dirent.h>
@@ -46,27 +46,56 @@ inline std::string ProcStatusField(pid_t pid, const std::string& field) {
   return "<missing>";
 }
 
-// Children of `parent` that are zombies (exited, not reaped); -1 if /proc
-// cannot be read.
-inline int Zombies(pid_t parent) {
-  int zombies = 0;
+// What /proc/PID/stat says of a process: its name, state and parent.
+struct ProcStat {
+  pid_t pid = 0;
+  std::string comm;
+  char state = 0;
+  pid_t ppid = 0;
+};
+
+// Calls f(stat) for every process /proc lists; false if /proc cannot be
+// read.
+template <typename F>
+bool ForEachProcess(F&& f) {
   DIR* d = opendir("/proc");
-  if (d == nullptr) return -1;
+  if (d == nullptr) return false;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
     std::string stat;
     std::getline(in, stat);
+    size_t open = stat.find('(');
     size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
+    if (open == std::string::npos || close == std::string::npos) continue;
+    ProcStat ps;
+    ps.pid = static_cast<pid_t>(std::stol(e->d_name));
+    ps.comm = stat.substr(open + 1, close - open - 1);
     std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state == 'Z') ++zombies;
+    rest >> ps.state >> ps.ppid;
+    f(ps);
   }
   closedir(d);
-  return zombies;
+  return true;
+}
+
+// Children of `parent` that are zombies (exited, not reaped); -1 if /proc
+// cannot be read.
+inline int Zombies(pid_t parent) {
+  int zombies = 0;
+  bool read = ForEachProcess([&](const ProcStat& ps) {
+    if (ps.ppid == parent && ps.state == 'Z') ++zombies;
+  });
+  return read ? zombies : -1;
+}
+
+// A child of `parent` whose name (comm) is `comm`, or -1.
+inline pid_t ChildNamed(pid_t parent, const std::string& comm) {
+  pid_t found = -1;
+  ForEachProcess([&](const ProcStat& ps) {
+    if (ps.ppid == parent && ps.comm == comm) found = ps.pid;
+  });
+  return found;
 }
 
 // The inode of the file `pid` has open as descriptor `fd`, or 0.

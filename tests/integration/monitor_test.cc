@@ -991,31 +991,6 @@ TEST_F(MonitorTest, ATimeoutTermsAChildThatExecutedUnwatched) {
   close(listening);
 }
 
-// The child of `parent` running `comm`, or -1 (from /proc: ppid, comm).
-pid_t ChildNamed(pid_t parent, const std::string& comm) {
-  pid_t found = -1;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    size_t open = stat.find('(');
-    size_t close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && stat.substr(open + 1, close - open - 1) == comm) {
-      found = std::stoi(e->d_name);
-    }
-  }
-  closedir(d);
-  return found;
-}
-
 TEST_F(MonitorTest, AStderrPipeUnwatchedForItsDelayIsReadWholeAtTheReap) {
   // A child's stderr pipe joins the monitor's epoll set only once its
   // delay is over (exec_watch_delay, here an hour): what the child wrote
@@ -1047,7 +1022,8 @@ TEST_F(MonitorTest, AStderrPipeUnwatchedForItsDelayIsReadWholeAtTheReap) {
   // The shell said "ready" just before it executes sleep.
   pid_t child = -1;
   auto deadline = std::chrono::steady_clock::now() + milliseconds(5000);
-  while ((child = ChildNamed(monitor_, "sleep")) < 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((child = testing::ChildNamed(monitor_, "sleep")) < 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     usleep(1000);  // polling another process's state; bounded by the deadline
   }
   ASSERT_GT(child, 0) << "no sleep child of the monitor";
