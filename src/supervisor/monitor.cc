@@ -22,6 +22,7 @@
 #include <new>
 
 #include "base/errno_name.h"
+#include "base/text_release.h"
 #include "config/config.h"
 #include "sandbox/caps.h"
 #include "sandbox/daemon_filters.h"
@@ -162,7 +163,16 @@ void Monitor::Notify(const std::string& state) {
 void Monitor::OnListenerReady() {
   if (!ready_due_) return;  // a listener restarted after a crash: nothing changed
   ready_due_ = false;
+  Serving();
+}
+
+void Monitor::Serving() {
   Notify("READY=1\nSTATUS=" + ready_status_);
+  // A table is loaded and served: the code that loaded it (the TOML parser,
+  // the policy compiler, the checks, the start or the reload) has run, and
+  // its pages leave this process's resident set until the next reload needs
+  // them (from the page cache). The per-connection path faults its own back.
+  base::ReleaseLoadedText();
 }
 
 Status Monitor::Start(std::unique_ptr<config::Config> config,
@@ -304,7 +314,7 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
     channel_ = std::make_unique<Channel>(UniqueFd(options_.external_listener_fd));
     channel_->set_queue_limit(ChannelLimit(), ChannelLimit() * kEndReportWireBytes);
     Watch(channel_->fd(), Tag(kControl, channel_->fd()), EPOLLIN);
-    Notify("READY=1\nSTATUS=" + ready_status_);
+    Serving();
   } else {
     ready_due_ = true;
     StartListener();

@@ -153,6 +153,9 @@ class Monitor {
   // One sd_notify datagram; a failure is logged, never fatal.
   void Notify(const std::string& state);
   void OnListenerReady();
+  // READY=1 for systemd, and the loading code's pages given back
+  // (base::ReleaseLoadedText): after the start and after each reload.
+  void Serving();
   // Reads the listener's relayed log lines; `drain`: all of them. Closes
   // the relay at its end.
   void OnListenerLog(bool drain);

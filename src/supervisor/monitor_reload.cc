@@ -253,7 +253,7 @@ void Monitor::FinishReload() {
     ready_due_ = true;  // READY=1 when the new listener serves
     StartListener();
   } else {
-    Notify("READY=1\nSTATUS=" + ready_status_);
+    Serving();
   }
 }
 
