@@ -1,4 +1,4 @@
-# What the bench scripts (run.sh, udp.sh, table.sh, forks.sh) share,
+# What the bench scripts (run.sh, udp.sh, table.sh, forks.sh, memory.sh) share,
 # sourced first by each (not run on its own): the repository's top as
 # REPO and as the working directory, so that a BUILD_DIR argument and
 # every path they use are the repository's; and the functions below.
