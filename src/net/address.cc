@@ -102,17 +102,37 @@ bool Overlaps(const Endpoint& a, const Endpoint& b) {
   return a.IsWildcard() || b.IsWildcard() || a == b;
 }
 
+namespace {
+
+// Dotted quad, as inet_ntop writes it, without the C library's sprintf
+// (one per byte there): every TCP connection formats two, for its child's
+// environment and its log line.
+bool FormatIpv4(const unsigned char* a, char* buf, size_t size) {
+  char text[INET_ADDRSTRLEN];
+  char* end = text;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) *end++ = '.';
+    end = std::to_chars(end, text + sizeof text, a[i]).ptr;
+  }
+  size_t n = static_cast<size_t>(end - text);
+  if (n + 1 > size) return false;
+  std::memcpy(buf, text, n);
+  buf[n] = '\0';
+  return true;
+}
+
+}  // namespace
+
 bool FormatIp(const sockaddr* sa, char* buf, size_t size) {
   if (sa->sa_family == AF_INET) {
     auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
-    return inet_ntop(AF_INET, &sin->sin_addr, buf, static_cast<socklen_t>(size)) != nullptr;
+    return FormatIpv4(reinterpret_cast<const unsigned char*>(&sin->sin_addr), buf, size);
   }
   if (sa->sa_family == AF_INET6) {
     auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
     if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
       // A v4 client of a dual-stack socket: report it as the v4 address it is.
-      return inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf,
-                       static_cast<socklen_t>(size)) != nullptr;
+      return FormatIpv4(&sin6->sin6_addr.s6_addr[12], buf, size);
     }
     return inet_ntop(AF_INET6, &sin6->sin6_addr, buf, static_cast<socklen_t>(size)) != nullptr;
   }

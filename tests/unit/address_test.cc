@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace hinetd::net {
 namespace {
 
@@ -98,6 +100,23 @@ TEST(FormatIp, MappedIpv4IsShownAsIpv4) {
   EXPECT_STREQ(port, "4242");
   Endpoint ep = Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&s6), sizeof s6);
   EXPECT_EQ(ToString(ep), "192.0.2.7:4242");
+}
+
+TEST(FormatIp, Ipv4AsInetNtopWritesIt) {
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "127.0.0.1", "10.20.3.100", "192.0.2.7"}) {
+    sockaddr_in s4{};
+    s4.sin_family = AF_INET;
+    ASSERT_EQ(inet_pton(AF_INET, text, &s4.sin_addr), 1) << text;
+    char ip[INET_ADDRSTRLEN];
+    ASSERT_TRUE(FormatIp(reinterpret_cast<sockaddr*>(&s4), ip, sizeof ip)) << text;
+    EXPECT_STREQ(ip, text);
+    // Exactly its length and the terminator fit; one byte less does not.
+    size_t n = std::strlen(text);
+    char exact[INET_ADDRSTRLEN];
+    EXPECT_TRUE(FormatIp(reinterpret_cast<sockaddr*>(&s4), exact, n + 1)) << text;
+    EXPECT_STREQ(exact, text);
+    EXPECT_FALSE(FormatIp(reinterpret_cast<sockaddr*>(&s4), exact, n)) << text;
+  }
 }
 
 TEST(FormatIp, TooSmallBufferFails) {

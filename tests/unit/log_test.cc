@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <vector>
 
 #include "base/errno_name.h"
@@ -283,6 +284,14 @@ TEST(ChildStatus, Descriptions) {
   EXPECT_FALSE(supervisor::KilledBySeccomp(SIGTERM));
   EXPECT_EQ(supervisor::FormatSeconds(0.0041), "0.004s");
   EXPECT_EQ(supervisor::FormatSeconds(12.5), "12.500s");
+  EXPECT_EQ(supervisor::FormatSeconds(0.0), "0.000s");
+  EXPECT_EQ(supervisor::FormatSeconds(0.0996), "0.100s");  // rounded, carried
+  EXPECT_EQ(supervisor::FormatSeconds(59.9996), "60.000s");
+  EXPECT_EQ(supervisor::FormatSeconds(0.020), "0.020s");
+  EXPECT_EQ(supervisor::FormatSeconds(3600.007), "3600.007s");
+  EXPECT_EQ(supervisor::FormatSeconds(-1.0), "0.000s");  // a clock that went back
+  EXPECT_EQ(supervisor::FormatSeconds(std::nan("")), "0.000s");
+  EXPECT_EQ(supervisor::FormatSeconds(1e300), "1000000000000.000s");
 }
 
 // A full disk under the log (/dev/full answers every write with ENOSPC):
