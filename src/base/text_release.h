@@ -10,10 +10,11 @@ struct TextRelease {
   int calls = 0;     // madvise calls
 };
 
-// Unmaps this process's resident pages of code (the executable segments of
-// the program and of every shared library loaded), so that the code it ran
-// once -- the configuration loader, the policy compiler, the start -- stops
-// counting in its resident set. The pages stay in the page cache (shared,
+// Unmaps this process's resident pages of code and read-only data (every
+// segment that is not writable, of the program and of each shared library
+// loaded: code, constants, symbol and relocation tables), so that what it
+// ran once -- the configuration loader, the policy compiler, the start --
+// stops counting in its resident set. The pages stay in the page cache (shared,
 // reclaimable); whatever runs next faults its own pages back (minor faults).
 // Only pages that are the file's own are dropped: a page the process wrote
 // into (a text relocation, a debugger's breakpoint, a uprobe) is kept, as

@@ -29,7 +29,12 @@ std::string FormatSeconds(double seconds) {
   // Negative (or not a number) is 0; past 10^12 s, 10^12 s.
   constexpr double kMaxMs = 1e15;
   double ms = seconds * 1000.0;
-  long long whole = !(ms > 0) ? 0 : ms >= kMaxMs ? static_cast<long long>(kMaxMs) : std::llround(ms);
+  long long whole = 0;
+  if (ms >= kMaxMs) {
+    whole = static_cast<long long>(kMaxMs);
+  } else if (ms > 0) {
+    whole = std::llround(ms);
+  }
   long long frac = whole % 1000;
   std::string out = std::to_string(whole / 1000);
   out += '.';
