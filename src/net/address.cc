@@ -104,17 +104,19 @@ bool Overlaps(const Endpoint& a, const Endpoint& b) {
 
 namespace {
 
-// Dotted quad, as inet_ntop writes it, without the C library's sprintf
-// (one per byte there): every TCP connection formats two, for its child's
-// environment and its log line.
+// Dotted quad, as inet_ntop writes it (decimal, no leading zeros), without
+// the C library's sprintf (one per byte there): every TCP connection
+// formats two, for its child's environment and its log line.
 bool FormatIpv4(const unsigned char* a, char* buf, size_t size) {
-  char text[INET_ADDRSTRLEN];
-  char* end = text;
+  char text[INET_ADDRSTRLEN];  // at most 4 x 3 digits and 3 dots, and the terminator
+  size_t n = 0;
   for (int i = 0; i < 4; ++i) {
-    if (i > 0) *end++ = '.';
-    end = std::to_chars(end, text + sizeof text, a[i]).ptr;
+    unsigned v = a[i];
+    if (i > 0) text[n++] = '.';
+    if (v >= 100) text[n++] = static_cast<char>('0' + v / 100);
+    if (v >= 10) text[n++] = static_cast<char>('0' + v / 10 % 10);
+    text[n++] = static_cast<char>('0' + v % 10);
   }
-  size_t n = static_cast<size_t>(end - text);
   if (n + 1 > size) return false;
   std::memcpy(buf, text, n);
   buf[n] = '\0';
