@@ -44,11 +44,7 @@ trap 'exit 130' INT TERM
   die "build first: $HINETD, $REPLY and $LOADCLIENT"
 ((ROUNDS >= 1 && ROUNDS <= 50)) || die "BENCH_ROUNDS must be 1..50"
 ((CONNECTIONS >= 1 && CONNECTIONS <= 100000)) || die "BENCH_CONNECTIONS must be 1..100000"
-if ! command -v tcpserver >/dev/null; then
-  log "tcpserver not found; installing ucspi-tcp"
-  { apt-get install -y ucspi-tcp || { apt-get update && apt-get install -y ucspi-tcp; }; } >&2 ||
-    die "could not install ucspi-tcp"
-fi
+ensure_tcpserver
 
 # hinetd reads a table only if it and every directory above it are
 # root-owned and not group/world-writable, and chroots only into such a
@@ -96,15 +92,6 @@ wait_ready() {
   die "no listener-ready number $count"
 }
 
-# Waits (at most ~5 s) until something listens on port $1.
-wait_port() {
-  for _ in $(seq 50); do
-    [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
-    sleep 0.1
-  done
-  die "nothing listens on port $1 after 5 s"
-}
-
 traffic() {
   "$LOADCLIENT" --port "$1" --count "$CONNECTIONS" --warmup 0 --expect $'hello\n' \
     >"$TMP/load.txt" 2>&1 || { cat "$TMP/load.txt" >&2; die "the load client failed"; }
@@ -116,6 +103,7 @@ record() { RESULTS+=("$1 $2 $(memory_of "$3")"); }
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round of $ROUNDS"
   sync
+  require_port_free "$HINETD_PORT" BENCH_HINETD_PORT
   "$HINETD" -f -c "$TMP/hinetd.toml" </dev/null >"$TMP/hinetd.log" 2>&1 &
   PID=$!
   listener=$(wait_ready "$TMP/hinetd.log" 1)
@@ -135,10 +123,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
   PID=""
 
   sync
+  require_port_free "$TCPSERVER_PORT" BENCH_TCPSERVER_PORT
   tcpserver -c 1000 -H -R -l 0 127.0.0.1 "$TCPSERVER_PORT" "$REPLY" \
     </dev/null >"$TMP/tcpserver.log" 2>&1 &
   PID=$!
-  wait_port "$TCPSERVER_PORT"
+  wait_listening tcpserver "$PID" "$TCPSERVER_PORT" "$TMP/tcpserver.log"
   sleep 1
   record tcpserver idle "$PID"
   traffic "$TCPSERVER_PORT"

@@ -105,14 +105,6 @@ require_root() {
       "and the run may tune sysctls (try: sudo bash bench/run.sh)"
 }
 
-ensure_tcpserver() {
-  command -v tcpserver >/dev/null && return 0
-  log "tcpserver not found; installing ucspi-tcp"
-  apt-get install -y ucspi-tcp >&2 ||
-    { apt-get update >&2 && apt-get install -y ucspi-tcp >&2; } ||
-    die "could not install ucspi-tcp"
-}
-
 ensure_built() {
   [[ -x $LOADCLIENT && -x $REPLY && -x $HINETD && -x $FLOOR && -x $BUILD/bin/hinetd-internal &&
      -x $BUILD/bin/hinetd-listener ]] &&
@@ -154,36 +146,6 @@ tune_sysctls() {
 }
 
 # --- servers ------------------------------------------------------------------
-
-# ss looks at the listen table without connecting, so probing does not spawn
-# (and, for hinetd, log) a service instance.
-port_listening() {
-  if command -v ss >/dev/null; then
-    [[ -n $(ss -Hltn "sport = :$1") ]]
-  else
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-  fi
-}
-
-require_port_free() {
-  ! port_listening "$1" ||
-    die "port $1 is already in use; choose another with $2"
-}
-
-# At most ~5 s; fails early if the server has already exited.
-wait_listening() {
-  local name=$1 pid=$2 port=$3 logfile=$4
-  for _ in $(seq 50); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      show_log "$logfile"
-      die "$name exited before listening on port $port"
-    fi
-    port_listening "$port" && return 0
-    sleep 0.1
-  done
-  show_log "$logfile"
-  die "$name is not listening on port $port after 5 s"
-}
 
 start_tcpserver() {
   require_port_free "$TCPSERVER_PORT" BENCH_TCPSERVER_PORT
