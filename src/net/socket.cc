@@ -182,9 +182,10 @@ Status BindUnix(int fd, const Endpoint& ep, const UnixSocketFile& file, const st
   // fsgid (CAP_SETGID is kept): the configured group and mode, at once, with
   // no chmod. If the owner is to change, until it does the owner's
   // permissions apply to root only, and the group's and others' are capped
-  // to the owner's: nobody may briefly do more than configured. hinetd is
-  // single-threaded, so the process-wide umask and fsgid are ours for one
-  // call.
+  // to the owner's: nobody may briefly do more than configured. The umask is
+  // the process's: unix sockets are bound on the monitor's one thread (even
+  // when a large table's IP sockets are bound on several, bind_table.h); the
+  // fsgid is the calling thread's.
   mode_t first = file.mode & 0777;
   if (file.uid != geteuid()) {
     mode_t owner = (first >> 6) & 7;

@@ -22,9 +22,16 @@ namespace hinetd::supervisor {
 // addresses and endpoints: one of `keep` bound to the same address and
 // transport, a copy of one of `passed`, or a fresh one (`backlog`). Logs a
 // warning for a kept unix socket whose owner or mode the table changed.
+// With `threads` > 1 and at least kParallelBindMinimum fresh IP sockets,
+// those are bound on that many threads (the start of a large table: each
+// socket is four system calls); the result, and which error comes first,
+// is the same as with one. Only while nothing else runs in the process:
+// the threads end before it returns.
+inline constexpr size_t kParallelBindMinimum = 64;
 [[nodiscard]] base::Result<SocketList> BindTable(
     const config::Config& config, const SocketList& keep,
-    const std::vector<std::shared_ptr<PassedSocket>>& passed, int backlog, base::Logger& log);
+    const std::vector<std::shared_ptr<PassedSocket>>& passed, int backlog, base::Logger& log,
+    int threads = 1);
 
 // The sockets of `passed` no socket of `sockets` copies (a reload's warning).
 [[nodiscard]] std::vector<const PassedSocket*> UnusedPassed(

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -101,6 +102,15 @@ void ReleaseMemoryReserve() {
 bool AcquireMemoryReserve() {
   if (g_memory_reserve == nullptr) g_memory_reserve = malloc(kMemoryReserve);
   return g_memory_reserve != nullptr;
+}
+
+// The threads that bind a table's sockets at start: one per CPU this
+// process may run on, at most four (bind_table.h).
+int StartBindThreads() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) return 1;
+  return std::clamp(CPU_COUNT(&cpus), 1, 4);
 }
 
 sigset_t HandledSignals() {
@@ -230,7 +240,10 @@ Status Monitor::Start(std::unique_ptr<config::Config> config,
   }
   jail_caps_ = HasJail(*config);
   if (auto s = BuildJails(*config); !s.ok()) return s;
-  auto sockets = BindTable(*config, {}, options_.passed_sockets, options_.listen_backlog, log_);
+  // Nothing else runs yet: the sockets of a large table are bound on
+  // several threads (a reload binds only what it adds, on this one).
+  auto sockets = BindTable(*config, {}, options_.passed_sockets, options_.listen_backlog, log_,
+                           StartBindThreads());
   if (!sockets.ok()) return sockets.error();
   if (auto s = SyncSyslogRelay(*config); !s.ok()) return s;
   auto filter = sandbox::ListenerFilter();
