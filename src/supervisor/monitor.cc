@@ -69,6 +69,25 @@ namespace {
 // listener's program (hinetd-listener itself never exits with it).
 constexpr int kListenerNotExecuted = 127;
 
+// The listener's process, by vfork: the monitor waits, its memory shared,
+// until the execve (none of its page tables is copied, none of its pages
+// becomes copy-on-write for the rest of the start). Only system calls in
+// the child: FD_CLOEXEC off what `pass` names, standard error to `log_to`
+// (if >= 0), then the listener's program, a fresh program with its own
+// address layout and none of the monitor's memory. The pid, or -1 (errno).
+pid_t SpawnListener(const std::vector<int>& pass, int log_to, int program, char* const* argv) {
+  const int* fds = pass.data();
+  size_t count = pass.size();
+  pid_t pid = vfork();
+  if (pid != 0) return pid;
+  for (size_t i = 0; i < count; ++i) {
+    if (fds[i] >= 0) fcntl(fds[i], F_SETFD, 0);
+  }
+  if (log_to >= 0 && dup2(log_to, 2) < 0) _exit(kListenerNotExecuted);
+  syscall(SYS_execveat, program, "", argv, environ, AT_EMPTY_PATH);
+  _exit(kListenerNotExecuted);
+}
+
 // The setup of a listener (listener_setup.h) in a memfd for it to read.
 Result<UniqueFd> SetupFile(const ListenerSetup& setup) {
   std::string bytes = EncodeListenerSetup(setup);
@@ -412,23 +431,13 @@ void Monitor::StartListener() {
   // The lines held so far go out first, and none is the listener's to write.
   bool held = log_.held();
   log_.Release();
-  pid_t pid = fork();
+  pid_t pid = SpawnListener(pass, log_to, listener_program_.get(), argv);
   if (held && pid != 0) log_.Hold();
   if (pid < 0) {
     listener_log_.reset();
-    log_.Error(LogLine("listener-failed").Add("error", ErrnoError("fork", errno).message()));
+    log_.Error(LogLine("listener-failed").Add("error", ErrnoError("vfork", errno).message()));
     listener_.StartFailed(Clock::now());
     return;
-  }
-  if (pid == 0) {
-    // Only system calls from here: a fresh program, with its own address
-    // layout and none of the monitor's memory, reads the setup.
-    for (int fd : pass) {
-      if (fd >= 0) fcntl(fd, F_SETFD, 0);
-    }
-    if (log_to >= 0 && dup2(log_to, 2) < 0) _exit(kListenerNotExecuted);
-    syscall(SYS_execveat, listener_program_.get(), "", argv, environ, AT_EMPTY_PATH);
-    _exit(kListenerNotExecuted);
   }
   relay_send.reset();  // the listener's alone: its relay ends when it does
   if (listener_log_) Watch(listener_log_.get(), Tag(kListenerLog, listener_log_.get()), EPOLLIN);

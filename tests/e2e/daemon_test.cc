@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -696,6 +697,38 @@ TEST_F(DaemonTest, SigtermStopsChildrenAndExitsZero) {
       << daemon_.LogText();
   // Listening sockets are closed: new clients are refused.
   EXPECT_LT(ConnectTcp("127.0.0.1", port, milliseconds(1000)), 0);
+}
+
+// The listener's process (a vfork of the monitor) runs hinetd-listener
+// from next to hinetd: here a copy of hinetd next to a "listener" whose
+// interpreter does not exist, so its execve fails in the vforked child. The
+// child exits 127, the monitor says so and lives on, and a SIGTERM still
+// stops it cleanly.
+TEST_F(DaemonTest, AListenerProgramThatCannotBeExecutedIsLoggedAndTheMonitorLivesOn) {
+  std::string bin = dir_.path() + "/bin";
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0) << strerror(errno);
+  std::error_code ec;
+  std::filesystem::copy_file(BinDir() + "/hinetd", bin + "/hinetd", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(chmod((bin + "/hinetd").c_str(), 0755), 0);
+  std::string listener = dir_.Write("bin/hinetd-listener", "#!/nonexistent-hinetd-test/sh\n");
+  ASSERT_EQ(chmod(listener.c_str(), 0755), 0);
+  uint16_t port = FreeTcpPort();
+  // The wrapper gets the usual argv (BinDir()/hinetd -f -c ...) and runs the
+  // copy with the rest, in its own place (exec: the pid stays hinetd's).
+  daemon_.WrapIn({"/bin/sh", "-c", "shift; exec " + bin + "/hinetd \"$@\"", "sh"});
+  ASSERT_TRUE(daemon_.StartAndWait(WriteConfig(ProbeService("probe", port, ""))))
+      << daemon_.LogText();
+  auto exit = daemon_.WaitForLine({"event=listener-exit", "status=exit:127",
+                                   "error=\"could not execute " + listener + "\""},
+                                  milliseconds(10000));
+  ASSERT_TRUE(exit.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(Alive(daemon_.pid()));
+  EXPECT_EQ(daemon_.CountLines({"event=listener-ready"}), 0u) << daemon_.LogText();
+  daemon_.Signal(SIGTERM);
+  auto status = daemon_.WaitExit(milliseconds(15000));
+  ASSERT_TRUE(status.has_value()) << daemon_.LogText();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << daemon_.LogText();
 }
 
 // True once /proc/<pid>/status shows `sig` among the ignored signals.
