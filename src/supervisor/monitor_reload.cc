@@ -237,9 +237,8 @@ void Monitor::FinishReload() {
   std::shared_ptr<const config::Config> previous = config_;
   Install(std::move(pending.config), std::move(pending.plans), std::move(pending.sockets));
   RemoveUnusedJails(previous.get());
-  // The old table goes now, before the listener's fork (unless a child
-  // still holds it): freed after it, every page its destruction writes
-  // would be copied first, the listener holding it too.
+  // The old table goes now (unless a child still holds it), before the
+  // new listener's setup is encoded: its memory is reused for that.
   previous.reset();
   stale_.Mark(*config_, plan_identities_, sockets_);
   log_.Info(LogLine("reload")
