@@ -140,7 +140,6 @@ class Monitor {
     std::unique_ptr<config::Config> config;
     std::unique_ptr<spawn::PlanSet> plans;
     SocketList sockets;
-    bool installed = false;  // InstallReload done: the three above are moved out
   };
 
   [[nodiscard]] base::Status EnsureEmptyChroot();
@@ -281,11 +280,6 @@ class Monitor {
   // stopped, then CONT; KILL after kill_grace.
   void EndStale(pid_t pid, Child& c);
   void Reload();
-  // The reload's table becomes the running one (once): as soon as the
-  // running listener's state has come, or at its exit.
-  void InstallReload();
-  // At the running listener's exit (or at once without one): the table
-  // installed, the next listener started.
   void FinishReload();
   void BeginStop();
   void DumpStatus();

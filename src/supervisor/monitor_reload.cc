@@ -227,10 +227,11 @@ void Monitor::Reload() {
   }
 }
 
-void Monitor::InstallReload() {
-  if (!reload_ || reload_->installed) return;
-  PendingReload& pending = *reload_;
-  pending.installed = true;
+void Monitor::FinishReload() {
+  if (!reload_) return;
+  PendingReload pending = std::move(*reload_);
+  reload_.reset();
+  handover_deadline_ = Clock::time_point::max();
   size_t count = pending.config->services.size();
   // Children still setting up keep the plans they read (Child::plans).
   std::shared_ptr<const config::Config> previous = config_;
@@ -240,24 +241,13 @@ void Monitor::InstallReload() {
   // new listener's setup is encoded: its memory is reused for that.
   previous.reset();
   stale_.Mark(*config_, plan_identities_, sockets_);
-  ready_status_ = "serving " + std::to_string(count) + " services, generation " +
-                  std::to_string(generation_);
-}
-
-void Monitor::FinishReload() {
-  if (!reload_) return;
-  InstallReload();
-  reload_.reset();
-  handover_deadline_ = Clock::time_point::max();
-  // Logged only now: the sockets the new table dropped are closed once the
-  // running listener, which held them too, is gone.
   log_.Info(LogLine("reload")
                 .Add("generation", generation_)
-                .Add("services", config_->services.size())
+                .Add("services", count)
                 .Add("listeners", sockets_.size()));
+  ready_status_ = "serving " + std::to_string(count) + " services, generation " +
+                  std::to_string(generation_);
   if (stopping_) return;
-  // The next listener's setup is encoded now, from the children running
-  // now: its end reports start from this count (StartListener).
   if (options_.external_listener_fd < 0) {
     ready_due_ = true;  // READY=1 when the new listener serves
     StartListener();

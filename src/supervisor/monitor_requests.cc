@@ -130,12 +130,6 @@ void Monitor::OnState(std::string_view state, bool cut) {
         "message", "the listener's state was too long; some services' counters restart"));
   }
   ApplySerializedState(text, services_, config_->services);
-  // Its state is the last thing a listener sends: the table switches now,
-  // while it exits (with a large table its teardown takes milliseconds),
-  // not at its reap. Anything it still sent would carry the old generation
-  // and be refused. The next listener starts only at the reap: two never
-  // run at once.
-  InstallReload();
 }
 
 template <typename R>
