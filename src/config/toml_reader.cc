@@ -76,13 +76,16 @@ Status TableReader::CheckKeys(
   return Error(first_loc, (context_.empty() ? "" : context_ + ": ") + message);
 }
 
-const toml::node* TableReader::Find(std::string_view key) const { return table_->get(key); }
+const toml::node* TableReader::Find(std::string_view key) const {
+  if ((present_ & KeyBit(key)) == 0) return nullptr;
+  return table_->get(key);
+}
 
 Found Lookup(const std::vector<const TableReader*>& scope, std::string_view key) {
   for (const TableReader* r : scope) {
     if (const toml::node* n = r->Find(key)) return Found{n, r, std::string(key), {}};
   }
-  return Found{nullptr, nullptr, std::string(key), {}};
+  return Found{};  // nothing to report about: no key copied
 }
 
 std::string TypeName(const toml::node& node) {

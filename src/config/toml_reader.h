@@ -5,6 +5,7 @@
 
 #include <toml++/toml.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +20,9 @@ namespace hinetd::config {
 class TableReader {
  public:
   TableReader(const toml::table& table, std::string file, std::string context)
-      : table_(&table), file_(std::move(file)), context_(std::move(context)) {}
+      : table_(&table), file_(std::move(file)), context_(std::move(context)) {
+    for (auto&& [key, node] : table) present_ |= KeyBit(key.str());
+  }
 
   // The key not in `known` that is written first in the file (line, then
   // column), as an error with a did-you-mean. A key in `misplaced` is valid
@@ -41,9 +44,21 @@ class TableReader {
                                 const std::string& message) const;
 
  private:
+  // One bit of a 64-bit mask per key, from its length and its first and
+  // last characters: a key whose bit is clear is not in the table. A
+  // table says which of a few dozen keys it sets, most of them absent: most
+  // lookups end here, without a string comparison.
+  static uint64_t KeyBit(std::string_view key) {
+    size_t h = key.size() * 31;
+    if (!key.empty()) h += static_cast<unsigned char>(key.front()) * 7u +
+                           static_cast<unsigned char>(key.back());
+    return uint64_t{1} << (h & 63);
+  }
+
   const toml::table* table_;
   std::string file_;
   std::string context_;
+  uint64_t present_ = 0;  // KeyBit of every key of table_
 };
 
 // A key looked up in a service table, falling back to [defaults].
