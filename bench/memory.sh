@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# What an idle daemon keeps in memory: hinetd's monitor and listener, and
+# What an idle daemon keeps in memory: hinetd's monitor, listener and
+# namespace maker (the monitor's fork that makes drops_privileges services'
+# namespaces: a copy of the monitor's memory as it was at the fork), and
 # tcpserver beside them, each serving the same static "hello\n" program
 # (hinetd with its full sandbox, as in run.sh), measured from
 # /proc/PID/smaps_rollup at three moments of each start:
@@ -100,6 +102,14 @@ traffic() {
 RESULTS=()  # "what moment rss pss dirty"
 record() { RESULTS+=("$1 $2 $(memory_of "$3")"); }
 
+# The namespace maker: the monitor's child that runs hinetd's own program.
+maker_of() {
+  local pid
+  pid=$(pgrep -P "$1" -x hinetd | head -n 1)
+  [[ -n $pid ]] || die "no namespace maker under the monitor (pid $1)"
+  echo "$pid"
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round of $ROUNDS"
   sync
@@ -108,17 +118,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
   PID=$!
   listener=$(wait_ready "$TMP/hinetd.log" 1)
   sleep 1
+  maker=$(maker_of "$PID")
   record monitor idle "$PID"
   record listener idle "$listener"
+  record maker idle "$maker"
   traffic "$HINETD_PORT"
   sleep 1
   record monitor traffic "$PID"
   record listener traffic "$listener"
+  record maker traffic "$maker"
   kill -HUP "$PID"
   listener=$(wait_ready "$TMP/hinetd.log" 2)
   sleep 1
   record monitor reload "$PID"
   record listener reload "$listener"
+  record maker reload "$maker"
   stop_pid "$PID"
   PID=""
 
@@ -142,7 +156,8 @@ echo
 echo "median of $ROUNDS round(s), kB ($(uname -r), $(nproc) CPUs; traffic: $CONNECTIONS connections):"
 printf '%-10s %-8s %8s %8s %14s\n' process moment rss pss private_dirty
 for what in "monitor idle" "monitor traffic" "monitor reload" "listener idle" \
-  "listener traffic" "listener reload" "tcpserver idle" "tcpserver traffic"; do
+  "listener traffic" "listener reload" "maker idle" "maker traffic" "maker reload" \
+  "tcpserver idle" "tcpserver traffic"; do
   line=$(printf '%s\n' "${RESULTS[@]}" | awk -v w="$what" '
     $1 " " $2 == w { n++; r[n] = $3; p[n] = $4; d[n] = $5 }
     function med(a,   i, j, t) {
