@@ -50,8 +50,9 @@ class TableReader {
   // lookups end here, without a string comparison.
   static uint64_t KeyBit(std::string_view key) {
     size_t h = key.size() * 31;
-    if (!key.empty()) h += static_cast<unsigned char>(key.front()) * 7u +
-                           static_cast<unsigned char>(key.back());
+    if (!key.empty()) {
+      h += static_cast<unsigned char>(key.front()) * 7u + static_cast<unsigned char>(key.back());
+    }
     return uint64_t{1} << (h & 63);
   }
 

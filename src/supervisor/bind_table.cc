@@ -116,8 +116,8 @@ void BindFresh(std::vector<FreshSocket>& fresh, const config::Config& config, in
 }  // namespace
 
 Result<SocketList> BindTable(const config::Config& config, const SocketList& keep,
-                             const std::vector<std::shared_ptr<PassedSocket>>& passed,
-                             int backlog, base::Logger& log, int threads) {
+                             const std::vector<std::shared_ptr<PassedSocket>>& passed, int backlog,
+                             base::Logger& log, int threads) {
   // Every socket of the new table: the one already bound to the address (a
   // reload keeps it, and its backlog), or a fresh one. On error nothing of
   // the running table has changed; the fresh ones close with the list.
