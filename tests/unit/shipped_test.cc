@@ -18,13 +18,15 @@ namespace {
 // A copy of sandbox/ that hinetd trusts whoever owns the checkout and
 // wherever it is (policies load only from root-owned directories that no
 // one else can write): the same bytes, in the tests' own directory.
+// Removed at exit (a static object, not a leaked pointer: each test runs
+// in a process of its own under ctest, and each left its copy behind).
 const std::string& SandboxDir() {
-  static testing::TempDir* dir = [] {
-    auto* d = new testing::TempDir();
-    testing::CopyShippedPolicies(d->path() + "/sandbox");
-    return d;
+  static testing::TempDir dir;
+  static const std::string path = [] {
+    std::string p = dir.path() + "/sandbox";
+    testing::CopyShippedPolicies(p);
+    return p;
   }();
-  static const std::string path = dir->path() + "/sandbox";
   return path;
 }
 
